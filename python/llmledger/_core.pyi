@@ -1,0 +1,122 @@
+"""Type stubs of llmledger's compiled core (`llmledger._core`)."""
+
+import datetime
+import os
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any, final
+from uuid import UUID
+
+__version__: str
+
+class LlmLedgerError(Exception):
+    """Base class of every exception llmledger raises."""
+
+class PriceCatalogError(LlmLedgerError):
+    """A price catalog (a `prices=` dict or file) is malformed."""
+
+_Prices = Mapping[str, Any] | str | os.PathLike[str] | None
+
+@final
+class Tracker:
+    def __new__(
+        cls,
+        *,
+        attribute: list[str] | None = None,
+        prices: _Prices = None,
+        max_records: int | None = None,
+    ) -> Tracker: ...
+    def start(
+        self,
+        serialized: Any | None,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: Any | None = None,
+        metadata: Any | None = None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> None: ...
+    def token(self, run_id: UUID) -> None: ...
+    def end(
+        self,
+        response: Any,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: Any | None = None,
+    ) -> None: ...
+    def error(
+        self,
+        error: BaseException,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: Any | None = None,
+        response: Any | None = None,
+    ) -> None: ...
+    def chain_start(
+        self,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        serialized: Any | None = None,
+        name: Any | None = None,
+    ) -> None: ...
+    def chain_end(self, run_id: UUID) -> None: ...
+    def totals(self) -> dict[str, Any]: ...
+    @property
+    def total_tokens(self) -> int: ...
+    @property
+    def prompt_tokens(self) -> int: ...
+    @property
+    def completion_tokens(self) -> int: ...
+    @property
+    def prompt_tokens_cached(self) -> int: ...
+    @property
+    def cache_write_tokens(self) -> int: ...
+    @property
+    def reasoning_tokens(self) -> int: ...
+    @property
+    def successful_requests(self) -> int: ...
+    @property
+    def failed_requests(self) -> int: ...
+    @property
+    def unpriced_calls(self) -> int: ...
+    @property
+    def llm_cache_hits(self) -> int: ...
+    @property
+    def estimated_calls(self) -> int: ...
+    @property
+    def total_cost(self) -> Decimal: ...
+    @property
+    def catalog_version(self) -> str: ...
+    @property
+    def open_runs(self) -> int: ...
+    @property
+    def dropped_records(self) -> int: ...
+    @property
+    def attribute(self) -> list[str]: ...
+    def summary(self, by: list[str] | None = None) -> list[dict[str, Any]]: ...
+    def report(self, by: list[str] | None = None) -> str: ...
+    def records(self) -> list[dict[str, Any]]: ...
+    def summary_text(self) -> str: ...
+    def reset(self) -> None: ...
+    def price(self, model: str, provider: str | None = None) -> dict[str, Any] | None: ...
+
+def price(
+    model: str, provider: str | None = None, *, prices: _Prices = None
+) -> dict[str, Any] | None: ...
+def cost(
+    model: str,
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+    cache_read_tokens: int = 0,
+    cache_write_tokens: int = 0,
+    reasoning_tokens: int = 0,
+    provider: str | None = None,
+    *,
+    cache_write_1h_tokens: int = 0,
+    input_audio_tokens: int = 0,
+    output_audio_tokens: int = 0,
+    service_tier: str | None = None,
+    date: datetime.date | None = None,
+    prices: _Prices = None,
+) -> Decimal | None: ...
+def catalog_version() -> str: ...
+def catalog_entries(*, prices: _Prices = None) -> list[dict[str, Any]]: ...

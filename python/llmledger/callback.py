@@ -1,0 +1,334 @@
+"""`CostTracker`: the LangChain callback handler that prices every LLM call exactly.
+
+The handler is a thin shim: every hook forwards to the Rust core (`llmledger._core.Tracker`),
+which reads usage, prices it with the bundled catalog and records it. Nothing is computed here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import LLMResult
+
+from llmledger import _core
+
+__all__ = ["CostTracker"]
+
+logger = logging.getLogger("llmledger")
+
+PricesArg = Mapping[str, Any] | str | os.PathLike[str] | None
+
+
+def _internal_error(hook: str) -> None:
+    # Never break the application: log and let the LLM call go on.
+    logger.exception("llmledger: internal error in %s; the call goes on untracked", hook)
+
+
+class CostTracker(BaseCallbackHandler):
+    """Tracks the exact cost of every LLM call it sees.
+
+    A drop-in for `get_openai_callback()`'s handler (same attributes, `total_cost` is a
+    `Decimal`), for every provider in the catalog, with attribution by metadata keys, tags
+    and the root chain or graph run.
+
+    Example:
+        >>> from llmledger import CostTracker
+        >>> tracker = CostTracker()
+        >>> # llm.invoke("hi", config={"callbacks": [tracker], "metadata": {"user_id": "u1"}})
+        >>> tracker.total_cost
+        Decimal('0')
+
+    Args:
+        attribute: metadata keys to attribute calls by (default `user_id`, `session_id`).
+        prices: extra or replacement prices: a dict (`{"my-model": {"input": "1.00",
+            "output": "2.00"}}`, USD per 1M tokens, or the full catalog schema) or a path to a
+            JSON or TOML file in the same schema.
+        max_records: keep at most this many per-call records in memory (oldest dropped);
+            totals always count every call. `None` keeps all.
+    """
+
+    # Only a deliberate budget stop may escape; the shim catches everything else itself.
+    raise_error: bool = True
+    # No thread hop per event in async runs: the core is thread-safe and fast.
+    run_inline: bool = True
+
+    def __init__(
+        self,
+        *,
+        attribute: Iterable[str] = ("user_id", "session_id"),
+        prices: PricesArg = None,
+        max_records: int | None = None,
+    ) -> None:
+        super().__init__()
+        if isinstance(attribute, str):
+            attribute = (attribute,)
+        self._core = _core.Tracker(
+            attribute=list(attribute), prices=prices, max_records=max_records
+        )
+
+    # Frameworks deep-copy handlers (LangGraph, RunnableConfig merges): share one ledger.
+    def __copy__(self) -> CostTracker:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> CostTracker:
+        return self
+
+    # ---- LLM hooks -------------------------------------------------------------------
+    def on_chat_model_start(
+        self,
+        serialized: dict[str, Any],
+        messages: list[list[BaseMessage]],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        try:
+            self._core.start(serialized, run_id, parent_run_id, tags, metadata, kwargs)
+        except Exception:
+            _internal_error("on_chat_model_start")
+
+    def on_llm_start(
+        self,
+        serialized: dict[str, Any],
+        prompts: list[str],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        try:
+            self._core.start(serialized, run_id, parent_run_id, tags, metadata, kwargs)
+        except Exception:
+            _internal_error("on_llm_start")
+
+    def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            self._core.token(run_id)
+        except Exception:
+            _internal_error("on_llm_new_token")
+
+    def on_llm_end(
+        self,
+        response: LLMResult,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        try:
+            self._core.end(response, run_id, parent_run_id, tags)
+        except Exception:
+            _internal_error("on_llm_end")
+
+    def on_llm_error(
+        self,
+        error: BaseException,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        try:
+            self._core.error(error, run_id, parent_run_id, tags, kwargs.get("response"))
+        except Exception:
+            _internal_error("on_llm_error")
+
+    # ---- runs above the LLM: remembered only to find each call's root run ------------
+    def on_chain_start(
+        self,
+        serialized: dict[str, Any] | None,
+        inputs: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        try:
+            self._core.chain_start(run_id, parent_run_id, serialized, kwargs.get("name"))
+        except Exception:
+            _internal_error("on_chain_start")
+
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            self._core.chain_end(run_id)
+        except Exception:
+            _internal_error("on_chain_end")
+
+    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            self._core.chain_end(run_id)
+        except Exception:
+            _internal_error("on_chain_error")
+
+    def on_tool_start(
+        self,
+        serialized: dict[str, Any] | None,
+        input_str: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        try:
+            self._core.chain_start(run_id, parent_run_id, serialized, kwargs.get("name"))
+        except Exception:
+            _internal_error("on_tool_start")
+
+    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            self._core.chain_end(run_id)
+        except Exception:
+            _internal_error("on_tool_end")
+
+    def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            self._core.chain_end(run_id)
+        except Exception:
+            _internal_error("on_tool_error")
+
+    def on_retriever_start(
+        self,
+        serialized: dict[str, Any] | None,
+        query: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        try:
+            self._core.chain_start(run_id, parent_run_id, serialized, kwargs.get("name"))
+        except Exception:
+            _internal_error("on_retriever_start")
+
+    def on_retriever_end(self, documents: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            self._core.chain_end(run_id)
+        except Exception:
+            _internal_error("on_retriever_end")
+
+    def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            self._core.chain_end(run_id)
+        except Exception:
+            _internal_error("on_retriever_error")
+
+    # ---- results ---------------------------------------------------------------------
+    @property
+    def total_tokens(self) -> int:
+        """Input plus output tokens of every call (LLM-cache hits excluded)."""
+        return self._core.total_tokens
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Input tokens, cached ones included."""
+        return self._core.prompt_tokens
+
+    @property
+    def completion_tokens(self) -> int:
+        """Output tokens, reasoning included."""
+        return self._core.completion_tokens
+
+    @property
+    def prompt_tokens_cached(self) -> int:
+        """Input tokens read from a prompt cache."""
+        return self._core.prompt_tokens_cached
+
+    @property
+    def cache_write_tokens(self) -> int:
+        """Input tokens written to a prompt cache."""
+        return self._core.cache_write_tokens
+
+    @property
+    def reasoning_tokens(self) -> int:
+        """Reasoning (thinking) tokens, a part of the output tokens."""
+        return self._core.reasoning_tokens
+
+    @property
+    def successful_requests(self) -> int:
+        """Calls that ended without error."""
+        return self._core.successful_requests
+
+    @property
+    def failed_requests(self) -> int:
+        """Calls that ended with an error."""
+        return self._core.failed_requests
+
+    @property
+    def unpriced_calls(self) -> int:
+        """Calls whose cost is unknown (unknown model, no usage, missing price dimension)."""
+        return self._core.unpriced_calls
+
+    @property
+    def llm_cache_hits(self) -> int:
+        """Calls answered from LangChain's LLM cache (cost nothing)."""
+        return self._core.llm_cache_hits
+
+    @property
+    def estimated_calls(self) -> int:
+        """Calls whose usage was counted by llmledger, not reported by the provider."""
+        return self._core.estimated_calls
+
+    @property
+    def total_cost(self) -> Decimal:
+        """The exact sum of every known cost, in USD. Unpriced calls are not in it."""
+        return self._core.total_cost
+
+    @property
+    def catalog_version(self) -> str:
+        """The version of the price catalog this tracker prices with."""
+        return self._core.catalog_version
+
+    def totals(self) -> dict[str, Any]:
+        """All running totals as a dict."""
+        return self._core.totals()
+
+    def summary(self, by: Sequence[str] | str = ()) -> list[dict[str, Any]]:
+        """Group-by rows (most expensive first): `by` values, calls, tokens by kind, cost.
+
+        Dimensions: model, provider, root_run_name, root_run_id, tag, usage_source,
+        service_tier, day, hour, error, price_entry, and every captured metadata key.
+
+        Example:
+            >>> CostTracker().summary(by=["user_id"])
+            []
+        """
+        return self._core.summary([by] if isinstance(by, str) else list(by))
+
+    def report(self, by: Sequence[str] | str = ("model",)) -> str:
+        """A readable text table of `summary(by)` with a total line."""
+        return self._core.report([by] if isinstance(by, str) else list(by))
+
+    def records(self) -> list[dict[str, Any]]:
+        """The per-call records kept in memory, oldest first, as dicts."""
+        return self._core.records()
+
+    def price(self, model: str, provider: str | None = None) -> dict[str, Any] | None:
+        """The catalog entry this tracker prices `model` with (overrides included)."""
+        return self._core.price(model, provider)
+
+    def reset(self) -> None:
+        """Forgets every record and total."""
+        self._core.reset()
+
+    def __str__(self) -> str:
+        return self._core.summary_text()
+
+    def __repr__(self) -> str:
+        return (
+            f"<CostTracker calls={self.successful_requests + self.failed_requests} "
+            f"total_cost={self.total_cost} unpriced={self.unpriced_calls}>"
+        )

@@ -1,0 +1,286 @@
+//! The price catalog: the bundled data file, user overrides, model-name matching, and the
+//! cost of a usage.
+//!
+//! The bundled catalog (`prices.json`, schema in `docs/catalog.md`) is compiled into the
+//! library and parsed once, on first use. Name resolution is exact and anchored (see
+//! [`Catalog::resolve`]): an unknown name is unknown, never a neighbour's price.
+
+mod names;
+mod price;
+pub mod schema;
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use chrono::NaiveDate;
+use parking_lot::RwLock;
+
+pub use names::normalize_provider;
+pub use price::{CostBreakdown, PriceSet, PriceVersion, Priced, Tier, Tiered};
+use schema::Strictness;
+
+use crate::error::{Error, Result};
+use crate::usage::Usage;
+
+/// The bundled catalog's text.
+const BUNDLED: &str = include_str!("prices.json");
+
+/// Resolutions cached per catalog, beyond which new names are resolved but not cached.
+const RESOLVE_CACHE_CAP: usize = 4096;
+
+/// One model's prices at one provider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// Canonical model name, lower case.
+    pub id: String,
+    /// Provider key (`openai`, `anthropic`, `google`, ...); `None` in a user entry that
+    /// applies whatever the provider.
+    pub provider: Option<String>,
+    /// Display name.
+    pub name: Option<String>,
+    /// Other exact names at the same prices.
+    pub aliases: Vec<String>,
+    /// Where the prices were read.
+    pub source: Option<String>,
+    /// When they were last checked.
+    pub checked: Option<NaiveDate>,
+    /// Free-text notes.
+    pub notes: Option<String>,
+    /// Date-effective versions, ascending by `from`.
+    pub versions: Vec<PriceVersion>,
+    /// True for an entry from the user's `prices=`.
+    pub is_override: bool,
+}
+
+impl Entry {
+    /// `provider/id` (or `override:provider/id`): the name call records use for the entry.
+    pub fn key(&self) -> String {
+        let p = self.provider.as_deref().unwrap_or("*");
+        if self.is_override {
+            format!("override:{p}/{}", self.id)
+        } else {
+            format!("{p}/{}", self.id)
+        }
+    }
+
+    /// The price version in force on `date`.
+    pub fn version_at(&self, date: NaiveDate) -> &PriceVersion {
+        self.versions
+            .iter()
+            .rev()
+            .find(|v| v.from.is_none_or(|f| f <= date))
+            // Every version starts after `date`: the earliest is the best we know.
+            .unwrap_or(&self.versions[0])
+    }
+
+    /// Prices `usage` on `date`, under `variant` (`batch`, `flex`, `priority`) if given.
+    ///
+    /// A variant the entry lacks falls back to standard prices with a warning. Errors say why
+    /// the cost is unknown (audio without an audio price, overflow).
+    pub fn cost(
+        &self,
+        usage: &Usage,
+        date: NaiveDate,
+        variant: Option<&str>,
+    ) -> std::result::Result<Priced, String> {
+        let version = self.version_at(date);
+        let mut warnings = Vec::new();
+        let (tiered, used_variant) = match variant {
+            None | Some("default" | "standard" | "auto") => (&version.standard, None),
+            Some(v) => {
+                if let Some(t) = version.variants.get(v) {
+                    (t, Some(v.to_string()))
+                } else {
+                    warnings.push(format!(
+                        "{} has no '{v}' prices in the catalog; priced at standard prices",
+                        self.key()
+                    ));
+                    (&version.standard, None)
+                }
+            }
+        };
+        let (set, tier_above) = tiered.select(usage.input);
+        let cost = set.cost(usage).map_err(|e| format!("{}: {e}", self.key()))?;
+        Ok(Priced {
+            cost,
+            variant: used_variant,
+            tier_above,
+            effective_from: version.from,
+            warnings,
+        })
+    }
+}
+
+/// How a name matched an entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatchKind {
+    /// The id or an alias, as given.
+    Exact,
+    /// After removing a provider prefix or a snapshot suffix, or rewriting a fine-tune name.
+    Normalized,
+}
+
+/// The entry a name resolved to.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    /// The entry.
+    pub entry: Arc<Entry>,
+    /// How the name matched.
+    pub kind: MatchKind,
+}
+
+/// A price catalog: entries and an index of their names.
+pub struct Catalog {
+    version: String,
+    entries: Vec<Arc<Entry>>,
+    index: HashMap<String, Vec<usize>>,
+    cache: RwLock<HashMap<(String, Option<String>), Option<Resolved>>>,
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalog")
+            .field("version", &self.version)
+            .field("entries", &self.entries.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Catalog {
+    fn new(version: String, entries: Vec<Arc<Entry>>) -> Self {
+        let mut index: HashMap<String, Vec<usize>> = HashMap::with_capacity(entries.len() * 3);
+        for (i, e) in entries.iter().enumerate() {
+            for name in std::iter::once(&e.id).chain(&e.aliases) {
+                let slot = index.entry(name.clone()).or_default();
+                if !slot.contains(&i) {
+                    slot.push(i);
+                }
+            }
+        }
+        Catalog {
+            version,
+            entries,
+            index,
+            cache: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The bundled catalog, parsed once per process.
+    pub fn bundled() -> Result<Arc<Catalog>> {
+        static BUNDLED_CATALOG: OnceLock<std::result::Result<Arc<Catalog>, String>> =
+            OnceLock::new();
+        BUNDLED_CATALOG
+            .get_or_init(|| {
+                Catalog::parse(BUNDLED, "bundled", false, Strictness::Bundled)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+            .map_err(|message| Error::Catalog {
+                origin: "bundled".into(),
+                message,
+            })
+    }
+
+    /// Parses a catalog document (JSON, or TOML when `is_toml`).
+    pub fn parse(text: &str, origin: &str, is_toml: bool, strict: Strictness) -> Result<Catalog> {
+        let doc = schema::parse_text(text, origin, is_toml, strict)?;
+        let mut seen: HashMap<(Option<&str>, &str), &str> = HashMap::new();
+        for e in &doc.entries {
+            for name in std::iter::once(&e.id).chain(&e.aliases) {
+                if let Some(prev) = seen.insert((e.provider.as_deref(), name.as_str()), &e.id) {
+                    return Err(Error::Catalog {
+                        origin: origin.into(),
+                        message: format!(
+                            "the name '{name}' is given twice for provider '{}' (entries '{prev}' and '{}')",
+                            e.provider.as_deref().unwrap_or("*"),
+                            e.id
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(Catalog::new(
+            doc.version.unwrap_or_else(|| origin.to_string()),
+            doc.entries.into_iter().map(Arc::new).collect(),
+        ))
+    }
+
+    /// A catalog of `overrides` on top of `self`: each override replaces the entries of the
+    /// same id (at the same provider, or at every provider if the override names none), and
+    /// wins every name it shares with an entry below it.
+    pub fn with_overrides(&self, overrides: &Catalog) -> Catalog {
+        let replaced = |e: &Entry| {
+            overrides.entries.iter().any(|o| {
+                o.id == e.id && (o.provider.is_none() || o.provider == e.provider)
+            })
+        };
+        let entries = overrides
+            .entries
+            .iter()
+            .cloned()
+            .chain(self.entries.iter().filter(|e| !replaced(e)).cloned())
+            .collect();
+        Catalog::new(format!("{}+overrides", self.version), entries)
+    }
+
+    /// The catalog's version string.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// All entries, in catalog order.
+    pub fn entries(&self) -> &[Arc<Entry>] {
+        &self.entries
+    }
+
+    fn exact(&self, name: &str, provider: Option<&str>) -> Option<Arc<Entry>> {
+        let slot = self.index.get(name)?;
+        let pick = provider
+            .and_then(|p| {
+                slot.iter()
+                    .find(|&&i| self.entries[i].provider.as_deref() == Some(p))
+            })
+            .or_else(|| slot.first())?;
+        Some(self.entries[*pick].clone())
+    }
+
+    /// The entry for `model` (a name as LangChain or a provider reports it), preferring the
+    /// entry of `provider` (a LangChain `ls_provider` value or a catalog provider key).
+    ///
+    /// Order: exact name; fine-tune rewrite; provider prefix removed; one or two snapshot
+    /// suffixes removed. Nothing fuzzy. Results are cached per catalog.
+    pub fn resolve(&self, model: &str, provider: Option<&str>) -> Option<Resolved> {
+        let key = (model.to_string(), provider.map(str::to_string));
+        if let Some(hit) = self.cache.read().get(&key) {
+            return hit.clone();
+        }
+        let resolved = self.resolve_uncached(model, provider);
+        let mut cache = self.cache.write();
+        if cache.len() < RESOLVE_CACHE_CAP {
+            cache.insert(key, resolved.clone());
+        }
+        resolved
+    }
+
+    fn resolve_uncached(&self, model: &str, provider: Option<&str>) -> Option<Resolved> {
+        let provider = provider.map(normalize_provider);
+        let lowered = model.trim().to_ascii_lowercase();
+        if let Some(e) = self.exact(&lowered, provider) {
+            return Some(Resolved {
+                entry: e,
+                kind: MatchKind::Exact,
+            });
+        }
+        let candidates = names::candidates(&lowered, provider);
+        candidates.iter().find_map(|(name, p)| {
+            self.exact(name, p.as_deref().or(provider)).map(|entry| Resolved {
+                entry,
+                kind: MatchKind::Normalized,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

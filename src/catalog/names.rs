@@ -1,0 +1,228 @@
+//! Model-name normalisation: provider prefixes, fine-tune names and snapshot suffixes.
+//! Every rule is anchored (a whole prefix or suffix of a known shape); nothing is fuzzy.
+
+/// Maps a LangChain `ls_provider` value (or a prefix such as `vertex_ai`) to the catalog's
+/// provider key; unknown providers are returned as given.
+pub fn normalize_provider(p: &str) -> &str {
+    match p {
+        "openai" | "openai-chat" | "openai_chat" => "openai",
+        "azure" | "azure_openai" | "azure-openai" | "azureopenai" => "azure",
+        "anthropic" | "anthropic-chat" | "claude" => "anthropic",
+        "google" | "google_genai" | "google-genai" | "gemini" | "google_ai" => "google",
+        "vertex" | "vertex_ai" | "vertexai" | "google_vertexai" | "google_anthropic_vertex" => {
+            "vertex"
+        }
+        "bedrock" | "amazon_bedrock" | "bedrock_converse" | "aws" => "bedrock",
+        "mistral" | "mistralai" => "mistral",
+        "together" | "together_ai" | "togetherai" => "together",
+        "fireworks" | "fireworks_ai" | "fireworksai" => "fireworks",
+        "xai" | "x-ai" | "grok" => "xai",
+        other => other,
+    }
+}
+
+/// Prefixes `PREFIX/model` or `PREFIX:model` that name a provider (or, for `models/`, nothing).
+fn provider_prefix(prefix: &str) -> Option<Option<&'static str>> {
+    let p = match prefix {
+        "models" | "publishers" => return Some(None),
+        "openai" => "openai",
+        "azure" | "azure_openai" | "azure_ai" => "azure",
+        "anthropic" => "anthropic",
+        "google" | "google_genai" | "gemini" => "google",
+        "vertex_ai" | "vertex" | "google_vertexai" | "vertex_ai_beta" => "vertex",
+        "bedrock" | "bedrock_converse" | "amazon_bedrock" => "bedrock",
+        "mistral" | "mistralai" => "mistral",
+        "groq" => "groq",
+        "together" | "together_ai" => "together",
+        "fireworks" | "fireworks_ai" => "fireworks",
+        "openrouter" => "openrouter",
+        "deepseek" => "deepseek",
+        "xai" | "x-ai" => "xai",
+        "cohere" => "cohere",
+        "ollama" => "ollama",
+        _ => return None,
+    };
+    Some(Some(p))
+}
+
+/// Bedrock cross-region inference prefixes (`us.anthropic.claude-...`).
+const BEDROCK_REGIONS: &[&str] = &["us", "eu", "apac", "global", "us-gov", "ca", "jp", "au"];
+/// Bedrock model-vendor prefixes (`anthropic.claude-...`).
+const BEDROCK_VENDORS: &[&str] = &[
+    "anthropic", "amazon", "meta", "mistral", "cohere", "ai21", "deepseek", "openai", "qwen",
+    "writer", "stability",
+];
+
+/// Removes provider prefixes; returns the bare name and the outermost provider named.
+fn strip_prefixes(name: &str) -> (&str, Option<&'static str>) {
+    let mut rest = name;
+    let mut provider = None;
+    for _ in 0..3 {
+        let sep = rest.find(['/', ':']);
+        if let Some(i) = sep {
+            if let Some(p) = provider_prefix(&rest[..i]) {
+                provider = provider.or(p);
+                rest = &rest[i + 1..];
+                continue;
+            }
+        }
+        if let Some(i) = rest.find('.') {
+            let head = &rest[..i];
+            if BEDROCK_REGIONS.contains(&head) || BEDROCK_VENDORS.contains(&head) {
+                provider = provider.or(Some("bedrock"));
+                rest = &rest[i + 1..];
+                continue;
+            }
+        }
+        break;
+    }
+    (rest, provider)
+}
+
+fn all_digits(s: &str, n: usize) -> bool {
+    s.len() == n && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Removes one snapshot suffix: `-YYYY-MM-DD`, `-YYYYMMDD`, `@YYYYMMDD`, `@latest`, `-MMDD`,
+/// `-NNN`, `-latest`, `-vN` / `-vN:M`.
+pub fn strip_snapshot(name: &str) -> Option<&str> {
+    let b = name.as_bytes();
+    let n = b.len();
+    // -YYYY-MM-DD
+    if n > 11 {
+        let tail = &name[n - 11..];
+        let tb = tail.as_bytes();
+        if tb[0] == b'-'
+            && all_digits(&tail[1..5], 4)
+            && tb[5] == b'-'
+            && all_digits(&tail[6..8], 2)
+            && tb[8] == b'-'
+            && all_digits(&tail[9..11], 2)
+        {
+            return Some(&name[..n - 11]);
+        }
+    }
+    if let Some(i) = name.rfind('@') {
+        let tail = &name[i + 1..];
+        if i > 0 && (tail == "latest" || tail.bytes().all(|c| c.is_ascii_digit()) && !tail.is_empty()) {
+            return Some(&name[..i]);
+        }
+        return None;
+    }
+    let i = name.rfind('-')?;
+    if i == 0 {
+        return None;
+    }
+    let tail = &name[i + 1..];
+    if all_digits(tail, 8) || all_digits(tail, 4) || all_digits(tail, 3) || tail == "latest" {
+        return Some(&name[..i]);
+    }
+    // Bedrock versions: -v1, -v2:0
+    if let Some(v) = tail.strip_prefix('v') {
+        let (major, minor) = v.split_once(':').unwrap_or((v, "0"));
+        if !major.is_empty()
+            && major.bytes().all(|c| c.is_ascii_digit())
+            && !minor.is_empty()
+            && minor.bytes().all(|c| c.is_ascii_digit())
+        {
+            return Some(&name[..i]);
+        }
+    }
+    None
+}
+
+/// Rewrites fine-tuned model names to the catalog's `ft:BASE` ids, with the provider they
+/// imply: `ft:BASE:org:name:id` (OpenAI), `BASE.ft-xxxx` (Azure), `BASE:ft-org-date` (legacy).
+fn fine_tune(name: &str) -> Option<(String, Option<&'static str>)> {
+    if let Some(rest) = name.strip_prefix("ft:") {
+        let base = rest.split(':').next().unwrap_or(rest);
+        return Some((format!("ft:{base}"), None));
+    }
+    if let Some(i) = name.find(".ft-") {
+        return Some((format!("ft:{}", &name[..i]), Some("azure")));
+    }
+    if let Some(i) = name.find(":ft-") {
+        return Some((format!("ft:{}", &name[..i]), Some("openai")));
+    }
+    None
+}
+
+/// The names to try, in order, after an exact match of `name` failed; each with the provider
+/// it implies (which overrides the caller's hint).
+pub fn candidates(name: &str, _hint: Option<&str>) -> Vec<(String, Option<String>)> {
+    let mut out: Vec<(String, Option<String>)> = Vec::new();
+    let (bare, prefix_provider) = strip_prefixes(name);
+    if let Some((ft, p)) = fine_tune(bare) {
+        let p = p.or(prefix_provider).map(str::to_string);
+        out.push((ft.clone(), p.clone()));
+        if let Some(base) = ft.strip_prefix("ft:").and_then(strip_snapshot) {
+            out.push((format!("ft:{base}"), p));
+        }
+        return out;
+    }
+    let p = prefix_provider.map(str::to_string);
+    if bare != name {
+        out.push((bare.to_string(), p.clone()));
+    }
+    let mut cur = bare;
+    for _ in 0..2 {
+        match strip_snapshot(cur) {
+            Some(s) => {
+                out.push((s.to_string(), p.clone()));
+                cur = s;
+            }
+            None => break,
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshots() {
+        assert_eq!(strip_snapshot("gpt-4o-2024-08-06"), Some("gpt-4o"));
+        assert_eq!(strip_snapshot("claude-3-5-sonnet-20241022"), Some("claude-3-5-sonnet"));
+        assert_eq!(strip_snapshot("claude-3-5-sonnet-v2@20241022"), Some("claude-3-5-sonnet-v2"));
+        assert_eq!(strip_snapshot("gpt-4-0613"), Some("gpt-4"));
+        assert_eq!(strip_snapshot("gemini-1.5-pro-002"), Some("gemini-1.5-pro"));
+        assert_eq!(strip_snapshot("claude-3-haiku-20240307-v1:0"), Some("claude-3-haiku-20240307"));
+        assert_eq!(strip_snapshot("claude-3-5-sonnet-latest"), Some("claude-3-5-sonnet"));
+        assert_eq!(strip_snapshot("gpt-4o-minix"), None);
+        assert_eq!(strip_snapshot("gpt-4o"), None);
+        assert_eq!(strip_snapshot("o3"), None);
+        assert_eq!(strip_snapshot("-1234"), None);
+    }
+
+    #[test]
+    fn prefixes() {
+        assert_eq!(strip_prefixes("openai/gpt-4o"), ("gpt-4o", Some("openai")));
+        assert_eq!(strip_prefixes("anthropic:claude-x"), ("claude-x", Some("anthropic")));
+        assert_eq!(strip_prefixes("models/gemini-2.5-pro"), ("gemini-2.5-pro", None));
+        assert_eq!(
+            strip_prefixes("us.anthropic.claude-3-haiku-20240307-v1:0"),
+            ("claude-3-haiku-20240307-v1:0", Some("bedrock"))
+        );
+        assert_eq!(strip_prefixes("openrouter/openai/gpt-4o"), ("gpt-4o", Some("openrouter")));
+        assert_eq!(strip_prefixes("gpt-3.5-turbo"), ("gpt-3.5-turbo", None));
+        assert_eq!(strip_prefixes("unknownhost/gpt-4o"), ("unknownhost/gpt-4o", None));
+    }
+
+    #[test]
+    fn fine_tunes() {
+        assert_eq!(
+            candidates("ft:gpt-4o-mini-2024-07-18:acme::abc123", None)[0],
+            ("ft:gpt-4o-mini-2024-07-18".to_string(), None)
+        );
+        assert_eq!(
+            candidates("gpt-35-turbo-0613.ft-0123456789abcdef", None)[0],
+            ("ft:gpt-35-turbo-0613".to_string(), Some("azure".to_string()))
+        );
+        assert_eq!(
+            candidates("curie:ft-acme-2023-01-01-00-00-00", None)[0],
+            ("ft:curie".to_string(), Some("openai".to_string()))
+        );
+    }
+}

@@ -1,0 +1,281 @@
+//! Price sets and the cost of a usage under one of them.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+
+use crate::money::{cost_of, Decimal};
+use crate::usage::Usage;
+
+/// The prices of one model under one billing mode, in USD per 1M tokens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PriceSet {
+    /// Uncached text input.
+    pub input: Decimal,
+    /// Text output (and reasoning, unless `reasoning` is set).
+    pub output: Decimal,
+    /// Input read from a prompt cache; `None`: billed at `input`.
+    pub cache_read: Option<Decimal>,
+    /// Input written to a cache (5-minute); `None`: billed at `input`.
+    pub cache_write: Option<Decimal>,
+    /// Input written to a 1-hour cache; `None`: billed at `cache_write`.
+    pub cache_write_1h: Option<Decimal>,
+    /// Reasoning tokens when priced apart from output; `None`: billed at `output`.
+    pub reasoning: Option<Decimal>,
+    /// Audio input; `None`: audio input has no known price.
+    pub input_audio: Option<Decimal>,
+    /// Audio output; `None`: audio output has no known price.
+    pub output_audio: Option<Decimal>,
+}
+
+/// A long-context tier: above `above` input tokens the whole request uses `prices`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tier {
+    /// The threshold: strictly more input tokens than this selects the tier.
+    pub above: u64,
+    /// The prices of the whole request in this tier.
+    pub prices: PriceSet,
+}
+
+/// Base prices plus long-context tiers (ascending by `above`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tiered {
+    /// The prices below every tier's threshold.
+    pub base: PriceSet,
+    /// Long-context tiers, ascending.
+    pub tiers: Vec<Tier>,
+}
+
+impl Tiered {
+    /// The price set for a request with `input_tokens` input tokens, and the tier's threshold.
+    pub fn select(&self, input_tokens: u64) -> (&PriceSet, Option<u64>) {
+        self.tiers
+            .iter()
+            .rev()
+            .find(|t| input_tokens > t.above)
+            .map_or((&self.base, None), |t| (&t.prices, Some(t.above)))
+    }
+}
+
+/// One date-effective version of an entry's prices.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PriceVersion {
+    /// First day (UTC) these prices apply; `None`: since forever.
+    pub from: Option<NaiveDate>,
+    /// Standard prices.
+    pub standard: Tiered,
+    /// Other billing modes: `batch`, `flex`, `priority`, ...
+    pub variants: BTreeMap<String, Tiered>,
+}
+
+/// A call's cost, split by what was billed. All amounts are exact USD.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CostBreakdown {
+    /// Uncached text input.
+    pub input: Decimal,
+    /// Cache reads.
+    pub cache_read: Decimal,
+    /// Cache writes (5-minute and 1-hour).
+    pub cache_write: Decimal,
+    /// Text output (reasoning included unless priced apart).
+    pub output: Decimal,
+    /// Reasoning priced apart (zero when it is billed as output).
+    pub reasoning: Decimal,
+    /// Audio input and output.
+    pub audio: Decimal,
+    /// The sum of the above.
+    pub total: Decimal,
+}
+
+impl CostBreakdown {
+    /// Adds another breakdown to this one.
+    pub fn add(&mut self, other: &CostBreakdown) {
+        self.input += other.input;
+        self.cache_read += other.cache_read;
+        self.cache_write += other.cache_write;
+        self.output += other.output;
+        self.reasoning += other.reasoning;
+        self.audio += other.audio;
+        self.total += other.total;
+    }
+}
+
+/// How a call was priced: the breakdown and which prices were used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Priced {
+    /// The cost.
+    pub cost: CostBreakdown,
+    /// The variant used (`None`: standard prices).
+    pub variant: Option<String>,
+    /// The long-context tier used, by its threshold.
+    pub tier_above: Option<u64>,
+    /// The first day of the price version used.
+    pub effective_from: Option<NaiveDate>,
+    /// Anything the caller should be told (a variant the entry lacks, say).
+    pub warnings: Vec<String>,
+}
+
+fn amount(tokens: u64, price: Decimal, what: &str) -> Result<Decimal, String> {
+    cost_of(tokens, price).ok_or_else(|| format!("{tokens} {what} tokens at {price}/1M overflow"))
+}
+
+impl PriceSet {
+    /// The cost of `usage` under these prices.
+    ///
+    /// Errors name what could not be priced (audio tokens without an audio price, overflow);
+    /// the caller records the cost as unknown, never as zero.
+    pub fn cost(&self, usage: &Usage) -> Result<CostBreakdown, String> {
+        let text_input = usage
+            .input
+            .saturating_sub(usage.cache_read)
+            .saturating_sub(usage.cache_write)
+            .saturating_sub(usage.input_audio);
+        let mut c = CostBreakdown {
+            input: amount(text_input, self.input, "input")?,
+            cache_read: amount(
+                usage.cache_read,
+                self.cache_read.unwrap_or(self.input),
+                "cache read",
+            )?,
+            ..CostBreakdown::default()
+        };
+        let write_5m = self.cache_write.unwrap_or(self.input);
+        let write_1h = self.cache_write_1h.unwrap_or(write_5m);
+        c.cache_write = amount(
+            usage.cache_write.saturating_sub(usage.cache_write_1h),
+            write_5m,
+            "cache write",
+        )? + amount(usage.cache_write_1h, write_1h, "1h cache write")?;
+        let mut text_output = usage.output.saturating_sub(usage.output_audio);
+        if let Some(r) = self.reasoning {
+            text_output = text_output.saturating_sub(usage.reasoning);
+            c.reasoning = amount(usage.reasoning, r, "reasoning")?;
+        }
+        c.output = amount(text_output, self.output, "output")?;
+        if usage.input_audio > 0 {
+            let p = self.input_audio.ok_or_else(|| {
+                format!(
+                    "{} audio input tokens but no input_audio price",
+                    usage.input_audio
+                )
+            })?;
+            c.audio += amount(usage.input_audio, p, "audio input")?;
+        }
+        if usage.output_audio > 0 {
+            let p = self.output_audio.ok_or_else(|| {
+                format!(
+                    "{} audio output tokens but no output_audio price",
+                    usage.output_audio
+                )
+            })?;
+            c.audio += amount(usage.output_audio, p, "audio output")?;
+        }
+        c.total = c.input + c.cache_read + c.cache_write + c.output + c.reasoning + c.audio;
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    fn set(input: &str, output: &str) -> PriceSet {
+        PriceSet {
+            input: d(input),
+            output: d(output),
+            cache_read: None,
+            cache_write: None,
+            cache_write_1h: None,
+            reasoning: None,
+            input_audio: None,
+            output_audio: None,
+        }
+    }
+
+    #[test]
+    fn cached_tokens_are_not_billed_twice() {
+        let mut p = set("2.50", "10");
+        p.cache_read = Some(d("1.25"));
+        let u = Usage {
+            input: 1000,
+            cache_read: 400,
+            output: 100,
+            ..Usage::default()
+        };
+        let c = p.cost(&u).unwrap();
+        assert_eq!(c.input, d("0.0015")); // 600 uncached
+        assert_eq!(c.cache_read, d("0.0005"));
+        assert_eq!(c.output, d("0.001"));
+        assert_eq!(c.total, d("0.003"));
+    }
+
+    #[test]
+    fn anthropic_cache_writes_5m_and_1h() {
+        let mut p = set("3", "15");
+        p.cache_read = Some(d("0.30"));
+        p.cache_write = Some(d("3.75"));
+        p.cache_write_1h = Some(d("6"));
+        let u = Usage {
+            input: 1_000_000 + 1_000_000 + 1_000_000 + 1_000_000,
+            cache_read: 1_000_000,
+            cache_write: 2_000_000,
+            cache_write_1h: 1_000_000,
+            output: 0,
+            ..Usage::default()
+        };
+        let c = p.cost(&u).unwrap();
+        assert_eq!(c.input, d("3"));
+        assert_eq!(c.cache_read, d("0.30"));
+        assert_eq!(c.cache_write, d("9.75"));
+        assert_eq!(c.total, d("13.05"));
+    }
+
+    #[test]
+    fn reasoning_priced_apart_only_when_set() {
+        let u = Usage {
+            input: 0,
+            output: 1_000_000,
+            reasoning: 400_000,
+            ..Usage::default()
+        };
+        let p = set("1", "10");
+        assert_eq!(p.cost(&u).unwrap().total, d("10"));
+        let mut p2 = p.clone();
+        p2.reasoning = Some(d("20"));
+        let c = p2.cost(&u).unwrap();
+        assert_eq!(c.output, d("6"));
+        assert_eq!(c.reasoning, d("8"));
+        assert_eq!(c.total, d("14"));
+    }
+
+    #[test]
+    fn audio_without_price_is_unknown_not_text_price() {
+        let u = Usage {
+            input: 100,
+            input_audio: 50,
+            ..Usage::default()
+        };
+        let err = set("1", "2").cost(&u).unwrap_err();
+        assert!(err.contains("input_audio"), "{err}");
+    }
+
+    #[test]
+    fn tier_is_a_cliff() {
+        let t = Tiered {
+            base: set("1.25", "10"),
+            tiers: vec![Tier {
+                above: 200_000,
+                prices: set("2.50", "15"),
+            }],
+        };
+        assert_eq!(t.select(200_000).1, None);
+        let (p, above) = t.select(200_001);
+        assert_eq!(above, Some(200_000));
+        assert_eq!(p.input, d("2.50"));
+    }
+}

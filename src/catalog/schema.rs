@@ -1,0 +1,351 @@
+//! Reading a catalog document (the bundled JSON, a user's JSON or TOML file, or a Python dict
+//! converted to JSON) into validated entries. Every error names the entry and the field.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use chrono::NaiveDate;
+use serde_json::{Map, Value};
+
+use super::price::{PriceSet, PriceVersion, Tier, Tiered};
+use super::Entry;
+use crate::error::{Error, Result};
+use crate::money::Decimal;
+
+const ENTRY_KEYS: &[&str] = &[
+    "id", "provider", "name", "aliases", "source", "checked", "notes", "prices",
+];
+const PRICE_KEYS: &[&str] = &[
+    "input",
+    "output",
+    "cache_read",
+    "cache_write",
+    "cache_write_1h",
+    "reasoning",
+    "input_audio",
+    "output_audio",
+];
+
+/// How strictly a document is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strictness {
+    /// The bundled catalog: prices must be decimal strings; provider, source and checked are
+    /// required.
+    Bundled,
+    /// A user's overrides: numbers are accepted (read from their shortest decimal form) and
+    /// provenance is optional.
+    User,
+}
+
+/// A parsed document: its version string (if any) and its entries.
+pub struct Document {
+    /// The document's `version`.
+    pub version: Option<String>,
+    /// The entries, in document order.
+    pub entries: Vec<Entry>,
+}
+
+struct Ctx<'a> {
+    origin: &'a str,
+    strict: Strictness,
+}
+
+impl Ctx<'_> {
+    fn err(&self, msg: impl Into<String>) -> Error {
+        Error::Catalog {
+            origin: self.origin.to_string(),
+            message: msg.into(),
+        }
+    }
+}
+
+/// Reads a JSON or TOML text. `origin` names it in errors (a path, `bundled`, `dict`).
+pub fn parse_text(text: &str, origin: &str, is_toml: bool, strict: Strictness) -> Result<Document> {
+    let ctx = Ctx { origin, strict };
+    let value: Value = if is_toml {
+        let table: toml::Table = toml::from_str(text).map_err(|e| ctx.err(format!("not valid TOML: {e}")))?;
+        toml_to_json(toml::Value::Table(table))
+    } else {
+        serde_json::from_str(text).map_err(|e| ctx.err(format!("not valid JSON: {e}")))?
+    };
+    parse_value(&value, &ctx)
+}
+
+fn toml_to_json(v: toml::Value) -> Value {
+    match v {
+        toml::Value::String(s) => Value::String(s),
+        toml::Value::Integer(i) => Value::from(i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
+        toml::Value::Boolean(b) => Value::Bool(b),
+        // An unquoted TOML date (checked = 2026-11-01) reads as its text.
+        toml::Value::Datetime(d) => Value::String(d.to_string()),
+        toml::Value::Array(a) => Value::Array(a.into_iter().map(toml_to_json).collect()),
+        toml::Value::Table(t) => Value::Object(t.into_iter().map(|(k, v)| (k, toml_to_json(v))).collect()),
+    }
+}
+
+fn parse_value(value: &Value, ctx: &Ctx) -> Result<Document> {
+    let Value::Object(top) = value else {
+        return Err(ctx.err("the top level must be an object (a table)"));
+    };
+    // Full form: {"version": ..., "models": [entry, ...]}.
+    if let Some(models) = top.get("models") {
+        for k in top.keys() {
+            if !["version", "currency", "models", "notes"].contains(&k.as_str()) {
+                return Err(ctx.err(format!(
+                    "unknown top-level field '{k}' (expected version, currency, models)"
+                )));
+            }
+        }
+        if let Some(c) = top.get("currency") {
+            if c.as_str() != Some("USD") {
+                return Err(ctx.err(format!("currency must be \"USD\", got {c}")));
+            }
+        }
+        let version = match top.get("version") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => return Err(ctx.err(format!("version must be a string, got {other}"))),
+        };
+        let Value::Array(list) = models else {
+            return Err(ctx.err("'models' must be a list of entries"));
+        };
+        let entries = list
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let Value::Object(obj) = e else {
+                    return Err(ctx.err(format!("models[{i}] must be an object")));
+                };
+                let id = obj.get("id").and_then(Value::as_str).ok_or_else(|| {
+                    ctx.err(format!("models[{i}]: missing 'id' (the model name)"))
+                })?;
+                parse_entry(id, obj, &format!("models[{i}] ('{id}')"), ctx)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        return Ok(Document { version, entries });
+    }
+    // Short form: {"model-name": {"input": "1.00", "output": "2.00", ...}, ...}.
+    let entries = top
+        .iter()
+        .map(|(id, e)| {
+            let Value::Object(obj) = e else {
+                return Err(ctx.err(format!(
+                    "'{id}': expected an object of prices like {{\"input\": \"1.00\", \"output\": \"2.00\"}}"
+                )));
+            };
+            parse_entry(id, obj, &format!("'{id}'"), ctx)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Document {
+        version: None,
+        entries,
+    })
+}
+
+fn opt_str(obj: &Map<String, Value>, key: &str, at: &str, ctx: &Ctx) -> Result<Option<String>> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(ctx.err(format!("{at}: '{key}' must be a string, got {other}"))),
+    }
+}
+
+fn parse_date(s: &str, at: &str, key: &str, ctx: &Ctx) -> Result<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| ctx.err(format!("{at}: '{key}' must be an ISO date like 2026-11-01, got \"{s}\"")))
+}
+
+fn parse_entry(id: &str, obj: &Map<String, Value>, at: &str, ctx: &Ctx) -> Result<Entry> {
+    let has_prices = obj.contains_key("prices");
+    for k in obj.keys() {
+        let known = ENTRY_KEYS.contains(&k.as_str())
+            || (!has_prices && (PRICE_KEYS.contains(&k.as_str()) || ["tiers", "variants", "from"].contains(&k.as_str())));
+        if !known {
+            return Err(ctx.err(format!(
+                "{at}: unknown field '{k}' (entry fields: {}; price fields: {})",
+                ENTRY_KEYS.join(", "),
+                PRICE_KEYS.join(", ")
+            )));
+        }
+    }
+    let id = id.trim().to_ascii_lowercase();
+    if id.is_empty() {
+        return Err(ctx.err(format!("{at}: 'id' is empty")));
+    }
+    let provider = opt_str(obj, "provider", at, ctx)?.map(|p| p.trim().to_ascii_lowercase());
+    let source = opt_str(obj, "source", at, ctx)?;
+    let checked = opt_str(obj, "checked", at, ctx)?
+        .map(|s| parse_date(&s, at, "checked", ctx))
+        .transpose()?;
+    if ctx.strict == Strictness::Bundled {
+        if provider.is_none() {
+            return Err(ctx.err(format!("{at}: 'provider' is required")));
+        }
+        if source.is_none() || checked.is_none() {
+            return Err(ctx.err(format!("{at}: 'source' and 'checked' are required")));
+        }
+    }
+    let aliases = match obj.get("aliases") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(|s| s.trim().to_ascii_lowercase())
+                    .ok_or_else(|| ctx.err(format!("{at}: 'aliases' must be a list of strings")))
+            })
+            .collect::<Result<Vec<_>>>()?,
+        Some(_) => return Err(ctx.err(format!("{at}: 'aliases' must be a list of strings"))),
+    };
+    let mut versions = if has_prices {
+        let Some(Value::Array(list)) = obj.get("prices") else {
+            return Err(ctx.err(format!("{at}: 'prices' must be a list of price versions")));
+        };
+        if list.is_empty() {
+            return Err(ctx.err(format!("{at}: 'prices' is empty")));
+        }
+        list.iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let Value::Object(o) = v else {
+                    return Err(ctx.err(format!("{at}: prices[{i}] must be an object")));
+                };
+                parse_version(o, &format!("{at}: prices[{i}]"), ctx)
+            })
+            .collect::<Result<Vec<_>>>()?
+    } else {
+        let mut prices = obj.clone();
+        for k in ENTRY_KEYS {
+            prices.remove(*k);
+        }
+        vec![parse_version(&prices, at, ctx)?]
+    };
+    versions.sort_by_key(|v| v.from);
+    for w in versions.windows(2) {
+        if w[0].from == w[1].from {
+            return Err(ctx.err(format!("{at}: two price versions have the same 'from'")));
+        }
+    }
+    Ok(Entry {
+        id,
+        provider,
+        name: opt_str(obj, "name", at, ctx)?,
+        aliases,
+        source,
+        checked,
+        notes: opt_str(obj, "notes", at, ctx)?,
+        versions,
+        is_override: ctx.strict == Strictness::User,
+    })
+}
+
+fn parse_version(obj: &Map<String, Value>, at: &str, ctx: &Ctx) -> Result<PriceVersion> {
+    for k in obj.keys() {
+        if !(PRICE_KEYS.contains(&k.as_str()) || ["tiers", "variants", "from"].contains(&k.as_str())) {
+            return Err(ctx.err(format!(
+                "{at}: unknown price field '{k}' (expected from, tiers, variants, {})",
+                PRICE_KEYS.join(", ")
+            )));
+        }
+    }
+    let from = opt_str(obj, "from", at, ctx)?
+        .map(|s| parse_date(&s, at, "from", ctx))
+        .transpose()?;
+    let standard = parse_tiered(obj, at, ctx)?;
+    let mut variants = BTreeMap::new();
+    match obj.get("variants") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(vs)) => {
+            for (name, v) in vs {
+                let Value::Object(o) = v else {
+                    return Err(ctx.err(format!("{at}: variants.{name} must be an object")));
+                };
+                let vat = format!("{at}: variants.{name}");
+                for k in o.keys() {
+                    if !(PRICE_KEYS.contains(&k.as_str()) || k == "tiers") {
+                        return Err(ctx.err(format!("{vat}: unknown price field '{k}'")));
+                    }
+                }
+                variants.insert(name.to_ascii_lowercase(), parse_tiered(o, &vat, ctx)?);
+            }
+        }
+        Some(_) => return Err(ctx.err(format!("{at}: 'variants' must be an object"))),
+    }
+    Ok(PriceVersion {
+        from,
+        standard,
+        variants,
+    })
+}
+
+fn parse_tiered(obj: &Map<String, Value>, at: &str, ctx: &Ctx) -> Result<Tiered> {
+    let base = parse_set(obj, at, ctx)?;
+    let mut tiers = Vec::new();
+    match obj.get("tiers") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(list)) => {
+            for (i, t) in list.iter().enumerate() {
+                let tat = format!("{at}: tiers[{i}]");
+                let Value::Object(o) = t else {
+                    return Err(ctx.err(format!("{tat} must be an object")));
+                };
+                for k in o.keys() {
+                    if !(PRICE_KEYS.contains(&k.as_str()) || k == "above") {
+                        return Err(ctx.err(format!("{tat}: unknown field '{k}'")));
+                    }
+                }
+                let above = o.get("above").and_then(Value::as_u64).ok_or_else(|| {
+                    ctx.err(format!("{tat}: 'above' (a token count) is required"))
+                })?;
+                if let Some(prev) = tiers.last().map(|t: &Tier| t.above) {
+                    if above <= prev {
+                        return Err(ctx.err(format!("{tat}: tiers must be in ascending 'above' order")));
+                    }
+                }
+                tiers.push(Tier {
+                    above,
+                    prices: parse_set(o, &tat, ctx)?,
+                });
+            }
+        }
+        Some(_) => return Err(ctx.err(format!("{at}: 'tiers' must be a list"))),
+    }
+    Ok(Tiered { base, tiers })
+}
+
+fn parse_set(obj: &Map<String, Value>, at: &str, ctx: &Ctx) -> Result<PriceSet> {
+    let get = |key: &str| parse_price(obj.get(key), at, key, ctx);
+    let input = get("input")?.ok_or_else(|| ctx.err(format!("{at}: 'input' price is required")))?;
+    let output = get("output")?.ok_or_else(|| ctx.err(format!("{at}: 'output' price is required")))?;
+    Ok(PriceSet {
+        input,
+        output,
+        cache_read: get("cache_read")?,
+        cache_write: get("cache_write")?,
+        cache_write_1h: get("cache_write_1h")?,
+        reasoning: get("reasoning")?,
+        input_audio: get("input_audio")?,
+        output_audio: get("output_audio")?,
+    })
+}
+
+fn parse_price(v: Option<&Value>, at: &str, key: &str, ctx: &Ctx) -> Result<Option<Decimal>> {
+    let text = match v {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => s.trim().to_string(),
+        Some(Value::Number(n)) if ctx.strict == Strictness::User => n.to_string(),
+        Some(other) => {
+            return Err(ctx.err(format!(
+                "{at}: '{key}' must be a decimal string of USD per 1M tokens like \"2.50\", got {other}"
+            )))
+        }
+    };
+    let d = Decimal::from_str(&text)
+        .or_else(|_| Decimal::from_scientific(&text))
+        .map_err(|_| ctx.err(format!("{at}: '{key}' is not a decimal number: \"{text}\"")))?;
+    if d.is_sign_negative() {
+        return Err(ctx.err(format!("{at}: '{key}' is negative: {text}")));
+    }
+    Ok(Some(d))
+}

@@ -1,0 +1,234 @@
+use std::str::FromStr;
+
+use super::*;
+use crate::money::Decimal;
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+fn date(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+const TEST_CATALOG: &str = r#"{
+  "version": "test-1",
+  "currency": "USD",
+  "models": [
+    {"id": "gpt-4o", "provider": "openai", "aliases": ["gpt-4o-2024-08-06"],
+     "source": "https://example.test/openai", "checked": "2026-11-01",
+     "prices": [{"input": "2.50", "output": "10.00", "cache_read": "1.25",
+                 "variants": {"batch": {"input": "1.25", "output": "5.00"},
+                              "priority": {"input": "4.25", "output": "17.00", "cache_read": "2.125"}}}]},
+    {"id": "gpt-4o-2024-05-13", "provider": "openai",
+     "source": "https://example.test/openai", "checked": "2026-11-01",
+     "prices": [{"input": "5", "output": "15"}]},
+    {"id": "gpt-4o", "provider": "azure",
+     "source": "https://example.test/azure", "checked": "2026-11-01",
+     "prices": [{"input": "2.75", "output": "11"}]},
+    {"id": "gpt-4o-mini", "provider": "openai",
+     "source": "https://example.test/openai", "checked": "2026-11-01",
+     "prices": [{"input": "0.15", "output": "0.60", "cache_read": "0.075"}]},
+    {"id": "o3", "provider": "openai",
+     "source": "https://example.test/openai", "checked": "2026-11-01",
+     "prices": [{"input": "10", "output": "40"}, {"from": "2025-06-10", "input": "2", "output": "8"}]},
+    {"id": "claude-3-5-sonnet-20241022", "provider": "anthropic", "aliases": ["claude-3-5-sonnet-latest"],
+     "source": "https://example.test/anthropic", "checked": "2026-11-01",
+     "prices": [{"input": "3", "output": "15", "cache_read": "0.30", "cache_write": "3.75", "cache_write_1h": "6"}]},
+    {"id": "gemini-2.5-pro", "provider": "google",
+     "source": "https://example.test/google", "checked": "2026-11-01",
+     "prices": [{"input": "1.25", "output": "10", "tiers": [{"above": 200000, "input": "2.50", "output": "15"}]}]},
+    {"id": "ft:gpt-4o-mini-2024-07-18", "provider": "openai",
+     "source": "https://example.test/openai", "checked": "2026-11-01",
+     "prices": [{"input": "0.30", "output": "1.20"}]}
+  ]
+}"#;
+
+fn test_catalog() -> Catalog {
+    Catalog::parse(TEST_CATALOG, "test", false, Strictness::Bundled).unwrap()
+}
+
+fn id_of(c: &Catalog, name: &str, provider: Option<&str>) -> Option<String> {
+    c.resolve(name, provider).map(|r| r.entry.key())
+}
+
+#[test]
+fn exact_and_alias_and_provider_preference() {
+    let c = test_catalog();
+    assert_eq!(id_of(&c, "gpt-4o", None).as_deref(), Some("openai/gpt-4o"));
+    assert_eq!(id_of(&c, "GPT-4o", None).as_deref(), Some("openai/gpt-4o"));
+    assert_eq!(id_of(&c, "gpt-4o", Some("azure")).as_deref(), Some("azure/gpt-4o"));
+    assert_eq!(id_of(&c, "gpt-4o", Some("azure_openai")).as_deref(), Some("azure/gpt-4o"));
+    // A provider without an entry of its own gets the model's first entry.
+    assert_eq!(id_of(&c, "gpt-4o-mini", Some("azure")).as_deref(), Some("openai/gpt-4o-mini"));
+    assert_eq!(
+        id_of(&c, "claude-3-5-sonnet-latest", None).as_deref(),
+        Some("anthropic/claude-3-5-sonnet-20241022")
+    );
+}
+
+#[test]
+fn dated_snapshot_with_own_price_wins_over_stripping() {
+    let c = test_catalog();
+    assert_eq!(id_of(&c, "gpt-4o-2024-05-13", None).as_deref(), Some("openai/gpt-4o-2024-05-13"));
+    assert_eq!(id_of(&c, "gpt-4o-2030-01-01", None).as_deref(), Some("openai/gpt-4o"));
+}
+
+#[test]
+fn prefixes_and_bedrock_ids() {
+    let c = test_catalog();
+    assert_eq!(id_of(&c, "openai/gpt-4o", None).as_deref(), Some("openai/gpt-4o"));
+    assert_eq!(id_of(&c, "azure/gpt-4o", None).as_deref(), Some("azure/gpt-4o"));
+    assert_eq!(
+        id_of(&c, "anthropic:claude-3-5-sonnet-20241022", None).as_deref(),
+        Some("anthropic/claude-3-5-sonnet-20241022")
+    );
+    assert_eq!(
+        id_of(&c, "us.anthropic.claude-3-5-sonnet-20241022-v2:0", None).as_deref(),
+        Some("anthropic/claude-3-5-sonnet-20241022")
+    );
+    assert_eq!(id_of(&c, "models/gemini-2.5-pro", None).as_deref(), Some("google/gemini-2.5-pro"));
+}
+
+#[test]
+fn near_misses_resolve_to_nothing() {
+    let c = test_catalog();
+    for name in ["gpt-4o-minix", "gpt-4", "gpt4o", "gpt-4o-mini-x", "o3x", "claude-3-5", "", "ft:gpt-4o"] {
+        assert_eq!(id_of(&c, name, None), None, "{name}");
+    }
+}
+
+#[test]
+fn fine_tunes_priced_at_fine_tune_prices() {
+    let c = test_catalog();
+    assert_eq!(
+        id_of(&c, "ft:gpt-4o-mini-2024-07-18:acme:bot:abc123", None).as_deref(),
+        Some("openai/ft:gpt-4o-mini-2024-07-18")
+    );
+    // A fine-tune of a base without fine-tune prices is unknown, not the base's price.
+    assert_eq!(id_of(&c, "ft:gpt-4o-2024-08-06:acme::x", None), None);
+}
+
+#[test]
+fn date_effective_versions() {
+    let c = test_catalog();
+    let e = c.resolve("o3", None).unwrap().entry;
+    let u = Usage { input: 1_000_000, output: 1_000_000, ..Usage::default() };
+    assert_eq!(e.cost(&u, date("2025-06-09"), None).unwrap().cost.total, d("50"));
+    let p = e.cost(&u, date("2025-06-10"), None).unwrap();
+    assert_eq!(p.cost.total, d("10"));
+    assert_eq!(p.effective_from, Some(date("2025-06-10")));
+}
+
+#[test]
+fn variants_and_missing_variant() {
+    let c = test_catalog();
+    let e = c.resolve("gpt-4o", None).unwrap().entry;
+    let u = Usage { input: 1_000_000, cache_read: 500_000, output: 1_000_000, ..Usage::default() };
+    let now = date("2026-11-01");
+    assert_eq!(e.cost(&u, now, None).unwrap().cost.total, d("11.875"));
+    let p = e.cost(&u, now, Some("priority")).unwrap();
+    assert_eq!(p.variant.as_deref(), Some("priority"));
+    assert_eq!(p.cost.total, d("2.125") + d("1.0625") + d("17"));
+    let p = e.cost(&u, now, Some("flex")).unwrap();
+    assert_eq!(p.variant, None);
+    assert_eq!(p.warnings.len(), 1);
+    assert!(p.warnings[0].contains("flex"));
+}
+
+#[test]
+fn long_context_tier_reprices_whole_request() {
+    let c = test_catalog();
+    let e = c.resolve("gemini-2.5-pro", None).unwrap().entry;
+    let now = date("2026-11-01");
+    let small = Usage { input: 200_000, output: 1000, ..Usage::default() };
+    let big = Usage { input: 200_001, output: 1000, ..Usage::default() };
+    assert_eq!(e.cost(&small, now, None).unwrap().cost.total, d("0.25") + d("0.01"));
+    let p = e.cost(&big, now, None).unwrap();
+    assert_eq!(p.tier_above, Some(200_000));
+    assert_eq!(p.cost.total, d("0.5000025") + d("0.015"));
+}
+
+#[test]
+fn overrides_replace_entries_and_their_aliases() {
+    let base = test_catalog();
+    let user = Catalog::parse(
+        r#"{"gpt-4o": {"input": 1, "output": "2"}, "my-model": {"input": "0.1", "output": "0.2", "aliases": ["mine"]}}"#,
+        "dict",
+        false,
+        Strictness::User,
+    )
+    .unwrap();
+    let c = base.with_overrides(&user);
+    assert_eq!(id_of(&c, "gpt-4o", None).as_deref(), Some("override:*/gpt-4o"));
+    assert_eq!(id_of(&c, "gpt-4o", Some("azure")).as_deref(), Some("override:*/gpt-4o"));
+    // The replaced entry's aliases went with it: the snapshot now resolves by stripping.
+    assert_eq!(id_of(&c, "gpt-4o-2024-08-06", None).as_deref(), Some("override:*/gpt-4o"));
+    assert_eq!(id_of(&c, "mine", None).as_deref(), Some("override:*/my-model"));
+    assert_eq!(id_of(&c, "gpt-4o-mini", None).as_deref(), Some("openai/gpt-4o-mini"));
+    assert_eq!(c.version(), "test-1+overrides");
+}
+
+#[test]
+fn toml_overrides() {
+    let user = Catalog::parse(
+        "[\"my-model\"]\ninput = \"1.5\"\noutput = 3\nprovider = \"openai\"\nchecked = 2026-11-01\n",
+        "prices.toml",
+        true,
+        Strictness::User,
+    )
+    .unwrap();
+    let e = user.resolve("my-model", None).unwrap().entry;
+    assert_eq!(e.versions[0].standard.base.input, d("1.5"));
+    assert_eq!(e.versions[0].standard.base.output, d("3"));
+    assert_eq!(e.checked, Some(date("2026-11-01")));
+}
+
+#[test]
+fn malformed_files_name_entry_and_field() {
+    let cases = [
+        (r#"{"m": {"input": "abc", "output": "1"}}"#, "'input' is not a decimal"),
+        (r#"{"m": {"input": "1"}}"#, "'output' price is required"),
+        (r#"{"m": {"input": "-1", "output": "1"}}"#, "negative"),
+        (r#"{"m": {"inptu": "1", "output": "1"}}"#, "unknown field 'inptu'"),
+        (r#"{"models": [{"id": "x", "prices": []}]}"#, "'prices' is empty"),
+        (r#"{"models": [{"prices": []}]}"#, "missing 'id'"),
+        (r#"{"m": {"input": "1", "output": "1", "tiers": [{"above": 5, "input": "1", "output": "1"}, {"above": 2, "input": "1", "output": "1"}]}}"#, "ascending"),
+        ("[1, 2]", "top level"),
+        ("{not json", "not valid JSON"),
+    ];
+    for (text, needle) in cases {
+        let err = Catalog::parse(text, "my.json", false, Strictness::User).unwrap_err().to_string();
+        assert!(err.contains(needle), "{text}: {err}");
+        assert!(err.contains("my.json"), "{err}");
+    }
+    let err = Catalog::parse(r#"{"m": {"input": 1, "output": "1", "provider": "x", "source": "s", "checked": "2026-01-01"}}"#, "b", false, Strictness::Bundled)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("decimal string"), "{err}");
+    let err = Catalog::parse(
+        r#"{"models": [{"id": "a", "provider": "p", "aliases": ["b"], "source": "s", "checked": "2026-01-01", "prices": [{"input": "1", "output": "1"}]},
+                       {"id": "b", "provider": "p", "source": "s", "checked": "2026-01-01", "prices": [{"input": "1", "output": "1"}]}]}"#,
+        "dup", false, Strictness::Bundled,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("'b' is given twice"), "{err}");
+}
+
+#[test]
+fn bundled_catalog_loads_and_prices_flagship_models() {
+    let c = Catalog::bundled().unwrap();
+    assert!(c.entries().len() > 100, "{}", c.entries().len());
+    let now = date("2026-11-23");
+    let u = Usage { input: 1_000_000, output: 1_000_000, ..Usage::default() };
+    for (model, total) in [
+        ("gpt-4o", "12.5"),
+        ("gpt-4o-mini", "0.75"),
+        ("gpt-4o-2024-05-13", "20"),
+        ("claude-3-5-haiku-20241022", "4.8"),
+    ] {
+        let e = c.resolve(model, None).unwrap_or_else(|| panic!("{model} missing")).entry;
+        assert_eq!(e.cost(&u, now, None).unwrap().cost.total, d(total), "{model}");
+    }
+}

@@ -1,0 +1,30 @@
+//! The exception hierarchy, rooted at `llmledger.LlmLedgerError`.
+
+use pyo3::create_exception;
+use pyo3::exceptions::{PyException, PyValueError};
+use pyo3::PyErr;
+
+use crate::error::Error;
+
+create_exception!(
+    llmledger,
+    LlmLedgerError,
+    PyException,
+    "Base class of every exception llmledger raises."
+);
+create_exception!(
+    llmledger,
+    PriceCatalogError,
+    LlmLedgerError,
+    "A price catalog (a `prices=` dict or file) is malformed; the message names the entry and field."
+);
+
+impl From<Error> for PyErr {
+    fn from(e: Error) -> PyErr {
+        match e {
+            Error::Catalog { .. } => PriceCatalogError::new_err(e.to_string()),
+            Error::InvalidArgument(m) => PyValueError::new_err(m),
+            Error::Io { .. } => PriceCatalogError::new_err(e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,433 @@
+//! Reading LangChain's objects (`LLMResult`, `AIMessage.usage_metadata`, `llm_output`,
+//! start-hook kwargs) into the core's owned types.
+//!
+//! Everything here is tolerant: a malformed or missing field becomes a warning that names it,
+//! and the call is still recorded with what was valid.
+
+use std::sync::Arc;
+
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyType};
+
+use crate::tracker::{EndInfo, StartInfo};
+use crate::usage::Usage;
+
+/// Counts above this are rejected as implausible (a trillion tokens in one call).
+const MAX_COUNT: u64 = 1_000_000_000_000;
+
+fn chat_generation_type(py: Python<'_>) -> Option<&Bound<'_, PyType>> {
+    static TY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+    TY.import(py, "langchain_core.outputs", "ChatGeneration").ok()
+}
+
+/// A value as text: `str` as is, anything else through `str()`.
+pub fn text_of(v: &Bound<'_, PyAny>) -> Option<String> {
+    if v.is_none() {
+        return None;
+    }
+    if let Ok(s) = v.cast::<PyString>() {
+        return s.to_str().ok().map(str::to_string);
+    }
+    v.str().ok().and_then(|s| s.to_str().ok().map(str::to_string))
+}
+
+fn dict_get<'py>(d: &Bound<'py, PyDict>, key: &Bound<'py, PyString>) -> Option<Bound<'py, PyAny>> {
+    d.get_item(key).ok().flatten().filter(|v| !v.is_none())
+}
+
+fn as_dict<'a, 'py>(v: &'a Bound<'py, PyAny>) -> Option<&'a Bound<'py, PyDict>> {
+    v.cast::<PyDict>().ok()
+}
+
+/// Reads a token count; `None` when absent. Malformed values are reported in `warnings`.
+fn count(v: Option<Bound<'_, PyAny>>, field: &str, warnings: &mut Vec<String>) -> Option<u64> {
+    let v = v?;
+    if v.is_none() {
+        return None;
+    }
+    let bad = |what: String, warnings: &mut Vec<String>| {
+        warnings.push(format!("malformed usage: field '{field}' {what}; ignored"));
+        None
+    };
+    if v.is_instance_of::<PyBool>() {
+        return bad("is a bool".into(), warnings);
+    }
+    if v.is_instance_of::<PyInt>() {
+        return match v.extract::<i64>() {
+            Ok(n) if n < 0 => bad(format!("is negative ({n})"), warnings),
+            Ok(n) if n.unsigned_abs() > MAX_COUNT => {
+                bad(format!("is implausibly large ({n})"), warnings)
+            }
+            Ok(n) => Some(n.unsigned_abs()),
+            Err(_) => bad("is too large for a token count".into(), warnings),
+        };
+    }
+    if let Ok(f) = v.cast::<PyFloat>() {
+        let x = f.value();
+        #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        if x.is_finite() && x >= 0.0 && x.fract() == 0.0 && x <= MAX_COUNT as f64 {
+            return Some(x as u64);
+        }
+        return bad(format!("is not a whole non-negative number ({x})"), warnings);
+    }
+    let shown = v.repr().map(|r| r.to_string()).unwrap_or_default();
+    let tyname = v.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+    bad(format!("is a {tyname} ({shown}), not an integer"), warnings)
+}
+
+/// What the usage of one source said, before it becomes a [`Usage`].
+struct Read {
+    usage: Usage,
+    tier: Option<String>,
+    cache_hit: bool,
+}
+
+/// `AIMessage.usage_metadata` (LangChain's normalised usage, inclusive convention).
+fn read_usage_metadata(um: &Bound<'_, PyDict>, warnings: &mut Vec<String>) -> Read {
+    let py = um.py();
+    let mut u = Usage {
+        input: count(dict_get(um, intern!(py, "input_tokens")), "usage_metadata.input_tokens", warnings)
+            .unwrap_or(0),
+        output: count(dict_get(um, intern!(py, "output_tokens")), "usage_metadata.output_tokens", warnings)
+            .unwrap_or(0),
+        ..Usage::default()
+    };
+    let mut tier = None;
+    let cache_hit = dict_get(um, intern!(py, "total_cost"))
+        .is_some_and(|c| c.extract::<f64>().is_ok_and(|x| x == 0.0));
+    if let Some(itd) = dict_get(um, intern!(py, "input_token_details")) {
+        if let Some(itd) = as_dict(&itd) {
+            let mut creation = 0u64;
+            let (mut e5m, mut e1h) = (0u64, 0u64);
+            for (k, v) in itd.iter() {
+                let Ok(k) = k.cast::<PyString>().map(|s| s.to_string()) else { continue };
+                let field = format!("usage_metadata.input_token_details.{k}");
+                match k.as_str() {
+                    "audio" => u.input_audio = count(Some(v), &field, warnings).unwrap_or(0),
+                    "cache_read" => u.cache_read += count(Some(v), &field, warnings).unwrap_or(0),
+                    "cache_creation" => creation += count(Some(v), &field, warnings).unwrap_or(0),
+                    "ephemeral_5m_input_tokens" => e5m = count(Some(v), &field, warnings).unwrap_or(0),
+                    "ephemeral_1h_input_tokens" => e1h = count(Some(v), &field, warnings).unwrap_or(0),
+                    other => {
+                        // Service-tier forms (langchain-openai): `priority_cache_read`,
+                        // `flex_cache_creation`, and the bare tier key holding uncached input.
+                        if let Some(t) = other.strip_suffix("_cache_read") {
+                            tier.get_or_insert_with(|| t.to_string());
+                            u.cache_read += count(Some(v), &field, warnings).unwrap_or(0);
+                        } else if let Some(t) = other.strip_suffix("_cache_creation") {
+                            tier.get_or_insert_with(|| t.to_string());
+                            creation += count(Some(v), &field, warnings).unwrap_or(0);
+                        } else if other == "priority" || other == "flex" {
+                            tier.get_or_insert_with(|| other.to_string());
+                        }
+                    }
+                }
+            }
+            // langchain-anthropic zeroes `cache_creation` when it gives the 5m/1h split; be
+            // robust to versions that do not.
+            if e5m + e1h > 0 {
+                u.cache_write = e5m + e1h;
+                u.cache_write_1h = e1h;
+            } else {
+                u.cache_write = creation;
+            }
+        } else {
+            warnings.push("malformed usage: field 'usage_metadata.input_token_details' is not a dict; ignored".into());
+        }
+    }
+    if let Some(otd) = dict_get(um, intern!(py, "output_token_details")) {
+        if let Some(otd) = as_dict(&otd) {
+            for (k, v) in otd.iter() {
+                let Ok(k) = k.cast::<PyString>().map(|s| s.to_string()) else { continue };
+                let field = format!("usage_metadata.output_token_details.{k}");
+                match k.as_str() {
+                    "audio" => u.output_audio = count(Some(v), &field, warnings).unwrap_or(0),
+                    "reasoning" => u.reasoning += count(Some(v), &field, warnings).unwrap_or(0),
+                    other => {
+                        if let Some(t) = other.strip_suffix("_reasoning") {
+                            tier.get_or_insert_with(|| t.to_string());
+                            u.reasoning += count(Some(v), &field, warnings).unwrap_or(0);
+                        } else if other == "priority" || other == "flex" {
+                            tier.get_or_insert_with(|| other.to_string());
+                        }
+                    }
+                }
+            }
+        } else {
+            warnings.push("malformed usage: field 'usage_metadata.output_token_details' is not a dict; ignored".into());
+        }
+    }
+    Read { usage: u, tier, cache_hit }
+}
+
+/// A provider's raw usage dict (`llm_output["token_usage"]` or `["usage"]`), in OpenAI chat
+/// completions, OpenAI Responses or Anthropic form. Returns `None` when it holds no counts.
+fn read_raw_usage(d: &Bound<'_, PyDict>, at: &str, warnings: &mut Vec<String>) -> Option<Read> {
+    let py = d.py();
+    let get = |k: &str| dict_get(d, &PyString::new(py, k));
+    let sub = |k: &str| get(k).and_then(|v| v.cast_into::<PyDict>().ok());
+    let mut u = Usage::default();
+    let mut tier = None;
+    if get("prompt_tokens").is_some() || get("completion_tokens").is_some() {
+        // OpenAI chat completions: inclusive.
+        u.input = count(get("prompt_tokens"), &format!("{at}.prompt_tokens"), warnings).unwrap_or(0);
+        u.output = count(get("completion_tokens"), &format!("{at}.completion_tokens"), warnings).unwrap_or(0);
+        if let Some(p) = sub("prompt_tokens_details") {
+            let g = |k: &str| dict_get(&p, &PyString::new(py, k));
+            u.cache_read = count(g("cached_tokens"), &format!("{at}.prompt_tokens_details.cached_tokens"), warnings).unwrap_or(0);
+            u.cache_write = count(g("cache_write_tokens"), &format!("{at}.prompt_tokens_details.cache_write_tokens"), warnings).unwrap_or(0);
+            u.input_audio = count(g("audio_tokens"), &format!("{at}.prompt_tokens_details.audio_tokens"), warnings).unwrap_or(0);
+        }
+        if let Some(c) = sub("completion_tokens_details") {
+            let g = |k: &str| dict_get(&c, &PyString::new(py, k));
+            u.reasoning = count(g("reasoning_tokens"), &format!("{at}.completion_tokens_details.reasoning_tokens"), warnings).unwrap_or(0);
+            u.output_audio = count(g("audio_tokens"), &format!("{at}.completion_tokens_details.audio_tokens"), warnings).unwrap_or(0);
+        }
+    } else if get("input_tokens").is_some() || get("output_tokens").is_some() {
+        let input = count(get("input_tokens"), &format!("{at}.input_tokens"), warnings).unwrap_or(0);
+        u.output = count(get("output_tokens"), &format!("{at}.output_tokens"), warnings).unwrap_or(0);
+        let read = count(get("cache_read_input_tokens"), &format!("{at}.cache_read_input_tokens"), warnings);
+        let write = count(get("cache_creation_input_tokens"), &format!("{at}.cache_creation_input_tokens"), warnings);
+        if read.is_some() || write.is_some() || get("cache_creation").is_some() {
+            // Anthropic: input_tokens excludes cache reads and writes.
+            u.cache_read = read.unwrap_or(0);
+            u.cache_write = write.unwrap_or(0);
+            if let Some(cc) = sub("cache_creation") {
+                let g = |k: &str| dict_get(&cc, &PyString::new(py, k));
+                let e5m = count(g("ephemeral_5m_input_tokens"), &format!("{at}.cache_creation.ephemeral_5m_input_tokens"), warnings).unwrap_or(0);
+                let e1h = count(g("ephemeral_1h_input_tokens"), &format!("{at}.cache_creation.ephemeral_1h_input_tokens"), warnings).unwrap_or(0);
+                if e5m + e1h > 0 {
+                    u.cache_write = e5m + e1h;
+                    u.cache_write_1h = e1h;
+                }
+            }
+            u.input = input + u.cache_read + u.cache_write;
+            if let Some(t) = get("service_tier").and_then(|t| text_of(&t)) {
+                if t != "standard" {
+                    tier = Some(t);
+                }
+            }
+        } else {
+            // OpenAI Responses (inclusive), or a plain input/output pair.
+            u.input = input;
+            if let Some(p) = sub("input_tokens_details") {
+                u.cache_read = count(dict_get(&p, intern!(py, "cached_tokens")), &format!("{at}.input_tokens_details.cached_tokens"), warnings).unwrap_or(0);
+            }
+            if let Some(o) = sub("output_tokens_details") {
+                u.reasoning = count(dict_get(&o, intern!(py, "reasoning_tokens")), &format!("{at}.output_tokens_details.reasoning_tokens"), warnings).unwrap_or(0);
+            }
+        }
+    } else {
+        return None;
+    }
+    Some(Read { usage: u, tier, cache_hit: false })
+}
+
+fn model_in(d: &Bound<'_, PyDict>) -> Option<String> {
+    let py = d.py();
+    dict_get(d, intern!(py, "model_name"))
+        .or_else(|| dict_get(d, intern!(py, "model")))
+        .and_then(|m| text_of(&m))
+        .filter(|m| !m.is_empty())
+}
+
+/// Reads an `LLMResult` (`on_llm_end`, or the partial `response` of `on_llm_error`).
+pub fn end_info(response: &Bound<'_, PyAny>, info: &mut EndInfo) {
+    let py = response.py();
+    let warnings = &mut info.warnings;
+    let mut usage: Option<Usage> = None;
+    let mut tier: Option<String> = None;
+    let mut cache_hit = false;
+    let mut model: Option<String> = None;
+    let chat_type = chat_generation_type(py);
+
+    let generations = response.getattr(intern!(py, "generations")).ok();
+    let mut saw_empty_token_usage = false;
+    if let Some(gens) = generations.as_ref().and_then(|g| g.cast::<PyList>().ok()) {
+        for gen_list in gens.iter() {
+            let Ok(gen_list) = gen_list.cast_into::<PyList>() else { continue };
+            // One prompt's generations: with n > 1 every generation carries a full copy of
+            // the call's usage, so the prompt's usage is read once, from the first that has it.
+            let mut prompt_usage: Option<Read> = None;
+            for gen in gen_list.iter() {
+                let is_chat = chat_type.is_some_and(|t| gen.is_instance(t).unwrap_or(false));
+                if !is_chat {
+                    continue;
+                }
+                let Ok(msg) = gen.getattr(intern!(py, "message")) else { continue };
+                if prompt_usage.is_none() {
+                    if let Ok(Some(um)) = msg.getattr_opt(intern!(py, "usage_metadata")) {
+                        if let Some(um) = as_dict(&um) {
+                            prompt_usage = Some(read_usage_metadata(um, warnings));
+                        } else if !um.is_none() {
+                            warnings.push("malformed usage: 'usage_metadata' is not a dict; ignored".into());
+                        }
+                    }
+                }
+                if model.is_none() || tier.is_none() {
+                    if let Ok(rm) = msg.getattr(intern!(py, "response_metadata")) {
+                        if let Some(rm) = as_dict(&rm) {
+                            if model.is_none() {
+                                model = model_in(rm);
+                            }
+                            if tier.is_none() {
+                                tier = dict_get(rm, intern!(py, "service_tier")).and_then(|t| text_of(&t));
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some(r) = prompt_usage {
+                usage.get_or_insert_with(Usage::default).add(&r.usage);
+                if r.tier.is_some() {
+                    tier = r.tier;
+                }
+                cache_hit |= r.cache_hit;
+            }
+        }
+    }
+
+    let llm_output = response.getattr(intern!(py, "llm_output")).ok();
+    if let Some(lo) = llm_output.as_ref().and_then(|l| as_dict(l)) {
+        if usage.is_none() {
+            for key in ["token_usage", "usage"] {
+                if let Some(raw) = dict_get(lo, &PyString::new(py, key)) {
+                    match raw.cast::<PyDict>() {
+                        Ok(d) if d.is_empty() => saw_empty_token_usage = key == "token_usage",
+                        Ok(d) => {
+                            if let Some(r) = read_raw_usage(d, &format!("llm_output.{key}"), warnings) {
+                                usage = Some(r.usage);
+                                if r.tier.is_some() {
+                                    tier = r.tier;
+                                }
+                                break;
+                            }
+                        }
+                        Err(_) => warnings.push(format!("malformed usage: 'llm_output.{key}' is not a dict; ignored")),
+                    }
+                }
+            }
+        }
+        if model.is_none() {
+            model = model_in(lo);
+        }
+        if tier.is_none() {
+            tier = dict_get(lo, intern!(py, "service_tier")).and_then(|t| text_of(&t));
+        }
+    }
+
+    // Last resort: usage inside a generation's generation_info.
+    if usage.is_none() {
+        if let Some(gens) = generations.as_ref().and_then(|g| g.cast::<PyList>().ok()) {
+            'outer: for gen_list in gens.iter() {
+                let Ok(gen_list) = gen_list.cast_into::<PyList>() else { continue };
+                for gen in gen_list.iter() {
+                    let Ok(gi) = gen.getattr(intern!(py, "generation_info")) else { continue };
+                    let Some(gi) = as_dict(&gi) else { continue };
+                    for key in ["token_usage", "usage"] {
+                        if let Some(raw) = dict_get(gi, &PyString::new(py, key)) {
+                            if let Ok(d) = raw.cast::<PyDict>() {
+                                if let Some(r) = read_raw_usage(d, &format!("generation_info.{key}"), warnings) {
+                                    usage = Some(r.usage);
+                                    break 'outer;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if usage.is_none() && saw_empty_token_usage {
+        // A plain LLM's batch: LangChain reports the whole batch's usage on the first
+        // prompt's run and an empty `token_usage` on the others.
+        usage = Some(Usage::default());
+    }
+    info.usage = usage;
+    info.llm_cache_hit = cache_hit;
+    if model.is_some() {
+        info.model = model;
+    }
+    if tier.as_deref().is_some_and(|t| t != "default" && t != "standard" && t != "auto") {
+        info.service_tier = tier;
+    }
+}
+
+/// Reads a start hook's arguments.
+#[allow(clippy::too_many_arguments)]
+pub fn start_info(
+    run_id: u128,
+    parent_run_id: Option<u128>,
+    serialized: Option<&Bound<'_, PyAny>>,
+    tags: Option<&Bound<'_, PyAny>>,
+    metadata: Option<&Bound<'_, PyAny>>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+    attribute: &[Arc<str>],
+) -> StartInfo {
+    let mut info = StartInfo {
+        run_id,
+        parent_run_id,
+        ..StartInfo::default()
+    };
+    let py = match (serialized, kwargs) {
+        (Some(s), _) => s.py(),
+        (_, Some(k)) => k.py(),
+        _ => match metadata {
+            Some(m) => m.py(),
+            None => return info,
+        },
+    };
+    if let Some(kw) = kwargs {
+        if let Some(ip) = dict_get(kw, intern!(py, "invocation_params")) {
+            if let Some(ip) = as_dict(&ip) {
+                info.model = dict_get(ip, intern!(py, "model"))
+                    .or_else(|| dict_get(ip, intern!(py, "model_name")))
+                    .or_else(|| dict_get(ip, intern!(py, "model_id")))
+                    .and_then(|m| text_of(&m));
+                info.service_tier = dict_get(ip, intern!(py, "service_tier")).and_then(|t| text_of(&t));
+            }
+        }
+        info.name = dict_get(kw, intern!(py, "name")).and_then(|n| text_of(&n));
+    }
+    if info.name.is_none() {
+        info.name = serialized.and_then(serialized_name);
+    }
+    if let Some(md) = metadata.and_then(|m| as_dict(m)) {
+        info.provider = dict_get(md, intern!(py, "ls_provider")).and_then(|p| text_of(&p));
+        if info.model.is_none() {
+            info.model = dict_get(md, intern!(py, "ls_model_name")).and_then(|m| text_of(&m));
+        }
+        for key in attribute {
+            if let Some(v) = dict_get(md, &PyString::new(py, key)).and_then(|v| text_of(&v)) {
+                info.attribution.push((key.clone(), v));
+            }
+        }
+    }
+    info.tags = tags.map(tag_list).unwrap_or_default();
+    info
+}
+
+/// A run's name from its `serialized` dict (`name`, else the last part of `id`).
+pub fn serialized_name(s: &Bound<'_, PyAny>) -> Option<String> {
+    let py = s.py();
+    let d = as_dict(s)?;
+    dict_get(d, intern!(py, "name")).and_then(|n| text_of(&n)).or_else(|| {
+        dict_get(d, intern!(py, "id"))
+            .and_then(|id| id.cast_into::<PyList>().ok())
+            .and_then(|l| l.iter().last())
+            .and_then(|n| text_of(&n))
+    })
+}
+
+/// Tags as strings (non-strings are converted with `str()`).
+pub fn tag_list(tags: &Bound<'_, PyAny>) -> Vec<String> {
+    match tags.cast::<PyList>() {
+        Ok(l) => l.iter().filter_map(|t| text_of(&t)).collect(),
+        Err(_) => tags
+            .try_iter()
+            .map(|it| it.filter_map(Result::ok).filter_map(|t| text_of(&t)).collect())
+            .unwrap_or_default(),
+    }
+}

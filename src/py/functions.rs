@@ -1,0 +1,116 @@
+//! Module-level functions: `price`, `cost`, `catalog_version`.
+
+use std::sync::Arc;
+
+use chrono::{NaiveDate, Utc};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use super::convert;
+use super::tracker::{catalog_with, log_warnings};
+use crate::catalog::Catalog;
+use crate::money::Decimal;
+use crate::usage::Usage;
+
+pub fn price_dict<'py>(
+    py: Python<'py>,
+    catalog: &Arc<Catalog>,
+    model: &str,
+    provider: Option<&str>,
+) -> PyResult<Option<Bound<'py, PyDict>>> {
+    catalog
+        .resolve(model, provider)
+        .map(|r| convert::entry_dict(py, &r.entry, catalog.version(), Utc::now().date_naive()))
+        .transpose()
+}
+
+/// The catalog entry used to price `model` (at `provider`), as a dict, or None if unknown.
+#[pyfunction]
+#[pyo3(signature = (model, provider=None, *, prices=None))]
+pub fn price<'py>(
+    py: Python<'py>,
+    model: &str,
+    provider: Option<&str>,
+    prices: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Option<Bound<'py, PyDict>>> {
+    price_dict(py, &catalog_with(prices)?, model, provider)
+}
+
+/// The exact cost (a `Decimal`, USD) of a usage of `model`, or None for an unknown model.
+#[pyfunction]
+#[pyo3(signature = (
+    model, input_tokens=0, output_tokens=0, cache_read_tokens=0, cache_write_tokens=0,
+    reasoning_tokens=0, provider=None, *, cache_write_1h_tokens=0, input_audio_tokens=0,
+    output_audio_tokens=0, service_tier=None, date=None, prices=None
+))]
+#[allow(clippy::too_many_arguments)]
+pub fn cost(
+    py: Python<'_>,
+    model: &str,
+    input_tokens: u64,
+    output_tokens: u64,
+    cache_read_tokens: u64,
+    cache_write_tokens: u64,
+    reasoning_tokens: u64,
+    provider: Option<&str>,
+    cache_write_1h_tokens: u64,
+    input_audio_tokens: u64,
+    output_audio_tokens: u64,
+    service_tier: Option<&str>,
+    date: Option<NaiveDate>,
+    prices: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Option<Decimal>> {
+    let mut usage = Usage {
+        input: input_tokens,
+        cache_read: cache_read_tokens,
+        cache_write: cache_write_tokens.max(cache_write_1h_tokens),
+        cache_write_1h: cache_write_1h_tokens,
+        output: output_tokens,
+        reasoning: reasoning_tokens,
+        input_audio: input_audio_tokens,
+        output_audio: output_audio_tokens,
+    };
+    let problems = usage.reconcile();
+    if !problems.is_empty() {
+        return Err(PyValueError::new_err(format!(
+            "inconsistent usage: {} (input_tokens includes cached and audio tokens, and \
+             output_tokens includes reasoning tokens, as LangChain counts them)",
+            problems.join("; ")
+        )));
+    }
+    let catalog = catalog_with(prices)?;
+    let Some(r) = catalog.resolve(model, provider) else {
+        return Ok(None);
+    };
+    let date = date.unwrap_or_else(|| Utc::now().date_naive());
+    match r.entry.cost(&usage, date, service_tier) {
+        Ok(p) => {
+            log_warnings(py, &p.warnings);
+            Ok(Some(p.cost.total.normalize()))
+        }
+        Err(e) => {
+            log_warnings(py, &[format!("cost is unknown: {e}")]);
+            Ok(None)
+        }
+    }
+}
+
+/// The bundled catalog's version string.
+#[pyfunction]
+pub fn catalog_version() -> PyResult<String> {
+    Ok(Catalog::bundled()?.version().to_string())
+}
+
+/// Every entry of the catalog (bundled, plus `prices=` overrides) as dicts.
+#[pyfunction]
+#[pyo3(signature = (*, prices=None))]
+pub fn catalog_entries<'py>(py: Python<'py>, prices: Option<&Bound<'py, PyAny>>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+    let catalog = catalog_with(prices)?;
+    let today = Utc::now().date_naive();
+    catalog
+        .entries()
+        .iter()
+        .map(|e| convert::entry_dict(py, e, catalog.version(), today))
+        .collect()
+}

@@ -1,0 +1,26 @@
+//! The binding layer: PyO3 classes and functions, and nothing else. Compiled into the
+//! `llmledger._core` extension module.
+
+mod convert;
+mod errors;
+mod extract;
+mod functions;
+mod tracker;
+
+use pyo3::prelude::*;
+
+/// llmledger's compiled core.
+#[pymodule]
+#[pyo3(name = "_core")]
+fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add_class::<tracker::PyTracker>()?;
+    m.add_function(wrap_pyfunction!(functions::price, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::cost, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::catalog_version, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::catalog_entries, m)?)?;
+    m.add("LlmLedgerError", py.get_type::<errors::LlmLedgerError>())?;
+    m.add("PriceCatalogError", py.get_type::<errors::PriceCatalogError>())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

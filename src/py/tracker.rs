@@ -1,0 +1,363 @@
+//! `llmledger._core.Tracker`: the frozen Python class the `CostTracker` shim holds.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyList, PyString};
+use uuid::Uuid;
+
+use super::convert;
+use super::extract;
+use crate::catalog::schema::Strictness;
+use crate::catalog::Catalog;
+use crate::money::Decimal;
+use crate::report;
+use crate::tracker::{EndInfo, Tracker, TrackerConfig};
+
+/// Errors are recorded as `Type: message`, at most this many characters.
+const MAX_ERROR_CHARS: usize = 500;
+
+fn logger(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    static LOGGER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    LOGGER
+        .get_or_try_init(py, || {
+            Ok::<_, PyErr>(py.import("logging")?.call_method1("getLogger", ("llmledger",))?.unbind())
+        })
+        .map(|l| l.bind(py))
+}
+
+/// Sends warnings to the `llmledger` logger.
+pub fn log_warnings(py: Python<'_>, warnings: &[String]) {
+    if warnings.is_empty() {
+        return;
+    }
+    if let Ok(l) = logger(py) {
+        for w in warnings {
+            let _ = l.call_method1("warning", ("%s", w));
+        }
+    }
+}
+
+/// Loads `prices=`: a dict (entries in the catalog schema or the short form), or a path to a
+/// JSON or TOML file. Returns the bundled catalog with those entries on top.
+pub fn catalog_with(prices: Option<&Bound<'_, PyAny>>) -> PyResult<Arc<Catalog>> {
+    let bundled = Catalog::bundled()?;
+    let Some(prices) = prices.filter(|p| !p.is_none()) else {
+        return Ok(bundled);
+    };
+    let py = prices.py();
+    let user = if prices.cast::<PyDict>().is_ok() {
+        // Decimal and other numbers become their exact text.
+        let text: String = py
+            .import("json")?
+            .call_method(
+                "dumps",
+                (prices,),
+                Some(&[("default", py.import("builtins")?.getattr("str")?)].into_py_dict(py)?),
+            )?
+            .extract()?;
+        Catalog::parse(&text, "prices dict", false, Strictness::User)?
+    } else {
+        let path: std::path::PathBuf = prices.extract().map_err(|_| {
+            pyo3::exceptions::PyTypeError::new_err(
+                "prices= must be a dict of model prices or a path to a JSON or TOML price file",
+            )
+        })?;
+        let text = std::fs::read_to_string(&path).map_err(|e| crate::Error::Io {
+            path: path.display().to_string(),
+            source: e,
+        })?;
+        let is_toml = Path::new(&path).extension().is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+        Catalog::parse(&text, &path.display().to_string(), is_toml, Strictness::User)?
+    };
+    Ok(Arc::new(bundled.with_overrides(&user)))
+}
+
+use pyo3::types::IntoPyDict;
+
+/// The core of a `CostTracker`: per-run state, records and totals, all behind locks, shared
+/// by every thread and task.
+#[pyclass(frozen, module = "llmledger._core", name = "Tracker")]
+pub struct PyTracker {
+    core: Tracker,
+    attribute_keys: Vec<Py<PyString>>,
+}
+
+fn error_text(error: &Bound<'_, PyAny>) -> String {
+    let ty = error
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "Error".into());
+    let msg = error.str().map(|s| s.to_string()).unwrap_or_default();
+    let mut s = if msg.is_empty() { ty } else { format!("{ty}: {msg}") };
+    if s.chars().count() > MAX_ERROR_CHARS {
+        s = s.chars().take(MAX_ERROR_CHARS).collect::<String>() + "...";
+    }
+    s
+}
+
+#[pymethods]
+impl PyTracker {
+    #[new]
+    #[pyo3(signature = (*, attribute=None, prices=None, max_records=None))]
+    fn new(
+        py: Python<'_>,
+        attribute: Option<Vec<String>>,
+        prices: Option<&Bound<'_, PyAny>>,
+        max_records: Option<usize>,
+    ) -> PyResult<Self> {
+        let attribute: Vec<Arc<str>> = attribute
+            .unwrap_or_else(|| vec!["user_id".into(), "session_id".into()])
+            .into_iter()
+            .map(Arc::from)
+            .collect();
+        let attribute_keys = attribute.iter().map(|k| PyString::new(py, k).unbind()).collect();
+        let catalog = catalog_with(prices)?;
+        Ok(PyTracker {
+            core: Tracker::new(TrackerConfig {
+                attribute,
+                catalog,
+                max_records,
+            }),
+            attribute_keys,
+        })
+    }
+
+    /// `on_chat_model_start` / `on_llm_start`: remembers the run's context.
+    #[pyo3(signature = (serialized, run_id, parent_run_id=None, tags=None, metadata=None, kwargs=None))]
+    fn start(
+        &self,
+        py: Python<'_>,
+        serialized: Option<&Bound<'_, PyAny>>,
+        run_id: Uuid,
+        parent_run_id: Option<Uuid>,
+        tags: Option<&Bound<'_, PyAny>>,
+        metadata: Option<&Bound<'_, PyAny>>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) {
+        let mut info = extract::start_info(
+            run_id.as_u128(),
+            parent_run_id.map(|p| p.as_u128()),
+            serialized,
+            tags,
+            metadata,
+            kwargs,
+            &[],
+        );
+        if let Some(md) = metadata.and_then(|m| m.cast::<PyDict>().ok()) {
+            for (key, pykey) in self.core.config().attribute.iter().zip(&self.attribute_keys) {
+                if let Some(v) = md.get_item(pykey.bind(py)).ok().flatten() {
+                    if let Some(v) = extract::text_of(&v) {
+                        info.attribution.push((key.clone(), v));
+                    }
+                }
+            }
+        }
+        self.core.start(info);
+    }
+
+    /// `on_llm_new_token`.
+    fn token(&self, run_id: Uuid) {
+        self.core.token(run_id.as_u128());
+    }
+
+    /// `on_llm_end`: reads the response's usage, prices and records the call.
+    #[pyo3(signature = (response, run_id, parent_run_id=None, tags=None))]
+    fn end(
+        &self,
+        py: Python<'_>,
+        response: &Bound<'_, PyAny>,
+        run_id: Uuid,
+        parent_run_id: Option<Uuid>,
+        tags: Option<&Bound<'_, PyAny>>,
+    ) {
+        let mut info = EndInfo {
+            run_id: run_id.as_u128(),
+            parent_run_id: parent_run_id.map(|p| p.as_u128()),
+            ..EndInfo::default()
+        };
+        if let Some(t) = tags {
+            info.tags = Some(extract::tag_list(t));
+        }
+        extract::end_info(response, &mut info);
+        let warnings = self.core.end(info);
+        log_warnings(py, &warnings);
+    }
+
+    /// `on_llm_error`: records the failure (and any usage a partial response carries).
+    #[pyo3(signature = (error, run_id, parent_run_id=None, tags=None, response=None))]
+    fn error(
+        &self,
+        py: Python<'_>,
+        error: &Bound<'_, PyAny>,
+        run_id: Uuid,
+        parent_run_id: Option<Uuid>,
+        tags: Option<&Bound<'_, PyAny>>,
+        response: Option<&Bound<'_, PyAny>>,
+    ) {
+        let mut info = EndInfo {
+            run_id: run_id.as_u128(),
+            parent_run_id: parent_run_id.map(|p| p.as_u128()),
+            error: Some(error_text(error)),
+            ..EndInfo::default()
+        };
+        if let Some(t) = tags {
+            info.tags = Some(extract::tag_list(t));
+        }
+        if let Some(r) = response.filter(|r| !r.is_none()) {
+            extract::end_info(r, &mut info);
+        }
+        let warnings = self.core.end(info);
+        log_warnings(py, &warnings);
+    }
+
+    /// `on_chain_start` (and tool / retriever starts): remembered to find roots.
+    #[pyo3(signature = (run_id, parent_run_id=None, serialized=None, name=None))]
+    fn chain_start(
+        &self,
+        run_id: Uuid,
+        parent_run_id: Option<Uuid>,
+        serialized: Option<&Bound<'_, PyAny>>,
+        name: Option<&Bound<'_, PyAny>>,
+    ) {
+        // Only a root's name is ever reported; nested runs need just their parent link.
+        let name = if parent_run_id.is_none() {
+            name.and_then(extract::text_of)
+                .or_else(|| serialized.and_then(extract::serialized_name))
+        } else {
+            None
+        };
+        self.core
+            .chain_start(run_id.as_u128(), parent_run_id.map(|p| p.as_u128()), name.as_deref());
+    }
+
+    /// `on_chain_end` / `on_chain_error` (and tool / retriever ends).
+    fn chain_end(&self, run_id: Uuid) {
+        self.core.chain_end(run_id.as_u128());
+    }
+
+    /// Running totals as a dict.
+    fn totals<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        convert::totals_dict(py, &self.core.totals())
+    }
+
+    #[getter]
+    fn total_tokens(&self) -> u64 {
+        self.core.totals().usage.total()
+    }
+    #[getter]
+    fn prompt_tokens(&self) -> u64 {
+        self.core.totals().usage.input
+    }
+    #[getter]
+    fn completion_tokens(&self) -> u64 {
+        self.core.totals().usage.output
+    }
+    #[getter]
+    fn prompt_tokens_cached(&self) -> u64 {
+        self.core.totals().usage.cache_read
+    }
+    #[getter]
+    fn cache_write_tokens(&self) -> u64 {
+        self.core.totals().usage.cache_write
+    }
+    #[getter]
+    fn reasoning_tokens(&self) -> u64 {
+        self.core.totals().usage.reasoning
+    }
+    #[getter]
+    fn successful_requests(&self) -> u64 {
+        self.core.totals().successful_requests
+    }
+    #[getter]
+    fn failed_requests(&self) -> u64 {
+        self.core.totals().failed_requests
+    }
+    #[getter]
+    fn unpriced_calls(&self) -> u64 {
+        self.core.totals().unpriced_calls
+    }
+    #[getter]
+    fn llm_cache_hits(&self) -> u64 {
+        self.core.totals().llm_cache_hits
+    }
+    #[getter]
+    fn estimated_calls(&self) -> u64 {
+        self.core.totals().estimated_calls
+    }
+    #[getter]
+    fn total_cost(&self) -> Decimal {
+        self.core.totals().cost.normalize()
+    }
+    #[getter]
+    fn catalog_version(&self) -> String {
+        self.core.config().catalog.version().to_string()
+    }
+    #[getter]
+    fn open_runs(&self) -> usize {
+        self.core.open_runs()
+    }
+    #[getter]
+    fn dropped_records(&self) -> u64 {
+        self.core.dropped_records()
+    }
+    #[getter]
+    fn attribute(&self) -> Vec<String> {
+        self.core.config().attribute.iter().map(|k| k.to_string()).collect()
+    }
+
+    /// Group-by summary rows (dicts), most expensive first.
+    #[pyo3(signature = (by=None))]
+    fn summary<'py>(&self, py: Python<'py>, by: Option<Vec<String>>) -> PyResult<Bound<'py, PyList>> {
+        let by = by.unwrap_or_default();
+        let rows = self.core.summary(&by)?;
+        let out = PyList::empty(py);
+        for r in &rows {
+            out.append(convert::row_dict(py, &by, r)?)?;
+        }
+        Ok(out)
+    }
+
+    /// A text table grouped by `by` (default: model).
+    #[pyo3(signature = (by=None))]
+    fn report(&self, by: Option<Vec<String>>) -> PyResult<String> {
+        let by = by.unwrap_or_else(|| vec!["model".into()]);
+        let rows = self.core.summary(&by)?;
+        let mut out = report::table(&by, &rows, &self.core.totals());
+        let dropped = self.core.dropped_records();
+        if dropped > 0 {
+            out.push_str(&format!(
+                "\n({dropped} older records were dropped from memory by max_records; TOTAL counts them, the rows do not)"
+            ));
+        }
+        Ok(out)
+    }
+
+    /// The kept per-call records, oldest first, as dicts.
+    fn records<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for r in self.core.records() {
+            out.append(convert::record_dict(py, &r)?)?;
+        }
+        Ok(out)
+    }
+
+    /// `get_openai_callback`'s summary text plus llmledger's extra lines.
+    fn summary_text(&self) -> String {
+        report::totals_text(&self.core.totals())
+    }
+
+    /// Forgets every record and total.
+    fn reset(&self) {
+        self.core.reset();
+    }
+
+    /// The catalog entry this tracker would price `model` with, or None.
+    #[pyo3(signature = (model, provider=None))]
+    fn price<'py>(&self, py: Python<'py>, model: &str, provider: Option<&str>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        super::functions::price_dict(py, &self.core.config().catalog, model, provider)
+    }
+}

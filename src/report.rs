@@ -1,0 +1,158 @@
+//! Text reports: the `get_openai_callback`-style summary and group-by tables.
+
+use std::fmt::Write;
+
+use crate::ledger::{SummaryRow, Totals};
+use crate::money::format_usd;
+
+/// `get_openai_callback`'s summary lines, plus cache-write, LLM-cache, estimated, failed and
+/// unpriced lines when they are not zero.
+pub fn totals_text(t: &Totals) -> String {
+    let u = &t.usage;
+    let mut s = String::new();
+    let _ = writeln!(s, "Tokens Used: {}", u.total());
+    let _ = writeln!(s, "\tPrompt Tokens: {}", u.input);
+    let _ = writeln!(s, "\t\tPrompt Tokens Cached: {}", u.cache_read);
+    let _ = writeln!(s, "\t\tCache Write Tokens: {}", u.cache_write);
+    let _ = writeln!(s, "\tCompletion Tokens: {}", u.output);
+    let _ = writeln!(s, "\t\tReasoning Tokens: {}", u.reasoning);
+    let _ = writeln!(s, "Successful Requests: {}", t.successful_requests);
+    if t.failed_requests > 0 {
+        let _ = writeln!(s, "Failed Requests: {}", t.failed_requests);
+    }
+    if t.llm_cache_hits > 0 {
+        let _ = writeln!(s, "LLM Cache Hits (cost nothing): {}", t.llm_cache_hits);
+    }
+    if t.estimated_calls > 0 {
+        let _ = writeln!(s, "Estimated-Usage Requests: {}", t.estimated_calls);
+    }
+    let _ = write!(s, "Total Cost (USD): {}", format_usd(t.cost));
+    if t.unpriced_calls > 0 {
+        let _ = write!(
+            s,
+            "\nUnpriced Requests: {} (cost unknown, not included above)",
+            t.unpriced_calls
+        );
+    }
+    s
+}
+
+/// A readable table of summary rows: one column per dimension, then calls, token counts and
+/// cost; a total line at the bottom.
+pub fn table(dims: &[String], rows: &[SummaryRow], totals: &Totals) -> String {
+    let mut header: Vec<String> = dims.to_vec();
+    header.extend(
+        ["calls", "input", "cached", "cache_write", "output", "reasoning", "cost_usd", "unpriced"]
+            .iter()
+            .map(|s| (*s).to_string()),
+    );
+    let line = |key: Vec<String>, t: &Totals| -> Vec<String> {
+        let mut v = key;
+        v.push((t.successful_requests + t.failed_requests).to_string());
+        v.push(t.usage.input.to_string());
+        v.push(t.usage.cache_read.to_string());
+        v.push(t.usage.cache_write.to_string());
+        v.push(t.usage.output.to_string());
+        v.push(t.usage.reasoning.to_string());
+        v.push(format_usd(t.cost));
+        v.push(t.unpriced_calls.to_string());
+        v
+    };
+    let mut body: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            line(
+                r.key.iter().map(|k| k.clone().unwrap_or_else(|| "-".into())).collect(),
+                &r.totals,
+            )
+        })
+        .collect();
+    let mut total_key = vec![String::new(); dims.len()];
+    if let Some(first) = total_key.first_mut() {
+        *first = "TOTAL".into();
+    }
+    let total_line = line(total_key, totals);
+    let ncols = header.len();
+    let mut widths: Vec<usize> = header.iter().map(String::len).collect();
+    for row in body.iter().chain(std::iter::once(&total_line)) {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let fmt_row = |row: &[String]| -> String {
+        row.iter()
+            .enumerate()
+            .map(|(i, c)| {
+                // Dimension columns left-aligned, numbers right-aligned.
+                if i < dims.len() {
+                    format!("{c:<w$}", w = widths[i])
+                } else {
+                    format!("{c:>w$}", w = widths[i])
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let rule: String = widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  ");
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", fmt_row(&header));
+    let _ = writeln!(out, "{rule}");
+    for row in body.drain(..) {
+        let _ = writeln!(out, "{}", fmt_row(&row));
+    }
+    let _ = writeln!(out, "{rule}");
+    let _ = write!(out, "{}", fmt_row(&total_line));
+    debug_assert_eq!(ncols, widths.len());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::money::Decimal;
+    use crate::usage::Usage;
+
+    #[test]
+    fn totals_text_has_openai_callback_lines() {
+        let t = Totals {
+            successful_requests: 2,
+            usage: Usage {
+                input: 10,
+                cache_read: 4,
+                output: 5,
+                reasoning: 1,
+                ..Usage::default()
+            },
+            cost: Decimal::new(123, 5),
+            unpriced_calls: 1,
+            ..Totals::default()
+        };
+        let s = totals_text(&t);
+        assert!(s.starts_with("Tokens Used: 15\n\tPrompt Tokens: 10\n\t\tPrompt Tokens Cached: 4\n"));
+        assert!(s.contains("Successful Requests: 2\n"));
+        assert!(s.contains("Total Cost (USD): $0.00123"));
+        assert!(s.contains("Unpriced Requests: 1"));
+    }
+
+    #[test]
+    fn table_aligns_and_totals() {
+        let t = Totals {
+            successful_requests: 1,
+            cost: Decimal::new(5, 1),
+            ..Totals::default()
+        };
+        let rows = vec![SummaryRow {
+            key: vec![Some("alice".into())],
+            totals: t.clone(),
+        }];
+        let s = table(&["user_id".into()], &rows, &t);
+        let lines: Vec<&str> = s.lines().collect();
+        assert_eq!(lines.len(), 5);
+        assert!(lines[0].starts_with("user_id"));
+        assert!(lines[2].starts_with("alice"));
+        assert!(lines[4].starts_with("TOTAL"));
+        assert!(lines[4].contains("$0.50") && lines[4].ends_with(" 0"), "{}", lines[4]);
+    }
+}

@@ -1,0 +1,445 @@
+//! The per-run state machine: callback events in, call records out.
+//!
+//! LangChain hands `metadata` only to the start hooks, so the start captures everything a
+//! record needs (model asked for, provider, attribution, tags, root run) keyed by run id; the
+//! end adds what the response says (usage, model actually used, service tier), prices it and
+//! records it. An end without a start (langchain#39633) is still recorded from what it
+//! carries.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use chrono::Utc;
+use parking_lot::Mutex;
+
+use crate::catalog::{Catalog, CostBreakdown};
+use crate::ledger::{CallRecord, Dimension, Ledger, SummaryRow, Totals};
+use crate::usage::{Usage, UsageSource};
+
+/// Chain runs remembered at most; past this (ends never seen) the map is cleared.
+const MAX_OPEN_CHAINS: usize = 100_000;
+/// LLM runs remembered at most; past this (ends never seen) the oldest half is dropped.
+const MAX_OPEN_RUNS: usize = 100_000;
+
+/// How a tracker is set up.
+#[derive(Clone, Debug)]
+pub struct TrackerConfig {
+    /// Metadata keys captured for attribution (default `user_id`, `session_id`).
+    pub attribute: Vec<Arc<str>>,
+    /// The price catalog (bundled, or bundled plus the user's overrides).
+    pub catalog: Arc<Catalog>,
+    /// Records kept in memory at most (`None`: all). Totals always count every call.
+    pub max_records: Option<usize>,
+}
+
+/// What a start hook tells about a run.
+#[derive(Clone, Debug, Default)]
+pub struct StartInfo {
+    /// The run's id.
+    pub run_id: u128,
+    /// Its parent's id.
+    pub parent_run_id: Option<u128>,
+    /// The run's name (`ChatOpenAI`, ...).
+    pub name: Option<String>,
+    /// The model asked for (invocation params, else `ls_model_name`).
+    pub model: Option<String>,
+    /// `ls_provider`.
+    pub provider: Option<String>,
+    /// Captured metadata values.
+    pub attribution: Vec<(Arc<str>, String)>,
+    /// The run's tags.
+    pub tags: Vec<String>,
+    /// The service tier asked for, if any.
+    pub service_tier: Option<String>,
+}
+
+/// What an end (or error) hook tells about a run.
+#[derive(Clone, Debug, Default)]
+pub struct EndInfo {
+    /// The run's id.
+    pub run_id: u128,
+    /// Its parent's id (used when the start was never seen).
+    pub parent_run_id: Option<u128>,
+    /// Tags from the end hook (used when the start was never seen).
+    pub tags: Option<Vec<String>>,
+    /// The usage read from the response, if any.
+    pub usage: Option<Usage>,
+    /// True when the response is a replay from LangChain's LLM cache.
+    pub llm_cache_hit: bool,
+    /// The model the response names (often a dated snapshot).
+    pub model: Option<String>,
+    /// The service tier the response reports.
+    pub service_tier: Option<String>,
+    /// Problems found while reading the response (malformed fields).
+    pub warnings: Vec<String>,
+    /// The error, for `on_llm_error`.
+    pub error: Option<String>,
+}
+
+struct RunContext {
+    started: Instant,
+    parent_run_id: Option<u128>,
+    root_run_id: u128,
+    root_run_name: Option<Arc<str>>,
+    model: Option<String>,
+    provider: Option<Arc<str>>,
+    attribution: Vec<(Arc<str>, String)>,
+    tags: Vec<String>,
+    service_tier: Option<String>,
+    chunks: u32,
+}
+
+struct ChainNode {
+    parent: Option<u128>,
+    name: Option<Arc<str>>,
+}
+
+/// The tracker's core: thread-safe, shared by every run it sees.
+pub struct Tracker {
+    config: TrackerConfig,
+    catalog_version: Arc<str>,
+    runs: Mutex<HashMap<u128, RunContext>>,
+    chains: Mutex<HashMap<u128, ChainNode>>,
+    ledger: Mutex<Ledger>,
+}
+
+/// Models already warned about as unpriced, process-wide: one warning per model.
+fn warned_models() -> &'static Mutex<HashSet<String>> {
+    static WARNED: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    WARNED.get_or_init(|| Mutex::new(HashSet::new()))
+}
+
+impl Tracker {
+    /// A tracker with `config`.
+    pub fn new(config: TrackerConfig) -> Self {
+        let catalog_version = Arc::from(config.catalog.version());
+        Tracker {
+            ledger: Mutex::new(Ledger::new(config.max_records)),
+            config,
+            catalog_version,
+            runs: Mutex::new(HashMap::new()),
+            chains: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TrackerConfig {
+        &self.config
+    }
+
+    /// A chain, tool, retriever or graph run started: remembered to find LLM calls' roots.
+    pub fn chain_start(&self, run_id: u128, parent_run_id: Option<u128>, name: Option<&str>) {
+        let mut chains = self.chains.lock();
+        if chains.len() >= MAX_OPEN_CHAINS {
+            chains.clear();
+        }
+        chains.insert(
+            run_id,
+            ChainNode {
+                parent: parent_run_id,
+                name: name.map(Arc::from),
+            },
+        );
+    }
+
+    /// A chain-like run ended.
+    pub fn chain_end(&self, run_id: u128) {
+        self.chains.lock().remove(&run_id);
+    }
+
+    /// The outermost known run above `parent` and its name.
+    fn root_of(&self, parent: u128) -> (u128, Option<Arc<str>>) {
+        let chains = self.chains.lock();
+        let mut cur = parent;
+        let mut name = None;
+        for _ in 0..1024 {
+            match chains.get(&cur) {
+                Some(node) => {
+                    name.clone_from(&node.name);
+                    match node.parent {
+                        Some(p) if chains.contains_key(&p) => cur = p,
+                        _ => break,
+                    }
+                }
+                None => break,
+            }
+        }
+        (cur, name)
+    }
+
+    /// An LLM or chat-model run started.
+    pub fn start(&self, info: StartInfo) {
+        let (root_run_id, root_run_name) = match info.parent_run_id {
+            Some(p) => self.root_of(p),
+            None => (info.run_id, info.name.as_deref().map(Arc::from)),
+        };
+        let ctx = RunContext {
+            started: Instant::now(),
+            parent_run_id: info.parent_run_id,
+            root_run_id,
+            root_run_name,
+            model: info.model,
+            provider: info.provider.map(Arc::from),
+            attribution: info.attribution,
+            tags: info.tags,
+            service_tier: info.service_tier,
+            chunks: 0,
+        };
+        let mut runs = self.runs.lock();
+        if runs.len() >= MAX_OPEN_RUNS {
+            // Starts whose ends never came: forget the oldest half rather than grow forever.
+            let mut by_age: Vec<(u128, Instant)> = runs.iter().map(|(k, v)| (*k, v.started)).collect();
+            by_age.sort_by_key(|(_, t)| *t);
+            for (k, _) in by_age.iter().take(by_age.len() / 2) {
+                runs.remove(k);
+            }
+        }
+        runs.insert(info.run_id, ctx);
+    }
+
+    /// A streamed chunk arrived for `run_id`.
+    pub fn token(&self, run_id: u128) {
+        if let Some(ctx) = self.runs.lock().get_mut(&run_id) {
+            ctx.chunks = ctx.chunks.saturating_add(1);
+        }
+    }
+
+    /// A run ended (or failed): builds, prices and records its call. Returns the warnings to
+    /// log (malformed usage, unknown model the first time, missing variant).
+    pub fn end(&self, end: EndInfo) -> Vec<String> {
+        let ctx = self.runs.lock().remove(&end.run_id);
+        let mut warnings = end.warnings;
+        let (latency, parent_run_id, root_run_id, root_run_name, asked_model, provider, attribution, tags, asked_tier, chunks) =
+            match ctx {
+                Some(c) => (
+                    Some(c.started.elapsed().as_secs_f64()),
+                    c.parent_run_id,
+                    c.root_run_id,
+                    c.root_run_name,
+                    c.model,
+                    c.provider,
+                    c.attribution,
+                    c.tags,
+                    c.service_tier,
+                    c.chunks,
+                ),
+                None => {
+                    let (root, name) = match end.parent_run_id {
+                        Some(p) => self.root_of(p),
+                        None => (end.run_id, None),
+                    };
+                    (None, end.parent_run_id, root, name, None, None, Vec::new(), end.tags.unwrap_or_default(), None, 0)
+                }
+            };
+        let model = end.model.or(asked_model);
+        let service_tier = end.service_tier.or(asked_tier);
+        let (usage, usage_source) = match end.usage {
+            Some(mut u) => {
+                warnings.extend(u.reconcile());
+                let source = if end.llm_cache_hit {
+                    UsageSource::Cache
+                } else {
+                    UsageSource::Provider
+                };
+                (u, source)
+            }
+            None if end.llm_cache_hit => (Usage::default(), UsageSource::Cache),
+            None => (Usage::default(), UsageSource::None),
+        };
+        let now = Utc::now();
+        let mut cost = None;
+        let mut unpriced_reason = None;
+        let mut price_entry = None;
+        if usage_source == UsageSource::Cache {
+            cost = Some(CostBreakdown::default());
+        } else if usage_source == UsageSource::None {
+            if end.error.is_none() {
+                unpriced_reason = Some("the response reported no token usage".to_string());
+            }
+        } else {
+            match model.as_deref() {
+                None => unpriced_reason = Some("the response and the request name no model".into()),
+                Some(m) => match self.config.catalog.resolve(m, provider.as_deref()) {
+                    None => {
+                        let reason = format!("no price for model '{m}'");
+                        if warned_models().lock().insert(m.to_string()) {
+                            warnings.push(format!(
+                                "{reason}{}: its calls are recorded with cost None. Add a price with \
+                                 CostTracker(prices={{\"{m}\": {{\"input\": \"<USD per 1M>\", \"output\": \"<USD per 1M>\"}}}}) \
+                                 or a JSON/TOML price file",
+                                provider.as_deref().map(|p| format!(" (provider '{p}')")).unwrap_or_default()
+                            ));
+                        }
+                        unpriced_reason = Some(reason);
+                    }
+                    Some(r) => {
+                        price_entry = Some(r.entry.key());
+                        let variant = service_tier.as_deref().filter(|t| *t == "flex" || *t == "priority" || *t == "batch");
+                        match r.entry.cost(&usage, now.date_naive(), variant) {
+                            Ok(p) => {
+                                warnings.extend(p.warnings);
+                                cost = Some(p.cost);
+                            }
+                            Err(e) => {
+                                warnings.push(format!("cost of a call is unknown: {e}"));
+                                unpriced_reason = Some(e);
+                            }
+                        }
+                    }
+                },
+            }
+        }
+        let record = CallRecord {
+            time: now,
+            run_id: end.run_id,
+            parent_run_id,
+            root_run_id,
+            root_run_name,
+            model: model.as_deref().map(Arc::from),
+            provider,
+            attribution,
+            tags,
+            usage,
+            usage_source,
+            service_tier,
+            cost,
+            unpriced_reason,
+            catalog_version: price_entry.as_ref().map(|_| self.catalog_version.clone()),
+            price_entry,
+            latency,
+            chunks,
+            error: end.error,
+        };
+        self.ledger.lock().push(record);
+        warnings
+    }
+
+    /// Running totals.
+    pub fn totals(&self) -> Totals {
+        self.ledger.lock().totals().clone()
+    }
+
+    /// Kept records, oldest first (cloned).
+    pub fn records(&self) -> Vec<CallRecord> {
+        self.ledger.lock().records().cloned().collect()
+    }
+
+    /// Records dropped from memory because of `max_records`.
+    pub fn dropped_records(&self) -> u64 {
+        self.ledger.lock().dropped()
+    }
+
+    /// Group-by summary over dimension names.
+    pub fn summary(&self, by: &[String]) -> crate::Result<Vec<SummaryRow>> {
+        let dims = by
+            .iter()
+            .map(|d| Dimension::parse(d, &self.config.attribute))
+            .collect::<crate::Result<Vec<_>>>()?;
+        Ok(self.ledger.lock().summary(&dims))
+    }
+
+    /// Forgets all records and totals (open runs stay open).
+    pub fn reset(&self) {
+        self.ledger.lock().clear();
+    }
+
+    /// Runs started and not yet ended.
+    pub fn open_runs(&self) -> usize {
+        self.runs.lock().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::money::Decimal;
+    use std::str::FromStr;
+
+    fn tracker() -> Tracker {
+        Tracker::new(TrackerConfig {
+            attribute: vec!["user_id".into()],
+            catalog: Catalog::bundled().unwrap(),
+            max_records: None,
+        })
+    }
+
+    fn usage(i: u64, o: u64) -> Usage {
+        Usage {
+            input: i,
+            output: o,
+            ..Usage::default()
+        }
+    }
+
+    #[test]
+    fn start_end_records_attribution_and_root() {
+        let t = tracker();
+        t.chain_start(10, None, Some("my_graph"));
+        t.chain_start(11, Some(10), Some("node"));
+        t.start(StartInfo {
+            run_id: 1,
+            parent_run_id: Some(11),
+            model: Some("gpt-4o-mini".into()),
+            provider: Some("openai".into()),
+            attribution: vec![("user_id".into(), "alice".into())],
+            ..StartInfo::default()
+        });
+        let w = t.end(EndInfo {
+            run_id: 1,
+            usage: Some(usage(1_000_000, 1_000_000)),
+            model: Some("gpt-4o-mini-2024-07-18".into()),
+            ..EndInfo::default()
+        });
+        assert!(w.is_empty(), "{w:?}");
+        let r = &t.records()[0];
+        assert_eq!(r.root_run_id, 10);
+        assert_eq!(r.root_run_name.as_deref(), Some("my_graph"));
+        assert_eq!(r.model.as_deref(), Some("gpt-4o-mini-2024-07-18"));
+        assert_eq!(r.cost.as_ref().unwrap().total, Decimal::from_str("0.75").unwrap());
+        assert_eq!(r.attribution[0].1, "alice");
+        assert_eq!(t.open_runs(), 0);
+    }
+
+    #[test]
+    fn unknown_model_is_unpriced_and_warned_once() {
+        let t = tracker();
+        for run in 0..3 {
+            let w = t.end(EndInfo {
+                run_id: run,
+                usage: Some(usage(5, 5)),
+                model: Some("no-such-model-xyz".into()),
+                ..EndInfo::default()
+            });
+            assert_eq!(w.len(), usize::from(run == 0), "{w:?}");
+        }
+        let tot = t.totals();
+        assert_eq!(tot.unpriced_calls, 3);
+        assert_eq!(tot.cost, Decimal::ZERO);
+        assert_eq!(tot.usage.total(), 30);
+        assert!(t.records()[0].cost.is_none());
+    }
+
+    #[test]
+    fn cache_hits_cost_nothing_and_errors_are_not_unpriced() {
+        let t = tracker();
+        t.end(EndInfo {
+            run_id: 1,
+            usage: Some(usage(10, 10)),
+            llm_cache_hit: true,
+            model: Some("gpt-4o".into()),
+            ..EndInfo::default()
+        });
+        t.end(EndInfo {
+            run_id: 2,
+            error: Some("RateLimitError: 429".into()),
+            ..EndInfo::default()
+        });
+        let tot = t.totals();
+        assert_eq!(tot.llm_cache_hits, 1);
+        assert_eq!(tot.usage.total(), 0);
+        assert_eq!(tot.failed_requests, 1);
+        assert_eq!(tot.successful_requests, 1);
+        assert_eq!(tot.unpriced_calls, 0);
+    }
+}
