@@ -88,6 +88,10 @@ stop_reason="end_turn", stream_delta_usage="cumulative")`` /
     ``output_tokens`` (as some Anthropic-compatible gateways such as Bedrock
     proxies do).
 
+The built-in default usages are ``openai_usage(12, 6)``,
+``openai_responses_usage(12, 6)`` and ``anthropic_usage(12, 6)`` (12 input and
+6 output tokens, every detail field present and 0).
+
 Model name in responses: the scripted ``model``, else the request's ``model``.
 
 ``service_tier`` (OpenAI): the scripted value; else the request's

@@ -1,0 +1,27 @@
+"""Shared fixtures. Tests use no network: LangChain fakes, and real provider clients against a
+local HTTP server (`fake_provider.py`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from llmledger.testing import UsageFakeChatModel
+
+
+@pytest.fixture
+def llm() -> UsageFakeChatModel:
+    return UsageFakeChatModel(model="gpt-4o-mini", responses=["Hello there, friend!"])
+
+
+@pytest.fixture
+def ledger_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """Captures the `llmledger` logger's records."""
+    caplog.set_level(logging.DEBUG, logger="llmledger")
+    yield caplog
+
+
+# The local fake OpenAI / Anthropic server (function-scoped: one server per test).
+from fake_provider import fake_provider  # noqa: E402,F401
