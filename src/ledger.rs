@@ -43,7 +43,7 @@ pub struct CallRecord {
     /// Why the cost is unknown.
     pub unpriced_reason: Option<String>,
     /// The catalog entry that priced the call (`provider/id`).
-    pub price_entry: Option<String>,
+    pub price_entry: Option<Arc<str>>,
     /// The catalog version that priced the call.
     pub catalog_version: Option<Arc<str>>,
     /// Seconds from start to end, when the start was seen.
@@ -70,7 +70,7 @@ impl CallRecord {
                 .error
                 .as_deref()
                 .map(|e| e.split(':').next().unwrap_or(e).to_string())],
-            Dimension::PriceEntry => vec![self.price_entry.clone()],
+            Dimension::PriceEntry => vec![self.price_entry.as_deref().map(str::to_string)],
             Dimension::Tag => {
                 if self.tags.is_empty() {
                     vec![None]
@@ -151,13 +151,19 @@ impl Dimension {
             "error" => Dimension::Error,
             "price_entry" => Dimension::PriceEntry,
             "tag" | "tags" => Dimension::Tag,
-            key if captured.iter().any(|k| k.as_ref() == key) => Dimension::Metadata(key.to_string()),
+            key if captured.iter().any(|k| k.as_ref() == key) => {
+                Dimension::Metadata(key.to_string())
+            }
             other => {
                 return Err(Error::InvalidArgument(format!(
                     "unknown dimension '{other}': use one of {} or a metadata key this tracker \
                      captures ({}); capture more with CostTracker(attribute=[...])",
                     BUILTIN_DIMENSIONS.join(", "),
-                    captured.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(", ")
+                    captured
+                        .iter()
+                        .map(AsRef::as_ref)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )))
             }
         })
@@ -305,7 +311,11 @@ impl Ledger {
             b.totals
                 .cost
                 .cmp(&a.totals.cost)
-                .then(b.totals.successful_requests.cmp(&a.totals.successful_requests))
+                .then(
+                    b.totals
+                        .successful_requests
+                        .cmp(&a.totals.successful_requests),
+                )
                 .then_with(|| a.key.cmp(&b.key))
         });
         rows

@@ -23,3 +23,6 @@ pub use ledger::{CallRecord, Ledger, SummaryRow, Totals};
 pub use money::Decimal;
 pub use tracker::{EndInfo, StartInfo, Tracker, TrackerConfig};
 pub use usage::{Usage, UsageSource};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

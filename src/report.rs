@@ -42,9 +42,18 @@ pub fn totals_text(t: &Totals) -> String {
 pub fn table(dims: &[String], rows: &[SummaryRow], totals: &Totals) -> String {
     let mut header: Vec<String> = dims.to_vec();
     header.extend(
-        ["calls", "input", "cached", "cache_write", "output", "reasoning", "cost_usd", "unpriced"]
-            .iter()
-            .map(|s| (*s).to_string()),
+        [
+            "calls",
+            "input",
+            "cached",
+            "cache_write",
+            "output",
+            "reasoning",
+            "cost_usd",
+            "unpriced",
+        ]
+        .iter()
+        .map(|s| (*s).to_string()),
     );
     let line = |key: Vec<String>, t: &Totals| -> Vec<String> {
         let mut v = key;
@@ -62,7 +71,10 @@ pub fn table(dims: &[String], rows: &[SummaryRow], totals: &Totals) -> String {
         .iter()
         .map(|r| {
             line(
-                r.key.iter().map(|k| k.clone().unwrap_or_else(|| "-".into())).collect(),
+                r.key
+                    .iter()
+                    .map(|k| k.clone().unwrap_or_else(|| "-".into()))
+                    .collect(),
                 &r.totals,
             )
         })
@@ -95,7 +107,11 @@ pub fn table(dims: &[String], rows: &[SummaryRow], totals: &Totals) -> String {
             .trim_end()
             .to_string()
     };
-    let rule: String = widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  ");
+    let rule: String = widths
+        .iter()
+        .map(|w| "-".repeat(*w))
+        .collect::<Vec<_>>()
+        .join("  ");
     let mut out = String::new();
     let _ = writeln!(out, "{}", fmt_row(&header));
     let _ = writeln!(out, "{rule}");
@@ -130,7 +146,9 @@ mod tests {
             ..Totals::default()
         };
         let s = totals_text(&t);
-        assert!(s.starts_with("Tokens Used: 15\n\tPrompt Tokens: 10\n\t\tPrompt Tokens Cached: 4\n"));
+        assert!(
+            s.starts_with("Tokens Used: 15\n\tPrompt Tokens: 10\n\t\tPrompt Tokens Cached: 4\n")
+        );
         assert!(s.contains("Successful Requests: 2\n"));
         assert!(s.contains("Total Cost (USD): $0.00123"));
         assert!(s.contains("Unpriced Requests: 1"));
@@ -153,6 +171,10 @@ mod tests {
         assert!(lines[0].starts_with("user_id"));
         assert!(lines[2].starts_with("alice"));
         assert!(lines[4].starts_with("TOTAL"));
-        assert!(lines[4].contains("$0.50") && lines[4].ends_with(" 0"), "{}", lines[4]);
+        assert!(
+            lines[4].contains("$0.50") && lines[4].ends_with(" 0"),
+            "{}",
+            lines[4]
+        );
     }
 }

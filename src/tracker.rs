@@ -189,7 +189,8 @@ impl Tracker {
         let mut runs = self.runs.lock();
         if runs.len() >= MAX_OPEN_RUNS {
             // Starts whose ends never came: forget the oldest half rather than grow forever.
-            let mut by_age: Vec<(u128, Instant)> = runs.iter().map(|(k, v)| (*k, v.started)).collect();
+            let mut by_age: Vec<(u128, Instant)> =
+                runs.iter().map(|(k, v)| (*k, v.started)).collect();
             by_age.sort_by_key(|(_, t)| *t);
             for (k, _) in by_age.iter().take(by_age.len() / 2) {
                 runs.remove(k);
@@ -208,30 +209,57 @@ impl Tracker {
     /// A run ended (or failed): builds, prices and records its call. Returns the warnings to
     /// log (malformed usage, unknown model the first time, missing variant).
     pub fn end(&self, end: EndInfo) -> Vec<String> {
+        self.end_with(end, Vec::new)
+    }
+
+    /// Like [`Tracker::end`], reading the end hook's tags only when the start was never seen
+    /// (they are the start's tags otherwise).
+    pub fn end_with(&self, end: EndInfo, end_tags: impl FnOnce() -> Vec<String>) -> Vec<String> {
         let ctx = self.runs.lock().remove(&end.run_id);
         let mut warnings = end.warnings;
-        let (latency, parent_run_id, root_run_id, root_run_name, asked_model, provider, attribution, tags, asked_tier, chunks) =
-            match ctx {
-                Some(c) => (
-                    Some(c.started.elapsed().as_secs_f64()),
-                    c.parent_run_id,
-                    c.root_run_id,
-                    c.root_run_name,
-                    c.model,
-                    c.provider,
-                    c.attribution,
-                    c.tags,
-                    c.service_tier,
-                    c.chunks,
-                ),
-                None => {
-                    let (root, name) = match end.parent_run_id {
-                        Some(p) => self.root_of(p),
-                        None => (end.run_id, None),
-                    };
-                    (None, end.parent_run_id, root, name, None, None, Vec::new(), end.tags.unwrap_or_default(), None, 0)
-                }
-            };
+        let (
+            latency,
+            parent_run_id,
+            root_run_id,
+            root_run_name,
+            asked_model,
+            provider,
+            attribution,
+            tags,
+            asked_tier,
+            chunks,
+        ) = match ctx {
+            Some(c) => (
+                Some(c.started.elapsed().as_secs_f64()),
+                c.parent_run_id,
+                c.root_run_id,
+                c.root_run_name,
+                c.model,
+                c.provider,
+                c.attribution,
+                c.tags,
+                c.service_tier,
+                c.chunks,
+            ),
+            None => {
+                let (root, name) = match end.parent_run_id {
+                    Some(p) => self.root_of(p),
+                    None => (end.run_id, None),
+                };
+                (
+                    None,
+                    end.parent_run_id,
+                    root,
+                    name,
+                    None,
+                    None,
+                    Vec::new(),
+                    end.tags.unwrap_or_else(end_tags),
+                    None,
+                    0,
+                )
+            }
+        };
         let model = end.model.or(asked_model);
         let service_tier = end.service_tier.or(asked_tier);
         let (usage, usage_source) = match end.usage {
@@ -274,8 +302,10 @@ impl Tracker {
                         unpriced_reason = Some(reason);
                     }
                     Some(r) => {
-                        price_entry = Some(r.entry.key());
-                        let variant = service_tier.as_deref().filter(|t| *t == "flex" || *t == "priority" || *t == "batch");
+                        price_entry = Some(r.entry.key().clone());
+                        let variant = service_tier
+                            .as_deref()
+                            .filter(|t| *t == "flex" || *t == "priority" || *t == "batch");
                         match r.entry.cost(&usage, now.date_naive(), variant) {
                             Ok(p) => {
                                 warnings.extend(p.warnings);
@@ -396,7 +426,10 @@ mod tests {
         assert_eq!(r.root_run_id, 10);
         assert_eq!(r.root_run_name.as_deref(), Some("my_graph"));
         assert_eq!(r.model.as_deref(), Some("gpt-4o-mini-2024-07-18"));
-        assert_eq!(r.cost.as_ref().unwrap().total, Decimal::from_str("0.75").unwrap());
+        assert_eq!(
+            r.cost.as_ref().unwrap().total,
+            Decimal::from_str("0.75").unwrap()
+        );
         assert_eq!(r.attribution[0].1, "alice");
         assert_eq!(t.open_runs(), 0);
     }

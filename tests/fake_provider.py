@@ -289,8 +289,7 @@ def anthropic_usage(
     """
     usage: dict[str, Any] = {
         "input_tokens": input_tokens,
-        "cache_creation_input_tokens": ephemeral_5m_input_tokens
-        + ephemeral_1h_input_tokens,
+        "cache_creation_input_tokens": ephemeral_5m_input_tokens + ephemeral_1h_input_tokens,
         "cache_read_input_tokens": cache_read_input_tokens,
         "cache_creation": {
             "ephemeral_5m_input_tokens": ephemeral_5m_input_tokens,
@@ -454,22 +453,36 @@ def _resolve_service_tier(scripted: str | None, body: dict[str, Any]) -> str | N
 _OPENAI_ERRORS = {
     400: ("invalid_request_error", None, "Invalid request."),
     401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
-    403: ("invalid_request_error", "unsupported_country_region_territory",
-          "Country, region, or territory not supported."),
-    404: ("invalid_request_error", "model_not_found",
-          "The model does not exist or you do not have access to it."),
-    429: ("requests", "rate_limit_exceeded",
-          "Rate limit reached for requests. Please try again in 1ms."),
-    500: ("server_error", None,
-          "The server had an error while processing your request. Sorry about that!"),
-    503: ("server_error", None,
-          "The engine is currently overloaded, please try again later."),
+    403: (
+        "invalid_request_error",
+        "unsupported_country_region_territory",
+        "Country, region, or territory not supported.",
+    ),
+    404: (
+        "invalid_request_error",
+        "model_not_found",
+        "The model does not exist or you do not have access to it.",
+    ),
+    429: (
+        "requests",
+        "rate_limit_exceeded",
+        "Rate limit reached for requests. Please try again in 1ms.",
+    ),
+    500: (
+        "server_error",
+        None,
+        "The server had an error while processing your request. Sorry about that!",
+    ),
+    503: ("server_error", None, "The engine is currently overloaded, please try again later."),
 }
 
 _ANTHROPIC_ERRORS = {
     400: ("invalid_request_error", "Invalid request."),
     401: ("authentication_error", "invalid x-api-key"),
-    403: ("permission_error", "Your API key does not have permission to use the specified resource."),
+    403: (
+        "permission_error",
+        "Your API key does not have permission to use the specified resource.",
+    ),
     404: ("not_found_error", "The requested resource could not be found."),
     413: ("request_too_large", "Request exceeds the maximum allowed number of bytes."),
     429: ("rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit."),
@@ -582,7 +595,12 @@ def _chat_completion_events(
 
 
 def _responses_object(
-    script: dict[str, Any], body: dict[str, Any], *, rid: str, msg_id: str, created: int,
+    script: dict[str, Any],
+    body: dict[str, Any],
+    *,
+    rid: str,
+    msg_id: str,
+    created: int,
     completed: bool,
 ) -> dict[str, Any]:
     text = script["content"]
@@ -650,17 +668,28 @@ def _responses_events(
     emit(
         "response.output_item.added",
         output_index=0,
-        item={"id": msg_id, "type": "message", "status": "in_progress", "content": [],
-              "role": "assistant"},
+        item={
+            "id": msg_id,
+            "type": "message",
+            "status": "in_progress",
+            "content": [],
+            "role": "assistant",
+        },
     )
     loc = {"item_id": msg_id, "output_index": 0, "content_index": 0}
-    emit("response.content_part.added", **loc,
-         part={"type": "output_text", "annotations": [], "logprobs": [], "text": ""})
+    emit(
+        "response.content_part.added",
+        **loc,
+        part={"type": "output_text", "annotations": [], "logprobs": [], "text": ""},
+    )
     for piece in _split_words(text):
         emit("response.output_text.delta", **loc, delta=piece, logprobs=[])
     emit("response.output_text.done", **loc, text=text, logprobs=[])
-    emit("response.content_part.done", **loc,
-         part={"type": "output_text", "annotations": [], "logprobs": [], "text": text})
+    emit(
+        "response.content_part.done",
+        **loc,
+        part={"type": "output_text", "annotations": [], "logprobs": [], "text": text},
+    )
     emit("response.output_item.done", output_index=0, item=done["output"][0])
     usage_index = len(events)
     emit("response.completed", response=done)
@@ -695,39 +724,67 @@ def _anthropic_events(
 ) -> tuple[list[bytes], int | None, dict[str, Any]]:
     full = _anthropic_message(script, body)
     usage = full["usage"]
-    start_msg = {**full, "content": [], "stop_reason": None,
-                 "usage": {**usage, "output_tokens": 1}}
+    start_msg = {**full, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 1}}
     if script["stream_delta_usage"] == "output_only":
         delta_usage = {"output_tokens": usage.get("output_tokens", 0)}
     else:
         delta_usage = {k: usage[k] for k in _DELTA_USAGE_KEYS if k in usage}
     events = [
         _sse({"type": "message_start", "message": start_msg}, "message_start"),
-        _sse({"type": "content_block_start", "index": 0,
-              "content_block": {"type": "text", "text": ""}}, "content_block_start"),
+        _sse(
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            },
+            "content_block_start",
+        ),
         _sse({"type": "ping"}, "ping"),
     ]
     for piece in _split_words(script["content"]):
-        events.append(_sse({"type": "content_block_delta", "index": 0,
-                            "delta": {"type": "text_delta", "text": piece}},
-                           "content_block_delta"))
+        events.append(
+            _sse(
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": piece},
+                },
+                "content_block_delta",
+            )
+        )
     events.append(_sse({"type": "content_block_stop", "index": 0}, "content_block_stop"))
     usage_index = len(events)
-    events.append(_sse({"type": "message_delta",
-                        "delta": {"stop_reason": script["stop_reason"], "stop_sequence": None},
-                        "usage": delta_usage}, "message_delta"))
+    events.append(
+        _sse(
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": script["stop_reason"], "stop_sequence": None},
+                "usage": delta_usage,
+            },
+            "message_delta",
+        )
+    )
     events.append(_sse({"type": "message_stop"}, "message_stop"))
     return events, usage_index, delta_usage
 
 
 def _stream_error_event(endpoint: str, seq: int) -> bytes:
     if endpoint == ANTHROPIC_MESSAGES:
-        return _sse({"type": "error",
-                     "error": {"type": "overloaded_error", "message": "Overloaded"}}, "error")
+        return _sse(
+            {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}},
+            "error",
+        )
     if endpoint == OPENAI_RESPONSES:
-        return _sse({"type": "error", "code": "server_error",
-                     "message": "The server had an error while processing your request.",
-                     "param": None, "sequence_number": seq}, "error")
+        return _sse(
+            {
+                "type": "error",
+                "code": "server_error",
+                "message": "The server had an error while processing your request.",
+                "param": None,
+                "sequence_number": seq,
+            },
+            "error",
+        )
     return _sse(_error_body("openai", 500, None))
 
 
@@ -995,10 +1052,19 @@ class FakeProvider:
         _once: bool = False,
     ) -> None:
         """Default script for ``/v1/chat/completions`` (see the module docstring)."""
-        self._set(OPENAI_CHAT, _once, dict(
-            content=content, model=model, usage=usage, n=n, service_tier=service_tier,
-            system_fingerprint=system_fingerprint, finish_reason=finish_reason,
-        ))
+        self._set(
+            OPENAI_CHAT,
+            _once,
+            dict(
+                content=content,
+                model=model,
+                usage=usage,
+                n=n,
+                service_tier=service_tier,
+                system_fingerprint=system_fingerprint,
+                finish_reason=finish_reason,
+            ),
+        )
 
     def queue_openai(
         self,
@@ -1013,8 +1079,14 @@ class FakeProvider:
     ) -> None:
         """One-shot script for ``/v1/chat/completions``, used before the default."""
         self.set_openai(
-            content=content, model=model, usage=usage, n=n, service_tier=service_tier,
-            system_fingerprint=system_fingerprint, finish_reason=finish_reason, _once=True,
+            content=content,
+            model=model,
+            usage=usage,
+            n=n,
+            service_tier=service_tier,
+            system_fingerprint=system_fingerprint,
+            finish_reason=finish_reason,
+            _once=True,
         )
 
     def set_openai_responses(
@@ -1027,9 +1099,16 @@ class FakeProvider:
         _once: bool = False,
     ) -> None:
         """Default script for ``/v1/responses``."""
-        self._set(OPENAI_RESPONSES, _once, dict(
-            content=content, model=model, usage=usage, service_tier=service_tier,
-        ))
+        self._set(
+            OPENAI_RESPONSES,
+            _once,
+            dict(
+                content=content,
+                model=model,
+                usage=usage,
+                service_tier=service_tier,
+            ),
+        )
 
     def queue_openai_responses(
         self,
@@ -1041,7 +1120,11 @@ class FakeProvider:
     ) -> None:
         """One-shot script for ``/v1/responses``."""
         self.set_openai_responses(
-            content=content, model=model, usage=usage, service_tier=service_tier, _once=True,
+            content=content,
+            model=model,
+            usage=usage,
+            service_tier=service_tier,
+            _once=True,
         )
 
     def set_anthropic(
@@ -1055,10 +1138,17 @@ class FakeProvider:
         _once: bool = False,
     ) -> None:
         """Default script for ``/v1/messages``."""
-        self._set(ANTHROPIC_MESSAGES, _once, dict(
-            content=content, model=model, usage=usage, stop_reason=stop_reason,
-            stream_delta_usage=stream_delta_usage,
-        ))
+        self._set(
+            ANTHROPIC_MESSAGES,
+            _once,
+            dict(
+                content=content,
+                model=model,
+                usage=usage,
+                stop_reason=stop_reason,
+                stream_delta_usage=stream_delta_usage,
+            ),
+        )
 
     def queue_anthropic(
         self,
@@ -1071,8 +1161,12 @@ class FakeProvider:
     ) -> None:
         """One-shot script for ``/v1/messages``."""
         self.set_anthropic(
-            content=content, model=model, usage=usage, stop_reason=stop_reason,
-            stream_delta_usage=stream_delta_usage, _once=True,
+            content=content,
+            model=model,
+            usage=usage,
+            stop_reason=stop_reason,
+            stream_delta_usage=stream_delta_usage,
+            _once=True,
         )
 
     def fail_next(
@@ -1090,8 +1184,15 @@ class FakeProvider:
             raise ValueError("times must be >= 1")
         with self._lock:
             self._failures.append(
-                _Failure("http", endpoint, times, status=status, message=message,
-                         body=body, retry_after=retry_after)
+                _Failure(
+                    "http",
+                    endpoint,
+                    times,
+                    status=status,
+                    message=message,
+                    body=body,
+                    retry_after=retry_after,
+                )
             )
 
     def fail_stream_after(
@@ -1108,9 +1209,7 @@ class FakeProvider:
         if k_chunks < 0 or times < 1:
             raise ValueError("k_chunks must be >= 0 and times >= 1")
         with self._lock:
-            self._failures.append(
-                _Failure("stream", endpoint, times, k_chunks=k_chunks, mode=mode)
-            )
+            self._failures.append(_Failure("stream", endpoint, times, k_chunks=k_chunks, mode=mode))
 
     # -- request handling (runs in server threads) -------------------------------
 
@@ -1149,11 +1248,13 @@ class FakeProvider:
         raw_path = h.path
         path, _, query = raw_path.partition("?")
         endpoint = _ROUTES.get(path.rstrip("/")) if h.command == "POST" else None
-        headers = {k.lower(): v for k, v in h.headers.items()
-                   if k.lower() not in _REDACTED_HEADERS}
+        headers = {k.lower(): v for k, v in h.headers.items() if k.lower() not in _REDACTED_HEADERS}
         raw = h.read_body()
-        flavour = "anthropic" if (endpoint == ANTHROPIC_MESSAGES
-                                  or "anthropic-version" in headers) else "openai"
+        flavour = (
+            "anthropic"
+            if (endpoint == ANTHROPIC_MESSAGES or "anthropic-version" in headers)
+            else "openai"
+        )
         body: Any = None
         bad_json = False
         if raw:
@@ -1163,27 +1264,43 @@ class FakeProvider:
                 bad_json = True
         stream = bool(isinstance(body, dict) and body.get("stream"))
         resp_headers = (
-            {"request-id": _new_id("req_")} if flavour == "anthropic"
+            {"request-id": _new_id("req_")}
+            if flavour == "anthropic"
             else {"x-request-id": _new_id("req_"), "openai-processing-ms": "1"}
         )
 
         def record(status: int, usage: Any, failure: str | None) -> None:
             rec = RecordedRequest(
-                method=h.command, path=path, query=query, endpoint=endpoint,
-                headers=headers, body=body, stream=stream, status=status,
-                usage=copy.deepcopy(usage), failure=failure,
+                method=h.command,
+                path=path,
+                query=query,
+                endpoint=endpoint,
+                headers=headers,
+                body=body,
+                stream=stream,
+                status=status,
+                usage=copy.deepcopy(usage),
+                failure=failure,
             )
             self._requests.append(rec)
 
         with self._lock:
             if endpoint is None:
                 record(404, None, "http_error")
-                plan: Any = ("error", 404, _error_body(
-                    flavour, 404, f"Unknown request URL: {h.command} {path}"), {})
+                plan: Any = (
+                    "error",
+                    404,
+                    _error_body(flavour, 404, f"Unknown request URL: {h.command} {path}"),
+                    {},
+                )
             elif bad_json or not isinstance(body, dict):
                 record(400, None, "http_error")
-                plan = ("error", 400, _error_body(
-                    flavour, 400, "We could not parse the JSON body of your request."), {})
+                plan = (
+                    "error",
+                    400,
+                    _error_body(flavour, 400, "We could not parse the JSON body of your request."),
+                    {},
+                )
             else:
                 failure = self._take_failure(endpoint, stream)
                 if failure is not None and failure.kind == "http":
@@ -1192,8 +1309,11 @@ class FakeProvider:
                     if failure.retry_after is not None:
                         extra["retry-after"] = str(max(0, round(failure.retry_after)))
                         extra["retry-after-ms"] = str(max(0, round(failure.retry_after * 1000)))
-                    err = failure.body if failure.body is not None else _error_body(
-                        flavour, failure.status, failure.message)
+                    err = (
+                        failure.body
+                        if failure.body is not None
+                        else _error_body(flavour, failure.status, failure.message)
+                    )
                     plan = ("error", failure.status, err, extra)
                 else:
                     script = self._take_script(endpoint)
@@ -1235,8 +1355,9 @@ class FakeProvider:
                 data = _chat_completion(script, body)
             elif endpoint == OPENAI_RESPONSES:
                 rid, mid = _new_id("resp_"), _new_id("msg_")
-                data = _responses_object(script, body, rid=rid, msg_id=mid,
-                                         created=int(time.time()), completed=True)
+                data = _responses_object(
+                    script, body, rid=rid, msg_id=mid, created=int(time.time()), completed=True
+                )
             else:
                 data = _anthropic_message(script, body)
             record(200, data.get("usage"), None)
@@ -1250,9 +1371,7 @@ class FakeProvider:
             usage = script["usage"]
         else:
             events, usage_index, usage = _anthropic_events(script, body)
-        reached = usage_index is not None and (
-            failure is None or usage_index < failure.k_chunks
-        )
+        reached = usage_index is not None and (failure is None or usage_index < failure.k_chunks)
         failure_name = None if failure is None else f"stream_{failure.mode}"
         record(200, usage if reached else None, failure_name)
         return ("stream", events, failure)

@@ -24,7 +24,9 @@ def test_price_shows_entry_and_provenance() -> None:
     assert price("anthropic:claude-3-5-haiku-20241022")["provider"] == "anthropic"  # type: ignore[index]
 
 
-@pytest.mark.parametrize("name", ["gpt-4o-minix", "gpt4o", "claude", "gemini", "o3-minix", "gpt-4o-mini-2"])
+@pytest.mark.parametrize(
+    "name", ["gpt-4o-minix", "gpt4o", "claude", "gemini", "o3-minix", "gpt-4o-mini-2"]
+)
 def test_near_misses_are_unknown(name: str) -> None:
     assert price(name) is None
     assert cost(name, input_tokens=10, output_tokens=10) is None
@@ -51,7 +53,9 @@ def test_long_context_tier_is_a_cliff() -> None:
 
 def test_batch_variant() -> None:
     kw = dict(input_tokens=1_000_000, output_tokens=1_000_000)
-    assert cost("claude-3-5-haiku-20241022", service_tier="batch", **kw) * 2 == cost("claude-3-5-haiku-20241022", **kw)
+    assert cost("claude-3-5-haiku-20241022", service_tier="batch", **kw) * 2 == cost(
+        "claude-3-5-haiku-20241022", **kw
+    )
 
 
 def test_fine_tunes_and_azure(tmp_path: Path) -> None:
@@ -63,11 +67,25 @@ def test_fine_tunes_and_azure(tmp_path: Path) -> None:
 
 def test_price_file_json_and_toml(tmp_path: Path) -> None:
     j = tmp_path / "p.json"
-    j.write_text(json.dumps({"models": [{"id": "in-house-7b", "provider": "vllm", "prices": [{"input": "0.01", "output": "0.02"}]}]}))
+    j.write_text(
+        json.dumps(
+            {
+                "models": [
+                    {
+                        "id": "in-house-7b",
+                        "provider": "vllm",
+                        "prices": [{"input": "0.01", "output": "0.02"}],
+                    }
+                ]
+            }
+        )
+    )
     tml = tmp_path / "p.toml"
     tml.write_text('["gpt-4o"]\ninput = "1"\noutput = "1"\n')
     assert cost("in-house-7b", input_tokens=1_000_000, prices=str(j)) == Decimal("0.01")
-    assert cost("gpt-4o", input_tokens=1_000_000, output_tokens=1_000_000, prices=tml) == Decimal("2")
+    assert cost("gpt-4o", input_tokens=1_000_000, output_tokens=1_000_000, prices=tml) == Decimal(
+        "2"
+    )
     t = CostTracker(prices=tml)
     assert t.catalog_version.endswith("+overrides")
 
@@ -81,7 +99,9 @@ def test_price_file_json_and_toml(tmp_path: Path) -> None:
         ("{", "not valid JSON"),
     ],
 )
-def test_malformed_price_file_is_rejected_naming_entry_and_field(tmp_path: Path, content: str, needle: str) -> None:
+def test_malformed_price_file_is_rejected_naming_entry_and_field(
+    tmp_path: Path, content: str, needle: str
+) -> None:
     f = tmp_path / "bad.json"
     f.write_text(content)
     with pytest.raises(PriceCatalogError, match=needle) as ei:

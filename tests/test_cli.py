@@ -21,7 +21,9 @@ def test_prices_one_model(capsys: pytest.CaptureFixture[str]) -> None:
 def test_prices_search_and_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["prices", "claude", "--json"]) == 0
     entries = json.loads(capsys.readouterr().out)
-    assert len(entries) > 5 and all("claude" in e["id"] or any("claude" in a for a in e["aliases"]) for e in entries)
+    assert len(entries) > 5 and all(
+        "claude" in e["id"] or any("claude" in a for a in e["aliases"]) for e in entries
+    )
     assert main(["prices", "no-such-model-zzz"]) == 1
 
 
@@ -32,5 +34,10 @@ def test_cost_command(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_console_script_runs() -> None:
-    out = subprocess.run([sys.executable, "-m", "llmledger.cli", "prices", "o3"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "llmledger.cli", "prices", "o3"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "openai/o3" in out.stdout

@@ -10,7 +10,9 @@ from llmledger.testing import UsageFakeChatModel
 
 
 def test_eight_threads_by_500_calls() -> None:
-    llm = UsageFakeChatModel(model="gpt-4o", usage={"input_tokens": 13, "output_tokens": 7, "total_tokens": 20})
+    llm = UsageFakeChatModel(
+        model="gpt-4o", usage={"input_tokens": 13, "output_tokens": 7, "total_tokens": 20}
+    )
     t = CostTracker()
     barrier = threading.Barrier(8)
 
@@ -33,8 +35,11 @@ def test_eight_threads_by_500_calls() -> None:
 
 
 def test_thousand_concurrent_ainvokes() -> None:
-    llm = UsageFakeChatModel(model="claude-3-5-haiku-20241022", provider="anthropic",
-                             usage={"input_tokens": 101, "output_tokens": 11, "total_tokens": 112})
+    llm = UsageFakeChatModel(
+        model="claude-3-5-haiku-20241022",
+        provider="anthropic",
+        usage={"input_tokens": 101, "output_tokens": 11, "total_tokens": 112},
+    )
     t = CostTracker()
 
     async def main() -> None:
@@ -42,5 +47,7 @@ def test_thousand_concurrent_ainvokes() -> None:
 
     asyncio.run(main())
     assert t.successful_requests == 1000
-    assert t.total_cost == cost("claude-3-5-haiku-20241022", input_tokens=101_000, output_tokens=11_000)
+    assert t.total_cost == cost(
+        "claude-3-5-haiku-20241022", input_tokens=101_000, output_tokens=11_000
+    )
     assert t._core.open_runs == 0

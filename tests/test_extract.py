@@ -13,11 +13,17 @@ from langchain_core.outputs import ChatGeneration, Generation, LLMResult
 from llmledger import CostTracker, cost
 
 
-def chat_result(*usages: dict[str, Any] | None, model: str = "gpt-4o", llm_output: dict[str, Any] | None = None,
-                response_metadata: dict[str, Any] | None = None) -> LLMResult:
+def chat_result(
+    *usages: dict[str, Any] | None,
+    model: str = "gpt-4o",
+    llm_output: dict[str, Any] | None = None,
+    response_metadata: dict[str, Any] | None = None,
+) -> LLMResult:
     gens = []
     for u in usages:
-        msg = AIMessage(content="x", response_metadata={"model_name": model, **(response_metadata or {})})
+        msg = AIMessage(
+            content="x", response_metadata={"model_name": model, **(response_metadata or {})}
+        )
         if u is not None:
             msg.usage_metadata = u  # type: ignore[assignment]
         gens.append(ChatGeneration(message=msg))
@@ -33,8 +39,13 @@ def end(t: CostTracker, result: LLMResult, **start_kw: Any) -> dict[str, Any]:
 
 
 UM = {"input_tokens": 100, "output_tokens": 20, "total_tokens": 120}
-RAW_OPENAI = {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120,
-              "prompt_tokens_details": {"cached_tokens": 30}, "completion_tokens_details": {"reasoning_tokens": 5}}
+RAW_OPENAI = {
+    "prompt_tokens": 100,
+    "completion_tokens": 20,
+    "total_tokens": 120,
+    "prompt_tokens_details": {"cached_tokens": 30},
+    "completion_tokens_details": {"reasoning_tokens": 5},
+}
 
 
 def test_n2_copies_counted_once() -> None:
@@ -46,48 +57,90 @@ def test_n2_copies_counted_once() -> None:
 def test_usage_in_two_places_counted_once_and_metadata_wins() -> None:
     t = CostTracker()
     um = {**UM, "input_token_details": {"cache_read": 30}, "output_token_details": {"reasoning": 5}}
-    rec = end(t, chat_result(um, llm_output={"token_usage": RAW_OPENAI, "model_name": "gpt-4o-2024-11-20"}))
+    rec = end(
+        t,
+        chat_result(um, llm_output={"token_usage": RAW_OPENAI, "model_name": "gpt-4o-2024-11-20"}),
+    )
     assert (rec["input_tokens"], rec["cache_read_tokens"], rec["reasoning_tokens"]) == (100, 30, 5)
     assert t.successful_requests == 1
 
 
 def test_llm_output_only_openai_shape() -> None:
     t = CostTracker()
-    rec = end(t, chat_result(None, llm_output={"token_usage": RAW_OPENAI, "model_name": "gpt-4o-2024-08-06"}))
-    assert (rec["input_tokens"], rec["cache_read_tokens"], rec["output_tokens"], rec["reasoning_tokens"]) == (100, 30, 20, 5)
+    rec = end(
+        t,
+        chat_result(
+            None, llm_output={"token_usage": RAW_OPENAI, "model_name": "gpt-4o-2024-08-06"}
+        ),
+    )
+    assert (
+        rec["input_tokens"],
+        rec["cache_read_tokens"],
+        rec["output_tokens"],
+        rec["reasoning_tokens"],
+    ) == (100, 30, 20, 5)
     assert rec["model"] == "gpt-4o"  # response_metadata's model wins over llm_output's
 
 
 def test_anthropic_raw_usage_is_exclusive() -> None:
-    raw = {"input_tokens": 50, "output_tokens": 10, "cache_read_input_tokens": 400, "cache_creation_input_tokens": 100,
-           "cache_creation": {"ephemeral_5m_input_tokens": 60, "ephemeral_1h_input_tokens": 40}}
+    raw = {
+        "input_tokens": 50,
+        "output_tokens": 10,
+        "cache_read_input_tokens": 400,
+        "cache_creation_input_tokens": 100,
+        "cache_creation": {"ephemeral_5m_input_tokens": 60, "ephemeral_1h_input_tokens": 40},
+    }
     t = CostTracker()
     rec = end(t, chat_result(None, model="claude-3-5-haiku-20241022", llm_output={"usage": raw}))
     assert rec["input_tokens"] == 550
-    assert (rec["cache_read_tokens"], rec["cache_write_tokens"], rec["cache_write_1h_tokens"]) == (400, 100, 40)
+    assert (rec["cache_read_tokens"], rec["cache_write_tokens"], rec["cache_write_1h_tokens"]) == (
+        400,
+        100,
+        40,
+    )
 
 
 def test_anthropic_usage_metadata_split_not_double_counted() -> None:
-    um = {"input_tokens": 550, "output_tokens": 10, "total_tokens": 560,
-          "input_token_details": {"cache_read": 400, "cache_creation": 0,
-                                  "ephemeral_5m_input_tokens": 60, "ephemeral_1h_input_tokens": 40}}
+    um = {
+        "input_tokens": 550,
+        "output_tokens": 10,
+        "total_tokens": 560,
+        "input_token_details": {
+            "cache_read": 400,
+            "cache_creation": 0,
+            "ephemeral_5m_input_tokens": 60,
+            "ephemeral_1h_input_tokens": 40,
+        },
+    }
     t = CostTracker()
     rec = end(t, chat_result(um, model="claude-3-5-haiku-20241022"))
     assert (rec["cache_write_tokens"], rec["cache_write_1h_tokens"]) == (100, 40)
-    assert rec["cost"] == cost("claude-3-5-haiku-20241022", input_tokens=550, output_tokens=10,
-                               cache_read_tokens=400, cache_write_tokens=100, cache_write_1h_tokens=40)
+    assert rec["cost"] == cost(
+        "claude-3-5-haiku-20241022",
+        input_tokens=550,
+        output_tokens=10,
+        cache_read_tokens=400,
+        cache_write_tokens=100,
+        cache_write_1h_tokens=40,
+    )
 
 
 @pytest.mark.parametrize("tier", ["priority", "flex"])
 def test_service_tier_detail_keys(tier: str) -> None:
-    um = {"input_tokens": 1000, "output_tokens": 100, "total_tokens": 1100,
-          "input_token_details": {f"{tier}_cache_read": 400, tier: 600},
-          "output_token_details": {f"{tier}_reasoning": 30, tier: 70}}
+    um = {
+        "input_tokens": 1000,
+        "output_tokens": 100,
+        "total_tokens": 1100,
+        "input_token_details": {f"{tier}_cache_read": 400, tier: 600},
+        "output_token_details": {f"{tier}_reasoning": 30, tier: 70},
+    }
     t = CostTracker()
     rec = end(t, chat_result(um, model="gpt-5"))
     assert rec["service_tier"] == tier
     assert (rec["cache_read_tokens"], rec["reasoning_tokens"]) == (400, 30)
-    assert rec["cost"] == cost("gpt-5", input_tokens=1000, output_tokens=100, cache_read_tokens=400, service_tier=tier)
+    assert rec["cost"] == cost(
+        "gpt-5", input_tokens=1000, output_tokens=100, cache_read_tokens=400, service_tier=tier
+    )
 
 
 def test_llm_cache_hit_marker_without_tokens() -> None:
@@ -99,23 +152,38 @@ def test_llm_cache_hit_marker_without_tokens() -> None:
 
 def test_plain_llm_batch_flattened_usage_on_first_run() -> None:
     t = CostTracker()
-    first = LLMResult(generations=[[Generation(text="a")]],
-                      llm_output={"token_usage": {"prompt_tokens": 20, "completion_tokens": 8}, "model_name": "gpt-3.5-turbo-instruct"})
-    other = LLMResult(generations=[[Generation(text="b")]],
-                      llm_output={"token_usage": {}, "model_name": "gpt-3.5-turbo-instruct"})
+    first = LLMResult(
+        generations=[[Generation(text="a")]],
+        llm_output={
+            "token_usage": {"prompt_tokens": 20, "completion_tokens": 8},
+            "model_name": "gpt-3.5-turbo-instruct",
+        },
+    )
+    other = LLMResult(
+        generations=[[Generation(text="b")]],
+        llm_output={"token_usage": {}, "model_name": "gpt-3.5-turbo-instruct"},
+    )
     for r in (first, other):
         run = uuid.uuid4()
-        t.on_llm_start({}, ["p"], run_id=run, invocation_params={"model_name": "gpt-3.5-turbo-instruct"})
+        t.on_llm_start(
+            {}, ["p"], run_id=run, invocation_params={"model_name": "gpt-3.5-turbo-instruct"}
+        )
         t.on_llm_end(r, run_id=run)
     assert t.successful_requests == 2 and t.total_tokens == 28 and t.unpriced_calls == 0
 
 
 def test_model_falls_back_to_invocation_params_then_ls_model_name() -> None:
     t = CostTracker()
-    bare = LLMResult(generations=[[ChatGeneration(message=AIMessage(content="x", usage_metadata=UM))]])  # type: ignore[arg-type]
-    rec = end(t, bare, invocation_params={"model": "gpt-4o-mini"}, metadata={"ls_model_name": "ignored"})
+    bare = LLMResult(
+        generations=[[ChatGeneration(message=AIMessage(content="x", usage_metadata=UM))]]
+    )  # type: ignore[arg-type]
+    rec = end(
+        t, bare, invocation_params={"model": "gpt-4o-mini"}, metadata={"ls_model_name": "ignored"}
+    )
     assert rec["model"] == "gpt-4o-mini"
-    rec = end(t, bare, invocation_params={}, metadata={"ls_model_name": "gpt-4o", "ls_provider": "openai"})
+    rec = end(
+        t, bare, invocation_params={}, metadata={"ls_model_name": "gpt-4o", "ls_provider": "openai"}
+    )
     assert rec["model"] == "gpt-4o" and rec["provider"] == "openai"
 
 
@@ -129,12 +197,26 @@ def test_model_falls_back_to_invocation_params_then_ls_model_name() -> None:
         ({"input_tokens": 10, "output_tokens": 2.5}, "output_tokens", 10, 0),
         ({"input_tokens": 10, "output_tokens": True}, "output_tokens", 10, 0),
         ({"output_tokens": 5}, None, 0, 5),
-        ({"input_tokens": 10, "output_tokens": 5, "input_token_details": "oops"}, "input_token_details", 10, 5),
-        ({"input_tokens": 10, "output_tokens": 5, "input_token_details": {"cache_read": -1}}, "cache_read", 10, 5),
+        (
+            {"input_tokens": 10, "output_tokens": 5, "input_token_details": "oops"},
+            "input_token_details",
+            10,
+            5,
+        ),
+        (
+            {"input_tokens": 10, "output_tokens": 5, "input_token_details": {"cache_read": -1}},
+            "cache_read",
+            10,
+            5,
+        ),
     ],
 )
 def test_malformed_usage_warns_and_keeps_valid_fields(
-    um: dict[str, Any], field: str | None, expected_in: int, expected_out: int, ledger_log: pytest.LogCaptureFixture
+    um: dict[str, Any],
+    field: str | None,
+    expected_in: int,
+    expected_out: int,
+    ledger_log: pytest.LogCaptureFixture,
 ) -> None:
     t = CostTracker()
     rec = end(t, chat_result(um))  # type: ignore[arg-type]
@@ -147,10 +229,21 @@ def test_malformed_usage_warns_and_keeps_valid_fields(
         assert any(field in m and "malformed usage" in m for m in messages), messages
 
 
-def test_inconsistent_parts_raise_the_whole_with_a_warning(ledger_log: pytest.LogCaptureFixture) -> None:
+def test_inconsistent_parts_raise_the_whole_with_a_warning(
+    ledger_log: pytest.LogCaptureFixture,
+) -> None:
     t = CostTracker()
-    rec = end(t, chat_result({"input_tokens": 10, "output_tokens": 5, "total_tokens": 15,
-                              "input_token_details": {"cache_read": 50}}))
+    rec = end(
+        t,
+        chat_result(
+            {
+                "input_tokens": 10,
+                "output_tokens": 5,
+                "total_tokens": 15,
+                "input_token_details": {"cache_read": 50},
+            }
+        ),
+    )
     assert rec["input_tokens"] == 50 and rec["cache_read_tokens"] == 50
     assert any("input_tokens (10) is less than" in r.getMessage() for r in ledger_log.records)
 

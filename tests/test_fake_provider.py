@@ -45,16 +45,22 @@ TIMEOUT = 5
 def chat_openai(fp: FakeProvider, **kw) -> ChatOpenAI:
     kw.setdefault("model", "gpt-4o")
     return ChatOpenAI(
-        base_url=fp.openai_base_url, api_key="test", max_retries=kw.pop("max_retries", 0),
-        timeout=TIMEOUT, **kw,
+        base_url=fp.openai_base_url,
+        api_key="test",
+        max_retries=kw.pop("max_retries", 0),
+        timeout=TIMEOUT,
+        **kw,
     )
 
 
 def chat_anthropic(fp: FakeProvider, **kw) -> ChatAnthropic:
     kw.setdefault("model", CLAUDE)
     return ChatAnthropic(
-        base_url=fp.anthropic_base_url, api_key="test", max_retries=kw.pop("max_retries", 0),
-        timeout=TIMEOUT, **kw,
+        base_url=fp.anthropic_base_url,
+        api_key="test",
+        max_retries=kw.pop("max_retries", 0),
+        timeout=TIMEOUT,
+        **kw,
     )
 
 
@@ -217,8 +223,12 @@ def test_async_streams(fake_provider):
         http = openai.DefaultAsyncHttpxClient()
         ant = chat_anthropic(fp)
         try:
-            oai = [c async for c in chat_openai(fp, stream_usage=True,
-                                                http_async_client=http).astream("hi")]
+            oai = [
+                c
+                async for c in chat_openai(fp, stream_usage=True, http_async_client=http).astream(
+                    "hi"
+                )
+            ]
             amsg = await ant.ainvoke("hi")
             achunks = [c async for c in ant.astream("hi")]
         finally:
@@ -230,7 +240,8 @@ def test_async_streams(fake_provider):
     assert merged(oai).usage_metadata == UM_CR
     assert amsg.usage_metadata["input_token_details"]["ephemeral_1h_input_tokens"] == 30
     assert merged(achunks).usage_metadata["input_token_details"] == {
-        "cache_creation": 50, "cache_read": 100,
+        "cache_creation": 50,
+        "cache_read": 100,
     }
 
 
@@ -314,7 +325,9 @@ def test_chat_service_tier_omitted(fake_provider):
 
 
 def test_chat_audio_tokens(fake_provider):
-    fake_provider.set_openai(usage=openai_usage(50, 30, audio_input_tokens=7, audio_output_tokens=9))
+    fake_provider.set_openai(
+        usage=openai_usage(50, 30, audio_input_tokens=7, audio_output_tokens=9)
+    )
     um = chat_openai(fake_provider).invoke("hi").usage_metadata
     assert um["input_token_details"] == {"audio": 7, "cache_read": 0}
     assert um["output_token_details"] == {"audio": 9, "reasoning": 0}
@@ -332,7 +345,9 @@ def test_chat_raw_usage_verbatim(fake_provider):
         "output_token_details": {},
     }
     assert fake_provider.last_request.usage == {
-        "prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7,
+        "prompt_tokens": 3,
+        "completion_tokens": 4,
+        "total_tokens": 7,
     }
 
 
@@ -395,7 +410,9 @@ def test_responses_priority(fake_provider):
     fake_provider.set_openai_responses(usage=RESP_USAGE)
     msg = chat_openai(fake_provider, use_responses_api=True, service_tier="priority").invoke("hi")
     assert msg.usage_metadata["input_token_details"] == {
-        "priority_cache_read": 40, "priority_cache_creation": 0, "priority": 60,
+        "priority_cache_read": 40,
+        "priority_cache_creation": 0,
+        "priority": 60,
     }
     assert msg.usage_metadata["output_token_details"] == {"priority_reasoning": 5, "priority": 15}
 
@@ -431,7 +448,8 @@ def test_anthropic_invoke_cache_split(fake_provider):
     assert result.llm_output["model_name"] == "claude-sonnet-4-5-20250929"
     assert result.llm_output["usage"]["cache_creation_input_tokens"] == 50
     assert result.llm_output["usage"]["cache_creation"] == {
-        "ephemeral_1h_input_tokens": 30, "ephemeral_5m_input_tokens": 20,
+        "ephemeral_1h_input_tokens": 30,
+        "ephemeral_5m_input_tokens": 20,
     }
     assert result.generations[0][0].message.usage_metadata == expected
 
@@ -441,8 +459,12 @@ def test_anthropic_invoke_cache_split(fake_provider):
 
 
 def test_anthropic_cache_creation_without_split(fake_provider):
-    usage = {"input_tokens": 10, "output_tokens": 5,
-             "cache_creation_input_tokens": 50, "cache_read_input_tokens": 0}
+    usage = {
+        "input_tokens": 10,
+        "output_tokens": 5,
+        "cache_creation_input_tokens": 50,
+        "cache_read_input_tokens": 0,
+    }
     fake_provider.set_anthropic(usage=usage)
     um = chat_anthropic(fake_provider).invoke("hi").usage_metadata
     assert um["input_tokens"] == 60
@@ -471,16 +493,22 @@ def test_anthropic_stream(fake_provider):
         "claude-sonnet-4-5-20250929"
     )
     assert fp.last_request.usage == {
-        "input_tokens": 10, "cache_creation_input_tokens": 50,
-        "cache_read_input_tokens": 100, "output_tokens": 5,
+        "input_tokens": 10,
+        "cache_creation_input_tokens": 50,
+        "cache_read_input_tokens": 100,
+        "output_tokens": 5,
     }
 
 
 def test_anthropic_stream_output_only_delta(fake_provider):
     fake_provider.set_anthropic(usage=ANT_USAGE, stream_delta_usage="output_only")
     um = merged(list(chat_anthropic(fake_provider).stream("hi"))).usage_metadata
-    assert um == {"input_tokens": 0, "output_tokens": 5, "total_tokens": 5,
-                  "input_token_details": {}}
+    assert um == {
+        "input_tokens": 0,
+        "output_tokens": 5,
+        "total_tokens": 5,
+        "input_token_details": {},
+    }
 
 
 # --------------------------------------------------------------------------
@@ -589,9 +617,12 @@ def test_unknown_path_and_bad_json(fake_provider):
     fp = fake_provider
 
     def post(path, data, headers=None):
-        req = urllib.request.Request(fp.base_url + path, data=data, method="POST",
-                                     headers={"Content-Type": "application/json",
-                                              **(headers or {})})
+        req = urllib.request.Request(
+            fp.base_url + path,
+            data=data,
+            method="POST",
+            headers={"Content-Type": "application/json", **(headers or {})},
+        )
         try:
             with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
                 return resp.status, json.loads(resp.read())
@@ -639,8 +670,16 @@ def test_internal_bug_surfaces(monkeypatch):
 
 def test_importable_as_tests_package():
     root = Path(__file__).resolve().parent.parent
-    code = ("import tests.fake_provider as m, json; "
-            "fp = m.FakeProvider().start(); print(json.dumps(fp.openai_base_url)); fp.stop()")
-    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
-                         text=True, timeout=30, check=True)
+    code = (
+        "import tests.fake_provider as m, json; "
+        "fp = m.FakeProvider().start(); print(json.dumps(fp.openai_base_url)); fp.stop()"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     assert json.loads(out.stdout).endswith("/v1")

@@ -22,12 +22,15 @@ def chat_openai(fp: FakeProvider, **kw: object) -> ChatOpenAI:
 
 def chat_anthropic(fp: FakeProvider, **kw: object) -> ChatAnthropic:
     kw.setdefault("model", "claude-sonnet-4-6")
-    return ChatAnthropic(base_url=fp.anthropic_base_url, api_key="test", max_retries=0, timeout=10, **kw)  # type: ignore[arg-type]
+    return ChatAnthropic(
+        base_url=fp.anthropic_base_url, api_key="test", max_retries=0, timeout=10, **kw
+    )  # type: ignore[arg-type]
 
 
 def test_openai_invoke_cached_and_reasoning(fake_provider: FakeProvider) -> None:
     fake_provider.set_openai(
-        model="o4-mini-2025-04-16", usage=openai_usage(10_000, 2_000, cached_tokens=6_000, reasoning_tokens=1_200)
+        model="o4-mini-2025-04-16",
+        usage=openai_usage(10_000, 2_000, cached_tokens=6_000, reasoning_tokens=1_200),
     )
     t = CostTracker()
     chat_openai(fake_provider, model="o4-mini").invoke(
@@ -43,7 +46,9 @@ def test_openai_invoke_cached_and_reasoning(fake_provider: FakeProvider) -> None
     assert rec["model"] == "o4-mini-2025-04-16"
     assert rec["provider"] == "openai"
     assert rec["attribution"] == {"user_id": "alice"}
-    assert t.total_cost == cost("o4-mini", input_tokens=10_000, output_tokens=2_000, cache_read_tokens=6_000)
+    assert t.total_cost == cost(
+        "o4-mini", input_tokens=10_000, output_tokens=2_000, cache_read_tokens=6_000
+    )
     # usage appears both in usage_metadata and llm_output["token_usage"]: counted once.
     assert t.successful_requests == 1
 
@@ -79,10 +84,15 @@ def test_openai_ainvoke_many(fake_provider: FakeProvider) -> None:
 
 
 def test_openai_stream_with_usage(fake_provider: FakeProvider) -> None:
-    fake_provider.set_openai(content="one two three four", usage=openai_usage(30, 4, cached_tokens=10))
+    fake_provider.set_openai(
+        content="one two three four", usage=openai_usage(30, 4, cached_tokens=10)
+    )
     t = CostTracker()
     text = "".join(
-        str(c.content) for c in chat_openai(fake_provider, stream_usage=True).stream("q", config={"callbacks": [t]})
+        str(c.content)
+        for c in chat_openai(fake_provider, stream_usage=True).stream(
+            "q", config={"callbacks": [t]}
+        )
     )
     assert text.strip() == "one two three four"
     assert (t.prompt_tokens, t.prompt_tokens_cached, t.completion_tokens) == (30, 10, 4)
@@ -111,12 +121,20 @@ def test_openai_n2_counts_usage_once(fake_provider: FakeProvider) -> None:
 
 
 def test_openai_priority_tier_priced_at_priority(fake_provider: FakeProvider) -> None:
-    fake_provider.set_openai(model="gpt-5", usage=openai_usage(10_000, 1_000, cached_tokens=4_000, reasoning_tokens=200))
+    fake_provider.set_openai(
+        model="gpt-5", usage=openai_usage(10_000, 1_000, cached_tokens=4_000, reasoning_tokens=200)
+    )
     t = CostTracker()
-    chat_openai(fake_provider, model="gpt-5", service_tier="priority").invoke("q", config={"callbacks": [t]})
+    chat_openai(fake_provider, model="gpt-5", service_tier="priority").invoke(
+        "q", config={"callbacks": [t]}
+    )
     rec = t.records()[0]
     assert rec["service_tier"] == "priority"
-    assert (rec["input_tokens"], rec["cache_read_tokens"], rec["reasoning_tokens"]) == (10_000, 4_000, 200)
+    assert (rec["input_tokens"], rec["cache_read_tokens"], rec["reasoning_tokens"]) == (
+        10_000,
+        4_000,
+        200,
+    )
     kw = dict(input_tokens=10_000, output_tokens=1_000, cache_read_tokens=4_000)
     priority = cost("gpt-5", service_tier="priority", **kw)
     assert rec["cost"] == priority
@@ -125,7 +143,8 @@ def test_openai_priority_tier_priced_at_priority(fake_provider: FakeProvider) ->
 
 def test_openai_responses_api(fake_provider: FakeProvider) -> None:
     fake_provider.set_openai_responses(
-        model="gpt-4.1-2025-04-14", usage=openai_responses_usage(1_000, 100, cached_tokens=600, reasoning_tokens=0)
+        model="gpt-4.1-2025-04-14",
+        usage=openai_responses_usage(1_000, 100, cached_tokens=600, reasoning_tokens=0),
     )
     t = CostTracker()
     llm = chat_openai(fake_provider, model="gpt-4.1", use_responses_api=True)
@@ -133,7 +152,9 @@ def test_openai_responses_api(fake_provider: FakeProvider) -> None:
     list(llm.stream("q", config={"callbacks": [t]}))
     assert t.successful_requests == 2
     assert (t.prompt_tokens, t.prompt_tokens_cached) == (2_000, 1_200)
-    assert t.total_cost == 2 * cost("gpt-4.1", input_tokens=1_000, output_tokens=100, cache_read_tokens=600)
+    assert t.total_cost == 2 * cost(
+        "gpt-4.1", input_tokens=1_000, output_tokens=100, cache_read_tokens=600
+    )
 
 
 def test_openai_error_recorded(fake_provider: FakeProvider) -> None:
@@ -158,14 +179,24 @@ def test_stream_failing_midway_recorded(fake_provider: FakeProvider) -> None:
 def test_anthropic_invoke_cache_5m_1h(fake_provider: FakeProvider) -> None:
     fake_provider.set_anthropic(
         model="claude-sonnet-4-5-20250929",
-        usage=anthropic_usage(1_000, 500, cache_read_input_tokens=20_000, ephemeral_5m_input_tokens=3_000, ephemeral_1h_input_tokens=2_000),
+        usage=anthropic_usage(
+            1_000,
+            500,
+            cache_read_input_tokens=20_000,
+            ephemeral_5m_input_tokens=3_000,
+            ephemeral_1h_input_tokens=2_000,
+        ),
     )
     t = CostTracker()
     chat_anthropic(fake_provider).invoke("q", config={"callbacks": [t]})
     rec = t.records()[0]
     # Anthropic's raw input_tokens excludes cache reads/writes; LangChain's includes them.
     assert rec["input_tokens"] == 1_000 + 20_000 + 5_000
-    assert (rec["cache_read_tokens"], rec["cache_write_tokens"], rec["cache_write_1h_tokens"]) == (20_000, 5_000, 2_000)
+    assert (rec["cache_read_tokens"], rec["cache_write_tokens"], rec["cache_write_1h_tokens"]) == (
+        20_000,
+        5_000,
+        2_000,
+    )
     assert rec["provider"] == "anthropic"
     expected = cost(
         "claude-sonnet-4-5-20250929",
@@ -177,23 +208,40 @@ def test_anthropic_invoke_cache_5m_1h(fake_provider: FakeProvider) -> None:
     )
     assert rec["cost"] == expected
     # Price check by hand: $3 in, $0.30 read, $3.75 5m write, $6 1h write, $15 out per 1M.
-    assert expected == (
-        Decimal(1_000) * 3 + Decimal(20_000) * Decimal("0.30") + Decimal(3_000) * Decimal("3.75")
-        + Decimal(2_000) * 6 + Decimal(500) * 15
-    ) / 1_000_000
+    assert (
+        expected
+        == (
+            Decimal(1_000) * 3
+            + Decimal(20_000) * Decimal("0.30")
+            + Decimal(3_000) * Decimal("3.75")
+            + Decimal(2_000) * 6
+            + Decimal(500) * 15
+        )
+        / 1_000_000
+    )
 
 
 def test_anthropic_stream_cache_without_split(fake_provider: FakeProvider) -> None:
     fake_provider.set_anthropic(
         model="claude-sonnet-4-5-20250929",
-        usage=anthropic_usage(100, 50, cache_read_input_tokens=1_000, ephemeral_5m_input_tokens=400),
+        usage=anthropic_usage(
+            100, 50, cache_read_input_tokens=1_000, ephemeral_5m_input_tokens=400
+        ),
     )
     t = CostTracker()
     list(chat_anthropic(fake_provider).stream("q", config={"callbacks": [t]}))
     rec = t.records()[0]
-    assert (rec["input_tokens"], rec["cache_read_tokens"], rec["cache_write_tokens"]) == (1_500, 1_000, 400)
+    assert (rec["input_tokens"], rec["cache_read_tokens"], rec["cache_write_tokens"]) == (
+        1_500,
+        1_000,
+        400,
+    )
     assert rec["cost"] == cost(
-        "claude-sonnet-4-5", input_tokens=1_500, output_tokens=50, cache_read_tokens=1_000, cache_write_tokens=400
+        "claude-sonnet-4-5",
+        input_tokens=1_500,
+        output_tokens=50,
+        cache_read_tokens=1_000,
+        cache_write_tokens=400,
     )
 
 
@@ -218,10 +266,15 @@ def test_unknown_model_from_real_client(fake_provider: FakeProvider) -> None:
 def test_malformed_usage_from_server_is_warned_and_valid_part_kept(
     fake_provider: FakeProvider, ledger_log: pytest.LogCaptureFixture
 ) -> None:
-    fake_provider.set_openai(usage={"prompt_tokens": 100, "completion_tokens": -5, "total_tokens": 95})
+    fake_provider.set_openai(
+        usage={"prompt_tokens": 100, "completion_tokens": -5, "total_tokens": 95}
+    )
     t = CostTracker()
     chat_openai(fake_provider).invoke("q", config={"callbacks": [t], "run_id": uuid.uuid4()})
     assert t.successful_requests == 1
     assert t.prompt_tokens == 100
     assert t.completion_tokens == 0
-    assert any("output_tokens" in r.getMessage() and "negative" in r.getMessage() for r in ledger_log.records)
+    assert any(
+        "output_tokens" in r.getMessage() and "negative" in r.getMessage()
+        for r in ledger_log.records
+    )

@@ -129,7 +129,9 @@ def test_unknown_model_is_unpriced_never_zero(ledger_log: pytest.LogCaptureFixtu
     rec = t.records()[0]
     assert rec["cost"] is None
     assert "acme-secret-model-9" in rec["unpriced_reason"]
-    warnings = [r.getMessage() for r in ledger_log.records if "acme-secret-model-9" in r.getMessage()]
+    warnings = [
+        r.getMessage() for r in ledger_log.records if "acme-secret-model-9" in r.getMessage()
+    ]
     assert len(warnings) == 1, warnings
     assert "prices=" in warnings[0]
     assert "Unpriced Requests: 3" in str(t)
@@ -224,7 +226,9 @@ def test_reset_and_max_records(llm: UsageFakeChatModel) -> None:
 def test_million_calls_sum_exactly() -> None:
     """Exact decimals: N calls sum to what pricing the same token totals once gives."""
     t = CostTracker()
-    msg = AIMessage(content="", usage_metadata=usage(7, 3), response_metadata={"model_name": "gpt-4o-mini"})
+    msg = AIMessage(
+        content="", usage_metadata=usage(7, 3), response_metadata={"model_name": "gpt-4o-mini"}
+    )
     result = LLMResult(generations=[[ChatGeneration(message=msg)]])
     n = 200_000
     for _ in range(n):

@@ -6,7 +6,6 @@ which reads usage, prices it with the bundled catalog and records it. Nothing is
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
@@ -21,14 +20,7 @@ from llmledger import _core
 
 __all__ = ["CostTracker"]
 
-logger = logging.getLogger("llmledger")
-
 PricesArg = Mapping[str, Any] | str | os.PathLike[str] | None
-
-
-def _internal_error(hook: str) -> None:
-    # Never break the application: log and let the LLM call go on.
-    logger.exception("llmledger: internal error in %s; the call goes on untracked", hook)
 
 
 class CostTracker(BaseCallbackHandler):
@@ -80,7 +72,11 @@ class CostTracker(BaseCallbackHandler):
     def __deepcopy__(self, memo: dict[int, Any]) -> CostTracker:
         return self
 
-    # ---- LLM hooks -------------------------------------------------------------------
+    # ---- hooks ---------------------------------------------------------------------
+    # Each hook is one positional call into the Rust core, which never raises into the
+    # application: an internal error or panic is logged to the `llmledger` logger and the
+    # LLM call goes on.
+
     def on_chat_model_start(
         self,
         serialized: dict[str, Any],
@@ -92,10 +88,7 @@ class CostTracker(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        try:
-            self._core.start(serialized, run_id, parent_run_id, tags, metadata, kwargs)
-        except Exception:
-            _internal_error("on_chat_model_start")
+        self._core.start(serialized, run_id, parent_run_id, tags, metadata, kwargs)
 
     def on_llm_start(
         self,
@@ -108,16 +101,10 @@ class CostTracker(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        try:
-            self._core.start(serialized, run_id, parent_run_id, tags, metadata, kwargs)
-        except Exception:
-            _internal_error("on_llm_start")
+        self._core.start(serialized, run_id, parent_run_id, tags, metadata, kwargs)
 
     def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        try:
-            self._core.token(run_id)
-        except Exception:
-            _internal_error("on_llm_new_token")
+        self._core.token(run_id)
 
     def on_llm_end(
         self,
@@ -128,10 +115,7 @@ class CostTracker(BaseCallbackHandler):
         tags: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
-        try:
-            self._core.end(response, run_id, parent_run_id, tags)
-        except Exception:
-            _internal_error("on_llm_end")
+        self._core.end(response, run_id, parent_run_id, tags)
 
     def on_llm_error(
         self,
@@ -142,12 +126,10 @@ class CostTracker(BaseCallbackHandler):
         tags: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
-        try:
-            self._core.error(error, run_id, parent_run_id, tags, kwargs.get("response"))
-        except Exception:
-            _internal_error("on_llm_error")
+        self._core.error(error, run_id, parent_run_id, tags, kwargs.get("response"))
 
-    # ---- runs above the LLM: remembered only to find each call's root run ------------
+    # Runs above the LLM (chains, graph nodes, tools, retrievers) are remembered only to find
+    # each call's root run.
     def on_chain_start(
         self,
         serialized: dict[str, Any] | None,
@@ -157,22 +139,13 @@ class CostTracker(BaseCallbackHandler):
         parent_run_id: UUID | None = None,
         **kwargs: Any,
     ) -> None:
-        try:
-            self._core.chain_start(run_id, parent_run_id, serialized, kwargs.get("name"))
-        except Exception:
-            _internal_error("on_chain_start")
+        self._core.chain_start(run_id, parent_run_id, serialized, kwargs.get("name"))
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        try:
-            self._core.chain_end(run_id)
-        except Exception:
-            _internal_error("on_chain_end")
+        self._core.chain_end(run_id)
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        try:
-            self._core.chain_end(run_id)
-        except Exception:
-            _internal_error("on_chain_error")
+        self._core.chain_end(run_id)
 
     def on_tool_start(
         self,
@@ -183,22 +156,13 @@ class CostTracker(BaseCallbackHandler):
         parent_run_id: UUID | None = None,
         **kwargs: Any,
     ) -> None:
-        try:
-            self._core.chain_start(run_id, parent_run_id, serialized, kwargs.get("name"))
-        except Exception:
-            _internal_error("on_tool_start")
+        self._core.chain_start(run_id, parent_run_id, serialized, kwargs.get("name"))
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        try:
-            self._core.chain_end(run_id)
-        except Exception:
-            _internal_error("on_tool_end")
+        self._core.chain_end(run_id)
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        try:
-            self._core.chain_end(run_id)
-        except Exception:
-            _internal_error("on_tool_error")
+        self._core.chain_end(run_id)
 
     def on_retriever_start(
         self,
@@ -209,22 +173,13 @@ class CostTracker(BaseCallbackHandler):
         parent_run_id: UUID | None = None,
         **kwargs: Any,
     ) -> None:
-        try:
-            self._core.chain_start(run_id, parent_run_id, serialized, kwargs.get("name"))
-        except Exception:
-            _internal_error("on_retriever_start")
+        self._core.chain_start(run_id, parent_run_id, serialized, kwargs.get("name"))
 
     def on_retriever_end(self, documents: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        try:
-            self._core.chain_end(run_id)
-        except Exception:
-            _internal_error("on_retriever_end")
+        self._core.chain_end(run_id)
 
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        try:
-            self._core.chain_end(run_id)
-        except Exception:
-            _internal_error("on_retriever_error")
+        self._core.chain_end(run_id)
 
     # ---- results ---------------------------------------------------------------------
     @property

@@ -50,17 +50,47 @@ pub struct Entry {
     pub versions: Vec<PriceVersion>,
     /// True for an entry from the user's `prices=`.
     pub is_override: bool,
+    /// `provider/id` (or `override:provider/id`), see [`Entry::key`].
+    key: Arc<str>,
 }
 
 impl Entry {
-    /// `provider/id` (or `override:provider/id`): the name call records use for the entry.
-    pub fn key(&self) -> String {
-        let p = self.provider.as_deref().unwrap_or("*");
-        if self.is_override {
-            format!("override:{p}/{}", self.id)
+    /// An entry; `key` is derived from the others.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: String,
+        provider: Option<String>,
+        name: Option<String>,
+        aliases: Vec<String>,
+        source: Option<String>,
+        checked: Option<NaiveDate>,
+        notes: Option<String>,
+        versions: Vec<PriceVersion>,
+        is_override: bool,
+    ) -> Entry {
+        let p = provider.as_deref().unwrap_or("*");
+        let key: Arc<str> = if is_override {
+            format!("override:{p}/{id}").into()
         } else {
-            format!("{p}/{}", self.id)
+            format!("{p}/{id}").into()
+        };
+        Entry {
+            id,
+            provider,
+            name,
+            aliases,
+            source,
+            checked,
+            notes,
+            versions,
+            is_override,
+            key,
         }
+    }
+
+    /// `provider/id` (or `override:provider/id`): the name call records use for the entry.
+    pub fn key(&self) -> &Arc<str> {
+        &self.key
     }
 
     /// The price version in force on `date`.
@@ -100,7 +130,9 @@ impl Entry {
             }
         };
         let (set, tier_above) = tiered.select(usage.input);
-        let cost = set.cost(usage).map_err(|e| format!("{}: {e}", self.key()))?;
+        let cost = set
+            .cost(usage)
+            .map_err(|e| format!("{}: {e}", self.key()))?;
         Ok(Priced {
             cost,
             variant: used_variant,
@@ -134,7 +166,9 @@ pub struct Catalog {
     version: String,
     entries: Vec<Arc<Entry>>,
     index: HashMap<String, Vec<usize>>,
-    cache: RwLock<HashMap<(String, Option<String>), Option<Resolved>>>,
+    /// Resolutions by model name, then provider hint: looked up by `&str`, no allocation.
+    cache: RwLock<HashMap<String, Vec<(Option<String>, Option<Resolved>)>>>,
+    cached: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -162,6 +196,7 @@ impl Catalog {
             entries,
             index,
             cache: RwLock::new(HashMap::new()),
+            cached: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -211,9 +246,10 @@ impl Catalog {
     /// wins every name it shares with an entry below it.
     pub fn with_overrides(&self, overrides: &Catalog) -> Catalog {
         let replaced = |e: &Entry| {
-            overrides.entries.iter().any(|o| {
-                o.id == e.id && (o.provider.is_none() || o.provider == e.provider)
-            })
+            overrides
+                .entries
+                .iter()
+                .any(|o| o.id == e.id && (o.provider.is_none() || o.provider == e.provider))
         };
         let entries = overrides
             .entries
@@ -251,14 +287,20 @@ impl Catalog {
     /// Order: exact name; fine-tune rewrite; provider prefix removed; one or two snapshot
     /// suffixes removed. Nothing fuzzy. Results are cached per catalog.
     pub fn resolve(&self, model: &str, provider: Option<&str>) -> Option<Resolved> {
-        let key = (model.to_string(), provider.map(str::to_string));
-        if let Some(hit) = self.cache.read().get(&key) {
-            return hit.clone();
+        use std::sync::atomic::Ordering;
+        if let Some(slot) = self.cache.read().get(model) {
+            if let Some((_, hit)) = slot.iter().find(|(p, _)| p.as_deref() == provider) {
+                return hit.clone();
+            }
         }
         let resolved = self.resolve_uncached(model, provider);
-        let mut cache = self.cache.write();
-        if cache.len() < RESOLVE_CACHE_CAP {
-            cache.insert(key, resolved.clone());
+        if self.cached.load(Ordering::Relaxed) < RESOLVE_CACHE_CAP {
+            self.cached.fetch_add(1, Ordering::Relaxed);
+            self.cache
+                .write()
+                .entry(model.to_string())
+                .or_default()
+                .push((provider.map(str::to_string), resolved.clone()));
         }
         resolved
     }
@@ -274,10 +316,11 @@ impl Catalog {
         }
         let candidates = names::candidates(&lowered, provider);
         candidates.iter().find_map(|(name, p)| {
-            self.exact(name, p.as_deref().or(provider)).map(|entry| Resolved {
-                entry,
-                kind: MatchKind::Normalized,
-            })
+            self.exact(name, p.as_deref().or(provider))
+                .map(|entry| Resolved {
+                    entry,
+                    kind: MatchKind::Normalized,
+                })
         })
     }
 }

@@ -49,8 +49,17 @@ fn provider_prefix(prefix: &str) -> Option<Option<&'static str>> {
 const BEDROCK_REGIONS: &[&str] = &["us", "eu", "apac", "global", "us-gov", "ca", "jp", "au"];
 /// Bedrock model-vendor prefixes (`anthropic.claude-...`).
 const BEDROCK_VENDORS: &[&str] = &[
-    "anthropic", "amazon", "meta", "mistral", "cohere", "ai21", "deepseek", "openai", "qwen",
-    "writer", "stability",
+    "anthropic",
+    "amazon",
+    "meta",
+    "mistral",
+    "cohere",
+    "ai21",
+    "deepseek",
+    "openai",
+    "qwen",
+    "writer",
+    "stability",
 ];
 
 /// Removes provider prefixes; returns the bare name and the outermost provider named.
@@ -104,7 +113,9 @@ pub fn strip_snapshot(name: &str) -> Option<&str> {
     }
     if let Some(i) = name.rfind('@') {
         let tail = &name[i + 1..];
-        if i > 0 && (tail == "latest" || tail.bytes().all(|c| c.is_ascii_digit()) && !tail.is_empty()) {
+        if i > 0
+            && (tail == "latest" || tail.bytes().all(|c| c.is_ascii_digit()) && !tail.is_empty())
+        {
             return Some(&name[..i]);
         }
         return None;
@@ -184,12 +195,24 @@ mod tests {
     #[test]
     fn snapshots() {
         assert_eq!(strip_snapshot("gpt-4o-2024-08-06"), Some("gpt-4o"));
-        assert_eq!(strip_snapshot("claude-3-5-sonnet-20241022"), Some("claude-3-5-sonnet"));
-        assert_eq!(strip_snapshot("claude-3-5-sonnet-v2@20241022"), Some("claude-3-5-sonnet-v2"));
+        assert_eq!(
+            strip_snapshot("claude-3-5-sonnet-20241022"),
+            Some("claude-3-5-sonnet")
+        );
+        assert_eq!(
+            strip_snapshot("claude-3-5-sonnet-v2@20241022"),
+            Some("claude-3-5-sonnet-v2")
+        );
         assert_eq!(strip_snapshot("gpt-4-0613"), Some("gpt-4"));
         assert_eq!(strip_snapshot("gemini-1.5-pro-002"), Some("gemini-1.5-pro"));
-        assert_eq!(strip_snapshot("claude-3-haiku-20240307-v1:0"), Some("claude-3-haiku-20240307"));
-        assert_eq!(strip_snapshot("claude-3-5-sonnet-latest"), Some("claude-3-5-sonnet"));
+        assert_eq!(
+            strip_snapshot("claude-3-haiku-20240307-v1:0"),
+            Some("claude-3-haiku-20240307")
+        );
+        assert_eq!(
+            strip_snapshot("claude-3-5-sonnet-latest"),
+            Some("claude-3-5-sonnet")
+        );
         assert_eq!(strip_snapshot("gpt-4o-minix"), None);
         assert_eq!(strip_snapshot("gpt-4o"), None);
         assert_eq!(strip_snapshot("o3"), None);
@@ -199,15 +222,27 @@ mod tests {
     #[test]
     fn prefixes() {
         assert_eq!(strip_prefixes("openai/gpt-4o"), ("gpt-4o", Some("openai")));
-        assert_eq!(strip_prefixes("anthropic:claude-x"), ("claude-x", Some("anthropic")));
-        assert_eq!(strip_prefixes("models/gemini-2.5-pro"), ("gemini-2.5-pro", None));
+        assert_eq!(
+            strip_prefixes("anthropic:claude-x"),
+            ("claude-x", Some("anthropic"))
+        );
+        assert_eq!(
+            strip_prefixes("models/gemini-2.5-pro"),
+            ("gemini-2.5-pro", None)
+        );
         assert_eq!(
             strip_prefixes("us.anthropic.claude-3-haiku-20240307-v1:0"),
             ("claude-3-haiku-20240307-v1:0", Some("bedrock"))
         );
-        assert_eq!(strip_prefixes("openrouter/openai/gpt-4o"), ("gpt-4o", Some("openrouter")));
+        assert_eq!(
+            strip_prefixes("openrouter/openai/gpt-4o"),
+            ("gpt-4o", Some("openrouter"))
+        );
         assert_eq!(strip_prefixes("gpt-3.5-turbo"), ("gpt-3.5-turbo", None));
-        assert_eq!(strip_prefixes("unknownhost/gpt-4o"), ("unknownhost/gpt-4o", None));
+        assert_eq!(
+            strip_prefixes("unknownhost/gpt-4o"),
+            ("unknownhost/gpt-4o", None)
+        );
     }
 
     #[test]
@@ -218,7 +253,10 @@ mod tests {
         );
         assert_eq!(
             candidates("gpt-35-turbo-0613.ft-0123456789abcdef", None)[0],
-            ("ft:gpt-35-turbo-0613".to_string(), Some("azure".to_string()))
+            (
+                "ft:gpt-35-turbo-0613".to_string(),
+                Some("azure".to_string())
+            )
         );
         assert_eq!(
             candidates("curie:ft-acme-2023-01-01-00-00-00", None)[0],

@@ -63,7 +63,8 @@ impl Ctx<'_> {
 pub fn parse_text(text: &str, origin: &str, is_toml: bool, strict: Strictness) -> Result<Document> {
     let ctx = Ctx { origin, strict };
     let value: Value = if is_toml {
-        let table: toml::Table = toml::from_str(text).map_err(|e| ctx.err(format!("not valid TOML: {e}")))?;
+        let table: toml::Table =
+            toml::from_str(text).map_err(|e| ctx.err(format!("not valid TOML: {e}")))?;
         toml_to_json(toml::Value::Table(table))
     } else {
         serde_json::from_str(text).map_err(|e| ctx.err(format!("not valid JSON: {e}")))?
@@ -80,7 +81,9 @@ fn toml_to_json(v: toml::Value) -> Value {
         // An unquoted TOML date (checked = 2026-11-01) reads as its text.
         toml::Value::Datetime(d) => Value::String(d.to_string()),
         toml::Value::Array(a) => Value::Array(a.into_iter().map(toml_to_json).collect()),
-        toml::Value::Table(t) => Value::Object(t.into_iter().map(|(k, v)| (k, toml_to_json(v))).collect()),
+        toml::Value::Table(t) => {
+            Value::Object(t.into_iter().map(|(k, v)| (k, toml_to_json(v))).collect())
+        }
     }
 }
 
@@ -152,15 +155,20 @@ fn opt_str(obj: &Map<String, Value>, key: &str, at: &str, ctx: &Ctx) -> Result<O
 }
 
 fn parse_date(s: &str, at: &str, key: &str, ctx: &Ctx) -> Result<NaiveDate> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map_err(|_| ctx.err(format!("{at}: '{key}' must be an ISO date like 2026-11-01, got \"{s}\"")))
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+        ctx.err(format!(
+            "{at}: '{key}' must be an ISO date like 2026-11-01, got \"{s}\""
+        ))
+    })
 }
 
 fn parse_entry(id: &str, obj: &Map<String, Value>, at: &str, ctx: &Ctx) -> Result<Entry> {
     let has_prices = obj.contains_key("prices");
     for k in obj.keys() {
         let known = ENTRY_KEYS.contains(&k.as_str())
-            || (!has_prices && (PRICE_KEYS.contains(&k.as_str()) || ["tiers", "variants", "from"].contains(&k.as_str())));
+            || (!has_prices
+                && (PRICE_KEYS.contains(&k.as_str())
+                    || ["tiers", "variants", "from"].contains(&k.as_str())));
         if !known {
             return Err(ctx.err(format!(
                 "{at}: unknown field '{k}' (entry fields: {}; price fields: {})",
@@ -227,22 +235,24 @@ fn parse_entry(id: &str, obj: &Map<String, Value>, at: &str, ctx: &Ctx) -> Resul
             return Err(ctx.err(format!("{at}: two price versions have the same 'from'")));
         }
     }
-    Ok(Entry {
+    Ok(Entry::new(
         id,
         provider,
-        name: opt_str(obj, "name", at, ctx)?,
+        opt_str(obj, "name", at, ctx)?,
         aliases,
         source,
         checked,
-        notes: opt_str(obj, "notes", at, ctx)?,
+        opt_str(obj, "notes", at, ctx)?,
         versions,
-        is_override: ctx.strict == Strictness::User,
-    })
+        ctx.strict == Strictness::User,
+    ))
 }
 
 fn parse_version(obj: &Map<String, Value>, at: &str, ctx: &Ctx) -> Result<PriceVersion> {
     for k in obj.keys() {
-        if !(PRICE_KEYS.contains(&k.as_str()) || ["tiers", "variants", "from"].contains(&k.as_str())) {
+        if !(PRICE_KEYS.contains(&k.as_str())
+            || ["tiers", "variants", "from"].contains(&k.as_str()))
+        {
             return Err(ctx.err(format!(
                 "{at}: unknown price field '{k}' (expected from, tiers, variants, {})",
                 PRICE_KEYS.join(", ")
@@ -300,7 +310,9 @@ fn parse_tiered(obj: &Map<String, Value>, at: &str, ctx: &Ctx) -> Result<Tiered>
                 })?;
                 if let Some(prev) = tiers.last().map(|t: &Tier| t.above) {
                     if above <= prev {
-                        return Err(ctx.err(format!("{tat}: tiers must be in ascending 'above' order")));
+                        return Err(
+                            ctx.err(format!("{tat}: tiers must be in ascending 'above' order"))
+                        );
                     }
                 }
                 tiers.push(Tier {
@@ -317,7 +329,8 @@ fn parse_tiered(obj: &Map<String, Value>, at: &str, ctx: &Ctx) -> Result<Tiered>
 fn parse_set(obj: &Map<String, Value>, at: &str, ctx: &Ctx) -> Result<PriceSet> {
     let get = |key: &str| parse_price(obj.get(key), at, key, ctx);
     let input = get("input")?.ok_or_else(|| ctx.err(format!("{at}: 'input' price is required")))?;
-    let output = get("output")?.ok_or_else(|| ctx.err(format!("{at}: 'output' price is required")))?;
+    let output =
+        get("output")?.ok_or_else(|| ctx.err(format!("{at}: 'output' price is required")))?;
     Ok(PriceSet {
         input,
         output,

@@ -49,7 +49,7 @@ fn test_catalog() -> Catalog {
 }
 
 fn id_of(c: &Catalog, name: &str, provider: Option<&str>) -> Option<String> {
-    c.resolve(name, provider).map(|r| r.entry.key())
+    c.resolve(name, provider).map(|r| r.entry.key().to_string())
 }
 
 #[test]
@@ -57,10 +57,19 @@ fn exact_and_alias_and_provider_preference() {
     let c = test_catalog();
     assert_eq!(id_of(&c, "gpt-4o", None).as_deref(), Some("openai/gpt-4o"));
     assert_eq!(id_of(&c, "GPT-4o", None).as_deref(), Some("openai/gpt-4o"));
-    assert_eq!(id_of(&c, "gpt-4o", Some("azure")).as_deref(), Some("azure/gpt-4o"));
-    assert_eq!(id_of(&c, "gpt-4o", Some("azure_openai")).as_deref(), Some("azure/gpt-4o"));
+    assert_eq!(
+        id_of(&c, "gpt-4o", Some("azure")).as_deref(),
+        Some("azure/gpt-4o")
+    );
+    assert_eq!(
+        id_of(&c, "gpt-4o", Some("azure_openai")).as_deref(),
+        Some("azure/gpt-4o")
+    );
     // A provider without an entry of its own gets the model's first entry.
-    assert_eq!(id_of(&c, "gpt-4o-mini", Some("azure")).as_deref(), Some("openai/gpt-4o-mini"));
+    assert_eq!(
+        id_of(&c, "gpt-4o-mini", Some("azure")).as_deref(),
+        Some("openai/gpt-4o-mini")
+    );
     assert_eq!(
         id_of(&c, "claude-3-5-sonnet-latest", None).as_deref(),
         Some("anthropic/claude-3-5-sonnet-20241022")
@@ -70,15 +79,27 @@ fn exact_and_alias_and_provider_preference() {
 #[test]
 fn dated_snapshot_with_own_price_wins_over_stripping() {
     let c = test_catalog();
-    assert_eq!(id_of(&c, "gpt-4o-2024-05-13", None).as_deref(), Some("openai/gpt-4o-2024-05-13"));
-    assert_eq!(id_of(&c, "gpt-4o-2030-01-01", None).as_deref(), Some("openai/gpt-4o"));
+    assert_eq!(
+        id_of(&c, "gpt-4o-2024-05-13", None).as_deref(),
+        Some("openai/gpt-4o-2024-05-13")
+    );
+    assert_eq!(
+        id_of(&c, "gpt-4o-2030-01-01", None).as_deref(),
+        Some("openai/gpt-4o")
+    );
 }
 
 #[test]
 fn prefixes_and_bedrock_ids() {
     let c = test_catalog();
-    assert_eq!(id_of(&c, "openai/gpt-4o", None).as_deref(), Some("openai/gpt-4o"));
-    assert_eq!(id_of(&c, "azure/gpt-4o", None).as_deref(), Some("azure/gpt-4o"));
+    assert_eq!(
+        id_of(&c, "openai/gpt-4o", None).as_deref(),
+        Some("openai/gpt-4o")
+    );
+    assert_eq!(
+        id_of(&c, "azure/gpt-4o", None).as_deref(),
+        Some("azure/gpt-4o")
+    );
     assert_eq!(
         id_of(&c, "anthropic:claude-3-5-sonnet-20241022", None).as_deref(),
         Some("anthropic/claude-3-5-sonnet-20241022")
@@ -87,13 +108,25 @@ fn prefixes_and_bedrock_ids() {
         id_of(&c, "us.anthropic.claude-3-5-sonnet-20241022-v2:0", None).as_deref(),
         Some("anthropic/claude-3-5-sonnet-20241022")
     );
-    assert_eq!(id_of(&c, "models/gemini-2.5-pro", None).as_deref(), Some("google/gemini-2.5-pro"));
+    assert_eq!(
+        id_of(&c, "models/gemini-2.5-pro", None).as_deref(),
+        Some("google/gemini-2.5-pro")
+    );
 }
 
 #[test]
 fn near_misses_resolve_to_nothing() {
     let c = test_catalog();
-    for name in ["gpt-4o-minix", "gpt-4", "gpt4o", "gpt-4o-mini-x", "o3x", "claude-3-5", "", "ft:gpt-4o"] {
+    for name in [
+        "gpt-4o-minix",
+        "gpt-4",
+        "gpt4o",
+        "gpt-4o-mini-x",
+        "o3x",
+        "claude-3-5",
+        "",
+        "ft:gpt-4o",
+    ] {
         assert_eq!(id_of(&c, name, None), None, "{name}");
     }
 }
@@ -113,8 +146,15 @@ fn fine_tunes_priced_at_fine_tune_prices() {
 fn date_effective_versions() {
     let c = test_catalog();
     let e = c.resolve("o3", None).unwrap().entry;
-    let u = Usage { input: 1_000_000, output: 1_000_000, ..Usage::default() };
-    assert_eq!(e.cost(&u, date("2025-06-09"), None).unwrap().cost.total, d("50"));
+    let u = Usage {
+        input: 1_000_000,
+        output: 1_000_000,
+        ..Usage::default()
+    };
+    assert_eq!(
+        e.cost(&u, date("2025-06-09"), None).unwrap().cost.total,
+        d("50")
+    );
     let p = e.cost(&u, date("2025-06-10"), None).unwrap();
     assert_eq!(p.cost.total, d("10"));
     assert_eq!(p.effective_from, Some(date("2025-06-10")));
@@ -124,7 +164,12 @@ fn date_effective_versions() {
 fn variants_and_missing_variant() {
     let c = test_catalog();
     let e = c.resolve("gpt-4o", None).unwrap().entry;
-    let u = Usage { input: 1_000_000, cache_read: 500_000, output: 1_000_000, ..Usage::default() };
+    let u = Usage {
+        input: 1_000_000,
+        cache_read: 500_000,
+        output: 1_000_000,
+        ..Usage::default()
+    };
     let now = date("2026-11-01");
     assert_eq!(e.cost(&u, now, None).unwrap().cost.total, d("11.875"));
     let p = e.cost(&u, now, Some("priority")).unwrap();
@@ -141,9 +186,20 @@ fn long_context_tier_reprices_whole_request() {
     let c = test_catalog();
     let e = c.resolve("gemini-2.5-pro", None).unwrap().entry;
     let now = date("2026-11-01");
-    let small = Usage { input: 200_000, output: 1000, ..Usage::default() };
-    let big = Usage { input: 200_001, output: 1000, ..Usage::default() };
-    assert_eq!(e.cost(&small, now, None).unwrap().cost.total, d("0.25") + d("0.01"));
+    let small = Usage {
+        input: 200_000,
+        output: 1000,
+        ..Usage::default()
+    };
+    let big = Usage {
+        input: 200_001,
+        output: 1000,
+        ..Usage::default()
+    };
+    assert_eq!(
+        e.cost(&small, now, None).unwrap().cost.total,
+        d("0.25") + d("0.01")
+    );
     let p = e.cost(&big, now, None).unwrap();
     assert_eq!(p.tier_above, Some(200_000));
     assert_eq!(p.cost.total, d("0.5000025") + d("0.015"));
@@ -160,12 +216,27 @@ fn overrides_replace_entries_and_their_aliases() {
     )
     .unwrap();
     let c = base.with_overrides(&user);
-    assert_eq!(id_of(&c, "gpt-4o", None).as_deref(), Some("override:*/gpt-4o"));
-    assert_eq!(id_of(&c, "gpt-4o", Some("azure")).as_deref(), Some("override:*/gpt-4o"));
+    assert_eq!(
+        id_of(&c, "gpt-4o", None).as_deref(),
+        Some("override:*/gpt-4o")
+    );
+    assert_eq!(
+        id_of(&c, "gpt-4o", Some("azure")).as_deref(),
+        Some("override:*/gpt-4o")
+    );
     // The replaced entry's aliases went with it: the snapshot now resolves by stripping.
-    assert_eq!(id_of(&c, "gpt-4o-2024-08-06", None).as_deref(), Some("override:*/gpt-4o"));
-    assert_eq!(id_of(&c, "mine", None).as_deref(), Some("override:*/my-model"));
-    assert_eq!(id_of(&c, "gpt-4o-mini", None).as_deref(), Some("openai/gpt-4o-mini"));
+    assert_eq!(
+        id_of(&c, "gpt-4o-2024-08-06", None).as_deref(),
+        Some("override:*/gpt-4o")
+    );
+    assert_eq!(
+        id_of(&c, "mine", None).as_deref(),
+        Some("override:*/my-model")
+    );
+    assert_eq!(
+        id_of(&c, "gpt-4o-mini", None).as_deref(),
+        Some("openai/gpt-4o-mini")
+    );
     assert_eq!(c.version(), "test-1+overrides");
 }
 
@@ -187,18 +258,32 @@ fn toml_overrides() {
 #[test]
 fn malformed_files_name_entry_and_field() {
     let cases = [
-        (r#"{"m": {"input": "abc", "output": "1"}}"#, "'input' is not a decimal"),
+        (
+            r#"{"m": {"input": "abc", "output": "1"}}"#,
+            "'input' is not a decimal",
+        ),
         (r#"{"m": {"input": "1"}}"#, "'output' price is required"),
         (r#"{"m": {"input": "-1", "output": "1"}}"#, "negative"),
-        (r#"{"m": {"inptu": "1", "output": "1"}}"#, "unknown field 'inptu'"),
-        (r#"{"models": [{"id": "x", "prices": []}]}"#, "'prices' is empty"),
+        (
+            r#"{"m": {"inptu": "1", "output": "1"}}"#,
+            "unknown field 'inptu'",
+        ),
+        (
+            r#"{"models": [{"id": "x", "prices": []}]}"#,
+            "'prices' is empty",
+        ),
         (r#"{"models": [{"prices": []}]}"#, "missing 'id'"),
-        (r#"{"m": {"input": "1", "output": "1", "tiers": [{"above": 5, "input": "1", "output": "1"}, {"above": 2, "input": "1", "output": "1"}]}}"#, "ascending"),
+        (
+            r#"{"m": {"input": "1", "output": "1", "tiers": [{"above": 5, "input": "1", "output": "1"}, {"above": 2, "input": "1", "output": "1"}]}}"#,
+            "ascending",
+        ),
         ("[1, 2]", "top level"),
         ("{not json", "not valid JSON"),
     ];
     for (text, needle) in cases {
-        let err = Catalog::parse(text, "my.json", false, Strictness::User).unwrap_err().to_string();
+        let err = Catalog::parse(text, "my.json", false, Strictness::User)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(needle), "{text}: {err}");
         assert!(err.contains("my.json"), "{err}");
     }
@@ -221,14 +306,25 @@ fn bundled_catalog_loads_and_prices_flagship_models() {
     let c = Catalog::bundled().unwrap();
     assert!(c.entries().len() > 100, "{}", c.entries().len());
     let now = date("2026-11-23");
-    let u = Usage { input: 1_000_000, output: 1_000_000, ..Usage::default() };
+    let u = Usage {
+        input: 1_000_000,
+        output: 1_000_000,
+        ..Usage::default()
+    };
     for (model, total) in [
         ("gpt-4o", "12.5"),
         ("gpt-4o-mini", "0.75"),
         ("gpt-4o-2024-05-13", "20"),
         ("claude-3-5-haiku-20241022", "4.8"),
     ] {
-        let e = c.resolve(model, None).unwrap_or_else(|| panic!("{model} missing")).entry;
-        assert_eq!(e.cost(&u, now, None).unwrap().cost.total, d(total), "{model}");
+        let e = c
+            .resolve(model, None)
+            .unwrap_or_else(|| panic!("{model} missing"))
+            .entry;
+        assert_eq!(
+            e.cost(&u, now, None).unwrap().cost.total,
+            d(total),
+            "{model}"
+        );
     }
 }

@@ -41,7 +41,10 @@ pub fn cost_dict<'py>(py: Python<'py>, c: &CostBreakdown) -> PyResult<Bound<'py,
 /// One call record as a dict (the documented record fields).
 pub fn record_dict<'py>(py: Python<'py>, r: &CallRecord) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    d.set_item("time", r.time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))?;
+    d.set_item(
+        "time",
+        r.time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+    )?;
     d.set_item("run_id", uuid_string(r.run_id))?;
     d.set_item("parent_run_id", r.parent_run_id.map(uuid_string))?;
     d.set_item("root_run_id", uuid_string(r.root_run_id))?;
@@ -86,7 +89,11 @@ pub fn totals_dict<'py>(py: Python<'py>, t: &Totals) -> PyResult<Bound<'py, PyDi
 }
 
 /// A summary row: the dimension values, then the totals.
-pub fn row_dict<'py>(py: Python<'py>, dims: &[String], row: &SummaryRow) -> PyResult<Bound<'py, PyDict>> {
+pub fn row_dict<'py>(
+    py: Python<'py>,
+    dims: &[String],
+    row: &SummaryRow,
+) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     for (k, v) in dims.iter().zip(&row.key) {
         d.set_item(k, v.as_deref())?;
@@ -141,7 +148,7 @@ pub fn entry_dict<'py>(
     let d = PyDict::new(py);
     d.set_item("id", &e.id)?;
     d.set_item("provider", e.provider.as_deref())?;
-    d.set_item("key", e.key())?;
+    d.set_item("key", e.key().as_ref())?;
     d.set_item("name", e.name.as_deref())?;
     d.set_item("aliases", PyList::new(py, &e.aliases)?)?;
     d.set_item("source", e.source.as_deref())?;

@@ -4,8 +4,6 @@
 //! Everything here is tolerant: a malformed or missing field becomes a warning that names it,
 //! and the call is still recorded with what was valid.
 
-use std::sync::Arc;
-
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -19,7 +17,27 @@ const MAX_COUNT: u64 = 1_000_000_000_000;
 
 fn chat_generation_type(py: Python<'_>) -> Option<&Bound<'_, PyType>> {
     static TY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-    TY.import(py, "langchain_core.outputs", "ChatGeneration").ok()
+    TY.import(py, "langchain_core.outputs", "ChatGeneration")
+        .ok()
+}
+
+fn chat_generation_chunk_type(py: Python<'_>) -> Option<&Bound<'_, PyType>> {
+    static TY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+    TY.import(py, "langchain_core.outputs", "ChatGenerationChunk")
+        .ok()
+}
+
+/// Whether `gen` is a `ChatGeneration`. The exact types are compared first: pydantic's
+/// metaclass makes `isinstance` a Python-level call, too slow for every event.
+fn is_chat_generation(gen: &Bound<'_, PyAny>) -> bool {
+    let py = gen.py();
+    let ty = gen.get_type();
+    if chat_generation_type(py).is_some_and(|t| ty.is(t))
+        || chat_generation_chunk_type(py).is_some_and(|t| ty.is(t))
+    {
+        return true;
+    }
+    chat_generation_type(py).is_some_and(|t| gen.is_instance(t).unwrap_or(false))
 }
 
 /// A value as text: `str` as is, anything else through `str()`.
@@ -30,7 +48,9 @@ pub fn text_of(v: &Bound<'_, PyAny>) -> Option<String> {
     if let Ok(s) = v.cast::<PyString>() {
         return s.to_str().ok().map(str::to_string);
     }
-    v.str().ok().and_then(|s| s.to_str().ok().map(str::to_string))
+    v.str()
+        .ok()
+        .and_then(|s| s.to_str().ok().map(str::to_string))
 }
 
 fn dict_get<'py>(d: &Bound<'py, PyDict>, key: &Bound<'py, PyString>) -> Option<Bound<'py, PyAny>> {
@@ -42,13 +62,21 @@ fn as_dict<'a, 'py>(v: &'a Bound<'py, PyAny>) -> Option<&'a Bound<'py, PyDict>> 
 }
 
 /// Reads a token count; `None` when absent. Malformed values are reported in `warnings`.
-fn count(v: Option<Bound<'_, PyAny>>, field: &str, warnings: &mut Vec<String>) -> Option<u64> {
+fn count(
+    v: Option<Bound<'_, PyAny>>,
+    field: impl Field,
+    warnings: &mut Vec<String>,
+) -> Option<u64> {
     let v = v?;
     if v.is_none() {
         return None;
     }
+    // The field's name is only built when there is something to report.
     let bad = |what: String, warnings: &mut Vec<String>| {
-        warnings.push(format!("malformed usage: field '{field}' {what}; ignored"));
+        warnings.push(format!(
+            "malformed usage: field '{}' {what}; ignored",
+            field.name()
+        ));
         None
     };
     if v.is_instance_of::<PyBool>() {
@@ -66,15 +94,52 @@ fn count(v: Option<Bound<'_, PyAny>>, field: &str, warnings: &mut Vec<String>) -
     }
     if let Ok(f) = v.cast::<PyFloat>() {
         let x = f.value();
-        #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        #[allow(
+            clippy::cast_precision_loss,
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss
+        )]
         if x.is_finite() && x >= 0.0 && x.fract() == 0.0 && x <= MAX_COUNT as f64 {
             return Some(x as u64);
         }
-        return bad(format!("is not a whole non-negative number ({x})"), warnings);
+        return bad(
+            format!("is not a whole non-negative number ({x})"),
+            warnings,
+        );
     }
     let shown = v.repr().map(|r| r.to_string()).unwrap_or_default();
-    let tyname = v.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+    let tyname = v
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_default();
     bad(format!("is a {tyname} ({shown}), not an integer"), warnings)
+}
+
+/// A usage field's dotted name, built lazily (only warnings need it).
+trait Field {
+    fn name(&self) -> String;
+}
+
+impl Field for str {
+    fn name(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// `prefix.key`, joined only when a warning needs it.
+struct Joined<'a>(&'a str, &'a str);
+
+impl Field for Joined<'_> {
+    fn name(&self) -> String {
+        format!("{}.{}", self.0, self.1)
+    }
+}
+
+impl<T: Field + ?Sized> Field for &T {
+    fn name(&self) -> String {
+        (*self).name()
+    }
 }
 
 /// What the usage of one source said, before it becomes a [`Usage`].
@@ -88,10 +153,18 @@ struct Read {
 fn read_usage_metadata(um: &Bound<'_, PyDict>, warnings: &mut Vec<String>) -> Read {
     let py = um.py();
     let mut u = Usage {
-        input: count(dict_get(um, intern!(py, "input_tokens")), "usage_metadata.input_tokens", warnings)
-            .unwrap_or(0),
-        output: count(dict_get(um, intern!(py, "output_tokens")), "usage_metadata.output_tokens", warnings)
-            .unwrap_or(0),
+        input: count(
+            dict_get(um, intern!(py, "input_tokens")),
+            "usage_metadata.input_tokens",
+            warnings,
+        )
+        .unwrap_or(0),
+        output: count(
+            dict_get(um, intern!(py, "output_tokens")),
+            "usage_metadata.output_tokens",
+            warnings,
+        )
+        .unwrap_or(0),
         ..Usage::default()
     };
     let mut tier = None;
@@ -102,14 +175,21 @@ fn read_usage_metadata(um: &Bound<'_, PyDict>, warnings: &mut Vec<String>) -> Re
             let mut creation = 0u64;
             let (mut e5m, mut e1h) = (0u64, 0u64);
             for (k, v) in itd.iter() {
-                let Ok(k) = k.cast::<PyString>().map(|s| s.to_string()) else { continue };
-                let field = format!("usage_metadata.input_token_details.{k}");
-                match k.as_str() {
+                let Ok(k) = k.cast_into::<PyString>() else {
+                    continue;
+                };
+                let Ok(k) = k.to_str() else { continue };
+                let field = Joined("usage_metadata.input_token_details", k);
+                match k {
                     "audio" => u.input_audio = count(Some(v), &field, warnings).unwrap_or(0),
                     "cache_read" => u.cache_read += count(Some(v), &field, warnings).unwrap_or(0),
                     "cache_creation" => creation += count(Some(v), &field, warnings).unwrap_or(0),
-                    "ephemeral_5m_input_tokens" => e5m = count(Some(v), &field, warnings).unwrap_or(0),
-                    "ephemeral_1h_input_tokens" => e1h = count(Some(v), &field, warnings).unwrap_or(0),
+                    "ephemeral_5m_input_tokens" => {
+                        e5m = count(Some(v), &field, warnings).unwrap_or(0)
+                    }
+                    "ephemeral_1h_input_tokens" => {
+                        e1h = count(Some(v), &field, warnings).unwrap_or(0)
+                    }
                     other => {
                         // Service-tier forms (langchain-openai): `priority_cache_read`,
                         // `flex_cache_creation`, and the bare tier key holding uncached input.
@@ -140,9 +220,12 @@ fn read_usage_metadata(um: &Bound<'_, PyDict>, warnings: &mut Vec<String>) -> Re
     if let Some(otd) = dict_get(um, intern!(py, "output_token_details")) {
         if let Some(otd) = as_dict(&otd) {
             for (k, v) in otd.iter() {
-                let Ok(k) = k.cast::<PyString>().map(|s| s.to_string()) else { continue };
-                let field = format!("usage_metadata.output_token_details.{k}");
-                match k.as_str() {
+                let Ok(k) = k.cast_into::<PyString>() else {
+                    continue;
+                };
+                let Ok(k) = k.to_str() else { continue };
+                let field = Joined("usage_metadata.output_token_details", k);
+                match k {
                     "audio" => u.output_audio = count(Some(v), &field, warnings).unwrap_or(0),
                     "reasoning" => u.reasoning += count(Some(v), &field, warnings).unwrap_or(0),
                     other => {
@@ -159,7 +242,11 @@ fn read_usage_metadata(um: &Bound<'_, PyDict>, warnings: &mut Vec<String>) -> Re
             warnings.push("malformed usage: field 'usage_metadata.output_token_details' is not a dict; ignored".into());
         }
     }
-    Read { usage: u, tier, cache_hit }
+    Read {
+        usage: u,
+        tier,
+        cache_hit,
+    }
 }
 
 /// A provider's raw usage dict (`llm_output["token_usage"]` or `["usage"]`), in OpenAI chat
@@ -172,32 +259,80 @@ fn read_raw_usage(d: &Bound<'_, PyDict>, at: &str, warnings: &mut Vec<String>) -
     let mut tier = None;
     if get("prompt_tokens").is_some() || get("completion_tokens").is_some() {
         // OpenAI chat completions: inclusive.
-        u.input = count(get("prompt_tokens"), &format!("{at}.prompt_tokens"), warnings).unwrap_or(0);
-        u.output = count(get("completion_tokens"), &format!("{at}.completion_tokens"), warnings).unwrap_or(0);
+        u.input = count(get("prompt_tokens"), Joined(at, "prompt_tokens"), warnings).unwrap_or(0);
+        u.output = count(
+            get("completion_tokens"),
+            Joined(at, "completion_tokens"),
+            warnings,
+        )
+        .unwrap_or(0);
         if let Some(p) = sub("prompt_tokens_details") {
             let g = |k: &str| dict_get(&p, &PyString::new(py, k));
-            u.cache_read = count(g("cached_tokens"), &format!("{at}.prompt_tokens_details.cached_tokens"), warnings).unwrap_or(0);
-            u.cache_write = count(g("cache_write_tokens"), &format!("{at}.prompt_tokens_details.cache_write_tokens"), warnings).unwrap_or(0);
-            u.input_audio = count(g("audio_tokens"), &format!("{at}.prompt_tokens_details.audio_tokens"), warnings).unwrap_or(0);
+            u.cache_read = count(
+                g("cached_tokens"),
+                Joined(at, "prompt_tokens_details.cached_tokens"),
+                warnings,
+            )
+            .unwrap_or(0);
+            u.cache_write = count(
+                g("cache_write_tokens"),
+                Joined(at, "prompt_tokens_details.cache_write_tokens"),
+                warnings,
+            )
+            .unwrap_or(0);
+            u.input_audio = count(
+                g("audio_tokens"),
+                Joined(at, "prompt_tokens_details.audio_tokens"),
+                warnings,
+            )
+            .unwrap_or(0);
         }
         if let Some(c) = sub("completion_tokens_details") {
             let g = |k: &str| dict_get(&c, &PyString::new(py, k));
-            u.reasoning = count(g("reasoning_tokens"), &format!("{at}.completion_tokens_details.reasoning_tokens"), warnings).unwrap_or(0);
-            u.output_audio = count(g("audio_tokens"), &format!("{at}.completion_tokens_details.audio_tokens"), warnings).unwrap_or(0);
+            u.reasoning = count(
+                g("reasoning_tokens"),
+                Joined(at, "completion_tokens_details.reasoning_tokens"),
+                warnings,
+            )
+            .unwrap_or(0);
+            u.output_audio = count(
+                g("audio_tokens"),
+                Joined(at, "completion_tokens_details.audio_tokens"),
+                warnings,
+            )
+            .unwrap_or(0);
         }
     } else if get("input_tokens").is_some() || get("output_tokens").is_some() {
-        let input = count(get("input_tokens"), &format!("{at}.input_tokens"), warnings).unwrap_or(0);
-        u.output = count(get("output_tokens"), &format!("{at}.output_tokens"), warnings).unwrap_or(0);
-        let read = count(get("cache_read_input_tokens"), &format!("{at}.cache_read_input_tokens"), warnings);
-        let write = count(get("cache_creation_input_tokens"), &format!("{at}.cache_creation_input_tokens"), warnings);
+        let input = count(get("input_tokens"), Joined(at, "input_tokens"), warnings).unwrap_or(0);
+        u.output = count(get("output_tokens"), Joined(at, "output_tokens"), warnings).unwrap_or(0);
+        let read = count(
+            get("cache_read_input_tokens"),
+            Joined(at, "cache_read_input_tokens"),
+            warnings,
+        );
+        let write = count(
+            get("cache_creation_input_tokens"),
+            Joined(at, "cache_creation_input_tokens"),
+            warnings,
+        );
         if read.is_some() || write.is_some() || get("cache_creation").is_some() {
             // Anthropic: input_tokens excludes cache reads and writes.
             u.cache_read = read.unwrap_or(0);
             u.cache_write = write.unwrap_or(0);
             if let Some(cc) = sub("cache_creation") {
                 let g = |k: &str| dict_get(&cc, &PyString::new(py, k));
-                let e5m = count(g("ephemeral_5m_input_tokens"), &format!("{at}.cache_creation.ephemeral_5m_input_tokens"), warnings).unwrap_or(0);
-                let e1h = count(g("ephemeral_1h_input_tokens"), &format!("{at}.cache_creation.ephemeral_1h_input_tokens"), warnings).unwrap_or(0);
+                let e5m = count(
+                    g("ephemeral_5m_input_tokens"),
+                    Joined(at, "cache_creation.ephemeral_5m_input_tokens"),
+                    warnings,
+                )
+                .unwrap_or(0);
+                let e1h = count(
+                    g("ephemeral_1h_input_tokens"),
+                    Joined(at, "cache_creation.ephemeral_1h_input_tokens"),
+                    warnings,
+                )
+                .unwrap_or(0);
                 if e5m + e1h > 0 {
                     u.cache_write = e5m + e1h;
                     u.cache_write_1h = e1h;
@@ -213,16 +348,30 @@ fn read_raw_usage(d: &Bound<'_, PyDict>, at: &str, warnings: &mut Vec<String>) -
             // OpenAI Responses (inclusive), or a plain input/output pair.
             u.input = input;
             if let Some(p) = sub("input_tokens_details") {
-                u.cache_read = count(dict_get(&p, intern!(py, "cached_tokens")), &format!("{at}.input_tokens_details.cached_tokens"), warnings).unwrap_or(0);
+                u.cache_read = count(
+                    dict_get(&p, intern!(py, "cached_tokens")),
+                    Joined(at, "input_tokens_details.cached_tokens"),
+                    warnings,
+                )
+                .unwrap_or(0);
             }
             if let Some(o) = sub("output_tokens_details") {
-                u.reasoning = count(dict_get(&o, intern!(py, "reasoning_tokens")), &format!("{at}.output_tokens_details.reasoning_tokens"), warnings).unwrap_or(0);
+                u.reasoning = count(
+                    dict_get(&o, intern!(py, "reasoning_tokens")),
+                    Joined(at, "output_tokens_details.reasoning_tokens"),
+                    warnings,
+                )
+                .unwrap_or(0);
             }
         }
     } else {
         return None;
     }
-    Some(Read { usage: u, tier, cache_hit: false })
+    Some(Read {
+        usage: u,
+        tier,
+        cache_hit: false,
+    })
 }
 
 fn model_in(d: &Bound<'_, PyDict>) -> Option<String> {
@@ -241,28 +390,32 @@ pub fn end_info(response: &Bound<'_, PyAny>, info: &mut EndInfo) {
     let mut tier: Option<String> = None;
     let mut cache_hit = false;
     let mut model: Option<String> = None;
-    let chat_type = chat_generation_type(py);
 
     let generations = response.getattr(intern!(py, "generations")).ok();
     let mut saw_empty_token_usage = false;
     if let Some(gens) = generations.as_ref().and_then(|g| g.cast::<PyList>().ok()) {
         for gen_list in gens.iter() {
-            let Ok(gen_list) = gen_list.cast_into::<PyList>() else { continue };
+            let Ok(gen_list) = gen_list.cast_into::<PyList>() else {
+                continue;
+            };
             // One prompt's generations: with n > 1 every generation carries a full copy of
             // the call's usage, so the prompt's usage is read once, from the first that has it.
             let mut prompt_usage: Option<Read> = None;
             for gen in gen_list.iter() {
-                let is_chat = chat_type.is_some_and(|t| gen.is_instance(t).unwrap_or(false));
-                if !is_chat {
+                if !is_chat_generation(&gen) {
                     continue;
                 }
-                let Ok(msg) = gen.getattr(intern!(py, "message")) else { continue };
+                let Ok(msg) = gen.getattr(intern!(py, "message")) else {
+                    continue;
+                };
                 if prompt_usage.is_none() {
                     if let Ok(Some(um)) = msg.getattr_opt(intern!(py, "usage_metadata")) {
                         if let Some(um) = as_dict(&um) {
                             prompt_usage = Some(read_usage_metadata(um, warnings));
                         } else if !um.is_none() {
-                            warnings.push("malformed usage: 'usage_metadata' is not a dict; ignored".into());
+                            warnings.push(
+                                "malformed usage: 'usage_metadata' is not a dict; ignored".into(),
+                            );
                         }
                     }
                 }
@@ -273,7 +426,8 @@ pub fn end_info(response: &Bound<'_, PyAny>, info: &mut EndInfo) {
                                 model = model_in(rm);
                             }
                             if tier.is_none() {
-                                tier = dict_get(rm, intern!(py, "service_tier")).and_then(|t| text_of(&t));
+                                tier = dict_get(rm, intern!(py, "service_tier"))
+                                    .and_then(|t| text_of(&t));
                             }
                         }
                     }
@@ -289,7 +443,12 @@ pub fn end_info(response: &Bound<'_, PyAny>, info: &mut EndInfo) {
         }
     }
 
-    let llm_output = response.getattr(intern!(py, "llm_output")).ok();
+    // llm_output only matters for what the generations did not say (raw usage, model, tier).
+    let llm_output = if usage.is_some() && model.is_some() && tier.is_some() {
+        None
+    } else {
+        response.getattr(intern!(py, "llm_output")).ok()
+    };
     if let Some(lo) = llm_output.as_ref().and_then(|l| as_dict(l)) {
         if usage.is_none() {
             for key in ["token_usage", "usage"] {
@@ -297,7 +456,9 @@ pub fn end_info(response: &Bound<'_, PyAny>, info: &mut EndInfo) {
                     match raw.cast::<PyDict>() {
                         Ok(d) if d.is_empty() => saw_empty_token_usage = key == "token_usage",
                         Ok(d) => {
-                            if let Some(r) = read_raw_usage(d, &format!("llm_output.{key}"), warnings) {
+                            if let Some(r) =
+                                read_raw_usage(d, &format!("llm_output.{key}"), warnings)
+                            {
                                 usage = Some(r.usage);
                                 if r.tier.is_some() {
                                     tier = r.tier;
@@ -305,7 +466,9 @@ pub fn end_info(response: &Bound<'_, PyAny>, info: &mut EndInfo) {
                                 break;
                             }
                         }
-                        Err(_) => warnings.push(format!("malformed usage: 'llm_output.{key}' is not a dict; ignored")),
+                        Err(_) => warnings.push(format!(
+                            "malformed usage: 'llm_output.{key}' is not a dict; ignored"
+                        )),
                     }
                 }
             }
@@ -322,14 +485,20 @@ pub fn end_info(response: &Bound<'_, PyAny>, info: &mut EndInfo) {
     if usage.is_none() {
         if let Some(gens) = generations.as_ref().and_then(|g| g.cast::<PyList>().ok()) {
             'outer: for gen_list in gens.iter() {
-                let Ok(gen_list) = gen_list.cast_into::<PyList>() else { continue };
+                let Ok(gen_list) = gen_list.cast_into::<PyList>() else {
+                    continue;
+                };
                 for gen in gen_list.iter() {
-                    let Ok(gi) = gen.getattr(intern!(py, "generation_info")) else { continue };
+                    let Ok(gi) = gen.getattr(intern!(py, "generation_info")) else {
+                        continue;
+                    };
                     let Some(gi) = as_dict(&gi) else { continue };
                     for key in ["token_usage", "usage"] {
                         if let Some(raw) = dict_get(gi, &PyString::new(py, key)) {
                             if let Ok(d) = raw.cast::<PyDict>() {
-                                if let Some(r) = read_raw_usage(d, &format!("generation_info.{key}"), warnings) {
+                                if let Some(r) =
+                                    read_raw_usage(d, &format!("generation_info.{key}"), warnings)
+                                {
                                     usage = Some(r.usage);
                                     break 'outer;
                                 }
@@ -350,7 +519,10 @@ pub fn end_info(response: &Bound<'_, PyAny>, info: &mut EndInfo) {
     if model.is_some() {
         info.model = model;
     }
-    if tier.as_deref().is_some_and(|t| t != "default" && t != "standard" && t != "auto") {
+    if tier
+        .as_deref()
+        .is_some_and(|t| t != "default" && t != "standard" && t != "auto")
+    {
         info.service_tier = tier;
     }
 }
@@ -364,7 +536,6 @@ pub fn start_info(
     tags: Option<&Bound<'_, PyAny>>,
     metadata: Option<&Bound<'_, PyAny>>,
     kwargs: Option<&Bound<'_, PyDict>>,
-    attribute: &[Arc<str>],
 ) -> StartInfo {
     let mut info = StartInfo {
         run_id,
@@ -386,7 +557,8 @@ pub fn start_info(
                     .or_else(|| dict_get(ip, intern!(py, "model_name")))
                     .or_else(|| dict_get(ip, intern!(py, "model_id")))
                     .and_then(|m| text_of(&m));
-                info.service_tier = dict_get(ip, intern!(py, "service_tier")).and_then(|t| text_of(&t));
+                info.service_tier =
+                    dict_get(ip, intern!(py, "service_tier")).and_then(|t| text_of(&t));
             }
         }
         info.name = dict_get(kw, intern!(py, "name")).and_then(|n| text_of(&n));
@@ -399,11 +571,6 @@ pub fn start_info(
         if info.model.is_none() {
             info.model = dict_get(md, intern!(py, "ls_model_name")).and_then(|m| text_of(&m));
         }
-        for key in attribute {
-            if let Some(v) = dict_get(md, &PyString::new(py, key)).and_then(|v| text_of(&v)) {
-                info.attribution.push((key.clone(), v));
-            }
-        }
     }
     info.tags = tags.map(tag_list).unwrap_or_default();
     info
@@ -413,12 +580,14 @@ pub fn start_info(
 pub fn serialized_name(s: &Bound<'_, PyAny>) -> Option<String> {
     let py = s.py();
     let d = as_dict(s)?;
-    dict_get(d, intern!(py, "name")).and_then(|n| text_of(&n)).or_else(|| {
-        dict_get(d, intern!(py, "id"))
-            .and_then(|id| id.cast_into::<PyList>().ok())
-            .and_then(|l| l.iter().last())
-            .and_then(|n| text_of(&n))
-    })
+    dict_get(d, intern!(py, "name"))
+        .and_then(|n| text_of(&n))
+        .or_else(|| {
+            dict_get(d, intern!(py, "id"))
+                .and_then(|id| id.cast_into::<PyList>().ok())
+                .and_then(|l| l.iter().last())
+                .and_then(|n| text_of(&n))
+        })
 }
 
 /// Tags as strings (non-strings are converted with `str()`).
@@ -427,7 +596,11 @@ pub fn tag_list(tags: &Bound<'_, PyAny>) -> Vec<String> {
         Ok(l) => l.iter().filter_map(|t| text_of(&t)).collect(),
         Err(_) => tags
             .try_iter()
-            .map(|it| it.filter_map(Result::ok).filter_map(|t| text_of(&t)).collect())
+            .map(|it| {
+                it.filter_map(Result::ok)
+                    .filter_map(|t| text_of(&t))
+                    .collect()
+            })
             .unwrap_or_default(),
     }
 }

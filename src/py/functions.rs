@@ -105,7 +105,10 @@ pub fn catalog_version() -> PyResult<String> {
 /// Every entry of the catalog (bundled, plus `prices=` overrides) as dicts.
 #[pyfunction]
 #[pyo3(signature = (*, prices=None))]
-pub fn catalog_entries<'py>(py: Python<'py>, prices: Option<&Bound<'py, PyAny>>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+pub fn catalog_entries<'py>(
+    py: Python<'py>,
+    prices: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Vec<Bound<'py, PyDict>>> {
     let catalog = catalog_with(prices)?;
     let today = Utc::now().date_naive();
     catalog

@@ -20,7 +20,10 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::catalog_version, m)?)?;
     m.add_function(wrap_pyfunction!(functions::catalog_entries, m)?)?;
     m.add("LlmLedgerError", py.get_type::<errors::LlmLedgerError>())?;
-    m.add("PriceCatalogError", py.get_type::<errors::PriceCatalogError>())?;
+    m.add(
+        "PriceCatalogError",
+        py.get_type::<errors::PriceCatalogError>(),
+    )?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

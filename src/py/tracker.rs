@@ -23,7 +23,11 @@ fn logger(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
     static LOGGER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     LOGGER
         .get_or_try_init(py, || {
-            Ok::<_, PyErr>(py.import("logging")?.call_method1("getLogger", ("llmledger",))?.unbind())
+            Ok::<_, PyErr>(
+                py.import("logging")?
+                    .call_method1("getLogger", ("llmledger",))?
+                    .unbind(),
+            )
         })
         .map(|l| l.bind(py))
 }
@@ -69,8 +73,15 @@ pub fn catalog_with(prices: Option<&Bound<'_, PyAny>>) -> PyResult<Arc<Catalog>>
             path: path.display().to_string(),
             source: e,
         })?;
-        let is_toml = Path::new(&path).extension().is_some_and(|e| e.eq_ignore_ascii_case("toml"));
-        Catalog::parse(&text, &path.display().to_string(), is_toml, Strictness::User)?
+        let is_toml = Path::new(&path)
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+        Catalog::parse(
+            &text,
+            &path.display().to_string(),
+            is_toml,
+            Strictness::User,
+        )?
     };
     Ok(Arc::new(bundled.with_overrides(&user)))
 }
@@ -92,11 +103,87 @@ fn error_text(error: &Bound<'_, PyAny>) -> String {
         .map(|n| n.to_string())
         .unwrap_or_else(|_| "Error".into());
     let msg = error.str().map(|s| s.to_string()).unwrap_or_default();
-    let mut s = if msg.is_empty() { ty } else { format!("{ty}: {msg}") };
+    let mut s = if msg.is_empty() {
+        ty
+    } else {
+        format!("{ty}: {msg}")
+    };
     if s.chars().count() > MAX_ERROR_CHARS {
         s = s.chars().take(MAX_ERROR_CHARS).collect::<String>() + "...";
     }
     s
+}
+
+fn opt_uuid(v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u128>> {
+    match v {
+        Some(v) if !v.is_none() => Ok(Some(v.extract::<Uuid>()?.as_u128())),
+        _ => Ok(None),
+    }
+}
+
+/// Runs a hook's body so that nothing escapes into the user's application: an error or a
+/// panic is logged to the `llmledger` logger and the LLM call goes on.
+fn guarded(py: Python<'_>, hook: &str, body: impl FnOnce() -> PyResult<()>) {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
+    let message = match outcome {
+        Ok(Ok(())) => return,
+        Ok(Err(e)) => e.to_string(),
+        Err(panic) => panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".into()),
+    };
+    if let Ok(l) = logger(py) {
+        let _ = l.call_method1(
+            "error",
+            (
+                "llmledger: internal error in %s (the call goes on untracked): %s",
+                hook,
+                message,
+            ),
+        );
+    }
+}
+
+impl PyTracker {
+    #[allow(clippy::too_many_arguments)]
+    fn start_inner(
+        &self,
+        py: Python<'_>,
+        serialized: Option<&Bound<'_, PyAny>>,
+        run_id: &Bound<'_, PyAny>,
+        parent_run_id: Option<&Bound<'_, PyAny>>,
+        tags: Option<&Bound<'_, PyAny>>,
+        metadata: Option<&Bound<'_, PyAny>>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        let mut info = extract::start_info(
+            run_id.extract::<Uuid>()?.as_u128(),
+            opt_uuid(parent_run_id)?,
+            serialized,
+            tags,
+            metadata,
+            kwargs,
+        );
+        if let Some(md) = metadata.and_then(|m| m.cast::<PyDict>().ok()) {
+            for (key, pykey) in self
+                .core
+                .config()
+                .attribute
+                .iter()
+                .zip(&self.attribute_keys)
+            {
+                if let Some(v) = md.get_item(pykey.bind(py)).ok().flatten() {
+                    if let Some(v) = extract::text_of(&v) {
+                        info.attribution.push((key.clone(), v));
+                    }
+                }
+            }
+        }
+        self.core.start(info);
+        Ok(())
+    }
 }
 
 #[pymethods]
@@ -114,7 +201,10 @@ impl PyTracker {
             .into_iter()
             .map(Arc::from)
             .collect();
-        let attribute_keys = attribute.iter().map(|k| PyString::new(py, k).unbind()).collect();
+        let attribute_keys = attribute
+            .iter()
+            .map(|k| PyString::new(py, k).unbind())
+            .collect();
         let catalog = catalog_with(prices)?;
         Ok(PyTracker {
             core: Tracker::new(TrackerConfig {
@@ -126,42 +216,39 @@ impl PyTracker {
         })
     }
 
-    /// `on_chat_model_start` / `on_llm_start`: remembers the run's context.
+    /// `on_chat_model_start` / `on_llm_start`: remembers the run's context (metadata only
+    /// arrives here). Positional arguments: keyword parsing costs more than the work.
     #[pyo3(signature = (serialized, run_id, parent_run_id=None, tags=None, metadata=None, kwargs=None))]
+    #[allow(clippy::too_many_arguments)]
     fn start(
         &self,
         py: Python<'_>,
         serialized: Option<&Bound<'_, PyAny>>,
-        run_id: Uuid,
-        parent_run_id: Option<Uuid>,
+        run_id: &Bound<'_, PyAny>,
+        parent_run_id: Option<&Bound<'_, PyAny>>,
         tags: Option<&Bound<'_, PyAny>>,
         metadata: Option<&Bound<'_, PyAny>>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) {
-        let mut info = extract::start_info(
-            run_id.as_u128(),
-            parent_run_id.map(|p| p.as_u128()),
-            serialized,
-            tags,
-            metadata,
-            kwargs,
-            &[],
-        );
-        if let Some(md) = metadata.and_then(|m| m.cast::<PyDict>().ok()) {
-            for (key, pykey) in self.core.config().attribute.iter().zip(&self.attribute_keys) {
-                if let Some(v) = md.get_item(pykey.bind(py)).ok().flatten() {
-                    if let Some(v) = extract::text_of(&v) {
-                        info.attribution.push((key.clone(), v));
-                    }
-                }
-            }
-        }
-        self.core.start(info);
+        guarded(py, "on_llm_start", || {
+            self.start_inner(
+                py,
+                serialized,
+                run_id,
+                parent_run_id,
+                tags,
+                metadata,
+                kwargs,
+            )
+        });
     }
 
-    /// `on_llm_new_token`.
-    fn token(&self, run_id: Uuid) {
-        self.core.token(run_id.as_u128());
+    /// `on_llm_new_token`: counts streamed chunks.
+    fn token(&self, py: Python<'_>, run_id: &Bound<'_, PyAny>) {
+        guarded(py, "on_llm_new_token", || {
+            self.core.token(run_id.extract::<Uuid>()?.as_u128());
+            Ok(())
+        });
     }
 
     /// `on_llm_end`: reads the response's usage, prices and records the call.
@@ -170,21 +257,23 @@ impl PyTracker {
         &self,
         py: Python<'_>,
         response: &Bound<'_, PyAny>,
-        run_id: Uuid,
-        parent_run_id: Option<Uuid>,
+        run_id: &Bound<'_, PyAny>,
+        parent_run_id: Option<&Bound<'_, PyAny>>,
         tags: Option<&Bound<'_, PyAny>>,
     ) {
-        let mut info = EndInfo {
-            run_id: run_id.as_u128(),
-            parent_run_id: parent_run_id.map(|p| p.as_u128()),
-            ..EndInfo::default()
-        };
-        if let Some(t) = tags {
-            info.tags = Some(extract::tag_list(t));
-        }
-        extract::end_info(response, &mut info);
-        let warnings = self.core.end(info);
-        log_warnings(py, &warnings);
+        guarded(py, "on_llm_end", || {
+            let mut info = EndInfo {
+                run_id: run_id.extract::<Uuid>()?.as_u128(),
+                parent_run_id: opt_uuid(parent_run_id)?,
+                ..EndInfo::default()
+            };
+            extract::end_info(response, &mut info);
+            let warnings = self
+                .core
+                .end_with(info, || tags.map(extract::tag_list).unwrap_or_default());
+            log_warnings(py, &warnings);
+            Ok(())
+        });
     }
 
     /// `on_llm_error`: records the failure (and any usage a partial response carries).
@@ -193,50 +282,60 @@ impl PyTracker {
         &self,
         py: Python<'_>,
         error: &Bound<'_, PyAny>,
-        run_id: Uuid,
-        parent_run_id: Option<Uuid>,
+        run_id: &Bound<'_, PyAny>,
+        parent_run_id: Option<&Bound<'_, PyAny>>,
         tags: Option<&Bound<'_, PyAny>>,
         response: Option<&Bound<'_, PyAny>>,
     ) {
-        let mut info = EndInfo {
-            run_id: run_id.as_u128(),
-            parent_run_id: parent_run_id.map(|p| p.as_u128()),
-            error: Some(error_text(error)),
-            ..EndInfo::default()
-        };
-        if let Some(t) = tags {
-            info.tags = Some(extract::tag_list(t));
-        }
-        if let Some(r) = response.filter(|r| !r.is_none()) {
-            extract::end_info(r, &mut info);
-        }
-        let warnings = self.core.end(info);
-        log_warnings(py, &warnings);
+        guarded(py, "on_llm_error", || {
+            let mut info = EndInfo {
+                run_id: run_id.extract::<Uuid>()?.as_u128(),
+                parent_run_id: opt_uuid(parent_run_id)?,
+                error: Some(error_text(error)),
+                ..EndInfo::default()
+            };
+            if let Some(r) = response.filter(|r| !r.is_none()) {
+                extract::end_info(r, &mut info);
+            }
+            let warnings = self
+                .core
+                .end_with(info, || tags.map(extract::tag_list).unwrap_or_default());
+            log_warnings(py, &warnings);
+            Ok(())
+        });
     }
 
-    /// `on_chain_start` (and tool / retriever starts): remembered to find roots.
+    /// `on_chain_start` (and tool / retriever starts): remembered to find each call's root.
     #[pyo3(signature = (run_id, parent_run_id=None, serialized=None, name=None))]
     fn chain_start(
         &self,
-        run_id: Uuid,
-        parent_run_id: Option<Uuid>,
+        py: Python<'_>,
+        run_id: &Bound<'_, PyAny>,
+        parent_run_id: Option<&Bound<'_, PyAny>>,
         serialized: Option<&Bound<'_, PyAny>>,
         name: Option<&Bound<'_, PyAny>>,
     ) {
-        // Only a root's name is ever reported; nested runs need just their parent link.
-        let name = if parent_run_id.is_none() {
-            name.and_then(extract::text_of)
-                .or_else(|| serialized.and_then(extract::serialized_name))
-        } else {
-            None
-        };
-        self.core
-            .chain_start(run_id.as_u128(), parent_run_id.map(|p| p.as_u128()), name.as_deref());
+        guarded(py, "on_chain_start", || {
+            let parent = opt_uuid(parent_run_id)?;
+            // Only a root's name is ever reported; nested runs need just their parent link.
+            let name = if parent.is_none() {
+                name.and_then(extract::text_of)
+                    .or_else(|| serialized.and_then(extract::serialized_name))
+            } else {
+                None
+            };
+            self.core
+                .chain_start(run_id.extract::<Uuid>()?.as_u128(), parent, name.as_deref());
+            Ok(())
+        });
     }
 
-    /// `on_chain_end` / `on_chain_error` (and tool / retriever ends).
-    fn chain_end(&self, run_id: Uuid) {
-        self.core.chain_end(run_id.as_u128());
+    /// `on_chain_end` / `on_chain_error` (and tool / retriever ends and errors).
+    fn chain_end(&self, py: Python<'_>, run_id: &Bound<'_, PyAny>) {
+        guarded(py, "on_chain_end", || {
+            self.core.chain_end(run_id.extract::<Uuid>()?.as_u128());
+            Ok(())
+        });
     }
 
     /// Running totals as a dict.
@@ -306,12 +405,21 @@ impl PyTracker {
     }
     #[getter]
     fn attribute(&self) -> Vec<String> {
-        self.core.config().attribute.iter().map(|k| k.to_string()).collect()
+        self.core
+            .config()
+            .attribute
+            .iter()
+            .map(|k| k.to_string())
+            .collect()
     }
 
     /// Group-by summary rows (dicts), most expensive first.
     #[pyo3(signature = (by=None))]
-    fn summary<'py>(&self, py: Python<'py>, by: Option<Vec<String>>) -> PyResult<Bound<'py, PyList>> {
+    fn summary<'py>(
+        &self,
+        py: Python<'py>,
+        by: Option<Vec<String>>,
+    ) -> PyResult<Bound<'py, PyList>> {
         let by = by.unwrap_or_default();
         let rows = self.core.summary(&by)?;
         let out = PyList::empty(py);
@@ -357,7 +465,12 @@ impl PyTracker {
 
     /// The catalog entry this tracker would price `model` with, or None.
     #[pyo3(signature = (model, provider=None))]
-    fn price<'py>(&self, py: Python<'py>, model: &str, provider: Option<&str>) -> PyResult<Option<Bound<'py, PyDict>>> {
+    fn price<'py>(
+        &self,
+        py: Python<'py>,
+        model: &str,
+        provider: Option<&str>,
+    ) -> PyResult<Option<Bound<'py, PyDict>>> {
         super::functions::price_dict(py, &self.core.config().catalog, model, provider)
     }
 }

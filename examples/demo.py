@@ -1,0 +1,116 @@
+"""llmledger demo: real LangChain calls (chains, streaming, batch, a LangGraph graph) against a
+fake chat model that reports usage like ChatOpenAI does; then the cost report.
+
+Run: make demo   (or: python examples/demo.py once llmledger is installed)
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TypedDict
+
+from langchain_core.prompts import ChatPromptTemplate
+from langgraph.graph import END, START, StateGraph
+
+from llmledger import CostTracker, cost, price, track_costs
+from llmledger.testing import UsageFakeChatModel
+
+logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+# Two "models" answering like real providers: usage in AIMessage.usage_metadata, the dated
+# model name in response_metadata, cached and reasoning tokens in the details.
+fast = UsageFakeChatModel(model="gpt-4o-mini", responses=["Paris is the capital of France."])
+smart = UsageFakeChatModel(
+    model="claude-sonnet-4-5-20250929",
+    provider="anthropic",
+    usage={
+        "input_tokens": 12_400,
+        "output_tokens": 850,
+        "total_tokens": 13_250,
+        "input_token_details": {"cache_read": 10_000, "cache_creation": 2_000},
+    },
+)
+mystery = UsageFakeChatModel(model="in-house-llm-7b", responses=["I am not in any catalog."])
+
+prompt = ChatPromptTemplate.from_messages([("system", "Be brief."), ("user", "{question}")])
+faq_chain = (prompt | fast).with_config(run_name="faq_chain")
+research_chain = (prompt | smart).with_config(run_name="research_chain")
+
+
+class State(TypedDict):
+    question: str
+    draft: str
+
+
+def draft(state: State) -> dict[str, str]:
+    return {"draft": str(fast.invoke(state["question"]).content)}
+
+
+def review(state: State) -> dict[str, str]:
+    return {"draft": str(smart.invoke(state["draft"]).content)}
+
+
+graph_builder = StateGraph(State)
+graph_builder.add_node("draft", draft)
+graph_builder.add_node("review", review)
+graph_builder.add_edge(START, "draft")
+graph_builder.add_edge("draft", "review")
+graph_builder.add_edge("review", END)
+graph = graph_builder.compile().with_config(run_name="writer_graph")
+
+
+def main() -> None:
+    print("== Everything inside `with track_costs()` is tracked, no callbacks to pass ==\n")
+    with track_costs(attribute=["user_id", "feature"]) as tracker:
+        for user in ["alice", "bob", "alice"]:
+            faq_chain.invoke(
+                {"question": "What is the capital of France?"},
+                config={"metadata": {"user_id": user, "feature": "faq"}},
+            )
+        research_chain.invoke(
+            {"question": "Summarise this long document."},
+            config={"metadata": {"user_id": "carol", "feature": "research"}},
+        )
+        # Streaming: counted from the usage the stream reports.
+        for _ in fast.stream("Stream me a short answer", config={"metadata": {"user_id": "bob"}}):
+            pass
+        # A batch runs in threads: every call counted.
+        faq_chain.batch(
+            [{"question": f"Question {i}?"} for i in range(4)],
+            config={"metadata": {"user_id": "dave", "feature": "faq"}},
+        )
+        # A LangGraph graph: its calls roll up to the graph's root run.
+        graph.invoke(
+            {"question": "Write a haiku", "draft": ""},
+            config={"metadata": {"user_id": "erin", "feature": "writer"}},
+        )
+        # A model with no known price: tokens recorded, cost unknown (never $0), one warning.
+        mystery.invoke("hello", config={"metadata": {"user_id": "alice", "feature": "labs"}})
+
+    print(tracker)
+    print("\n== By user ==")
+    print(tracker.report(by=["user_id"]))
+    print("\n== By feature and model ==")
+    print(tracker.report(by=["feature", "model"]))
+    print("\n== By root run (chain or graph) ==")
+    print(tracker.report(by=["root_run_name"]))
+
+    print("\n== Pricing without a tracker ==")
+    entry = price("claude-sonnet-4-5-20250929")
+    assert entry is not None
+    print(
+        f"{entry['key']}: {entry['prices']} (USD per 1M tokens, source {entry['source']}, checked {entry['checked']})"
+    )
+    print(
+        "gpt-4o, 1M input of which 600k cached, 100k output:",
+        cost("gpt-4o", input_tokens=1_000_000, cache_read_tokens=600_000, output_tokens=100_000),
+    )
+
+    print("\n== Your own prices ==")
+    own = CostTracker(prices={"in-house-llm-7b": {"input": "0.05", "output": "0.10"}})
+    mystery.invoke("hello", config={"callbacks": [own]})
+    print(f"in-house-llm-7b with a price: {own.total_cost} USD for {own.total_tokens} tokens")
+
+
+if __name__ == "__main__":
+    main()
