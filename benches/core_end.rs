@@ -1,5 +1,6 @@
 //! Times the core's start + end of one call (no Python): the part of `on_llm_end` that is
 //! pure Rust. Run: `cargo bench --no-default-features --bench core_end`.
+#![allow(clippy::cast_precision_loss)]
 
 use std::hint::black_box;
 use std::time::Instant;

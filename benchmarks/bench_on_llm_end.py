@@ -110,7 +110,14 @@ def bench(make: Any, result: LLMResult, events: int, threads: int, repeat: int) 
         barrier = threading.Barrier(threads)
         timed: list[float] = []
 
-        def work() -> None:
+        def work(
+            handler: Any = handler,
+            start: Any = start,
+            prompt: Any = prompt,
+            per: int = per,
+            barrier: threading.Barrier = barrier,
+            timed: list[float] = timed,
+        ) -> None:
             end = handler.on_llm_end
             barrier.wait()
             for _ in range(per // BATCH):

@@ -11,7 +11,6 @@ from typing import TypedDict
 
 from langchain_core.prompts import ChatPromptTemplate
 from langgraph.graph import END, START, StateGraph
-
 from llmledger import CostTracker, cost, price, track_costs
 from llmledger.testing import UsageFakeChatModel
 

@@ -214,6 +214,7 @@ impl Tracker {
 
     /// Like [`Tracker::end`], reading the end hook's tags only when the start was never seen
     /// (they are the start's tags otherwise).
+    #[allow(clippy::too_many_lines)]
     pub fn end_with(&self, end: EndInfo, end_tags: impl FnOnce() -> Vec<String>) -> Vec<String> {
         let ctx = self.runs.lock().remove(&end.run_id);
         let mut warnings = end.warnings;
@@ -228,8 +229,8 @@ impl Tracker {
             tags,
             asked_tier,
             chunks,
-        ) = match ctx {
-            Some(c) => (
+        ) = if let Some(c) = ctx {
+            (
                 Some(c.started.elapsed().as_secs_f64()),
                 c.parent_run_id,
                 c.root_run_id,
@@ -240,25 +241,24 @@ impl Tracker {
                 c.tags,
                 c.service_tier,
                 c.chunks,
-            ),
-            None => {
-                let (root, name) = match end.parent_run_id {
-                    Some(p) => self.root_of(p),
-                    None => (end.run_id, None),
-                };
-                (
-                    None,
-                    end.parent_run_id,
-                    root,
-                    name,
-                    None,
-                    None,
-                    Vec::new(),
-                    end.tags.unwrap_or_else(end_tags),
-                    None,
-                    0,
-                )
-            }
+            )
+        } else {
+            let (root, name) = match end.parent_run_id {
+                Some(p) => self.root_of(p),
+                None => (end.run_id, None),
+            };
+            (
+                None,
+                end.parent_run_id,
+                root,
+                name,
+                None,
+                None,
+                Vec::new(),
+                end.tags.unwrap_or_else(end_tags),
+                None,
+                0,
+            )
         };
         let model = end.model.or(asked_model);
         let service_tier = end.service_tier.or(asked_tier);

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+# The local fake OpenAI / Anthropic server (function-scoped: one server per test).
+from fake_provider import fake_provider  # noqa: F401
 from llmledger.testing import UsageFakeChatModel
 
 
@@ -21,7 +23,3 @@ def ledger_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFi
     """Captures the `llmledger` logger's records."""
     caplog.set_level(logging.DEBUG, logger="llmledger")
     yield caplog
-
-
-# The local fake OpenAI / Anthropic server (function-scoped: one server per test).
-from fake_provider import fake_provider  # noqa: E402,F401

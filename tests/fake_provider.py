@@ -171,9 +171,10 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator
+from typing import Any
 
 __all__ = [
     "ANTHROPIC_MESSAGES",
@@ -182,9 +183,9 @@ __all__ = [
     "DEFAULT_OPENAI_USAGE",
     "DEFAULT_RESPONSES_USAGE",
     "ENDPOINTS",
-    "FakeProvider",
     "OPENAI_CHAT",
     "OPENAI_RESPONSES",
+    "FakeProvider",
     "RecordedRequest",
     "anthropic_usage",
     "fake_provider",
@@ -797,7 +798,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "fake-provider/1.0"
     sys_version = ""
-    server: "_Server"
+    server: _Server
 
     def setup(self) -> None:
         super().setup()
@@ -808,7 +809,7 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def do_POST(self) -> None:
@@ -878,7 +879,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    fake: "FakeProvider"
+    fake: FakeProvider
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -936,7 +937,7 @@ class FakeProvider:
 
     # -- lifecycle ---------------------------------------------------------------
 
-    def start(self) -> "FakeProvider":
+    def start(self) -> FakeProvider:
         if self._server is not None:
             return self
         server = _Server((self._host, self._port), _Handler)
@@ -962,7 +963,7 @@ class FakeProvider:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> "FakeProvider":
+    def __enter__(self) -> FakeProvider:
         return self.start()
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:

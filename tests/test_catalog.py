@@ -8,9 +8,8 @@ import warnings
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
-
 import llmledger
+import pytest
 from llmledger import CostTracker, PriceCatalogError, cost, price
 
 
@@ -18,7 +17,7 @@ def test_price_shows_entry_and_provenance() -> None:
     e = price("gpt-4o")
     assert e is not None
     assert e["key"] == "openai/gpt-4o"
-    assert e["prices"]["input"] == Decimal("2.5") and e["prices"]["output"] == Decimal("10")
+    assert e["prices"]["input"] == Decimal("2.5") and e["prices"]["output"] == Decimal(10)
     assert e["source"].startswith("https://")
     assert e["checked"] and e["catalog_version"] == llmledger.catalog_version()
     assert price("anthropic:claude-3-5-haiku-20241022")["provider"] == "anthropic"  # type: ignore[index]
@@ -40,8 +39,8 @@ def test_cost_inclusive_convention_and_validation() -> None:
 
 def test_date_effective_price_cut() -> None:
     kw = dict(input_tokens=1_000_000, output_tokens=1_000_000)
-    assert cost("o3", date=datetime.date(2025, 6, 1), **kw) == Decimal("50")
-    assert cost("o3", date=datetime.date(2025, 6, 10), **kw) == Decimal("10")
+    assert cost("o3", date=datetime.date(2025, 6, 1), **kw) == Decimal(50)
+    assert cost("o3", date=datetime.date(2025, 6, 10), **kw) == Decimal(10)
 
 
 def test_long_context_tier_is_a_cliff() -> None:
@@ -83,9 +82,7 @@ def test_price_file_json_and_toml(tmp_path: Path) -> None:
     tml = tmp_path / "p.toml"
     tml.write_text('["gpt-4o"]\ninput = "1"\noutput = "1"\n')
     assert cost("in-house-7b", input_tokens=1_000_000, prices=str(j)) == Decimal("0.01")
-    assert cost("gpt-4o", input_tokens=1_000_000, output_tokens=1_000_000, prices=tml) == Decimal(
-        "2"
-    )
+    assert cost("gpt-4o", input_tokens=1_000_000, output_tokens=1_000_000, prices=tml) == Decimal(2)
     t = CostTracker(prices=tml)
     assert t.catalog_version.endswith("+overrides")
 

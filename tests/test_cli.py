@@ -8,7 +8,6 @@ import sys
 from decimal import Decimal
 
 import pytest
-
 from llmledger.cli import main
 
 

@@ -7,7 +7,6 @@ from typing import TypedDict
 
 import pytest
 from langchain_core.tracers import context as lc_context
-
 from llmledger import track_costs
 from llmledger.testing import UsageFakeChatModel
 
@@ -33,10 +32,9 @@ def test_nested_blocks_each_count_what_ran_inside(llm: UsageFakeChatModel) -> No
 
 
 def test_exception_inside_block_stops_tracking(llm: UsageFakeChatModel) -> None:
-    with pytest.raises(RuntimeError):
-        with track_costs() as t:
-            llm.invoke("x")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), track_costs() as t:
+        llm.invoke("x")
+        raise RuntimeError("boom")
     llm.invoke("after the failed block")
     assert t.successful_requests == 1
 

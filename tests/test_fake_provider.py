@@ -15,15 +15,10 @@ import urllib.request
 from pathlib import Path
 
 import anthropic
+import fake_provider as fake_provider_module
 import httpx2  # the transport under both SDKs here
 import openai
 import pytest
-from langchain_anthropic import ChatAnthropic
-from langchain_core.callbacks import BaseCallbackHandler, UsageMetadataCallbackHandler
-from langchain_core.messages import HumanMessage
-from langchain_openai import ChatOpenAI
-
-import fake_provider as fake_provider_module
 from fake_provider import (
     ANTHROPIC_MESSAGES,
     DEFAULT_CONTENT,
@@ -35,6 +30,10 @@ from fake_provider import (
     openai_responses_usage,
     openai_usage,
 )
+from langchain_anthropic import ChatAnthropic
+from langchain_core.callbacks import BaseCallbackHandler, UsageMetadataCallbackHandler
+from langchain_core.messages import HumanMessage
+from langchain_openai import ChatOpenAI
 
 # Not in the anthropic SDK's deprecated-model list, so no DeprecationWarning
 # under -W error ("claude-sonnet-4-5[-20250929]" *is* in it).
@@ -652,7 +651,7 @@ def test_reset_and_context_manager():
         assert fp.requests == [] and fp.last_request is None
         port = fp.port
     with pytest.raises(RuntimeError):
-        fp.port
+        _ = fp.port
     assert port > 0
 
 
@@ -661,11 +660,10 @@ def test_internal_bug_surfaces(monkeypatch):
         raise KeyError("oops")
 
     monkeypatch.setattr(fake_provider_module, "_chat_completion", boom)
-    with pytest.raises(RuntimeError, match="raised internally"):
-        with FakeProvider() as fp:
-            with pytest.raises(openai.InternalServerError, match="fake provider bug"):
-                chat_openai(fp).invoke("hi")
-            assert len(fp.errors) == 1
+    with pytest.raises(RuntimeError, match="raised internally"), FakeProvider() as fp:
+        with pytest.raises(openai.InternalServerError, match="fake provider bug"):
+            chat_openai(fp).invoke("hi")
+        assert len(fp.errors) == 1
 
 
 def test_importable_as_tests_package():

@@ -11,7 +11,6 @@ import pytest
 from fake_provider import FakeProvider, anthropic_usage, openai_responses_usage, openai_usage
 from langchain_anthropic import ChatAnthropic
 from langchain_openai import ChatOpenAI
-
 from llmledger import CostTracker, cost, track_costs
 
 

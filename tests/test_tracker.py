@@ -9,7 +9,6 @@ from decimal import Decimal
 import pytest
 from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
-
 from llmledger import CostTracker, cost
 from llmledger.testing import UsageFakeChatModel
 

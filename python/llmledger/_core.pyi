@@ -4,8 +4,19 @@ import datetime
 import os
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, final
+from typing import Any, TypeAlias, final
 from uuid import UUID
+
+__all__ = [
+    "LlmLedgerError",
+    "PriceCatalogError",
+    "Tracker",
+    "__version__",
+    "catalog_entries",
+    "catalog_version",
+    "cost",
+    "price",
+]
 
 __version__: str
 
@@ -15,7 +26,7 @@ class LlmLedgerError(Exception):
 class PriceCatalogError(LlmLedgerError):
     """A price catalog (a `prices=` dict or file) is malformed."""
 
-_Prices = Mapping[str, Any] | str | os.PathLike[str] | None
+_Prices: TypeAlias = Mapping[str, Any] | str | os.PathLike[str] | None
 
 @final
 class Tracker:

@@ -69,7 +69,7 @@ class UsageFakeChatModel(BaseChatModel):
 
     def _usage(self, messages: list[BaseMessage], text: str) -> UsageMetadata:
         if self.usage is not None:
-            return UsageMetadata(**self.usage)  # type: ignore[typeddict-item]
+            return UsageMetadata(**self.usage)  # type: ignore[typeddict-item,no-any-return]
         inp = sum(_words(m.content) + 3 for m in messages)
         out = _words(text)
         return UsageMetadata(input_tokens=inp, output_tokens=out, total_tokens=inp + out)

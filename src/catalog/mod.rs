@@ -161,13 +161,16 @@ pub struct Resolved {
     pub kind: MatchKind,
 }
 
+/// Cached resolutions: model name -> (provider hint, result).
+type ResolveCache = HashMap<String, Vec<(Option<String>, Option<Resolved>)>>;
+
 /// A price catalog: entries and an index of their names.
 pub struct Catalog {
     version: String,
     entries: Vec<Arc<Entry>>,
     index: HashMap<String, Vec<usize>>,
     /// Resolutions by model name, then provider hint: looked up by `&str`, no allocation.
-    cache: RwLock<HashMap<String, Vec<(Option<String>, Option<Resolved>)>>>,
+    cache: RwLock<ResolveCache>,
     cached: std::sync::atomic::AtomicUsize,
 }
 
@@ -244,6 +247,7 @@ impl Catalog {
     /// A catalog of `overrides` on top of `self`: each override replaces the entries of the
     /// same id (at the same provider, or at every provider if the override names none), and
     /// wins every name it shares with an entry below it.
+    #[must_use]
     pub fn with_overrides(&self, overrides: &Catalog) -> Catalog {
         let replaced = |e: &Entry| {
             overrides

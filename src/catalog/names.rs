@@ -21,7 +21,9 @@ pub fn normalize_provider(p: &str) -> &str {
     }
 }
 
-/// Prefixes `PREFIX/model` or `PREFIX:model` that name a provider (or, for `models/`, nothing).
+/// Prefixes `PREFIX/model` or `PREFIX:model` that name a provider (or, for `models/`, nothing):
+/// `None` for an unknown prefix, `Some(None)` for a known one that names no provider.
+#[allow(clippy::option_option)]
 fn provider_prefix(prefix: &str) -> Option<Option<&'static str>> {
     let p = match prefix {
         "models" | "publishers" => return Some(None),

@@ -139,13 +139,13 @@ impl PriceSet {
             )?,
             ..CostBreakdown::default()
         };
-        let write_5m = self.cache_write.unwrap_or(self.input);
-        let write_1h = self.cache_write_1h.unwrap_or(write_5m);
+        let five_minute_price = self.cache_write.unwrap_or(self.input);
+        let one_hour_price = self.cache_write_1h.unwrap_or(five_minute_price);
         c.cache_write = amount(
             usage.cache_write.saturating_sub(usage.cache_write_1h),
-            write_5m,
+            five_minute_price,
             "cache write",
-        )? + amount(usage.cache_write_1h, write_1h, "1h cache write")?;
+        )? + amount(usage.cache_write_1h, one_hour_price, "1h cache write")?;
         let mut text_output = usage.output.saturating_sub(usage.output_audio);
         if let Some(r) = self.reasoning {
             text_output = text_output.saturating_sub(usage.reasoning);

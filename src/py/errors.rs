@@ -22,9 +22,8 @@ create_exception!(
 impl From<Error> for PyErr {
     fn from(e: Error) -> PyErr {
         match e {
-            Error::Catalog { .. } => PriceCatalogError::new_err(e.to_string()),
+            Error::Catalog { .. } | Error::Io { .. } => PriceCatalogError::new_err(e.to_string()),
             Error::InvalidArgument(m) => PyValueError::new_err(m),
-            Error::Io { .. } => PriceCatalogError::new_err(e.to_string()),
         }
     }
 }

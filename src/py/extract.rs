@@ -185,10 +185,10 @@ fn read_usage_metadata(um: &Bound<'_, PyDict>, warnings: &mut Vec<String>) -> Re
                     "cache_read" => u.cache_read += count(Some(v), &field, warnings).unwrap_or(0),
                     "cache_creation" => creation += count(Some(v), &field, warnings).unwrap_or(0),
                     "ephemeral_5m_input_tokens" => {
-                        e5m = count(Some(v), &field, warnings).unwrap_or(0)
+                        e5m = count(Some(v), &field, warnings).unwrap_or(0);
                     }
                     "ephemeral_1h_input_tokens" => {
-                        e1h = count(Some(v), &field, warnings).unwrap_or(0)
+                        e1h = count(Some(v), &field, warnings).unwrap_or(0);
                     }
                     other => {
                         // Service-tier forms (langchain-openai): `priority_cache_read`,
@@ -251,6 +251,7 @@ fn read_usage_metadata(um: &Bound<'_, PyDict>, warnings: &mut Vec<String>) -> Re
 
 /// A provider's raw usage dict (`llm_output["token_usage"]` or `["usage"]`), in OpenAI chat
 /// completions, OpenAI Responses or Anthropic form. Returns `None` when it holds no counts.
+#[allow(clippy::too_many_lines)]
 fn read_raw_usage(d: &Bound<'_, PyDict>, at: &str, warnings: &mut Vec<String>) -> Option<Read> {
     let py = d.py();
     let get = |k: &str| dict_get(d, &PyString::new(py, k));
@@ -383,6 +384,7 @@ fn model_in(d: &Bound<'_, PyDict>) -> Option<String> {
 }
 
 /// Reads an `LLMResult` (`on_llm_end`, or the partial `response` of `on_llm_error`).
+#[allow(clippy::too_many_lines)]
 pub fn end_info(response: &Bound<'_, PyAny>, info: &mut EndInfo) {
     let py = response.py();
     let warnings = &mut info.warnings;

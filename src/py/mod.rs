@@ -1,4 +1,4 @@
-//! The binding layer: PyO3 classes and functions, and nothing else. Compiled into the
+//! The binding layer: `PyO3` classes and functions, and nothing else. Compiled into the
 //! `llmledger._core` extension module.
 
 mod convert;

@@ -1,5 +1,6 @@
 //! `llmledger._core.Tracker`: the frozen Python class the `CostTracker` shim holds.
 
+use std::fmt::Write;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -100,8 +101,7 @@ fn error_text(error: &Bound<'_, PyAny>) -> String {
     let ty = error
         .get_type()
         .name()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| "Error".into());
+        .map_or_else(|_| "Error".into(), |n| n.to_string());
     let msg = error.str().map(|s| s.to_string()).unwrap_or_default();
     let mut s = if msg.is_empty() {
         ty
@@ -409,7 +409,7 @@ impl PyTracker {
             .config()
             .attribute
             .iter()
-            .map(|k| k.to_string())
+            .map(std::string::ToString::to_string)
             .collect()
     }
 
@@ -437,9 +437,10 @@ impl PyTracker {
         let mut out = report::table(&by, &rows, &self.core.totals());
         let dropped = self.core.dropped_records();
         if dropped > 0 {
-            out.push_str(&format!(
+            let _ = write!(
+                out,
                 "\n({dropped} older records were dropped from memory by max_records; TOTAL counts them, the rows do not)"
-            ));
+            );
         }
         Ok(out)
     }
