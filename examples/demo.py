@@ -108,7 +108,7 @@ def main() -> None:
     print("\n== Your own prices ==")
     own = CostTracker(prices={"in-house-llm-7b": {"input": "0.05", "output": "0.10"}})
     mystery.invoke("hello", config={"callbacks": [own]})
-    print(f"in-house-llm-7b with a price: {own.total_cost} USD for {own.total_tokens} tokens")
+    print(f"in-house-llm-7b with a price: {own.total_cost:f} USD for {own.total_tokens} tokens")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,17 @@ pub fn totals_text(t: &Totals) -> String {
     s
 }
 
+/// A cost for a table cell: "unknown" when nothing in the row could be priced, and ">= $x"
+/// when some of it could not (never a bare $0 for an unknown cost).
+fn cost_cell(t: &Totals) -> String {
+    let priced = (t.successful_requests + t.failed_requests).saturating_sub(t.unpriced_calls);
+    match (t.unpriced_calls, priced) {
+        (0, _) => format_usd(t.cost),
+        (_, 0) => "unknown".to_string(),
+        _ => format!(">= {}", format_usd(t.cost)),
+    }
+}
+
 /// A readable table of summary rows: one column per dimension, then calls, token counts and
 /// cost; a total line at the bottom.
 pub fn table(dims: &[String], rows: &[SummaryRow], totals: &Totals) -> String {
@@ -63,7 +74,7 @@ pub fn table(dims: &[String], rows: &[SummaryRow], totals: &Totals) -> String {
         v.push(t.usage.cache_write.to_string());
         v.push(t.usage.output.to_string());
         v.push(t.usage.reasoning.to_string());
-        v.push(format_usd(t.cost));
+        v.push(cost_cell(t));
         v.push(t.unpriced_calls.to_string());
         v
     };
@@ -176,5 +187,22 @@ mod tests {
             "{}",
             lines[4]
         );
+    }
+
+    #[test]
+    fn unknown_costs_never_show_as_zero() {
+        let unknown = Totals {
+            successful_requests: 1,
+            unpriced_calls: 1,
+            ..Totals::default()
+        };
+        assert_eq!(cost_cell(&unknown), "unknown");
+        let partly = Totals {
+            successful_requests: 3,
+            unpriced_calls: 1,
+            cost: Decimal::new(5, 1),
+            ..Totals::default()
+        };
+        assert_eq!(cost_cell(&partly), ">= $0.50");
     }
 }

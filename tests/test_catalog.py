@@ -155,3 +155,16 @@ def test_every_langchain_model_is_priced_and_agrees() -> None:
         if lc_out is not None and got["output"] != lc_out:
             mismatches.append(f"{key}: output {got['output']} vs LangChain {lc_out}")
     assert not mismatches, "\n".join(mismatches)
+
+
+def test_bundled_catalog_passes_its_schema_check() -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run(
+        [sys.executable, str(root / "scripts" / "check_catalog.py")],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr

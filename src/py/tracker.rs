@@ -146,46 +146,6 @@ fn guarded(py: Python<'_>, hook: &str, body: impl FnOnce() -> PyResult<()>) {
     }
 }
 
-impl PyTracker {
-    #[allow(clippy::too_many_arguments)]
-    fn start_inner(
-        &self,
-        py: Python<'_>,
-        serialized: Option<&Bound<'_, PyAny>>,
-        run_id: &Bound<'_, PyAny>,
-        parent_run_id: Option<&Bound<'_, PyAny>>,
-        tags: Option<&Bound<'_, PyAny>>,
-        metadata: Option<&Bound<'_, PyAny>>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<()> {
-        let mut info = extract::start_info(
-            run_id.extract::<Uuid>()?.as_u128(),
-            opt_uuid(parent_run_id)?,
-            serialized,
-            tags,
-            metadata,
-            kwargs,
-        );
-        if let Some(md) = metadata.and_then(|m| m.cast::<PyDict>().ok()) {
-            for (key, pykey) in self
-                .core
-                .config()
-                .attribute
-                .iter()
-                .zip(&self.attribute_keys)
-            {
-                if let Some(v) = md.get_item(pykey.bind(py)).ok().flatten() {
-                    if let Some(v) = extract::text_of(&v) {
-                        info.attribution.push((key.clone(), v));
-                    }
-                }
-            }
-        }
-        self.core.start(info);
-        Ok(())
-    }
-}
-
 #[pymethods]
 impl PyTracker {
     #[new]
@@ -231,15 +191,31 @@ impl PyTracker {
         kwargs: Option<&Bound<'_, PyDict>>,
     ) {
         guarded(py, "on_llm_start", || {
-            self.start_inner(
-                py,
+            let mut info = extract::start_info(
+                run_id.extract::<Uuid>()?.as_u128(),
+                opt_uuid(parent_run_id)?,
                 serialized,
-                run_id,
-                parent_run_id,
                 tags,
                 metadata,
                 kwargs,
-            )
+            );
+            if let Some(md) = metadata.and_then(|m| m.cast::<PyDict>().ok()) {
+                for (key, pykey) in self
+                    .core
+                    .config()
+                    .attribute
+                    .iter()
+                    .zip(&self.attribute_keys)
+                {
+                    if let Some(v) = md.get_item(pykey.bind(py)).ok().flatten() {
+                        if let Some(v) = extract::text_of(&v) {
+                            info.attribution.push((key.clone(), v));
+                        }
+                    }
+                }
+            }
+            self.core.start(info);
+            Ok(())
         });
     }
 
