@@ -879,6 +879,9 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default listen backlog is 5: a burst of concurrent async requests
+    # (tests fire 20 at once) would see connections reset under load.
+    request_queue_size = 256
     fake: FakeProvider
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
