@@ -30,12 +30,15 @@ fn main() {
             if i % 64 == 0 && i > 0 {
                 // Keep 64 runs open, as an app with 64 concurrent calls does.
                 for j in i - 64..i {
-                    black_box(tracker.end(EndInfo {
-                        run_id: j,
-                        usage: Some(usage),
-                        model: Some("gpt-4o-mini-2024-07-18".into()),
-                        ..EndInfo::default()
-                    }));
+                    black_box(tracker.end(
+                        EndInfo {
+                            run_id: j,
+                            usage: Some(usage),
+                            model: Some("gpt-4o-mini-2024-07-18".into()),
+                            ..EndInfo::default()
+                        },
+                        Vec::new,
+                    ));
                 }
             }
             tracker.start(StartInfo {
@@ -52,13 +55,16 @@ fn main() {
         }
         let t1 = Instant::now();
         for i in n - 64..n {
-            black_box(tracker.end(EndInfo {
-                run_id: i,
-                usage: Some(usage),
-                model: Some("gpt-4o-mini-2024-07-18".into()),
-                service_tier: None,
-                ..EndInfo::default()
-            }));
+            black_box(tracker.end(
+                EndInfo {
+                    run_id: i,
+                    usage: Some(usage),
+                    model: Some("gpt-4o-mini-2024-07-18".into()),
+                    service_tier: None,
+                    ..EndInfo::default()
+                },
+                Vec::new,
+            ));
         }
         let t2 = Instant::now();
         #[allow(clippy::cast_precision_loss)]

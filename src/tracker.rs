@@ -61,8 +61,6 @@ pub struct EndInfo {
     pub run_id: u128,
     /// Its parent's id (used when the start was never seen).
     pub parent_run_id: Option<u128>,
-    /// Tags from the end hook (used when the start was never seen).
-    pub tags: Option<Vec<String>>,
     /// The usage read from the response, if any.
     pub usage: Option<Usage>,
     /// True when the response is a replay from LangChain's LLM cache.
@@ -208,14 +206,11 @@ impl Tracker {
 
     /// A run ended (or failed): builds, prices and records its call. Returns the warnings to
     /// log (malformed usage, unknown model the first time, missing variant).
-    pub fn end(&self, end: EndInfo) -> Vec<String> {
-        self.end_with(end, Vec::new)
-    }
-
-    /// Like [`Tracker::end`], reading the end hook's tags only when the start was never seen
-    /// (they are the start's tags otherwise).
+    ///
+    /// `end_tags` reads the end hook's tags; it is called only when the start was never seen
+    /// (the start's tags are the run's tags otherwise).
     #[allow(clippy::too_many_lines)]
-    pub fn end_with(&self, end: EndInfo, end_tags: impl FnOnce() -> Vec<String>) -> Vec<String> {
+    pub fn end(&self, end: EndInfo, end_tags: impl FnOnce() -> Vec<String>) -> Vec<String> {
         let ctx = self.runs.lock().remove(&end.run_id);
         let mut warnings = end.warnings;
         let (
@@ -255,7 +250,7 @@ impl Tracker {
                 None,
                 None,
                 Vec::new(),
-                end.tags.unwrap_or_else(end_tags),
+                end_tags(),
                 None,
                 0,
             )
@@ -415,12 +410,15 @@ mod tests {
             attribution: vec![("user_id".into(), "alice".into())],
             ..StartInfo::default()
         });
-        let w = t.end(EndInfo {
-            run_id: 1,
-            usage: Some(usage(1_000_000, 1_000_000)),
-            model: Some("gpt-4o-mini-2024-07-18".into()),
-            ..EndInfo::default()
-        });
+        let w = t.end(
+            EndInfo {
+                run_id: 1,
+                usage: Some(usage(1_000_000, 1_000_000)),
+                model: Some("gpt-4o-mini-2024-07-18".into()),
+                ..EndInfo::default()
+            },
+            Vec::new,
+        );
         assert!(w.is_empty(), "{w:?}");
         let r = &t.records()[0];
         assert_eq!(r.root_run_id, 10);
@@ -438,12 +436,15 @@ mod tests {
     fn unknown_model_is_unpriced_and_warned_once() {
         let t = tracker();
         for run in 0..3 {
-            let w = t.end(EndInfo {
-                run_id: run,
-                usage: Some(usage(5, 5)),
-                model: Some("no-such-model-xyz".into()),
-                ..EndInfo::default()
-            });
+            let w = t.end(
+                EndInfo {
+                    run_id: run,
+                    usage: Some(usage(5, 5)),
+                    model: Some("no-such-model-xyz".into()),
+                    ..EndInfo::default()
+                },
+                Vec::new,
+            );
             assert_eq!(w.len(), usize::from(run == 0), "{w:?}");
         }
         let tot = t.totals();
@@ -456,18 +457,24 @@ mod tests {
     #[test]
     fn cache_hits_cost_nothing_and_errors_are_not_unpriced() {
         let t = tracker();
-        t.end(EndInfo {
-            run_id: 1,
-            usage: Some(usage(10, 10)),
-            llm_cache_hit: true,
-            model: Some("gpt-4o".into()),
-            ..EndInfo::default()
-        });
-        t.end(EndInfo {
-            run_id: 2,
-            error: Some("RateLimitError: 429".into()),
-            ..EndInfo::default()
-        });
+        t.end(
+            EndInfo {
+                run_id: 1,
+                usage: Some(usage(10, 10)),
+                llm_cache_hit: true,
+                model: Some("gpt-4o".into()),
+                ..EndInfo::default()
+            },
+            Vec::new,
+        );
+        t.end(
+            EndInfo {
+                run_id: 2,
+                error: Some("RateLimitError: 429".into()),
+                ..EndInfo::default()
+            },
+            Vec::new,
+        );
         let tot = t.totals();
         assert_eq!(tot.llm_cache_hits, 1);
         assert_eq!(tot.usage.total(), 0);

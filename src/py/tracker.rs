@@ -146,6 +146,16 @@ fn guarded(py: Python<'_>, hook: &str, body: impl FnOnce() -> PyResult<()>) {
     }
 }
 
+impl PyTracker {
+    /// Records an ended run and logs what the core had to say about it.
+    fn record(&self, py: Python<'_>, info: EndInfo, tags: Option<&Bound<'_, PyAny>>) {
+        let warnings = self
+            .core
+            .end(info, || tags.map(extract::tag_list).unwrap_or_default());
+        log_warnings(py, &warnings);
+    }
+}
+
 #[pymethods]
 impl PyTracker {
     #[new]
@@ -244,10 +254,7 @@ impl PyTracker {
                 ..EndInfo::default()
             };
             extract::end_info(response, &mut info);
-            let warnings = self
-                .core
-                .end_with(info, || tags.map(extract::tag_list).unwrap_or_default());
-            log_warnings(py, &warnings);
+            self.record(py, info, tags);
             Ok(())
         });
     }
@@ -273,10 +280,7 @@ impl PyTracker {
             if let Some(r) = response.filter(|r| !r.is_none()) {
                 extract::end_info(r, &mut info);
             }
-            let warnings = self
-                .core
-                .end_with(info, || tags.map(extract::tag_list).unwrap_or_default());
-            log_warnings(py, &warnings);
+            self.record(py, info, tags);
             Ok(())
         });
     }
