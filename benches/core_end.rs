@@ -12,6 +12,7 @@ fn main() {
         attribute: vec!["user_id".into(), "session_id".into()],
         catalog: Catalog::bundled().expect("bundled catalog"),
         max_records: None,
+        estimate: true,
     });
     let n: u128 = 50_000;
     let usage = Usage {

@@ -36,6 +36,9 @@ pub struct CallRecord {
     pub usage: Usage,
     /// Where the counts came from.
     pub usage_source: UsageSource,
+    /// For estimated usage, how it was counted (`o200k_base`, or `estimate for Claude:
+    /// o200k_base x 1.20` for a model without a public tokenizer).
+    pub estimated_by: Option<String>,
     /// Service tier the provider reported (`priority`, `flex`, ...).
     pub service_tier: Option<String>,
     /// The cost; `None` when it is unknown (unknown model, missing price dimension).
@@ -344,6 +347,7 @@ mod tests {
                 ..Usage::default()
             },
             usage_source: UsageSource::Provider,
+            estimated_by: None,
             service_tier: None,
             cost: cost.map(|c| {
                 let t = Decimal::from_str(c).unwrap();

@@ -11,6 +11,7 @@ pub mod error;
 pub mod ledger;
 pub mod money;
 pub mod report;
+pub mod tokens;
 pub mod tracker;
 pub mod usage;
 

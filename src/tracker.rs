@@ -15,12 +15,15 @@ use parking_lot::Mutex;
 
 use crate::catalog::{Catalog, CostBreakdown};
 use crate::ledger::{CallRecord, Dimension, Ledger, SummaryRow, Totals};
+use crate::tokens::{self, Prompt};
 use crate::usage::{Usage, UsageSource};
 
 /// Chain runs remembered at most; past this (ends never seen) the map is cleared.
 const MAX_OPEN_CHAINS: usize = 100_000;
 /// LLM runs remembered at most; past this (ends never seen) the oldest half is dropped.
 const MAX_OPEN_RUNS: usize = 100_000;
+/// Streamed text held per run before it is counted and let go (keeps long streams small).
+const STREAM_TEXT_COUNT_AT: usize = 256 * 1024;
 
 /// How a tracker is set up.
 #[derive(Clone, Debug)]
@@ -31,6 +34,9 @@ pub struct TrackerConfig {
     pub catalog: Arc<Catalog>,
     /// Records kept in memory at most (`None`: all). Totals always count every call.
     pub max_records: Option<usize>,
+    /// Count the tokens of calls whose response reports no usage (prompt captured at start,
+    /// streamed or final text at end) and price them, marked estimated.
+    pub estimate: bool,
 }
 
 /// What a start hook tells about a run.
@@ -52,6 +58,8 @@ pub struct StartInfo {
     pub tags: Vec<String>,
     /// The service tier asked for, if any.
     pub service_tier: Option<String>,
+    /// The prompt, kept until the end in case usage must be estimated.
+    pub prompt: Option<Prompt>,
 }
 
 /// What an end (or error) hook tells about a run.
@@ -73,6 +81,9 @@ pub struct EndInfo {
     pub warnings: Vec<String>,
     /// The error, for `on_llm_error`.
     pub error: Option<String>,
+    /// The generated text (messages, tool calls), read only when the response reports no
+    /// usage, to estimate it.
+    pub output_text: Vec<String>,
 }
 
 struct RunContext {
@@ -86,6 +97,11 @@ struct RunContext {
     tags: Vec<String>,
     service_tier: Option<String>,
     chunks: u32,
+    prompt: Option<Prompt>,
+    /// Streamed text not yet counted.
+    streamed: String,
+    /// Tokens of streamed text already counted (long streams), by `streamed_counter`.
+    streamed_tokens: u64,
 }
 
 struct ChainNode {
@@ -183,6 +199,9 @@ impl Tracker {
             tags: info.tags,
             service_tier: info.service_tier,
             chunks: 0,
+            prompt: info.prompt.filter(|_| self.config.estimate),
+            streamed: String::new(),
+            streamed_tokens: 0,
         };
         let mut runs = self.runs.lock();
         if runs.len() >= MAX_OPEN_RUNS {
@@ -197,10 +216,24 @@ impl Tracker {
         runs.insert(info.run_id, ctx);
     }
 
-    /// A streamed chunk arrived for `run_id`.
-    pub fn token(&self, run_id: u128) {
-        if let Some(ctx) = self.runs.lock().get_mut(&run_id) {
-            ctx.chunks = ctx.chunks.saturating_add(1);
+    /// A streamed chunk arrived for `run_id`, with its text (kept to estimate the output of
+    /// a stream that reports no usage or fails half way).
+    pub fn token(&self, run_id: u128, text: &str) {
+        let mut runs = self.runs.lock();
+        let Some(ctx) = runs.get_mut(&run_id) else {
+            return;
+        };
+        ctx.chunks = ctx.chunks.saturating_add(1);
+        if !self.config.estimate {
+            return;
+        }
+        ctx.streamed.push_str(text);
+        if ctx.streamed.len() >= STREAM_TEXT_COUNT_AT {
+            // Rare (a very long stream): count what is held and let it go. Cutting between
+            // chunks may split a token; the estimate is off by at most one per cut.
+            let counter = tokens::counter_for(ctx.model.as_deref().unwrap_or_default());
+            ctx.streamed_tokens += counter.count(&ctx.streamed);
+            ctx.streamed.clear();
         }
     }
 
@@ -213,6 +246,7 @@ impl Tracker {
     pub fn end(&self, end: EndInfo, end_tags: impl FnOnce() -> Vec<String>) -> Vec<String> {
         let ctx = self.runs.lock().remove(&end.run_id);
         let mut warnings = end.warnings;
+        let mut seen_prompt = None;
         let (
             latency,
             parent_run_id,
@@ -225,6 +259,7 @@ impl Tracker {
             asked_tier,
             chunks,
         ) = if let Some(c) = ctx {
+            seen_prompt = c.prompt.map(|p| (p, c.streamed, c.streamed_tokens));
             (
                 Some(c.started.elapsed().as_secs_f64()),
                 c.parent_run_id,
@@ -257,6 +292,7 @@ impl Tracker {
         };
         let model = end.model.or(asked_model);
         let service_tier = end.service_tier.or(asked_tier);
+        let mut estimated_by = None;
         let (usage, usage_source) = match end.usage {
             Some(mut u) => {
                 warnings.extend(u.reconcile());
@@ -268,7 +304,25 @@ impl Tracker {
                 (u, source)
             }
             None if end.llm_cache_hit => (Usage::default(), UsageSource::Cache),
-            None => (Usage::default(), UsageSource::None),
+            None => match seen_prompt {
+                // A failed call is billed only when it got as far as generating something.
+                Some((prompt, streamed, streamed_tokens)) if end.error.is_none() || chunks > 0 => {
+                    let counter = tokens::counter_for(model.as_deref().unwrap_or_default());
+                    let output = if end.output_text.is_empty() {
+                        streamed_tokens + counter.count(&streamed)
+                    } else {
+                        end.output_text.iter().map(|t| counter.count(t)).sum()
+                    };
+                    estimated_by = Some(counter.describe());
+                    let u = Usage {
+                        input: prompt.count(&counter),
+                        output,
+                        ..Usage::default()
+                    };
+                    (u, UsageSource::Estimated)
+                }
+                _ => (Usage::default(), UsageSource::None),
+            },
         };
         let now = Utc::now();
         let mut cost = None;
@@ -327,6 +381,7 @@ impl Tracker {
             tags,
             usage,
             usage_source,
+            estimated_by,
             service_tier,
             cost,
             unpriced_reason,
@@ -386,6 +441,7 @@ mod tests {
             attribute: vec!["user_id".into()],
             catalog: Catalog::bundled().unwrap(),
             max_records: None,
+            estimate: true,
         })
     }
 

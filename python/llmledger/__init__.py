@@ -1,13 +1,20 @@
 """llmledger: the cost ledger for LLM applications.
 
 Exact, attributed costs of every LangChain call, priced by a Rust core with a bundled,
-date-aware price catalog.
+date-aware price catalog, and token counts from OpenAI's own vocabularies, offline.
+
+Importing llmledger is cheap: the LangChain parts (`CostTracker`, `track_costs`) load on
+first use, and no tokenizer vocabulary loads before the first count that needs it.
 
 Example:
-    >>> from llmledger import CostTracker, cost
+    >>> from llmledger import cost, count_tokens
     >>> cost("gpt-4o", input_tokens=1000, output_tokens=100)
     Decimal('0.0035')
+    >>> count_tokens("hello world", model="gpt-4o")
+    2
 """
+
+from typing import TYPE_CHECKING, Any
 
 from llmledger._core import (
     LlmLedgerError,
@@ -16,10 +23,16 @@ from llmledger._core import (
     catalog_entries,
     catalog_version,
     cost,
+    count_message_tokens,
+    count_tokens,
+    count_tokens_batch,
     price,
+    tokenizer_for,
 )
-from llmledger.callback import CostTracker
-from llmledger.context import track_costs
+
+if TYPE_CHECKING:
+    from llmledger.callback import CostTracker
+    from llmledger.context import track_costs
 
 __all__ = [
     "CostTracker",
@@ -29,6 +42,28 @@ __all__ = [
     "catalog_entries",
     "catalog_version",
     "cost",
+    "count_message_tokens",
+    "count_tokens",
+    "count_tokens_batch",
     "price",
+    "tokenizer_for",
     "track_costs",
 ]
+
+# Loaded on first use: they import langchain-core, which takes far longer than the rest.
+_LAZY = {"CostTracker": "llmledger.callback", "track_costs": "llmledger.context"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'llmledger' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

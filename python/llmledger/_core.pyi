@@ -2,7 +2,7 @@
 
 import datetime
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeAlias, final
 from uuid import UUID
@@ -15,7 +15,11 @@ __all__ = [
     "catalog_entries",
     "catalog_version",
     "cost",
+    "count_message_tokens",
+    "count_tokens",
+    "count_tokens_batch",
     "price",
+    "tokenizer_for",
 ]
 
 __version__: str
@@ -36,6 +40,7 @@ class Tracker:
         attribute: list[str] | None = None,
         prices: _Prices = None,
         max_records: int | None = None,
+        estimate: bool = True,
     ) -> Tracker: ...
     def start(
         self,
@@ -45,8 +50,9 @@ class Tracker:
         tags: Any | None = None,
         metadata: Any | None = None,
         kwargs: dict[str, Any] | None = None,
+        inputs: Any | None = None,
     ) -> None: ...
-    def token(self, run_id: UUID) -> None: ...
+    def token(self, run_id: UUID, token: Any | None = None, chunk: Any | None = None) -> None: ...
     def end(
         self,
         response: Any,
@@ -131,3 +137,9 @@ def cost(
 ) -> Decimal | None: ...
 def catalog_version() -> str: ...
 def catalog_entries(*, prices: _Prices = None) -> list[dict[str, Any]]: ...
+def count_tokens(text: str, model: str = "gpt-4o", *, encoding: str | None = None) -> int: ...
+def count_tokens_batch(
+    texts: Sequence[str], model: str = "gpt-4o", *, encoding: str | None = None, threads: int = 0
+) -> list[int]: ...
+def count_message_tokens(messages: Any, model: str = "gpt-4o", tools: Any | None = None) -> int: ...
+def tokenizer_for(model: str) -> dict[str, Any]: ...

@@ -44,6 +44,11 @@ class CostTracker(BaseCallbackHandler):
             JSON or TOML file in the same schema.
         max_records: keep at most this many per-call records in memory (oldest dropped);
             totals always count every call. `None` keeps all.
+        estimate: when a response reports no token usage (a stream without usage, a
+            provider that omits it), count the prompt and the generated text with
+            llmledger's tokenizer and price that, marking the record `usage_source =
+            "estimated"`. The prompt is held in memory until the call ends, never stored.
+            `False` records such calls as unpriced instead.
     """
 
     # Only a deliberate budget stop may escape; the shim catches everything else itself.
@@ -57,12 +62,16 @@ class CostTracker(BaseCallbackHandler):
         attribute: Iterable[str] = ("user_id", "session_id"),
         prices: PricesArg = None,
         max_records: int | None = None,
+        estimate: bool = True,
     ) -> None:
         super().__init__()
         if isinstance(attribute, str):
             attribute = (attribute,)
         self._core = _core.Tracker(
-            attribute=list(attribute), prices=prices, max_records=max_records
+            attribute=list(attribute),
+            prices=prices,
+            max_records=max_records,
+            estimate=estimate,
         )
 
     # Frameworks deep-copy handlers (LangGraph, RunnableConfig merges): share one ledger.
@@ -88,7 +97,7 @@ class CostTracker(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        self._core.start(serialized, run_id, parent_run_id, tags, metadata, kwargs)
+        self._core.start(serialized, run_id, parent_run_id, tags, metadata, kwargs, messages)
 
     def on_llm_start(
         self,
@@ -101,10 +110,10 @@ class CostTracker(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        self._core.start(serialized, run_id, parent_run_id, tags, metadata, kwargs)
+        self._core.start(serialized, run_id, parent_run_id, tags, metadata, kwargs, prompts)
 
     def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        self._core.token(run_id)
+        self._core.token(run_id, token, kwargs.get("chunk"))
 
     def on_llm_end(
         self,

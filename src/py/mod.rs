@@ -5,6 +5,7 @@ mod convert;
 mod errors;
 mod extract;
 mod functions;
+mod tokens;
 mod tracker;
 
 use pyo3::prelude::*;
@@ -19,6 +20,10 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::cost, m)?)?;
     m.add_function(wrap_pyfunction!(functions::catalog_version, m)?)?;
     m.add_function(wrap_pyfunction!(functions::catalog_entries, m)?)?;
+    m.add_function(wrap_pyfunction!(tokens::count_tokens, m)?)?;
+    m.add_function(wrap_pyfunction!(tokens::count_tokens_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(tokens::count_message_tokens, m)?)?;
+    m.add_function(wrap_pyfunction!(tokens::tokenizer_for, m)?)?;
     m.add("LlmLedgerError", py.get_type::<errors::LlmLedgerError>())?;
     m.add(
         "PriceCatalogError",

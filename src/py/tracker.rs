@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::convert;
 use super::extract;
+use super::tokens;
 use crate::catalog::schema::Strictness;
 use crate::catalog::Catalog;
 use crate::money::Decimal;
@@ -149,9 +150,15 @@ fn guarded(py: Python<'_>, hook: &str, body: impl FnOnce() -> PyResult<()>) {
 impl PyTracker {
     /// Records an ended run and logs what the core had to say about it.
     fn record(&self, py: Python<'_>, info: EndInfo, tags: Option<&Bound<'_, PyAny>>) {
-        let warnings = self
-            .core
-            .end(info, || tags.map(extract::tag_list).unwrap_or_default());
+        let warnings = if info.usage.is_none() && !info.llm_cache_hit && self.core.config().estimate
+        {
+            // The core may count the prompt and output: without the GIL (can be long).
+            let tags = tags.map(extract::tag_list).unwrap_or_default();
+            py.detach(|| self.core.end(info, || tags))
+        } else {
+            self.core
+                .end(info, || tags.map(extract::tag_list).unwrap_or_default())
+        };
         log_warnings(py, &warnings);
     }
 }
@@ -159,12 +166,13 @@ impl PyTracker {
 #[pymethods]
 impl PyTracker {
     #[new]
-    #[pyo3(signature = (*, attribute=None, prices=None, max_records=None))]
+    #[pyo3(signature = (*, attribute=None, prices=None, max_records=None, estimate=true))]
     fn new(
         py: Python<'_>,
         attribute: Option<Vec<String>>,
         prices: Option<&Bound<'_, PyAny>>,
         max_records: Option<usize>,
+        estimate: bool,
     ) -> PyResult<Self> {
         let attribute: Vec<Arc<str>> = attribute
             .unwrap_or_else(|| vec!["user_id".into(), "session_id".into()])
@@ -181,6 +189,7 @@ impl PyTracker {
                 attribute,
                 catalog,
                 max_records,
+                estimate,
             }),
             attribute_keys,
         })
@@ -188,7 +197,7 @@ impl PyTracker {
 
     /// `on_chat_model_start` / `on_llm_start`: remembers the run's context (metadata only
     /// arrives here). Positional arguments: keyword parsing costs more than the work.
-    #[pyo3(signature = (serialized, run_id, parent_run_id=None, tags=None, metadata=None, kwargs=None))]
+    #[pyo3(signature = (serialized, run_id, parent_run_id=None, tags=None, metadata=None, kwargs=None, inputs=None))]
     #[allow(clippy::too_many_arguments)]
     fn start(
         &self,
@@ -199,6 +208,7 @@ impl PyTracker {
         tags: Option<&Bound<'_, PyAny>>,
         metadata: Option<&Bound<'_, PyAny>>,
         kwargs: Option<&Bound<'_, PyDict>>,
+        inputs: Option<&Bound<'_, PyAny>>,
     ) {
         guarded(py, "on_llm_start", || {
             let mut info = extract::start_info(
@@ -224,15 +234,32 @@ impl PyTracker {
                     }
                 }
             }
+            if self.core.config().estimate {
+                info.prompt = inputs.and_then(|i| tokens::prompt_of(i, kwargs));
+            }
             self.core.start(info);
             Ok(())
         });
     }
 
-    /// `on_llm_new_token`: counts streamed chunks.
-    fn token(&self, py: Python<'_>, run_id: &Bound<'_, PyAny>) {
+    /// `on_llm_new_token`: counts streamed chunks and keeps their text (to estimate a stream
+    /// that reports no usage).
+    #[pyo3(signature = (run_id, token=None, chunk=None))]
+    fn token(
+        &self,
+        py: Python<'_>,
+        run_id: &Bound<'_, PyAny>,
+        token: Option<&Bound<'_, PyAny>>,
+        chunk: Option<&Bound<'_, PyAny>>,
+    ) {
         guarded(py, "on_llm_new_token", || {
-            self.core.token(run_id.extract::<Uuid>()?.as_u128());
+            let run_id = run_id.extract::<Uuid>()?.as_u128();
+            match token {
+                Some(t) if self.core.config().estimate => {
+                    self.core.token(run_id, &tokens::chunk_text(t, chunk));
+                }
+                _ => self.core.token(run_id, ""),
+            }
             Ok(())
         });
     }
@@ -254,6 +281,9 @@ impl PyTracker {
                 ..EndInfo::default()
             };
             extract::end_info(response, &mut info);
+            if info.usage.is_none() && !info.llm_cache_hit && self.core.config().estimate {
+                info.output_text = tokens::output_texts(response);
+            }
             self.record(py, info, tags);
             Ok(())
         });
