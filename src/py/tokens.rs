@@ -223,8 +223,9 @@ pub fn chat_message(m: &Bound<'_, PyAny>) -> PyResult<ChatMessage> {
     if let Some(c) = m.getattr_opt(intern!(py, "content"))? {
         read_content(&c, &mut msg.content, &mut msg.tool_calls);
     }
-    // Anthropic messages carry their calls both as tool_use blocks and as tool_calls.
-    if msg.tool_calls.is_empty() {
+    // Anthropic messages carry their calls both as tool_use blocks and as tool_calls. Only
+    // assistant messages have `tool_calls` (a missing attribute costs an exception).
+    if msg.tool_calls.is_empty() && msg.role == "assistant" {
         langchain_tool_calls(m, &mut msg.tool_calls);
     }
     Ok(msg)
