@@ -207,8 +207,16 @@ def genai_equals(match: Any) -> list[str]:
     return []
 
 
+def day_share(c: Any) -> float:
+    """Hours a day a genai-prices TimeOfDateConstraint is in force."""
+    start = c.start_time.hour * 60 + c.start_time.minute
+    end = c.end_time.hour * 60 + c.end_time.minute
+    return ((end - start) % (24 * 60)) / 60
+
+
 def genai_standard(model: Any, when: dt.datetime) -> Any:
-    """The model's standard prices on `when`, ignoring time-of-day (off-peak) prices."""
+    """The model's standard prices on `when`. Time-of-day prices cannot be expressed: the price
+    in force for most of the day is used (DeepSeek's daytime price, not its night discount)."""
     from genai_prices import types as t
 
     if not isinstance(model.prices, list):
@@ -216,6 +224,8 @@ def genai_standard(model: Any, when: dt.datetime) -> Any:
     for cp in reversed(model.prices):
         c = cp.constraint
         if c is None or (isinstance(c, t.StartDateConstraint) and c.active(when)):
+            return cp.prices
+        if isinstance(c, t.TimeOfDateConstraint) and day_share(c) > 12:
             return cp.prices
     return model.prices[0].prices
 
@@ -297,7 +307,9 @@ def genai_versions(model: Any, dropped: set[str], notes: list[str]) -> list[dict
         if isinstance(cp.constraint, t.StartDateConstraint):
             dates.add(cp.constraint.start_date)
         elif isinstance(cp.constraint, t.TimeOfDateConstraint):
-            notes.append("time-of-day (off-peak) prices not modelled: peak prices used")
+            notes.append(
+                "time-of-day prices not modelled: the price in force most of the day is used"
+            )
     for v in model.price_variants or ():
         if isinstance(v.constraint, t.StartDateConstraint):
             dates.add(v.constraint.start_date)
