@@ -439,7 +439,7 @@ def litellm_entry(key: str, v: dict[str, Any], version: str) -> dict[str, Any] |
         if base is None:
             return None
         tiers = []
-        for (var, above), fs in sorted(parts.items(), key=lambda kv: (kv[0][1] or 0)):
+        for (var, above), fs in sorted(parts.items(), key=lambda kv: kv[0][1] or 0):
             if var != variant or above is None:
                 continue
             ts = litellm_set({**base_fields, **fs}, mid)
@@ -563,7 +563,16 @@ def merge(
     return sorted(kept, key=sort_key), sorted(report)
 
 
-ENTRY_ORDER = ("id", "provider", "aliases", "source", "checked", "context_window", "notes", "prices")
+ENTRY_ORDER = (
+    "id",
+    "provider",
+    "aliases",
+    "source",
+    "checked",
+    "context_window",
+    "notes",
+    "prices",
+)
 
 
 def render(entries: list[dict[str, Any]]) -> str:
@@ -614,8 +623,9 @@ def main(argv: list[str] | None = None) -> int:
         for line in report:
             print("  " + line)
     counts = Counter(e["provider"] for e in entries)
-    sources = Counter(e["source"].split(":")[0] if "//" not in e["source"] else "hand-checked"
-                      for e in entries)
+    sources = Counter(
+        e["source"].split(":")[0] if "//" not in e["source"] else "hand-checked" for e in entries
+    )
     print(f"{len(entries)} entries: " + ", ".join(f"{p} {n}" for p, n in sorted(counts.items())))
     print("by source: " + ", ".join(f"{s} {n}" for s, n in sorted(sources.items())))
     if args.check:

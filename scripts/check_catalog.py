@@ -25,6 +25,7 @@ Exit status: 1 on schema errors or names LangChain knows that the catalog does n
 0 otherwise (price differences are reported, not errors). Only the standard library is
 needed; the LangChain comparison is skipped if langchain_community is not installed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,16 @@ from pathlib import Path
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "src" / "catalog" / "prices.json"
 
-PRICE_FIELDS = ("input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning",
-                "input_audio", "output_audio")
+PRICE_FIELDS = (
+    "input",
+    "output",
+    "cache_read",
+    "cache_write",
+    "cache_write_1h",
+    "reasoning",
+    "input_audio",
+    "output_audio",
+)
 REQUIRED_PRICE_FIELDS = ("input", "output")
 VERSION_KEYS = set(PRICE_FIELDS) | {"from", "tiers", "variants"}
 TIER_KEYS = set(PRICE_FIELDS) | {"above"}
@@ -122,7 +131,9 @@ class Checker:
                 self.err(w, f"'above' must be a non-negative integer, got {above!r}")
             else:
                 if last is not None and above <= last:
-                    self.err(w, f"tiers must be strictly ascending by 'above' ({above} after {last})")
+                    self.err(
+                        w, f"tiers must be strictly ascending by 'above' ({above} after {last})"
+                    )
                 last = above
             self.price_set(w, t, TIER_KEYS, tiers_ok=False)
 
@@ -140,8 +151,10 @@ class Checker:
                 return
             for name, ps in vs.items():
                 if name not in VARIANT_NAMES:
-                    self.err(f"{where}.variants", f"unknown variant {name!r} "
-                             f"(expected one of {sorted(VARIANT_NAMES)})")
+                    self.err(
+                        f"{where}.variants",
+                        f"unknown variant {name!r} (expected one of {sorted(VARIANT_NAMES)})",
+                    )
                 self.price_set(f"{where}.variants.{name}", ps, VARIANT_KEYS, tiers_ok=True)
 
     # -- entries -------------------------------------------------------------------------
@@ -167,8 +180,9 @@ class Checker:
             self.err(where, f"provider {prov!r} must be a lower-case key")
         src = e.get("source")
         if isinstance(src, str) and not SOURCE_RE.match(src):
-            self.err(where, f"source {src!r} must be a URL or 'genai-prices VERSION' / "
-                     "'litellm VERSION'")
+            self.err(
+                where, f"source {src!r} must be a URL or 'genai-prices VERSION' / 'litellm VERSION'"
+            )
         cw = e.get("context_window")
         if cw is not None and (isinstance(cw, bool) or not isinstance(cw, int) or cw <= 0):
             self.err(where, f"'context_window' must be a positive integer, got {cw!r}")
@@ -199,8 +213,11 @@ class Checker:
             self.version(f"{where}.prices[{j}]", v)
             if isinstance(v, dict):
                 f = v.get("from")
-                froms.append(dt.date.fromisoformat(f) if isinstance(f, str)
-                             and re.fullmatch(r"\d{4}-\d{2}-\d{2}", f) else None)
+                froms.append(
+                    dt.date.fromisoformat(f)
+                    if isinstance(f, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", f)
+                    else None
+                )
         if sum(1 for f in froms if f is None) > 1:
             self.err(where, "at most one price version may omit 'from'")
         dated = [f for f in froms if f is not None]
@@ -293,8 +310,10 @@ def compare_langchain(cat: dict, day: dt.date) -> tuple[int, int]:
             diffs.append(f"{label}: ours <absent> vs LangChain {theirs}")
         elif Decimal(ours_s) != theirs:
             diffs.append(f"{label}: ours {ours_s} vs LangChain {theirs} per 1M")
-    print(f"LangChain MODEL_COST_PER_1K_TOKENS: {len(MODEL_COST_PER_1K_TOKENS)} keys, "
-          f"{len(plain)} model names, {len(plain) - len(missing)} resolved")
+    print(
+        f"LangChain MODEL_COST_PER_1K_TOKENS: {len(MODEL_COST_PER_1K_TOKENS)} keys, "
+        f"{len(plain)} model names, {len(plain) - len(missing)} resolved"
+    )
     for prov, name in sorted(missing):
         print(f"  MISSING {prov}/{name}")
     if diffs:
@@ -307,8 +326,11 @@ def compare_langchain(cat: dict, day: dt.date) -> tuple[int, int]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("path", nargs="?", default=str(DEFAULT_PATH))
-    ap.add_argument("--today", default=dt.date.today().isoformat(),
-                    help="date whose effective prices are compared with LangChain")
+    ap.add_argument(
+        "--today",
+        default=dt.date.today().isoformat(),
+        help="date whose effective prices are compared with LangChain",
+    )
     ap.add_argument("--no-langchain", action="store_true", help="skip the LangChain comparison")
     args = ap.parse_args(argv)
 
@@ -330,8 +352,11 @@ def main(argv: list[str] | None = None) -> int:
     counts: dict[str, int] = {}
     for e in cat["models"]:
         counts[e["provider"]] = counts.get(e["provider"], 0) + 1
-    print(f"{args.path}: schema OK, version {cat['version']}, {len(cat['models'])} entries ("
-          + ", ".join(f"{p} {n}" for p, n in sorted(counts.items())) + ")")
+    print(
+        f"{args.path}: schema OK, version {cat['version']}, {len(cat['models'])} entries ("
+        + ", ".join(f"{p} {n}" for p, n in sorted(counts.items()))
+        + ")"
+    )
 
     missing = 0
     if not args.no_langchain:

@@ -173,8 +173,8 @@ pub struct Catalog {
     version: String,
     entries: Vec<Arc<Entry>>,
     index: HashMap<String, Vec<usize>>,
-    /// Providers with entries that host other makers' models (bedrock, groq, ...).
-    hosts: HashSet<String>,
+    /// The providers with entries.
+    providers: HashSet<String>,
     /// Resolutions by model name, then provider hint: looked up by `&str`, no allocation.
     cache: RwLock<ResolveCache>,
     cached: std::sync::atomic::AtomicUsize,
@@ -200,17 +200,16 @@ impl Catalog {
                 }
             }
         }
-        let hosts = entries
+        let providers = entries
             .iter()
             .filter_map(|e| e.provider.as_deref())
-            .filter(|p| !is_model_vendor(p))
             .map(str::to_string)
             .collect();
         Catalog {
             version,
             entries,
             index,
-            hosts,
+            providers,
             cache: RwLock::new(HashMap::new()),
             cached: std::sync::atomic::AtomicUsize::new(0),
         }
@@ -290,8 +289,11 @@ impl Catalog {
     /// The entry named exactly `name`. With a provider hint: that provider's entry (or an
     /// entry that applies at every provider); else the model maker's entry (hosts such as
     /// Azure or Bedrock bill a maker's model at its list price unless they list their own);
-    /// else, if the hint is a host the catalog knows, nothing: another host's price for an
-    /// open model is not this host's. Without a hint: the first entry (makers come first).
+    /// else, if the hint is a provider the catalog knows, nothing: another host's price for an
+    /// open model is not this provider's. `openai` is the exception: LangChain's ChatOpenAI
+    /// reports it for every OpenAI-compatible host (OpenRouter, Together, ...), whose own
+    /// names (`meta-llama/...`) then find that host's entry. Without a hint, or with one the
+    /// catalog does not know: the first entry (makers come first).
     fn exact(&self, name: &str, provider: Option<&str>) -> Option<Arc<Entry>> {
         let slot = self.index.get(name)?;
         let entry = |i: &usize| &self.entries[*i];
@@ -305,7 +307,7 @@ impl Catalog {
                         .find(|&i| entry(i).provider.as_deref().is_some_and(is_model_vendor))
                 })
                 .or_else(|| {
-                    if self.hosts.contains(p) {
+                    if p != "openai" && self.providers.contains(p) {
                         None
                     } else {
                         slot.first()

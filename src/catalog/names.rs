@@ -313,4 +313,81 @@ mod tests {
             ("ft:curie".to_string(), Some("openai".to_string()))
         );
     }
+
+    #[test]
+    fn prefix_stages_keep_every_step() {
+        assert_eq!(
+            prefix_stages("us.anthropic.claude-3-5-sonnet-20241022-v2:0"),
+            vec![
+                ("anthropic.claude-3-5-sonnet-20241022-v2:0", Some("bedrock")),
+                ("claude-3-5-sonnet-20241022-v2:0", Some("bedrock")),
+            ]
+        );
+        assert_eq!(
+            prefix_stages("bedrock/global.amazon.nova-pro-v1:0")[1],
+            ("amazon.nova-pro-v1:0", Some("bedrock"))
+        );
+        assert_eq!(
+            strip_prefixes("accounts/fireworks/models/llama-v3p1-8b-instruct"),
+            ("llama-v3p1-8b-instruct", Some("fireworks"))
+        );
+        assert_eq!(
+            strip_prefixes("fireworks_ai/accounts/fireworks/models/gpt-oss-120b"),
+            ("gpt-oss-120b", Some("fireworks"))
+        );
+        assert_eq!(
+            strip_prefixes("groq/llama-3.3-70b-versatile"),
+            ("llama-3.3-70b-versatile", Some("groq"))
+        );
+        assert_eq!(
+            strip_prefixes("vertex_ai/claude-opus-4-6@default"),
+            ("claude-opus-4-6@default", Some("vertex"))
+        );
+        // Not a prefix of a known shape: left alone.
+        assert!(prefix_stages("meta-llama/llama-3.1-8b-instruct").is_empty());
+        assert!(prefix_stages("accounts/x").is_empty());
+        assert!(prefix_stages("gpt-4.1-mini").is_empty());
+    }
+
+    #[test]
+    fn vertex_snapshots() {
+        assert_eq!(
+            strip_snapshot("claude-opus-4-6@default"),
+            Some("claude-opus-4-6")
+        );
+        assert_eq!(
+            strip_snapshot("claude-sonnet-4-5@20250929"),
+            Some("claude-sonnet-4-5")
+        );
+        assert_eq!(strip_snapshot("claude-opus-4-6@defaults"), None);
+        assert_eq!(strip_snapshot("@default"), None);
+    }
+
+    #[test]
+    fn langchain_ls_provider_values() {
+        for (ls, ours) in [
+            ("openai", "openai"),
+            ("azure", "azure"),
+            ("azure_ai", "azure"),
+            ("anthropic", "anthropic"),
+            ("google_genai", "google"),
+            ("google_vertexai", "vertex"),
+            ("google_anthropic_vertex", "vertex"),
+            ("amazon_bedrock", "bedrock"),
+            ("bedrock", "bedrock"),
+            ("bedrock_converse", "bedrock"),
+            ("groq", "groq"),
+            ("together", "together"),
+            ("fireworks", "fireworks"),
+            ("mistralai", "mistral"),
+            ("deepseek", "deepseek"),
+            ("xai", "xai"),
+            ("cohere", "cohere"),
+            ("openrouter", "openrouter"),
+            ("ollama", "ollama"),
+        ] {
+            assert_eq!(normalize_provider(ls), ours, "{ls}");
+        }
+        assert!(is_model_vendor("anthropic") && !is_model_vendor("bedrock"));
+    }
 }
