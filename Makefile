@@ -35,3 +35,4 @@ test: build
 bench: build-release
 	$(PY) benchmarks/bench_on_llm_end.py
 	$(PY) benchmarks/bench_tokens.py
+	$(PY) benchmarks/bench_catalog.py

@@ -9,13 +9,13 @@ mod names;
 mod price;
 pub mod schema;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
 use chrono::NaiveDate;
 use parking_lot::RwLock;
 
-pub use names::normalize_provider;
+pub use names::{is_model_vendor, normalize_provider};
 pub use price::{CostBreakdown, PriceSet, PriceVersion, Priced, Tier, Tiered};
 use schema::Strictness;
 
@@ -46,6 +46,8 @@ pub struct Entry {
     pub checked: Option<NaiveDate>,
     /// Free-text notes.
     pub notes: Option<String>,
+    /// The most input tokens one request may have, where the source says.
+    pub context_window: Option<u64>,
     /// Date-effective versions, ascending by `from`.
     pub versions: Vec<PriceVersion>,
     /// True for an entry from the user's `prices=`.
@@ -65,6 +67,7 @@ impl Entry {
         source: Option<String>,
         checked: Option<NaiveDate>,
         notes: Option<String>,
+        context_window: Option<u64>,
         versions: Vec<PriceVersion>,
         is_override: bool,
     ) -> Entry {
@@ -82,6 +85,7 @@ impl Entry {
             source,
             checked,
             notes,
+            context_window,
             versions,
             is_override,
             key,
@@ -169,6 +173,8 @@ pub struct Catalog {
     version: String,
     entries: Vec<Arc<Entry>>,
     index: HashMap<String, Vec<usize>>,
+    /// The providers with entries.
+    providers: HashSet<String>,
     /// Resolutions by model name, then provider hint: looked up by `&str`, no allocation.
     cache: RwLock<ResolveCache>,
     cached: std::sync::atomic::AtomicUsize,
@@ -194,10 +200,16 @@ impl Catalog {
                 }
             }
         }
+        let providers = entries
+            .iter()
+            .filter_map(|e| e.provider.as_deref())
+            .map(str::to_string)
+            .collect();
         Catalog {
             version,
             entries,
             index,
+            providers,
             cache: RwLock::new(HashMap::new()),
             cached: std::sync::atomic::AtomicUsize::new(0),
         }
@@ -274,14 +286,34 @@ impl Catalog {
         &self.entries
     }
 
+    /// The entry named exactly `name`. With a provider hint: that provider's entry (or an
+    /// entry that applies at every provider); else the model maker's entry (hosts such as
+    /// Azure or Bedrock bill a maker's model at its list price unless they list their own);
+    /// else, if the hint is a provider the catalog knows, nothing: another host's price for an
+    /// open model is not this provider's. `openai` is the exception: LangChain's ChatOpenAI
+    /// reports it for every OpenAI-compatible host (OpenRouter, Together, ...), whose own
+    /// names (`meta-llama/...`) then find that host's entry. Without a hint, or with one the
+    /// catalog does not know: the first entry (makers come first).
     fn exact(&self, name: &str, provider: Option<&str>) -> Option<Arc<Entry>> {
         let slot = self.index.get(name)?;
-        let pick = provider
-            .and_then(|p| {
-                slot.iter()
-                    .find(|&&i| self.entries[i].provider.as_deref() == Some(p))
-            })
-            .or_else(|| slot.first())?;
+        let entry = |i: &usize| &self.entries[*i];
+        let pick = match provider {
+            None => slot.first(),
+            Some(p) => slot
+                .iter()
+                .find(|&i| entry(i).provider.as_deref().is_none_or(|ep| ep == p))
+                .or_else(|| {
+                    slot.iter()
+                        .find(|&i| entry(i).provider.as_deref().is_some_and(is_model_vendor))
+                })
+                .or_else(|| {
+                    if p != "openai" && self.providers.contains(p) {
+                        None
+                    } else {
+                        slot.first()
+                    }
+                }),
+        }?;
         Some(self.entries[*pick].clone())
     }
 

@@ -6,19 +6,36 @@
 pub fn normalize_provider(p: &str) -> &str {
     match p {
         "openai" | "openai-chat" | "openai_chat" => "openai",
-        "azure" | "azure_openai" | "azure-openai" | "azureopenai" => "azure",
+        "azure" | "azure_openai" | "azure-openai" | "azureopenai" | "azure_ai" => "azure",
         "anthropic" | "anthropic-chat" | "claude" => "anthropic",
         "google" | "google_genai" | "google-genai" | "gemini" | "google_ai" => "google",
-        "vertex" | "vertex_ai" | "vertexai" | "google_vertexai" | "google_anthropic_vertex" => {
-            "vertex"
-        }
-        "bedrock" | "amazon_bedrock" | "bedrock_converse" | "aws" => "bedrock",
-        "mistral" | "mistralai" => "mistral",
+        "vertex"
+        | "vertex_ai"
+        | "vertexai"
+        | "google_vertexai"
+        | "google_anthropic_vertex"
+        | "vertex_ai_beta" => "vertex",
+        "bedrock" | "amazon_bedrock" | "bedrock_converse" | "aws" | "aws_bedrock" => "bedrock",
+        "mistral" | "mistralai" | "mistral_ai" => "mistral",
         "together" | "together_ai" | "togetherai" => "together",
         "fireworks" | "fireworks_ai" | "fireworksai" => "fireworks",
-        "xai" | "x-ai" | "grok" => "xai",
+        "xai" | "x-ai" | "x_ai" | "grok" => "xai",
+        "deepseek" | "deepseek_ai" => "deepseek",
+        "cohere" | "cohere_chat" => "cohere",
+        "groq" | "groq_ai" => "groq",
+        "openrouter" | "open_router" => "openrouter",
         other => other,
     }
+}
+
+/// True for a provider that makes the models it sells (its price is the list price hosts of
+/// its models start from); false for a host of other makers' models (Bedrock, Vertex, Azure,
+/// Groq, Together, Fireworks, OpenRouter, ...).
+pub fn is_model_vendor(provider: &str) -> bool {
+    matches!(
+        provider,
+        "openai" | "anthropic" | "google" | "mistral" | "deepseek" | "xai" | "cohere"
+    )
 }
 
 /// Prefixes `PREFIX/model` or `PREFIX:model` that name a provider (or, for `models/`, nothing):
@@ -62,18 +79,38 @@ const BEDROCK_VENDORS: &[&str] = &[
     "qwen",
     "writer",
     "stability",
+    "moonshot",
+    "moonshotai",
+    "minimax",
+    "nvidia",
+    "google",
+    "twelvelabs",
+    "xai",
+    "zai",
 ];
 
-/// Removes provider prefixes; returns the bare name and the outermost provider named.
-fn strip_prefixes(name: &str) -> (&str, Option<&'static str>) {
+/// Removes provider prefixes one at a time: every intermediate name, with the outermost
+/// provider named so far (`us.anthropic.claude-x` -> `anthropic.claude-x`, `claude-x`).
+fn prefix_stages(name: &str) -> Vec<(&str, Option<&'static str>)> {
+    let mut stages = Vec::new();
     let mut rest = name;
     let mut provider = None;
-    for _ in 0..3 {
+    for _ in 0..4 {
+        // Fireworks' model paths: accounts/ACCOUNT/models/NAME.
+        if let Some(tail) = rest.strip_prefix("accounts/") {
+            if let Some(i) = tail.find("/models/") {
+                provider = provider.or(Some("fireworks"));
+                rest = &tail[i + "/models/".len()..];
+                stages.push((rest, provider));
+                continue;
+            }
+        }
         let sep = rest.find(['/', ':']);
         if let Some(i) = sep {
             if let Some(p) = provider_prefix(&rest[..i]) {
                 provider = provider.or(p);
                 rest = &rest[i + 1..];
+                stages.push((rest, provider));
                 continue;
             }
         }
@@ -82,19 +119,27 @@ fn strip_prefixes(name: &str) -> (&str, Option<&'static str>) {
             if BEDROCK_REGIONS.contains(&head) || BEDROCK_VENDORS.contains(&head) {
                 provider = provider.or(Some("bedrock"));
                 rest = &rest[i + 1..];
+                stages.push((rest, provider));
                 continue;
             }
         }
         break;
     }
-    (rest, provider)
+    stages
+}
+
+/// Removes provider prefixes; returns the bare name and the outermost provider named.
+#[cfg(test)]
+fn strip_prefixes(name: &str) -> (&str, Option<&'static str>) {
+    prefix_stages(name).last().copied().unwrap_or((name, None))
 }
 
 fn all_digits(s: &str, n: usize) -> bool {
     s.len() == n && s.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Removes one snapshot suffix: `-YYYY-MM-DD`, `-YYYYMMDD`, `@YYYYMMDD`, `@latest`, `-MMDD`,
+/// Removes one snapshot suffix: `-YYYY-MM-DD`, `-YYYYMMDD`, `@YYYYMMDD`, `@latest`,
+/// `@default`, `-MMDD`,
 /// `-NNN`, `-latest`, `-vN` / `-vN:M`.
 pub fn strip_snapshot(name: &str) -> Option<&str> {
     let b = name.as_bytes();
@@ -116,7 +161,9 @@ pub fn strip_snapshot(name: &str) -> Option<&str> {
     if let Some(i) = name.rfind('@') {
         let tail = &name[i + 1..];
         if i > 0
-            && (tail == "latest" || tail.bytes().all(|c| c.is_ascii_digit()) && !tail.is_empty())
+            && (tail == "latest"
+                || tail == "default"
+                || tail.bytes().all(|c| c.is_ascii_digit()) && !tail.is_empty())
         {
             return Some(&name[..i]);
         }
@@ -164,7 +211,8 @@ fn fine_tune(name: &str) -> Option<(String, Option<&'static str>)> {
 /// it implies (which overrides the caller's hint).
 pub fn candidates(name: &str, _hint: Option<&str>) -> Vec<(String, Option<String>)> {
     let mut out: Vec<(String, Option<String>)> = Vec::new();
-    let (bare, prefix_provider) = strip_prefixes(name);
+    let stages = prefix_stages(name);
+    let (bare, prefix_provider) = stages.last().copied().unwrap_or((name, None));
     if let Some((ft, p)) = fine_tune(bare) {
         let p = p.or(prefix_provider).map(str::to_string);
         out.push((ft.clone(), p.clone()));
@@ -173,10 +221,10 @@ pub fn candidates(name: &str, _hint: Option<&str>) -> Vec<(String, Option<String
         }
         return out;
     }
-    let p = prefix_provider.map(str::to_string);
-    if bare != name {
-        out.push((bare.to_string(), p.clone()));
+    for (stage, p) in &stages {
+        out.push(((*stage).to_string(), p.map(str::to_string)));
     }
+    let p = prefix_provider.map(str::to_string);
     let mut cur = bare;
     for _ in 0..2 {
         match strip_snapshot(cur) {
@@ -264,5 +312,82 @@ mod tests {
             candidates("curie:ft-acme-2023-01-01-00-00-00", None)[0],
             ("ft:curie".to_string(), Some("openai".to_string()))
         );
+    }
+
+    #[test]
+    fn prefix_stages_keep_every_step() {
+        assert_eq!(
+            prefix_stages("us.anthropic.claude-3-5-sonnet-20241022-v2:0"),
+            vec![
+                ("anthropic.claude-3-5-sonnet-20241022-v2:0", Some("bedrock")),
+                ("claude-3-5-sonnet-20241022-v2:0", Some("bedrock")),
+            ]
+        );
+        assert_eq!(
+            prefix_stages("bedrock/global.amazon.nova-pro-v1:0")[1],
+            ("amazon.nova-pro-v1:0", Some("bedrock"))
+        );
+        assert_eq!(
+            strip_prefixes("accounts/fireworks/models/llama-v3p1-8b-instruct"),
+            ("llama-v3p1-8b-instruct", Some("fireworks"))
+        );
+        assert_eq!(
+            strip_prefixes("fireworks_ai/accounts/fireworks/models/gpt-oss-120b"),
+            ("gpt-oss-120b", Some("fireworks"))
+        );
+        assert_eq!(
+            strip_prefixes("groq/llama-3.3-70b-versatile"),
+            ("llama-3.3-70b-versatile", Some("groq"))
+        );
+        assert_eq!(
+            strip_prefixes("vertex_ai/claude-opus-4-6@default"),
+            ("claude-opus-4-6@default", Some("vertex"))
+        );
+        // Not a prefix of a known shape: left alone.
+        assert!(prefix_stages("meta-llama/llama-3.1-8b-instruct").is_empty());
+        assert!(prefix_stages("accounts/x").is_empty());
+        assert!(prefix_stages("gpt-4.1-mini").is_empty());
+    }
+
+    #[test]
+    fn vertex_snapshots() {
+        assert_eq!(
+            strip_snapshot("claude-opus-4-6@default"),
+            Some("claude-opus-4-6")
+        );
+        assert_eq!(
+            strip_snapshot("claude-sonnet-4-5@20250929"),
+            Some("claude-sonnet-4-5")
+        );
+        assert_eq!(strip_snapshot("claude-opus-4-6@defaults"), None);
+        assert_eq!(strip_snapshot("@default"), None);
+    }
+
+    #[test]
+    fn langchain_ls_provider_values() {
+        for (ls, ours) in [
+            ("openai", "openai"),
+            ("azure", "azure"),
+            ("azure_ai", "azure"),
+            ("anthropic", "anthropic"),
+            ("google_genai", "google"),
+            ("google_vertexai", "vertex"),
+            ("google_anthropic_vertex", "vertex"),
+            ("amazon_bedrock", "bedrock"),
+            ("bedrock", "bedrock"),
+            ("bedrock_converse", "bedrock"),
+            ("groq", "groq"),
+            ("together", "together"),
+            ("fireworks", "fireworks"),
+            ("mistralai", "mistral"),
+            ("deepseek", "deepseek"),
+            ("xai", "xai"),
+            ("cohere", "cohere"),
+            ("openrouter", "openrouter"),
+            ("ollama", "ollama"),
+        ] {
+            assert_eq!(normalize_provider(ls), ours, "{ls}");
+        }
+        assert!(is_model_vendor("anthropic") && !is_model_vendor("bedrock"));
     }
 }

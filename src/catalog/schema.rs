@@ -13,7 +13,15 @@ use crate::error::{Error, Result};
 use crate::money::Decimal;
 
 const ENTRY_KEYS: &[&str] = &[
-    "id", "provider", "name", "aliases", "source", "checked", "notes", "prices",
+    "id",
+    "provider",
+    "name",
+    "aliases",
+    "source",
+    "checked",
+    "notes",
+    "context_window",
+    "prices",
 ];
 const PRICE_KEYS: &[&str] = &[
     "input",
@@ -235,6 +243,14 @@ fn parse_entry(id: &str, obj: &Map<String, Value>, at: &str, ctx: &Ctx) -> Resul
             return Err(ctx.err(format!("{at}: two price versions have the same 'from'")));
         }
     }
+    let context_window = match obj.get("context_window") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_u64().ok_or_else(|| {
+            ctx.err(format!(
+                "{at}: 'context_window' must be a token count, got {v}"
+            ))
+        })?),
+    };
     Ok(Entry::new(
         id,
         provider,
@@ -243,6 +259,7 @@ fn parse_entry(id: &str, obj: &Map<String, Value>, at: &str, ctx: &Ctx) -> Resul
         source,
         checked,
         opt_str(obj, "notes", at, ctx)?,
+        context_window,
         versions,
         ctx.strict == Strictness::User,
     ))

@@ -328,3 +328,139 @@ fn bundled_catalog_loads_and_prices_flagship_models() {
         );
     }
 }
+
+const HOSTS_CATALOG: &str = r#"{
+  "version": "hosts-1",
+  "models": [
+    {"id": "claude-3-5-sonnet-20241022", "provider": "anthropic", "source": "s", "checked": "2026-11-01",
+     "prices": [{"input": "3", "output": "15"}]},
+    {"id": "llama-3.3-70b-versatile", "provider": "groq", "source": "s", "checked": "2026-11-01",
+     "prices": [{"input": "0.59", "output": "0.79"}]},
+    {"id": "meta-llama/llama-3.3-70b-instruct-turbo", "provider": "together", "source": "s", "checked": "2026-11-01",
+     "prices": [{"input": "0.88", "output": "0.88"}]},
+    {"id": "anthropic.claude-3-5-sonnet-20241022-v2:0", "provider": "bedrock", "source": "s", "checked": "2026-11-01",
+     "prices": [{"input": "3", "output": "15"}]},
+    {"id": "eu.anthropic.claude-3-5-sonnet-20241022-v2:0", "provider": "bedrock", "source": "s", "checked": "2026-11-01",
+     "prices": [{"input": "3.3", "output": "16.5"}]},
+    {"id": "claude-sonnet-4-5@20250929", "provider": "vertex", "source": "s", "checked": "2026-11-01",
+     "prices": [{"input": "3.3", "output": "16.5"}]},
+    {"id": "claude-opus-4-6", "provider": "vertex", "source": "s", "checked": "2026-11-01",
+     "prices": [{"input": "5", "output": "25"}]},
+    {"id": "llama-v3p1-8b-instruct", "provider": "fireworks", "source": "s", "checked": "2026-11-01",
+     "prices": [{"input": "0.2", "output": "0.2"}]},
+    {"id": "meta-llama/llama-3.1-8b-instruct", "provider": "openrouter", "source": "s", "checked": "2026-11-01",
+     "prices": [{"input": "0.02", "output": "0.03"}]},
+    {"id": "mistral-small", "provider": "mistral", "source": "s", "checked": "2026-11-01",
+     "prices": [{"input": "0.1", "output": "0.3"}]},
+    {"id": "mistral-small-2503", "provider": "azure", "source": "s", "checked": "2026-11-01",
+     "prices": [{"input": "0.1", "output": "0.3"}]}
+  ]
+}"#;
+
+#[test]
+fn host_ids_resolve_at_their_host() {
+    let c = Catalog::parse(HOSTS_CATALOG, "hosts", false, Strictness::Bundled).unwrap();
+    for (name, hint, want) in [
+        // Bedrock: regional / global prefixes, vendor prefixes, -vN:M suffixes.
+        (
+            "us.anthropic.claude-3-5-sonnet-20241022-v2:0",
+            Some("amazon_bedrock"),
+            Some("bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0"),
+        ),
+        (
+            "global.anthropic.claude-3-5-sonnet-20241022-v2:0",
+            None,
+            Some("bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0"),
+        ),
+        (
+            "eu.anthropic.claude-3-5-sonnet-20241022-v2:0",
+            None,
+            Some("bedrock/eu.anthropic.claude-3-5-sonnet-20241022-v2:0"),
+        ),
+        (
+            "bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0",
+            None,
+            Some("bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0"),
+        ),
+        (
+            "us.anthropic.claude-3-5-sonnet-20241022-v3:0",
+            None,
+            Some("anthropic/claude-3-5-sonnet-20241022"),
+        ),
+        // Vertex: @ snapshots, @default.
+        (
+            "claude-sonnet-4-5@20250929",
+            Some("google_vertexai"),
+            Some("vertex/claude-sonnet-4-5@20250929"),
+        ),
+        (
+            "claude-opus-4-6@default",
+            Some("google_vertexai"),
+            Some("vertex/claude-opus-4-6"),
+        ),
+        (
+            "vertex_ai/claude-opus-4-6",
+            None,
+            Some("vertex/claude-opus-4-6"),
+        ),
+        // Hosts of open models.
+        (
+            "llama-3.3-70b-versatile",
+            Some("groq"),
+            Some("groq/llama-3.3-70b-versatile"),
+        ),
+        (
+            "groq/llama-3.3-70b-versatile",
+            None,
+            Some("groq/llama-3.3-70b-versatile"),
+        ),
+        (
+            "meta-llama/Llama-3.3-70B-Instruct-Turbo",
+            Some("together"),
+            Some("together/meta-llama/llama-3.3-70b-instruct-turbo"),
+        ),
+        (
+            "accounts/fireworks/models/llama-v3p1-8b-instruct",
+            None,
+            Some("fireworks/llama-v3p1-8b-instruct"),
+        ),
+        (
+            "openrouter/meta-llama/llama-3.1-8b-instruct",
+            None,
+            Some("openrouter/meta-llama/llama-3.1-8b-instruct"),
+        ),
+        // ChatOpenAI pointed at an OpenAI-compatible host reports ls_provider "openai".
+        (
+            "meta-llama/llama-3.1-8b-instruct",
+            Some("openai"),
+            Some("openrouter/meta-llama/llama-3.1-8b-instruct"),
+        ),
+        // A host without the model never borrows another host's price...
+        ("meta-llama/llama-3.1-8b-instruct", Some("groq"), None),
+        ("llama-3.3-70b-versatile", Some("together"), None),
+        // ...but a maker's model is billed at the maker's list price by a host that lists none.
+        (
+            "claude-3-5-sonnet-20241022",
+            Some("bedrock"),
+            Some("anthropic/claude-3-5-sonnet-20241022"),
+        ),
+        // A maker's dated name is not taken from a host when the maker lists the base model.
+        (
+            "mistral-small-2503",
+            Some("mistralai"),
+            Some("mistral/mistral-small"),
+        ),
+        (
+            "mistral-small-2503",
+            Some("azure"),
+            Some("azure/mistral-small-2503"),
+        ),
+        // Near misses.
+        ("llama-3.3-70b-versatilex", Some("groq"), None),
+        ("accounts/fireworks/models/llama-v3p1-8b", None, None),
+        ("anthropic.claude-3-5-sonnetx-v2:0", None, None),
+        ("claude-opus-4-6@defaultx", Some("vertex"), None),
+    ] {
+        assert_eq!(id_of(&c, name, hint).as_deref(), want, "{name} at {hint:?}");
+    }
+}

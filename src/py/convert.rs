@@ -155,6 +155,7 @@ pub fn entry_dict<'py>(
     d.set_item("source", e.source.as_deref())?;
     d.set_item("checked", e.checked.map(|c| c.to_string()))?;
     d.set_item("notes", e.notes.as_deref())?;
+    d.set_item("context_window", e.context_window)?;
     d.set_item("catalog_version", catalog_version)?;
     d.set_item("override", e.is_override)?;
     d.set_item("unit", "USD per 1M tokens")?;
@@ -170,6 +171,11 @@ pub fn entry_dict<'py>(
     for v in &e.versions {
         let vd = tiered_dict(py, &v.standard)?;
         vd.set_item("from", v.from.map(|f| f.to_string()))?;
+        let vv = PyDict::new(py);
+        for (name, t) in &v.variants {
+            vv.set_item(name, tiered_dict(py, t)?)?;
+        }
+        vd.set_item("variants", vv)?;
         history.append(vd)?;
     }
     d.set_item("versions", history)?;
