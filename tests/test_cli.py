@@ -93,3 +93,20 @@ def test_prices_stale(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "old-model" in out and "new-model" not in out
     assert main(["prices", "--stale", "100000"]) == 0
     assert "0 entries" in capsys.readouterr().out
+
+
+def test_output_piped_into_a_reader_that_stops_early() -> None:
+    # Regression: `llmledger prices --all | head -1` printed a BrokenPipeError traceback.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llmledger.cli", "prices", "--all"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()  # the reader goes away after one line
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 0
+    assert b"entry" in first
+    assert "Traceback" not in err and "BrokenPipe" not in err

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import sys
 from collections.abc import Sequence
 from decimal import Decimal
@@ -198,6 +199,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _core.LlmLedgerError as e:
         print(f"llmledger: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`llmledger prices --all | head`): stop quietly, and keep the
+        # interpreter's final flush of stdout from raising again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
