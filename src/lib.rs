@@ -3,11 +3,12 @@
 //! Everything that counts lives here, in plain Rust that knows nothing about Python: the price
 //! catalog and exact decimal money ([`catalog`], [`money`]), normalised token usage
 //! ([`usage`]), per-call records and their aggregates ([`ledger`]) and the per-run state machine
-//! that turns callback events into records ([`tracker`]), and budgets that stop a call before
-//! it spends ([`budget`]). The binding layer
+//! that turns callback events into records ([`tracker`]), budgets that stop a call before it
+//! spends ([`budget`]) and the webhook that carries their alerts ([`alert`]). The binding layer
 //! in `py` (built with the default `python` feature) converts LangChain's objects into these
 //! types and back.
 
+pub mod alert;
 pub mod budget;
 pub mod catalog;
 pub mod error;
