@@ -242,9 +242,12 @@ impl Budgets {
     /// Budgets from their definitions. Unnamed budgets get their default name (`day`,
     /// `month per user_id`); duplicate names get ` #2`, ` #3`.
     pub fn new(mut budgets: Vec<Budget>) -> Result<Budgets> {
-        for b in &budgets {
-            // The fields are public: check what the constructors check.
-            Budget::new(b.limit, b.window)?.alert_at(b.alert_at.iter().copied())?;
+        for b in &mut budgets {
+            // The fields are public: check what the constructors check, and keep the
+            // thresholds sorted (firing counts on it).
+            b.alert_at = Budget::new(b.limit, b.window)?
+                .alert_at(b.alert_at.iter().copied())?
+                .alert_at;
         }
         assign_names(&mut budgets);
         let values = budgets.iter().map(|_| Values::default()).collect();

@@ -589,6 +589,10 @@ fn budget_validation_and_names() {
         .unwrap_err()
         .to_string()
         .contains("'warn'"));
+    let mut unsorted = Budget::daily(d("1")).unwrap();
+    unsorted.alert_at = vec![d("1"), d("0.5"), d("0.5")];
+    let b = budgets(vec![unsorted]);
+    assert_eq!(b.definitions()[0].alert_at, vec![d("0.5"), d("1")]);
     let mut bad = Budget::daily(d("1")).unwrap();
     bad.limit = d("-1");
     assert!(Budgets::new(vec![bad]).is_err());
