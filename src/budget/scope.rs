@@ -11,9 +11,11 @@ pub const NONE_VALUE: &str = "(none)";
 /// What splits a budget into one budget per value.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ScopeKey {
-    /// `model`: the model the request names.
+    /// `model`: the model [`CallScope::model`] carries (the caller keeps it one form at start,
+    /// end and preload: see `docs/budgets.md`).
     Model,
-    /// `provider`: LangChain's `ls_provider`.
+    /// `provider`: LangChain's `ls_provider`, normalised as the catalog does (`openai-chat`
+    /// is `openai`).
     Provider,
     /// `tag`: a call counts toward each of its tags' budgets.
     Tag,
@@ -124,7 +126,10 @@ impl<'a> CallScope<'a> {
         match scope {
             Scope::Global => out.push(None),
             Scope::Per(ScopeKey::Model) => out.push(one(self.model)),
-            Scope::Per(ScopeKey::Provider) => out.push(one(self.provider)),
+            // `openai-chat` and `openai` are one provider to the catalog, and to budgets.
+            Scope::Per(ScopeKey::Provider) => {
+                out.push(one(self.provider.map(crate::catalog::normalize_provider)));
+            }
             Scope::Per(ScopeKey::RootRunName) => out.push(one(self.root_run_name)),
             Scope::Per(ScopeKey::RootRun) => {
                 out.push(self.root_run_id.map(|id| Arc::from(uuid_string(id))));
@@ -172,6 +177,11 @@ mod tests {
     #[test]
     fn values_per_key() {
         let attribution = vec![(Arc::from("user_id"), "alice".to_string())];
+        let chat = CallScope {
+            provider: Some("openai-chat"),
+            ..CallScope::default()
+        };
+        assert_eq!(values(&chat, Some("provider")), vec![Some("openai".into())]);
         let tags = vec!["a".to_string(), "b".to_string(), "a".to_string()];
         let c = CallScope {
             model: Some("gpt-4o"),

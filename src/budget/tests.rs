@@ -367,6 +367,8 @@ fn thresholds_fire_once_per_window_and_value_and_again_after_roll_over() {
     assert_eq!(fired(b.charge(&a.scope(), d("2"), t)), vec!["alice:80"]);
     assert_eq!(fired(b.charge(&a.scope(), d("2"), t)), vec!["alice:100"]);
     assert!(fired(b.charge(&a.scope(), d("20"), t)).is_empty());
+    // Far past its limit, an alert-only budget still admits every call.
+    assert!(b.reserve(&a.scope(), d("100"), t).is_ok());
     let next_day = t + Duration::days(1);
     assert_eq!(
         fired(b.charge(&a.scope(), d("9"), next_day)),
