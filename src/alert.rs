@@ -386,12 +386,13 @@ mod tests {
                     .set_read_timeout(Some(Duration::from_secs(5)))
                     .unwrap();
                 if let Some(r) = read_request(&stream) {
+                    // Recorded before answering, so a client that has its answer can count.
+                    let _ = tx.send(r);
                     let mut s = &stream;
                     let _ = write!(
                         s,
                         "HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
                     );
-                    let _ = tx.send(r);
                 }
             }
         });
@@ -539,7 +540,12 @@ mod tests {
         for _ in 0..5 {
             assert!(w.send(&alert()));
         }
-        assert!(t.elapsed() < Duration::from_millis(50), "{:?}", t.elapsed());
+        // Blocking sends would take at least 5 x 70 ms of backoff alone.
+        assert!(
+            t.elapsed() < Duration::from_millis(200),
+            "{:?}",
+            t.elapsed()
+        );
         assert!(w.flush(Duration::from_secs(20)));
         assert_eq!(w.stats().failed, 5);
         let log = log.lock();

@@ -472,6 +472,46 @@ fn racing_threads_never_overrun_a_nearly_exhausted_budget() {
 }
 
 #[test]
+fn racing_threads_holding_their_reservations_are_admitted_all_or_nothing() {
+    // Calls stay in flight until every thread has tried: reservations, not spend, are what
+    // stops the overrun. A per-user budget shares the race: a refusal by either budget
+    // must leave nothing reserved in the other.
+    let t = utc("2026-11-23T10:00:00Z");
+    let b = Arc::new(budgets(vec![
+        Budget::daily(d("1")).unwrap(),
+        Budget::daily(d("0.05"))
+            .unwrap()
+            .per(ScopeKey::parse("user_id")),
+    ]));
+    b.charge(&Call::default().scope(), d("0.9"), t);
+    let barrier = Arc::new(std::sync::Barrier::new(16));
+    let handles: Vec<_> = (0..16)
+        .map(|i| {
+            let (b, barrier) = (b.clone(), barrier.clone());
+            thread::spawn(move || {
+                // Four users, four threads each.
+                let c = Call::user(&format!("u{}", i % 4));
+                barrier.wait();
+                let held: Vec<_> = (0..20)
+                    .filter_map(|_| b.reserve(&c.scope(), d("0.01"), t).ok())
+                    .collect();
+                barrier.wait();
+                held.len()
+            })
+        })
+        .collect();
+    let admitted: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    // Global: floor(0.1 / 0.01) = 10; per user: 5 each, 20 in all: the global cap binds.
+    assert_eq!(admitted, 10);
+    let rows = b.state(t);
+    assert_eq!(rows[0].reserved, d("0.1"));
+    let per_user: Decimal = rows[1..].iter().map(|r| r.reserved).sum();
+    assert_eq!(per_user, d("0.1"));
+    assert!(rows[1..].iter().all(|r| r.reserved <= d("0.05")));
+    assert_eq!(b.open_reservations(), 10);
+}
+
+#[test]
 fn preload_resumes_the_current_windows() {
     let now = utc("2026-11-23T10:00:00Z");
     let b = budgets(vec![
