@@ -446,11 +446,13 @@ mod tests {
 
     fn alert() -> Alert {
         Alert {
+            kind: crate::budget::AlertKind::Threshold,
             budget: "day per user_id".into(),
             scope: "user_id".into(),
             value: Some("alice".into()),
             threshold: "0.8".parse().unwrap(),
             spent: "8.03".parse().unwrap(),
+            reserved: "0.5".parse().unwrap(),
             limit: "10".parse().unwrap(),
             window: "day".into(),
             action: "block",
@@ -476,6 +478,8 @@ mod tests {
         assert_eq!(v["value"], "alice");
         assert_eq!(v["threshold"], "0.8");
         assert_eq!(v["spent"], "8.03");
+        assert_eq!(v["reserved"], "0.5");
+        assert_eq!(v["event"], "threshold");
         assert_eq!(v["limit"], "10");
         assert_eq!(v["window"], "day");
         assert!(v["text"].as_str().unwrap().contains("reached 80%"));

@@ -36,7 +36,7 @@ use chrono::{DateTime, Utc};
 use crate::error::{Error, Result};
 use crate::money::{format_usd, Decimal};
 
-pub use alert::Alert;
+pub use alert::{Alert, AlertKind};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use scope::{CallScope, Scope, ScopeKey, NONE_VALUE};
 pub use state::{BudgetState, Budgets, ReservationId};
@@ -249,6 +249,9 @@ pub struct BudgetExceeded {
     pub resets_at: Option<DateTime<Utc>>,
     /// Whether `resets_at` is a rolling window's oldest spend expiring.
     pub rolling: bool,
+    /// The alert to send for this refusal ([`AlertKind::Blocked`]): present for the first
+    /// refusal per window and scope value, so the sinks are not flooded.
+    pub alert: Option<Alert>,
 }
 
 impl fmt::Display for BudgetExceeded {

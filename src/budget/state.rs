@@ -11,7 +11,9 @@ use parking_lot::Mutex;
 use crate::error::{Error, Result};
 use crate::money::Decimal;
 
-use super::{assign_names, Action, Alert, Budget, BudgetExceeded, CallScope, Window, NONE_VALUE};
+use super::{
+    assign_names, Action, Alert, AlertKind, Budget, BudgetExceeded, CallScope, Window, NONE_VALUE,
+};
 
 /// Scope values kept per budget before idle ones (nothing spent in the current window,
 /// nothing reserved) are swept out.
@@ -87,6 +89,8 @@ struct ValueState {
     fired: usize,
     /// Whether a call ever touched it (the `None` bucket exists from the start).
     used: bool,
+    /// When a refusal last produced a `Blocked` alert.
+    blocked_at: Option<DateTime<Utc>>,
 }
 
 impl ValueState {
@@ -103,6 +107,7 @@ impl ValueState {
                     if ended {
                         self.spent = Decimal::ZERO;
                         self.fired = 0;
+                        self.blocked_at = None;
                     }
                 }
             }
@@ -164,6 +169,16 @@ impl ValueState {
             Window::Calendar { .. } => self.end,
             Window::Rolling(d) => self.slots.front().map(|s| s.last + d),
             Window::Lifetime => None,
+        }
+    }
+
+    /// Whether a refusal now should alert: once per calendar window (`roll` clears the
+    /// mark), at most once per rolling window length, once per lifetime.
+    fn block_alert_due(&self, def: &Budget, now: DateTime<Utc>) -> bool {
+        match (def.window, self.blocked_at) {
+            (_, None) => true,
+            (Window::Rolling(d), Some(b)) => now - b >= d,
+            _ => false,
         }
     }
 
@@ -336,7 +351,7 @@ impl Budgets {
             if def.blocks()
                 && st.spent.saturating_add(st.reserved).saturating_add(amount) > def.limit
             {
-                return Err(Box::new(exceeded(def, v.as_ref(), st, amount)));
+                return Err(Box::new(exceeded(def, v.as_ref(), st, amount, now)));
             }
         }
         for (i, v) in &parts {
@@ -377,7 +392,7 @@ impl Budgets {
                 && def.cut_streams
                 && st.spent.saturating_add(st.reserved).saturating_add(delta) > def.limit
             {
-                err = Some(Box::new(exceeded(def, v.as_ref(), st, delta)));
+                err = Some(Box::new(exceeded(def, v.as_ref(), st, delta, now)));
             }
             st.reserved = st.reserved.saturating_add(delta);
         }
@@ -533,6 +548,7 @@ impl Budgets {
             st.spent = Decimal::ZERO;
             st.slots.clear();
             st.fired = 0;
+            st.blocked_at = None;
         };
         let mut inner = self.inner.lock();
         let mut n = 0;
@@ -601,11 +617,13 @@ fn spend(
     }
     st.fired = n;
     Some(Alert {
+        kind: AlertKind::Threshold,
         budget: def.name.clone(),
         scope: def.scope.name().to_string(),
         value: value.map(ToString::to_string),
         threshold: def.alert_at[n - 1],
         spent: st.spent,
+        reserved: st.reserved,
         limit: def.limit,
         window: def.window.to_string(),
         action: def.action.name(),
@@ -617,12 +635,35 @@ fn spend(
     })
 }
 
+/// The refusal by `def` for scope value `value`, with its alert when one is due.
 fn exceeded(
     def: &Budget,
     value: Option<&Arc<str>>,
-    st: &ValueState,
+    st: &mut ValueState,
     requested: Decimal,
+    now: DateTime<Utc>,
 ) -> BudgetExceeded {
+    let resets_at = st.resets_at(def);
+    let alert = st.block_alert_due(def, now).then(|| {
+        st.blocked_at = Some(now);
+        Alert {
+            kind: AlertKind::Blocked,
+            budget: def.name.clone(),
+            scope: def.scope.name().to_string(),
+            value: value.map(ToString::to_string),
+            threshold: Decimal::ONE,
+            spent: st.spent,
+            reserved: st.reserved,
+            limit: def.limit,
+            window: def.window.to_string(),
+            action: def.action.name(),
+            resets_at: match def.window {
+                Window::Calendar { .. } => st.end,
+                _ => None,
+            },
+            time: now,
+        }
+    });
     BudgetExceeded {
         budget: def.name.clone(),
         scope: def.scope.name().to_string(),
@@ -632,8 +673,9 @@ fn exceeded(
         reserved: st.reserved,
         requested,
         window: def.window.to_string(),
-        resets_at: st.resets_at(def),
+        resets_at,
         rolling: matches!(def.window, Window::Rolling(_)),
+        alert,
     }
 }
 

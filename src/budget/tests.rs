@@ -391,6 +391,63 @@ fn thresholds_fire_once_per_window_and_value_and_again_after_roll_over() {
 }
 
 #[test]
+fn refusals_alert_once_per_window_and_value() {
+    let t = utc("2026-11-23T10:00:00Z");
+    let b = budgets(vec![Budget::daily(d("1"))
+        .unwrap()
+        .per(ScopeKey::parse("user_id"))
+        .alert_at([])
+        .unwrap()]);
+    let (a, bob) = (Call::user("alice"), Call::user("bob"));
+    b.charge(&a.scope(), d("0.97"), t);
+    b.reserve(&a.scope(), d("0.02"), t).unwrap();
+    let alert = b
+        .reserve(&a.scope(), d("0.5"), t)
+        .unwrap_err()
+        .alert
+        .unwrap();
+    assert_eq!(alert.kind, AlertKind::Blocked);
+    assert_eq!(
+        (alert.spent, alert.reserved, alert.limit),
+        (d("0.97"), d("0.02"), d("1"))
+    );
+    assert_eq!(
+        alert.text(),
+        "llmledger budget 'day per user_id' (user_id = 'alice') is blocking calls: $0.97 spent \
+         + $0.02 reserved of its $1.00 day limit (resets at 2026-11-24 00:00 UTC)"
+    );
+    assert_eq!(alert.to_json()["event"], "blocked");
+    // The next refusals in the same day stay quiet; another user's first one alerts.
+    assert!(b
+        .reserve(&a.scope(), d("0.5"), t)
+        .unwrap_err()
+        .alert
+        .is_none());
+    b.charge(&bob.scope(), d("1"), t);
+    assert!(b
+        .reserve(&bob.scope(), d("0.5"), t)
+        .unwrap_err()
+        .alert
+        .is_some());
+    // A new day, a new alert.
+    let tomorrow = t + Duration::days(1);
+    b.charge(&a.scope(), d("1"), tomorrow);
+    assert!(b
+        .reserve(&a.scope(), d("0.5"), tomorrow)
+        .unwrap_err()
+        .alert
+        .is_some());
+    // An operator reset re-arms it.
+    b.reset(None, None).unwrap();
+    b.charge(&a.scope(), d("1"), tomorrow);
+    assert!(b
+        .reserve(&a.scope(), d("0.5"), tomorrow)
+        .unwrap_err()
+        .alert
+        .is_some());
+}
+
+#[test]
 fn rolling_thresholds_re_arm_when_spend_falls() {
     let t0 = utc("2026-11-23T10:00:00Z");
     let w = Window::parse("rolling:1h", None).unwrap();
@@ -429,6 +486,7 @@ fn streams_grow_their_reservation_and_are_cut_by_cut_streams_budgets() {
     b.reserve_at_least(r, d("0.9"), t).unwrap();
     let e = b.reserve_at_least(r, d("1.2"), t).unwrap_err();
     assert_eq!(e.budget, "day");
+    assert_eq!(e.alert.as_ref().map(|a| a.kind), Some(AlertKind::Blocked));
     assert_eq!(e.requested, d("0.3"));
     assert_eq!(e.reserved, d("0.9"));
     assert_eq!(b.reserved_for(r), Some(d("1.2")));
