@@ -39,7 +39,7 @@ use crate::money::{format_usd, Decimal};
 pub use alert::{Alert, AlertKind};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use scope::{CallScope, Scope, ScopeKey, NONE_VALUE};
-pub use state::{BudgetState, Budgets, ReservationId};
+pub use state::{BudgetState, Budgets, ReservationId, DEFAULT_MAX_VALUES};
 pub use window::{CalendarUnit, Window, Zone};
 
 /// What a budget does when a call would exceed it.
