@@ -3,9 +3,13 @@
 //! Everything that counts lives here, in plain Rust that knows nothing about Python: the price
 //! catalog and exact decimal money ([`catalog`], [`money`]), normalised token usage
 //! ([`usage`]), per-call records and their aggregates ([`ledger`]) and the per-run state machine
-//! that turns callback events into records ([`tracker`]). The binding layer in `py` (built with
-//! the default `python` feature) converts LangChain's objects into these types and back.
+//! that turns callback events into records ([`tracker`]), budgets that stop a call before it
+//! spends ([`budget`]) and the webhook that carries their alerts ([`alert`]). The binding layer
+//! in `py` (built with the default `python` feature) converts LangChain's objects into these
+//! types and back.
 
+pub mod alert;
+pub mod budget;
 pub mod catalog;
 pub mod error;
 pub mod ledger;
@@ -18,6 +22,7 @@ pub mod usage;
 #[cfg(feature = "python")]
 mod py;
 
+pub use budget::{Alert, Budget, BudgetExceeded, Budgets, CallScope};
 pub use catalog::{Catalog, CostBreakdown, Entry};
 pub use error::{Error, Result};
 pub use ledger::{CallRecord, Ledger, SummaryRow, Totals};
