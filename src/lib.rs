@@ -3,7 +3,8 @@
 //! Everything that counts lives here, in plain Rust that knows nothing about Python: the price
 //! catalog and exact decimal money ([`catalog`], [`money`]), normalised token usage
 //! ([`usage`]), per-call records and their aggregates ([`ledger`]) and the per-run state machine
-//! that turns callback events into records ([`tracker`]). The binding layer in `py` (built with
+//! that turns callback events into records ([`tracker`]), and the durable ledger that keeps them
+//! ([`store`]). The binding layer in `py` (built with
 //! the default `python` feature) converts LangChain's objects into these types and back.
 
 pub mod catalog;
@@ -11,6 +12,7 @@ pub mod error;
 pub mod ledger;
 pub mod money;
 pub mod report;
+pub mod store;
 pub mod tracker;
 pub mod usage;
 
@@ -21,6 +23,7 @@ pub use catalog::{Catalog, CostBreakdown, Entry};
 pub use error::{Error, Result};
 pub use ledger::{CallRecord, Ledger, SummaryRow, Totals};
 pub use money::Decimal;
+pub use store::{Durability, Store};
 pub use tracker::{EndInfo, StartInfo, Tracker, TrackerConfig};
 pub use usage::{Usage, UsageSource};
 
