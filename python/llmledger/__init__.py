@@ -10,6 +10,7 @@ Example:
 """
 
 from llmledger._core import (
+    LedgerError,
     LlmLedgerError,
     PriceCatalogError,
     __version__,
@@ -19,16 +20,18 @@ from llmledger._core import (
     price,
 )
 from llmledger.callback import CostTracker
-from llmledger.context import track_costs
+from llmledger.context import ledger_tracker, track_costs
 
 __all__ = [
     "CostTracker",
+    "LedgerError",
     "LlmLedgerError",
     "PriceCatalogError",
     "__version__",
     "catalog_entries",
     "catalog_version",
     "cost",
+    "ledger_tracker",
     "price",
     "track_costs",
 ]

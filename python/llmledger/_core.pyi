@@ -2,29 +2,39 @@
 
 import datetime
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, TypeAlias, final
 from uuid import UUID
 
 __all__ = [
+    "LedgerError",
     "LlmLedgerError",
     "PriceCatalogError",
+    "SCHEMA_VERSION",
     "Tracker",
     "__version__",
     "catalog_entries",
     "catalog_version",
     "cost",
+    "ledger_export",
+    "ledger_import",
+    "ledger_report",
+    "ledger_spend",
     "price",
 ]
 
 __version__: str
+SCHEMA_VERSION: int
 
 class LlmLedgerError(Exception):
     """Base class of every exception llmledger raises."""
 
 class PriceCatalogError(LlmLedgerError):
     """A price catalog (a `prices=` dict or file) is malformed."""
+
+class LedgerError(LlmLedgerError):
+    """A durable ledger cannot be opened or read (newer schema, not a ledger, unwritable)."""
 
 _Prices: TypeAlias = Mapping[str, Any] | str | os.PathLike[str] | None
 
@@ -36,6 +46,8 @@ class Tracker:
         attribute: list[str] | None = None,
         prices: _Prices = None,
         max_records: int | None = None,
+        store: str | os.PathLike[str] | None = None,
+        durability: str | None = None,
     ) -> Tracker: ...
     def start(
         self,
@@ -107,6 +119,9 @@ class Tracker:
     def report(self, by: list[str] | None = None) -> str: ...
     def records(self) -> list[dict[str, Any]]: ...
     def summary_text(self) -> str: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
+    def store_info(self) -> dict[str, Any] | None: ...
     def reset(self) -> None: ...
     def price(self, model: str, provider: str | None = None) -> dict[str, Any] | None: ...
 
@@ -131,3 +146,28 @@ def cost(
 ) -> Decimal | None: ...
 def catalog_version() -> str: ...
 def catalog_entries(*, prices: _Prices = None) -> list[dict[str, Any]]: ...
+
+_Path: TypeAlias = str | os.PathLike[str]
+_Bound: TypeAlias = str | datetime.datetime | None
+
+def ledger_report(
+    path: _Path,
+    by: list[str] | None = None,
+    since: _Bound = None,
+    until: _Bound = None,
+    progress: Callable[[int], object] | None = None,
+) -> dict[str, Any]: ...
+def ledger_export(
+    path: _Path,
+    format: str,
+    write: Callable[[str], object],
+    since: _Bound = None,
+    until: _Bound = None,
+    progress: Callable[[int], object] | None = None,
+) -> int: ...
+def ledger_import(
+    source: _Path, into: _Path, progress: Callable[[int], object] | None = None
+) -> dict[str, Any]: ...
+def ledger_spend(
+    path: _Path, since: str | datetime.datetime, by: str | None = None
+) -> dict[str | None, Decimal]: ...

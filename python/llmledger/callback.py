@@ -6,7 +6,9 @@ which reads usage, prices it with the bundled catalog and records it. Nothing is
 
 from __future__ import annotations
 
+import atexit
 import os
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -21,6 +23,16 @@ from llmledger import _core
 __all__ = ["CostTracker"]
 
 PricesArg = Mapping[str, Any] | str | os.PathLike[str] | None
+StoreArg = str | os.PathLike[str] | None
+
+# Trackers with a durable ledger, flushed and closed when the interpreter exits cleanly.
+_with_store: weakref.WeakSet[CostTracker] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_stores() -> None:
+    for tracker in list(_with_store):
+        tracker.close()
 
 
 class CostTracker(BaseCallbackHandler):
@@ -44,6 +56,12 @@ class CostTracker(BaseCallbackHandler):
             JSON or TOML file in the same schema.
         max_records: keep at most this many per-call records in memory (oldest dropped);
             totals always count every call. `None` keeps all.
+        store: a durable ledger file every call is also written to: `"costs.db"` (SQLite,
+            the default for any other extension) or `"costs.jsonl"` (JSON lines). Several
+            processes may share one. `None` keeps memory only.
+        durability: `"batch"` (default: a writer thread commits in batches; a crash loses at
+            most the last batch) or `"sync"` (each call is committed before `on_llm_end`
+            returns). `flush()` waits for the writer; an exit hook flushes on a clean exit.
     """
 
     # Only a deliberate budget stop may escape; the shim catches everything else itself.
@@ -57,13 +75,21 @@ class CostTracker(BaseCallbackHandler):
         attribute: Iterable[str] = ("user_id", "session_id"),
         prices: PricesArg = None,
         max_records: int | None = None,
+        store: StoreArg = None,
+        durability: str = "batch",
     ) -> None:
         super().__init__()
         if isinstance(attribute, str):
             attribute = (attribute,)
         self._core = _core.Tracker(
-            attribute=list(attribute), prices=prices, max_records=max_records
+            attribute=list(attribute),
+            prices=prices,
+            max_records=max_records,
+            store=store,
+            durability=durability,
         )
+        if store is not None:
+            _with_store.add(self)
 
     # Frameworks deep-copy handlers (LangGraph, RunnableConfig merges): share one ledger.
     def __copy__(self) -> CostTracker:
@@ -274,6 +300,25 @@ class CostTracker(BaseCallbackHandler):
     def price(self, model: str, provider: str | None = None) -> dict[str, Any] | None:
         """The catalog entry this tracker prices `model` with (overrides included)."""
         return self._core.price(model, provider)
+
+    def flush(self) -> None:
+        """Waits until every call recorded so far is committed to the durable ledger."""
+        self._core.flush()
+
+    def close(self) -> None:
+        """Flushes and closes the durable ledger (later calls stay in memory only).
+
+        Example:
+            >>> t = CostTracker()  # CostTracker(store="costs.db") writes a ledger
+            >>> t.close()          # no-op without a store
+        """
+        self._core.close()
+        _with_store.discard(self)
+
+    def store_info(self) -> dict[str, Any] | None:
+        """The durable ledger's path, format, durability and counters (`written`, `queued`,
+        `dropped`, `failed`), or None without one."""
+        return self._core.store_info()
 
     def reset(self) -> None:
         """Forgets every record and total."""
