@@ -34,3 +34,4 @@ test: build
 
 bench: build-release
 	$(PY) benchmarks/bench_on_llm_end.py
+	$(PY) benchmarks/bench_store.py

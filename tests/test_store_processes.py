@@ -115,3 +115,35 @@ def test_two_processes_write_one_ledger(tmp_path: Path, name: str, durability: s
     assert sorted(stored) == sorted(admitted)  # every record present, once
     rep = _core.ledger_report(path, by=["user_id"])
     assert {r["user_id"]: r["calls"] for r in rep["rows"]} == {"a": n, "b": n}
+
+
+@pytest.mark.parametrize("durability", ["batch", "sync"])
+def test_forked_child_neither_hangs_nor_touches_the_parents_ledger(
+    tmp_path: Path, durability: str
+) -> None:
+    path = tmp_path / "forked.db"
+    code = f"""
+import os, warnings
+warnings.simplefilter("ignore", DeprecationWarning)  # fork() with a writer thread running
+from llmledger import CostTracker
+from llmledger.testing import UsageFakeChatModel
+llm = UsageFakeChatModel(model="gpt-4o-mini")
+t = CostTracker(store={str(path)!r}, durability={durability!r})
+llm.invoke("parent before", config={{"callbacks": [t]}})
+pid = os.fork()
+if pid == 0:
+    llm.invoke("child", config={{"callbacks": [t]}})
+    t.flush()
+    t.close()
+    del t
+    os._exit(0 if True else 1)
+_, status = os.waitpid(pid, 0)
+assert status == 0, status
+llm.invoke("parent after", config={{"callbacks": [t]}})
+t.close()
+print(t.successful_requests)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["2"]
+    assert len(stored_run_ids(path)) == 2

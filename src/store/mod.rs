@@ -230,6 +230,9 @@ pub struct Store {
     mode: Mode,
     blocking: OnceLock<BlockingSection>,
     closed_warned: AtomicBool,
+    /// The process that opened the store: a forked child must not use the parent's
+    /// connection or wait for its writer thread.
+    pid: u32,
 }
 
 impl std::fmt::Debug for Store {
@@ -267,6 +270,7 @@ impl Store {
             mode,
             blocking: OnceLock::new(),
             closed_warned: AtomicBool::new(false),
+            pid: std::process::id(),
         })
     }
 
@@ -310,18 +314,41 @@ impl Store {
         self.durability
     }
 
+    /// True in a child forked after the store was opened.
+    fn forked(&self) -> bool {
+        std::process::id() != self.pid
+    }
+
+    /// In a forked child: stop using the parent's file and thread, and say so once.
+    fn leave_forked(&self) {
+        match &self.mode {
+            Mode::Batch(w) => w.abandon(),
+            // The parent's SQLite connection must not be used (nor closed) in the child.
+            Mode::Sync(s) => std::mem::forget(s.lock().take()),
+        }
+        if !self.closed_warned.swap(true, Ordering::Relaxed) {
+            self.shared.message(format!(
+                "ledger {}: this process was forked from the one that opened it; its calls are \
+                 tracked in memory only (create the CostTracker in the child to store them)",
+                self.path.display()
+            ));
+        }
+    }
+
     /// Stores a finished call. Never fails: problems become messages.
     pub fn append(&self, r: &CallRecord) {
         match &self.mode {
             Mode::Batch(w) => match w.try_append(Box::new(r.clone())) {
                 writer::Queued::Yes => {}
                 writer::Queued::Closed => self.warn_closed(),
+                writer::Queued::Full(_) if self.forked() => self.leave_forked(),
                 writer::Queued::Full(r) => match self.blocking(|| w.append_waiting(r)) {
                     writer::Queued::Yes => {}
                     writer::Queued::Closed => self.warn_closed(),
                     writer::Queued::Full(_) => writer::count_dropped(&self.shared),
                 },
             },
+            Mode::Sync(_) if self.forked() => self.leave_forked(),
             Mode::Sync(sink) => {
                 let shared = &self.shared;
                 let done = self.blocking(|| {
@@ -369,7 +396,9 @@ impl Store {
 
     /// Waits until every record appended so far is committed.
     pub fn flush(&self) {
-        if let Mode::Batch(w) = &self.mode {
+        if self.forked() {
+            self.leave_forked();
+        } else if let Mode::Batch(w) = &self.mode {
             w.flush();
         }
     }
@@ -377,6 +406,10 @@ impl Store {
     /// Flushes, closes the file and stops the writer. Later appends are not stored (one
     /// message says so). Idempotent.
     pub fn close(&self) {
+        if self.forked() {
+            self.leave_forked();
+            return;
+        }
         match &self.mode {
             Mode::Batch(w) => w.close(),
             Mode::Sync(s) => drop(s.lock().take()),
