@@ -9,6 +9,9 @@ Example:
     Decimal('0.0035')
 """
 
+import os
+from typing import TYPE_CHECKING, Any
+
 from llmledger._core import (
     LedgerError,
     LlmLedgerError,
@@ -19,8 +22,10 @@ from llmledger._core import (
     cost,
     price,
 )
-from llmledger.callback import CostTracker
-from llmledger.context import ledger_tracker, track_costs
+
+if TYPE_CHECKING:
+    from llmledger.callback import CostTracker
+    from llmledger.context import ledger_tracker, track_costs
 
 __all__ = [
     "CostTracker",
@@ -35,3 +40,26 @@ __all__ = [
     "price",
     "track_costs",
 ]
+
+# The LangChain-facing parts load langchain-core (~0.5 s): imported on first use, so the
+# `llmledger` command starts fast. With LLMLEDGER_LEDGER set they load now, which turns
+# tracking on for every run in the process.
+_LAZY = {
+    "CostTracker": "llmledger.callback",
+    "track_costs": "llmledger.context",
+    "ledger_tracker": "llmledger.context",
+}
+
+if os.environ.get("LLMLEDGER_LEDGER", "").strip():
+    import llmledger.context  # noqa: F401
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'llmledger' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -49,14 +49,20 @@ impl Format {
                 Format::Jsonl
             };
         }
+        Format::by_extension(path).unwrap_or(Format::Sqlite)
+    }
+
+    /// The format named by `path`'s extension alone (`None`: no known extension).
+    fn by_extension(path: &Path) -> Option<Format> {
         match path
             .extension()
             .and_then(|e| e.to_str())
             .map(str::to_ascii_lowercase)
             .as_deref()
         {
-            Some("jsonl" | "ndjson" | "json") => Format::Jsonl,
-            _ => Format::Sqlite,
+            Some("jsonl" | "ndjson" | "json") => Some(Format::Jsonl),
+            Some("db" | "sqlite" | "sqlite3" | "db3") => Some(Format::Sqlite),
+            _ => None,
         }
     }
 
@@ -251,6 +257,13 @@ impl Store {
     /// raise; after this, nothing the store does raises.
     pub fn open(path: &Path, durability: Durability) -> Result<Store> {
         let format = Format::of(path);
+        if format == Format::Jsonl && Format::by_extension(path) == Some(Format::Sqlite) {
+            // Never append JSON lines to a file named like a database.
+            return Err(Error::Ledger {
+                path: path.display().to_string(),
+                message: "is not a SQLite database; refusing to write into it".into(),
+            });
+        }
         let sink = Sink::open(path, format, durability == Durability::Sync)?;
         let shared = Arc::new(Shared::new(path));
         let mode = match durability {

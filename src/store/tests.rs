@@ -299,6 +299,11 @@ fn foreign_files_are_refused() {
     assert!(err.contains("not an llmledger ledger"), "{err}");
     let text = tmp("notes.db");
     std::fs::write(&text, "hello").unwrap();
+    let err = Store::open(&text, Durability::Batch)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("is not a SQLite database"), "{err}");
+    assert_eq!(std::fs::read_to_string(&text).unwrap(), "hello");
     // Not SQLite by header: read as JSONL, so a report names the bad line.
     let rep = report(&text, &[], &TimeRange::default(), &mut |_| {}).unwrap();
     assert!(rep.warnings[0].contains(":1:"), "{:?}", rep.warnings);
