@@ -225,9 +225,11 @@ def main() -> None:
     p.add_argument("--ledger", help="reuse (or create) this SQLite ledger for the report part")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--skip-report", action="store_true")
+    p.add_argument("--skip-write", action="store_true", help="only the report part")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="llmledger-bench-") as d:
-        records_per_second(args, Path(d))
+        if not args.skip_write:
+            records_per_second(args, Path(d))
         if not args.skip_report:
             report_speed(args, Path(d))
 

@@ -84,17 +84,6 @@ pub fn parse_dims(by: &[String]) -> Result<Vec<Dimension>> {
         .collect()
 }
 
-/// Adds `o` into `t`.
-fn merge(t: &mut Totals, o: &Totals) {
-    t.successful_requests += o.successful_requests;
-    t.failed_requests += o.failed_requests;
-    t.usage.add(&o.usage);
-    t.cost += o.cost;
-    t.unpriced_calls += o.unpriced_calls;
-    t.llm_cache_hits += o.llm_cache_hits;
-    t.estimated_calls += o.estimated_calls;
-}
-
 /// Most expensive first, then most calls, then by key (as `Ledger::summary`).
 fn sort_rows(rows: &mut [SummaryRow]) {
     rows.sort_by(|a, b| {
@@ -230,29 +219,15 @@ pub fn report(
     let format = Format::of(path);
     if format == Format::Sqlite {
         let db = SqliteLedger::open_read(path)?;
-        if let Some(mut rows) = db.aggregate(&dims, range)? {
-            let totals = if dims.contains(&Dimension::Tag) {
-                // A call with several tags is in several rows: count it once in the totals.
-                db.aggregate(&[], range)?
-                    .and_then(|r| r.into_iter().next())
-                    .map(|r| r.totals)
-            } else {
-                let mut t = Totals::default();
-                for r in &rows {
-                    merge(&mut t, &r.totals);
-                }
-                Some(t)
-            };
-            if let Some(totals) = totals {
-                sort_rows(&mut rows);
-                return Ok(Report {
-                    by: by.to_vec(),
-                    rows,
-                    totals,
-                    warnings: Vec::new(),
-                    format: Some(format),
-                });
-            }
+        if let Some((mut rows, totals)) = db.aggregate(&dims, range)? {
+            sort_rows(&mut rows);
+            return Ok(Report {
+                by: by.to_vec(),
+                rows,
+                totals,
+                warnings: Vec::new(),
+                format: Some(format),
+            });
         }
     }
     let mut agg = Aggregator::new(dims);

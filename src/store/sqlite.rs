@@ -8,6 +8,7 @@
 //! decimals) or does not fit an `i64` gets `cost_pico = NULL`, and reports over it are summed
 //! from the decimal strings instead: never rounded.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use crate::catalog::CostBreakdown;
@@ -394,14 +396,16 @@ impl SqliteLedger {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    /// Group-by totals computed by SQLite over exact integers. `None` when a cost in range
-    /// has no exact pico-dollar value or a sum overflows: the caller then sums decimals.
+    /// Group-by rows and totals over exact integers, in one streaming pass over the time index
+    /// (no sort): SQLite computes each row's group values, Rust sums pico-dollars and tokens
+    /// in `i128`/`u64`. `None` when a cost in range has no exact pico-dollar value: the caller
+    /// then sums the decimal strings.
     #[allow(clippy::too_many_lines)] // one SQL statement and its row mapping
     pub fn aggregate(
         &self,
         dims: &[Dimension],
         range: &TimeRange,
-    ) -> Result<Option<Vec<SummaryRow>>> {
+    ) -> Result<Option<(Vec<SummaryRow>, Totals)>> {
         let mut select = String::new();
         let mut args: Vec<String> = Vec::new();
         let mut join = "";
@@ -435,106 +439,174 @@ impl SqliteLedger {
         }
         let (cond, range_args) = range_condition_from(range, args.len());
         args.extend(range_args);
-        let group = if dims.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " GROUP BY {}",
-                (1..=dims.len())
-                    .map(|i| i.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        };
-        let tok = |col: &str| {
-            format!("SUM(CASE WHEN c.usage_source = 'cache' THEN 0 ELSE c.{col} END), ")
-        };
+        // Per call: its id (a call with several tags comes as consecutive rows), the flags
+        // Totals::add looks at, its pico-dollar cost and its tokens.
         let sql = format!(
-            "SELECT {select}count(*), SUM(c.error IS NULL), {}{}{}{}{}{}{}{}\
-             SUM(c.cost_pico), SUM(c.cost IS NOT NULL AND c.cost_pico IS NULL), \
-             SUM(c.cost IS NULL AND NOT (c.error IS NOT NULL AND c.input_tokens = 0 \
-                 AND c.output_tokens = 0 AND c.cache_read_tokens = 0 \
-                 AND c.cache_write_tokens = 0 AND c.cache_write_1h_tokens = 0 \
-                 AND c.reasoning_tokens = 0 AND c.input_audio_tokens = 0 \
-                 AND c.output_audio_tokens = 0)), \
-             SUM(c.usage_source = 'cache'), SUM(c.usage_source = 'estimated') \
-             FROM calls c{join}{cond}{group}",
-            tok("input_tokens"),
-            tok("cache_read_tokens"),
-            tok("cache_write_tokens"),
-            tok("cache_write_1h_tokens"),
-            tok("output_tokens"),
-            tok("reasoning_tokens"),
-            tok("input_audio_tokens"),
-            tok("output_audio_tokens"),
+            "SELECT {select}c.id, c.usage_source, c.error IS NOT NULL, c.cost IS NOT NULL, \
+             c.cost_pico, c.input_tokens, c.cache_read_tokens, c.cache_write_tokens, \
+             c.cache_write_1h_tokens, c.output_tokens, c.reasoning_tokens, \
+             c.input_audio_tokens, c.output_audio_tokens FROM calls c{join}{cond}"
         );
         let e = |m: rusqlite::Error| Self::err(&self.path, m);
         let mut stmt = self.conn.prepare(&sql).map_err(e)?;
         let mut rows = stmt
             .query(rusqlite::params_from_iter(args.iter()))
             .map_err(e)?;
-        let mut out = Vec::new();
         let n = dims.len();
-        loop {
-            let row = match rows.next() {
-                Ok(Some(row)) => row,
-                Ok(None) => break,
-                // SUM() of integers raises on overflow: fall back to decimal sums.
-                Err(rusqlite::Error::SqliteFailure(_, Some(m))) if m.contains("overflow") => {
-                    return Ok(None)
-                }
-                Err(m) => return Err(e(m)),
+        let mut groups: HashMap<Vec<u8>, (Vec<Option<String>>, Acc)> = HashMap::new();
+        let mut totals = Acc::default();
+        let mut key: Vec<u8> = Vec::with_capacity(64);
+        let mut last_id: Option<i64> = None;
+        while let Some(row) = rows.next().map_err(e)? {
+            let int = |i: usize| -> rusqlite::Result<i64> {
+                Ok(row.get::<_, Option<i64>>(i)?.unwrap_or(0))
             };
-            let calls: i64 = row.get(n).map_err(e)?;
-            if calls == 0 {
-                // No dimension and no call in range: SQLite still returns one row.
-                continue;
-            }
-            let get = |i: usize| -> rusqlite::Result<u64> {
-                Ok(u64::try_from(row.get::<_, Option<i64>>(n + i)?.unwrap_or(0)).unwrap_or(0))
+            let source = match row.get_ref(n + 1).map_err(e)? {
+                ValueRef::Text(t) => match t {
+                    b"cache" => Source::Cache,
+                    b"estimated" => Source::Estimated,
+                    _ => Source::Other,
+                },
+                _ => Source::Other,
             };
-            let ok = get(1).map_err(e)?;
-            if get(11).map_err(e)? > 0 {
+            let failed = int(n + 2).map_err(e)? != 0;
+            let priced = int(n + 3).map_err(e)? != 0;
+            let pico: Option<i64> = row.get(n + 4).map_err(e)?;
+            if priced && pico.is_none() {
                 return Ok(None);
             }
-            let cost_pico: Option<i64> = row.get(n + 10).map_err(e)?;
-            let mut key = Vec::with_capacity(n);
-            for i in 0..n {
-                key.push(value_text(row.get_ref(i).map_err(e)?));
+            let mut tokens = [0u64; 8];
+            for (j, t) in tokens.iter_mut().enumerate() {
+                *t = u64::try_from(int(n + 5 + j).map_err(e)?).unwrap_or(0);
             }
-            out.push(SummaryRow {
-                key,
-                totals: Totals {
-                    successful_requests: ok,
-                    failed_requests: u64::try_from(calls).unwrap_or(0) - ok,
-                    usage: Usage {
-                        input: get(2).map_err(e)?,
-                        cache_read: get(3).map_err(e)?,
-                        cache_write: get(4).map_err(e)?,
-                        cache_write_1h: get(5).map_err(e)?,
-                        output: get(6).map_err(e)?,
-                        reasoning: get(7).map_err(e)?,
-                        input_audio: get(8).map_err(e)?,
-                        output_audio: get(9).map_err(e)?,
-                    },
-                    cost: Decimal::from_i128_with_scale(
-                        i128::from(cost_pico.unwrap_or(0)),
-                        PICO_SCALE,
-                    )
-                    .normalize(),
-                    unpriced_calls: get(12).map_err(e)?,
-                    llm_cache_hits: get(13).map_err(e)?,
-                    estimated_calls: get(14).map_err(e)?,
-                },
-            });
+            let call = Call {
+                source,
+                failed,
+                priced,
+                pico: pico.unwrap_or(0),
+                tokens,
+            };
+            let id = int(n).map_err(e)?;
+            if last_id != Some(id) {
+                totals.add(&call);
+                last_id = Some(id);
+            }
+            key.clear();
+            for i in 0..n {
+                match row.get_ref(i).map_err(e)? {
+                    ValueRef::Null => key.push(0),
+                    v => {
+                        key.push(1);
+                        key.extend_from_slice(value_text(v).unwrap_or_default().as_bytes());
+                    }
+                }
+                // Never inside UTF-8 text: separates the values.
+                key.push(0xFF);
+            }
+            if let Some((_, acc)) = groups.get_mut(key.as_slice()) {
+                acc.add(&call);
+            } else {
+                let values = (0..n)
+                    .map(|i| row.get_ref(i).map(value_text))
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(e)?;
+                let mut acc = Acc::default();
+                acc.add(&call);
+                groups.insert(key.clone(), (values, acc));
+            }
         }
-        Ok(Some(out))
+        let rows = groups
+            .into_values()
+            .map(|(key, acc)| SummaryRow {
+                key,
+                totals: acc.totals(),
+            })
+            .collect();
+        Ok(Some((rows, totals.totals())))
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Cache,
+    Estimated,
+    Other,
+}
+
+/// What the aggregation needs of one call.
+struct Call {
+    source: Source,
+    failed: bool,
+    priced: bool,
+    pico: i64,
+    tokens: [u64; 8],
+}
+
+/// Exact running sums of a group; the same rules as `Totals::add`.
+#[derive(Default)]
+struct Acc {
+    ok: u64,
+    failed: u64,
+    tokens: [u64; 8],
+    pico: i128,
+    unpriced: u64,
+    cache: u64,
+    estimated: u64,
+}
+
+impl Acc {
+    fn add(&mut self, c: &Call) {
+        if c.failed {
+            self.failed += 1;
+        } else {
+            self.ok += 1;
+        }
+        match c.source {
+            Source::Cache => self.cache += 1,
+            Source::Estimated => self.estimated += 1,
+            Source::Other => {}
+        }
+        if c.source != Source::Cache {
+            for (sum, t) in self.tokens.iter_mut().zip(c.tokens) {
+                *sum = sum.saturating_add(t);
+            }
+        }
+        self.pico += i128::from(c.pico);
+        // A failed call that reported no usage billed nothing we know of: not "unpriced".
+        let billed_nothing = c.failed && c.tokens.iter().all(|t| *t == 0);
+        if !(c.priced || billed_nothing) {
+            self.unpriced += 1;
+        }
+    }
+
+    fn totals(&self) -> Totals {
+        let [input, cache_read, cache_write, cache_write_1h, output, reasoning, input_audio, output_audio] =
+            self.tokens;
+        Totals {
+            successful_requests: self.ok,
+            failed_requests: self.failed,
+            usage: Usage {
+                input,
+                cache_read,
+                cache_write,
+                cache_write_1h,
+                output,
+                reasoning,
+                input_audio,
+                output_audio,
+            },
+            cost: Decimal::try_from_i128_with_scale(self.pico, PICO_SCALE)
+                .unwrap_or_default()
+                .normalize(),
+            unpriced_calls: self.unpriced,
+            llm_cache_hits: self.cache,
+            estimated_calls: self.estimated,
+        }
     }
 }
 
 /// A grouping value as text (`None` for SQL NULL).
-fn value_text(v: rusqlite::types::ValueRef<'_>) -> Option<String> {
-    use rusqlite::types::ValueRef;
+fn value_text(v: ValueRef<'_>) -> Option<String> {
     match v {
         ValueRef::Null => None,
         ValueRef::Integer(i) => Some(i.to_string()),
