@@ -13,6 +13,7 @@ pub mod jsonl;
 pub mod query;
 pub mod record;
 pub mod sqlite;
+mod sqlite_report;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
