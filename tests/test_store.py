@@ -324,3 +324,25 @@ def test_env_var_with_bad_path_logs_and_goes_on(tmp_path: Path) -> None:
 def test_ledger_error_is_an_llmledger_error() -> None:
     assert issubclass(LedgerError, _core.LlmLedgerError)
     logging.getLogger("llmledger")  # the logger store messages go to
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("durability", ["batch", "sync"])
+def test_write_errors_are_logged_never_raised(
+    tmp_path: Path,
+    llm: UsageFakeChatModel,
+    ledger_log: pytest.LogCaptureFixture,
+    durability: str,
+) -> None:
+    path = tmp_path / "full.jsonl"
+    path.symlink_to("/dev/full")  # every write fails with ENOSPC
+    t = CostTracker(store=path, durability=durability)
+    for _ in range(3):
+        assert llm.invoke("x", config={"callbacks": [t]}).content  # the app goes on
+    t.flush()
+    assert t.successful_requests == 3
+    info = t.store_info()
+    assert info is not None and info["failed"] == 3 and info["written"] == 0
+    errors = [r.getMessage() for r in ledger_log.records if "could not write" in r.getMessage()]
+    assert errors and "No space left on device" in errors[0], errors
+    t.close()
