@@ -36,3 +36,4 @@ bench: build-release
 	$(PY) benchmarks/bench_on_llm_end.py
 	$(PY) benchmarks/bench_tokens.py
 	$(PY) benchmarks/bench_catalog.py
+	$(PY) benchmarks/bench_store.py

@@ -16,6 +16,15 @@ pub enum Error {
     /// An argument from the caller is not acceptable.
     #[error("{0}")]
     InvalidArgument(String),
+    /// A durable ledger (SQLite database or JSONL file) cannot be used: newer schema, not a
+    /// ledger, unwritable. `path` names the file.
+    #[error("ledger {path}: {message}")]
+    Ledger {
+        /// The ledger file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
     /// Reading a file failed.
     #[error("{path}: {source}")]
     Io {

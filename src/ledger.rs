@@ -58,8 +58,8 @@ pub struct CallRecord {
 }
 
 impl CallRecord {
-    /// The value of a summary dimension for this record.
-    fn dimension(&self, dim: &Dimension) -> Vec<Option<String>> {
+    /// The value of a summary dimension for this record (several for `tag`).
+    pub fn dimension(&self, dim: &Dimension) -> Vec<Option<String>> {
         match dim {
             Dimension::Model => vec![self.model.as_deref().map(str::to_string)],
             Dimension::Provider => vec![self.provider.as_deref().map(str::to_string)],
@@ -194,7 +194,8 @@ pub struct Totals {
 }
 
 impl Totals {
-    fn add(&mut self, r: &CallRecord) {
+    /// Counts one call.
+    pub fn add(&mut self, r: &CallRecord) {
         if r.error.is_some() {
             self.failed_requests += 1;
         } else {

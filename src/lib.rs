@@ -3,9 +3,10 @@
 //! Everything that counts lives here, in plain Rust that knows nothing about Python: the price
 //! catalog and exact decimal money ([`catalog`], [`money`]), normalised token usage
 //! ([`usage`]), per-call records and their aggregates ([`ledger`]) and the per-run state machine
-//! that turns callback events into records ([`tracker`]), budgets that stop a call before it
-//! spends ([`budget`]) and the webhook that carries their alerts ([`alert`]). The binding layer
-//! in `py` (built with the default `python` feature) converts LangChain's objects into these
+//! that turns callback events into records ([`tracker`]), the durable ledger that keeps them
+//! ([`store`]), token counting ([`tokens`]), budgets that stop a call before it spends
+//! ([`budget`]) and the webhook that carries their alerts ([`alert`]). The binding layer in
+//! `py` (built with the default `python` feature) converts LangChain's objects into these
 //! types and back.
 
 pub mod alert;
@@ -15,6 +16,7 @@ pub mod error;
 pub mod ledger;
 pub mod money;
 pub mod report;
+pub mod store;
 pub mod tokens;
 pub mod tracker;
 pub mod usage;
@@ -27,6 +29,7 @@ pub use catalog::{Catalog, CostBreakdown, Entry};
 pub use error::{Error, Result};
 pub use ledger::{CallRecord, Ledger, SummaryRow, Totals};
 pub use money::Decimal;
+pub use store::{Durability, Store};
 pub use tracker::{EndInfo, StartInfo, Tracker, TrackerConfig};
 pub use usage::{Usage, UsageSource};
 

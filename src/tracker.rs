@@ -15,6 +15,7 @@ use parking_lot::Mutex;
 
 use crate::catalog::{Catalog, CostBreakdown};
 use crate::ledger::{CallRecord, Dimension, Ledger, SummaryRow, Totals};
+use crate::store::Store;
 use crate::tokens::{self, Prompt};
 use crate::usage::{Usage, UsageSource};
 
@@ -116,6 +117,8 @@ pub struct Tracker {
     runs: Mutex<HashMap<u128, RunContext>>,
     chains: Mutex<HashMap<u128, ChainNode>>,
     ledger: Mutex<Ledger>,
+    /// The durable ledger every finished record is also sent to, if any.
+    store: Option<Arc<Store>>,
 }
 
 /// Models already warned about as unpriced, process-wide: one warning per model.
@@ -134,7 +137,20 @@ impl Tracker {
             catalog_version,
             runs: Mutex::new(HashMap::new()),
             chains: Mutex::new(HashMap::new()),
+            store: None,
         }
+    }
+
+    /// This tracker, also storing every finished record in `store`.
+    #[must_use]
+    pub fn with_store(mut self, store: Arc<Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The durable ledger, if any.
+    pub fn store(&self) -> Option<&Arc<Store>> {
+        self.store.as_ref()
     }
 
     /// The configuration.
@@ -391,6 +407,10 @@ impl Tracker {
             chunks,
             error: end.error,
         };
+        if let Some(store) = &self.store {
+            store.append(&record);
+            warnings.extend(store.take_messages());
+        }
         self.ledger.lock().push(record);
         warnings
     }

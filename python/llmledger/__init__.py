@@ -14,9 +14,11 @@ Example:
     2
 """
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from llmledger._core import (
+    LedgerError,
     LlmLedgerError,
     PriceCatalogError,
     __version__,
@@ -32,10 +34,11 @@ from llmledger._core import (
 
 if TYPE_CHECKING:
     from llmledger.callback import CostTracker
-    from llmledger.context import track_costs
+    from llmledger.context import ledger_tracker, track_costs
 
 __all__ = [
     "CostTracker",
+    "LedgerError",
     "LlmLedgerError",
     "PriceCatalogError",
     "__version__",
@@ -45,13 +48,23 @@ __all__ = [
     "count_message_tokens",
     "count_tokens",
     "count_tokens_batch",
+    "ledger_tracker",
     "price",
     "tokenizer_for",
     "track_costs",
 ]
 
-# Loaded on first use: they import langchain-core, which takes far longer than the rest.
-_LAZY = {"CostTracker": "llmledger.callback", "track_costs": "llmledger.context"}
+# The LangChain-facing parts load langchain-core (~0.5 s): imported on first use, so the
+# `llmledger` command starts fast. With LLMLEDGER_LEDGER set they load now, which turns
+# tracking on for every run in the process.
+_LAZY = {
+    "CostTracker": "llmledger.callback",
+    "track_costs": "llmledger.context",
+    "ledger_tracker": "llmledger.context",
+}
+
+if os.environ.get("LLMLEDGER_LEDGER", "").strip():
+    import llmledger.context  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

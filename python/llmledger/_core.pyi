@@ -2,14 +2,16 @@
 
 import datetime
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeAlias, final
 from uuid import UUID
 
 __all__ = [
+    "LedgerError",
     "LlmLedgerError",
     "PriceCatalogError",
+    "SCHEMA_VERSION",
     "Tracker",
     "__version__",
     "catalog_entries",
@@ -18,17 +20,25 @@ __all__ = [
     "count_message_tokens",
     "count_tokens",
     "count_tokens_batch",
+    "ledger_export",
+    "ledger_import",
+    "ledger_report",
+    "ledger_spend",
     "price",
     "tokenizer_for",
 ]
 
 __version__: str
+SCHEMA_VERSION: int
 
 class LlmLedgerError(Exception):
     """Base class of every exception llmledger raises."""
 
 class PriceCatalogError(LlmLedgerError):
     """A price catalog (a `prices=` dict or file) is malformed."""
+
+class LedgerError(LlmLedgerError):
+    """A durable ledger cannot be opened or read (newer schema, not a ledger, unwritable)."""
 
 _Prices: TypeAlias = Mapping[str, Any] | str | os.PathLike[str] | None
 
@@ -41,6 +51,8 @@ class Tracker:
         prices: _Prices = None,
         max_records: int | None = None,
         estimate: bool = True,
+        store: str | os.PathLike[str] | None = None,
+        durability: str | None = None,
     ) -> Tracker: ...
     def start(
         self,
@@ -113,6 +125,9 @@ class Tracker:
     def report(self, by: list[str] | None = None) -> str: ...
     def records(self) -> list[dict[str, Any]]: ...
     def summary_text(self) -> str: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
+    def store_info(self) -> dict[str, Any] | None: ...
     def reset(self) -> None: ...
     def price(self, model: str, provider: str | None = None) -> dict[str, Any] | None: ...
 
@@ -143,3 +158,28 @@ def count_tokens_batch(
 ) -> list[int]: ...
 def count_message_tokens(messages: Any, model: str = "gpt-4o", tools: Any | None = None) -> int: ...
 def tokenizer_for(model: str) -> dict[str, Any]: ...
+
+_Path: TypeAlias = str | os.PathLike[str]
+_Bound: TypeAlias = str | datetime.datetime | None
+
+def ledger_report(
+    path: _Path,
+    by: list[str] | None = None,
+    since: _Bound = None,
+    until: _Bound = None,
+    progress: Callable[[int], object] | None = None,
+) -> dict[str, Any]: ...
+def ledger_export(
+    path: _Path,
+    format: str,
+    write: Callable[[str], object],
+    since: _Bound = None,
+    until: _Bound = None,
+    progress: Callable[[int], object] | None = None,
+) -> int: ...
+def ledger_import(
+    source: _Path, into: _Path, progress: Callable[[int], object] | None = None
+) -> dict[str, Any]: ...
+def ledger_spend(
+    path: _Path, since: str | datetime.datetime, by: str | None = None
+) -> dict[str | None, Decimal]: ...

@@ -6,7 +6,9 @@ which reads usage, prices it with the bundled catalog and records it. Nothing is
 
 from __future__ import annotations
 
+import atexit
 import os
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -21,6 +23,16 @@ from llmledger import _core
 __all__ = ["CostTracker"]
 
 PricesArg = Mapping[str, Any] | str | os.PathLike[str] | None
+StoreArg = str | os.PathLike[str] | None
+
+# Trackers with a durable ledger, flushed and closed when the interpreter exits cleanly.
+_with_store: weakref.WeakSet[CostTracker] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_stores() -> None:
+    for tracker in list(_with_store):
+        tracker.close()
 
 
 class CostTracker(BaseCallbackHandler):
@@ -49,6 +61,12 @@ class CostTracker(BaseCallbackHandler):
             llmledger's tokenizer and price that, marking the record `usage_source =
             "estimated"`. The prompt is held in memory until the call ends, never stored.
             `False` records such calls as unpriced instead.
+        store: a durable ledger file every call is also written to: `"costs.db"` (SQLite,
+            the default for any other extension) or `"costs.jsonl"` (JSON lines). Several
+            processes may share one. `None` keeps memory only.
+        durability: `"batch"` (default: a writer thread commits in batches; a crash loses at
+            most the last batch) or `"sync"` (each call is committed before `on_llm_end`
+            returns). `flush()` waits for the writer; an exit hook flushes on a clean exit.
     """
 
     # Only a deliberate budget stop may escape; the shim catches everything else itself.
@@ -63,6 +81,8 @@ class CostTracker(BaseCallbackHandler):
         prices: PricesArg = None,
         max_records: int | None = None,
         estimate: bool = True,
+        store: StoreArg = None,
+        durability: str = "batch",
     ) -> None:
         super().__init__()
         if isinstance(attribute, str):
@@ -72,7 +92,11 @@ class CostTracker(BaseCallbackHandler):
             prices=prices,
             max_records=max_records,
             estimate=estimate,
+            store=store,
+            durability=durability,
         )
+        if store is not None:
+            _with_store.add(self)
 
     # Frameworks deep-copy handlers (LangGraph, RunnableConfig merges): share one ledger.
     def __copy__(self) -> CostTracker:
@@ -283,6 +307,25 @@ class CostTracker(BaseCallbackHandler):
     def price(self, model: str, provider: str | None = None) -> dict[str, Any] | None:
         """The catalog entry this tracker prices `model` with (overrides included)."""
         return self._core.price(model, provider)
+
+    def flush(self) -> None:
+        """Waits until every call recorded so far is committed to the durable ledger."""
+        self._core.flush()
+
+    def close(self) -> None:
+        """Flushes and closes the durable ledger (later calls stay in memory only).
+
+        Example:
+            >>> t = CostTracker()  # CostTracker(store="costs.db") writes a ledger
+            >>> t.close()          # no-op without a store
+        """
+        self._core.close()
+        _with_store.discard(self)
+
+    def store_info(self) -> dict[str, Any] | None:
+        """The durable ledger's path, format, durability and counters (`written`, `queued`,
+        `dropped`, `failed`), or None without one."""
+        return self._core.store_info()
 
     def reset(self) -> None:
         """Forgets every record and total."""

@@ -1,4 +1,4 @@
-"""The `llmledger` command line: look up prices and price a usage from a terminal.
+"""The `llmledger` command line: look up prices, price a usage, read a durable ledger.
 
 Examples:
     llmledger prices gpt-4o                  # every price dimension, tiers, variants, versions
@@ -6,15 +6,21 @@ Examples:
     llmledger prices --provider groq --all   # one provider's entries, one line each
     llmledger prices --stale 180             # entries not checked against a source in 180 days
     llmledger cost gpt-4o --input 12000 --cached 8000 --output 800
+    llmledger report costs.db --by user_id,model --since 7d
+    llmledger export costs.db --format csv -o costs.csv
+    llmledger import costs.jsonl --into costs.db
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime
 import json
+import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -159,6 +165,158 @@ def _cmd_cost(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- ledger commands ---------------------------------------------------------------------
+
+
+class _Progress:
+    """Progress of a long read on stderr, only when stderr is a terminal."""
+
+    def __init__(self, path: str, verb: str) -> None:
+        self.enabled = sys.stderr.isatty()
+        self.verb = verb
+        self.shown = False
+        self.last = 0.0
+        self.size = 0
+        self.bytes = False
+        if self.enabled:
+            try:
+                with open(path, "rb") as f:
+                    self.bytes = f.read(16) != b"SQLite format 3\x00"
+                self.size = os.path.getsize(path)
+            except OSError:
+                self.enabled = False
+
+    def __call__(self, n: int) -> None:
+        now = time.monotonic()
+        if not self.enabled or now - self.last < 0.2:
+            return
+        self.last = now
+        if self.bytes and self.size:
+            text = (
+                f"{self.verb} {n / 1e6:,.1f} of {self.size / 1e6:,.1f} MB ({100 * n // self.size}%)"
+            )
+        else:
+            text = f"{self.verb} {n:,} records"
+        sys.stderr.write(f"\r\x1b[Kllmledger: {text}")
+        sys.stderr.flush()
+        self.shown = True
+
+    def done(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+def _dims(by: str | None) -> list[str]:
+    return [d.strip() for d in (by or "").split(",") if d.strip()]
+
+
+_TOTAL_COLUMNS = (
+    "calls",
+    "successful_requests",
+    "failed_requests",
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "input_audio_tokens",
+    "output_audio_tokens",
+    "total_tokens",
+    "cost",
+    "unpriced_calls",
+    "llm_cache_hits",
+    "estimated_calls",
+)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    by = _dims(args.by)
+    progress = _Progress(args.ledger, "reading")
+    try:
+        rep = _core.ledger_report(
+            args.ledger, by=by, since=args.since, until=args.until, progress=progress
+        )
+    finally:
+        progress.done()
+    if args.format == "json":
+        out = {
+            "ledger": rep["path"],
+            "since": args.since,
+            "until": args.until,
+            "by": by,
+            "totals": rep["totals"],
+            "rows": rep["rows"],
+        }
+        json.dump(out, sys.stdout, default=_json_default, indent=2)
+        print()
+    elif args.format == "csv":
+        w = csv.writer(sys.stdout, lineterminator="\n")
+        w.writerow([*by, *_TOTAL_COLUMNS])
+        rows = rep["rows"] if by else [rep["totals"]]
+        for r in rows:
+            w.writerow(
+                [("" if r[d] is None else r[d]) for d in by] + [r[c] for c in _TOTAL_COLUMNS]
+            )
+    else:
+        window = ""
+        if args.since or args.until:
+            window = f" ({args.since or 'start'} .. {args.until or 'now'})"
+        print(f"Ledger: {rep['path']}{window}")
+        print(rep["summary_text"])
+        if rep["table"] is not None:
+            print()
+            print(rep["table"])
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    progress = _Progress(args.ledger, "exporting")
+    out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
+    try:
+        n = _core.ledger_export(
+            args.ledger,
+            args.format,
+            out.write,
+            since=args.since,
+            until=args.until,
+            progress=progress,
+        )
+    finally:
+        progress.done()
+        if args.output:
+            out.close()
+        else:
+            out.flush()
+    if args.output:
+        print(f"llmledger: exported {n} records to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    progress = _Progress(args.source, "importing")
+    try:
+        stats = _core.ledger_import(args.source, args.into, progress=progress)
+    finally:
+        progress.done()
+    print(
+        f"{args.source} -> {args.into}: {stats['read']} records read, {stats['added']} added, "
+        f"{stats['already_present']} already present, {stats['bad_lines']} bad lines skipped"
+    )
+    return 0
+
+
+def _setup_logging() -> None:
+    """Ledger warnings (bad lines, with their numbers) go to stderr."""
+    log = logging.getLogger("llmledger")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("llmledger: warning: %(message)s"))
+        log.addHandler(handler)
+        log.propagate = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `llmledger` command."""
     parser = argparse.ArgumentParser(prog="llmledger", description=__doc__.splitlines()[0])
@@ -193,16 +351,51 @@ def main(argv: Sequence[str] | None = None) -> int:
     c.add_argument("--prices", help="a JSON or TOML price file layered on the catalog")
     c.set_defaults(func=_cmd_cost)
 
+    window = argparse.ArgumentParser(add_help=False)
+    window.add_argument(
+        "--since", help="first time included: 7d, 24h, 30m, 2w back from now, 2026-11-01, or ISO"
+    )
+    window.add_argument("--until", help="first time excluded (a bare date includes that whole day)")
+
+    r = sub.add_parser(
+        "report",
+        parents=[window],
+        help="totals and group-by tables of a ledger (.db or .jsonl)",
+        description="Totals (the tracker's summary lines) and a group-by table of a ledger.",
+    )
+    r.add_argument("ledger", help="a SQLite (.db) or JSONL ledger")
+    r.add_argument(
+        "--by",
+        default="model",
+        help="comma-separated dimensions or metadata keys (default: model; '' for totals only)",
+    )
+    r.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    r.set_defaults(func=_cmd_report)
+
+    e = sub.add_parser("export", parents=[window], help="write a ledger's records as CSV or JSONL")
+    e.add_argument("ledger", help="a SQLite (.db) or JSONL ledger")
+    e.add_argument("--format", choices=("csv", "jsonl"), required=True)
+    e.add_argument("-o", "--output", help="write to this file (default: stdout)")
+    e.set_defaults(func=_cmd_export)
+
+    i = sub.add_parser(
+        "import", help="copy a JSONL ledger into a SQLite ledger (idempotent: by run id)"
+    )
+    i.add_argument("source", help="a JSONL (or SQLite) ledger")
+    i.add_argument("--into", required=True, help="the SQLite ledger (created if missing)")
+    i.set_defaults(func=_cmd_import)
+
     args = parser.parse_args(argv)
+    _setup_logging()
     try:
         return int(args.func(args))
-    except _core.LlmLedgerError as e:
+    except (_core.LlmLedgerError, ValueError) as e:
         print(f"llmledger: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:
-        # The reader went away (`llmledger prices --all | head`): stop quietly, and keep the
-        # interpreter's final flush of stdout from raising again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        # `llmledger export ... | head`: the reader left; not an error.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
         return 0
 
 

@@ -1,7 +1,14 @@
-"""`track_costs()`: track every LangChain run inside a `with` block, no callbacks to pass."""
+"""`track_costs()`: track every LangChain run inside a `with` block, no callbacks to pass.
+
+Also zero-code adoption: when the environment has `LLMLEDGER_LEDGER=costs.db` (or a `.jsonl`
+path) as llmledger is imported, every LangChain run in the process is tracked into that ledger
+(`LLMLEDGER_DURABILITY=sync` for per-call commits). `ledger_tracker()` returns that tracker.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -12,7 +19,10 @@ from langchain_core.tracers.context import register_configure_hook
 
 from llmledger.callback import CostTracker, PricesArg
 
-__all__ = ["track_costs"]
+__all__ = ["ledger_tracker", "track_costs"]
+
+LEDGER_ENV = "LLMLEDGER_LEDGER"
+DURABILITY_ENV = "LLMLEDGER_DURABILITY"
 
 
 class _Fanout(BaseCallbackHandler):
@@ -98,3 +108,45 @@ def track_costs(
         yield tracker
     finally:
         _active.reset(token)
+
+
+def _ledger_from_env() -> CostTracker | None:
+    path = os.environ.get(LEDGER_ENV, "").strip()
+    if not path:
+        return None
+    try:
+        # max_records=0: a long-running process keeps totals in memory, records only on disk.
+        return CostTracker(
+            store=path,
+            durability=os.environ.get(DURABILITY_ENV, "").strip() or "batch",
+            max_records=0,
+        )
+    except Exception as e:  # never break the application over its ledger
+        logging.getLogger("llmledger").error(
+            "llmledger: %s=%s is set but the ledger cannot be opened (calls are not tracked): %s",
+            LEDGER_ENV,
+            path,
+            e,
+        )
+        return None
+
+
+# A context variable whose default is the process-wide tracker: every callback manager
+# LangChain configures, in any thread or task, picks it up through the configure hook.
+_env_tracker = _ledger_from_env()
+if _env_tracker is not None:
+    _ledger_var: ContextVar[CostTracker | None] = ContextVar(
+        "llmledger_ledger", default=_env_tracker
+    )
+    register_configure_hook(_ledger_var, inheritable=True)
+
+
+def ledger_tracker() -> CostTracker | None:
+    """The process-wide tracker that `LLMLEDGER_LEDGER` turned on, or None.
+
+    Example:
+        >>> from llmledger import ledger_tracker
+        >>> ledger_tracker() is None  # unless LLMLEDGER_LEDGER was set at import
+        True
+    """
+    return _env_tracker

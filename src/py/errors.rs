@@ -19,10 +19,18 @@ create_exception!(
     "A price catalog (a `prices=` dict or file) is malformed; the message names the entry and field."
 );
 
+create_exception!(
+    llmledger,
+    LedgerError,
+    LlmLedgerError,
+    "A durable ledger (SQLite or JSONL) cannot be opened or read: newer schema, not a ledger, unwritable path. The message names the file."
+);
+
 impl From<Error> for PyErr {
     fn from(e: Error) -> PyErr {
         match e {
             Error::Catalog { .. } | Error::Io { .. } => PriceCatalogError::new_err(e.to_string()),
+            Error::Ledger { .. } => LedgerError::new_err(e.to_string()),
             Error::InvalidArgument(m) => PyValueError::new_err(m),
         }
     }

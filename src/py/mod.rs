@@ -5,6 +5,7 @@ mod convert;
 mod errors;
 mod extract;
 mod functions;
+mod store;
 mod tokens;
 mod tracker;
 
@@ -24,6 +25,12 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(tokens::count_tokens_batch, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::count_message_tokens, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::tokenizer_for, m)?)?;
+    m.add_function(wrap_pyfunction!(store::ledger_report, m)?)?;
+    m.add_function(wrap_pyfunction!(store::ledger_export, m)?)?;
+    m.add_function(wrap_pyfunction!(store::ledger_import, m)?)?;
+    m.add_function(wrap_pyfunction!(store::ledger_spend, m)?)?;
+    m.add("LedgerError", py.get_type::<errors::LedgerError>())?;
+    m.add("SCHEMA_VERSION", crate::store::SCHEMA_VERSION)?;
     m.add("LlmLedgerError", py.get_type::<errors::LlmLedgerError>())?;
     m.add(
         "PriceCatalogError",

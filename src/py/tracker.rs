@@ -166,13 +166,15 @@ impl PyTracker {
 #[pymethods]
 impl PyTracker {
     #[new]
-    #[pyo3(signature = (*, attribute=None, prices=None, max_records=None, estimate=true))]
+    #[pyo3(signature = (*, attribute=None, prices=None, max_records=None, estimate=true, store=None, durability=None))]
     fn new(
         py: Python<'_>,
         attribute: Option<Vec<String>>,
         prices: Option<&Bound<'_, PyAny>>,
         max_records: Option<usize>,
         estimate: bool,
+        store: Option<&Bound<'_, PyAny>>,
+        durability: Option<&str>,
     ) -> PyResult<Self> {
         let attribute: Vec<Arc<str>> = attribute
             .unwrap_or_else(|| vec!["user_id".into(), "session_id".into()])
@@ -184,13 +186,17 @@ impl PyTracker {
             .map(|k| PyString::new(py, k).unbind())
             .collect();
         let catalog = catalog_with(prices)?;
+        let mut core = Tracker::new(TrackerConfig {
+            attribute,
+            catalog,
+            max_records,
+            estimate,
+        });
+        if let Some(s) = super::store::open_store(py, store, durability)? {
+            core = core.with_store(s);
+        }
         Ok(PyTracker {
-            core: Tracker::new(TrackerConfig {
-                attribute,
-                catalog,
-                max_records,
-                estimate,
-            }),
+            core,
             attribute_keys,
         })
     }
@@ -467,6 +473,30 @@ impl PyTracker {
     /// `get_openai_callback`'s summary text plus llmledger's extra lines.
     fn summary_text(&self) -> String {
         report::totals_text(&self.core.totals())
+    }
+
+    /// Waits until every call recorded so far is in the durable ledger (no-op without one).
+    fn flush(&self, py: Python<'_>) {
+        if let Some(s) = self.core.store() {
+            py.detach(|| s.flush());
+            log_warnings(py, &s.take_messages());
+        }
+    }
+
+    /// Flushes and closes the durable ledger; later calls are tracked in memory only.
+    fn close(&self, py: Python<'_>) {
+        if let Some(s) = self.core.store() {
+            py.detach(|| s.close());
+            log_warnings(py, &s.take_messages());
+        }
+    }
+
+    /// The durable ledger's path, format, durability and counters, or None.
+    fn store_info<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        self.core
+            .store()
+            .map(|s| super::store::stats_dict(py, s))
+            .transpose()
     }
 
     /// Forgets every record and total.

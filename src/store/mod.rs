@@ -1,0 +1,454 @@
+//! The durable ledger: every finished call record, kept in a SQLite database (the default) or
+//! a JSONL file, written off the LLM call's path, shared by processes, read back by reports.
+//!
+//! A [`Store`] is the tracker's sink. With [`Durability::Batch`] a writer thread owns the file
+//! and commits in batches (a crash loses at most the last batch); with [`Durability::Sync`]
+//! each record is committed on the caller's thread before the call's end hook returns. Store
+//! I/O errors never reach the LLM call: they are collected as messages the tracker logs.
+//!
+//! Reading ([`query`]): group-by reports, window spend for budgets, exports and imports, over
+//! either format.
+
+pub mod jsonl;
+pub mod query;
+pub mod record;
+pub mod sqlite;
+mod sqlite_report;
+pub mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
+
+use crate::error::{Error, Result};
+use crate::ledger::CallRecord;
+
+pub use jsonl::JsonlLedger;
+pub use query::{export, import_jsonl, parse_time_bound, report, spend_since, ImportStats, Report};
+pub use sqlite::{SqliteLedger, SCHEMA_VERSION};
+
+/// The file format of a ledger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// A SQLite database.
+    Sqlite,
+    /// JSON lines.
+    Jsonl,
+}
+
+impl Format {
+    /// The format of `path`: an existing file by its header, else by its extension
+    /// (`.jsonl`, `.ndjson`, `.json` are JSONL; anything else is SQLite).
+    pub fn of(path: &Path) -> Format {
+        if path.metadata().is_ok_and(|m| m.len() > 0) {
+            return if sqlite::has_sqlite_header(path) {
+                Format::Sqlite
+            } else {
+                Format::Jsonl
+            };
+        }
+        Format::by_extension(path).unwrap_or(Format::Sqlite)
+    }
+
+    /// The format named by `path`'s extension alone (`None`: no known extension).
+    fn by_extension(path: &Path) -> Option<Format> {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("jsonl" | "ndjson" | "json") => Some(Format::Jsonl),
+            Some("db" | "sqlite" | "sqlite3" | "db3") => Some(Format::Sqlite),
+            _ => None,
+        }
+    }
+
+    /// `sqlite` or `jsonl`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Sqlite => "sqlite",
+            Format::Jsonl => "jsonl",
+        }
+    }
+}
+
+/// When a record is safe on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Written by a writer thread in batches; a crash loses at most the last batch.
+    Batch,
+    /// Committed (and flushed to the disk) before the call's end hook returns.
+    Sync,
+}
+
+impl Durability {
+    /// Parses `batch` or `sync`.
+    pub fn parse(s: &str) -> Result<Durability> {
+        match s {
+            "batch" => Ok(Durability::Batch),
+            "sync" => Ok(Durability::Sync),
+            other => Err(Error::InvalidArgument(format!(
+                "durability must be 'batch' or 'sync', not '{other}'"
+            ))),
+        }
+    }
+
+    /// `batch` or `sync`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Durability::Batch => "batch",
+            Durability::Sync => "sync",
+        }
+    }
+}
+
+/// A half-open time window `[since, until)`; `None` ends are open.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimeRange {
+    /// First instant included.
+    pub since: Option<DateTime<Utc>>,
+    /// First instant excluded.
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl TimeRange {
+    /// True when `t` is in the window.
+    pub fn contains(&self, t: &DateTime<Utc>) -> bool {
+        self.since.is_none_or(|s| *t >= s) && self.until.is_none_or(|u| *t < u)
+    }
+}
+
+/// An open ledger file, written by one owner at a time.
+#[derive(Debug)]
+pub enum Sink {
+    /// SQLite.
+    Sqlite(SqliteLedger),
+    /// JSONL.
+    Jsonl(JsonlLedger),
+}
+
+impl Sink {
+    /// Opens `path` for appending in `format`.
+    pub fn open(path: &Path, format: Format, sync: bool) -> Result<Sink> {
+        Ok(match format {
+            Format::Sqlite => Sink::Sqlite(SqliteLedger::open(path, sync)?),
+            Format::Jsonl => Sink::Jsonl(JsonlLedger::open(path, sync)?),
+        })
+    }
+
+    /// Appends records (a SQLite ledger skips run ids it already has). Returns how many were
+    /// added.
+    pub fn write(&mut self, records: &[CallRecord]) -> Result<usize> {
+        match self {
+            Sink::Sqlite(s) => s.insert(records),
+            Sink::Jsonl(j) => j.append(records),
+        }
+    }
+}
+
+/// Messages kept for the tracker to log, at most.
+const MAX_MESSAGES: usize = 20;
+
+/// State shared by a store's handle and its writer thread.
+#[derive(Debug)]
+pub struct Shared {
+    path: PathBuf,
+    messages: Mutex<Vec<String>>,
+    has_messages: AtomicBool,
+    suppressed: AtomicU64,
+    written: AtomicU64,
+    dropped: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl Shared {
+    fn new(path: &Path) -> Self {
+        Shared {
+            path: path.to_path_buf(),
+            messages: Mutex::new(Vec::new()),
+            has_messages: AtomicBool::new(false),
+            suppressed: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+        }
+    }
+
+    fn message(&self, m: String) {
+        let mut msgs = self.messages.lock();
+        if msgs.len() < MAX_MESSAGES {
+            msgs.push(m);
+        } else {
+            self.suppressed.fetch_add(1, Ordering::Relaxed);
+        }
+        self.has_messages.store(true, Ordering::Release);
+    }
+
+    /// Writes a batch; a failure is counted and reported, never raised.
+    fn write(&self, sink: &mut Sink, batch: &[CallRecord]) {
+        match sink.write(batch) {
+            Ok(_) => {
+                self.written
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            }
+            Err(e) => {
+                self.failed.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                self.message(format!(
+                    "could not write {} record(s) to the ledger (they stay in the tracker's \
+                     totals): {e}",
+                    batch.len()
+                ));
+            }
+        }
+    }
+}
+
+/// Counters of a store.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Records handed to the file (committed, or skipped as already present).
+    pub written: u64,
+    /// Records dropped because the queue stayed full.
+    pub dropped: u64,
+    /// Records whose write failed.
+    pub failed: u64,
+    /// Records waiting in the queue.
+    pub queued: u64,
+}
+
+/// Runs a blocking section (the binding releases the GIL around it).
+pub type BlockingSection = Box<dyn Fn(&mut (dyn FnMut() + Send)) + Send + Sync>;
+
+enum Mode {
+    Batch(writer::BatchWriter),
+    Sync(Mutex<Option<Sink>>),
+}
+
+/// A tracker's durable sink.
+pub struct Store {
+    path: PathBuf,
+    format: Format,
+    durability: Durability,
+    shared: Arc<Shared>,
+    mode: Mode,
+    blocking: OnceLock<BlockingSection>,
+    closed_warned: AtomicBool,
+    /// The process that opened the store: a forked child must not use the parent's
+    /// connection or wait for its writer thread.
+    pid: u32,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("format", &self.format)
+            .field("durability", &self.durability)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating) the ledger at `path` (format by extension or header). Errors here —
+    /// an unwritable path, a newer schema, a file that is not a ledger — are the caller's to
+    /// raise; after this, nothing the store does raises.
+    pub fn open(path: &Path, durability: Durability) -> Result<Store> {
+        let format = Format::of(path);
+        if format == Format::Jsonl && Format::by_extension(path) == Some(Format::Sqlite) {
+            // Never append JSON lines to a file named like a database.
+            return Err(Error::Ledger {
+                path: path.display().to_string(),
+                message: "is not a SQLite database; refusing to write into it".into(),
+            });
+        }
+        let sink = Sink::open(path, format, durability == Durability::Sync)?;
+        let shared = Arc::new(Shared::new(path));
+        let mode = match durability {
+            Durability::Batch => Mode::Batch(
+                writer::BatchWriter::start(sink, shared.clone()).map_err(|e| Error::Ledger {
+                    path: path.display().to_string(),
+                    message: format!("cannot start the writer thread: {e}"),
+                })?,
+            ),
+            Durability::Sync => Mode::Sync(Mutex::new(Some(sink))),
+        };
+        Ok(Store {
+            path: path.to_path_buf(),
+            format,
+            durability,
+            shared,
+            mode,
+            blocking: OnceLock::new(),
+            closed_warned: AtomicBool::new(false),
+            pid: std::process::id(),
+        })
+    }
+
+    /// Sets how blocking work is run (once; the Python binding releases the GIL).
+    pub fn set_blocking_section(&self, f: BlockingSection) {
+        let _ = self.blocking.set(f);
+    }
+
+    fn blocking<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        match self.blocking.get() {
+            None => f(),
+            Some(section) => {
+                let mut f = Some(f);
+                let mut out = None;
+                section(&mut || {
+                    if let Some(f) = f.take() {
+                        out = Some(f());
+                    }
+                });
+                match out {
+                    Some(o) => o,
+                    // The section did not run the closure: run it here.
+                    None => (f.take().expect("closure not run"))(),
+                }
+            }
+        }
+    }
+
+    /// The ledger file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Its format.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// The durability mode.
+    pub fn durability(&self) -> Durability {
+        self.durability
+    }
+
+    /// True in a child forked after the store was opened.
+    fn forked(&self) -> bool {
+        std::process::id() != self.pid
+    }
+
+    /// In a forked child: stop using the parent's file and thread, and say so once.
+    fn leave_forked(&self) {
+        match &self.mode {
+            Mode::Batch(w) => w.abandon(),
+            // The parent's SQLite connection must not be used (nor closed) in the child.
+            Mode::Sync(s) => std::mem::forget(s.lock().take()),
+        }
+        if !self.closed_warned.swap(true, Ordering::Relaxed) {
+            self.shared.message(format!(
+                "ledger {}: this process was forked from the one that opened it; its calls are \
+                 tracked in memory only (create the CostTracker in the child to store them)",
+                self.path.display()
+            ));
+        }
+    }
+
+    /// Stores a finished call. Never fails: problems become messages.
+    pub fn append(&self, r: &CallRecord) {
+        match &self.mode {
+            Mode::Batch(w) => match w.try_append(Box::new(r.clone())) {
+                writer::Queued::Yes => {}
+                writer::Queued::Closed => self.warn_closed(),
+                writer::Queued::Full(_) if self.forked() => self.leave_forked(),
+                writer::Queued::Full(r) => match self.blocking(|| w.append_waiting(r)) {
+                    writer::Queued::Yes => {}
+                    writer::Queued::Closed => self.warn_closed(),
+                    writer::Queued::Full(_) => writer::count_dropped(&self.shared),
+                },
+            },
+            Mode::Sync(_) if self.forked() => self.leave_forked(),
+            Mode::Sync(sink) => {
+                let shared = &self.shared;
+                let done = self.blocking(|| {
+                    let mut guard = sink.lock();
+                    match guard.as_mut() {
+                        Some(s) => {
+                            shared.write(s, std::slice::from_ref(r));
+                            true
+                        }
+                        None => false,
+                    }
+                });
+                if !done {
+                    self.warn_closed();
+                }
+            }
+        }
+    }
+
+    fn warn_closed(&self) {
+        if !self.closed_warned.swap(true, Ordering::Relaxed) {
+            self.shared.message(format!(
+                "ledger {} is closed: calls are tracked in memory only from now on",
+                self.path.display()
+            ));
+        }
+    }
+
+    /// Messages to log (write errors, drops), taken once each.
+    pub fn take_messages(&self) -> Vec<String> {
+        if !self.shared.has_messages.load(Ordering::Acquire) {
+            return Vec::new();
+        }
+        let mut msgs = self.shared.messages.lock();
+        self.shared.has_messages.store(false, Ordering::Release);
+        let mut out: Vec<String> = msgs.drain(..).map(|m| format!("llmledger: {m}")).collect();
+        let suppressed = self.shared.suppressed.swap(0, Ordering::Relaxed);
+        if suppressed > 0 {
+            out.push(format!(
+                "llmledger: {suppressed} more ledger message(s) suppressed"
+            ));
+        }
+        out
+    }
+
+    /// Waits until every record appended so far is committed.
+    pub fn flush(&self) {
+        if self.forked() {
+            self.leave_forked();
+        } else if let Mode::Batch(w) = &self.mode {
+            w.flush();
+        }
+    }
+
+    /// Flushes, closes the file and stops the writer. Later appends are not stored (one
+    /// message says so). Idempotent.
+    pub fn close(&self) {
+        if self.forked() {
+            self.leave_forked();
+            return;
+        }
+        match &self.mode {
+            Mode::Batch(w) => w.close(),
+            Mode::Sync(s) => drop(s.lock().take()),
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> StoreStats {
+        StoreStats {
+            written: self.shared.written.load(Ordering::Relaxed),
+            dropped: self.shared.dropped.load(Ordering::Relaxed),
+            failed: self.shared.failed.load(Ordering::Relaxed),
+            queued: match &self.mode {
+                Mode::Batch(w) => w.queued() as u64,
+                Mode::Sync(_) => 0,
+            },
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests;

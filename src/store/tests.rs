@@ -1,0 +1,511 @@
+//! Store tests: round trips through both formats, the writer thread, reports, schema checks.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::TimeZone;
+
+use super::query::{for_each, ExportFormat};
+use super::*;
+use crate::catalog::CostBreakdown;
+use crate::ledger::{Ledger, Totals};
+use crate::money::Decimal;
+use crate::usage::{Usage, UsageSource};
+
+fn tmp(name: &str) -> PathBuf {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "llmledger-store-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+fn rec(i: u128, user: &str, model: &str, cost: Option<&str>, tags: &[&str]) -> CallRecord {
+    CallRecord {
+        time: Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap()
+            + chrono::Duration::seconds(i64::try_from(i).unwrap()),
+        run_id: 0x1000 + i,
+        parent_run_id: Some(7),
+        root_run_id: 7,
+        root_run_name: Some("graph".into()),
+        model: Some(model.into()),
+        provider: Some("openai".into()),
+        attribution: vec![("user_id".into(), user.to_string())],
+        tags: tags.iter().map(|s| (*s).to_string()).collect(),
+        usage: Usage {
+            input: 100,
+            cache_read: 40,
+            cache_write: 10,
+            cache_write_1h: 5,
+            output: 20,
+            reasoning: 3,
+            input_audio: 2,
+            output_audio: 1,
+        },
+        usage_source: UsageSource::Provider,
+        estimated_by: None,
+        service_tier: Some("priority".into()),
+        cost: cost.map(|c| CostBreakdown {
+            total: d(c),
+            input: d(c),
+            ..CostBreakdown::default()
+        }),
+        unpriced_reason: cost.is_none().then(|| "no price".to_string()),
+        price_entry: Some("openai/gpt-4o".into()),
+        catalog_version: Some("2026.11.1".into()),
+        latency: Some(0.25),
+        chunks: 4,
+        error: None,
+    }
+}
+
+fn sample() -> Vec<CallRecord> {
+    let mut v = vec![
+        rec(1, "alice", "gpt-4o", Some("0.00018"), &["prod"]),
+        rec(2, "alice", "gpt-4o", Some("0.000000075"), &["prod", "faq"]),
+        rec(3, "bob", "gpt-4o-mini", Some("1.5"), &[]),
+        rec(4, "bob", "mystery", None, &["faq"]),
+    ];
+    v[3].usage_source = UsageSource::Estimated;
+    v[3].estimated_by = Some("estimate for Claude: o200k_base x 1.20".into());
+    let mut failed = rec(5, "carol", "gpt-4o", None, &[]);
+    failed.error = Some("RateLimitError: 429 too many".into());
+    failed.usage = Usage::default();
+    failed.unpriced_reason = None;
+    v.push(failed);
+    let mut cached = rec(6, "carol", "gpt-4o", Some("0"), &[]);
+    cached.usage_source = UsageSource::Cache;
+    v.push(cached);
+    v
+}
+
+fn read_all(path: &Path) -> (Vec<CallRecord>, Vec<String>) {
+    let mut out = Vec::new();
+    let mut warnings = Vec::new();
+    for_each(
+        path,
+        &TimeRange::default(),
+        &mut warnings,
+        &mut |_| {},
+        &mut |r| {
+            out.push(r);
+            true
+        },
+    )
+    .unwrap();
+    (out, warnings)
+}
+
+/// Ledger's summary over the same records: what every stored report must equal.
+fn expected(records: &[CallRecord], by: &[&str]) -> (Vec<crate::ledger::SummaryRow>, Totals) {
+    let mut l = Ledger::new(None);
+    for r in records {
+        l.push(r.clone());
+    }
+    let by: Vec<String> = by.iter().map(|s| (*s).to_string()).collect();
+    let dims = query::parse_dims(&by).unwrap();
+    let mut rows = l.summary(&dims);
+    for r in &mut rows {
+        r.totals.cost = r.totals.cost.normalize();
+    }
+    (rows, l.totals().clone())
+}
+
+fn normalized(mut rep: Report) -> Report {
+    for r in &mut rep.rows {
+        r.totals.cost = r.totals.cost.normalize();
+    }
+    rep.totals.cost = rep.totals.cost.normalize();
+    rep
+}
+
+#[test]
+fn every_field_round_trips_through_both_formats() {
+    for name in ["a.db", "a.jsonl"] {
+        let path = tmp(name);
+        let mut sink = Sink::open(&path, Format::of(&path), false).unwrap();
+        let records = sample();
+        assert_eq!(sink.write(&records).unwrap(), records.len());
+        drop(sink);
+        let (back, warnings) = read_all(&path);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let normalize = |mut r: CallRecord| {
+            if let Some(c) = &mut r.cost {
+                c.total = c.total.normalize();
+                c.input = c.input.normalize();
+            }
+            r
+        };
+        let want: Vec<CallRecord> = records.into_iter().map(normalize).collect();
+        let got: Vec<CallRecord> = back.into_iter().map(normalize).collect();
+        assert_eq!(got, want, "{name}");
+    }
+}
+
+#[test]
+fn sqlite_skips_run_ids_it_has() {
+    let path = tmp("dup.db");
+    let mut sink = Sink::open(&path, Format::Sqlite, false).unwrap();
+    assert_eq!(sink.write(&sample()).unwrap(), 6);
+    assert_eq!(sink.write(&sample()).unwrap(), 0);
+    assert_eq!(read_all(&path).0.len(), 6);
+}
+
+#[test]
+fn reports_equal_the_in_memory_summary_on_both_formats() {
+    let records = sample();
+    for name in ["r.db", "r.jsonl"] {
+        let path = tmp(name);
+        Sink::open(&path, Format::of(&path), false)
+            .unwrap()
+            .write(&records)
+            .unwrap();
+        for by in [
+            &[][..],
+            &["model"][..],
+            &["user_id", "model"][..],
+            &["tag"][..],
+            &["error", "usage_source"][..],
+            &["day", "hour", "provider", "service_tier", "price_entry"][..],
+            &["root_run_name", "root_run_id", "nobody_sets_this"][..],
+        ] {
+            let by_s: Vec<String> = by.iter().map(|s| (*s).to_string()).collect();
+            let rep = normalized(report(&path, &by_s, &TimeRange::default(), &mut |_| {}).unwrap());
+            let (rows, totals) = expected(&records, by);
+            assert_eq!(rep.totals, totals, "{name} {by:?}");
+            if !by.is_empty() {
+                assert_eq!(rep.rows, rows, "{name} {by:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn inexact_pico_costs_fall_back_to_exact_decimals() {
+    // 13 decimals: not a whole number of pico-dollars.
+    let mut records = sample();
+    records[0].cost.as_mut().unwrap().total = d("0.0000000000001");
+    let path = tmp("inexact.db");
+    Sink::open(&path, Format::Sqlite, false)
+        .unwrap()
+        .write(&records)
+        .unwrap();
+    let by = vec!["model".to_string()];
+    let rep = normalized(report(&path, &by, &TimeRange::default(), &mut |_| {}).unwrap());
+    let (rows, totals) = expected(&records, &["model"]);
+    assert_eq!(rep.rows, rows);
+    assert_eq!(rep.totals, totals);
+    assert_eq!(rep.totals.cost, d("1.5000000750001"));
+}
+
+#[test]
+fn pico_dollars_are_exact_or_none() {
+    assert_eq!(sqlite::pico(d("0.000000075")), Some(75_000));
+    assert_eq!(sqlite::pico(d("1.5")), Some(1_500_000_000_000));
+    assert_eq!(sqlite::pico(d("0.0000000000001")), None);
+    assert_eq!(sqlite::pico(d("100000000")), None); // 1e20 pico > i64::MAX
+}
+
+#[test]
+fn spend_since_reads_window_spend_per_value() {
+    let path = tmp("spend.db");
+    Sink::open(&path, Format::Sqlite, false)
+        .unwrap()
+        .write(&sample())
+        .unwrap();
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap();
+    let mut by_user = spend_since(&path, t0, Some("user_id")).unwrap();
+    by_user.sort();
+    assert_eq!(
+        by_user,
+        vec![
+            (Some("alice".into()), d("0.000180075")),
+            (Some("bob".into()), d("1.5")),
+            (Some("carol".into()), d("0")),
+        ]
+    );
+    // From the third call on: alice's two calls are out of the window.
+    let later = t0 + chrono::Duration::seconds(3);
+    let total = spend_since(&path, later, None).unwrap();
+    assert_eq!(total, vec![(None, d("1.5"))]);
+    let none = spend_since(&path, t0 + chrono::Duration::days(1), None).unwrap();
+    assert_eq!(none, vec![(None, Decimal::ZERO)]);
+}
+
+#[test]
+fn time_windows_filter_reports() {
+    let path = tmp("window.jsonl");
+    Sink::open(&path, Format::Jsonl, false)
+        .unwrap()
+        .write(&sample())
+        .unwrap();
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap();
+    let range = TimeRange {
+        since: Some(t0 + chrono::Duration::seconds(2)),
+        until: Some(t0 + chrono::Duration::seconds(4)),
+    };
+    let rep = report(&path, &[], &range, &mut |_| {}).unwrap();
+    assert_eq!(rep.totals.successful_requests, 2);
+}
+
+#[test]
+fn newer_schema_is_refused_and_left_untouched() {
+    let path = tmp("newer.db");
+    Sink::open(&path, Format::Sqlite, false)
+        .unwrap()
+        .write(&sample())
+        .unwrap();
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute(
+            "UPDATE meta SET value = '99' WHERE key = 'schema_version'",
+            [],
+        )
+        .unwrap();
+        c.pragma_update(None, "journal_mode", "DELETE").unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+    let err = Store::open(&path, Durability::Batch)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("newer llmledger") && err.contains("99"),
+        "{err}"
+    );
+    assert!(err.contains(&path.display().to_string()), "{err}");
+    let err = report(&path, &[], &TimeRange::default(), &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("schema version 99"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+#[test]
+fn foreign_files_are_refused() {
+    let path = tmp("other.db");
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch("CREATE TABLE users (id INTEGER)").unwrap();
+    }
+    let err = Store::open(&path, Durability::Sync)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not an llmledger ledger"), "{err}");
+    let text = tmp("notes.db");
+    std::fs::write(&text, "hello").unwrap();
+    let err = Store::open(&text, Durability::Batch)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("is not a SQLite database"), "{err}");
+    assert_eq!(std::fs::read_to_string(&text).unwrap(), "hello");
+    // Not SQLite by header: read as JSONL, so a report names the bad line.
+    let rep = report(&text, &[], &TimeRange::default(), &mut |_| {}).unwrap();
+    assert!(rep.warnings[0].contains(":1:"), "{:?}", rep.warnings);
+}
+
+#[test]
+fn bad_jsonl_lines_are_reported_by_number_and_torn_lines_closed() {
+    let path = tmp("bad.jsonl");
+    let mut sink = Sink::open(&path, Format::Jsonl, false).unwrap();
+    sink.write(&sample()[..2]).unwrap();
+    drop(sink);
+    // A garbage line, then a torn record (a crash mid-write), no newline at the end.
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("this is not json\n{\"time\": \"2026-11-01T12:");
+    std::fs::write(&path, &text).unwrap();
+    let mut sink = Sink::open(&path, Format::Jsonl, false).unwrap();
+    sink.write(&sample()[2..3]).unwrap();
+    drop(sink);
+    let (back, warnings) = read_all(&path);
+    assert_eq!(back.len(), 3);
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings[0].contains("bad.jsonl:3:"), "{warnings:?}");
+    assert!(warnings[1].contains("bad.jsonl:4:"), "{warnings:?}");
+    // Nothing stored was rewritten.
+    assert!(std::fs::read_to_string(&path).unwrap().starts_with(&text));
+}
+
+#[test]
+fn users_own_log_fields_are_read() {
+    let path = tmp("theirs.jsonl");
+    std::fs::write(
+        &path,
+        "{\"timestamp\": \"2026-11-01T10:00:00+01:00\", \"run_id\": \
+         \"6f9619ff-8b86-d011-b42d-00cf4fc964ff\", \"model\": \"gpt-4o\", \"prompt_tokens\": 10, \
+         \"completion_tokens\": 5, \"total_cost\": 0.1}\n",
+    )
+    .unwrap();
+    let (back, warnings) = read_all(&path);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(back[0].usage.total(), 15);
+    assert_eq!(back[0].cost.as_ref().unwrap().total, d("0.1"));
+    assert_eq!(
+        back[0].time,
+        Utc.with_ymd_and_hms(2026, 11, 1, 9, 0, 0).unwrap()
+    );
+}
+
+#[test]
+fn batch_store_flushes_and_closes() {
+    for name in ["b.db", "b.jsonl"] {
+        let path = tmp(name);
+        let store = Store::open(&path, Durability::Batch).unwrap();
+        for i in 0..10_000 {
+            store.append(&rec(i, "u", "gpt-4o", Some("0.001"), &[]));
+        }
+        store.flush();
+        assert_eq!(read_all(&path).0.len(), 10_000, "{name}");
+        store.append(&rec(20_000, "u", "gpt-4o", Some("0.001"), &[]));
+        store.close();
+        assert_eq!(read_all(&path).0.len(), 10_001, "{name}");
+        assert_eq!(store.stats().written, 10_001);
+        assert!(store.take_messages().is_empty());
+        store.append(&rec(30_000, "u", "gpt-4o", Some("0.001"), &[]));
+        let m = store.take_messages();
+        assert!(m[0].contains("is closed"), "{m:?}");
+    }
+}
+
+#[test]
+fn sync_store_commits_before_append_returns() {
+    for name in ["s.db", "s.jsonl"] {
+        let path = tmp(name);
+        let store = Store::open(&path, Durability::Sync).unwrap();
+        for i in 0..20 {
+            store.append(&rec(i, "u", "gpt-4o", Some("0.001"), &[]));
+            assert_eq!(read_all(&path).0.len(), usize::try_from(i).unwrap() + 1);
+        }
+    }
+}
+
+#[test]
+fn two_stores_share_one_sqlite_ledger() {
+    let path = tmp("shared.db");
+    let a = Store::open(&path, Durability::Batch).unwrap();
+    let b = Store::open(&path, Durability::Batch).unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| (0..3_000).for_each(|i| a.append(&rec(i, "a", "m", Some("1"), &[]))));
+        s.spawn(|| {
+            (3_000..6_000).for_each(|i| b.append(&rec(i, "b", "m", Some("1"), &[])));
+        });
+    });
+    a.close();
+    b.close();
+    let rep = report(
+        &path,
+        &["user_id".into()],
+        &TimeRange::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(rep.totals.successful_requests, 6_000);
+    assert_eq!(rep.totals.cost, Decimal::from(6_000));
+}
+
+#[test]
+fn import_is_idempotent_and_export_round_trips() {
+    let src = tmp("src.jsonl");
+    Sink::open(&src, Format::Jsonl, false)
+        .unwrap()
+        .write(&sample())
+        .unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&src)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, b"{oops\n"))
+        .unwrap();
+    let db = tmp("into.db");
+    let s1 = import_jsonl(&src, &db, &mut |_| {}).unwrap();
+    assert_eq!((s1.read, s1.added, s1.already_present), (6, 6, 0));
+    assert!(s1.warnings[0].contains(":7:"), "{:?}", s1.warnings);
+    let s2 = import_jsonl(&src, &db, &mut |_| {}).unwrap();
+    assert_eq!((s2.read, s2.added, s2.already_present), (6, 0, 6));
+    let mut out = Vec::new();
+    let (n, _) = export(
+        &db,
+        ExportFormat::Jsonl,
+        &TimeRange::default(),
+        &mut |b| {
+            out.extend_from_slice(b);
+            Ok(())
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(n, 6);
+    let original: String = std::fs::read_to_string(&src)
+        .unwrap()
+        .lines()
+        .take(6)
+        .fold(String::new(), |acc, l| acc + l + "\n");
+    assert_eq!(String::from_utf8(out).unwrap(), original);
+    let mut csv = Vec::new();
+    export(
+        &db,
+        ExportFormat::Csv,
+        &TimeRange::default(),
+        &mut |b| {
+            csv.extend_from_slice(b);
+            Ok(())
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    let csv = String::from_utf8(csv).unwrap();
+    assert_eq!(csv.lines().count(), 7);
+    assert!(csv.starts_with("time,run_id,"));
+    assert!(csv.contains("\"{\"\"user_id\"\":\"\"alice\"\"}\""), "{csv}");
+}
+
+#[test]
+fn time_bounds_parse() {
+    let now = Utc.with_ymd_and_hms(2026, 11, 8, 12, 0, 0).unwrap();
+    let p = |s: &str, end: bool| parse_time_bound(s, now, end).unwrap();
+    assert_eq!(
+        p("7d", false),
+        Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap()
+    );
+    assert_eq!(
+        p("24h", false),
+        Utc.with_ymd_and_hms(2026, 11, 7, 12, 0, 0).unwrap()
+    );
+    assert_eq!(
+        p("30m", false),
+        Utc.with_ymd_and_hms(2026, 11, 8, 11, 30, 0).unwrap()
+    );
+    assert_eq!(
+        p("2026-11-01", false),
+        Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap()
+    );
+    assert_eq!(
+        p("2026-11-01", true),
+        Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap()
+    );
+    assert_eq!(
+        p("2026-11-01T09:30:00+02:00", false),
+        Utc.with_ymd_and_hms(2026, 11, 1, 7, 30, 0).unwrap()
+    );
+    assert_eq!(
+        p("2026-11-01T09:30", false),
+        Utc.with_ymd_and_hms(2026, 11, 1, 9, 30, 0).unwrap()
+    );
+    assert!(parse_time_bound("yesterday", now, false).is_err());
+    assert!(parse_time_bound("7y", now, false).is_err());
+}
+
+#[test]
+fn durability_names() {
+    assert_eq!(Durability::parse("sync").unwrap(), Durability::Sync);
+    assert!(Durability::parse("fast")
+        .unwrap_err()
+        .to_string()
+        .contains("'batch' or 'sync'"));
+}
