@@ -190,7 +190,7 @@ impl Webhook {
         let n = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
         // Report the first drop and then every 100th: a flood of drops must not become a
         // flood of log lines.
-        if n == 1 || n % 100 == 0 {
+        if n == 1 || n.is_multiple_of(100) {
             (self.report)(format!(
                 "budget alert to {} dropped: {why} ({n} dropped so far)",
                 self.target
