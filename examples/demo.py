@@ -7,11 +7,16 @@ Run: make demo   (or: python examples/demo.py once llmledger is installed)
 from __future__ import annotations
 
 import logging
+import tempfile
+from pathlib import Path
 from typing import TypedDict
 
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.prompts import ChatPromptTemplate
 from langgraph.graph import END, START, StateGraph
-from llmledger import CostTracker, cost, price, track_costs
+from llmledger import CostTracker, cost, count_message_tokens, count_tokens, price, track_costs
+from llmledger.cli import main as llmledger_cli
 from llmledger.testing import UsageFakeChatModel
 
 logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -30,6 +35,12 @@ smart = UsageFakeChatModel(
     },
 )
 mystery = UsageFakeChatModel(model="in-house-llm-7b", responses=["I am not in any catalog."])
+# A model whose responses report no usage at all (like a stream without stream_usage=True):
+# llmledger counts the prompt and the answer itself and marks the call estimated.
+silent = GenericFakeChatModel(
+    messages=iter([AIMessage("Tokens are counted locally when the provider is silent.")]),
+    metadata={"ls_model_name": "gpt-4o-mini", "ls_provider": "openai"},
+)
 
 prompt = ChatPromptTemplate.from_messages([("system", "Be brief."), ("user", "{question}")])
 faq_chain = (prompt | fast).with_config(run_name="faq_chain")
@@ -85,6 +96,9 @@ def main() -> None:
         )
         # A model with no known price: tokens recorded, cost unknown (never $0), one warning.
         mystery.invoke("hello", config={"metadata": {"user_id": "alice", "feature": "labs"}})
+        # A stream that reports no usage: counted by llmledger's tokenizer, marked estimated.
+        for _ in silent.stream("Explain estimates", config={"metadata": {"user_id": "bob"}}):
+            pass
 
     print(tracker)
     print("\n== By user ==")
@@ -109,6 +123,24 @@ def main() -> None:
     own = CostTracker(prices={"in-house-llm-7b": {"input": "0.05", "output": "0.10"}})
     mystery.invoke("hello", config={"callbacks": [own]})
     print(f"in-house-llm-7b with a price: {own.total_cost:f} USD for {own.total_tokens} tokens")
+
+    print("\n== Counting tokens, offline ==")
+    messages = [SystemMessage("Be brief."), HumanMessage("What is the capital of France?")]
+    print("gpt-4o prompt tokens, as OpenAI bills them:", count_message_tokens(messages, "gpt-4o"))
+    print("'hello world' in gpt-4o tokens:", count_tokens("hello world", model="gpt-4o"))
+
+    print("\n== A durable ledger, read back by the CLI ==")
+    with tempfile.TemporaryDirectory() as tmp:
+        ledger = Path(tmp) / "costs.db"
+        durable = CostTracker(store=ledger)
+        for user in ["alice", "bob"]:
+            faq_chain.invoke(
+                {"question": "Capital of France?"},
+                config={"callbacks": [durable], "metadata": {"user_id": user}},
+            )
+        durable.close()  # flushes the writer thread (an exit hook would too)
+        print(f"$ llmledger report {ledger.name} --by user_id")
+        llmledger_cli(["report", str(ledger), "--by", "user_id"])
 
 
 if __name__ == "__main__":
