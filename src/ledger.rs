@@ -58,6 +58,33 @@ pub struct CallRecord {
 }
 
 impl CallRecord {
+    /// The group-by keys this record falls under for `dims`: one value per dimension, and one
+    /// key per combination when a dimension has several values (tags).
+    pub fn group_keys(&self, dims: &[Dimension]) -> Vec<Vec<Option<String>>> {
+        let mut keys: Vec<Vec<Option<String>>> = vec![Vec::with_capacity(dims.len())];
+        for dim in dims {
+            let mut values = self.dimension(dim);
+            if values.len() == 1 {
+                let v = values.pop().flatten();
+                for k in &mut keys {
+                    k.push(v.clone());
+                }
+            } else {
+                keys = keys
+                    .into_iter()
+                    .flat_map(|k| {
+                        values.iter().map(move |v| {
+                            let mut k2 = k.clone();
+                            k2.push(v.clone());
+                            k2
+                        })
+                    })
+                    .collect();
+            }
+        }
+        keys
+    }
+
     /// The value of a summary dimension for this record (several for `tag`).
     pub fn dimension(&self, dim: &Dimension) -> Vec<Option<String>> {
         match dim {
@@ -288,22 +315,7 @@ impl Ledger {
     pub fn summary(&self, dims: &[Dimension]) -> Vec<SummaryRow> {
         let mut groups: HashMap<Vec<Option<String>>, Totals> = HashMap::new();
         for r in &self.records {
-            // Each dimension may have several values (tags): one row per combination.
-            let mut keys: Vec<Vec<Option<String>>> = vec![Vec::with_capacity(dims.len())];
-            for dim in dims {
-                let values = r.dimension(dim);
-                keys = keys
-                    .into_iter()
-                    .flat_map(|k| {
-                        values.iter().map(move |v| {
-                            let mut k2 = k.clone();
-                            k2.push(v.clone());
-                            k2
-                        })
-                    })
-                    .collect();
-            }
-            for k in keys {
+            for k in r.group_keys(dims) {
                 groups.entry(k).or_default().add(r);
             }
         }

@@ -117,28 +117,7 @@ impl Aggregator {
 
     fn add(&mut self, r: &CallRecord) {
         self.totals.add(r);
-        let mut keys: Vec<Vec<Option<String>>> = vec![Vec::with_capacity(self.dims.len())];
-        for dim in &self.dims {
-            let values = r.dimension(dim);
-            if values.len() == 1 {
-                let v = values.into_iter().next();
-                for k in &mut keys {
-                    k.push(v.clone().flatten());
-                }
-            } else {
-                keys = keys
-                    .into_iter()
-                    .flat_map(|k| {
-                        values.iter().map(move |v| {
-                            let mut k2 = k.clone();
-                            k2.push(v.clone());
-                            k2
-                        })
-                    })
-                    .collect();
-            }
-        }
-        for k in keys {
+        for k in r.group_keys(&self.dims) {
             self.groups.entry(k).or_default().add(r);
         }
     }
