@@ -2,6 +2,8 @@
 //! `tokenizer_for`, and the readers that turn LangChain messages, OpenAI-style dicts and
 //! `LLMResult` generations into the core's `ChatMessage` / text.
 
+use std::borrow::Cow;
+
 use pyo3::exceptions::PyValueError;
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -317,19 +319,22 @@ pub fn output_texts(response: &Bound<'_, PyAny>) -> Vec<String> {
     out
 }
 
-/// The text of a streamed chunk: `token`, or for tool-call chunks (empty token) the call's
-/// name and argument pieces.
-pub fn chunk_text(token: &Bound<'_, PyAny>, chunk: Option<&Bound<'_, PyAny>>) -> String {
+/// The text of a streamed chunk: `token` (borrowed, not copied: this runs per chunk), or for
+/// tool-call chunks (empty token) the call's name and argument pieces.
+pub fn chunk_text<'a>(
+    token: &'a Bound<'_, PyAny>,
+    chunk: Option<&Bound<'_, PyAny>>,
+) -> Cow<'a, str> {
     let text = token
         .cast::<PyString>()
         .ok()
-        .and_then(|s| s.to_str().ok().map(str::to_string))
+        .and_then(|s| s.to_str().ok())
         .unwrap_or_default();
     if !text.is_empty() {
-        return text;
+        return Cow::Borrowed(text);
     }
     let Some(chunk) = chunk.filter(|c| !c.is_none()) else {
-        return text;
+        return Cow::Borrowed("");
     };
     let py = chunk.py();
     let mut out = String::new();
@@ -348,7 +353,7 @@ pub fn chunk_text(token: &Bound<'_, PyAny>, chunk: Option<&Bound<'_, PyAny>>) ->
             }
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 fn counter_of(model: &str, encoding: Option<&str>) -> PyResult<Counter> {

@@ -148,10 +148,15 @@ fn guarded(py: Python<'_>, hook: &str, body: impl FnOnce() -> PyResult<()>) {
 }
 
 impl PyTracker {
+    /// Whether the core may count this run's tokens itself: estimates are on and the response
+    /// reported no usage (and is not an LLM-cache replay, which costs nothing).
+    fn may_estimate(&self, info: &EndInfo) -> bool {
+        info.usage.is_none() && !info.llm_cache_hit && self.core.config().estimate
+    }
+
     /// Records an ended run and logs what the core had to say about it.
     fn record(&self, py: Python<'_>, info: EndInfo, tags: Option<&Bound<'_, PyAny>>) {
-        let warnings = if info.usage.is_none() && !info.llm_cache_hit && self.core.config().estimate
-        {
+        let warnings = if self.may_estimate(&info) {
             // The core may count the prompt and output: without the GIL (can be long).
             let tags = tags.map(extract::tag_list).unwrap_or_default();
             py.detach(|| self.core.end(info, || tags))
@@ -287,7 +292,7 @@ impl PyTracker {
                 ..EndInfo::default()
             };
             extract::end_info(response, &mut info);
-            if info.usage.is_none() && !info.llm_cache_hit && self.core.config().estimate {
+            if self.may_estimate(&info) {
                 info.output_text = tokens::output_texts(response);
             }
             self.record(py, info, tags);
