@@ -52,7 +52,8 @@ fn main() {
                 ],
                 tags: vec!["prod".into()],
                 ..StartInfo::default()
-            });
+            })
+            .expect("no budgets: never refused");
         }
         let t1 = Instant::now();
         for i in n - 64..n {

@@ -26,6 +26,10 @@ pub struct CallRecord {
     pub root_run_name: Option<Arc<str>>,
     /// The model, as the response (or else the request) named it.
     pub model: Option<Arc<str>>,
+    /// The model the request asked for (invocation params, else `ls_model_name`), when the
+    /// start was seen: `gpt-4o` where `model` says `gpt-4o-2024-08-06`. Per-model budgets
+    /// count by it (falling back to `model`).
+    pub requested_model: Option<Arc<str>>,
     /// The provider (LangChain's `ls_provider`).
     pub provider: Option<Arc<str>>,
     /// The metadata keys the tracker captures, with their values.
@@ -351,6 +355,7 @@ mod tests {
             root_run_id: 1,
             root_run_name: None,
             model: Some(model.into()),
+            requested_model: None,
             provider: Some("openai".into()),
             attribution: vec![("user_id".into(), user.to_string())],
             tags: tags.iter().map(|s| (*s).to_string()).collect(),

@@ -7,15 +7,20 @@
 //! carries.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 
-use crate::catalog::{Catalog, CostBreakdown};
+use crate::budget::{
+    Alert, BudgetExceeded, BudgetState, Budgets, CallScope, Clock, ReservationId, SystemClock,
+};
+use crate::catalog::{Catalog, CostBreakdown, Entry};
 use crate::ledger::{CallRecord, Dimension, Ledger, SummaryRow, Totals};
-use crate::store::Store;
+use crate::money::Decimal;
+use crate::store::{Store, TimeRange};
 use crate::tokens::{self, Prompt};
 use crate::usage::{Usage, UsageSource};
 
@@ -59,8 +64,25 @@ pub struct StartInfo {
     pub tags: Vec<String>,
     /// The service tier asked for, if any.
     pub service_tier: Option<String>,
-    /// The prompt, kept until the end in case usage must be estimated.
+    /// The prompt, kept until the end in case usage must be estimated (and counted at
+    /// start for a budget's reservation).
     pub prompt: Option<Prompt>,
+    /// The most output tokens the request allows (`max_tokens` and its kin, times `n`), if
+    /// it says: bounds a budget's reservation.
+    pub max_output: Option<u64>,
+}
+
+/// What a start hook made of a run: `Err` when a blocking budget refused it (the binding
+/// raises `BudgetExceededError`, and no request is sent).
+pub type StartResult = Result<(), Box<BudgetExceeded>>;
+
+/// What recording a finished run produced, for the binding to pass on.
+#[derive(Debug, Default)]
+pub struct EndOutcome {
+    /// Warnings for the `llmledger` logger (malformed usage, unknown model, ...).
+    pub warnings: Vec<String>,
+    /// Budget thresholds the call's cost crossed.
+    pub alerts: Vec<Alert>,
 }
 
 /// What an end (or error) hook tells about a run.
@@ -101,8 +123,29 @@ struct RunContext {
     prompt: Option<Prompt>,
     /// Streamed text not yet counted.
     streamed: String,
-    /// Tokens of streamed text already counted (long streams), by `streamed_counter`.
+    /// Tokens of streamed text already counted (long streams, or every chunk when a budget
+    /// cuts streams).
     streamed_tokens: u64,
+    /// The prompt's tokens, counted at start for a budget's reservation (the prompt itself
+    /// is then let go).
+    prompt_tokens: Option<u64>,
+    /// The budget reservation this run holds.
+    reservation: Option<ReservationId>,
+    /// The catalog entry its reservation was priced with, kept to price a stream's running
+    /// estimate when a budget cuts streams.
+    priced_by: Option<Arc<Entry>>,
+}
+
+/// A run's prompt as its start left it: the text (to count if usage must be estimated), or
+/// its count (taken at start for a budget's reservation).
+enum SeenPrompt {
+    Text(Prompt),
+    Counted(u64),
+}
+
+/// The catalog variant a service tier is priced at (`None`: standard prices).
+fn price_variant(tier: Option<&str>) -> Option<&str> {
+    tier.filter(|t| matches!(*t, "flex" | "priority" | "batch"))
 }
 
 struct ChainNode {
@@ -119,6 +162,12 @@ pub struct Tracker {
     ledger: Mutex<Ledger>,
     /// The durable ledger every finished record is also sent to, if any.
     store: Option<Arc<Store>>,
+    /// Budgets checked before each call and charged after it, if any.
+    budgets: Option<Budgets>,
+    /// Where time comes from (record times, budget windows); injectable for tests.
+    clock: Arc<dyn Clock>,
+    /// Calls refused by a blocking budget.
+    blocked: AtomicU64,
 }
 
 /// Models already warned about as unpriced, process-wide: one warning per model.
@@ -138,7 +187,104 @@ impl Tracker {
             runs: Mutex::new(HashMap::new()),
             chains: Mutex::new(HashMap::new()),
             store: None,
+            budgets: None,
+            clock: Arc::new(SystemClock),
+            blocked: AtomicU64::new(0),
         }
+    }
+
+    /// This tracker, checking `budgets` before every call (no-op for an empty set).
+    #[must_use]
+    pub fn with_budgets(mut self, budgets: Budgets) -> Self {
+        self.budgets = Some(budgets).filter(|b| !b.is_empty());
+        self
+    }
+
+    /// This tracker, taking the time from `clock` (tests move it by hand).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The budgets, if any.
+    pub fn budgets(&self) -> Option<&Budgets> {
+        self.budgets.as_ref()
+    }
+
+    /// The time now, by the tracker's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Calls refused by a blocking budget.
+    pub fn blocked_calls(&self) -> u64 {
+        self.blocked.load(Ordering::Relaxed)
+    }
+
+    /// Every budget's state now, per scope value (empty without budgets).
+    pub fn budget_states(&self) -> Vec<BudgetState> {
+        self.budgets
+            .as_ref()
+            .map(|b| b.state(self.now()))
+            .unwrap_or_default()
+    }
+
+    /// Rebuilds the budgets' current windows from the durable ledger, so that a restart (or
+    /// another process sharing the ledger) resumes where the spend was. Returns how many
+    /// records were read. No-op without budgets or a store.
+    pub fn preload_budgets(&self) -> crate::Result<(u64, Vec<String>)> {
+        let (Some(budgets), Some(store)) = (&self.budgets, &self.store) else {
+            return Ok((0, Vec::new()));
+        };
+        let now = self.now();
+        let Some(since) = budgets.preload_since(now) else {
+            return Ok((0, Vec::new()));
+        };
+        if !store.path().exists() {
+            return Ok((0, Vec::new()));
+        }
+        let range = TimeRange {
+            since: Some(since),
+            until: None,
+        };
+        let mut warnings = Vec::new();
+        let mut n = 0u64;
+        crate::store::query::for_each(store.path(), &range, &mut warnings, &mut |_| {}, &mut |r| {
+            if let Some(c) = &r.cost {
+                budgets.preload(&CallScope::from_record(&r), r.time, c.total, now);
+            }
+            n += 1;
+            true
+        })?;
+        Ok((n, warnings))
+    }
+
+    /// A call's worst-case cost before it is sent: its prompt tokens, and output bounded by
+    /// the request's `max_output`, else the model's output limit in the catalog, else none.
+    /// Zero when the model has no price (a budget already over its limit still refuses).
+    fn reservation_estimate(
+        &self,
+        model: Option<&str>,
+        provider: Option<&str>,
+        tier: Option<&str>,
+        prompt_tokens: u64,
+        max_output: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> (Decimal, Option<Arc<Entry>>) {
+        let Some(r) = model.and_then(|m| self.config.catalog.resolve(m, provider)) else {
+            return (Decimal::ZERO, None);
+        };
+        let usage = Usage {
+            input: prompt_tokens,
+            output: max_output.or(None::<u64> /* MERGE: r.entry.max_output_tokens */).unwrap_or(0),
+            ..Usage::default()
+        };
+        let cost = r
+            .entry
+            .cost(&usage, now.date_naive(), price_variant(tier))
+            .map_or(Decimal::ZERO, |p| p.cost.total);
+        (cost, Some(r.entry))
     }
 
     /// This tracker, also storing every finished record in `store`.
@@ -198,12 +344,51 @@ impl Tracker {
         (cur, name)
     }
 
-    /// An LLM or chat-model run started.
-    pub fn start(&self, info: StartInfo) {
+    /// An LLM or chat-model run started. With budgets, its worst-case cost is reserved
+    /// first; a blocking budget that cannot take it refuses the run (`Err`), and nothing of
+    /// it is kept.
+    pub fn start(&self, mut info: StartInfo) -> StartResult {
         let (root_run_id, root_run_name) = match info.parent_run_id {
             Some(p) => self.root_of(p),
             None => (info.run_id, info.name.as_deref().map(Arc::from)),
         };
+        let mut prompt_tokens = None;
+        let mut reservation = None;
+        let mut priced_by = None;
+        if let Some(budgets) = &self.budgets {
+            let now = self.now();
+            let model = info.model.as_deref();
+            let counted = info.prompt.take().map_or(0, |p| {
+                p.count(&tokens::counter_for(model.unwrap_or_default()))
+            });
+            prompt_tokens = Some(counted);
+            let (estimate, entry) = self.reservation_estimate(
+                model,
+                info.provider.as_deref(),
+                info.service_tier.as_deref(),
+                counted,
+                info.max_output,
+                now,
+            );
+            let scope = CallScope {
+                model,
+                provider: info.provider.as_deref(),
+                attribution: &info.attribution,
+                tags: &info.tags,
+                root_run_id: Some(root_run_id),
+                root_run_name: root_run_name.as_deref(),
+            };
+            match budgets.reserve(&scope, estimate, now) {
+                Ok(id) => reservation = Some(id),
+                Err(refused) => {
+                    self.blocked.fetch_add(1, Ordering::Relaxed);
+                    return Err(refused);
+                }
+            }
+            if budgets.cuts_streams() {
+                priced_by = entry;
+            }
+        }
         let ctx = RunContext {
             started: Instant::now(),
             parent_run_id: info.parent_run_id,
@@ -218,6 +403,9 @@ impl Tracker {
             prompt: info.prompt.filter(|_| self.config.estimate),
             streamed: String::new(),
             streamed_tokens: 0,
+            prompt_tokens,
+            reservation,
+            priced_by,
         };
         let mut runs = self.runs.lock();
         if runs.len() >= MAX_OPEN_RUNS {
@@ -226,22 +414,63 @@ impl Tracker {
                 runs.iter().map(|(k, v)| (*k, v.started)).collect();
             by_age.sort_by_key(|(_, t)| *t);
             for (k, _) in by_age.iter().take(by_age.len() / 2) {
-                runs.remove(k);
+                if let (Some(b), Some(id)) = (
+                    &self.budgets,
+                    runs.remove(k).and_then(|c| c.reservation),
+                ) {
+                    b.release(id);
+                }
             }
         }
-        runs.insert(info.run_id, ctx);
+        if let Some(old) = runs.insert(info.run_id, ctx) {
+            // The same run id started twice: its first reservation would never be settled.
+            if let (Some(b), Some(id)) = (&self.budgets, old.reservation) {
+                b.release(id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether streamed text must be handed to [`Tracker::token`]: to estimate the output
+    /// of a stream that reports no usage, or to watch a stream a budget may cut.
+    pub fn wants_stream_text(&self) -> bool {
+        self.config.estimate || self.budgets.as_ref().is_some_and(Budgets::cuts_streams)
     }
 
     /// A streamed chunk arrived for `run_id`, with its text (kept to estimate the output of
-    /// a stream that reports no usage or fails half way).
-    pub fn token(&self, run_id: u128, text: &str) {
+    /// a stream that reports no usage or fails half way). When a budget cuts streams, the
+    /// chunk's tokens grow the run's reservation; `Err` means a blocking `cut_streams` budget
+    /// is now over its limit and the binding must stop the stream (the reservation then holds
+    /// what was generated, charged when the run ends).
+    pub fn token(&self, run_id: u128, text: &str) -> StartResult {
         let mut runs = self.runs.lock();
         let Some(ctx) = runs.get_mut(&run_id) else {
-            return;
+            return Ok(());
         };
         ctx.chunks = ctx.chunks.saturating_add(1);
+        if let (Some(entry), Some(id)) = (&ctx.priced_by, ctx.reservation) {
+            // A budget cuts streams: count each chunk as it comes and price the stream so far.
+            let counter = tokens::counter_for(ctx.model.as_deref().unwrap_or_default());
+            ctx.streamed_tokens += counter.count(text);
+            let now = self.now();
+            let usage = Usage {
+                input: ctx.prompt_tokens.unwrap_or(0),
+                output: ctx.streamed_tokens,
+                ..Usage::default()
+            };
+            let Ok(so_far) =
+                entry.cost(&usage, now.date_naive(), price_variant(ctx.service_tier.as_deref()))
+            else {
+                return Ok(());
+            };
+            drop(runs);
+            if let Some(b) = &self.budgets {
+                b.reserve_at_least(id, so_far.cost.total, now)?;
+            }
+            return Ok(());
+        }
         if !self.config.estimate {
-            return;
+            return Ok(());
         }
         ctx.streamed.push_str(text);
         if ctx.streamed.len() >= STREAM_TEXT_COUNT_AT {
@@ -251,18 +480,22 @@ impl Tracker {
             ctx.streamed_tokens += counter.count(&ctx.streamed);
             ctx.streamed.clear();
         }
+        Ok(())
     }
 
-    /// A run ended (or failed): builds, prices and records its call. Returns the warnings to
-    /// log (malformed usage, unknown model the first time, missing variant).
+    /// A run ended (or failed): builds, prices and records its call, and settles its budget
+    /// reservation to the real cost (releasing it when the cost is unknown). Returns the
+    /// warnings to log (malformed usage, unknown model the first time, missing variant) and
+    /// the budget alerts that fired.
     ///
     /// `end_tags` reads the end hook's tags; it is called only when the start was never seen
     /// (the start's tags are the run's tags otherwise).
     #[allow(clippy::too_many_lines)]
-    pub fn end(&self, end: EndInfo, end_tags: impl FnOnce() -> Vec<String>) -> Vec<String> {
+    pub fn end(&self, end: EndInfo, end_tags: impl FnOnce() -> Vec<String>) -> EndOutcome {
         let ctx = self.runs.lock().remove(&end.run_id);
         let mut warnings = end.warnings;
         let mut seen_prompt = None;
+        let mut reservation = None;
         let (
             latency,
             parent_run_id,
@@ -275,7 +508,13 @@ impl Tracker {
             asked_tier,
             chunks,
         ) = if let Some(c) = ctx {
-            seen_prompt = c.prompt.map(|p| (p, c.streamed, c.streamed_tokens));
+            reservation = c.reservation;
+            let prompt = match (c.prompt, c.prompt_tokens) {
+                (Some(p), _) => Some(SeenPrompt::Text(p)),
+                (None, Some(n)) if self.config.estimate => Some(SeenPrompt::Counted(n)),
+                _ => None,
+            };
+            seen_prompt = prompt.map(|p| (p, c.streamed, c.streamed_tokens));
             (
                 Some(c.started.elapsed().as_secs_f64()),
                 c.parent_run_id,
@@ -306,7 +545,13 @@ impl Tracker {
                 0,
             )
         };
-        let model = end.model.or(asked_model);
+        // The model the request asked for, and the one the response names (often a dated
+        // snapshot of it); one allocation when they agree.
+        let requested_model: Option<Arc<str>> = asked_model.map(Arc::from);
+        let model: Option<Arc<str>> = match end.model {
+            Some(m) if requested_model.as_deref() != Some(m.as_str()) => Some(Arc::from(m)),
+            _ => requested_model.clone(),
+        };
         let service_tier = end.service_tier.or(asked_tier);
         let mut estimated_by = None;
         let (usage, usage_source) = match end.usage {
@@ -330,8 +575,12 @@ impl Tracker {
                         end.output_text.iter().map(|t| counter.count(t)).sum()
                     };
                     estimated_by = Some(counter.describe());
+                    let input = match prompt {
+                        SeenPrompt::Text(p) => p.count(&counter),
+                        SeenPrompt::Counted(n) => n,
+                    };
                     let u = Usage {
-                        input: prompt.count(&counter),
+                        input,
                         output,
                         ..Usage::default()
                     };
@@ -340,7 +589,7 @@ impl Tracker {
                 _ => (Usage::default(), UsageSource::None),
             },
         };
-        let now = Utc::now();
+        let now = self.now();
         let mut cost = None;
         let mut unpriced_reason = None;
         let mut price_entry = None;
@@ -368,9 +617,7 @@ impl Tracker {
                     }
                     Some(r) => {
                         price_entry = Some(r.entry.key().clone());
-                        let variant = service_tier
-                            .as_deref()
-                            .filter(|t| *t == "flex" || *t == "priority" || *t == "batch");
+                        let variant = price_variant(service_tier.as_deref());
                         match r.entry.cost(&usage, now.date_naive(), variant) {
                             Ok(p) => {
                                 warnings.extend(p.warnings);
@@ -391,7 +638,8 @@ impl Tracker {
             parent_run_id,
             root_run_id,
             root_run_name,
-            model: model.as_deref().map(Arc::from),
+            model,
+            requested_model,
             provider,
             attribution,
             tags,
@@ -407,12 +655,22 @@ impl Tracker {
             chunks,
             error: end.error,
         };
+        let mut alerts = Vec::new();
+        if let Some(budgets) = &self.budgets {
+            let spent = record.cost.as_ref().map(|c| c.total);
+            match (reservation, spent) {
+                (Some(id), _) => alerts = budgets.settle(id, spent, now),
+                // The start was never seen: nothing was reserved, the money is spent.
+                (None, Some(s)) => alerts = budgets.charge(&CallScope::from_record(&record), s, now),
+                (None, None) => {}
+            }
+        }
         if let Some(store) = &self.store {
             store.append(&record);
             warnings.extend(store.take_messages());
         }
         self.ledger.lock().push(record);
-        warnings
+        EndOutcome { warnings, alerts }
     }
 
     /// Running totals.
@@ -441,6 +699,7 @@ impl Tracker {
 
     /// Forgets all records and totals (open runs stay open).
     pub fn reset(&self) {
+        self.blocked.store(0, Ordering::Relaxed);
         self.ledger.lock().clear();
     }
 
@@ -485,7 +744,8 @@ mod tests {
             provider: Some("openai".into()),
             attribution: vec![("user_id".into(), "alice".into())],
             ..StartInfo::default()
-        });
+        })
+        .unwrap();
         let w = t.end(
             EndInfo {
                 run_id: 1,
@@ -494,7 +754,8 @@ mod tests {
                 ..EndInfo::default()
             },
             Vec::new,
-        );
+        )
+        .warnings;
         assert!(w.is_empty(), "{w:?}");
         let r = &t.records()[0];
         assert_eq!(r.root_run_id, 10);
@@ -520,7 +781,8 @@ mod tests {
                     ..EndInfo::default()
                 },
                 Vec::new,
-            );
+            )
+            .warnings;
             assert_eq!(w.len(), usize::from(run == 0), "{w:?}");
         }
         let tot = t.totals();

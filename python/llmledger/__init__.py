@@ -18,6 +18,9 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from llmledger._core import (
+    Budget,
+    BudgetAlert,
+    BudgetExceededError,
     LedgerError,
     LlmLedgerError,
     PriceCatalogError,
@@ -37,6 +40,9 @@ if TYPE_CHECKING:
     from llmledger.context import ledger_tracker, track_costs
 
 __all__ = [
+    "Budget",
+    "BudgetAlert",
+    "BudgetExceededError",
     "CostTracker",
     "LedgerError",
     "LlmLedgerError",

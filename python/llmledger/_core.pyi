@@ -8,6 +8,9 @@ from typing import Any, TypeAlias, final
 from uuid import UUID
 
 __all__ = [
+    "Budget",
+    "BudgetAlert",
+    "BudgetExceededError",
     "LedgerError",
     "LlmLedgerError",
     "PriceCatalogError",
@@ -40,7 +43,99 @@ class PriceCatalogError(LlmLedgerError):
 class LedgerError(LlmLedgerError):
     """A durable ledger cannot be opened or read (newer schema, not a ledger, unwritable)."""
 
+class BudgetExceededError(LlmLedgerError):
+    """A blocking budget refused a call before it was sent (or cut a stream)."""
+
+    budget: str
+    scope: str
+    value: str | None
+    limit: Decimal
+    spent: Decimal
+    reserved: Decimal
+    requested: Decimal
+    window: str
+    resets_at: datetime.datetime | None
+
 _Prices: TypeAlias = Mapping[str, Any] | str | os.PathLike[str] | None
+_Money: TypeAlias = Decimal | int | float | str
+
+@final
+class Budget:
+    """A spending limit over a time window, for `CostTracker(budgets=[...])`."""
+
+    def __new__(
+        cls,
+        limit: _Money,
+        window: str = "day",
+        *,
+        per: str | None = None,
+        scope: str | None = None,
+        tz: str | None = None,
+        alert_at: Sequence[_Money] | None = None,
+        action: str = "block",
+        cut_streams: bool = False,
+        name: str | None = None,
+    ) -> Budget: ...
+    @classmethod
+    def minutely(cls, limit: _Money, **kwargs: Any) -> Budget: ...
+    @classmethod
+    def hourly(cls, limit: _Money, **kwargs: Any) -> Budget: ...
+    @classmethod
+    def daily(cls, limit: _Money, **kwargs: Any) -> Budget: ...
+    @classmethod
+    def weekly(cls, limit: _Money, **kwargs: Any) -> Budget: ...
+    @classmethod
+    def monthly(cls, limit: _Money, **kwargs: Any) -> Budget: ...
+    @classmethod
+    def lifetime(cls, limit: _Money, **kwargs: Any) -> Budget: ...
+    @property
+    def limit(self) -> Decimal: ...
+    @property
+    def window(self) -> str: ...
+    @property
+    def per(self) -> str | None: ...
+    @property
+    def alert_at(self) -> tuple[Decimal, ...]: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def cut_streams(self) -> bool: ...
+    @property
+    def name(self) -> str: ...
+
+@final
+class BudgetAlert:
+    """A budget threshold reached, or a call refused: what `on_alert` receives."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def budget(self) -> str: ...
+    @property
+    def scope(self) -> str: ...
+    @property
+    def value(self) -> str | None: ...
+    @property
+    def threshold(self) -> Decimal: ...
+    @property
+    def percent(self) -> Decimal: ...
+    @property
+    def spent(self) -> Decimal: ...
+    @property
+    def reserved(self) -> Decimal: ...
+    @property
+    def limit(self) -> Decimal: ...
+    @property
+    def window(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def resets_at(self) -> datetime.datetime | None: ...
+    @property
+    def time(self) -> datetime.datetime: ...
+    @property
+    def text(self) -> str: ...
+    def to_json(self) -> str: ...
 
 @final
 class Tracker:
@@ -53,6 +148,10 @@ class Tracker:
         estimate: bool = True,
         store: str | os.PathLike[str] | None = None,
         durability: str | None = None,
+        budgets: Budget | Sequence[Budget] | None = None,
+        on_alert: Callable[[BudgetAlert], object] | None = None,
+        alert_webhook: str | None = None,
+        clock: Callable[[], datetime.datetime] | None = None,
     ) -> Tracker: ...
     def start(
         self,
@@ -130,6 +229,11 @@ class Tracker:
     def store_info(self) -> dict[str, Any] | None: ...
     def reset(self) -> None: ...
     def price(self, model: str, provider: str | None = None) -> dict[str, Any] | None: ...
+    def budgets(self) -> list[dict[str, Any]]: ...
+    def reset_budget(self, name: str | None = None, value: str | None = None) -> int: ...
+    @property
+    def blocked_calls(self) -> int: ...
+    def alert_info(self) -> dict[str, Any] | None: ...
 
 def price(
     model: str, provider: str | None = None, *, prices: _Prices = None

@@ -7,9 +7,10 @@ which reads usage, prices it with the bundled catalog and records it. Nothing is
 from __future__ import annotations
 
 import atexit
+import datetime
 import os
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -25,13 +26,14 @@ __all__ = ["CostTracker"]
 PricesArg = Mapping[str, Any] | str | os.PathLike[str] | None
 StoreArg = str | os.PathLike[str] | None
 
-# Trackers with a durable ledger, flushed and closed when the interpreter exits cleanly.
-_with_store: weakref.WeakSet[CostTracker] = weakref.WeakSet()
+# Trackers with a durable ledger or an alert webhook, flushed and closed when the interpreter
+# exits cleanly.
+_to_close: weakref.WeakSet[CostTracker] = weakref.WeakSet()
 
 
 @atexit.register
 def _close_stores() -> None:
-    for tracker in list(_with_store):
+    for tracker in list(_to_close):
         tracker.close()
 
 
@@ -67,6 +69,19 @@ class CostTracker(BaseCallbackHandler):
         durability: `"batch"` (default: a writer thread commits in batches; a crash loses at
             most the last batch) or `"sync"` (each call is committed before `on_llm_end`
             returns). `flush()` waits for the writer; an exit hook flushes on a clean exit.
+        budgets: `llmledger.Budget`s checked before every call: each call's worst-case cost
+            (prompt counted, output bounded by `max_tokens` or the model's output limit) is
+            reserved at its start, and a blocking budget that cannot take it raises
+            `BudgetExceededError` there, before any request is sent. The reservation is
+            settled to the real cost at the end. With `store=`, the current windows resume
+            from the ledger.
+        on_alert: called with a `BudgetAlert` when a budget threshold is reached or a call
+            is refused (in the hook's thread; an exception in it is logged, never raised).
+        alert_webhook: an http(s) URL every alert is POSTed to as JSON (Slack-compatible
+            `text` plus structured fields), from a background thread with retries: it never
+            slows a call. Logs name only its host.
+        clock: a callable returning the time as a timezone-aware `datetime` (tests; default
+            the system clock). Record times and budget windows follow it.
     """
 
     # Only a deliberate budget stop may escape; the shim catches everything else itself.
@@ -83,6 +98,10 @@ class CostTracker(BaseCallbackHandler):
         estimate: bool = True,
         store: StoreArg = None,
         durability: str = "batch",
+        budgets: _core.Budget | Sequence[_core.Budget] | None = None,
+        on_alert: Callable[[_core.BudgetAlert], object] | None = None,
+        alert_webhook: str | None = None,
+        clock: Callable[[], datetime.datetime] | None = None,
     ) -> None:
         super().__init__()
         if isinstance(attribute, str):
@@ -94,9 +113,13 @@ class CostTracker(BaseCallbackHandler):
             estimate=estimate,
             store=store,
             durability=durability,
+            budgets=budgets,
+            on_alert=on_alert,
+            alert_webhook=alert_webhook,
+            clock=clock,
         )
-        if store is not None:
-            _with_store.add(self)
+        if store is not None or alert_webhook is not None:
+            _to_close.add(self)
 
     # Frameworks deep-copy handlers (LangGraph, RunnableConfig merges): share one ledger.
     def __copy__(self) -> CostTracker:
@@ -108,7 +131,8 @@ class CostTracker(BaseCallbackHandler):
     # ---- hooks ---------------------------------------------------------------------
     # Each hook is one positional call into the Rust core, which never raises into the
     # application: an internal error or panic is logged to the `llmledger` logger and the
-    # LLM call goes on.
+    # LLM call goes on. The one exception: a budget refusing a call (start hooks) or cutting
+    # a stream (`on_llm_new_token`) raises `BudgetExceededError`, which LangChain passes on.
 
     def on_chat_model_start(
         self,
@@ -309,7 +333,8 @@ class CostTracker(BaseCallbackHandler):
         return self._core.price(model, provider)
 
     def flush(self) -> None:
-        """Waits until every call recorded so far is committed to the durable ledger."""
+        """Waits until every call recorded so far is committed to the durable ledger, and
+        queued webhook alerts are sent (at most 10 s)."""
         self._core.flush()
 
     def close(self) -> None:
@@ -320,7 +345,7 @@ class CostTracker(BaseCallbackHandler):
             >>> t.close()          # no-op without a store
         """
         self._core.close()
-        _with_store.discard(self)
+        _to_close.discard(self)
 
     def store_info(self) -> dict[str, Any] | None:
         """The durable ledger's path, format, durability and counters (`written`, `queued`,
@@ -328,8 +353,38 @@ class CostTracker(BaseCallbackHandler):
         return self._core.store_info()
 
     def reset(self) -> None:
-        """Forgets every record and total."""
+        """Forgets every record and total (budgets keep their windows: see
+        `reset_budget`)."""
         self._core.reset()
+
+    # ---- budgets -----------------------------------------------------------------------
+    def budgets(self) -> list[dict[str, Any]]:
+        """Each budget's state now, one dict per budget and scope value: `budget`, `scope`,
+        `value`, `window`, `action`, `limit`, `spent`, `reserved` (calls in flight),
+        `remaining`, `percent`, `window_start`, `resets_at`.
+
+        Example:
+            >>> from llmledger import Budget
+            >>> [b["remaining"] for b in CostTracker(budgets=[Budget.daily(10)]).budgets()]
+            [Decimal('10')]
+        """
+        return self._core.budgets()
+
+    def reset_budget(self, name: str | None = None, value: str | None = None) -> int:
+        """Clears what budget `name` (None: every budget) spent in its current window, for
+        scope value `value` (None: all; `"(none)"`: calls lacking the key). Never needed for
+        windows to roll over; for operators. Returns how many scope values were reset."""
+        return self._core.reset_budget(name, value)
+
+    @property
+    def blocked_calls(self) -> int:
+        """Calls a blocking budget refused before they were sent (a cut stream is a failed
+        call in the records instead)."""
+        return self._core.blocked_calls
+
+    def alert_info(self) -> dict[str, Any] | None:
+        """The alert webhook's host and counts (`sent`, `failed`, `dropped`), or None."""
+        return self._core.alert_info()
 
     def __str__(self) -> str:
         return self._core.summary_text()

@@ -110,7 +110,7 @@ impl<'a> CallScope<'a> {
     /// The scope of a recorded call.
     pub fn from_record(r: &'a CallRecord) -> CallScope<'a> {
         CallScope {
-            model: r.model.as_deref(),
+            model: r.requested_model.as_deref().or(r.model.as_deref()),
             provider: r.provider.as_deref(),
             attribution: &r.attribution,
             tags: &r.tags,

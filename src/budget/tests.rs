@@ -721,7 +721,8 @@ fn call_scope_from_a_record() {
         parent_run_id: None,
         root_run_id: 1,
         root_run_name: None,
-        model: Some("gpt-4o".into()),
+        model: Some("gpt-4o-2024-08-06".into()),
+        requested_model: Some("gpt-4o".into()),
         provider: Some("openai".into()),
         attribution: vec![("user_id".into(), "alice".into())],
         tags: vec!["t".into()],
@@ -744,4 +745,12 @@ fn call_scope_from_a_record() {
     assert!(b
         .reserve(&Call::user("alice").scope(), d("0.1"), r.time)
         .is_err());
+    // Per-model budgets count a record by the model its request asked for, the form a
+    // reservation at start uses, not the snapshot the response named.
+    assert_eq!(CallScope::from(&r).model, Some("gpt-4o"));
+    let no_start = CallRecord {
+        requested_model: None,
+        ..r.clone()
+    };
+    assert_eq!(CallScope::from(&no_start).model, Some("gpt-4o-2024-08-06"));
 }

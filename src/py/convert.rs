@@ -60,6 +60,7 @@ pub fn record_dict<'py>(py: Python<'py>, r: &CallRecord) -> PyResult<Bound<'py, 
     usage_into(&d, &r.usage)?;
     d.set_item("usage_source", r.usage_source.as_str())?;
     d.set_item("estimated_by", r.estimated_by.as_deref())?;
+    d.set_item("requested_model", r.requested_model.as_deref())?;
     d.set_item("service_tier", r.service_tier.as_deref())?;
     d.set_item("cost", r.cost.as_ref().map(|c| c.total.normalize()))?;
     d.set_item(

@@ -26,6 +26,13 @@ create_exception!(
     "A durable ledger (SQLite or JSONL) cannot be opened or read: newer schema, not a ledger, unwritable path. The message names the file."
 );
 
+create_exception!(
+    llmledger,
+    BudgetExceededError,
+    LlmLedgerError,
+    "A blocking budget refused a call before it was sent (or cut a stream). Attributes: `budget`, `scope`, `value`, `limit`, `spent`, `reserved`, `requested`, `window`, `resets_at`; the message says the same in words. The only exception a CostTracker lets out."
+);
+
 impl From<Error> for PyErr {
     fn from(e: Error) -> PyErr {
         match e {

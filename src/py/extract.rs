@@ -578,6 +578,34 @@ pub fn start_info(
     info
 }
 
+/// The most output tokens a request allows, from its invocation params: `max_tokens`
+/// (OpenAI chat, Anthropic, most clients), `max_completion_tokens` (OpenAI reasoning models),
+/// `max_output_tokens` (Google, OpenAI Responses), `max_new_tokens` (Hugging Face),
+/// `num_predict` (Ollama); times `n` when several completions are asked for. Read only when
+/// a budget needs it.
+pub fn max_output(kwargs: Option<&Bound<'_, PyDict>>) -> Option<u64> {
+    let kw = kwargs?;
+    let py = kw.py();
+    let ip = dict_get(kw, intern!(py, "invocation_params"))?;
+    let ip = as_dict(&ip)?;
+    let positive = |v: Bound<'_, PyAny>| v.extract::<i64>().ok().and_then(|n| u64::try_from(n).ok());
+    let limit = [
+        intern!(py, "max_completion_tokens"),
+        intern!(py, "max_tokens"),
+        intern!(py, "max_output_tokens"),
+        intern!(py, "max_new_tokens"),
+        intern!(py, "num_predict"),
+    ]
+    .into_iter()
+    .find_map(|k| dict_get(ip, k).and_then(positive))
+    .filter(|n| *n > 0)?;
+    let n = dict_get(ip, intern!(py, "n"))
+        .and_then(positive)
+        .filter(|n| *n > 1)
+        .unwrap_or(1);
+    Some(limit.saturating_mul(n))
+}
+
 /// A run's name from its `serialized` dict (`name`, else the last part of `id`).
 pub fn serialized_name(s: &Bound<'_, PyAny>) -> Option<String> {
     let py = s.py();

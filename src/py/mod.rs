@@ -1,6 +1,7 @@
 //! The binding layer: `PyO3` classes and functions, and nothing else. Compiled into the
 //! `llmledger._core` extension module.
 
+mod budget;
 mod convert;
 mod errors;
 mod extract;
@@ -17,6 +18,12 @@ use pyo3::prelude::*;
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<tracker::PyTracker>()?;
+    m.add_class::<budget::PyBudget>()?;
+    m.add_class::<budget::PyBudgetAlert>()?;
+    m.add(
+        "BudgetExceededError",
+        py.get_type::<errors::BudgetExceededError>(),
+    )?;
     m.add_function(wrap_pyfunction!(functions::price, m)?)?;
     m.add_function(wrap_pyfunction!(functions::cost, m)?)?;
     m.add_function(wrap_pyfunction!(functions::catalog_version, m)?)?;

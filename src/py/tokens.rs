@@ -15,7 +15,7 @@ use crate::tokens::{self, ChatMessage, ContentPart, Counter, Encoding, Prompt, T
 
 /// Text at least this long is counted with the GIL released (shorter counts take less time
 /// than a release and re-acquire is worth).
-const DETACH_MIN_BYTES: usize = 1024;
+pub const DETACH_MIN_BYTES: usize = 1024;
 /// Nesting deeper than this in a tool schema or arguments is cut (malformed or hostile input).
 const MAX_JSON_DEPTH: usize = 64;
 

@@ -9,14 +9,17 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyString};
 use uuid::Uuid;
 
+use super::budget::{self, AlertSinks, PyClock};
 use super::convert;
+use super::errors::BudgetExceededError;
 use super::extract;
 use super::tokens;
 use crate::catalog::schema::Strictness;
 use crate::catalog::Catalog;
 use crate::money::Decimal;
 use crate::report;
-use crate::tracker::{EndInfo, Tracker, TrackerConfig};
+use crate::budget::Budgets;
+use crate::tracker::{EndInfo, StartResult, Tracker, TrackerConfig};
 
 /// Errors are recorded as `Type: message`, at most this many characters.
 const MAX_ERROR_CHARS: usize = 500;
@@ -43,6 +46,13 @@ pub fn log_warnings(py: Python<'_>, warnings: &[String]) {
         for w in warnings {
             let _ = l.call_method1("warning", ("%s", w));
         }
+    }
+}
+
+/// Sends an error to the `llmledger` logger.
+pub fn log_error(py: Python<'_>, message: &str) {
+    if let Ok(l) = logger(py) {
+        let _ = l.call_method1("error", ("llmledger: %s", message));
     }
 }
 
@@ -96,6 +106,8 @@ use pyo3::types::IntoPyDict;
 pub struct PyTracker {
     core: Tracker,
     attribute_keys: Vec<Py<PyString>>,
+    /// Where budget alerts go (logger, `on_alert`, webhook).
+    sinks: AlertSinks,
 }
 
 fn error_text(error: &Bound<'_, PyAny>) -> String {
@@ -122,12 +134,14 @@ fn opt_uuid(v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u128>> {
     }
 }
 
-/// Runs a hook's body so that nothing escapes into the user's application: an error or a
-/// panic is logged to the `llmledger` logger and the LLM call goes on.
-fn guarded(py: Python<'_>, hook: &str, body: impl FnOnce() -> PyResult<()>) {
+/// Runs a hook's body so that nothing escapes into the user's application but a deliberate
+/// budget stop (`BudgetExceededError`): any other error, or a panic, is logged to the
+/// `llmledger` logger and the LLM call goes on.
+fn guarded(py: Python<'_>, hook: &str, body: impl FnOnce() -> PyResult<()>) -> PyResult<()> {
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
     let message = match outcome {
-        Ok(Ok(())) => return,
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(e)) if e.is_instance_of::<BudgetExceededError>(py) => return Err(e),
         Ok(Err(e)) => e.to_string(),
         Err(panic) => panic
             .downcast_ref::<&str>()
@@ -145,6 +159,7 @@ fn guarded(py: Python<'_>, hook: &str, body: impl FnOnce() -> PyResult<()>) {
             ),
         );
     }
+    Ok(())
 }
 
 impl PyTracker {
@@ -154,9 +169,10 @@ impl PyTracker {
         info.usage.is_none() && !info.llm_cache_hit && self.core.config().estimate
     }
 
-    /// Records an ended run and logs what the core had to say about it.
+    /// Records an ended run, logs what the core had to say about it and sends the budget
+    /// alerts it fired.
     fn record(&self, py: Python<'_>, info: EndInfo, tags: Option<&Bound<'_, PyAny>>) {
-        let warnings = if self.may_estimate(&info) {
+        let outcome = if self.may_estimate(&info) {
             // The core may count the prompt and output: without the GIL (can be long).
             let tags = tags.map(extract::tag_list).unwrap_or_default();
             py.detach(|| self.core.end(info, || tags))
@@ -164,14 +180,31 @@ impl PyTracker {
             self.core
                 .end(info, || tags.map(extract::tag_list).unwrap_or_default())
         };
-        log_warnings(py, &warnings);
+        log_warnings(py, &outcome.warnings);
+        if !outcome.alerts.is_empty() {
+            self.sinks.dispatch(py, outcome.alerts);
+        }
+    }
+
+    /// A budget's refusal becomes `BudgetExceededError`, after its alert (if due) went out.
+    fn refused(&self, py: Python<'_>, result: StartResult) -> PyResult<()> {
+        match result {
+            Ok(()) => Ok(()),
+            Err(mut refusal) => {
+                if let Some(alert) = refusal.alert.take() {
+                    self.sinks.dispatch(py, vec![alert]);
+                }
+                Err(budget::exceeded_error(py, &refusal))
+            }
+        }
     }
 }
 
 #[pymethods]
 impl PyTracker {
     #[new]
-    #[pyo3(signature = (*, attribute=None, prices=None, max_records=None, estimate=true, store=None, durability=None))]
+    #[pyo3(signature = (*, attribute=None, prices=None, max_records=None, estimate=true, store=None, durability=None, budgets=None, on_alert=None, alert_webhook=None, clock=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         attribute: Option<Vec<String>>,
@@ -180,12 +213,26 @@ impl PyTracker {
         estimate: bool,
         store: Option<&Bound<'_, PyAny>>,
         durability: Option<&str>,
+        budgets: Option<&Bound<'_, PyAny>>,
+        on_alert: Option<&Bound<'_, PyAny>>,
+        alert_webhook: Option<&str>,
+        clock: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let attribute: Vec<Arc<str>> = attribute
+        let budgets = match budgets.filter(|b| !b.is_none()) {
+            Some(b) => Some(Budgets::new(budget::definitions(b)?)?),
+            None => None,
+        };
+        let mut attribute: Vec<Arc<str>> = attribute
             .unwrap_or_else(|| vec!["user_id".into(), "session_id".into()])
             .into_iter()
             .map(Arc::from)
             .collect();
+        // A budget per metadata key needs that key captured.
+        for key in budgets.iter().flat_map(Budgets::metadata_keys) {
+            if !attribute.contains(&key) {
+                attribute.push(key);
+            }
+        }
         let attribute_keys = attribute
             .iter()
             .map(|k| PyString::new(py, k).unbind())
@@ -200,9 +247,21 @@ impl PyTracker {
         if let Some(s) = super::store::open_store(py, store, durability)? {
             core = core.with_store(s);
         }
+        if let Some(c) = clock.filter(|c| !c.is_none()) {
+            core = core.with_clock(Arc::new(PyClock::new(c)?));
+        }
+        let sinks = AlertSinks::new(on_alert, alert_webhook)?;
+        if let Some(b) = budgets {
+            core = core.with_budgets(b);
+            // Resume the current windows from the durable ledger (a restart, or other
+            // processes writing to it).
+            let (_, warnings) = core.preload_budgets()?;
+            log_warnings(py, &warnings);
+        }
         Ok(PyTracker {
             core,
             attribute_keys,
+            sinks,
         })
     }
 
@@ -220,7 +279,7 @@ impl PyTracker {
         metadata: Option<&Bound<'_, PyAny>>,
         kwargs: Option<&Bound<'_, PyDict>>,
         inputs: Option<&Bound<'_, PyAny>>,
-    ) {
+    ) -> PyResult<()> {
         guarded(py, "on_llm_start", || {
             let mut info = extract::start_info(
                 run_id.extract::<Uuid>()?.as_u128(),
@@ -245,12 +304,29 @@ impl PyTracker {
                     }
                 }
             }
-            if self.core.config().estimate {
+            let budgets = self.core.budgets().is_some();
+            if self.core.config().estimate || budgets {
                 info.prompt = inputs.and_then(|i| tokens::prompt_of(i, kwargs));
             }
-            self.core.start(info);
-            Ok(())
-        });
+            if budgets {
+                info.max_output = extract::max_output(kwargs);
+            }
+            let result = if budgets {
+                // The prompt is counted for the reservation: without the GIL when long.
+                if info
+                    .prompt
+                    .as_ref()
+                    .is_some_and(|p| p.text_len() >= tokens::DETACH_MIN_BYTES)
+                {
+                    py.detach(|| self.core.start(info))
+                } else {
+                    self.core.start(info)
+                }
+            } else {
+                self.core.start(info)
+            };
+            self.refused(py, result)
+        })
     }
 
     /// `on_llm_new_token`: counts streamed chunks and keeps their text (to estimate a stream
@@ -262,17 +338,17 @@ impl PyTracker {
         run_id: &Bound<'_, PyAny>,
         token: Option<&Bound<'_, PyAny>>,
         chunk: Option<&Bound<'_, PyAny>>,
-    ) {
+    ) -> PyResult<()> {
         guarded(py, "on_llm_new_token", || {
             let run_id = run_id.extract::<Uuid>()?.as_u128();
-            match token {
-                Some(t) if self.core.config().estimate => {
-                    self.core.token(run_id, &tokens::chunk_text(t, chunk));
+            let result = match token {
+                Some(t) if self.core.wants_stream_text() => {
+                    self.core.token(run_id, &tokens::chunk_text(t, chunk))
                 }
                 _ => self.core.token(run_id, ""),
-            }
-            Ok(())
-        });
+            };
+            self.refused(py, result)
+        })
     }
 
     /// `on_llm_end`: reads the response's usage, prices and records the call.
@@ -284,7 +360,7 @@ impl PyTracker {
         run_id: &Bound<'_, PyAny>,
         parent_run_id: Option<&Bound<'_, PyAny>>,
         tags: Option<&Bound<'_, PyAny>>,
-    ) {
+    ) -> PyResult<()> {
         guarded(py, "on_llm_end", || {
             let mut info = EndInfo {
                 run_id: run_id.extract::<Uuid>()?.as_u128(),
@@ -297,7 +373,7 @@ impl PyTracker {
             }
             self.record(py, info, tags);
             Ok(())
-        });
+        })
     }
 
     /// `on_llm_error`: records the failure (and any usage a partial response carries).
@@ -310,7 +386,7 @@ impl PyTracker {
         parent_run_id: Option<&Bound<'_, PyAny>>,
         tags: Option<&Bound<'_, PyAny>>,
         response: Option<&Bound<'_, PyAny>>,
-    ) {
+    ) -> PyResult<()> {
         guarded(py, "on_llm_error", || {
             let mut info = EndInfo {
                 run_id: run_id.extract::<Uuid>()?.as_u128(),
@@ -323,7 +399,7 @@ impl PyTracker {
             }
             self.record(py, info, tags);
             Ok(())
-        });
+        })
     }
 
     /// `on_chain_start` (and tool / retriever starts): remembered to find each call's root.
@@ -335,7 +411,7 @@ impl PyTracker {
         parent_run_id: Option<&Bound<'_, PyAny>>,
         serialized: Option<&Bound<'_, PyAny>>,
         name: Option<&Bound<'_, PyAny>>,
-    ) {
+    ) -> PyResult<()> {
         guarded(py, "on_chain_start", || {
             let parent = opt_uuid(parent_run_id)?;
             // Only a root's name is ever reported; nested runs need just their parent link.
@@ -348,15 +424,15 @@ impl PyTracker {
             self.core
                 .chain_start(run_id.extract::<Uuid>()?.as_u128(), parent, name.as_deref());
             Ok(())
-        });
+        })
     }
 
     /// `on_chain_end` / `on_chain_error` (and tool / retriever ends and errors).
-    fn chain_end(&self, py: Python<'_>, run_id: &Bound<'_, PyAny>) {
+    fn chain_end(&self, py: Python<'_>, run_id: &Bound<'_, PyAny>) -> PyResult<()> {
         guarded(py, "on_chain_end", || {
             self.core.chain_end(run_id.extract::<Uuid>()?.as_u128());
             Ok(())
-        });
+        })
     }
 
     /// Running totals as a dict.
@@ -477,23 +553,64 @@ impl PyTracker {
 
     /// `get_openai_callback`'s summary text plus llmledger's extra lines.
     fn summary_text(&self) -> String {
-        report::totals_text(&self.core.totals())
+        let mut s = report::totals_text(&self.core.totals());
+        let blocked = self.core.blocked_calls();
+        if blocked > 0 {
+            let _ = write!(s, "\nBlocked Requests (budget): {blocked}");
+        }
+        s
     }
 
-    /// Waits until every call recorded so far is in the durable ledger (no-op without one).
+    /// Waits until every call recorded so far is in the durable ledger and every queued
+    /// webhook alert went out or was given up on (no-op without them).
     fn flush(&self, py: Python<'_>) {
         if let Some(s) = self.core.store() {
             py.detach(|| s.flush());
             log_warnings(py, &s.take_messages());
         }
+        self.sinks.flush(py);
     }
 
-    /// Flushes and closes the durable ledger; later calls are tracked in memory only.
+    /// Flushes and closes the durable ledger and the alert webhook; later calls are tracked
+    /// in memory only.
     fn close(&self, py: Python<'_>) {
         if let Some(s) = self.core.store() {
             py.detach(|| s.close());
             log_warnings(py, &s.take_messages());
         }
+        self.sinks.close(py);
+    }
+
+    /// Every budget's state, per scope value, as dicts.
+    fn budgets<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for s in self.core.budget_states() {
+            out.append(budget::state_dict(py, &s)?)?;
+        }
+        Ok(out)
+    }
+
+    /// Clears the current window's spend (and fired thresholds) of budget `name` (None:
+    /// all), for scope `value` (None: all values). Returns how many were reset.
+    #[pyo3(signature = (name=None, value=None))]
+    fn reset_budget(&self, name: Option<&str>, value: Option<&str>) -> PyResult<usize> {
+        match self.core.budgets() {
+            Some(b) => Ok(b.reset(name, value)?),
+            None => Err(pyo3::exceptions::PyValueError::new_err(
+                "this tracker has no budgets: pass CostTracker(budgets=[...])",
+            )),
+        }
+    }
+
+    /// Calls refused by a blocking budget.
+    #[getter]
+    fn blocked_calls(&self) -> u64 {
+        self.core.blocked_calls()
+    }
+
+    /// The alert webhook's host and counts (`sent`, `failed`, `dropped`), or None.
+    fn alert_info<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        self.sinks.stats(py)
     }
 
     /// The durable ledger's path, format, durability and counters, or None.

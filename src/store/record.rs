@@ -49,6 +49,7 @@ struct RecordOut<'a> {
     root_run_id: String,
     root_run_name: Option<&'a str>,
     model: Option<&'a str>,
+    requested_model: Option<&'a str>,
     provider: Option<&'a str>,
     attribution: BTreeMap<&'a str, &'a str>,
     tags: &'a [String],
@@ -95,6 +96,7 @@ pub fn write_json_line(r: &CallRecord, out: &mut Vec<u8>) {
         root_run_id: uuid_string(r.root_run_id),
         root_run_name: r.root_run_name.as_deref(),
         model: r.model.as_deref(),
+        requested_model: r.requested_model.as_deref(),
         provider: r.provider.as_deref(),
         attribution: r
             .attribution
@@ -141,6 +143,8 @@ struct RecordIn {
     root_run_name: Option<String>,
     #[serde(default)]
     model: Option<String>,
+    #[serde(default)]
+    requested_model: Option<String>,
     #[serde(default)]
     provider: Option<String>,
     #[serde(default)]
@@ -314,6 +318,7 @@ pub fn parse_json_line(line: &str) -> Result<CallRecord, String> {
         root_run_id,
         root_run_name: r.root_run_name.as_deref().map(Arc::from),
         model: r.model.as_deref().map(Arc::from),
+        requested_model: r.requested_model.as_deref().map(Arc::from),
         provider: r.provider.as_deref().map(Arc::from),
         attribution,
         tags: r.tags.unwrap_or_default(),
@@ -339,6 +344,7 @@ pub const CSV_HEADER: &[&str] = &[
     "root_run_id",
     "root_run_name",
     "model",
+    "requested_model",
     "provider",
     "attribution",
     "tags",
@@ -408,6 +414,7 @@ pub fn write_csv_line(r: &CallRecord, out: &mut Vec<u8>) {
         uuid_string(r.root_run_id),
         opt(r.root_run_name.as_deref()),
         opt(r.model.as_deref()),
+        opt(r.requested_model.as_deref()),
         opt(r.provider.as_deref()),
         serde_json::to_string(&attribution).unwrap_or_default(),
         serde_json::to_string(&r.tags).unwrap_or_default(),

@@ -27,7 +27,7 @@ use super::TimeRange;
 
 /// Schema steps, in order: step `i` brings a ledger from version `i` to version `i + 1`.
 /// Steps only add (tables, columns, indexes): nothing stored is ever rewritten.
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     // 1: the first schema.
     "CREATE TABLE calls (
         id INTEGER PRIMARY KEY,
@@ -67,6 +67,8 @@ const MIGRATIONS: &[&str] = &[
         error TEXT
     );
     CREATE INDEX calls_time ON calls(time);",
+    // 2: the model the request asked for (per-model budgets count by it).
+    "ALTER TABLE calls ADD COLUMN requested_model TEXT;",
 ];
 
 /// The schema version this llmledger writes and reads.
@@ -87,16 +89,16 @@ const INSERT: &str = "INSERT OR IGNORE INTO calls (time, run_id, parent_run_id, 
     input_audio_tokens, output_audio_tokens, usage_source, service_tier, cost, cost_input, \
     cost_cache_read, cost_cache_write, cost_output, cost_reasoning, cost_audio, cost_pico, \
     unpriced_reason, price_entry, catalog_version, latency_s, streamed_chunks, error, \
-    estimated_by) VALUES \
+    estimated_by, requested_model) VALUES \
     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, \
-    ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34)";
+    ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35)";
 
 const SELECT: &str = "SELECT time, run_id, parent_run_id, root_run_id, root_run_name, model, \
     provider, attribution, tags, input_tokens, cache_read_tokens, cache_write_tokens, \
     cache_write_1h_tokens, output_tokens, reasoning_tokens, input_audio_tokens, \
     output_audio_tokens, usage_source, service_tier, cost, cost_input, cost_cache_read, \
     cost_cache_write, cost_output, cost_reasoning, cost_audio, unpriced_reason, price_entry, \
-    catalog_version, latency_s, streamed_chunks, error, estimated_by FROM calls c";
+    catalog_version, latency_s, streamed_chunks, error, estimated_by, requested_model FROM calls c";
 
 /// True when `path` starts with SQLite's file header.
 pub fn has_sqlite_header(path: &Path) -> bool {
@@ -463,6 +465,7 @@ fn insert_one(stmt: &mut rusqlite::CachedStatement<'_>, r: &CallRecord) -> rusql
         r.chunks,
         r.error.as_deref(),
         r.estimated_by.as_deref(),
+        r.requested_model.as_deref(),
     ])
 }
 
@@ -508,6 +511,7 @@ fn read_row(row: &rusqlite::Row<'_>) -> std::result::Result<CallRecord, String> 
         },
         root_run_name: arc(4)?,
         model: arc(5)?,
+        requested_model: arc(33)?,
         provider: arc(6)?,
         attribution: attribution
             .into_iter()

@@ -37,6 +37,7 @@ fn rec(i: u128, user: &str, model: &str, cost: Option<&str>, tags: &[&str]) -> C
         root_run_id: 7,
         root_run_name: Some("graph".into()),
         model: Some(model.into()),
+        requested_model: Some(model.into()),
         provider: Some("openai".into()),
         attribution: vec![("user_id".into(), user.to_string())],
         tags: tags.iter().map(|s| (*s).to_string()).collect(),
@@ -508,4 +509,52 @@ fn durability_names() {
         .unwrap_err()
         .to_string()
         .contains("'batch' or 'sync'"));
+}
+
+#[test]
+fn a_version_1_ledger_is_migrated_in_place_and_keeps_its_records() {
+    let path = tmp("v1.db");
+    {
+        // A ledger as llmledger wrote it before `requested_model` existed.
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(super::sqlite::MIGRATIONS[0]).unwrap();
+        c.execute_batch(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             INSERT INTO meta VALUES ('schema_version', '1');
+             INSERT INTO calls (time, run_id, root_run_id, model, input_tokens, output_tokens,
+                 usage_source, cost)
+             VALUES ('2026-11-01T12:00:00.000000Z', '00000000-0000-0000-0000-000000000001',
+                 '00000000-0000-0000-0000-000000000001', 'gpt-4o-2024-08-06', 10, 5,
+                 'provider', '0.0001');",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path, Durability::Sync).unwrap();
+    store.append(&sample()[2]);
+    store.close();
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let version: String = c
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION.to_string());
+    let rows: Vec<(String, Option<String>)> = c
+        .prepare("SELECT model, requested_model FROM calls ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("gpt-4o-2024-08-06".to_string(), None),
+            ("gpt-4o-mini".to_string(), Some("gpt-4o-mini".to_string())),
+        ]
+    );
+    let rep = report(&path, &[], &TimeRange::default(), &mut |_| {}).unwrap();
+    assert_eq!(rep.totals.successful_requests, 2);
 }
