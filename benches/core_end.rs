@@ -42,18 +42,19 @@ fn main() {
                     ));
                 }
             }
-            tracker.start(StartInfo {
-                run_id: i,
-                model: Some("gpt-4o-mini".into()),
-                provider: Some("openai".into()),
-                attribution: vec![
-                    ("user_id".into(), "u-42".into()),
-                    ("session_id".into(), "s-7".into()),
-                ],
-                tags: vec!["prod".into()],
-                ..StartInfo::default()
-            })
-            .expect("no budgets: never refused");
+            tracker
+                .start(StartInfo {
+                    run_id: i,
+                    model: Some("gpt-4o-mini".into()),
+                    provider: Some("openai".into()),
+                    attribution: vec![
+                        ("user_id".into(), "u-42".into()),
+                        ("session_id".into(), "s-7".into()),
+                    ],
+                    tags: vec!["prod".into()],
+                    ..StartInfo::default()
+                })
+                .expect("no budgets: never refused");
         }
         let t1 = Instant::now();
         for i in n - 64..n {

@@ -250,13 +250,19 @@ impl Tracker {
         };
         let mut warnings = Vec::new();
         let mut n = 0u64;
-        crate::store::query::for_each(store.path(), &range, &mut warnings, &mut |_| {}, &mut |r| {
-            if let Some(c) = &r.cost {
-                budgets.preload(&CallScope::from_record(&r), r.time, c.total, now);
-            }
-            n += 1;
-            true
-        })?;
+        crate::store::query::for_each(
+            store.path(),
+            &range,
+            &mut warnings,
+            &mut |_| {},
+            &mut |r| {
+                if let Some(c) = &r.cost {
+                    budgets.preload(&CallScope::from_record(&r), r.time, c.total, now);
+                }
+                n += 1;
+                true
+            },
+        )?;
         Ok((n, warnings))
     }
 
@@ -277,7 +283,9 @@ impl Tracker {
         };
         let usage = Usage {
             input: prompt_tokens,
-            output: max_output.or(None::<u64> /* MERGE: r.entry.max_output_tokens */).unwrap_or(0),
+            output: max_output
+                .or(None::<u64> /* MERGE: r.entry.max_output_tokens */)
+                .unwrap_or(0),
             ..Usage::default()
         };
         let cost = r
@@ -414,10 +422,9 @@ impl Tracker {
                 runs.iter().map(|(k, v)| (*k, v.started)).collect();
             by_age.sort_by_key(|(_, t)| *t);
             for (k, _) in by_age.iter().take(by_age.len() / 2) {
-                if let (Some(b), Some(id)) = (
-                    &self.budgets,
-                    runs.remove(k).and_then(|c| c.reservation),
-                ) {
+                if let (Some(b), Some(id)) =
+                    (&self.budgets, runs.remove(k).and_then(|c| c.reservation))
+                {
                     b.release(id);
                 }
             }
@@ -429,6 +436,19 @@ impl Tracker {
             }
         }
         Ok(())
+    }
+
+    /// Forgets a started run without recording it, releasing its reservation: another
+    /// tracker's budget refused the call after this one admitted it, so no request is sent
+    /// and no end will come. Returns whether the run was open.
+    pub fn abandon(&self, run_id: u128) -> bool {
+        let Some(ctx) = self.runs.lock().remove(&run_id) else {
+            return false;
+        };
+        if let (Some(b), Some(id)) = (&self.budgets, ctx.reservation) {
+            b.release(id);
+        }
+        true
     }
 
     /// Whether streamed text must be handed to [`Tracker::token`]: to estimate the output
@@ -458,9 +478,11 @@ impl Tracker {
                 output: ctx.streamed_tokens,
                 ..Usage::default()
             };
-            let Ok(so_far) =
-                entry.cost(&usage, now.date_naive(), price_variant(ctx.service_tier.as_deref()))
-            else {
+            let Ok(so_far) = entry.cost(
+                &usage,
+                now.date_naive(),
+                price_variant(ctx.service_tier.as_deref()),
+            ) else {
                 return Ok(());
             };
             drop(runs);
@@ -661,7 +683,9 @@ impl Tracker {
             match (reservation, spent) {
                 (Some(id), _) => alerts = budgets.settle(id, spent, now),
                 // The start was never seen: nothing was reserved, the money is spent.
-                (None, Some(s)) => alerts = budgets.charge(&CallScope::from_record(&record), s, now),
+                (None, Some(s)) => {
+                    alerts = budgets.charge(&CallScope::from_record(&record), s, now);
+                }
                 (None, None) => {}
             }
         }
@@ -746,16 +770,17 @@ mod tests {
             ..StartInfo::default()
         })
         .unwrap();
-        let w = t.end(
-            EndInfo {
-                run_id: 1,
-                usage: Some(usage(1_000_000, 1_000_000)),
-                model: Some("gpt-4o-mini-2024-07-18".into()),
-                ..EndInfo::default()
-            },
-            Vec::new,
-        )
-        .warnings;
+        let w = t
+            .end(
+                EndInfo {
+                    run_id: 1,
+                    usage: Some(usage(1_000_000, 1_000_000)),
+                    model: Some("gpt-4o-mini-2024-07-18".into()),
+                    ..EndInfo::default()
+                },
+                Vec::new,
+            )
+            .warnings;
         assert!(w.is_empty(), "{w:?}");
         let r = &t.records()[0];
         assert_eq!(r.root_run_id, 10);
@@ -773,16 +798,17 @@ mod tests {
     fn unknown_model_is_unpriced_and_warned_once() {
         let t = tracker();
         for run in 0..3 {
-            let w = t.end(
-                EndInfo {
-                    run_id: run,
-                    usage: Some(usage(5, 5)),
-                    model: Some("no-such-model-xyz".into()),
-                    ..EndInfo::default()
-                },
-                Vec::new,
-            )
-            .warnings;
+            let w = t
+                .end(
+                    EndInfo {
+                        run_id: run,
+                        usage: Some(usage(5, 5)),
+                        model: Some("no-such-model-xyz".into()),
+                        ..EndInfo::default()
+                    },
+                    Vec::new,
+                )
+                .warnings;
             assert_eq!(w.len(), usize::from(run == 0), "{w:?}");
         }
         let tot = t.totals();
@@ -819,5 +845,153 @@ mod tests {
         assert_eq!(tot.failed_requests, 1);
         assert_eq!(tot.successful_requests, 1);
         assert_eq!(tot.unpriced_calls, 0);
+    }
+
+    fn budgeted(limit: &str, cut: bool) -> (Tracker, crate::budget::ManualClock) {
+        use crate::budget::{Budget, ManualClock};
+        let clock = ManualClock::new(
+            DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z")
+                .unwrap()
+                .with_timezone(&Utc),
+        );
+        let b = Budget::daily(Decimal::from_str(limit).unwrap())
+            .unwrap()
+            .cut_streams(cut);
+        let t = tracker()
+            .with_budgets(Budgets::new(vec![b]).unwrap())
+            .with_clock(Arc::new(clock.clone()));
+        (t, clock)
+    }
+
+    fn start_4o(t: &Tracker, run: u128, max_output: Option<u64>) -> StartResult {
+        t.start(StartInfo {
+            run_id: run,
+            model: Some("gpt-4o".into()),
+            provider: Some("openai".into()),
+            prompt: Some(Prompt::Text(vec!["x".repeat(40)])),
+            max_output,
+            ..StartInfo::default()
+        })
+    }
+
+    fn spent_reserved(t: &Tracker) -> (Decimal, Decimal) {
+        let s = &t.budget_states()[0];
+        (s.spent, s.reserved)
+    }
+
+    #[test]
+    fn budgets_reserve_at_start_settle_at_end_and_refuse_when_full() {
+        // gpt-4o: $2.50 in, $10 out per 1M. 1M in + 100k out = $3.50.
+        let (t, _) = budgeted("5", false);
+        start_4o(&t, 1, Some(100_000)).unwrap();
+        let (spent, reserved) = spent_reserved(&t);
+        assert_eq!(spent, Decimal::ZERO);
+        // The prompt (40 x's) and 100k output tokens at $10 per 1M: a bit over $1.
+        assert!(reserved > Decimal::ONE && reserved < Decimal::from_str("1.01").unwrap());
+        let out = t.end(
+            EndInfo {
+                run_id: 1,
+                usage: Some(usage(1_000_000, 100_000)),
+                ..EndInfo::default()
+            },
+            Vec::new,
+        );
+        assert_eq!(
+            spent_reserved(&t),
+            (Decimal::from_str("3.5").unwrap(), Decimal::ZERO)
+        );
+        // 70% of the limit: the 50% threshold fired.
+        assert_eq!(out.alerts.len(), 1);
+        assert_eq!(out.alerts[0].threshold, Decimal::from_str("0.5").unwrap());
+        // $3.50 spent + ~$1.00 for another call fits; a third ~$1.00 does not.
+        start_4o(&t, 2, Some(100_000)).unwrap();
+        let refused = start_4o(&t, 3, Some(100_000)).unwrap_err();
+        assert_eq!(refused.spent, Decimal::from_str("3.5").unwrap());
+        assert!(refused.reserved > Decimal::ONE);
+        assert!(refused.alert.is_some());
+        assert_eq!(t.blocked_calls(), 1);
+        assert_eq!(t.open_runs(), 1, "a refused run is not kept");
+        // An error before any output releases the reservation.
+        t.end(
+            EndInfo {
+                run_id: 2,
+                error: Some("RateLimitError".into()),
+                ..EndInfo::default()
+            },
+            Vec::new,
+        );
+        assert_eq!(spent_reserved(&t).1, Decimal::ZERO);
+    }
+
+    #[test]
+    fn an_end_without_a_start_is_charged() {
+        let (t, _) = budgeted("1", false);
+        let out = t.end(
+            EndInfo {
+                run_id: 9,
+                usage: Some(usage(400_000, 0)),
+                model: Some("gpt-4o".into()),
+                ..EndInfo::default()
+            },
+            Vec::new,
+        );
+        assert_eq!(spent_reserved(&t), (Decimal::ONE, Decimal::ZERO));
+        assert_eq!(out.alerts.len(), 1);
+        assert!(start_4o(&t, 10, None).is_err());
+    }
+
+    #[test]
+    fn a_cut_stream_is_charged_what_it_generated() {
+        // No max_tokens: the reservation is the prompt only, and the stream is watched.
+        let (t, _) = budgeted("0.0001", true);
+        start_4o(&t, 1, None).unwrap();
+        let mut cut_at = None;
+        for i in 0..100 {
+            if t.token(1, " word").is_err() {
+                cut_at = Some(i);
+                break;
+            }
+        }
+        // $10 per 1M output: 10 tokens are $0.0001, with the prompt's few the 9th or 10th
+        // token crosses the limit.
+        let cut_at = cut_at.expect("the stream is cut");
+        assert!((8..=10).contains(&cut_at), "{cut_at}");
+        let (_, reserved) = spent_reserved(&t);
+        assert!(reserved > Decimal::from_str("0.0001").unwrap());
+        t.end(
+            EndInfo {
+                run_id: 1,
+                error: Some("BudgetExceededError: cut".into()),
+                ..EndInfo::default()
+            },
+            Vec::new,
+        );
+        let r = &t.records()[0];
+        assert_eq!(r.usage_source, UsageSource::Estimated);
+        assert_eq!(r.usage.output, cut_at + 1);
+        assert_eq!(spent_reserved(&t), (reserved, Decimal::ZERO));
+        assert_eq!(r.cost.as_ref().unwrap().total, reserved);
+    }
+
+    #[test]
+    fn budget_windows_follow_the_clock() {
+        let (t, clock) = budgeted("1", false);
+        t.end(
+            EndInfo {
+                run_id: 1,
+                usage: Some(usage(400_000, 0)),
+                model: Some("gpt-4o".into()),
+                ..EndInfo::default()
+            },
+            Vec::new,
+        );
+        assert!(start_4o(&t, 2, None).is_err());
+        clock.advance(chrono::Duration::hours(14));
+        assert!(start_4o(&t, 2, None).is_ok());
+        assert_eq!(spent_reserved(&t).0, Decimal::ZERO);
+        assert_eq!(
+            t.records()[0].time.to_rfc3339(),
+            "2026-11-23T10:00:00+00:00"
+        );
     }
 }

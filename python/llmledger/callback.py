@@ -31,6 +31,18 @@ StoreArg = str | os.PathLike[str] | None
 _to_close: weakref.WeakSet[CostTracker] = weakref.WeakSet()
 
 
+# Trackers with budgets: when one refuses a call, the others forget the run they admitted
+# (LangChain sends no error event after a start hook raises, so their reservations would
+# stay held).
+_budgeted: weakref.WeakSet[CostTracker] = weakref.WeakSet()
+
+
+def _refused(refuser: CostTracker, run_id: UUID) -> None:
+    for tracker in list(_budgeted):
+        if tracker is not refuser:
+            tracker._core.abandon(run_id)
+
+
 @atexit.register
 def _close_stores() -> None:
     for tracker in list(_to_close):
@@ -120,6 +132,8 @@ class CostTracker(BaseCallbackHandler):
         )
         if store is not None or alert_webhook is not None:
             _to_close.add(self)
+        if budgets is not None:
+            _budgeted.add(self)
 
     # Frameworks deep-copy handlers (LangGraph, RunnableConfig merges): share one ledger.
     def __copy__(self) -> CostTracker:
@@ -145,7 +159,11 @@ class CostTracker(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        self._core.start(serialized, run_id, parent_run_id, tags, metadata, kwargs, messages)
+        try:
+            self._core.start(serialized, run_id, parent_run_id, tags, metadata, kwargs, messages)
+        except _core.BudgetExceededError:
+            _refused(self, run_id)
+            raise
 
     def on_llm_start(
         self,
@@ -158,7 +176,11 @@ class CostTracker(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        self._core.start(serialized, run_id, parent_run_id, tags, metadata, kwargs, prompts)
+        try:
+            self._core.start(serialized, run_id, parent_run_id, tags, metadata, kwargs, prompts)
+        except _core.BudgetExceededError:
+            _refused(self, run_id)
+            raise
 
     def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
         self._core.token(run_id, token, kwargs.get("chunk"))

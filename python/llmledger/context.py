@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.tracers.context import register_configure_hook
 
+from llmledger import _core
 from llmledger.callback import CostTracker, PricesArg
 
 __all__ = ["ledger_tracker", "track_costs"]
@@ -81,12 +82,17 @@ def track_costs(
     attribute: tuple[str, ...] | list[str] = ("user_id", "session_id"),
     prices: PricesArg = None,
     max_records: int | None = None,
+    budgets: _core.Budget | Sequence[_core.Budget] | None = None,
+    on_alert: Callable[[_core.BudgetAlert], object] | None = None,
+    alert_webhook: str | None = None,
 ) -> Iterator[CostTracker]:
     """Tracks every LangChain LLM call made inside the block (threads of `batch`, asyncio
     tasks and LangGraph graphs included) and yields the `CostTracker`.
 
     Nested blocks each count what ran inside them; the outer block counts it too. Tracking
-    stops at the block's end, also when the block raises.
+    stops at the block's end, also when the block raises. `budgets`, `on_alert` and
+    `alert_webhook` are as for `CostTracker`: a call a budget refuses raises
+    `BudgetExceededError` inside the block.
 
     Example:
         >>> from llmledger import track_costs
@@ -95,7 +101,14 @@ def track_costs(
         >>> cost.total_cost
         Decimal('0')
     """
-    tracker = CostTracker(attribute=attribute, prices=prices, max_records=max_records)
+    tracker = CostTracker(
+        attribute=attribute,
+        prices=prices,
+        max_records=max_records,
+        budgets=budgets,
+        on_alert=on_alert,
+        alert_webhook=alert_webhook,
+    )
     outer = _active.get()
     if outer is None:
         handler: BaseCallbackHandler = tracker

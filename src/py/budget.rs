@@ -2,6 +2,7 @@
 //! `BudgetExceededError` a refused call raises, the alert sinks (logger, `on_alert`, webhook)
 //! and the injectable clock.
 
+use std::fmt::Write;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,7 +37,7 @@ pub fn decimal_arg(v: &Bound<'_, PyAny>, what: &str) -> PyResult<Decimal> {
         v.extract()?
     } else if v.is_instance_of::<PyInt>() || v.is_instance_of::<PyFloat>() {
         v.repr()?.extract()?
-    } else if v.get_type().name()?.to_string() == "Decimal" {
+    } else if v.is_instance(&v.py().import("decimal")?.getattr("Decimal")?)? {
         v.str()?.extract()?
     } else {
         return Err(PyTypeError::new_err(format!(
@@ -225,7 +226,7 @@ impl PyBudget {
     /// The alert thresholds, fractions of the limit, ascending.
     #[getter]
     fn alert_at<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        PyTuple::new(py, self.inner.alert_at.iter().map(|d| d.normalize()))
+        PyTuple::new(py, self.inner.alert_at.iter().map(Decimal::normalize))
     }
     /// `block` (refuse calls that would exceed the limit) or `alert` (only alert).
     #[getter]
@@ -259,7 +260,7 @@ impl PyBudget {
         };
         let mut s = format!("Budget({}, window={window}", b.limit.normalize());
         if let Scope::Per(k) = &b.scope {
-            s.push_str(&format!(", per='{}'", k.name()));
+            let _ = write!(s, ", per='{}'", k.name());
         }
         if !b.blocks() {
             s.push_str(", action='alert'");
@@ -268,7 +269,7 @@ impl PyBudget {
             s.push_str(", cut_streams=True");
         }
         if !b.name.is_empty() {
-            s.push_str(&format!(", name='{}'", b.name));
+            let _ = write!(s, ", name='{}'", b.name);
         }
         s.push(')');
         s
@@ -362,7 +363,11 @@ impl PyBudgetAlert {
         self.inner.text()
     }
     fn __repr__(&self) -> String {
-        format!("<BudgetAlert {}: {}>", self.inner.kind.name(), self.inner.text())
+        format!(
+            "<BudgetAlert {}: {}>",
+            self.inner.kind.name(),
+            self.inner.text()
+        )
     }
 }
 
@@ -447,7 +452,10 @@ impl AlertSinks {
             if let Some(f) = &self.on_alert {
                 let obj = PyBudgetAlert { inner: alert };
                 if let Err(e) = f.bind(py).call1((obj,)) {
-                    super::tracker::log_error(py, &format!("on_alert raised {e}; the call goes on"));
+                    super::tracker::log_error(
+                        py,
+                        &format!("on_alert raised {e}; the call goes on"),
+                    );
                 }
             }
         }
@@ -512,7 +520,7 @@ impl Clock for PyClock {
                 .now
                 .bind(py)
                 .call0()
-                .and_then(|t| t.extract::<DateTime<FixedOffset>>().map_err(PyErr::from));
+                .and_then(|t| t.extract::<DateTime<FixedOffset>>());
             match got {
                 Ok(t) => t.with_timezone(&Utc),
                 Err(e) => {
@@ -552,7 +560,10 @@ pub fn definitions(budgets: &Bound<'_, PyAny>) -> PyResult<Vec<Budget>> {
                 .map_err(|_| {
                     PyTypeError::new_err(format!(
                         "budgets must hold llmledger.Budget objects, got {}",
-                        b.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                        b.get_type()
+                            .name()
+                            .map(|n| n.to_string())
+                            .unwrap_or_default()
                     ))
                 })
         })

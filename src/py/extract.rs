@@ -588,7 +588,8 @@ pub fn max_output(kwargs: Option<&Bound<'_, PyDict>>) -> Option<u64> {
     let py = kw.py();
     let ip = dict_get(kw, intern!(py, "invocation_params"))?;
     let ip = as_dict(&ip)?;
-    let positive = |v: Bound<'_, PyAny>| v.extract::<i64>().ok().and_then(|n| u64::try_from(n).ok());
+    let positive =
+        |v: Bound<'_, PyAny>| v.extract::<i64>().ok().and_then(|n| u64::try_from(n).ok());
     let limit = [
         intern!(py, "max_completion_tokens"),
         intern!(py, "max_tokens"),

@@ -14,11 +14,11 @@ use super::convert;
 use super::errors::BudgetExceededError;
 use super::extract;
 use super::tokens;
+use crate::budget::Budgets;
 use crate::catalog::schema::Strictness;
 use crate::catalog::Catalog;
 use crate::money::Decimal;
 use crate::report;
-use crate::budget::Budgets;
 use crate::tracker::{EndInfo, StartResult, Tracker, TrackerConfig};
 
 /// Errors are recorded as `Type: message`, at most this many characters.
@@ -326,6 +326,14 @@ impl PyTracker {
                 self.core.start(info)
             };
             self.refused(py, result)
+        })
+    }
+
+    /// Forgets a started run without recording it (another tracker refused the call).
+    fn abandon(&self, py: Python<'_>, run_id: &Bound<'_, PyAny>) -> PyResult<()> {
+        guarded(py, "abandon", || {
+            self.core.abandon(run_id.extract::<Uuid>()?.as_u128());
+            Ok(())
         })
     }
 
