@@ -168,3 +168,24 @@ def test_bundled_catalog_passes_its_schema_check() -> None:
         text=True,
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_override_sets_output_limit(tmp_path: Path) -> None:
+    short = {"in-house-7b": {"input": "0.1", "output": "0.2", "max_output_tokens": 4096}}
+    e = price("in-house-7b", prices=short)
+    assert e is not None and e["override"] and e["max_output_tokens"] == 4096
+    # An override replaces the bundled entry, limit included.
+    t = CostTracker(prices={"gpt-4o": {"input": "1", "output": "1", "max_output_tokens": 1000}})
+    entry = t.price("gpt-4o")
+    assert entry is not None and entry["max_output_tokens"] == 1000
+    plain = price("gpt-4o", prices={"gpt-4o": {"input": "1", "output": "1"}})
+    assert plain is not None and plain["max_output_tokens"] is None
+    tml = tmp_path / "p.toml"
+    tml.write_text('["in-house-7b"]\ninput = "0.1"\noutput = "0.2"\nmax_output_tokens = 2048\n')
+    assert price("in-house-7b", prices=tml)["max_output_tokens"] == 2048  # type: ignore[index]
+
+
+@pytest.mark.parametrize("bad", [0, -1, "4096", 4096.5, True, 2**53, 10**30])
+def test_bad_output_limit_is_rejected_naming_entry_and_field(bad: object) -> None:
+    with pytest.raises(PriceCatalogError, match=r"'m': 'max_output_tokens' must be a positive"):
+        CostTracker(prices={"m": {"input": "1", "output": "1", "max_output_tokens": bad}})
