@@ -8,7 +8,7 @@ Sources, in order of precedence (a name priced by an earlier source wins at its 
      batch / flex / priority variants, context windows.
   3. LiteLLM (BerriAI/litellm, MIT), pinned 1.109.1: its bundled
      `litellm/model_prices_and_context_window_backup.json` (flat per-token fields).
-Only facts are taken (model ids, prices, context limits); the licenses are in
+Only facts are taken (model ids, prices, context and output limits); the licenses are in
 THIRD_PARTY_NOTICES. llmledger itself never reads these packages nor the network: the file this
 script writes is committed and is the source of truth.
 
@@ -35,6 +35,14 @@ Mapping into llmledger's schema (docs/catalog.md):
     skipped.
   - dimensions llmledger cannot bill (web searches, per-request fees, image tokens, time-of-day
     discounts) are named in the entry's notes.
+  - max_output_tokens (a response's output limit; budgets reserve it when a request sets no
+    max_tokens): a hand-checked entry's own value, else LiteLLM's `max_output_tokens` for the
+    same provider and id (genai-prices has no such field, so its entries take LiteLLM's; a
+    hand-checked entry that takes LiteLLM's says so in its notes). LiteLLM's `max_tokens` is
+    never read: older maps used it for the input limit of some models and the output limit of
+    others (the pinned map no longer has it). A limit above the entry's context_window (the
+    sources disagree, or context_window counts input only) is kept as the source states it:
+    lowering it could make a budget reserve too little; the entry's notes say so.
 """
 
 from __future__ import annotations
@@ -177,6 +185,15 @@ LITELLM_KEY = re.compile(
 )
 LITELLM_VARIANTS = {None: None, "batches": "batch", "priority": "priority", "flex": "flex"}
 MILLION = Decimal(1_000_000)
+# The largest token limit the catalog accepts (src/catalog/schema.rs MAX_TOKEN_COUNT).
+MAX_TOKEN_COUNT = 2**53 - 1
+
+
+def token_count(v: Any) -> int | None:
+    """A source's token limit if it is a positive integer the catalog accepts, else None."""
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= MAX_TOKEN_COUNT:
+        return None
+    return v
 
 
 def dec(d: Decimal) -> str:
@@ -470,6 +487,9 @@ def litellm_entry(key: str, v: dict[str, Any], version: str) -> dict[str, Any] |
     ctx = v.get("max_input_tokens")
     if isinstance(ctx, int) and ctx > 0:
         e["context_window"] = ctx
+    out = token_count(v.get("max_output_tokens"))
+    if out is not None:
+        e["max_output_tokens"] = out
     e["prices"] = [version_prices]
     return e
 
@@ -506,6 +526,54 @@ def load_litellm(data: dict[str, Any], version: str) -> list[dict[str, Any]]:
         if e is not None:
             out.append(e)
     return out
+
+
+# -- output limits ---------------------------------------------------------------------------
+def fill_output_limits(
+    entries: list[dict[str, Any]], litellm: list[dict[str, Any]], note: str | None = None
+) -> int:
+    """Gives each entry without `max_output_tokens` LiteLLM's limit for the same provider and
+    id (the first LiteLLM entry of that id, as in the merge), or failing that for its aliases
+    when they all agree; `note` is added to the notes of each entry filled. Returns how many
+    entries were filled."""
+    limits: dict[tuple[str, str], int] = {}
+    for e in litellm:
+        if "max_output_tokens" in e:
+            limits.setdefault((e["provider"], e["id"]), e["max_output_tokens"])
+    filled = 0
+    for e in entries:
+        if "max_output_tokens" in e:
+            continue
+        limit = limits.get((e["provider"], e["id"]))
+        if limit is None:
+            found = {limits.get((e["provider"], a)) for a in e.get("aliases", [])} - {None}
+            limit = found.pop() if len(found) == 1 else None
+        if limit is not None:
+            e["max_output_tokens"] = limit
+            if note:
+                add_note(e, note)
+            filled += 1
+    return filled
+
+
+def add_note(e: dict[str, Any], note: str) -> None:
+    e["notes"] = f"{e['notes'].rstrip()} {note}" if e.get("notes") else note
+
+
+def note_limits_above_window(entries: list[dict[str, Any]]) -> list[str]:
+    """Notes every entry whose max_output_tokens exceeds its context_window (kept as stated:
+    a lower bound could make a budget reserve too little). Returns the entries' keys."""
+    flagged = []
+    for e in entries:
+        out, window = e.get("max_output_tokens"), e.get("context_window")
+        if out is not None and window is not None and out > window:
+            add_note(
+                e,
+                f"max_output_tokens ({out}) exceeds context_window ({window}): the sources "
+                "disagree or the window counts input only; both are kept as stated.",
+            )
+            flagged.append(f"{e['provider']}/{e['id']}")
+    return flagged
 
 
 # -- merge -----------------------------------------------------------------------------------
@@ -570,6 +638,7 @@ ENTRY_ORDER = (
     "source",
     "checked",
     "context_window",
+    "max_output_tokens",
     "notes",
     "prices",
 )
@@ -609,14 +678,23 @@ def main(argv: list[str] | None = None) -> int:
         )
     hand = json.loads(HAND_CHECKED.read_text(encoding="utf-8"))["models"]
     today = dt.date.fromisoformat(CHECKED)
+    genai = load_genai(genai_version)
+    litellm = load_litellm(litellm_data, litellm_version)
+    fill_output_limits(
+        hand,
+        litellm,
+        f"max_output_tokens is LiteLLM {litellm_version}'s, not part of the hand check.",
+    )
+    fill_output_limits(genai, litellm)
     entries, report = merge(
         [
             ("hand-checked", hand),
-            (f"genai-prices {genai_version}", load_genai(genai_version)),
-            (f"litellm {litellm_version}", load_litellm(litellm_data, litellm_version)),
+            (f"genai-prices {genai_version}", genai),
+            (f"litellm {litellm_version}", litellm),
         ],
         today,
     )
+    above_window = note_limits_above_window(entries)
     text = render(entries)
     if not args.quiet:
         print(f"Disagreements above 1% between sources ({len(report)}), prices in force {today}:")
@@ -628,6 +706,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"{len(entries)} entries: " + ", ".join(f"{p} {n}" for p, n in sorted(counts.items())))
     print("by source: " + ", ".join(f"{s} {n}" for s, n in sorted(sources.items())))
+    limited = Counter(
+        "hand-checked"
+        if "//" in e["source"] and "not part of the hand check" not in e.get("notes", "")
+        else "litellm"
+        for e in entries
+        if "max_output_tokens" in e
+    )
+    print(
+        f"max_output_tokens: {sum(limited.values())} entries ("
+        + ", ".join(f"{s} {n}" for s, n in sorted(limited.items()))
+        + f"); above context_window, kept and noted: {', '.join(above_window) or 'none'}"
+    )
     if args.check:
         same = args.output.exists() and args.output.read_text(encoding="utf-8") == text
         print(f"{args.output}: {'up to date' if same else 'WOULD CHANGE'}")

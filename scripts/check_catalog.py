@@ -8,7 +8,9 @@ Usage:
 src/catalog/hand_checked.json and the pinned public datasets; both files pass this check.)
 
 Checks the schema rules (required fields, decimal strings that parse and are >= 0,
-ascending tiers, ISO dates, lower-case names, no duplicate id/alias per provider), then,
+ascending tiers, ISO dates, lower-case names, no duplicate id/alias per provider, token limits
+that are whole numbers from 1 to 2**53 - 1, a max_output_tokens above the entry's
+context_window only where the entry's notes explain it), then,
 when langchain_community is importable, that every model name in LangChain's
 MODEL_COST_PER_1K_TOKENS resolves to an entry (suffixes mapped as below), and prints every
 difference between our price (per 1M tokens) and LangChain's (per 1K tokens, x1000).
@@ -53,7 +55,19 @@ VERSION_KEYS = set(PRICE_FIELDS) | {"from", "tiers", "variants"}
 TIER_KEYS = set(PRICE_FIELDS) | {"above"}
 VARIANT_KEYS = set(PRICE_FIELDS) | {"tiers"}
 VARIANT_NAMES = {"batch", "flex", "priority"}
-ENTRY_KEYS = {"id", "provider", "aliases", "source", "checked", "notes", "context_window", "prices"}
+ENTRY_KEYS = {
+    "id",
+    "provider",
+    "aliases",
+    "source",
+    "checked",
+    "notes",
+    "context_window",
+    "max_output_tokens",
+    "prices",
+}
+# The largest token limit the catalog accepts (src/catalog/schema.rs MAX_TOKEN_COUNT).
+MAX_TOKEN_COUNT = 2**53 - 1
 # A hand-checked entry's source is the URL it was checked against; a generated one names the
 # dataset and version it came from (scripts/build_catalog.py).
 SOURCE_RE = re.compile(r"^(https?://\S+|genai-prices \S+|litellm \S+)$")
@@ -183,9 +197,26 @@ class Checker:
             self.err(
                 where, f"source {src!r} must be a URL or 'genai-prices VERSION' / 'litellm VERSION'"
             )
-        cw = e.get("context_window")
-        if cw is not None and (isinstance(cw, bool) or not isinstance(cw, int) or cw <= 0):
-            self.err(where, f"'context_window' must be a positive integer, got {cw!r}")
+        limits = {}
+        for k in ("context_window", "max_output_tokens"):
+            v = e.get(k)
+            if v is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= MAX_TOKEN_COUNT:
+                self.err(where, f"{k!r} must be an integer from 1 to {MAX_TOKEN_COUNT}, got {v!r}")
+            else:
+                limits[k] = v
+        out, window = limits.get("max_output_tokens"), limits.get("context_window")
+        notes = e.get("notes") if isinstance(e.get("notes"), str) else ""
+        if out is not None and window is not None and out > window:
+            # Kept only when explained: a source's limit is never lowered (a budget would
+            # reserve too little), but an unexplained excess is a data error.
+            if "exceeds context_window" not in notes:
+                self.err(
+                    where,
+                    f"'max_output_tokens' ({out}) exceeds 'context_window' ({window}) and the "
+                    "notes do not say why",
+                )
         if "checked" in e:
             self.iso_date(f"{where}.checked", e["checked"])
         if "notes" in e and not isinstance(e["notes"], str):

@@ -168,3 +168,64 @@ def test_bundled_catalog_passes_its_schema_check() -> None:
         text=True,
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_price_shows_output_limit_next_to_context_window() -> None:
+    e = price("gpt-4o")
+    assert e is not None
+    assert e["max_output_tokens"] == 16_384
+    keys = list(e)
+    assert keys.index("max_output_tokens") == keys.index("context_window") + 1
+    # An entry the sources give no limit keeps None, not a made-up number.
+    embedding = price("text-embedding-3-small")
+    assert embedding is not None and embedding["max_output_tokens"] is None
+
+
+@pytest.mark.parametrize(
+    ("model", "provider", "limit"),
+    [
+        # Hand-checked against the providers' model documentation.
+        ("gpt-4o", None, 16_384),
+        ("gpt-4o-2024-05-13", None, 4_096),
+        ("gpt-4.1", None, 32_768),
+        ("o3", None, 100_000),
+        ("o4-mini", None, 100_000),
+        ("gpt-5", None, 128_000),
+        ("gpt-5-pro", None, 272_000),
+        ("claude-sonnet-4-20250514", None, 64_000),
+        ("claude-opus-4-20250514", None, 32_000),
+        ("claude-3-5-haiku-20241022", None, 8_192),
+        ("gemini-2.5-pro", "google", 65_536),
+        ("gemini-2.5-flash", "google", 65_536),
+        ("gemini-2.0-flash", "google", 8_192),
+        # Taken from LiteLLM (no hand-checked value): said so in the notes.
+        ("gpt-4o-mini", None, 16_384),
+    ],
+)
+def test_bundled_output_limits(model: str, provider: str | None, limit: int) -> None:
+    e = price(model, provider)
+    assert e is not None, model
+    assert e["max_output_tokens"] == limit
+    from_litellm = "max_output_tokens is LiteLLM" in (e["notes"] or "")
+    assert from_litellm == (model == "gpt-4o-mini")
+
+
+def test_override_sets_output_limit(tmp_path: Path) -> None:
+    short = {"in-house-7b": {"input": "0.1", "output": "0.2", "max_output_tokens": 4096}}
+    e = price("in-house-7b", prices=short)
+    assert e is not None and e["override"] and e["max_output_tokens"] == 4096
+    # An override replaces the bundled entry, limit included.
+    t = CostTracker(prices={"gpt-4o": {"input": "1", "output": "1", "max_output_tokens": 1000}})
+    entry = t.price("gpt-4o")
+    assert entry is not None and entry["max_output_tokens"] == 1000
+    plain = price("gpt-4o", prices={"gpt-4o": {"input": "1", "output": "1"}})
+    assert plain is not None and plain["max_output_tokens"] is None
+    tml = tmp_path / "p.toml"
+    tml.write_text('["in-house-7b"]\ninput = "0.1"\noutput = "0.2"\nmax_output_tokens = 2048\n')
+    assert price("in-house-7b", prices=tml)["max_output_tokens"] == 2048  # type: ignore[index]
+
+
+@pytest.mark.parametrize("bad", [0, -1, "4096", 4096.5, True, 2**53, 10**30])
+def test_bad_output_limit_is_rejected_naming_entry_and_field(bad: object) -> None:
+    with pytest.raises(PriceCatalogError, match=r"'m': 'max_output_tokens' must be a positive"):
+        CostTracker(prices={"m": {"input": "1", "output": "1", "max_output_tokens": bad}})

@@ -19,6 +19,14 @@ def test_prices_one_model(capsys: pytest.CaptureFixture[str]) -> None:
     assert "openai/gpt-4o" in out and "2.5" in out and "https://" in out
 
 
+def test_prices_shows_output_limit(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["prices", "gpt-4o"]) == 0
+    assert "max output tokens: 16384" in capsys.readouterr().out
+    assert main(["prices", "gpt-4o", "--json"]) == 0
+    (entry,) = json.loads(capsys.readouterr().out)
+    assert entry["max_output_tokens"] == 16384
+
+
 def test_prices_search_and_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["prices", "claude", "--json"]) == 0
     entries = json.loads(capsys.readouterr().out)

@@ -72,6 +72,8 @@ def _print_entry(e: dict[str, Any]) -> None:
     facts = [f"source: {e['source'] or '-'}", f"checked: {e['checked'] or '-'}"]
     if e.get("context_window"):
         facts.append(f"context window: {e['context_window']}")
+    if e.get("max_output_tokens"):
+        facts.append(f"max output tokens: {e['max_output_tokens']}")
     print("  " + "; ".join(facts))
     if e["notes"]:
         print(f"  notes: {e['notes']}")

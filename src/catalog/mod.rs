@@ -48,6 +48,9 @@ pub struct Entry {
     pub notes: Option<String>,
     /// The most input tokens one request may have, where the source says.
     pub context_window: Option<u64>,
+    /// The most output tokens one response may have, where the source says: a budget's bound
+    /// on a call's output when the request sets no `max_tokens`.
+    pub max_output_tokens: Option<u64>,
     /// Date-effective versions, ascending by `from`.
     pub versions: Vec<PriceVersion>,
     /// True for an entry from the user's `prices=`.
@@ -68,6 +71,7 @@ impl Entry {
         checked: Option<NaiveDate>,
         notes: Option<String>,
         context_window: Option<u64>,
+        max_output_tokens: Option<u64>,
         versions: Vec<PriceVersion>,
         is_override: bool,
     ) -> Entry {
@@ -86,6 +90,7 @@ impl Entry {
             checked,
             notes,
             context_window,
+            max_output_tokens,
             versions,
             is_override,
             key,

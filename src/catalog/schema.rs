@@ -21,6 +21,7 @@ const ENTRY_KEYS: &[&str] = &[
     "checked",
     "notes",
     "context_window",
+    "max_output_tokens",
     "prices",
 ];
 const PRICE_KEYS: &[&str] = &[
@@ -162,6 +163,32 @@ fn opt_str(obj: &Map<String, Value>, key: &str, at: &str, ctx: &Ctx) -> Result<O
     }
 }
 
+/// The largest token count a limit may state: 2^53 - 1, exact as a JSON number in every reader
+/// (JavaScript, Python floats) and far enough below `u64::MAX` that a prompt plus a limit
+/// cannot overflow.
+pub const MAX_TOKEN_COUNT: u64 = (1 << 53) - 1;
+
+/// A token limit (`context_window`, `max_output_tokens`): absent, or an integer from 1 to
+/// [`MAX_TOKEN_COUNT`]. A string, a fraction, zero or a negative number is an error naming
+/// the entry and the field.
+fn opt_token_count(
+    obj: &Map<String, Value>,
+    key: &str,
+    at: &str,
+    ctx: &Ctx,
+) -> Result<Option<u64>> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => match v.as_u64() {
+            Some(n) if (1..=MAX_TOKEN_COUNT).contains(&n) => Ok(Some(n)),
+            _ => Err(ctx.err(format!(
+                "{at}: '{key}' must be a positive whole number of tokens \
+                 (1 to {MAX_TOKEN_COUNT}), got {v}"
+            ))),
+        },
+    }
+}
+
 fn parse_date(s: &str, at: &str, key: &str, ctx: &Ctx) -> Result<NaiveDate> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
         ctx.err(format!(
@@ -243,14 +270,8 @@ fn parse_entry(id: &str, obj: &Map<String, Value>, at: &str, ctx: &Ctx) -> Resul
             return Err(ctx.err(format!("{at}: two price versions have the same 'from'")));
         }
     }
-    let context_window = match obj.get("context_window") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(v.as_u64().ok_or_else(|| {
-            ctx.err(format!(
-                "{at}: 'context_window' must be a token count, got {v}"
-            ))
-        })?),
-    };
+    let context_window = opt_token_count(obj, "context_window", at, ctx)?;
+    let max_output_tokens = opt_token_count(obj, "max_output_tokens", at, ctx)?;
     Ok(Entry::new(
         id,
         provider,
@@ -260,6 +281,7 @@ fn parse_entry(id: &str, obj: &Map<String, Value>, at: &str, ctx: &Ctx) -> Resul
         checked,
         opt_str(obj, "notes", at, ctx)?,
         context_window,
+        max_output_tokens,
         versions,
         ctx.strict == Strictness::User,
     ))
@@ -378,4 +400,111 @@ fn parse_price(v: Option<&Value>, at: &str, key: &str, ctx: &Ctx) -> Result<Opti
         return Err(ctx.err(format!("{at}: '{key}' is negative: {text}")));
     }
     Ok(Some(d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(entry_fields: &str, strict: Strictness) -> Result<Entry> {
+        let text = format!(
+            r#"{{"models": [{{"id": "m", "provider": "p", "source": "s", "checked": "2026-01-01",
+                 {entry_fields} "prices": [{{"input": "1", "output": "2"}}]}}]}}"#
+        );
+        parse_text(&text, "limits.json", false, strict).map(|mut d| d.entries.remove(0))
+    }
+
+    #[test]
+    fn max_output_tokens_is_read_next_to_context_window() {
+        for strict in [Strictness::Bundled, Strictness::User] {
+            let e = one(
+                r#""context_window": 128000, "max_output_tokens": 16384,"#,
+                strict,
+            )
+            .unwrap();
+            assert_eq!(e.context_window, Some(128_000));
+            assert_eq!(e.max_output_tokens, Some(16_384));
+            let e = one(r#""max_output_tokens": null,"#, strict).unwrap();
+            assert_eq!(e.max_output_tokens, None);
+            let e = one("", strict).unwrap();
+            assert_eq!(e.max_output_tokens, None);
+        }
+        let e = one(
+            &format!(r#""max_output_tokens": {MAX_TOKEN_COUNT},"#),
+            Strictness::User,
+        )
+        .unwrap();
+        assert_eq!(e.max_output_tokens, Some(MAX_TOKEN_COUNT));
+    }
+
+    #[test]
+    fn bad_max_output_tokens_name_the_entry_and_field() {
+        for bad in [
+            "0",
+            "-1",
+            "-16384",
+            "\"16384\"",
+            "16384.5",
+            "1e5",
+            "true",
+            "[16384]",
+            "9007199254740992",     // MAX_TOKEN_COUNT + 1
+            "18446744073709551615", // u64::MAX
+            "100000000000000000000000",
+        ] {
+            for strict in [Strictness::Bundled, Strictness::User] {
+                let err = one(&format!(r#""max_output_tokens": {bad},"#), strict)
+                    .err()
+                    .unwrap_or_else(|| panic!("{bad} was accepted"))
+                    .to_string();
+                assert!(err.contains("limits.json"), "{err}");
+                assert!(err.contains("models[0] ('m')"), "{err}");
+                assert!(
+                    err.contains("'max_output_tokens' must be a positive whole number of tokens"),
+                    "{err}"
+                );
+            }
+        }
+        // The short form names the entry by its key; context_window follows the same rule.
+        let err = parse_text(
+            r#"{"my-model": {"input": "1", "output": "2", "context_window": 0}}"#,
+            "dict",
+            false,
+            Strictness::User,
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            err.contains("'my-model': 'context_window' must be a positive whole number"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn max_output_tokens_in_toml_short_form() {
+        let doc = parse_text(
+            "[\"in-house-7b\"]\ninput = \"0.1\"\noutput = \"0.2\"\nmax_output_tokens = 4096\n",
+            "p.toml",
+            true,
+            Strictness::User,
+        )
+        .unwrap();
+        let e = &doc.entries[0];
+        assert_eq!(e.id, "in-house-7b");
+        assert_eq!(e.max_output_tokens, Some(4096));
+        let err = parse_text(
+            "[m]\ninput = \"1\"\noutput = \"1\"\nmax_output_tokens = \"4096\"\n",
+            "p.toml",
+            true,
+            Strictness::User,
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            err.contains("'m': 'max_output_tokens' must be a positive"),
+            "{err}"
+        );
+    }
 }

@@ -329,6 +329,48 @@ fn bundled_catalog_loads_and_prices_flagship_models() {
     }
 }
 
+#[test]
+fn bundled_catalog_has_output_limits() {
+    let c = Catalog::bundled().unwrap();
+    let limit = |model: &str, provider: Option<&str>| {
+        c.resolve(model, provider)
+            .unwrap_or_else(|| panic!("{model} missing"))
+            .entry
+            .max_output_tokens
+    };
+    // Hand-checked.
+    assert_eq!(limit("gpt-4o", None), Some(16_384));
+    assert_eq!(limit("gpt-4o-2024-08-06", None), Some(16_384));
+    assert_eq!(limit("gpt-4o-2024-05-13", None), Some(4_096));
+    assert_eq!(limit("gpt-4.1", None), Some(32_768));
+    assert_eq!(limit("o4-mini", None), Some(100_000));
+    assert_eq!(limit("claude-sonnet-4-20250514", None), Some(64_000));
+    assert_eq!(limit("claude-opus-4-20250514", None), Some(32_000));
+    assert_eq!(limit("gemini-2.5-pro", Some("google")), Some(65_536));
+    // Embeddings produce no output: no limit rather than a made-up one.
+    assert_eq!(limit("text-embedding-3-small", None), None);
+    // Every stated limit is valid and, unless the notes explain it, within the window.
+    let mut with_limit = 0;
+    for e in c.entries() {
+        let Some(out) = e.max_output_tokens else {
+            continue;
+        };
+        with_limit += 1;
+        assert!((1..=schema::MAX_TOKEN_COUNT).contains(&out), "{}", e.key());
+        if let Some(window) = e.context_window {
+            assert!(
+                out <= window
+                    || e.notes
+                        .as_deref()
+                        .is_some_and(|n| n.contains("exceeds context_window")),
+                "{}: {out} > {window}",
+                e.key()
+            );
+        }
+    }
+    assert!(with_limit > 1000, "{with_limit}");
+}
+
 const HOSTS_CATALOG: &str = r#"{
   "version": "hosts-1",
   "models": [

@@ -157,6 +157,7 @@ pub fn entry_dict<'py>(
     d.set_item("checked", e.checked.map(|c| c.to_string()))?;
     d.set_item("notes", e.notes.as_deref())?;
     d.set_item("context_window", e.context_window)?;
+    d.set_item("max_output_tokens", e.max_output_tokens)?;
     d.set_item("catalog_version", catalog_version)?;
     d.set_item("override", e.is_override)?;
     d.set_item("unit", "USD per 1M tokens")?;
