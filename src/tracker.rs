@@ -283,9 +283,7 @@ impl Tracker {
         };
         let usage = Usage {
             input: prompt_tokens,
-            output: max_output
-                .or(None::<u64> /* MERGE: r.entry.max_output_tokens */)
-                .unwrap_or(0),
+            output: max_output.or(r.entry.max_output_tokens).unwrap_or(0),
             ..Usage::default()
         };
         let cost = r
@@ -924,6 +922,16 @@ mod tests {
     }
 
     #[test]
+    fn the_catalogs_output_limit_bounds_a_reservation_without_max_tokens() {
+        let (t, _) = budgeted("1", false);
+        start_4o(&t, 1, None).unwrap();
+        // gpt-4o may write 16,384 tokens: $0.16384 at $10 per 1M, plus the prompt.
+        let reserved = spent_reserved(&t).1;
+        let output = Decimal::from_str("0.16384").unwrap();
+        assert!(reserved > output && reserved < output + Decimal::from_str("0.001").unwrap());
+    }
+
+    #[test]
     fn an_end_without_a_start_is_charged() {
         let (t, _) = budgeted("1", false);
         let out = t.end(
@@ -942,9 +950,30 @@ mod tests {
 
     #[test]
     fn a_cut_stream_is_charged_what_it_generated() {
-        // No max_tokens: the reservation is the prompt only, and the stream is watched.
+        // A model with no output limit in the catalog, and no max_tokens: the reservation is
+        // the prompt only, and the stream is watched. gpt-4o's prices.
         let (t, _) = budgeted("0.0001", true);
-        start_4o(&t, 1, None).unwrap();
+        let user = Catalog::parse(
+            r#"{"models": [{"id": "house-model", "prices": [{"input": "2.5", "output": "10"}]}]}"#,
+            "test",
+            false,
+            crate::catalog::schema::Strictness::User,
+        )
+        .unwrap();
+        let t = Tracker {
+            config: TrackerConfig {
+                catalog: Arc::new(t.config.catalog.with_overrides(&user)),
+                ..t.config.clone()
+            },
+            ..t
+        };
+        t.start(StartInfo {
+            run_id: 1,
+            model: Some("house-model".into()),
+            prompt: Some(Prompt::Text(vec!["x".repeat(40)])),
+            ..StartInfo::default()
+        })
+        .unwrap();
         let mut cut_at = None;
         for i in 0..100 {
             if t.token(1, " word").is_err() {

@@ -29,6 +29,7 @@ from llmledger import (
     LlmLedgerError,
     cost,
     count_message_tokens,
+    price,
 )
 from llmledger.testing import UsageFakeChatModel
 from test_real_clients import chat_openai
@@ -212,6 +213,13 @@ def test_max_tokens_bounds_the_reservation(fake_provider: FakeProvider) -> None:
         chat_openai(fake_provider, max_tokens=400, n=3).invoke("hi", config={"callbacks": [t2]})
     prompt = count_message_tokens([HumanMessage("hi")], "gpt-4o")
     assert e.value.requested == cost("gpt-4o", input_tokens=prompt, output_tokens=1200)
+    # Without max_tokens, the model's output limit from the catalog bounds the output.
+    limit = price("gpt-4o")["max_output_tokens"]
+    assert limit == 16_384
+    with pytest.raises(BudgetExceededError) as e:
+        chat_openai(fake_provider).invoke("hi", config={"callbacks": [t2]})
+    assert e.value.requested == cost("gpt-4o", input_tokens=prompt, output_tokens=limit)
+    assert fake_provider.request_count == 1
 
 
 def test_async_calls_are_refused_too(fake_provider: FakeProvider) -> None:
