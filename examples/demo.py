@@ -15,7 +15,17 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.prompts import ChatPromptTemplate
 from langgraph.graph import END, START, StateGraph
-from llmledger import CostTracker, cost, count_message_tokens, count_tokens, price, track_costs
+from llmledger import (
+    Budget,
+    BudgetAlert,
+    BudgetExceededError,
+    CostTracker,
+    cost,
+    count_message_tokens,
+    count_tokens,
+    price,
+    track_costs,
+)
 from llmledger.cli import main as llmledger_cli
 from llmledger.testing import UsageFakeChatModel
 
@@ -141,6 +151,33 @@ def main() -> None:
         durable.close()  # flushes the writer thread (an exit hook would too)
         print(f"$ llmledger report {ledger.name} --by user_id")
         llmledger_cli(["report", str(ledger), "--by", "user_id"])
+
+    print("\n== Budgets: stopped before the money is spent ==")
+    alerts: list[BudgetAlert] = []
+    guarded = CostTracker(
+        budgets=[Budget.daily("0.05", per="user_id", alert_at=(0.5, 0.9))],
+        on_alert=alerts.append,
+    )
+    calls = 0
+    try:
+        for _ in range(10):  # each smart call costs about $0.0245
+            # Each call reserves its prompt plus max_tokens of output before it is sent
+            # (without max_tokens: the model's whole output limit, 64,000 tokens here).
+            smart.invoke(
+                "Summarise.",
+                config={"callbacks": [guarded], "metadata": {"user_id": "carol"}},
+                max_tokens=1000,
+            )
+            calls += 1
+    except BudgetExceededError as e:
+        print(f"call {calls + 1} refused before it was sent:\n  {e}")
+    for a in alerts:
+        print(f"  alert ({a.kind}): {a.text}")
+    [state] = guarded.budgets()
+    print(
+        f"carol: spent ${state['spent']} of ${state['limit']}, remaining ${state['remaining']}, "
+        f"resets at {state['resets_at']:%Y-%m-%d %H:%M} UTC"
+    )
 
 
 if __name__ == "__main__":
