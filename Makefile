@@ -37,3 +37,4 @@ bench: build-release
 	$(PY) benchmarks/bench_tokens.py
 	$(PY) benchmarks/bench_catalog.py
 	$(PY) benchmarks/bench_store.py
+	$(PY) benchmarks/bench_budgets.py

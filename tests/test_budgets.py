@@ -674,3 +674,19 @@ def test_alert_object_fields() -> None:
     assert str(a) == a.text and "reached 80%" in a.text
     body = json.loads(a.to_json())
     assert body["text"] == a.text and body["time"] == "2026-11-23T10:00:00Z"
+
+
+def test_budget_benchmark_runs() -> None:
+    """The benchmark runs once, tiny, so it keeps working (figures are not asserted)."""
+    import subprocess
+    import sys
+
+    bench = Path(__file__).parent.parent / "benchmarks" / "bench_budgets.py"
+    out = subprocess.run(
+        [sys.executable, str(bench), "--calls", "256", "--repeat", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "CostTracker, 3 budgets" in out.stdout and "Three budgets add" in out.stdout
