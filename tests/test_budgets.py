@@ -690,3 +690,42 @@ def test_budget_benchmark_runs() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert "CostTracker, 3 budgets" in out.stdout and "Three budgets add" in out.stdout
+
+
+def test_per_tag_and_per_root_run_budgets_through_a_chain(tmp_path: Path) -> None:
+    from langchain_core.runnables import RunnableLambda
+
+    llm = fake(usage=usage(1000, 0))  # $0.001 a call
+
+    def twice(x: str) -> str:
+        llm.invoke(x)
+        llm.invoke(x)
+        return x
+
+    chain = RunnableLambda(twice).with_config(run_name="summarise")
+    t = CostTracker(
+        prices=PRICES,
+        store=tmp_path / "costs.jsonl",
+        budgets=[
+            Budget.daily("0.002", per="root_run"),  # caps one invocation of the chain
+            Budget.daily("0.003", per="tag"),
+        ],
+    )
+    chain.invoke("a", config={"callbacks": [t], "tags": ["beta"]})
+    with pytest.raises(BudgetExceededError) as e:
+        # A new invocation has its own root-run budget, but the 'beta' tag has $0.001 left.
+        chain.invoke("b", config={"callbacks": [t], "tags": ["beta"]})
+    assert (e.value.scope, e.value.value) == ("tag", "beta")
+    chain.invoke("c", config={"callbacks": [t], "tags": ["gamma"]})
+    spent = {(s["scope"], s["value"]): s["spent"] for s in t.budgets() if s["scope"] == "tag"}
+    assert spent == {("tag", "beta"): Decimal("0.003"), ("tag", "gamma"): Decimal("0.002")}
+    roots = [s for s in t.budgets() if s["scope"] == "root_run"]
+    assert sorted(s["spent"] for s in roots) == [Decimal("0.001"), Decimal("0.002"), Decimal("0.002")]
+    t.close()
+    # A JSONL ledger resumes the windows too.
+    again = CostTracker(prices=PRICES, store=tmp_path / "costs.jsonl", budgets=[Budget.daily("0.003", per="tag")])
+    assert {s["value"]: s["spent"] for s in again.budgets()} == {
+        "beta": Decimal("0.003"),
+        "gamma": Decimal("0.002"),
+    }
+    again.close()
