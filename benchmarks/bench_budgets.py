@@ -15,16 +15,11 @@ Build the extension with `maturin develop --release` first.
 from __future__ import annotations
 
 import argparse
-import gc
-import statistics
-import threading
-import time
 import uuid
 import warnings
 from typing import Any
 
-from bench_on_llm_end import START_KW, NoOpHandler, realistic_result
-from langchain_core.callbacks import BaseCallbackHandler
+from bench_on_llm_end import START_KW, NoOpHandler, bench, realistic_result
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
 with warnings.catch_warnings():
@@ -42,7 +37,6 @@ MESSAGES = [
     ]
 ]
 KW = {**START_KW, "invocation_params": {**START_KW["invocation_params"], "max_tokens": 400}}
-BATCH = 64
 
 
 def budgets(cut: bool = False) -> list[Budget]:
@@ -51,42 +45,6 @@ def budgets(cut: bool = False) -> list[Budget]:
         Budget.monthly(50, per="user_id"),
         Budget(20, window="rolling:15m", per="model"),
     ]
-
-
-def bench(make: Any, calls: int, threads: int, repeat: int) -> float:
-    """Best-of-`repeat` median ns per call (start + end), `threads` threads on one handler."""
-    result = realistic_result()
-    best = float("inf")
-    for _ in range(repeat):
-        handler = make()
-        own = type(handler).on_chat_model_start is not BaseCallbackHandler.on_chat_model_start
-        start = handler.on_chat_model_start if own else handler.on_llm_start
-        prompt: Any = MESSAGES if own else ["\n".join(str(m.content) for m in MESSAGES[0])]
-        per = calls // threads
-        barrier = threading.Barrier(threads)
-        timed: list[float] = []
-
-        def work(handler: Any = handler, start: Any = start, prompt: Any = prompt) -> None:
-            end = handler.on_llm_end
-            barrier.wait()
-            for _ in range(per // BATCH):
-                ids = [uuid.uuid4() for _ in range(BATCH)]
-                t0 = time.perf_counter()
-                for rid in ids:
-                    start({}, prompt, run_id=rid, parent_run_id=None, **KW)
-                for rid in ids:
-                    end(result, run_id=rid, parent_run_id=None, tags=["prod"])
-                timed.append(time.perf_counter() - t0)
-
-        ts = [threading.Thread(target=work) for _ in range(threads)]
-        gc.disable()
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join()
-        gc.enable()
-        best = min(best, statistics.median(timed) / BATCH * 1e9)
-    return best
 
 
 def main() -> None:
@@ -110,7 +68,19 @@ def main() -> None:
     states = t.budgets()
     assert all(s["spent"] == t.total_cost > 0 and s["reserved"] == 0 for s in states), states
 
-    rows = [(n, bench(m, args.calls, 1, args.repeat), bench(m, args.calls, 2, args.repeat)) for n, m in handlers.items()]
+    def per_call(make: Any, threads: int) -> float:
+        return bench(
+            make,
+            realistic_result(),
+            args.calls,
+            threads,
+            args.repeat,
+            messages=MESSAGES,
+            start_kw=KW,
+            time_starts=True,
+        )
+
+    rows = [(n, per_call(m, 1), per_call(m, 2)) for n, m in handlers.items()]
     ref1, ref2 = rows[0][1], rows[0][2]
     print(f"start + end per call, {args.calls} calls, best of {args.repeat}; ratio = handler / OpenAICallbackHandler")
     print(f"{'handler':<38} {'1 thread ns':>12} {'ratio':>7} {'2 threads ns':>13} {'ratio':>7}")

@@ -91,21 +91,34 @@ START_KW = {
 BATCH = 64  # runs open at once: starts untimed, then their ends timed together
 
 
-def bench(make: Any, result: LLMResult, events: int, threads: int, repeat: int) -> float:
+def bench(
+    make: Any,
+    result: LLMResult,
+    events: int,
+    threads: int,
+    repeat: int,
+    *,
+    messages: list[list[Any]] | None = None,
+    start_kw: dict[str, Any] = START_KW,
+    time_starts: bool = False,
+) -> float:
     """Best-of-`repeat` ns per on_llm_end with `threads` threads sharing one handler.
 
     Each thread starts BATCH runs (untimed; handlers without their own on_chat_model_start
     get on_llm_start, as LangChain's fallback does), then times their BATCH ends, and so on:
-    the handler sees what an app with BATCH concurrent calls gives it.
+    the handler sees what an app with BATCH concurrent calls gives it. `time_starts` times the
+    starts too (ns per start + end); `messages` is the chat prompt the starts get.
     """
     best = float("inf")
+    messages = messages or [[]]
     for _ in range(repeat):
         handler = make()
         own_chat_start = (
             type(handler).on_chat_model_start is not BaseCallbackHandler.on_chat_model_start
         )
         start = handler.on_chat_model_start if own_chat_start else handler.on_llm_start
-        prompt: Any = [[]] if own_chat_start else [""]
+        text = "\n".join(str(m.content) for m in messages[0])
+        prompt: Any = messages if own_chat_start else [text]
         per = events // threads
         barrier = threading.Barrier(threads)
         timed: list[float] = []
@@ -122,9 +135,11 @@ def bench(make: Any, result: LLMResult, events: int, threads: int, repeat: int) 
             barrier.wait()
             for _ in range(per // BATCH):
                 ids = [uuid.uuid4() for _ in range(BATCH)]
-                for rid in ids:
-                    start({}, prompt, run_id=rid, parent_run_id=None, **START_KW)
                 t0 = time.perf_counter()
+                for rid in ids:
+                    start({}, prompt, run_id=rid, parent_run_id=None, **start_kw)
+                if not time_starts:
+                    t0 = time.perf_counter()
                 for rid in ids:
                     end(result, run_id=rid, parent_run_id=None, tags=["prod"])
                 timed.append(time.perf_counter() - t0)
