@@ -131,9 +131,9 @@ struct RunContext {
     prompt_tokens: Option<u64>,
     /// The budget reservation this run holds.
     reservation: Option<ReservationId>,
-    /// The catalog entry its reservation was priced with, kept to price a stream's running
-    /// estimate when a budget cuts streams.
-    priced_by: Option<Arc<Entry>>,
+    /// The catalog entry its reservation was priced with and the model's token counter,
+    /// kept to count and price a stream's running estimate when a budget cuts streams.
+    priced_by: Option<(Arc<Entry>, tokens::Counter)>,
 }
 
 /// A run's prompt as its start left it: the text (to count if usage must be estimated), or
@@ -231,25 +231,24 @@ impl Tracker {
     }
 
     /// Rebuilds the budgets' current windows from the durable ledger, so that a restart (or
-    /// another process sharing the ledger) resumes where the spend was. Returns how many
-    /// records were read. No-op without budgets or a store.
-    pub fn preload_budgets(&self) -> crate::Result<(u64, Vec<String>)> {
+    /// another process sharing the ledger) resumes where the spend was. Returns the problems
+    /// met reading the ledger (bad lines are skipped). No-op without budgets or a store.
+    pub fn preload_budgets(&self) -> crate::Result<Vec<String>> {
         let (Some(budgets), Some(store)) = (&self.budgets, &self.store) else {
-            return Ok((0, Vec::new()));
+            return Ok(Vec::new());
         };
         let now = self.now();
         let Some(since) = budgets.preload_since(now) else {
-            return Ok((0, Vec::new()));
+            return Ok(Vec::new());
         };
         if !store.path().exists() {
-            return Ok((0, Vec::new()));
+            return Ok(Vec::new());
         }
         let range = TimeRange {
             since: Some(since),
             until: None,
         };
         let mut warnings = Vec::new();
-        let mut n = 0u64;
         crate::store::query::for_each(
             store.path(),
             &range,
@@ -259,11 +258,10 @@ impl Tracker {
                 if let Some(c) = &r.cost {
                     budgets.preload(&CallScope::from_record(&r), r.time, c.total, now);
                 }
-                n += 1;
                 true
             },
         )?;
-        Ok((n, warnings))
+        Ok(warnings)
     }
 
     /// A call's worst-case cost before it is sent: its prompt tokens, and output bounded by
@@ -364,15 +362,14 @@ impl Tracker {
         if let Some(budgets) = &self.budgets {
             let now = self.now();
             let model = info.model.as_deref();
-            let counted = info.prompt.take().map_or(0, |p| {
-                p.count(&tokens::counter_for(model.unwrap_or_default()))
-            });
-            prompt_tokens = Some(counted);
+            let counter = tokens::counter_for(model.unwrap_or_default());
+            let prompt_count = info.prompt.take().map_or(0, |p| p.count(&counter));
+            prompt_tokens = Some(prompt_count);
             let (estimate, entry) = self.reservation_estimate(
                 model,
                 info.provider.as_deref(),
                 info.service_tier.as_deref(),
-                counted,
+                prompt_count,
                 info.max_output,
                 now,
             );
@@ -392,7 +389,7 @@ impl Tracker {
                 }
             }
             if budgets.cuts_streams() {
-                priced_by = entry;
+                priced_by = entry.map(|e| (e, counter));
             }
         }
         let ctx = RunContext {
@@ -466,9 +463,9 @@ impl Tracker {
             return Ok(());
         };
         ctx.chunks = ctx.chunks.saturating_add(1);
-        if let (Some(entry), Some(id)) = (&ctx.priced_by, ctx.reservation) {
-            // A budget cuts streams: count each chunk as it comes and price the stream so far.
-            let counter = tokens::counter_for(ctx.model.as_deref().unwrap_or_default());
+        if let (Some((entry, counter)), Some(id)) = (&ctx.priced_by, ctx.reservation) {
+            // A budget cuts streams: count each chunk as it comes (with the counter found at
+            // start, not looked up per chunk) and price the stream so far.
             ctx.streamed_tokens += counter.count(text);
             let now = self.now();
             let usage = Usage {

@@ -174,6 +174,9 @@ def test_exhausted_budget_refuses_the_next_call_before_it_runs() -> None:
     with pytest.raises(BudgetExceededError):
         llm.invoke("go", config=cfg)
     assert len(alerts) == 3 and t.blocked_calls == 2
+    t.reset()  # forgets records, totals and the blocked count; the budget keeps its window
+    assert t.blocked_calls == 0 and t.total_cost == 0
+    assert t.budgets()[0]["spent"] == Decimal("0.0012")
 
 
 def test_real_openai_client_is_stopped_before_any_request(fake_provider: FakeProvider) -> None:

@@ -255,7 +255,7 @@ impl PyTracker {
             core = core.with_budgets(b);
             // Resume the current windows from the durable ledger (a restart, or other
             // processes writing to it).
-            let (_, warnings) = core.preload_budgets()?;
+            let warnings = core.preload_budgets()?;
             log_warnings(py, &warnings);
         }
         Ok(PyTracker {
