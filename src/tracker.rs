@@ -6,7 +6,7 @@
 //! records it. An end without a start (langchain#39633) is still recorded from what it
 //! carries.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -18,6 +18,7 @@ use crate::budget::{
     Alert, BudgetExceeded, BudgetState, Budgets, CallScope, Clock, ReservationId, SystemClock,
 };
 use crate::catalog::{Catalog, CostBreakdown, Entry};
+use crate::ids::RunMap;
 use crate::ledger::{CallRecord, Dimension, Ledger, SummaryRow, Totals};
 use crate::money::Decimal;
 use crate::store::{Store, TimeRange};
@@ -157,8 +158,8 @@ struct ChainNode {
 pub struct Tracker {
     config: TrackerConfig,
     catalog_version: Arc<str>,
-    runs: Mutex<HashMap<u128, RunContext>>,
-    chains: Mutex<HashMap<u128, ChainNode>>,
+    runs: Mutex<RunMap<RunContext>>,
+    chains: Mutex<RunMap<ChainNode>>,
     ledger: Mutex<Ledger>,
     /// The durable ledger every finished record is also sent to, if any.
     store: Option<Arc<Store>>,
@@ -184,8 +185,8 @@ impl Tracker {
             ledger: Mutex::new(Ledger::new(config.max_records)),
             config,
             catalog_version,
-            runs: Mutex::new(HashMap::new()),
-            chains: Mutex::new(HashMap::new()),
+            runs: Mutex::new(RunMap::default()),
+            chains: Mutex::new(RunMap::default()),
             store: None,
             budgets: None,
             clock: Arc::new(SystemClock),
