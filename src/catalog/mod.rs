@@ -173,6 +173,61 @@ pub struct Resolved {
 /// Cached resolutions: model name -> (provider hint, result).
 type ResolveCache = HashMap<String, Vec<(Option<String>, Option<Resolved>)>>;
 
+/// The last resolution each thread looked up, by catalog id: an application mostly calls one
+/// model, and this answers it without the shared cache's lock and string hash.
+struct LastResolved {
+    catalog: u64,
+    model: Box<str>,
+    provider: Option<Box<str>>,
+    resolved: Option<Resolved>,
+}
+
+thread_local! {
+    static LAST_RESOLVED: std::cell::RefCell<Option<LastResolved>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The calling thread's last resolution of (`model`, `provider`) in catalog `catalog`, if it
+/// is the last one the thread looked up: `Err(())` otherwise.
+fn last_resolved(
+    catalog: u64,
+    model: &str,
+    provider: Option<&str>,
+) -> std::result::Result<Option<Resolved>, ()> {
+    LAST_RESOLVED
+        .try_with(|last| match &*last.borrow() {
+            Some(l)
+                if l.catalog == catalog
+                    && *l.model == *model
+                    && l.provider.as_deref() == provider =>
+            {
+                Ok(l.resolved.clone())
+            }
+            _ => Err(()),
+        })
+        .unwrap_or(Err(()))
+}
+
+/// Makes (`model`, `provider`) -> `resolved` the calling thread's last resolution.
+fn remember_resolved(
+    catalog: u64,
+    model: &str,
+    provider: Option<&str>,
+    resolved: Option<&Resolved>,
+) {
+    let _ = LAST_RESOLVED.try_with(|last| {
+        *last.borrow_mut() = Some(LastResolved {
+            catalog,
+            model: model.into(),
+            provider: provider.map(Into::into),
+            resolved: resolved.cloned(),
+        });
+    });
+}
+
+/// Distinguishes catalogs in the per-thread cache (an address could be reused by a new one).
+static NEXT_CATALOG_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// A price catalog: entries and an index of their names.
 pub struct Catalog {
     version: String,
@@ -183,6 +238,8 @@ pub struct Catalog {
     /// Resolutions by model name, then provider hint: looked up by `&str`, no allocation.
     cache: RwLock<ResolveCache>,
     cached: std::sync::atomic::AtomicUsize,
+    /// Unique per catalog built in this process: the per-thread cache's key.
+    id: u64,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -217,6 +274,7 @@ impl Catalog {
             providers,
             cache: RwLock::new(HashMap::new()),
             cached: std::sync::atomic::AtomicUsize::new(0),
+            id: NEXT_CATALOG_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -329,20 +387,27 @@ impl Catalog {
     /// suffixes removed. Nothing fuzzy. Results are cached per catalog.
     pub fn resolve(&self, model: &str, provider: Option<&str>) -> Option<Resolved> {
         use std::sync::atomic::Ordering;
-        if let Some(slot) = self.cache.read().get(model) {
-            if let Some((_, hit)) = slot.iter().find(|(p, _)| p.as_deref() == provider) {
-                return hit.clone();
+        if let Ok(hit) = last_resolved(self.id, model, provider) {
+            return hit;
+        }
+        let cached = self.cache.read().get(model).and_then(|slot| {
+            slot.iter()
+                .find(|(p, _)| p.as_deref() == provider)
+                .map(|(_, hit)| hit.clone())
+        });
+        let resolved = cached.unwrap_or_else(|| {
+            let resolved = self.resolve_uncached(model, provider);
+            if self.cached.load(Ordering::Relaxed) < RESOLVE_CACHE_CAP {
+                self.cached.fetch_add(1, Ordering::Relaxed);
+                self.cache
+                    .write()
+                    .entry(model.to_string())
+                    .or_default()
+                    .push((provider.map(str::to_string), resolved.clone()));
             }
-        }
-        let resolved = self.resolve_uncached(model, provider);
-        if self.cached.load(Ordering::Relaxed) < RESOLVE_CACHE_CAP {
-            self.cached.fetch_add(1, Ordering::Relaxed);
-            self.cache
-                .write()
-                .entry(model.to_string())
-                .or_default()
-                .push((provider.map(str::to_string), resolved.clone()));
-        }
+            resolved
+        });
+        remember_resolved(self.id, model, provider, resolved.as_ref());
         resolved
     }
 
