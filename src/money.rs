@@ -8,10 +8,37 @@ pub use rust_decimal::Decimal;
 /// The division by one million is a change of scale, so it never rounds. Returns `None` only
 /// if the amount does not fit a 96-bit decimal (more than ~10^16 USD), which callers treat as
 /// malformed input.
+#[inline]
 pub fn cost_of(tokens: u64, price_per_million: Decimal) -> Option<Decimal> {
     if tokens == 0 {
         return Some(Decimal::ZERO);
     }
+    // Fast path (every catalog price): a price whose mantissa fits 64 bits times a token count
+    // is one widening multiply; when the product fits 96 bits it is exactly what the general
+    // multiplication below returns (same mantissa, same scale), without its case analysis.
+    let scale = price_per_million.scale() + 6;
+    let m = price_per_million.mantissa();
+    if scale <= 28 && m != 0 {
+        if let Ok(m_abs) = u64::try_from(m.unsigned_abs()) {
+            let p = u128::from(m_abs) * u128::from(tokens);
+            if p < 1 << 96 {
+                // p < 2^96, so it fits an i128.
+                #[allow(clippy::cast_possible_wrap)]
+                let p = p as i128;
+                return Some(Decimal::from_i128_with_scale(
+                    if m < 0 { -p } else { p },
+                    scale,
+                ));
+            }
+        }
+    }
+    cost_of_general(tokens, price_per_million)
+}
+
+/// [`cost_of`] by `Decimal`'s general multiplication.
+#[cold]
+#[inline(never)]
+fn cost_of_general(tokens: u64, price_per_million: Decimal) -> Option<Decimal> {
     let product = Decimal::from(tokens).checked_mul(price_per_million)?;
     let scale = product.scale() + 6;
     if scale > 28 {
@@ -23,6 +50,44 @@ pub fn cost_of(tokens: u64, price_per_million: Decimal) -> Option<Decimal> {
         return Some(Decimal::from_i128_with_scale(n.mantissa(), n.scale() + 6));
     }
     Some(Decimal::from_i128_with_scale(product.mantissa(), scale))
+}
+
+/// The sum of `parts`, exactly what adding them in order with `+` gives (same value, same
+/// scale), in one pass of integer additions.
+///
+/// A cost is the sum of its components; `Decimal`'s general addition rescales and checks at
+/// every step. Here the non-zero parts (non-negative, mantissas below 2^64: every real cost) are
+/// brought to the largest scale among them and added as integers. Anything else (a negative
+/// part, all parts zero, a sum past 96 bits) is added with `+`.
+pub fn sum(parts: &[Decimal]) -> Decimal {
+    let general = || parts.iter().fold(Decimal::ZERO, |acc, p| acc + *p);
+    let nonzero = || parts.iter().filter(|p| !p.is_zero());
+    let Some(scale) = nonzero().map(Decimal::scale).max() else {
+        return general();
+    };
+    let mut total: u128 = 0;
+    for p in nonzero() {
+        if p.is_sign_negative() {
+            return general();
+        }
+        let (Ok(m), Some(power)) = (
+            u64::try_from(p.mantissa()),
+            10u128.checked_pow(scale - p.scale()),
+        ) else {
+            return general();
+        };
+        match u128::from(m)
+            .checked_mul(power)
+            .and_then(|x| total.checked_add(x))
+        {
+            Some(t) => total = t,
+            None => return general(),
+        }
+    }
+    match i128::try_from(total) {
+        Ok(t) if total < 1 << 96 => Decimal::from_i128_with_scale(t, scale),
+        _ => general(),
+    }
 }
 
 /// A money amount as text: normalised (no trailing zeros), never in exponent notation.
@@ -66,6 +131,74 @@ mod tests {
         }
         assert_eq!(sum, cost_of(7_000_000, price).unwrap());
         assert_eq!(sum, d("1.05"));
+    }
+
+    #[test]
+    fn fast_path_matches_the_general_multiplication() {
+        for price in [
+            "2.50",
+            "0.075",
+            "15",
+            "0.000001",
+            "-1.25",
+            "0",
+            "0.00",
+            "79228162514.264337593",
+        ] {
+            let p = d(price);
+            for tokens in [1u64, 7, 1532, 1_000_000, 999_999_999_999, u64::MAX] {
+                let general = Decimal::from(tokens).checked_mul(p).and_then(|x| {
+                    (x.scale() + 6 <= 28)
+                        .then(|| Decimal::from_i128_with_scale(x.mantissa(), x.scale() + 6))
+                });
+                if let Some(g) = general {
+                    let fast = cost_of(tokens, p).unwrap();
+                    assert_eq!((fast.mantissa(), fast.scale()), (g.mantissa(), g.scale()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sum_is_the_chain_of_additions() {
+        let values = [
+            "0",
+            "0.000000",
+            "0.0000076",
+            "0.00007680",
+            "0.000247200",
+            "1.5",
+            "2",
+            "1e-20",
+            "18446744073709551615",
+            "79228162514264337593543950335",
+            "-0.5",
+            "3.0000",
+        ];
+        let values: Vec<Decimal> = values
+            .iter()
+            .map(|v| Decimal::from_scientific(v).unwrap_or_else(|_| d(v)))
+            .collect();
+        let mut cases: Vec<Vec<Decimal>> = vec![vec![], vec![Decimal::ZERO; 6]];
+        for a in &values {
+            for b in &values {
+                for c in &values {
+                    cases.push(vec![*a, *b, Decimal::ZERO, *c, Decimal::ZERO]);
+                }
+            }
+        }
+        for parts in cases {
+            let chain = parts
+                .iter()
+                .try_fold(Decimal::ZERO, |acc, p| acc.checked_add(*p));
+            let Some(chain) = chain else { continue };
+            let fast = sum(&parts);
+            assert_eq!(
+                (fast.mantissa(), fast.scale()),
+                (chain.mantissa(), chain.scale()),
+                "{parts:?}"
+            );
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 
-use crate::money::{cost_of, Decimal};
+use crate::money::{self, cost_of, Decimal};
 use crate::usage::Usage;
 
 /// The prices of one model under one billing mode, in USD per 1M tokens.
@@ -115,8 +115,14 @@ pub struct Priced {
     pub warnings: Vec<String>,
 }
 
+#[inline]
 fn amount(tokens: u64, price: Decimal, what: &str) -> Result<Decimal, String> {
-    cost_of(tokens, price).ok_or_else(|| format!("{tokens} {what} tokens at {price}/1M overflow"))
+    cost_of(tokens, price).ok_or_else(|| overflow(tokens, price, what))
+}
+
+#[cold]
+fn overflow(tokens: u64, price: Decimal, what: &str) -> String {
+    format!("{tokens} {what} tokens at {price}/1M overflow")
 }
 
 impl PriceSet {
@@ -170,7 +176,14 @@ impl PriceSet {
             })?;
             c.audio += amount(usage.output_audio, p, "audio output")?;
         }
-        c.total = c.input + c.cache_read + c.cache_write + c.output + c.reasoning + c.audio;
+        c.total = money::sum(&[
+            c.input,
+            c.cache_read,
+            c.cache_write,
+            c.output,
+            c.reasoning,
+            c.audio,
+        ]);
         Ok(c)
     }
 }
