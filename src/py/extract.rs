@@ -14,30 +14,39 @@ use crate::usage::Usage;
 
 /// Counts above this are rejected as implausible (a trillion tokens in one call).
 const MAX_COUNT: u64 = 1_000_000_000_000;
+#[allow(clippy::cast_possible_wrap)]
+const MAX_COUNT_I64: i64 = MAX_COUNT as i64;
 
-fn chat_generation_type(py: Python<'_>) -> Option<&Bound<'_, PyType>> {
-    static TY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-    TY.import(py, "langchain_core.outputs", "ChatGeneration")
-        .ok()
-}
-
-fn chat_generation_chunk_type(py: Python<'_>) -> Option<&Bound<'_, PyType>> {
-    static TY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-    TY.import(py, "langchain_core.outputs", "ChatGenerationChunk")
-        .ok()
+/// `ChatGeneration` and `ChatGenerationChunk` (each `None` if it cannot be imported), imported
+/// once.
+fn chat_generation_types(py: Python<'_>) -> &[Option<Py<PyType>>; 2] {
+    static TYPES: PyOnceLock<[Option<Py<PyType>>; 2]> = PyOnceLock::new();
+    TYPES.get_or_init(py, || {
+        let outputs = py.import("langchain_core.outputs").ok();
+        let ty = |name: &str| {
+            outputs
+                .as_ref()?
+                .getattr(name)
+                .ok()?
+                .cast_into::<PyType>()
+                .ok()
+                .map(Bound::unbind)
+        };
+        [ty("ChatGeneration"), ty("ChatGenerationChunk")]
+    })
 }
 
 /// Whether `gen` is a `ChatGeneration`. The exact types are compared first: pydantic's
 /// metaclass makes `isinstance` a Python-level call, too slow for every event.
 fn is_chat_generation(gen: &Bound<'_, PyAny>) -> bool {
     let py = gen.py();
+    let [chat, chunk] = chat_generation_types(py);
     let ty = gen.get_type();
-    if chat_generation_type(py).is_some_and(|t| ty.is(t))
-        || chat_generation_chunk_type(py).is_some_and(|t| ty.is(t))
-    {
+    if chat.as_ref().is_some_and(|t| ty.is(t)) || chunk.as_ref().is_some_and(|t| ty.is(t)) {
         return true;
     }
-    chat_generation_type(py).is_some_and(|t| gen.is_instance(t).unwrap_or(false))
+    chat.as_ref()
+        .is_some_and(|t| gen.is_instance(t.bind(py)).unwrap_or(false))
 }
 
 /// A value as text: `str` as is, anything else through `str()`.
@@ -62,15 +71,29 @@ fn as_dict<'a, 'py>(v: &'a Bound<'py, PyAny>) -> Option<&'a Bound<'py, PyDict>> 
 }
 
 /// Reads a token count; `None` when absent. Malformed values are reported in `warnings`.
+#[inline]
 fn count(
     v: Option<Bound<'_, PyAny>>,
     field: impl Field,
     warnings: &mut Vec<String>,
 ) -> Option<u64> {
     let v = v?;
+    if v.is_exact_instance_of::<PyInt>() {
+        // The usual case: a plain int that fits (anything else is reported below).
+        if let Ok(n @ 0..=MAX_COUNT_I64) = v.extract::<i64>() {
+            return Some(n.unsigned_abs());
+        }
+    }
     if v.is_none() {
         return None;
     }
+    count_other(&v, &field, warnings)
+}
+
+/// [`count`] of anything but a plain int in range: kept out of line, it is rare and long.
+#[cold]
+#[inline(never)]
+fn count_other(v: &Bound<'_, PyAny>, field: &dyn Field, warnings: &mut Vec<String>) -> Option<u64> {
     // The field's name is only built when there is something to report.
     let bad = |what: String, warnings: &mut Vec<String>| {
         warnings.push(format!(
@@ -252,6 +275,7 @@ fn read_usage_metadata(um: &Bound<'_, PyDict>, warnings: &mut Vec<String>) -> Re
 /// A provider's raw usage dict (`llm_output["token_usage"]` or `["usage"]`), in OpenAI chat
 /// completions, OpenAI Responses or Anthropic form. Returns `None` when it holds no counts.
 #[allow(clippy::too_many_lines)]
+#[inline(never)]
 fn read_raw_usage(d: &Bound<'_, PyDict>, at: &str, warnings: &mut Vec<String>) -> Option<Read> {
     let py = d.py();
     let get = |k: &str| dict_get(d, &PyString::new(py, k));
@@ -375,6 +399,25 @@ fn read_raw_usage(d: &Bound<'_, PyDict>, at: &str, warnings: &mut Vec<String>) -
     })
 }
 
+/// The service-tier names that mean standard prices (never recorded as a tier).
+const STANDARD_TIERS: [&str; 3] = ["default", "standard", "auto"];
+
+/// A service tier as read; the standard names are borrowed, not copied (most responses say
+/// `default`, and it is never recorded).
+type Tier = std::borrow::Cow<'static, str>;
+
+/// A service-tier value as text (as [`text_of`]).
+fn tier_of(v: &Bound<'_, PyAny>) -> Option<Tier> {
+    if let Ok(s) = v.cast::<PyString>() {
+        let text = s.to_str().ok()?;
+        return Some(match STANDARD_TIERS.iter().find(|t| **t == text) {
+            Some(t) => Tier::Borrowed(t),
+            None => Tier::Owned(text.to_string()),
+        });
+    }
+    text_of(v).map(Tier::Owned)
+}
+
 fn model_in(d: &Bound<'_, PyDict>) -> Option<String> {
     let py = d.py();
     dict_get(d, intern!(py, "model_name"))
@@ -383,18 +426,100 @@ fn model_in(d: &Bound<'_, PyDict>) -> Option<String> {
         .filter(|m| !m.is_empty())
 }
 
+/// What a response says outside its messages: `llm_output` (raw usage, model, tier) and a
+/// generation's `generation_info` (raw usage). Kept out of line: chat models answer from the
+/// message.
+#[inline(never)]
+fn read_fallbacks(
+    response: &Bound<'_, PyAny>,
+    generations: Option<&Bound<'_, PyAny>>,
+    usage: &mut Option<Usage>,
+    model: &mut Option<String>,
+    tier: &mut Option<Tier>,
+    warnings: &mut Vec<String>,
+) {
+    let py = response.py();
+    // llm_output only matters for what the generations did not say (raw usage, model, tier).
+    let llm_output = response.getattr(intern!(py, "llm_output")).ok();
+    let mut saw_empty_token_usage = false;
+    if let Some(lo) = llm_output.as_ref().and_then(|l| as_dict(l)) {
+        if usage.is_none() {
+            for key in ["token_usage", "usage"] {
+                if let Some(raw) = dict_get(lo, &PyString::new(py, key)) {
+                    match raw.cast::<PyDict>() {
+                        Ok(d) if d.is_empty() => saw_empty_token_usage = key == "token_usage",
+                        Ok(d) => {
+                            if let Some(r) =
+                                read_raw_usage(d, &format!("llm_output.{key}"), warnings)
+                            {
+                                *usage = Some(r.usage);
+                                if r.tier.is_some() {
+                                    *tier = r.tier.map(Tier::Owned);
+                                }
+                                break;
+                            }
+                        }
+                        Err(_) => warnings.push(format!(
+                            "malformed usage: 'llm_output.{key}' is not a dict; ignored"
+                        )),
+                    }
+                }
+            }
+        }
+        if model.is_none() {
+            *model = model_in(lo);
+        }
+        if tier.is_none() {
+            *tier = dict_get(lo, intern!(py, "service_tier")).and_then(|t| tier_of(&t));
+        }
+    }
+
+    // Last resort: usage inside a generation's generation_info.
+    if usage.is_none() {
+        if let Some(gens) = generations.and_then(|g| g.cast::<PyList>().ok()) {
+            'outer: for gen_list in gens.iter() {
+                let Ok(gen_list) = gen_list.cast_into::<PyList>() else {
+                    continue;
+                };
+                for gen in gen_list.iter() {
+                    let Ok(gi) = gen.getattr(intern!(py, "generation_info")) else {
+                        continue;
+                    };
+                    let Some(gi) = as_dict(&gi) else { continue };
+                    for key in ["token_usage", "usage"] {
+                        if let Some(raw) = dict_get(gi, &PyString::new(py, key)) {
+                            if let Ok(d) = raw.cast::<PyDict>() {
+                                if let Some(r) =
+                                    read_raw_usage(d, &format!("generation_info.{key}"), warnings)
+                                {
+                                    *usage = Some(r.usage);
+                                    break 'outer;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if usage.is_none() && saw_empty_token_usage {
+        // A plain LLM's batch: LangChain reports the whole batch's usage on the first
+        // prompt's run and an empty `token_usage` on the others.
+        *usage = Some(Usage::default());
+    }
+}
+
 /// Reads an `LLMResult` (`on_llm_end`, or the partial `response` of `on_llm_error`).
 #[allow(clippy::too_many_lines)]
 pub fn end_info(response: &Bound<'_, PyAny>, info: &mut EndInfo) {
     let py = response.py();
     let warnings = &mut info.warnings;
     let mut usage: Option<Usage> = None;
-    let mut tier: Option<String> = None;
+    let mut tier: Option<Tier> = None;
     let mut cache_hit = false;
     let mut model: Option<String> = None;
 
     let generations = response.getattr(intern!(py, "generations")).ok();
-    let mut saw_empty_token_usage = false;
     if let Some(gens) = generations.as_ref().and_then(|g| g.cast::<PyList>().ok()) {
         for gen_list in gens.iter() {
             let Ok(gen_list) = gen_list.cast_into::<PyList>() else {
@@ -429,7 +554,7 @@ pub fn end_info(response: &Bound<'_, PyAny>, info: &mut EndInfo) {
                             }
                             if tier.is_none() {
                                 tier = dict_get(rm, intern!(py, "service_tier"))
-                                    .and_then(|t| text_of(&t));
+                                    .and_then(|t| tier_of(&t));
                             }
                         }
                     }
@@ -438,83 +563,23 @@ pub fn end_info(response: &Bound<'_, PyAny>, info: &mut EndInfo) {
             if let Some(r) = prompt_usage {
                 usage.get_or_insert_with(Usage::default).add(&r.usage);
                 if r.tier.is_some() {
-                    tier = r.tier;
+                    tier = r.tier.map(Tier::Owned);
                 }
                 cache_hit |= r.cache_hit;
             }
         }
     }
 
-    // llm_output only matters for what the generations did not say (raw usage, model, tier).
-    let llm_output = if usage.is_some() && model.is_some() && tier.is_some() {
-        None
-    } else {
-        response.getattr(intern!(py, "llm_output")).ok()
-    };
-    if let Some(lo) = llm_output.as_ref().and_then(|l| as_dict(l)) {
-        if usage.is_none() {
-            for key in ["token_usage", "usage"] {
-                if let Some(raw) = dict_get(lo, &PyString::new(py, key)) {
-                    match raw.cast::<PyDict>() {
-                        Ok(d) if d.is_empty() => saw_empty_token_usage = key == "token_usage",
-                        Ok(d) => {
-                            if let Some(r) =
-                                read_raw_usage(d, &format!("llm_output.{key}"), warnings)
-                            {
-                                usage = Some(r.usage);
-                                if r.tier.is_some() {
-                                    tier = r.tier;
-                                }
-                                break;
-                            }
-                        }
-                        Err(_) => warnings.push(format!(
-                            "malformed usage: 'llm_output.{key}' is not a dict; ignored"
-                        )),
-                    }
-                }
-            }
-        }
-        if model.is_none() {
-            model = model_in(lo);
-        }
-        if tier.is_none() {
-            tier = dict_get(lo, intern!(py, "service_tier")).and_then(|t| text_of(&t));
-        }
-    }
-
-    // Last resort: usage inside a generation's generation_info.
-    if usage.is_none() {
-        if let Some(gens) = generations.as_ref().and_then(|g| g.cast::<PyList>().ok()) {
-            'outer: for gen_list in gens.iter() {
-                let Ok(gen_list) = gen_list.cast_into::<PyList>() else {
-                    continue;
-                };
-                for gen in gen_list.iter() {
-                    let Ok(gi) = gen.getattr(intern!(py, "generation_info")) else {
-                        continue;
-                    };
-                    let Some(gi) = as_dict(&gi) else { continue };
-                    for key in ["token_usage", "usage"] {
-                        if let Some(raw) = dict_get(gi, &PyString::new(py, key)) {
-                            if let Ok(d) = raw.cast::<PyDict>() {
-                                if let Some(r) =
-                                    read_raw_usage(d, &format!("generation_info.{key}"), warnings)
-                                {
-                                    usage = Some(r.usage);
-                                    break 'outer;
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-    if usage.is_none() && saw_empty_token_usage {
-        // A plain LLM's batch: LangChain reports the whole batch's usage on the first
-        // prompt's run and an empty `token_usage` on the others.
-        usage = Some(Usage::default());
+    // llm_output and generation_info only matter for what the messages did not say.
+    if usage.is_none() || model.is_none() || tier.is_none() {
+        read_fallbacks(
+            response,
+            generations.as_ref(),
+            &mut usage,
+            &mut model,
+            &mut tier,
+            warnings,
+        );
     }
     info.usage = usage;
     info.llm_cache_hit = cache_hit;
@@ -523,9 +588,9 @@ pub fn end_info(response: &Bound<'_, PyAny>, info: &mut EndInfo) {
     }
     if tier
         .as_deref()
-        .is_some_and(|t| t != "default" && t != "standard" && t != "auto")
+        .is_some_and(|t| !STANDARD_TIERS.contains(&t))
     {
-        info.service_tier = tier;
+        info.service_tier = tier.map(Tier::into_owned);
     }
 }
 
