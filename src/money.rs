@@ -60,7 +60,7 @@ fn cost_of_general(tokens: u64, price_per_million: Decimal) -> Option<Decimal> {
 /// brought to the largest scale among them and added as integers. Anything else (a negative
 /// part, all parts zero, a sum past 96 bits) is added with `+`.
 pub fn sum(parts: &[Decimal]) -> Decimal {
-    let general = || parts.iter().fold(Decimal::ZERO, |acc, p| acc + *p);
+    let general = || sum_general(parts);
     let nonzero = || parts.iter().filter(|p| !p.is_zero());
     let Some(scale) = nonzero().map(Decimal::scale).max() else {
         return general();
@@ -88,6 +88,13 @@ pub fn sum(parts: &[Decimal]) -> Decimal {
         Ok(t) if total < 1 << 96 => Decimal::from_i128_with_scale(t, scale),
         _ => general(),
     }
+}
+
+/// [`sum`] by `Decimal`'s `+`.
+#[cold]
+#[inline(never)]
+fn sum_general(parts: &[Decimal]) -> Decimal {
+    parts.iter().fold(Decimal::ZERO, |acc, p| acc + *p)
 }
 
 /// A money amount as text: normalised (no trailing zeros), never in exponent notation.

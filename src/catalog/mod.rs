@@ -112,6 +112,31 @@ impl Entry {
             .unwrap_or(&self.versions[0])
     }
 
+    /// The prices of billing mode `v` (`batch`, `flex`, ...) in `version`, and the name used; the
+    /// standard prices with a warning when the entry has none for `v`.
+    #[inline(never)]
+    fn variant_prices<'a>(
+        &self,
+        version: &'a PriceVersion,
+        v: &str,
+        warnings: &mut Vec<String>,
+    ) -> (&'a Tiered, Option<String>) {
+        if let Some(t) = version.variants.get(v) {
+            (t, Some(v.to_string()))
+        } else {
+            warnings.push(format!(
+                "{} has no '{v}' prices in the catalog; priced at standard prices",
+                self.key()
+            ));
+            (&version.standard, None)
+        }
+    }
+
+    #[cold]
+    fn cost_error(&self, e: &str) -> String {
+        format!("{}: {e}", self.key())
+    }
+
     /// Prices `usage` on `date`, under `variant` (`batch`, `flex`, `priority`) if given.
     ///
     /// A variant the entry lacks falls back to standard prices with a warning. Errors say why
@@ -126,22 +151,10 @@ impl Entry {
         let mut warnings = Vec::new();
         let (tiered, used_variant) = match variant {
             None | Some("default" | "standard" | "auto") => (&version.standard, None),
-            Some(v) => {
-                if let Some(t) = version.variants.get(v) {
-                    (t, Some(v.to_string()))
-                } else {
-                    warnings.push(format!(
-                        "{} has no '{v}' prices in the catalog; priced at standard prices",
-                        self.key()
-                    ));
-                    (&version.standard, None)
-                }
-            }
+            Some(v) => self.variant_prices(version, v, &mut warnings),
         };
         let (set, tier_above) = tiered.select(usage.input);
-        let cost = set
-            .cost(usage)
-            .map_err(|e| format!("{}: {e}", self.key()))?;
+        let cost = set.cost(usage).map_err(|e| self.cost_error(&e))?;
         Ok(Priced {
             cost,
             variant: used_variant,

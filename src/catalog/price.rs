@@ -126,6 +126,32 @@ fn overflow(tokens: u64, price: Decimal, what: &str) -> String {
 }
 
 impl PriceSet {
+    /// The audio part of [`PriceSet::cost`] (rare: kept out of the usual path).
+    #[cold]
+    #[inline(never)]
+    fn audio_cost(&self, usage: &Usage) -> Result<Decimal, String> {
+        let mut audio = Decimal::ZERO;
+        if usage.input_audio > 0 {
+            let p = self.input_audio.ok_or_else(|| {
+                format!(
+                    "{} audio input tokens but no input_audio price",
+                    usage.input_audio
+                )
+            })?;
+            audio += amount(usage.input_audio, p, "audio input")?;
+        }
+        if usage.output_audio > 0 {
+            let p = self.output_audio.ok_or_else(|| {
+                format!(
+                    "{} audio output tokens but no output_audio price",
+                    usage.output_audio
+                )
+            })?;
+            audio += amount(usage.output_audio, p, "audio output")?;
+        }
+        Ok(audio)
+    }
+
     /// The cost of `usage` under these prices.
     ///
     /// Errors name what could not be priced (audio tokens without an audio price, overflow);
@@ -147,34 +173,25 @@ impl PriceSet {
         };
         let five_minute_price = self.cache_write.unwrap_or(self.input);
         let one_hour_price = self.cache_write_1h.unwrap_or(five_minute_price);
-        c.cache_write = amount(
+        let five_minute = amount(
             usage.cache_write.saturating_sub(usage.cache_write_1h),
             five_minute_price,
             "cache write",
-        )? + amount(usage.cache_write_1h, one_hour_price, "1h cache write")?;
+        )?;
+        c.cache_write = if usage.cache_write_1h == 0 {
+            // `+ 0` is the same Decimal.
+            five_minute
+        } else {
+            five_minute + amount(usage.cache_write_1h, one_hour_price, "1h cache write")?
+        };
         let mut text_output = usage.output.saturating_sub(usage.output_audio);
         if let Some(r) = self.reasoning {
             text_output = text_output.saturating_sub(usage.reasoning);
             c.reasoning = amount(usage.reasoning, r, "reasoning")?;
         }
         c.output = amount(text_output, self.output, "output")?;
-        if usage.input_audio > 0 {
-            let p = self.input_audio.ok_or_else(|| {
-                format!(
-                    "{} audio input tokens but no input_audio price",
-                    usage.input_audio
-                )
-            })?;
-            c.audio += amount(usage.input_audio, p, "audio input")?;
-        }
-        if usage.output_audio > 0 {
-            let p = self.output_audio.ok_or_else(|| {
-                format!(
-                    "{} audio output tokens but no output_audio price",
-                    usage.output_audio
-                )
-            })?;
-            c.audio += amount(usage.output_audio, p, "audio output")?;
+        if usage.input_audio > 0 || usage.output_audio > 0 {
+            c.audio = self.audio_cost(usage)?;
         }
         c.total = money::sum(&[
             c.input,

@@ -172,6 +172,72 @@ struct Read {
     cache_hit: bool,
 }
 
+/// Cache-write counts of `input_token_details`, by the forms providers give them in.
+#[derive(Default)]
+struct CacheWrites {
+    creation: u64,
+    e5m: u64,
+    e1h: u64,
+}
+
+/// An `input_token_details` key other than `audio` and `cache_read`: cache writes, and the
+/// service-tier forms (langchain-openai): `priority_cache_read`, `flex_cache_creation`, and
+/// the bare tier key holding uncached input. Out of line: most responses have none.
+#[cold]
+#[inline(never)]
+fn input_detail_other(
+    key: &str,
+    v: Bound<'_, PyAny>,
+    field: &Joined<'_>,
+    warnings: &mut Vec<String>,
+    tier: &mut Option<String>,
+    cache_read: &mut u64,
+    writes: &mut CacheWrites,
+) {
+    match key {
+        "cache_creation" => writes.creation += count(Some(v), field, warnings).unwrap_or(0),
+        "ephemeral_5m_input_tokens" => writes.e5m = count(Some(v), field, warnings).unwrap_or(0),
+        "ephemeral_1h_input_tokens" => writes.e1h = count(Some(v), field, warnings).unwrap_or(0),
+        other => {
+            if let Some(t) = other.strip_suffix("_cache_read") {
+                tier.get_or_insert_with(|| t.to_string());
+                *cache_read += count(Some(v), field, warnings).unwrap_or(0);
+            } else if let Some(t) = other.strip_suffix("_cache_creation") {
+                tier.get_or_insert_with(|| t.to_string());
+                writes.creation += count(Some(v), field, warnings).unwrap_or(0);
+            } else if other == "priority" || other == "flex" {
+                tier.get_or_insert_with(|| other.to_string());
+            }
+        }
+    }
+}
+
+/// An `output_token_details` key other than `audio` and `reasoning`: the service-tier forms.
+#[cold]
+#[inline(never)]
+fn output_detail_other(
+    key: &str,
+    v: Bound<'_, PyAny>,
+    field: &Joined<'_>,
+    warnings: &mut Vec<String>,
+    tier: &mut Option<String>,
+    reasoning: &mut u64,
+) {
+    if let Some(t) = key.strip_suffix("_reasoning") {
+        tier.get_or_insert_with(|| t.to_string());
+        *reasoning += count(Some(v), field, warnings).unwrap_or(0);
+    } else if key == "priority" || key == "flex" {
+        tier.get_or_insert_with(|| key.to_string());
+    }
+}
+
+/// Adds a warning (out of line: malformed input is rare).
+#[cold]
+#[inline(never)]
+fn malformed(warnings: &mut Vec<String>, message: &str) {
+    warnings.push(message.to_string());
+}
+
 /// `AIMessage.usage_metadata` (LangChain's normalised usage, inclusive convention).
 fn read_usage_metadata(um: &Bound<'_, PyDict>, warnings: &mut Vec<String>) -> Read {
     let py = um.py();
@@ -195,8 +261,7 @@ fn read_usage_metadata(um: &Bound<'_, PyDict>, warnings: &mut Vec<String>) -> Re
         .is_some_and(|c| c.extract::<f64>().is_ok_and(|x| x == 0.0));
     if let Some(itd) = dict_get(um, intern!(py, "input_token_details")) {
         if let Some(itd) = as_dict(&itd) {
-            let mut creation = 0u64;
-            let (mut e5m, mut e1h) = (0u64, 0u64);
+            let mut writes = CacheWrites::default();
             for (k, v) in itd.iter() {
                 let Ok(k) = k.cast_into::<PyString>() else {
                     continue;
@@ -206,38 +271,30 @@ fn read_usage_metadata(um: &Bound<'_, PyDict>, warnings: &mut Vec<String>) -> Re
                 match k {
                     "audio" => u.input_audio = count(Some(v), &field, warnings).unwrap_or(0),
                     "cache_read" => u.cache_read += count(Some(v), &field, warnings).unwrap_or(0),
-                    "cache_creation" => creation += count(Some(v), &field, warnings).unwrap_or(0),
-                    "ephemeral_5m_input_tokens" => {
-                        e5m = count(Some(v), &field, warnings).unwrap_or(0);
-                    }
-                    "ephemeral_1h_input_tokens" => {
-                        e1h = count(Some(v), &field, warnings).unwrap_or(0);
-                    }
-                    other => {
-                        // Service-tier forms (langchain-openai): `priority_cache_read`,
-                        // `flex_cache_creation`, and the bare tier key holding uncached input.
-                        if let Some(t) = other.strip_suffix("_cache_read") {
-                            tier.get_or_insert_with(|| t.to_string());
-                            u.cache_read += count(Some(v), &field, warnings).unwrap_or(0);
-                        } else if let Some(t) = other.strip_suffix("_cache_creation") {
-                            tier.get_or_insert_with(|| t.to_string());
-                            creation += count(Some(v), &field, warnings).unwrap_or(0);
-                        } else if other == "priority" || other == "flex" {
-                            tier.get_or_insert_with(|| other.to_string());
-                        }
-                    }
+                    other => input_detail_other(
+                        other,
+                        v,
+                        &field,
+                        warnings,
+                        &mut tier,
+                        &mut u.cache_read,
+                        &mut writes,
+                    ),
                 }
             }
             // langchain-anthropic zeroes `cache_creation` when it gives the 5m/1h split; be
             // robust to versions that do not.
-            if e5m + e1h > 0 {
-                u.cache_write = e5m + e1h;
-                u.cache_write_1h = e1h;
+            if writes.e5m + writes.e1h > 0 {
+                u.cache_write = writes.e5m + writes.e1h;
+                u.cache_write_1h = writes.e1h;
             } else {
-                u.cache_write = creation;
+                u.cache_write = writes.creation;
             }
         } else {
-            warnings.push("malformed usage: field 'usage_metadata.input_token_details' is not a dict; ignored".into());
+            malformed(
+                warnings,
+                "malformed usage: field 'usage_metadata.input_token_details' is not a dict; ignored",
+            );
         }
     }
     if let Some(otd) = dict_get(um, intern!(py, "output_token_details")) {
@@ -252,17 +309,22 @@ fn read_usage_metadata(um: &Bound<'_, PyDict>, warnings: &mut Vec<String>) -> Re
                     "audio" => u.output_audio = count(Some(v), &field, warnings).unwrap_or(0),
                     "reasoning" => u.reasoning += count(Some(v), &field, warnings).unwrap_or(0),
                     other => {
-                        if let Some(t) = other.strip_suffix("_reasoning") {
-                            tier.get_or_insert_with(|| t.to_string());
-                            u.reasoning += count(Some(v), &field, warnings).unwrap_or(0);
-                        } else if other == "priority" || other == "flex" {
-                            tier.get_or_insert_with(|| other.to_string());
-                        }
+                        output_detail_other(
+                            other,
+                            v,
+                            &field,
+                            warnings,
+                            &mut tier,
+                            &mut u.reasoning,
+                        );
                     }
                 }
             }
         } else {
-            warnings.push("malformed usage: field 'usage_metadata.output_token_details' is not a dict; ignored".into());
+            malformed(
+                warnings,
+                "malformed usage: field 'usage_metadata.output_token_details' is not a dict; ignored",
+            );
         }
     }
     Read {
@@ -540,8 +602,9 @@ pub fn end_info(response: &Bound<'_, PyAny>, info: &mut EndInfo) {
                         if let Some(um) = as_dict(&um) {
                             prompt_usage = Some(read_usage_metadata(um, warnings));
                         } else if !um.is_none() {
-                            warnings.push(
-                                "malformed usage: 'usage_metadata' is not a dict; ignored".into(),
+                            malformed(
+                                warnings,
+                                "malformed usage: 'usage_metadata' is not a dict; ignored",
                             );
                         }
                     }
