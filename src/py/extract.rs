@@ -172,6 +172,30 @@ struct Read {
     cache_hit: bool,
 }
 
+/// The counts under `keys` (0 when absent) when `d` holds nothing else and each is a plain
+/// int in range: the usual details dict, read with look-ups instead of a pass over its items.
+/// `None` sends the caller to the general reading (other keys, odd values, warnings).
+fn plain_counts<const N: usize>(
+    d: &Bound<'_, PyDict>,
+    keys: [&Bound<'_, PyString>; N],
+) -> Option<[u64; N]> {
+    let mut counts = [0u64; N];
+    let mut found = 0;
+    for (count, key) in counts.iter_mut().zip(keys) {
+        if let Some(v) = d.get_item(key).ok().flatten() {
+            if !v.is_exact_instance_of::<PyInt>() {
+                return None;
+            }
+            match v.extract::<i64>() {
+                Ok(n @ 0..=MAX_COUNT_I64) => *count = n.unsigned_abs(),
+                _ => return None,
+            }
+            found += 1;
+        }
+    }
+    (d.len() == found).then_some(counts)
+}
+
 /// Cache-write counts of `input_token_details`, by the forms providers give them in.
 #[derive(Default)]
 struct CacheWrites {
@@ -260,7 +284,12 @@ fn read_usage_metadata(um: &Bound<'_, PyDict>, warnings: &mut Vec<String>) -> Re
     let cache_hit = dict_get(um, intern!(py, "total_cost"))
         .is_some_and(|c| c.extract::<f64>().is_ok_and(|x| x == 0.0));
     if let Some(itd) = dict_get(um, intern!(py, "input_token_details")) {
-        if let Some(itd) = as_dict(&itd) {
+        if let Some([audio, cache_read]) = as_dict(&itd)
+            .and_then(|d| plain_counts(d, [intern!(py, "audio"), intern!(py, "cache_read")]))
+        {
+            u.input_audio = audio;
+            u.cache_read = cache_read;
+        } else if let Some(itd) = as_dict(&itd) {
             let mut writes = CacheWrites::default();
             for (k, v) in itd.iter() {
                 let Ok(k) = k.cast_into::<PyString>() else {
@@ -298,7 +327,12 @@ fn read_usage_metadata(um: &Bound<'_, PyDict>, warnings: &mut Vec<String>) -> Re
         }
     }
     if let Some(otd) = dict_get(um, intern!(py, "output_token_details")) {
-        if let Some(otd) = as_dict(&otd) {
+        if let Some([audio, reasoning]) = as_dict(&otd)
+            .and_then(|d| plain_counts(d, [intern!(py, "audio"), intern!(py, "reasoning")]))
+        {
+            u.output_audio = audio;
+            u.reasoning = reasoning;
+        } else if let Some(otd) = as_dict(&otd) {
             for (k, v) in otd.iter() {
                 let Ok(k) = k.cast_into::<PyString>() else {
                     continue;
