@@ -153,6 +153,97 @@ def test_deepcopy_returns_same_tracker() -> None:
     assert t.raise_error is True and t.run_inline is True
 
 
+def test_hooks_are_the_cores_functions_and_the_class_methods_agree() -> None:
+    # LangChain calls `getattr(handler, name)(...)`: an instance's hooks go straight into Rust.
+    t = CostTracker()
+    assert t.on_llm_end.__self__ is t._core
+    assert t.on_tool_start.__name__ == "on_chain_start"
+    msg = AIMessage(
+        content="x", usage_metadata=usage(100, 20), response_metadata={"model_name": "gpt-4o"}
+    )
+    result = LLMResult(generations=[[ChatGeneration(message=msg)]])
+    # Keywords LangChain may add later are accepted; the class's methods do the same work.
+    rid = uuid.uuid4()
+    t.on_chat_model_start({}, [[]], run_id=rid, metadata={"user_id": "u"}, a_new_keyword=1)
+    CostTracker.on_llm_end(t, result, run_id=rid, parent_run_id=None, another_keyword=2)
+    assert t.successful_requests == 1
+    assert t.records()[0]["attribution"] == {"user_id": "u"}
+    assert t.total_cost == cost("gpt-4o", input_tokens=100, output_tokens=20)
+    # The token may come by position or by keyword, as LangChain passes it.
+    rid = uuid.uuid4()
+    t.on_chat_model_start({}, [[]], run_id=rid)
+    t.on_llm_new_token("a", run_id=rid)
+    t.on_llm_new_token(token="b", chunk=None, run_id=rid, verbose=True)
+    t.on_llm_error(RuntimeError("cut"), run_id=rid, response=None, tags=["t"])
+    assert t.records()[-1]["streamed_chunks"] == 2
+    assert t.records()[-1]["error"] == "RuntimeError: cut"
+    # A hook called with the wrong arguments is a TypeError naming what is missing.
+    with pytest.raises(TypeError, match="'run_id'"):
+        t.on_llm_end(result)
+    with pytest.raises(TypeError, match="'response'"):
+        t.on_llm_end(run_id=rid)
+    with pytest.raises(TypeError, match="takes 1 positional arguments but 2"):
+        t.on_llm_end(result, rid)
+    with pytest.raises(ValueError, match="no LangChain hook named 'on_nothing'"):
+        t._core.hook("on_nothing")
+
+
+def test_a_subclass_override_of_a_hook_is_called(llm: UsageFakeChatModel) -> None:
+    seen: list[str] = []
+
+    class Audited(CostTracker):
+        def on_llm_end(self, response: LLMResult, **kwargs: object) -> None:
+            seen.append("end")
+            super().on_llm_end(response, **kwargs)  # type: ignore[arg-type]
+
+    t = Audited()
+    llm.invoke("hi", config={"callbacks": [t]})
+    assert seen == ["end"]
+    assert t.successful_requests == 1 and t.total_cost > 0
+    # The hooks it does not override are still the core's.
+    assert t.on_llm_start.__self__ is t._core
+
+
+def test_tool_and_retriever_runs_lead_to_the_root(
+    llm: UsageFakeChatModel, ledger_log: pytest.LogCaptureFixture
+) -> None:
+    # LangChain hands on_tool_start an `inputs=` keyword besides the input string, and
+    # retrievers their own start and end hooks: each nested call's root is the outer chain.
+    from langchain_core.callbacks import CallbackManagerForRetrieverRun
+    from langchain_core.documents import Document
+    from langchain_core.retrievers import BaseRetriever
+    from langchain_core.runnables import RunnableConfig, RunnableLambda
+    from langchain_core.tools import tool
+
+    @tool
+    def summarise(text: str) -> str:
+        """Summarises a text with the LLM."""
+        return str(llm.invoke(f"summarise: {text}").content)
+
+    class LLMRetriever(BaseRetriever):
+        def _get_relevant_documents(
+            self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+        ) -> list[Document]:
+            answer = llm.invoke(query, config={"callbacks": run_manager.get_child()})
+            return [Document(page_content=str(answer.content))]
+
+    def agent(question: str, config: RunnableConfig) -> str:
+        docs = LLMRetriever().invoke(question, config=config)
+        return str(summarise.invoke({"text": docs[0].page_content}, config=config))
+
+    t = CostTracker()
+    RunnableLambda(agent).with_config(run_name="agent").invoke(
+        "why?", config={"callbacks": [t], "metadata": {"user_id": "u"}}
+    )
+    recs = t.records()
+    assert len(recs) == 2 and t.successful_requests == 2
+    assert {r["root_run_name"] for r in recs} == {"agent"}
+    assert len({r["root_run_id"] for r in recs}) == 1
+    assert all(r["attribution"] == {"user_id": "u"} for r in recs)
+    assert not [r for r in ledger_log.records if r.levelname in ("ERROR", "WARNING")]
+    assert t._core.open_runs == 0
+
+
 def test_records_never_hold_prompt_or_completion_text(llm: UsageFakeChatModel) -> None:
     t = CostTracker()
     llm.responses = ["THE-SECRET-ANSWER"]

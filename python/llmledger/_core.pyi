@@ -153,41 +153,7 @@ class Tracker:
         alert_webhook: str | None = None,
         clock: Callable[[], datetime.datetime] | None = None,
     ) -> Tracker: ...
-    def start(
-        self,
-        serialized: Any | None,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        tags: Any | None = None,
-        metadata: Any | None = None,
-        kwargs: dict[str, Any] | None = None,
-        inputs: Any | None = None,
-    ) -> None: ...
-    def abandon(self, run_id: UUID) -> None: ...
-    def token(self, run_id: UUID, token: Any | None = None, chunk: Any | None = None) -> None: ...
-    def end(
-        self,
-        response: Any,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        tags: Any | None = None,
-    ) -> None: ...
-    def error(
-        self,
-        error: BaseException,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        tags: Any | None = None,
-        response: Any | None = None,
-    ) -> None: ...
-    def chain_start(
-        self,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        serialized: Any | None = None,
-        name: Any | None = None,
-    ) -> None: ...
-    def chain_end(self, run_id: UUID) -> None: ...
+    def hook(self, name: str) -> Callable[..., None]: ...
     def totals(self) -> dict[str, Any]: ...
     @property
     def total_tokens(self) -> int: ...

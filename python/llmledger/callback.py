@@ -31,16 +31,23 @@ StoreArg = str | os.PathLike[str] | None
 _to_close: weakref.WeakSet[CostTracker] = weakref.WeakSet()
 
 
-# Trackers with budgets: when one refuses a call, the others forget the run they admitted
-# (LangChain sends no error event after a start hook raises, so their reservations would
-# stay held).
-_budgeted: weakref.WeakSet[CostTracker] = weakref.WeakSet()
-
-
-def _refused(refuser: CostTracker, run_id: UUID) -> None:
-    for tracker in list(_budgeted):
-        if tracker is not refuser:
-            tracker._core.abandon(run_id)
+# The LangChain hooks the tracker implements, each a function of the core (`Tracker.hook`).
+_HOOKS = (
+    "on_chat_model_start",
+    "on_llm_start",
+    "on_llm_new_token",
+    "on_llm_end",
+    "on_llm_error",
+    "on_chain_start",
+    "on_chain_end",
+    "on_chain_error",
+    "on_tool_start",
+    "on_tool_end",
+    "on_tool_error",
+    "on_retriever_start",
+    "on_retriever_end",
+    "on_retriever_error",
+)
 
 
 @atexit.register
@@ -132,8 +139,13 @@ class CostTracker(BaseCallbackHandler):
         )
         if store is not None or alert_webhook is not None:
             _to_close.add(self)
-        if budgets is not None:
-            _budgeted.add(self)
+        # LangChain calls a hook as `getattr(handler, name)(...)`: the instance's hooks are the
+        # core's builtin functions, which take LangChain's arguments, so no Python frame runs
+        # per event. A subclass's own override of a hook stays in charge of it.
+        self._hooks = {name: self._core.hook(name) for name in _HOOKS}
+        for name, hook in self._hooks.items():
+            if getattr(type(self), name) is getattr(CostTracker, name):
+                setattr(self, name, hook)
 
     # Frameworks deep-copy handlers (LangGraph, RunnableConfig merges): share one ledger.
     def __copy__(self) -> CostTracker:
@@ -143,10 +155,13 @@ class CostTracker(BaseCallbackHandler):
         return self
 
     # ---- hooks ---------------------------------------------------------------------
-    # Each hook is one positional call into the Rust core, which never raises into the
-    # application: an internal error or panic is logged to the `llmledger` logger and the
-    # LLM call goes on. The one exception: a budget refusing a call (start hooks) or cutting
-    # a stream (`on_llm_new_token`) raises `BudgetExceededError`, which LangChain passes on.
+    # An instance's hooks are the Rust core's functions (see `__init__`); these methods
+    # document them and serve calls made through the class (`super().on_llm_end(...)` in a
+    # subclass). None raises into the application: an internal error or panic is logged to
+    # the `llmledger` logger and the LLM call goes on. The one exception: a budget refusing a
+    # call (start hooks) or cutting a stream (`on_llm_new_token`) raises
+    # `BudgetExceededError`, which LangChain passes on. A call refused at its start is
+    # forgotten by every other budgeted tracker.
 
     def on_chat_model_start(
         self,
@@ -159,11 +174,15 @@ class CostTracker(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        try:
-            self._core.start(serialized, run_id, parent_run_id, tags, metadata, kwargs, messages)
-        except _core.BudgetExceededError:
-            _refused(self, run_id)
-            raise
+        self._hooks["on_chat_model_start"](
+            serialized,
+            messages,
+            run_id=run_id,
+            parent_run_id=parent_run_id,
+            tags=tags,
+            metadata=metadata,
+            **kwargs,
+        )
 
     def on_llm_start(
         self,
@@ -176,36 +195,24 @@ class CostTracker(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        try:
-            self._core.start(serialized, run_id, parent_run_id, tags, metadata, kwargs, prompts)
-        except _core.BudgetExceededError:
-            _refused(self, run_id)
-            raise
+        self._hooks["on_llm_start"](
+            serialized,
+            prompts,
+            run_id=run_id,
+            parent_run_id=parent_run_id,
+            tags=tags,
+            metadata=metadata,
+            **kwargs,
+        )
 
     def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        self._core.token(run_id, token, kwargs.get("chunk"))
+        self._hooks["on_llm_new_token"](token, run_id=run_id, **kwargs)
 
-    def on_llm_end(
-        self,
-        response: LLMResult,
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        tags: list[str] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self._core.end(response, run_id, parent_run_id, tags)
+    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
+        self._hooks["on_llm_end"](response, run_id=run_id, **kwargs)
 
-    def on_llm_error(
-        self,
-        error: BaseException,
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        tags: list[str] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self._core.error(error, run_id, parent_run_id, tags, kwargs.get("response"))
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._hooks["on_llm_error"](error, run_id=run_id, **kwargs)
 
     # Runs above the LLM (chains, graph nodes, tools, retrievers) are remembered only to find
     # each call's root run.
@@ -218,13 +225,15 @@ class CostTracker(BaseCallbackHandler):
         parent_run_id: UUID | None = None,
         **kwargs: Any,
     ) -> None:
-        self._core.chain_start(run_id, parent_run_id, serialized, kwargs.get("name"))
+        self._hooks["on_chain_start"](
+            serialized, inputs, run_id=run_id, parent_run_id=parent_run_id, **kwargs
+        )
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        self._core.chain_end(run_id)
+        self._hooks["on_chain_end"](outputs, run_id=run_id, **kwargs)
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self._core.chain_end(run_id)
+        self._hooks["on_chain_error"](error, run_id=run_id, **kwargs)
 
     def on_tool_start(
         self,
@@ -235,13 +244,15 @@ class CostTracker(BaseCallbackHandler):
         parent_run_id: UUID | None = None,
         **kwargs: Any,
     ) -> None:
-        self._core.chain_start(run_id, parent_run_id, serialized, kwargs.get("name"))
+        self._hooks["on_tool_start"](
+            serialized, input_str, run_id=run_id, parent_run_id=parent_run_id, **kwargs
+        )
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        self._core.chain_end(run_id)
+        self._hooks["on_tool_end"](output, run_id=run_id, **kwargs)
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self._core.chain_end(run_id)
+        self._hooks["on_tool_error"](error, run_id=run_id, **kwargs)
 
     def on_retriever_start(
         self,
@@ -252,13 +263,15 @@ class CostTracker(BaseCallbackHandler):
         parent_run_id: UUID | None = None,
         **kwargs: Any,
     ) -> None:
-        self._core.chain_start(run_id, parent_run_id, serialized, kwargs.get("name"))
+        self._hooks["on_retriever_start"](
+            serialized, query, run_id=run_id, parent_run_id=parent_run_id, **kwargs
+        )
 
     def on_retriever_end(self, documents: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        self._core.chain_end(run_id)
+        self._hooks["on_retriever_end"](documents, run_id=run_id, **kwargs)
 
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self._core.chain_end(run_id)
+        self._hooks["on_retriever_error"](error, run_id=run_id, **kwargs)
 
     # ---- results ---------------------------------------------------------------------
     @property

@@ -6,6 +6,7 @@ mod convert;
 mod errors;
 mod extract;
 mod functions;
+mod hooks;
 mod store;
 mod tokens;
 mod tracker;

@@ -104,7 +104,7 @@ use pyo3::types::IntoPyDict;
 /// by every thread and task.
 #[pyclass(frozen, module = "llmledger._core", name = "Tracker")]
 pub struct PyTracker {
-    core: Tracker,
+    core: Arc<Tracker>,
     attribute_keys: Vec<Py<PyString>>,
     /// Where budget alerts go (logger, `on_alert`, webhook).
     sinks: AlertSinks,
@@ -187,16 +187,225 @@ impl PyTracker {
     }
 
     /// A budget's refusal becomes `BudgetExceededError`, after its alert (if due) went out.
-    fn refused(&self, py: Python<'_>, result: StartResult) -> PyResult<()> {
+    /// A call refused at its start is never sent, and LangChain sends no error event after a
+    /// start hook raises: every other budgeted tracker forgets the run it admitted.
+    fn refused(&self, py: Python<'_>, run_id: u128, result: StartResult) -> PyResult<()> {
         match result {
             Ok(()) => Ok(()),
             Err(mut refusal) => {
                 if let Some(alert) = refusal.alert.take() {
                     self.sinks.dispatch(py, vec![alert]);
                 }
+                budgeted::abandon_elsewhere(&self.core, run_id);
                 Err(budget::exceeded_error(py, &refusal))
             }
         }
+    }
+}
+
+/// A start hook's arguments.
+pub(super) struct Start<'a, 'py> {
+    pub serialized: Option<&'a Bound<'py, PyAny>>,
+    pub run_id: &'a Bound<'py, PyAny>,
+    pub parent_run_id: Option<&'a Bound<'py, PyAny>>,
+    pub tags: Option<&'a Bound<'py, PyAny>>,
+    pub metadata: Option<&'a Bound<'py, PyAny>>,
+    pub kwargs: Option<&'a Bound<'py, PyDict>>,
+    pub inputs: Option<&'a Bound<'py, PyAny>>,
+}
+
+/// The process's trackers with budgets, so that one refusing a call can release what the
+/// others reserved for it.
+mod budgeted {
+    use std::sync::{Arc, Weak};
+
+    use parking_lot::Mutex;
+
+    use crate::tracker::Tracker;
+
+    static TRACKERS: Mutex<Vec<Weak<Tracker>>> = Mutex::new(Vec::new());
+
+    /// Adds `tracker` (dropped trackers leave the list as others are added).
+    pub fn register(tracker: &Arc<Tracker>) {
+        let mut all = TRACKERS.lock();
+        all.retain(|t| t.strong_count() > 0);
+        all.push(Arc::downgrade(tracker));
+    }
+
+    /// Every budgeted tracker but `refuser` forgets `run_id`, releasing its reservation.
+    pub fn abandon_elsewhere(refuser: &Tracker, run_id: u128) {
+        let others: Vec<Arc<Tracker>> = TRACKERS
+            .lock()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(|t| !std::ptr::eq(Arc::as_ptr(t), refuser))
+            .collect();
+        for t in others {
+            t.abandon(run_id);
+        }
+    }
+}
+
+/// The hooks' work, called by the fastcall functions of `hooks.rs` with LangChain's
+/// arguments. None raises into the application but a budget stop (see [`guarded`]).
+impl PyTracker {
+    /// `on_chat_model_start` / `on_llm_start`: remembers the run's context (metadata only
+    /// arrives at the start) and, with budgets, reserves the call's worst-case cost or refuses
+    /// it.
+    pub(super) fn on_start(
+        &self,
+        py: Python<'_>,
+        hook: &str,
+        call: &Start<'_, '_>,
+    ) -> PyResult<()> {
+        guarded(py, hook, || {
+            let run_id = call.run_id.extract::<Uuid>()?.as_u128();
+            let mut info = extract::start_info(
+                run_id,
+                opt_uuid(call.parent_run_id)?,
+                call.serialized,
+                call.tags,
+                call.metadata,
+                call.kwargs,
+            );
+            if let Some(md) = call.metadata.and_then(|m| m.cast::<PyDict>().ok()) {
+                for (key, pykey) in self
+                    .core
+                    .config()
+                    .attribute
+                    .iter()
+                    .zip(&self.attribute_keys)
+                {
+                    if let Some(v) = md.get_item(pykey.bind(py)).ok().flatten() {
+                        if let Some(v) = extract::text_of(&v) {
+                            info.attribution.push((key.clone(), v));
+                        }
+                    }
+                }
+            }
+            let budgets = self.core.budgets().is_some();
+            if self.core.config().estimate || budgets {
+                info.prompt = call.inputs.and_then(|i| tokens::prompt_of(i, call.kwargs));
+            }
+            if budgets {
+                info.max_output = extract::max_output(call.kwargs);
+            }
+            let result = if budgets
+                && info
+                    .prompt
+                    .as_ref()
+                    .is_some_and(|p| p.text_len() >= tokens::DETACH_MIN_BYTES)
+            {
+                // The prompt is counted for the reservation: without the GIL when long.
+                py.detach(|| self.core.start(info))
+            } else {
+                self.core.start(info)
+            };
+            self.refused(py, run_id, result)
+        })
+    }
+
+    /// `on_llm_new_token`: counts streamed chunks and keeps their text (to estimate a stream
+    /// that reports no usage, or for a budget that may cut it).
+    pub(super) fn on_token(
+        &self,
+        py: Python<'_>,
+        run_id: &Bound<'_, PyAny>,
+        token: Option<&Bound<'_, PyAny>>,
+        chunk: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        guarded(py, "on_llm_new_token", || {
+            let run_id = run_id.extract::<Uuid>()?.as_u128();
+            let result = match token {
+                Some(t) if self.core.wants_stream_text() => {
+                    self.core.token(run_id, &tokens::chunk_text(t, chunk))
+                }
+                _ => self.core.token(run_id, ""),
+            };
+            self.refused(py, run_id, result)
+        })
+    }
+
+    /// `on_llm_end`: reads the response's usage, prices and records the call.
+    pub(super) fn on_end(
+        &self,
+        py: Python<'_>,
+        response: &Bound<'_, PyAny>,
+        run_id: &Bound<'_, PyAny>,
+        parent_run_id: Option<&Bound<'_, PyAny>>,
+        tags: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        guarded(py, "on_llm_end", || {
+            let mut info = EndInfo {
+                run_id: run_id.extract::<Uuid>()?.as_u128(),
+                parent_run_id: opt_uuid(parent_run_id)?,
+                ..EndInfo::default()
+            };
+            extract::end_info(response, &mut info);
+            if self.may_estimate(&info) {
+                info.output_text = tokens::output_texts(response);
+            }
+            self.record(py, info, tags);
+            Ok(())
+        })
+    }
+
+    /// `on_llm_error`: records the failure (and any usage a partial `response` carries).
+    pub(super) fn on_error(
+        &self,
+        py: Python<'_>,
+        error: &Bound<'_, PyAny>,
+        run_id: &Bound<'_, PyAny>,
+        parent_run_id: Option<&Bound<'_, PyAny>>,
+        tags: Option<&Bound<'_, PyAny>>,
+        response: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        guarded(py, "on_llm_error", || {
+            let mut info = EndInfo {
+                run_id: run_id.extract::<Uuid>()?.as_u128(),
+                parent_run_id: opt_uuid(parent_run_id)?,
+                error: Some(error_text(error)),
+                ..EndInfo::default()
+            };
+            if let Some(r) = response.filter(|r| !r.is_none()) {
+                extract::end_info(r, &mut info);
+            }
+            self.record(py, info, tags);
+            Ok(())
+        })
+    }
+
+    /// `on_chain_start` (and tool and retriever starts): runs above the LLM are remembered
+    /// only to find each call's root run (and the root's name).
+    pub(super) fn on_chain_start(
+        &self,
+        py: Python<'_>,
+        serialized: Option<&Bound<'_, PyAny>>,
+        run_id: &Bound<'_, PyAny>,
+        parent_run_id: Option<&Bound<'_, PyAny>>,
+        name: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        guarded(py, "on_chain_start", || {
+            let parent = opt_uuid(parent_run_id)?;
+            // Only a root's name is ever reported; nested runs need just their parent link.
+            let name = if parent.is_none() {
+                name.and_then(extract::text_of)
+                    .or_else(|| serialized.and_then(extract::serialized_name))
+            } else {
+                None
+            };
+            self.core
+                .chain_start(run_id.extract::<Uuid>()?.as_u128(), parent, name.as_deref());
+            Ok(())
+        })
+    }
+
+    /// `on_chain_end` / `on_chain_error` (and tool and retriever ends and errors).
+    pub(super) fn on_chain_end(&self, py: Python<'_>, run_id: &Bound<'_, PyAny>) -> PyResult<()> {
+        guarded(py, "on_chain_end", || {
+            self.core.chain_end(run_id.extract::<Uuid>()?.as_u128());
+            Ok(())
+        })
     }
 }
 
@@ -251,12 +460,17 @@ impl PyTracker {
             core = core.with_clock(Arc::new(PyClock::new(c)?));
         }
         let sinks = AlertSinks::new(on_alert, alert_webhook)?;
+        let budgeted = budgets.is_some();
         if let Some(b) = budgets {
             core = core.with_budgets(b);
             // Resume the current windows from the durable ledger (a restart, or other
             // processes writing to it).
             let warnings = core.preload_budgets()?;
             log_warnings(py, &warnings);
+        }
+        let core = Arc::new(core);
+        if budgeted {
+            budgeted::register(&core);
         }
         Ok(PyTracker {
             core,
@@ -265,182 +479,11 @@ impl PyTracker {
         })
     }
 
-    /// `on_chat_model_start` / `on_llm_start`: remembers the run's context (metadata only
-    /// arrives here). Positional arguments: keyword parsing costs more than the work.
-    #[pyo3(signature = (serialized, run_id, parent_run_id=None, tags=None, metadata=None, kwargs=None, inputs=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn start(
-        &self,
-        py: Python<'_>,
-        serialized: Option<&Bound<'_, PyAny>>,
-        run_id: &Bound<'_, PyAny>,
-        parent_run_id: Option<&Bound<'_, PyAny>>,
-        tags: Option<&Bound<'_, PyAny>>,
-        metadata: Option<&Bound<'_, PyAny>>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-        inputs: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<()> {
-        guarded(py, "on_llm_start", || {
-            let mut info = extract::start_info(
-                run_id.extract::<Uuid>()?.as_u128(),
-                opt_uuid(parent_run_id)?,
-                serialized,
-                tags,
-                metadata,
-                kwargs,
-            );
-            if let Some(md) = metadata.and_then(|m| m.cast::<PyDict>().ok()) {
-                for (key, pykey) in self
-                    .core
-                    .config()
-                    .attribute
-                    .iter()
-                    .zip(&self.attribute_keys)
-                {
-                    if let Some(v) = md.get_item(pykey.bind(py)).ok().flatten() {
-                        if let Some(v) = extract::text_of(&v) {
-                            info.attribution.push((key.clone(), v));
-                        }
-                    }
-                }
-            }
-            let budgets = self.core.budgets().is_some();
-            if self.core.config().estimate || budgets {
-                info.prompt = inputs.and_then(|i| tokens::prompt_of(i, kwargs));
-            }
-            if budgets {
-                info.max_output = extract::max_output(kwargs);
-            }
-            let result = if budgets {
-                // The prompt is counted for the reservation: without the GIL when long.
-                if info
-                    .prompt
-                    .as_ref()
-                    .is_some_and(|p| p.text_len() >= tokens::DETACH_MIN_BYTES)
-                {
-                    py.detach(|| self.core.start(info))
-                } else {
-                    self.core.start(info)
-                }
-            } else {
-                self.core.start(info)
-            };
-            self.refused(py, result)
-        })
-    }
-
-    /// Forgets a started run without recording it (another tracker refused the call).
-    fn abandon(&self, py: Python<'_>, run_id: &Bound<'_, PyAny>) -> PyResult<()> {
-        guarded(py, "abandon", || {
-            self.core.abandon(run_id.extract::<Uuid>()?.as_u128());
-            Ok(())
-        })
-    }
-
-    /// `on_llm_new_token`: counts streamed chunks and keeps their text (to estimate a stream
-    /// that reports no usage).
-    #[pyo3(signature = (run_id, token=None, chunk=None))]
-    fn token(
-        &self,
-        py: Python<'_>,
-        run_id: &Bound<'_, PyAny>,
-        token: Option<&Bound<'_, PyAny>>,
-        chunk: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<()> {
-        guarded(py, "on_llm_new_token", || {
-            let run_id = run_id.extract::<Uuid>()?.as_u128();
-            let result = match token {
-                Some(t) if self.core.wants_stream_text() => {
-                    self.core.token(run_id, &tokens::chunk_text(t, chunk))
-                }
-                _ => self.core.token(run_id, ""),
-            };
-            self.refused(py, result)
-        })
-    }
-
-    /// `on_llm_end`: reads the response's usage, prices and records the call.
-    #[pyo3(signature = (response, run_id, parent_run_id=None, tags=None))]
-    fn end(
-        &self,
-        py: Python<'_>,
-        response: &Bound<'_, PyAny>,
-        run_id: &Bound<'_, PyAny>,
-        parent_run_id: Option<&Bound<'_, PyAny>>,
-        tags: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<()> {
-        guarded(py, "on_llm_end", || {
-            let mut info = EndInfo {
-                run_id: run_id.extract::<Uuid>()?.as_u128(),
-                parent_run_id: opt_uuid(parent_run_id)?,
-                ..EndInfo::default()
-            };
-            extract::end_info(response, &mut info);
-            if self.may_estimate(&info) {
-                info.output_text = tokens::output_texts(response);
-            }
-            self.record(py, info, tags);
-            Ok(())
-        })
-    }
-
-    /// `on_llm_error`: records the failure (and any usage a partial response carries).
-    #[pyo3(signature = (error, run_id, parent_run_id=None, tags=None, response=None))]
-    fn error(
-        &self,
-        py: Python<'_>,
-        error: &Bound<'_, PyAny>,
-        run_id: &Bound<'_, PyAny>,
-        parent_run_id: Option<&Bound<'_, PyAny>>,
-        tags: Option<&Bound<'_, PyAny>>,
-        response: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<()> {
-        guarded(py, "on_llm_error", || {
-            let mut info = EndInfo {
-                run_id: run_id.extract::<Uuid>()?.as_u128(),
-                parent_run_id: opt_uuid(parent_run_id)?,
-                error: Some(error_text(error)),
-                ..EndInfo::default()
-            };
-            if let Some(r) = response.filter(|r| !r.is_none()) {
-                extract::end_info(r, &mut info);
-            }
-            self.record(py, info, tags);
-            Ok(())
-        })
-    }
-
-    /// `on_chain_start` (and tool / retriever starts): remembered to find each call's root.
-    #[pyo3(signature = (run_id, parent_run_id=None, serialized=None, name=None))]
-    fn chain_start(
-        &self,
-        py: Python<'_>,
-        run_id: &Bound<'_, PyAny>,
-        parent_run_id: Option<&Bound<'_, PyAny>>,
-        serialized: Option<&Bound<'_, PyAny>>,
-        name: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<()> {
-        guarded(py, "on_chain_start", || {
-            let parent = opt_uuid(parent_run_id)?;
-            // Only a root's name is ever reported; nested runs need just their parent link.
-            let name = if parent.is_none() {
-                name.and_then(extract::text_of)
-                    .or_else(|| serialized.and_then(extract::serialized_name))
-            } else {
-                None
-            };
-            self.core
-                .chain_start(run_id.extract::<Uuid>()?.as_u128(), parent, name.as_deref());
-            Ok(())
-        })
-    }
-
-    /// `on_chain_end` / `on_chain_error` (and tool / retriever ends and errors).
-    fn chain_end(&self, py: Python<'_>, run_id: &Bound<'_, PyAny>) -> PyResult<()> {
-        guarded(py, "on_chain_end", || {
-            self.core.chain_end(run_id.extract::<Uuid>()?.as_u128());
-            Ok(())
-        })
+    /// LangChain's hook `name` (`on_llm_end`, `on_tool_start`, ...) bound to this tracker: a
+    /// builtin function taking LangChain's arguments, called without a Python frame (see
+    /// `hooks.rs`). `CostTracker` makes these its instance's hooks.
+    fn hook(slf: &Bound<'_, Self>, name: &str) -> PyResult<Py<PyAny>> {
+        super::hooks::bind(slf, name)
     }
 
     /// Running totals as a dict.
