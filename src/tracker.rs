@@ -56,9 +56,9 @@ pub struct StartInfo {
     /// The run's name (`ChatOpenAI`, ...).
     pub name: Option<String>,
     /// The model asked for (invocation params, else `ls_model_name`).
-    pub model: Option<String>,
+    pub model: Option<Arc<str>>,
     /// `ls_provider`.
-    pub provider: Option<String>,
+    pub provider: Option<Arc<str>>,
     /// Captured metadata values.
     pub attribution: Vec<(Arc<str>, String)>,
     /// The run's tags.
@@ -98,7 +98,7 @@ pub struct EndInfo {
     /// True when the response is a replay from LangChain's LLM cache.
     pub llm_cache_hit: bool,
     /// The model the response names (often a dated snapshot).
-    pub model: Option<String>,
+    pub model: Option<Arc<str>>,
     /// The service tier the response reports.
     pub service_tier: Option<String>,
     /// Problems found while reading the response (malformed fields).
@@ -115,7 +115,7 @@ struct RunContext {
     parent_run_id: Option<u128>,
     root_run_id: u128,
     root_run_name: Option<Arc<str>>,
-    model: Option<String>,
+    model: Option<Arc<str>>,
     provider: Option<Arc<str>>,
     attribution: Vec<(Arc<str>, String)>,
     tags: Vec<String>,
@@ -399,7 +399,7 @@ impl Tracker {
             root_run_id,
             root_run_name,
             model: info.model,
-            provider: info.provider.map(Arc::from),
+            provider: info.provider,
             attribution: info.attribution,
             tags: info.tags,
             service_tier: info.service_tier,
@@ -564,10 +564,10 @@ impl Tracker {
             )
         };
         // The model the request asked for, and the one the response names (often a dated
-        // snapshot of it); one allocation when they agree.
-        let requested_model: Option<Arc<str>> = asked_model.map(Arc::from);
+        // snapshot of it).
+        let requested_model: Option<Arc<str>> = asked_model;
         let model: Option<Arc<str>> = match end.model {
-            Some(m) if requested_model.as_deref() != Some(m.as_str()) => Some(Arc::from(m)),
+            Some(m) if requested_model.as_deref() != Some(&*m) => Some(m),
             _ => requested_model.clone(),
         };
         let service_tier = end.service_tier.or(asked_tier);

@@ -4,11 +4,14 @@
 //! Everything here is tolerant: a malformed or missing field becomes a warning that names it,
 //! and the call is still recorded with what was valid.
 
+use std::sync::Arc;
+
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyType};
 
+use crate::ids::shared_name;
 use crate::tracker::{EndInfo, StartInfo};
 use crate::usage::Usage;
 
@@ -60,6 +63,15 @@ pub fn text_of(v: &Bound<'_, PyAny>) -> Option<String> {
     v.str()
         .ok()
         .and_then(|s| s.to_str().ok().map(str::to_string))
+}
+
+/// A model or provider name as a shared string (see [`shared_name`]): no copy of a name the
+/// thread has seen lately.
+fn name_of(v: &Bound<'_, PyAny>) -> Option<Arc<str>> {
+    match v.cast::<PyString>() {
+        Ok(s) => s.to_str().ok().map(shared_name),
+        Err(_) => text_of(v).map(|t| shared_name(&t)),
+    }
 }
 
 fn dict_get<'py>(d: &Bound<'py, PyDict>, key: &Bound<'py, PyString>) -> Option<Bound<'py, PyAny>> {
@@ -514,11 +526,11 @@ fn tier_of(v: &Bound<'_, PyAny>) -> Option<Tier> {
     text_of(v).map(Tier::Owned)
 }
 
-fn model_in(d: &Bound<'_, PyDict>) -> Option<String> {
+fn model_in(d: &Bound<'_, PyDict>) -> Option<Arc<str>> {
     let py = d.py();
     dict_get(d, intern!(py, "model_name"))
         .or_else(|| dict_get(d, intern!(py, "model")))
-        .and_then(|m| text_of(&m))
+        .and_then(|m| name_of(&m))
         .filter(|m| !m.is_empty())
 }
 
@@ -530,7 +542,7 @@ fn read_fallbacks(
     response: &Bound<'_, PyAny>,
     generations: Option<&Bound<'_, PyAny>>,
     usage: &mut Option<Usage>,
-    model: &mut Option<String>,
+    model: &mut Option<Arc<str>>,
     tier: &mut Option<Tier>,
     warnings: &mut Vec<String>,
 ) {
@@ -613,7 +625,7 @@ pub fn end_info(response: &Bound<'_, PyAny>, info: &mut EndInfo) {
     let mut usage: Option<Usage> = None;
     let mut tier: Option<Tier> = None;
     let mut cache_hit = false;
-    let mut model: Option<String> = None;
+    let mut model: Option<Arc<str>> = None;
 
     let generations = response.getattr(intern!(py, "generations")).ok();
     if let Some(gens) = generations.as_ref().and_then(|g| g.cast::<PyList>().ok()) {
@@ -720,7 +732,7 @@ pub fn start_info(
                 info.model = dict_get(ip, intern!(py, "model"))
                     .or_else(|| dict_get(ip, intern!(py, "model_name")))
                     .or_else(|| dict_get(ip, intern!(py, "model_id")))
-                    .and_then(|m| text_of(&m));
+                    .and_then(|m| name_of(&m));
                 info.service_tier =
                     dict_get(ip, intern!(py, "service_tier")).and_then(|t| text_of(&t));
             }
@@ -731,9 +743,9 @@ pub fn start_info(
         info.name = serialized.and_then(serialized_name);
     }
     if let Some(md) = metadata.and_then(|m| as_dict(m)) {
-        info.provider = dict_get(md, intern!(py, "ls_provider")).and_then(|p| text_of(&p));
+        info.provider = dict_get(md, intern!(py, "ls_provider")).and_then(|p| name_of(&p));
         if info.model.is_none() {
-            info.model = dict_get(md, intern!(py, "ls_model_name")).and_then(|m| text_of(&m));
+            info.model = dict_get(md, intern!(py, "ls_model_name")).and_then(|m| name_of(&m));
         }
     }
     info.tags = tags.map(tag_list).unwrap_or_default();
