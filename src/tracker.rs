@@ -511,6 +511,8 @@ impl Tracker {
     #[allow(clippy::too_many_lines)]
     pub fn end(&self, end: EndInfo, end_tags: impl FnOnce() -> Vec<String>) -> EndOutcome {
         let ctx = self.runs.lock().remove(&end.run_id);
+        // One clock read gives the latency and the record's time.
+        let ended = Instant::now();
         let mut warnings = end.warnings;
         let mut seen_prompt = None;
         let mut reservation = None;
@@ -534,7 +536,7 @@ impl Tracker {
             };
             seen_prompt = prompt.map(|p| (p, c.streamed, c.streamed_tokens));
             (
-                Some(c.started.elapsed().as_secs_f64()),
+                Some(ended.duration_since(c.started).as_secs_f64()),
                 c.parent_run_id,
                 c.root_run_id,
                 c.root_run_name,
@@ -607,7 +609,7 @@ impl Tracker {
                 _ => (Usage::default(), UsageSource::None),
             },
         };
-        let now = self.now();
+        let now = self.clock.now_at(ended);
         let mut cost = None;
         let mut unpriced_reason = None;
         let mut price_entry = None;

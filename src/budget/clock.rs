@@ -1,6 +1,8 @@
 //! Where budgets get the time from: the system clock, or a clock tests set by hand.
 
+use std::cell::Cell;
 use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 use parking_lot::Mutex;
@@ -9,6 +11,14 @@ use parking_lot::Mutex;
 pub trait Clock: Send + Sync {
     /// The current time (UTC).
     fn now(&self) -> DateTime<Utc>;
+
+    /// The time at `at`, a monotonic instant the caller just read (a call's end, whose
+    /// latency it also gives). The system clock derives it from `at` instead of reading the
+    /// wall clock again; other clocks just tell the time.
+    fn now_at(&self, at: Instant) -> DateTime<Utc> {
+        let _ = at;
+        self.now()
+    }
 }
 
 /// The system's wall clock.
@@ -17,41 +27,44 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
-        system_now()
+        system_now_at(Instant::now())
+    }
+
+    fn now_at(&self, at: Instant) -> DateTime<Utc> {
+        system_now_at(at)
     }
 }
 
-/// The current time, exactly as `Utc::now()` gives it.
+/// How long a thread's anchor (a wall-clock reading and the monotonic instant of it) is used.
+const ANCHOR_LIFETIME: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The wall-clock time at monotonic instant `at`.
 ///
-/// `Utc::now()` turns the seconds since the epoch into a calendar date on every call (about as
-/// long as reading the clock); a call ends on the same day as the previous one nearly always,
-/// so each thread keeps the last day it converted.
-fn system_now() -> DateTime<Utc> {
-    use chrono::{NaiveDate, NaiveTime};
-    use std::cell::Cell;
+/// Each thread reads the wall clock at most once a second and adds the monotonic time elapsed
+/// since that reading: a call's end reads one clock instead of two (the latency needs the
+/// monotonic one), and the calendar conversion happens once a second, not per call. A step of
+/// the wall clock (someone setting the time) shows within a second; while NTP slews the clock,
+/// times may differ from `Utc::now()` by its rate (at most 0.5 ms a second).
+fn system_now_at(at: Instant) -> DateTime<Utc> {
     thread_local! {
-        static DAY: Cell<Option<(u64, NaiveDate)>> = const { Cell::new(None) };
+        static ANCHOR: Cell<Option<(Instant, DateTime<Utc>)>> = const { Cell::new(None) };
     }
-    let Ok(since_epoch) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) else {
-        return Utc::now();
-    };
-    let secs = since_epoch.as_secs();
-    let (day, second) = (secs / 86_400, secs % 86_400);
-    let date = DAY.with(|d| match d.get() {
-        Some((cached, date)) if cached == day => Some(date),
-        _ => {
-            let date = DateTime::from_timestamp(i64::try_from(secs).ok()?, 0)?.date_naive();
-            d.set(Some((day, date)));
-            Some(date)
-        }
-    });
-    #[allow(clippy::cast_possible_truncation)]
-    let time =
-        NaiveTime::from_num_seconds_from_midnight_opt(second as u32, since_epoch.subsec_nanos());
-    match (date, time) {
-        (Some(date), Some(time)) => date.and_time(time).and_utc(),
-        _ => Utc::now(),
-    }
+    ANCHOR
+        .try_with(|anchor| {
+            if let Some((then, wall)) = anchor.get() {
+                if let Some(since) = at.checked_duration_since(then) {
+                    if since < ANCHOR_LIFETIME {
+                        if let Ok(since) = Duration::from_std(since) {
+                            return wall + since;
+                        }
+                    }
+                }
+            }
+            let wall = Utc::now();
+            anchor.set(Some((at, wall)));
+            wall
+        })
+        .unwrap_or_else(|_| Utc::now())
 }
 
 /// A clock that moves only when told to; clones share the same time, so a test keeps one
@@ -88,12 +101,22 @@ mod tests {
 
     #[test]
     fn system_clock_is_utc_now() {
+        let tolerance = Duration::milliseconds(5);
         for _ in 0..1000 {
             let before = Utc::now();
             let t = SystemClock.now();
             let after = Utc::now();
-            assert!(before <= t && t <= after, "{before} {t} {after}");
+            assert!(
+                before - tolerance <= t && t <= after + tolerance,
+                "{before} {t} {after}"
+            );
         }
+        // An instant read earlier gives the earlier time.
+        let at = Instant::now();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let late = SystemClock.now();
+        let early = SystemClock.now_at(at);
+        assert!(late - early >= Duration::milliseconds(19), "{early} {late}");
     }
 
     #[test]
