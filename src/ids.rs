@@ -124,7 +124,9 @@ mod tests {
         }
         assert_eq!(&*shared_name("gpt-4o-mini"), "gpt-4o-mini");
         // Another thread keeps its own.
-        let other = std::thread::spawn(|| shared_name("gpt-4o-mini")).join().unwrap();
+        let other = std::thread::spawn(|| shared_name("gpt-4o-mini"))
+            .join()
+            .unwrap();
         assert_eq!(other, a);
     }
 

@@ -18,7 +18,7 @@ use crate::budget::{
     Alert, BudgetExceeded, BudgetState, Budgets, CallScope, Clock, ReservationId, SystemClock,
 };
 use crate::catalog::{Catalog, CostBreakdown, Entry};
-use crate::ids::RunMap;
+use crate::ids::{shared_name, RunMap};
 use crate::ledger::{CallRecord, Dimension, Ledger, SummaryRow, Totals};
 use crate::money::Decimal;
 use crate::store::{Store, TimeRange};
@@ -636,7 +636,7 @@ impl Tracker {
                         unpriced_reason = Some(reason);
                     }
                     Some(r) => {
-                        price_entry = Some(r.entry.key().clone());
+                        price_entry = Some(shared_name(r.entry.key()));
                         let variant = price_variant(service_tier.as_deref());
                         match r.entry.cost(&usage, now.date_naive(), variant) {
                             Ok(p) => {
