@@ -325,3 +325,25 @@ def test_million_calls_sum_exactly() -> None:
         t.on_llm_end(result, run_id=uuid.uuid4())
     assert t.total_cost == cost("gpt-4o-mini", input_tokens=7 * n, output_tokens=3 * n)
     assert float(t.total_cost) != sum([0.15e-6 * 7 + 0.6e-6 * 3] * n)  # floats drift
+
+
+def test_run_ids_match_by_value_whatever_the_object() -> None:
+    # The core remembers converted run ids per UUID object; an equal UUID that is another
+    # object, and more open runs than it remembers, must still find their starts.
+    t = CostTracker()
+    msg = AIMessage(
+        content="x", usage_metadata=usage(10, 5), response_metadata={"model_name": "gpt-4o"}
+    )
+    result = LLMResult(generations=[[ChatGeneration(message=msg)]])
+    ids = [uuid.uuid4() for _ in range(3000)]
+    for i, rid in enumerate(ids):
+        t.on_chat_model_start({}, [[]], run_id=rid, metadata={"user_id": f"u{i}"})
+    for i, rid in enumerate(ids):
+        same_value = uuid.UUID(int=rid.int) if i % 2 else rid
+        t.on_llm_end(result, run_id=same_value)
+    assert t._core.open_runs == 0
+    assert t.successful_requests == 3000
+    assert [r["attribution"]["user_id"] for r in t.records()] == [f"u{i}" for i in range(3000)]
+    # Not a UUID: logged by the guard, never raised into the application.
+    t.on_llm_end(result, run_id="not-a-uuid")
+    assert t.successful_requests == 3000

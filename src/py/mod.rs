@@ -7,6 +7,7 @@ mod errors;
 mod extract;
 mod functions;
 mod hooks;
+mod run_ids;
 mod store;
 mod tokens;
 mod tracker;

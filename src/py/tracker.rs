@@ -7,12 +7,12 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyString};
-use uuid::Uuid;
 
 use super::budget::{self, AlertSinks, PyClock};
 use super::convert;
 use super::errors::BudgetExceededError;
 use super::extract;
+use super::run_ids;
 use super::tokens;
 use crate::budget::Budgets;
 use crate::catalog::schema::Strictness;
@@ -129,7 +129,7 @@ fn error_text(error: &Bound<'_, PyAny>) -> String {
 
 fn opt_uuid(v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u128>> {
     match v {
-        Some(v) if !v.is_none() => Ok(Some(v.extract::<Uuid>()?.as_u128())),
+        Some(v) if !v.is_none() => Ok(Some(run_ids::run_id(v)?)),
         _ => Ok(None),
     }
 }
@@ -259,7 +259,7 @@ impl PyTracker {
         call: &Start<'_, '_>,
     ) -> PyResult<()> {
         guarded(py, hook, || {
-            let run_id = call.run_id.extract::<Uuid>()?.as_u128();
+            let run_id = run_ids::run_id(call.run_id)?;
             let mut info = extract::start_info(
                 run_id,
                 opt_uuid(call.parent_run_id)?,
@@ -315,7 +315,7 @@ impl PyTracker {
         chunk: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         guarded(py, "on_llm_new_token", || {
-            let run_id = run_id.extract::<Uuid>()?.as_u128();
+            let run_id = run_ids::run_id(run_id)?;
             let result = match token {
                 Some(t) if self.core.wants_stream_text() => {
                     self.core.token(run_id, &tokens::chunk_text(t, chunk))
@@ -337,7 +337,7 @@ impl PyTracker {
     ) -> PyResult<()> {
         guarded(py, "on_llm_end", || {
             let mut info = EndInfo {
-                run_id: run_id.extract::<Uuid>()?.as_u128(),
+                run_id: run_ids::run_id(run_id)?,
                 parent_run_id: opt_uuid(parent_run_id)?,
                 ..EndInfo::default()
             };
@@ -362,7 +362,7 @@ impl PyTracker {
     ) -> PyResult<()> {
         guarded(py, "on_llm_error", || {
             let mut info = EndInfo {
-                run_id: run_id.extract::<Uuid>()?.as_u128(),
+                run_id: run_ids::run_id(run_id)?,
                 parent_run_id: opt_uuid(parent_run_id)?,
                 error: Some(error_text(error)),
                 ..EndInfo::default()
@@ -395,7 +395,7 @@ impl PyTracker {
                 None
             };
             self.core
-                .chain_start(run_id.extract::<Uuid>()?.as_u128(), parent, name.as_deref());
+                .chain_start(run_ids::run_id(run_id)?, parent, name.as_deref());
             Ok(())
         })
     }
@@ -403,7 +403,7 @@ impl PyTracker {
     /// `on_chain_end` / `on_chain_error` (and tool and retriever ends and errors).
     pub(super) fn on_chain_end(&self, py: Python<'_>, run_id: &Bound<'_, PyAny>) -> PyResult<()> {
         guarded(py, "on_chain_end", || {
-            self.core.chain_end(run_id.extract::<Uuid>()?.as_u128());
+            self.core.chain_end(run_ids::run_id(run_id)?);
             Ok(())
         })
     }
