@@ -178,11 +178,15 @@ def main() -> None:
     o.on_llm_end(result, run_id=rid)
     assert t.total_tokens == o.total_tokens == 1944, (t.total_tokens, o.total_tokens)
 
-    rows = []
-    for name, make in handlers.items():
-        one = bench(make, result, args.events, 1, args.repeat)
-        two = bench(make, result, args.events, 2, args.repeat)
-        rows.append((name, one, two))
+    # Repeats interleave the handlers, so that a slow spell of a shared machine weighs on all
+    # of them alike instead of on whichever ran during it; each figure is its best repeat.
+    best = {name: [float("inf"), float("inf")] for name in handlers}
+    for _ in range(args.repeat):
+        for name, make in handlers.items():
+            for i, threads in enumerate((1, 2)):
+                ns = bench(make, result, args.events, threads, 1)
+                best[name][i] = min(best[name][i], ns)
+    rows = [(name, one, two) for name, (one, two) in best.items()]
     ref1 = rows[1][1]
     ref2 = rows[1][2]
     print(
