@@ -82,7 +82,9 @@ def main() -> None:
 
     rows = [(n, per_call(m, 1), per_call(m, 2)) for n, m in handlers.items()]
     ref1, ref2 = rows[0][1], rows[0][2]
-    print(f"start + end per call, {args.calls} calls, best of {args.repeat}; ratio = handler / OpenAICallbackHandler")
+    print(
+        f"start + end per call, {args.calls} calls, best of {args.repeat}; ratio = handler / OpenAICallbackHandler"
+    )
     print(f"{'handler':<38} {'1 thread ns':>12} {'ratio':>7} {'2 threads ns':>13} {'ratio':>7}")
     for name, one, two in rows:
         print(f"{name:<38} {one:>12.0f} {one / ref1:>7.2f} {two:>13.0f} {two / ref2:>7.2f}")

@@ -232,7 +232,9 @@ def test_async_calls_are_refused_too(fake_provider: FakeProvider) -> None:
 
     async def main() -> None:
         client = openai.DefaultAsyncHttpxClient()
-        llm = chat_openai(fake_provider, model="gpt-4o-mini", max_tokens=10, http_async_client=client)
+        llm = chat_openai(
+            fake_provider, model="gpt-4o-mini", max_tokens=10, http_async_client=client
+        )
         try:
             await llm.ainvoke("hi", config={"callbacks": [t]})
             with pytest.raises(BudgetExceededError):
@@ -307,14 +309,20 @@ def test_per_user_budgets_and_the_anonymous_bucket() -> None:
     # The key is captured for attribution even though `attribute=()`.
     assert {r["attribution"].get("team") for r in t.records()} == {"red", "blue", None}
     rows = {(s["value"], s["spent"]) for s in t.budgets()}
-    assert rows == {(None, Decimal("0.001")), ("blue", Decimal("0.0005")), ("red", Decimal("0.001"))}
+    assert rows == {
+        (None, Decimal("0.001")),
+        ("blue", Decimal("0.0005")),
+        ("red", Decimal("0.001")),
+    }
 
 
 def test_per_model_budget_counts_by_the_requested_model(fake_provider: FakeProvider) -> None:
     # The server answers with a dated snapshot; the budget is for the name asked for.
     fake_provider.set_openai(model="gpt-4o-mini-2024-07-18")
     t = CostTracker(budgets=[Budget.daily(1, per="model")])
-    chat_openai(fake_provider, model="gpt-4o-mini", max_tokens=5).invoke("hi", config={"callbacks": [t]})
+    chat_openai(fake_provider, model="gpt-4o-mini", max_tokens=5).invoke(
+        "hi", config={"callbacks": [t]}
+    )
     [state] = t.budgets()
     assert state["value"] == "gpt-4o-mini" and state["spent"] == t.total_cost > 0
     [rec] = t.records()
@@ -524,7 +532,10 @@ def test_a_restart_resumes_the_window_from_the_ledger(tmp_path: Path) -> None:
     assert len(alerts) == 3  # 50% of day; 50% and 100% of the per-model budget
     restarted = tracker()
     states = {(s["budget"], s["value"]): s["spent"] for s in restarted.budgets()}
-    assert states == {("day", None): Decimal("0.002"), ("day per model", "budget-model"): Decimal("0.002")}
+    assert states == {
+        ("day", None): Decimal("0.002"),
+        ("day per model", "budget-model"): Decimal("0.002"),
+    }
     with pytest.raises(BudgetExceededError) as e:
         llm.invoke("go", config={"callbacks": [restarted]})
     assert e.value.budget == "day per model"
@@ -592,12 +603,19 @@ def test_webhook_receives_slack_compatible_alerts(hook: Hook, ledger_log: Any) -
     t.flush()
     assert [b["event"] for b in hook.bodies] == ["threshold", "threshold"]
     first = hook.bodies[0]
-    assert first["text"].startswith("llmledger budget 'day per user_id' (user_id = 'ann') reached 50%")
+    assert first["text"].startswith(
+        "llmledger budget 'day per user_id' (user_id = 'ann') reached 50%"
+    )
     assert first["budget"] == "day per user_id" and first["scope"] == "user_id"
     assert first["value"] == "ann" and first["threshold"] == "0.5" and first["percent"] == "50"
     assert first["spent"] == "0.001" and first["limit"] == "0.002" and first["window"] == "day"
     assert hook.paths[0] == "/services/T0/B0/SECRET"
-    assert t.alert_info() == {"target": hook.url.split("/services")[0], "sent": 2, "failed": 0, "dropped": 0}
+    assert t.alert_info() == {
+        "target": hook.url.split("/services")[0],
+        "sent": 2,
+        "failed": 0,
+        "dropped": 0,
+    }
     # The logger has the alert text, and never the webhook's secret path.
     assert "reached 100%" in ledger_log.text
     assert "SECRET" not in ledger_log.text
@@ -609,7 +627,8 @@ def test_a_stuck_webhook_never_holds_up_calls() -> None:
     h = Hook(gate)
     try:
         t = CostTracker(
-            prices=PRICES, budgets=[Budget.daily("0.001", alert_at=(0.1, 0.2, 0.3))],
+            prices=PRICES,
+            budgets=[Budget.daily("0.001", alert_at=(0.1, 0.2, 0.3))],
             alert_webhook=h.url,
         )
         llm = fake(usage=usage(100, 0))
@@ -641,7 +660,12 @@ def test_a_dead_webhook_is_logged_not_raised(ledger_log: Any) -> None:
     assert t.successful_requests == 1
     t.flush()  # retries (0.5 + 1 + 2 s) then gives up
     # One call crossed 50%, 80% and 100% at once: one alert, for the highest.
-    assert t.alert_info() == {"target": f"http://127.0.0.1:{port}", "sent": 0, "failed": 1, "dropped": 0}
+    assert t.alert_info() == {
+        "target": f"http://127.0.0.1:{port}",
+        "sent": 0,
+        "failed": 1,
+        "dropped": 0,
+    }
     assert f"127.0.0.1:{port}" in ledger_log.text and "SECRET" not in ledger_log.text
     t.close()
 
@@ -655,7 +679,8 @@ def test_on_alert_that_raises_is_logged_and_the_call_goes_on(ledger_log: Any) ->
     assert msg.content == "fine"
     assert "on_alert raised" in ledger_log.text and "pager offline" in ledger_log.text
     assert any(
-        r.levelno == logging.WARNING and "reached 100%" in r.getMessage() for r in ledger_log.records
+        r.levelno == logging.WARNING and "reached 100%" in r.getMessage()
+        for r in ledger_log.records
     )
 
 
@@ -663,13 +688,19 @@ def test_alert_object_fields() -> None:
     clock = Clock("2026-11-23T10:00:00+00:00")
     got: list[BudgetAlert] = []
     t = CostTracker(
-        prices=PRICES, budgets=[Budget.daily("0.001", alert_at=(0.8,))], on_alert=got.append, clock=clock
+        prices=PRICES,
+        budgets=[Budget.daily("0.001", alert_at=(0.8,))],
+        on_alert=got.append,
+        clock=clock,
     )
     fake(usage=usage(900, 0)).invoke("go", config={"callbacks": [t]})
     [a] = got
     assert (a.kind, a.budget, a.scope, a.value) == ("threshold", "day", "global", None)
     assert (a.threshold, a.percent, a.spent, a.limit) == (
-        Decimal("0.8"), Decimal(80), Decimal("0.0009"), Decimal("0.001")
+        Decimal("0.8"),
+        Decimal(80),
+        Decimal("0.0009"),
+        Decimal("0.001"),
     )
     assert a.reserved == 0 and a.window == "day" and a.action == "block"
     assert a.time == clock.t
@@ -723,10 +754,16 @@ def test_per_tag_and_per_root_run_budgets_through_a_chain(tmp_path: Path) -> Non
     spent = {(s["scope"], s["value"]): s["spent"] for s in t.budgets() if s["scope"] == "tag"}
     assert spent == {("tag", "beta"): Decimal("0.003"), ("tag", "gamma"): Decimal("0.002")}
     roots = [s for s in t.budgets() if s["scope"] == "root_run"]
-    assert sorted(s["spent"] for s in roots) == [Decimal("0.001"), Decimal("0.002"), Decimal("0.002")]
+    assert sorted(s["spent"] for s in roots) == [
+        Decimal("0.001"),
+        Decimal("0.002"),
+        Decimal("0.002"),
+    ]
     t.close()
     # A JSONL ledger resumes the windows too.
-    again = CostTracker(prices=PRICES, store=tmp_path / "costs.jsonl", budgets=[Budget.daily("0.003", per="tag")])
+    again = CostTracker(
+        prices=PRICES, store=tmp_path / "costs.jsonl", budgets=[Budget.daily("0.003", per="tag")]
+    )
     assert {s["value"]: s["spent"] for s in again.budgets()} == {
         "beta": Decimal("0.003"),
         "gamma": Decimal("0.002"),

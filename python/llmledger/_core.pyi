@@ -5,7 +5,6 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeAlias, final
-from uuid import UUID
 
 __all__ = [
     "Budget",

@@ -18,7 +18,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.tracers.context import register_configure_hook
 
 from llmledger import _core
-from llmledger.callback import CostTracker, PricesArg
+from llmledger.callback import _HOOKS, CostTracker, PricesArg
 
 __all__ = ["ledger_tracker", "track_costs"]
 
@@ -52,22 +52,7 @@ def _forward(name: str) -> Any:
     return hook
 
 
-for _name in (
-    "on_chat_model_start",
-    "on_llm_start",
-    "on_llm_new_token",
-    "on_llm_end",
-    "on_llm_error",
-    "on_chain_start",
-    "on_chain_end",
-    "on_chain_error",
-    "on_tool_start",
-    "on_tool_end",
-    "on_tool_error",
-    "on_retriever_start",
-    "on_retriever_end",
-    "on_retriever_error",
-):
+for _name in _HOOKS:
     setattr(_Fanout, _name, _forward(_name))
 
 # One context variable and one configure hook for the whole process (get_usage_metadata_callback
