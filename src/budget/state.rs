@@ -616,23 +616,43 @@ fn spend(
         return None;
     }
     st.fired = n;
-    Some(Alert {
-        kind: AlertKind::Threshold,
+    Some(alert(
+        AlertKind::Threshold,
+        def.alert_at[n - 1],
+        def,
+        value,
+        st,
+        now,
+    ))
+}
+
+/// An alert of `kind` at `threshold` for `def` and scope value `value`, as things stand.
+fn alert(
+    kind: AlertKind,
+    threshold: Decimal,
+    def: &Budget,
+    value: Option<&Arc<str>>,
+    st: &ValueState,
+    now: DateTime<Utc>,
+) -> Alert {
+    Alert {
+        kind,
         budget: def.name.clone(),
         scope: def.scope.name().to_string(),
         value: value.map(ToString::to_string),
-        threshold: def.alert_at[n - 1],
+        threshold,
         spent: st.spent,
         reserved: st.reserved,
         limit: def.limit,
         window: def.window.to_string(),
         action: def.action.name(),
+        // Only a calendar window resets at a known time.
         resets_at: match def.window {
             Window::Calendar { .. } => st.end,
             _ => None,
         },
         time: now,
-    })
+    }
 }
 
 /// The refusal by `def` for scope value `value`, with its alert when one is due.
@@ -646,23 +666,7 @@ fn exceeded(
     let resets_at = st.resets_at(def);
     let alert = st.block_alert_due(def, now).then(|| {
         st.blocked_at = Some(now);
-        Alert {
-            kind: AlertKind::Blocked,
-            budget: def.name.clone(),
-            scope: def.scope.name().to_string(),
-            value: value.map(ToString::to_string),
-            threshold: Decimal::ONE,
-            spent: st.spent,
-            reserved: st.reserved,
-            limit: def.limit,
-            window: def.window.to_string(),
-            action: def.action.name(),
-            resets_at: match def.window {
-                Window::Calendar { .. } => st.end,
-                _ => None,
-            },
-            time: now,
-        }
+        alert(AlertKind::Blocked, Decimal::ONE, def, value, st, now)
     });
     BudgetExceeded {
         budget: def.name.clone(),
