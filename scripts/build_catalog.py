@@ -60,6 +60,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+# The catalog schema's price fields, as the checker validates them (same directory).
+from check_catalog import PRICE_FIELDS
+
 ROOT = Path(__file__).resolve().parent.parent
 HAND_CHECKED = ROOT / "src" / "catalog" / "hand_checked.json"
 OUTPUT = ROOT / "src" / "catalog" / "prices.json"
@@ -142,16 +145,6 @@ LITELLM_PROVIDERS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 LITELLM_MODES = {"chat", "completion", "embedding", "responses", None}
 
-PRICE_FIELDS = (
-    "input",
-    "output",
-    "cache_read",
-    "cache_write",
-    "cache_write_1h",
-    "reasoning",
-    "input_audio",
-    "output_audio",
-)
 GENAI_KEYS = {
     "input_mtok": "input",
     "output_mtok": "output",
