@@ -87,6 +87,7 @@ pub fn totals_dict<'py>(py: Python<'py>, t: &Totals) -> PyResult<Bound<'py, PyDi
     d.set_item("unpriced_calls", t.unpriced_calls)?;
     d.set_item("llm_cache_hits", t.llm_cache_hits)?;
     d.set_item("estimated_calls", t.estimated_calls)?;
+    d.set_item("malformed_usage_calls", t.malformed_usage_calls)?;
     Ok(d)
 }
 

@@ -163,10 +163,9 @@ fn guarded(py: Python<'_>, hook: &str, body: impl FnOnce() -> PyResult<()>) -> P
 }
 
 impl PyTracker {
-    /// Whether the core may count this run's tokens itself: estimates are on and the response
-    /// reported no usage (and is not an LLM-cache replay, which costs nothing).
+    /// Whether the core may count this run's tokens itself (see `Tracker::may_estimate`).
     fn may_estimate(&self, info: &EndInfo) -> bool {
-        info.usage.is_none() && !info.llm_cache_hit && self.core.config().estimate
+        self.core.may_estimate(info)
     }
 
     /// Records an ended run, logs what the core had to say about it and sends the budget

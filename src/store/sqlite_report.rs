@@ -64,7 +64,9 @@ impl SqliteLedger {
             "SELECT {select}c.id, c.usage_source, c.error IS NOT NULL, c.cost IS NOT NULL, \
              c.cost_pico, c.input_tokens, c.cache_read_tokens, c.cache_write_tokens, \
              c.cache_write_1h_tokens, c.output_tokens, c.reasoning_tokens, \
-             c.input_audio_tokens, c.output_audio_tokens FROM calls c{join}{cond}"
+             c.input_audio_tokens, c.output_audio_tokens, \
+             c.usage_source = 'provider' AND c.estimated_by LIKE 'provider+%' \
+             FROM calls c{join}{cond}"
         );
         let e = |m: rusqlite::Error| SqliteLedger::err(&self.path, m);
         let mut stmt = self.conn.prepare(&sql).map_err(e)?;
@@ -104,6 +106,7 @@ impl SqliteLedger {
                 priced,
                 pico: pico.unwrap_or(0),
                 tokens,
+                malformed: int(n + 13).map_err(e)? != 0,
             };
             let id = int(n).map_err(e)?;
             if last_id != Some(id) {
@@ -159,6 +162,8 @@ struct Call {
     priced: bool,
     pico: i64,
     tokens: [u64; 8],
+    /// The provider's usage had a malformed count (`CallRecord::usage_was_malformed`).
+    malformed: bool,
 }
 
 /// Exact running sums of a group; the same rules as `Totals::add`.
@@ -171,6 +176,7 @@ struct Acc {
     unpriced: u64,
     cache: u64,
     estimated: u64,
+    malformed: u64,
 }
 
 impl Acc {
@@ -183,7 +189,7 @@ impl Acc {
         match c.source {
             Source::Cache => self.cache += 1,
             Source::Estimated => self.estimated += 1,
-            Source::Other => {}
+            Source::Other => self.malformed += u64::from(c.malformed),
         }
         if c.source != Source::Cache {
             for (sum, t) in self.tokens.iter_mut().zip(c.tokens) {
@@ -220,6 +226,7 @@ impl Acc {
             unpriced_calls: self.unpriced,
             llm_cache_hits: self.cache,
             estimated_calls: self.estimated,
+            malformed_usage_calls: self.malformed,
         }
     }
 }
