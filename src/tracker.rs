@@ -73,6 +73,9 @@ pub struct StartInfo {
     /// The most output tokens the request allows (`max_tokens` and its kin, times `n`), if
     /// it says: bounds a budget's reservation.
     pub max_output: Option<u64>,
+    /// Problems found while reading the start's arguments (attribution cut, tags dropped),
+    /// for the binding to log.
+    pub warnings: Vec<String>,
 }
 
 /// What a start hook made of a run: `Err` when a blocking budget refused it (the binding

@@ -1,13 +1,14 @@
-"""Hostile input through the hooks: malformed usage counts.
+"""Hostile input through the hooks: malformed usage counts and unbounded attribution.
 
 A malformed count is never billed as 0: llmledger counts that field itself from the text
 (the record says which, in `estimated_by`), or, when it cannot, records it as unknown and
-the cost as None.
+the cost as None. Attribution values and tags are bounded.
 """
 
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -176,3 +177,67 @@ def test_the_ledger_keeps_the_mark_and_its_report_counts_it(tmp_path: Path, name
     rep = _core.ledger_report(path)
     assert rep["totals"]["malformed_usage_calls"] == 1
     assert rep["totals"] == t.totals()
+
+
+# ---- attribution ------------------------------------------------------------------------
+
+
+def started(t: CostTracker, **start_kw: Any) -> dict[str, Any]:
+    run = uuid.uuid4()
+    t.on_chat_model_start({}, PROMPT, run_id=run, **start_kw)
+    t.on_llm_end(result({"input_tokens": 1, "output_tokens": 1}), run_id=run)
+    return t.records()[-1]
+
+
+def test_a_huge_metadata_value_is_cut_and_marked(
+    tmp_path: Path, ledger_log: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "costs.db"
+    t = CostTracker(store=path)
+    huge = "é" * 1_000_000
+    rec = started(t, metadata={"user_id": huge, "session_id": "s-1"})
+    assert rec["attribution"] == {
+        "user_id": "é" * 256 + f"…[+{1_000_000 - 256} chars]",
+        "session_id": "s-1",
+    }
+    t.close()
+    stored = _core.ledger_report(path, by=["user_id"])["rows"]
+    assert [r["user_id"] for r in stored] == [rec["attribution"]["user_id"]]
+    # A value of exactly the limit is kept whole.
+    assert started(t, metadata={"user_id": "u" * 256})["attribution"]["user_id"] == "u" * 256
+
+
+def test_tags_given_as_one_string_are_one_tag() -> None:
+    t = CostTracker()
+    assert started(t, tags="abc")["tags"] == ["abc"]
+    assert started(t, tags=("a", "b"))["tags"] == ["a", "b"]
+    assert started(t, tags=(f"t{i}" for i in range(3)))["tags"] == ["t0", "t1", "t2"]
+    assert started(t, tags=7)["tags"] == ["7"]
+    assert started(t, tags=None)["tags"] == []
+
+
+def test_the_number_of_tags_is_bounded(ledger_log: pytest.LogCaptureFixture) -> None:
+    t = CostTracker()
+    rec = started(t, tags=[f"tag-{i}" for i in range(10_000)])
+    assert rec["tags"] == [f"tag-{i}" for i in range(64)]
+    long = started(t, tags=["x" * 300])["tags"]
+    assert long == ["x" * 256 + "…[+44 chars]"]
+
+
+class Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("no text for you")
+
+
+def test_a_value_whose_str_raises_is_a_placeholder() -> None:
+    t = CostTracker()
+    rec = started(t, metadata={"user_id": Unprintable()}, tags=["ok", Unprintable()])
+    assert rec["attribution"] == {"user_id": "<unprintable Unprintable>"}
+    assert rec["tags"] == ["ok", "<unprintable Unprintable>"]
+    assert t.successful_requests == 1
+
+
+def test_non_string_values_are_their_text() -> None:
+    t = CostTracker()
+    rec = started(t, metadata={"user_id": 42, "session_id": Decimal("1.5")})
+    assert rec["attribution"] == {"user_id": "42", "session_id": "1.5"}

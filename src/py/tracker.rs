@@ -268,20 +268,11 @@ impl PyTracker {
                 call.kwargs,
             );
             if let Some(md) = call.metadata.and_then(|m| m.cast::<PyDict>().ok()) {
-                for (key, pykey) in self
-                    .core
-                    .config()
-                    .attribute
-                    .iter()
-                    .zip(&self.attribute_keys)
-                {
-                    if let Some(v) = md.get_item(pykey.bind(py)).ok().flatten() {
-                        if let Some(v) = extract::text_of(&v) {
-                            info.attribution.push((key.clone(), v));
-                        }
-                    }
-                }
+                let keys = &self.core.config().attribute;
+                info.attribution =
+                    extract::attribution(md, keys, &self.attribute_keys, &mut info.warnings);
             }
+            log_warnings(py, &std::mem::take(&mut info.warnings));
             let budgets = self.core.budgets().is_some();
             if self.core.config().estimate || budgets {
                 info.prompt = call.inputs.and_then(|i| tokens::prompt_of(i, call.kwargs));
