@@ -241,3 +241,11 @@ def test_non_string_values_are_their_text() -> None:
     t = CostTracker()
     rec = started(t, metadata={"user_id": 42, "session_id": Decimal("1.5")})
     assert rec["attribution"] == {"user_id": "42", "session_id": "1.5"}
+
+
+def test_a_string_that_is_not_valid_unicode_is_kept_lossily() -> None:
+    rec = started(CostTracker(), metadata={"user_id": "a\udcffb"}, tags=["t\ud800"])
+    # Each lone surrogate becomes replacement characters; the rest is kept.
+    user = rec["attribution"]["user_id"]
+    assert user[0] == "a" and user[-1] == "b" and set(user[1:-1]) == {"\ufffd"}
+    assert rec["tags"][0][0] == "t" and set(rec["tags"][0][1:]) == {"\ufffd"}
