@@ -170,6 +170,11 @@ impl Fields {
         self.0 == 0
     }
 
+    /// Whether the set holds a field that can be counted from text (input or output).
+    pub fn has_countable(self) -> bool {
+        self.0 & (Field::Input.bit() | Field::Output.bit()) != 0
+    }
+
     /// Both sets' fields.
     #[must_use]
     pub fn union(self, other: Fields) -> Fields {

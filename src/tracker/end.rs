@@ -54,7 +54,7 @@ impl Tracker {
     pub fn may_estimate(&self, info: &EndInfo) -> bool {
         self.config.estimate
             && !info.llm_cache_hit
-            && (info.usage.is_none() || !info.malformed.filter(Field::countable).is_empty())
+            && (info.usage.is_none() || info.malformed.has_countable())
     }
 
     /// A run ended (or failed): builds, prices and records its call, and settles its budget
