@@ -13,6 +13,7 @@ pub mod alert;
 pub mod budget;
 pub mod catalog;
 pub mod error;
+pub mod fork;
 pub mod ids;
 pub mod ledger;
 pub mod money;

@@ -19,7 +19,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
-from llmledger import _core
+from llmledger import _core, _fork
 
 __all__ = ["CostTracker"]
 
@@ -139,6 +139,7 @@ class CostTracker(BaseCallbackHandler):
         )
         if store is not None or alert_webhook is not None:
             _to_close.add(self)
+            _fork.close_in_multiprocessing_children(_close_stores)
         # LangChain calls a hook as `getattr(handler, name)(...)`: the instance's hooks are the
         # core's builtin functions, which take LangChain's arguments, so no Python frame runs
         # per event. A subclass's own override of a hook stays in charge of it.

@@ -5,6 +5,7 @@ mod budget;
 mod convert;
 mod errors;
 mod extract;
+mod fork;
 mod functions;
 mod hooks;
 mod run_ids;
@@ -46,5 +47,6 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
         py.get_type::<errors::PriceCatalogError>(),
     )?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    fork::register(m)?;
     Ok(())
 }
