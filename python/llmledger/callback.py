@@ -418,6 +418,13 @@ class CostTracker(BaseCallbackHandler):
         call in the records instead)."""
         return self._core.blocked_calls
 
+    @property
+    def internal_errors(self) -> int:
+        """Hook calls that failed inside llmledger (bad arguments, an internal error or
+        panic). Each was logged on the `llmledger` logger and the LLM call went on untracked;
+        no hook raises but for a budget stop."""
+        return self._core.internal_errors
+
     def alert_info(self) -> dict[str, Any] | None:
         """The alert webhook's host and counts (`sent`, `failed`, `dropped`), or None."""
         return self._core.alert_info()

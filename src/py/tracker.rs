@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use pyo3::prelude::*;
@@ -10,7 +11,6 @@ use pyo3::types::{PyDict, PyList, PyString};
 
 use super::budget::{self, AlertSinks, PyClock};
 use super::convert;
-use super::errors::BudgetExceededError;
 use super::extract;
 use super::run_ids;
 use super::tokens;
@@ -108,6 +108,9 @@ pub struct PyTracker {
     attribute_keys: Vec<Py<PyString>>,
     /// Where budget alerts go (logger, `on_alert`, webhook).
     sinks: AlertSinks,
+    /// Hook calls that failed inside llmledger (bad arguments, conversion errors, panics):
+    /// logged, never raised.
+    internal_errors: AtomicU64,
 }
 
 fn error_text(error: &Bound<'_, PyAny>) -> String {
@@ -134,35 +137,29 @@ fn opt_uuid(v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u128>> {
     }
 }
 
-/// Runs a hook's body so that nothing escapes into the user's application but a deliberate
-/// budget stop (`BudgetExceededError`): any other error, or a panic, is logged to the
-/// `llmledger` logger and the LLM call goes on.
-fn guarded(py: Python<'_>, hook: &str, body: impl FnOnce() -> PyResult<()>) -> PyResult<()> {
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
-    let message = match outcome {
-        Ok(Ok(())) => return Ok(()),
-        Ok(Err(e)) if e.is_instance_of::<BudgetExceededError>(py) => return Err(e),
-        Ok(Err(e)) => e.to_string(),
-        Err(panic) => panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "panic".into()),
-    };
-    if let Ok(l) = logger(py) {
-        let _ = l.call_method1(
-            "error",
-            (
-                "llmledger: internal error in %s (the call goes on untracked): %s",
-                hook,
-                message,
-            ),
-        );
-    }
-    Ok(())
+/// Runs a hook's body. The guard that keeps every error but a budget stop out of the
+/// application (logged and counted in `internal_errors`) is the hooks' entry point, which
+/// also covers reading the arguments (`hooks.rs`).
+fn guarded(_py: Python<'_>, _hook: &str, body: impl FnOnce() -> PyResult<()>) -> PyResult<()> {
+    body()
 }
 
 impl PyTracker {
+    /// Logs a hook's failure on the `llmledger` logger and counts it; the call goes on.
+    pub(super) fn internal_error(&self, py: Python<'_>, hook: &str, message: &str) {
+        self.internal_errors.fetch_add(1, Ordering::Relaxed);
+        if let Ok(l) = logger(py) {
+            let _ = l.call_method1(
+                "error",
+                (
+                    "llmledger: internal error in %s (the call goes on untracked): %s",
+                    hook,
+                    message,
+                ),
+            );
+        }
+    }
+
     /// Whether the core may count this run's tokens itself: estimates are on and the response
     /// reported no usage (and is not an LLM-cache replay, which costs nothing).
     fn may_estimate(&self, info: &EndInfo) -> bool {
@@ -476,6 +473,7 @@ impl PyTracker {
             core,
             attribute_keys,
             sinks,
+            internal_errors: AtomicU64::new(0),
         })
     }
 
@@ -546,6 +544,12 @@ impl PyTracker {
     #[getter]
     fn open_runs(&self) -> usize {
         self.core.open_runs()
+    }
+    /// Hook calls that failed inside llmledger (bad arguments, an internal error): each was
+    /// logged on the `llmledger` logger and the LLM call went on.
+    #[getter]
+    fn internal_errors(&self) -> u64 {
+        self.internal_errors.load(Ordering::Relaxed)
     }
     #[getter]
     fn dropped_records(&self) -> u64 {
