@@ -8,6 +8,7 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyString};
+use pyo3::{PyTraverseError, PyVisit};
 
 use super::budget::{self, AlertSinks, PyClock};
 use super::convert;
@@ -111,6 +112,8 @@ pub struct PyTracker {
     /// Hook calls that failed inside llmledger (bad arguments, conversion errors, panics):
     /// logged, never raised.
     internal_errors: AtomicU64,
+    /// The `clock=` callable's holder (also the core's clock), for the garbage collector.
+    clock: Option<Arc<PyClock>>,
 }
 
 fn error_text(error: &Bound<'_, PyAny>) -> String {
@@ -453,8 +456,12 @@ impl PyTracker {
         if let Some(s) = super::store::open_store(py, store, durability)? {
             core = core.with_store(s);
         }
-        if let Some(c) = clock.filter(|c| !c.is_none()) {
-            core = core.with_clock(Arc::new(PyClock::new(c)?));
+        let clock = clock
+            .filter(|c| !c.is_none())
+            .map(|c| PyClock::new(c).map(Arc::new))
+            .transpose()?;
+        if let Some(c) = &clock {
+            core = core.with_clock(c.clone());
         }
         let sinks = AlertSinks::new(on_alert, alert_webhook)?;
         let budgeted = budgets.is_some();
@@ -474,7 +481,26 @@ impl PyTracker {
             attribute_keys,
             sinks,
             internal_errors: AtomicU64::new(0),
+            clock,
         })
+    }
+
+    /// The Python objects it holds (`on_alert`, `clock`), for the garbage collector: a
+    /// tracker given a bound method of an object that holds the tracker is a cycle.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        self.sinks.traverse(&visit)?;
+        if let Some(c) = &self.clock {
+            c.traverse(&visit)?;
+        }
+        Ok(())
+    }
+
+    /// Lets go of them (the garbage collector breaking such a cycle).
+    fn __clear__(&self) {
+        self.sinks.clear();
+        if let Some(c) = &self.clock {
+            c.clear();
+        }
     }
 
     /// LangChain's hook `name` (`on_llm_end`, `on_tool_start`, ...) bound to this tracker: a
