@@ -200,6 +200,17 @@ impl Webhook {
         w
     }
 
+    /// This process's webhook if it has used it yet (a forked child has not until its first
+    /// alert).
+    fn find(&self) -> Option<&Webhook> {
+        let generation = crate::fork::generation();
+        let mut w = self;
+        while w.generation != generation {
+            w = w.child.get()?;
+        }
+        Some(w)
+    }
+
     /// The URL as messages show it: scheme and host only.
     pub fn target(&self) -> &str {
         &self.target
@@ -259,13 +270,15 @@ impl Webhook {
     /// Waits until every alert this process queued has been delivered or given up on, at
     /// most `timeout`. True when nothing is left.
     pub fn flush(&self, timeout: Duration) -> bool {
-        self.here().pending.wait(timeout)
+        self.find().is_none_or(|w| w.pending.wait(timeout))
     }
 
     /// Stops taking alerts, lets the thread deliver what is queued for at most `timeout`,
     /// then lets it go (a thread still retrying ends with the process). True when everything
     /// queued was delivered or given up on in time. Later `send`s drop.
     pub fn close(&self, timeout: Duration) -> bool {
+        // In a forked child that never sent, this starts a thread only to stop it: later
+        // sends must drop.
         let w = self.here();
         // Dropping the sender ends the thread's loop once the queue is empty.
         let tx = w.tx.lock().take();
@@ -283,7 +296,9 @@ impl Webhook {
 
     /// What happened to this process's alerts so far (a forked child counts from zero).
     pub fn stats(&self) -> WebhookStats {
-        let c = &self.here().counters;
+        let Some(c) = self.find().map(|w| &w.counters) else {
+            return WebhookStats::default();
+        };
         WebhookStats {
             sent: c.sent.load(Ordering::Relaxed),
             failed: c.failed.load(Ordering::Relaxed),
