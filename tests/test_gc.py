@@ -40,4 +40,3 @@ def test_a_tracker_holding_its_owners_bound_methods_is_collected(
     gc.collect()
     assert app_ref() is None
     assert tracker_ref() is None
-

@@ -118,9 +118,7 @@ def test_two_processes_write_one_ledger(tmp_path: Path, name: str, durability: s
 
 
 @pytest.mark.parametrize("durability", ["batch", "sync"])
-def test_forked_child_neither_hangs_nor_loses_its_record(
-    tmp_path: Path, durability: str
-) -> None:
+def test_forked_child_neither_hangs_nor_loses_its_record(tmp_path: Path, durability: str) -> None:
     path = tmp_path / "forked.db"
     code = f"""
 import os, warnings
