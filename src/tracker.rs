@@ -259,18 +259,12 @@ impl Tracker {
             until: None,
         };
         let mut warnings = Vec::new();
-        crate::store::query::for_each(
-            store.path(),
-            &range,
-            &mut warnings,
-            &mut |_| {},
-            &mut |r| {
-                if let Some(c) = &r.cost {
-                    budgets.preload(&CallScope::from_record(&r), r.time, c.total, now);
-                }
-                true
-            },
-        )?;
+        crate::store::read::for_each(store.path(), &range, &mut warnings, &mut |_| {}, &mut |r| {
+            if let Some(c) = &r.cost {
+                budgets.preload(&CallScope::from_record(&r), r.time, c.total, now);
+            }
+            true
+        })?;
         Ok(warnings)
     }
 
@@ -477,20 +471,20 @@ impl Tracker {
             // A budget cuts streams: count each chunk as it comes (with the counter found at
             // start, not looked up per chunk) and price the stream so far.
             ctx.streamed_tokens += counter.count(text);
-            let now = self.now();
             let usage = Usage {
                 input: ctx.prompt_tokens.unwrap_or(0),
                 output: ctx.streamed_tokens,
                 ..Usage::default()
             };
-            let Ok(so_far) = entry.cost(
-                &usage,
-                now.date_naive(),
-                price_variant(ctx.service_tier.as_deref()),
-            ) else {
+            let entry = entry.clone();
+            let tier = ctx.service_tier.clone();
+            // The clock may be Python's (`clock=`): never read it with the lock held.
+            drop(runs);
+            let now = self.now();
+            let Ok(so_far) = entry.cost(&usage, now.date_naive(), price_variant(tier.as_deref()))
+            else {
                 return Ok(());
             };
-            drop(runs);
             if let Some(b) = &self.budgets {
                 b.reserve_at_least(id, so_far.cost.total, now)?;
             }

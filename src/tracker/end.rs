@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use super::{price_variant, warned_models, EndInfo, EndOutcome, RunContext, SeenPrompt, Tracker};
 use crate::budget::{Alert, CallScope, ReservationId};
-use crate::ids::shared_name;
 use crate::ledger::CallRecord;
+use crate::shared_names::shared_name;
 use crate::tokens::{self, Counter};
 use crate::usage::{partial_description, Field, Fields, Usage, UsageSource};
 
