@@ -5,7 +5,8 @@
 //! ([`usage`]), per-call records and their aggregates ([`ledger`]) and the per-run state machine
 //! that turns callback events into records ([`tracker`]), the durable ledger that keeps them
 //! ([`store`]), token counting ([`tokens`]), budgets that stop a call before it spends
-//! ([`budget`]) and the webhook that carries their alerts ([`alert`]). The binding layer in
+//! ([`budget`]), the webhook that carries their alerts ([`alert`]) and the nearest-name
+//! suggestions of "did you mean ...?" messages ([`suggest`]). The binding layer in
 //! `py` (built with the default `python` feature) converts LangChain's objects into these
 //! types and back.
 
@@ -18,6 +19,7 @@ pub mod ledger;
 pub mod money;
 pub mod report;
 pub mod store;
+pub mod suggest;
 pub mod tokens;
 pub mod tracker;
 pub mod usage;

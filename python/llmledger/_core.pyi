@@ -220,6 +220,25 @@ def cost(
     date: datetime.date | None = None,
     prices: _Prices = None,
 ) -> Decimal | None: ...
+def cost_breakdown(
+    model: str,
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+    cache_read_tokens: int = 0,
+    cache_write_tokens: int = 0,
+    reasoning_tokens: int = 0,
+    provider: str | None = None,
+    *,
+    cache_write_1h_tokens: int = 0,
+    input_audio_tokens: int = 0,
+    output_audio_tokens: int = 0,
+    service_tier: str | None = None,
+    date: datetime.date | None = None,
+    prices: _Prices = None,
+) -> dict[str, Any] | None: ...
+def suggest_models(
+    model: str, provider: str | None = None, *, prices: _Prices = None
+) -> list[str]: ...
 def catalog_version() -> str: ...
 def catalog_entries(*, prices: _Prices = None) -> list[dict[str, Any]]: ...
 def count_tokens(text: str, model: str = "gpt-4o", *, encoding: str | None = None) -> int: ...

@@ -1,0 +1,73 @@
+"""Guidance for everyday mistakes: typos get a "did you mean", unknown amounts say so, and
+every warning says how to fix what it warns about."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from llmledger import _core
+from llmledger.cli import main
+
+# ---- nearest names: catalog ids ----------------------------------------------------------
+
+
+def test_prices_suggests_the_nearest_ids(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["prices", "gpt4o"]) == 1
+    err = capsys.readouterr().err
+    assert "no price for 'gpt4o'" in err and "did you mean 'gpt-4o'" in err
+
+
+def test_cost_suggests_the_nearest_ids(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["cost", "claude-sonet-4-5", "--input", "5"]) == 1
+    assert "did you mean 'claude-sonnet-4-5'" in capsys.readouterr().err
+
+
+def test_suggest_models_is_empty_for_nothing_near() -> None:
+    assert _core.suggest_models("zzzzzzzzzzzz") == []
+    assert _core.suggest_models("gpt4o")[0] == "gpt-4o"
+
+
+# ---- the command line ----------------------------------------------------------------------
+
+
+def test_top_level_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "examples:" in out and "llmledger report costs.db --by user_id,model" in out
+
+
+def test_cost_arguments_have_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["cost", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    # Every argument says what it is (before: `model`, `--provider` and `--service-tier` bare).
+    assert "model a model name as LangChain reports it" in out
+    assert "--provider PROVIDER the host whose price applies" in out
+    assert "--service-tier SERVICE_TIER price at this tier" in out
+    assert "--input includes --cached and --cache-write tokens" in out
+
+
+def test_cost_prints_unit_and_components(capsys: pytest.CaptureFixture[str]) -> None:
+    # gpt-4o: $2.50 input, $1.25 cached, $10 output per 1M.
+    assert main(["cost", "gpt-4o", "--input", "12000", "--cached", "8000", "--output", "800"]) == 0
+    out = capsys.readouterr().out
+    first, *table = out.splitlines()
+    assert first.startswith("0.028 USD") and "openai/gpt-4o" in first
+    cells = {ln.rsplit(None, 1)[0].strip(): ln.rsplit(None, 1)[1] for ln in table[2:]}
+    assert cells == {
+        "input (uncached)": "0.01",
+        "cache reads": "0.01",
+        "output": "0.008",
+        "total": "0.028",
+    }
+
+
+def test_cost_json_has_the_components(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["cost", "gpt-4o", "--input", "1000", "--output", "100", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert Decimal(got["total"]) == Decimal("0.0035")
+    assert Decimal(got["components"]["output"]) == Decimal("0.001")
+    assert got["price_entry"] == "openai/gpt-4o"
