@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from typing import Any
 
 import pytest
-from llmledger import _core
+from llmledger import CostTracker, _core
 from llmledger.cli import main
+from llmledger.testing import UsageFakeChatModel
 
 # ---- nearest names: catalog ids ----------------------------------------------------------
 
@@ -71,3 +73,29 @@ def test_cost_json_has_the_components(capsys: pytest.CaptureFixture[str]) -> Non
     assert Decimal(got["total"]) == Decimal("0.0035")
     assert Decimal(got["components"]["output"]) == Decimal("0.001")
     assert got["price_entry"] == "openai/gpt-4o"
+
+
+# ---- print(tracker) with unpriced calls ------------------------------------------------------
+
+
+def _usage(i: int, o: int) -> dict[str, int]:
+    return {"input_tokens": i, "output_tokens": o, "total_tokens": i + o}
+
+
+def test_total_line_is_a_lower_bound_with_unpriced_calls(ledger_log: Any) -> None:
+    t = CostTracker()
+    UsageFakeChatModel(model="mystery-model-77", usage=_usage(10, 10)).invoke(
+        "hi", config={"callbacks": [t]}
+    )
+    text = str(t)
+    # Nothing priced: not "$0.00".
+    assert "Total Cost (USD): unknown\n" in text and "Unpriced Requests: 1" in text
+    UsageFakeChatModel(model="gpt-4o", usage=_usage(1000, 100)).invoke(
+        "hi", config={"callbacks": [t]}
+    )
+    assert "Total Cost (USD): >= $0.0035\n" in str(t)
+    t.reset()
+    UsageFakeChatModel(model="gpt-4o", usage=_usage(1000, 100)).invoke(
+        "hi", config={"callbacks": [t]}
+    )
+    assert str(t).endswith("Total Cost (USD): $0.0035")
