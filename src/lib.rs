@@ -6,7 +6,8 @@
 //! that turns callback events into records ([`tracker`]), the durable ledger that keeps them
 //! ([`store`]), token counting ([`tokens`]), budgets that stop a call before it spends
 //! ([`budget`]), the webhook that carries their alerts ([`alert`]) and the nearest-name
-//! suggestions of "did you mean ...?" messages ([`suggest`]). The binding layer in
+//! suggestions of "did you mean ...?" messages ([`suggest`]), and the once-per-process
+//! warnings that say how to fix what they warn about ([`guidance`]). The binding layer in
 //! `py` (built with the default `python` feature) converts LangChain's objects into these
 //! types and back.
 
@@ -14,6 +15,7 @@ pub mod alert;
 pub mod budget;
 pub mod catalog;
 pub mod error;
+pub mod guidance;
 pub mod ids;
 pub mod ledger;
 pub mod money;

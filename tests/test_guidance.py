@@ -8,9 +8,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from fake_provider import FakeProvider, openai_usage
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
 from llmledger import CostTracker, _core
 from llmledger.cli import main
 from llmledger.testing import UsageFakeChatModel
+from test_real_clients import chat_openai
 
 # ---- nearest names: catalog ids ----------------------------------------------------------
 
@@ -99,3 +103,64 @@ def test_total_line_is_a_lower_bound_with_unpriced_calls(ledger_log: Any) -> Non
         "hi", config={"callbacks": [t]}
     )
     assert str(t).endswith("Total Cost (USD): $0.0035")
+
+
+# ---- a model without a name, an estimated stream ---------------------------------------------
+
+
+def _messages(ledger_log: Any, text: str) -> list[str]:
+    return [r.getMessage() for r in ledger_log.records if text in r.getMessage()]
+
+
+def test_a_model_without_a_name_is_warned_once_with_the_fix(ledger_log: Any) -> None:
+    t = CostTracker()
+    llm = GenericFakeChatModel(messages=iter([AIMessage("one"), AIMessage("two")]))
+    llm.invoke("hi", config={"callbacks": [t]})
+    llm.invoke("hi", config={"callbacks": [t]})
+    assert t.unpriced_calls == 2
+    [warning] = _messages(ledger_log, "names no model")
+    assert "provider 'genericfakechatmodel'" in warning
+    assert '"ls_model_name": "my-model"' in warning and "prices=" in warning
+    # The fix the warning gives works.
+    priced = CostTracker(prices={"my-model": {"input": "1", "output": "2"}})
+    GenericFakeChatModel(messages=iter([AIMessage("three")])).invoke(
+        "hi", config={"callbacks": [priced], "metadata": {"ls_model_name": "my-model"}}
+    )
+    assert priced.unpriced_calls == 0 and priced.total_cost > 0
+
+
+def test_unknown_model_warning_suggests_the_nearest_id(ledger_log: Any) -> None:
+    t = CostTracker()
+    UsageFakeChatModel(model="gpt-4o-minii", usage=_usage(1, 1)).invoke(
+        "hi", config={"callbacks": [t]}
+    )
+    [warning] = _messages(ledger_log, "no price for model 'gpt-4o-minii'")
+    assert "did you mean 'gpt-4o-mini'" in warning
+
+
+def test_an_estimated_stream_is_warned_once_per_model_with_the_fix(
+    fake_provider: FakeProvider, ledger_log: Any
+) -> None:
+    fake_provider.set_openai(content="A streamed answer without usage.")
+    t = CostTracker()
+    llm = chat_openai(fake_provider, model="gpt-4.1-nano")  # custom base_url: no stream usage
+    for _ in range(2):
+        "".join(str(c.content) for c in llm.stream("q", config={"callbacks": [t]}))
+    assert t.estimated_calls == 2
+    [warning] = _messages(ledger_log, "reported no token usage")
+    assert "'gpt-4.1-nano'" in warning and "ChatOpenAI(..., stream_usage=True)" in warning
+    # The fix works: exact usage, and nothing more to say.
+    fake_provider.set_openai(content="With usage.", usage=openai_usage(12, 3))
+    llm = chat_openai(fake_provider, model="gpt-4.1-nano", stream_usage=True)
+    "".join(str(c.content) for c in llm.stream("q", config={"callbacks": [t]}))
+    assert t.records()[-1]["usage_source"] == "provider"
+    assert len(_messages(ledger_log, "reported no token usage")) == 1
+
+
+def test_an_estimated_anthropic_stream_names_anthropics_default(ledger_log: Any) -> None:
+    t = CostTracker()
+    llm = UsageFakeChatModel(model="claude-3-5-haiku", provider="anthropic", stream_usage=False)
+    "".join(str(c.content) for c in llm.stream("q", config={"callbacks": [t]}))
+    [warning] = _messages(ledger_log, "reported no token usage")
+    assert "ChatAnthropic reports streamed usage by default" in warning
+
