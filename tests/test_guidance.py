@@ -4,6 +4,7 @@ every warning says how to fix what it warns about."""
 from __future__ import annotations
 
 import json
+import logging
 from decimal import Decimal
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from fake_provider import FakeProvider, openai_usage
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
-from llmledger import CostTracker, _core
+from llmledger import Budget, BudgetExceededError, CostTracker, _core, track_costs
 from llmledger.cli import main
 from llmledger.testing import UsageFakeChatModel
 from test_real_clients import chat_openai
@@ -164,3 +165,63 @@ def test_an_estimated_anthropic_stream_names_anthropics_default(ledger_log: Any)
     [warning] = _messages(ledger_log, "reported no token usage")
     assert "ChatAnthropic reports streamed usage by default" in warning
 
+
+# ---- alerts: once, where the user wants them -----------------------------------------------
+
+
+class DropBudgetStops(logging.Filter):
+    """The README's filter for LangChain's log line about a refused call."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "BudgetExceededError" not in record.getMessage()
+
+
+def _refuse_once(t: CostTracker) -> None:
+    # gpt-4o: the first call reserves ~$0.164 (its output bounded by the model's 16,384
+    # tokens) and costs $0.125 (50k input tokens); the second cannot reserve as much again.
+    llm = UsageFakeChatModel(model="gpt-4o", usage=_usage(50_000, 0))
+    llm.invoke("hi", config={"callbacks": [t]})
+    with pytest.raises(BudgetExceededError):
+        llm.invoke("hi", config={"callbacks": [t]})
+
+
+def test_log_alerts_false_leaves_alerts_to_on_alert(ledger_log: Any) -> None:
+    seen: list[str] = []
+    t = CostTracker(
+        budgets=[Budget.daily("0.2")], on_alert=lambda a: seen.append(a.kind), log_alerts=False
+    )
+    _refuse_once(t)
+    assert seen == ["threshold", "blocked"]
+    assert not [r for r in ledger_log.records if r.name == "llmledger"]
+    # The default still logs them (before this change the only behaviour: printed twice).
+    ledger_log.clear()
+    t = CostTracker(budgets=[Budget.daily("0.2")], on_alert=lambda a: None)
+    _refuse_once(t)
+    assert len([r for r in ledger_log.records if r.name == "llmledger"]) == 2
+
+
+def test_langchains_refusal_log_line_can_be_filtered(caplog: pytest.LogCaptureFixture) -> None:
+    manager_log = logging.getLogger("langchain_core.callbacks.manager")
+    t = CostTracker(budgets=[Budget.daily("0.2")], log_alerts=False)
+    _refuse_once(t)
+    assert any("Error in CostTracker.on_chat_model_start" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    quiet = DropBudgetStops()
+    manager_log.addFilter(quiet)
+    try:
+        t.reset_budget()
+        _refuse_once(t)
+    finally:
+        manager_log.removeFilter(quiet)
+    assert not [r for r in caplog.records if r.name == manager_log.name]
+    assert t.blocked_calls == 2
+
+
+def test_track_costs_takes_log_alerts(ledger_log: Any) -> None:
+    with track_costs(budgets=[Budget.daily("0.2")], log_alerts=False) as t:
+        llm = UsageFakeChatModel(model="gpt-4o", usage=_usage(50_000, 0))
+        llm.invoke("hi")
+        with pytest.raises(BudgetExceededError):
+            llm.invoke("hi")
+    assert t.blocked_calls == 1
+    assert not [r for r in ledger_log.records if r.name == "llmledger"]

@@ -96,6 +96,9 @@ class CostTracker(BaseCallbackHandler):
             from the ledger.
         on_alert: called with a `BudgetAlert` when a budget threshold is reached or a call
             is refused (in the hook's thread; an exception in it is logged, never raised).
+        log_alerts: also log each alert as a WARNING on the `llmledger` logger (default).
+            `False` when `on_alert` or the webhook already reports them, so they do not
+            print twice.
         alert_webhook: an http(s) URL every alert is POSTed to as JSON (Slack-compatible
             `text` plus structured fields), from a background thread with retries: it never
             slows a call. Logs name only its host.
@@ -121,6 +124,7 @@ class CostTracker(BaseCallbackHandler):
         on_alert: Callable[[_core.BudgetAlert], object] | None = None,
         alert_webhook: str | None = None,
         clock: Callable[[], datetime.datetime] | None = None,
+        log_alerts: bool = True,
     ) -> None:
         super().__init__()
         if isinstance(attribute, str):
@@ -136,6 +140,7 @@ class CostTracker(BaseCallbackHandler):
             on_alert=on_alert,
             alert_webhook=alert_webhook,
             clock=clock,
+            log_alerts=log_alerts,
         )
         if store is not None or alert_webhook is not None:
             _to_close.add(self)

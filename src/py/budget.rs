@@ -411,15 +411,22 @@ pub fn state_dict<'py>(py: Python<'py>, s: &BudgetState) -> PyResult<Bound<'py, 
     Ok(d)
 }
 
-/// Where alerts go: the `llmledger` logger always, then `on_alert`, then the webhook.
+/// Where alerts go: the `llmledger` logger (unless `log_alerts=False`), then `on_alert`, then
+/// the webhook.
 pub struct AlertSinks {
     on_alert: Option<Py<PyAny>>,
     webhook: Option<Webhook>,
+    log: bool,
 }
 
 impl AlertSinks {
-    /// Sinks for `on_alert` (a callable) and `alert_webhook` (an http(s) URL).
-    pub fn new(on_alert: Option<&Bound<'_, PyAny>>, webhook: Option<&str>) -> PyResult<Self> {
+    /// Sinks for `on_alert` (a callable) and `alert_webhook` (an http(s) URL); `log`: also a
+    /// WARNING on the `llmledger` logger.
+    pub fn new(
+        on_alert: Option<&Bound<'_, PyAny>>,
+        webhook: Option<&str>,
+        log: bool,
+    ) -> PyResult<Self> {
         let on_alert = match on_alert.filter(|f| !f.is_none()) {
             Some(f) if !f.is_callable() => {
                 return Err(PyTypeError::new_err(format!(
@@ -439,13 +446,19 @@ impl AlertSinks {
                 Webhook::new(url, report)
             })
             .transpose()?;
-        Ok(AlertSinks { on_alert, webhook })
+        Ok(AlertSinks {
+            on_alert,
+            webhook,
+            log,
+        })
     }
 
     /// Sends each alert to every sink. Never raises: a failing `on_alert` is logged.
     pub fn dispatch(&self, py: Python<'_>, alerts: Vec<Alert>) {
         for alert in alerts {
-            super::tracker::log_warnings(py, &[alert.text()]);
+            if self.log {
+                super::tracker::log_warnings(py, &[alert.text()]);
+            }
             if let Some(w) = &self.webhook {
                 w.send(&alert);
             }

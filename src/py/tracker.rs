@@ -412,7 +412,7 @@ impl PyTracker {
 #[pymethods]
 impl PyTracker {
     #[new]
-    #[pyo3(signature = (*, attribute=None, prices=None, max_records=None, estimate=true, store=None, durability=None, budgets=None, on_alert=None, alert_webhook=None, clock=None))]
+    #[pyo3(signature = (*, attribute=None, prices=None, max_records=None, estimate=true, store=None, durability=None, budgets=None, on_alert=None, alert_webhook=None, clock=None, log_alerts=true))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -426,6 +426,7 @@ impl PyTracker {
         on_alert: Option<&Bound<'_, PyAny>>,
         alert_webhook: Option<&str>,
         clock: Option<&Bound<'_, PyAny>>,
+        log_alerts: bool,
     ) -> PyResult<Self> {
         let budgets = match budgets.filter(|b| !b.is_none()) {
             Some(b) => Some(Budgets::new(budget::definitions(b)?)?),
@@ -459,7 +460,7 @@ impl PyTracker {
         if let Some(c) = clock.filter(|c| !c.is_none()) {
             core = core.with_clock(Arc::new(PyClock::new(c)?));
         }
-        let sinks = AlertSinks::new(on_alert, alert_webhook)?;
+        let sinks = AlertSinks::new(on_alert, alert_webhook, log_alerts)?;
         let budgeted = budgets.is_some();
         if let Some(b) = budgets {
             core = core.with_budgets(b);
