@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pydoc
 from decimal import Decimal
 from typing import Any
 
@@ -225,3 +226,17 @@ def test_track_costs_takes_log_alerts(ledger_log: Any) -> None:
             llm.invoke("hi")
     assert t.blocked_calls == 1
     assert not [r for r in ledger_log.records if r.name == "llmledger"]
+
+
+# ---- help(CostTracker) -------------------------------------------------------------------------
+
+
+def test_help_lists_the_trackers_api_before_the_langchain_hooks() -> None:
+    text = pydoc.render_doc(CostTracker, renderer=pydoc.plaintext)
+    hooks_at = text.index("on_llm_end(")
+    for method in ("totals(", "summary(", "records(", "report(", "budgets(", "store_info("):
+        assert text.index(method) < hooks_at, method
+    # The hooks are still documented, and still the core's functions on an instance.
+    assert "on_chat_model_start(" in text
+    t = CostTracker()
+    assert type(t.on_llm_end).__name__ == "builtin_function_or_method"
