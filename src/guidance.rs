@@ -4,7 +4,8 @@
 //! after every lock is released.
 
 use std::collections::HashSet;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
@@ -77,9 +78,100 @@ pub fn estimated_stream(model: &str, provider: Option<&str>) -> Option<String> {
     ))
 }
 
+/// Calls checked at most for a captured key's near miss: a typo shows in the first calls, and
+/// past them the check costs one atomic load.
+const KEY_CHECKS: u32 = 256;
+
+/// Watches a tracker's first calls for a captured metadata key that a call lacks while it
+/// carries a near one (`userId` for `user_id`): warned once per key.
+#[derive(Debug)]
+pub struct KeyWatch {
+    /// The captured keys, each with whether it is settled (seen in a call, or warned about).
+    keys: parking_lot::Mutex<Vec<(Arc<str>, bool)>>,
+    checks_left: AtomicU32,
+}
+
+impl KeyWatch {
+    /// A watch over `attribute`, the keys a tracker captures.
+    pub fn new(attribute: &[Arc<str>]) -> Self {
+        KeyWatch {
+            keys: parking_lot::Mutex::new(attribute.iter().map(|k| (k.clone(), false)).collect()),
+            checks_left: AtomicU32::new(if attribute.is_empty() { 0 } else { KEY_CHECKS }),
+        }
+    }
+
+    /// Whether calls are still checked.
+    pub fn active(&self) -> bool {
+        self.checks_left.load(Ordering::Relaxed) > 0
+    }
+
+    /// One call's check: `captured` are the pairs its metadata gave, `metadata_keys` every key
+    /// of its metadata. Returns the warnings for keys it lacks next to a near key.
+    pub fn check(&self, captured: &[(Arc<str>, String)], metadata_keys: &[String]) -> Vec<String> {
+        if self.checks_left.fetch_sub(1, Ordering::Relaxed) <= 1 {
+            self.checks_left.store(0, Ordering::Relaxed);
+        }
+        let mut keys = self.keys.lock();
+        let mut out = Vec::new();
+        let captured_names: Vec<&str> = keys.iter().map(|(k, _)| k.as_ref()).collect();
+        let others: Vec<&str> = metadata_keys
+            .iter()
+            .map(String::as_str)
+            .filter(|m| !captured_names.contains(m))
+            .collect();
+        for (key, settled) in keys.iter_mut().filter(|(_, s)| !*s) {
+            if captured.iter().any(|(k, _)| k == key) {
+                *settled = true;
+                continue;
+            }
+            let near = crate::suggest::closest(key, others.iter().copied(), 1);
+            if let Some(n) = near.first() {
+                *settled = true;
+                out.push(format!(
+                    "a call's metadata has no '{key}' (a key this tracker captures) but has \
+                     '{n}': calls without '{key}' are attributed and budgeted as '(none)'. Send \
+                     '{key}' in the metadata, or capture '{n}' with CostTracker(attribute=[..., \
+                     '{n}'])"
+                ));
+            }
+        }
+        if keys.iter().all(|(_, s)| *s) {
+            self.checks_left.store(0, Ordering::Relaxed);
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_near_miss_key_is_warned_once() {
+        let w = KeyWatch::new(&[Arc::from("user_id"), Arc::from("session_id")]);
+        let md = |keys: &[&str]| keys.iter().map(|k| (*k).to_string()).collect::<Vec<_>>();
+        assert!(w.check(&[], &md(&["ls_provider", "team"])).is_empty());
+        let got = w.check(&[], &md(&["ls_provider", "userId"]));
+        assert_eq!(got.len(), 1);
+        assert!(got[0].contains("no 'user_id'"), "{}", got[0]);
+        assert!(got[0].contains("has 'userId'"), "{}", got[0]);
+        assert!(w.check(&[], &md(&["userId"])).is_empty(), "once");
+        // session_id seen: nothing is left to watch.
+        let seen = [(Arc::from("session_id"), "s".to_string())];
+        assert!(w.check(&seen, &md(&["session_id"])).is_empty());
+        assert!(!w.active());
+    }
+
+    #[test]
+    fn the_watch_stops_after_its_first_calls() {
+        let w = KeyWatch::new(&[Arc::from("user_id")]);
+        for _ in 0..KEY_CHECKS {
+            assert!(w.active());
+            w.check(&[], &[]);
+        }
+        assert!(!w.active());
+        assert!(!KeyWatch::new(&[]).active());
+    }
 
     #[test]
     fn each_warning_once_per_key() {

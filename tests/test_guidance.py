@@ -7,6 +7,7 @@ import json
 import logging
 import pydoc
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -240,3 +241,64 @@ def test_help_lists_the_trackers_api_before_the_langchain_hooks() -> None:
     assert "on_chat_model_start(" in text
     t = CostTracker()
     assert type(t.on_llm_end).__name__ == "builtin_function_or_method"
+
+
+# ---- keys that are not captured, or never appear ------------------------------------------
+
+
+def test_a_per_key_near_a_captured_one_is_refused_at_construction() -> None:
+    with pytest.raises(ValueError, match=r"per='user'.*did you mean 'user_id'") as e:
+        CostTracker(budgets=[Budget.daily(1, per="user")])
+    assert "attribute=['user_id', 'session_id']" in str(e.value)
+    with pytest.raises(ValueError, match="did you mean 'model'"):
+        CostTracker(budgets=[Budget.daily(1, per="models")])
+    # Listed in attribute=, the key is taken as meant; a key near nothing is captured as asked.
+    CostTracker(attribute=["user"], budgets=[Budget.daily(1, per="user")])
+    assert "team" in CostTracker(budgets=[Budget.daily(1, per="team")])._core.attribute
+
+
+def test_a_report_dimension_is_no_budget_scope() -> None:
+    with pytest.raises(ValueError, match=r"per='day' is a report dimension.*window="):
+        Budget.daily(1, per="day")
+    with pytest.raises(ValueError, match="not a budget scope"):
+        Budget(1, per="usage_source")
+
+
+def test_summary_of_an_uncaptured_key_suggests_the_captured_one() -> None:
+    with pytest.raises(ValueError, match=r"unknown dimension 'user' \(did you mean 'user_id'\?\)"):
+        CostTracker().summary(by="user")
+
+
+def test_a_captured_key_sent_under_a_near_name_is_warned_once(ledger_log: Any) -> None:
+    t = CostTracker(budgets=[Budget.daily(1, per="user_id")])
+    llm = UsageFakeChatModel(model="gpt-4o-mini")
+    for _ in range(3):
+        llm.invoke("hi", config={"callbacks": [t], "metadata": {"userId": "alice"}})
+    [warning] = _messages(ledger_log, "a call's metadata has no")
+    assert "no 'user_id'" in warning and "has 'userId'" in warning
+    assert "attribute=[..., 'userId']" in warning
+    # A call lacking the key with nothing near says nothing.
+    ledger_log.clear()
+    t2 = CostTracker()
+    llm.invoke("hi", config={"callbacks": [t2], "metadata": {"team": "red"}})
+    assert not _messages(ledger_log, "a call's metadata has no")
+
+
+@pytest.mark.parametrize("suffix", ["db", "jsonl"])
+def test_report_by_a_key_no_call_has_says_so(
+    tmp_path: Path, suffix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / f"costs.{suffix}"
+    t = CostTracker(store=path, attribute=["user_id", "team"])
+    llm = UsageFakeChatModel(model="gpt-4o-mini")
+    llm.invoke("hi", config={"callbacks": [t], "metadata": {"user_id": "alice", "team": "a"}})
+    t.close()
+    assert main(["report", str(path), "--by", "user"]) == 0
+    err = capsys.readouterr().err
+    assert "no call in the ledger has the metadata key 'user'" in err
+    assert "did you mean 'user_id'" in err and "its calls carry team, user_id" in err
+    # A key the calls have: no warning.
+    assert main(["report", str(path), "--by", "user_id"]) == 0
+    assert "no call in the ledger" not in capsys.readouterr().err
+    rep = _core.ledger_report(path, by=["usr_id"])
+    assert any("did you mean 'user_id'" in w for w in rep["warnings"])

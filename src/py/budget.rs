@@ -82,7 +82,7 @@ fn build(
     let mut b = Budget::new(limit, window)?
         .action(Action::parse(action)?)
         .cut_streams(cut_streams);
-    if let Scope::Per(key) = Scope::parse(per) {
+    if let Scope::Per(key) = Scope::parse_checked(per)? {
         b = b.per(key);
     }
     if let Some(a) = alert_at.filter(|a| !a.is_none()) {

@@ -108,6 +108,8 @@ pub struct PyTracker {
     attribute_keys: Vec<Py<PyString>>,
     /// Where budget alerts go (logger, `on_alert`, webhook).
     sinks: AlertSinks,
+    /// The first calls' check for a captured key sent under a near name (`userId`).
+    key_watch: crate::guidance::KeyWatch,
 }
 
 fn error_text(error: &Bound<'_, PyAny>) -> String {
@@ -282,6 +284,11 @@ impl PyTracker {
                         }
                     }
                 }
+                if self.key_watch.active() && info.attribution.len() < self.attribute_keys.len() {
+                    let keys: Vec<String> =
+                        md.keys().iter().filter_map(|k| k.extract().ok()).collect();
+                    log_warnings(py, &self.key_watch.check(&info.attribution, &keys));
+                }
             }
             let budgets = self.core.budgets().is_some();
             if self.core.config().estimate || budgets {
@@ -437,7 +444,10 @@ impl PyTracker {
             .into_iter()
             .map(Arc::from)
             .collect();
-        // A budget per metadata key needs that key captured.
+        // A budget per metadata key needs that key captured; one near a captured key is a typo.
+        if let Some(b) = &budgets {
+            b.check_keys(&attribute)?;
+        }
         for key in budgets.iter().flat_map(Budgets::metadata_keys) {
             if !attribute.contains(&key) {
                 attribute.push(key);
@@ -447,6 +457,7 @@ impl PyTracker {
             .iter()
             .map(|k| PyString::new(py, k).unbind())
             .collect();
+        let key_watch = crate::guidance::KeyWatch::new(&attribute);
         let catalog = catalog_with(prices)?;
         let mut core = Tracker::new(TrackerConfig {
             attribute,
@@ -477,6 +488,7 @@ impl PyTracker {
             core,
             attribute_keys,
             sinks,
+            key_watch,
         })
     }
 

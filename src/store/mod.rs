@@ -14,6 +14,7 @@ pub mod query;
 pub mod record;
 pub mod sqlite;
 mod sqlite_report;
+mod unseen_keys;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
