@@ -22,6 +22,7 @@ __all__ = [
     "catalog_entries",
     "catalog_version",
     "cost",
+    "cost_breakdown",
     "count_message_tokens",
     "count_tokens",
     "count_tokens_batch",
@@ -30,6 +31,7 @@ __all__ = [
     "ledger_report",
     "ledger_spend",
     "price",
+    "suggest_models",
     "tokenizer_for",
 ]
 
