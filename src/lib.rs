@@ -14,6 +14,7 @@
 pub mod budget;
 pub mod catalog;
 pub mod error;
+pub mod fork;
 pub mod guidance;
 pub mod ids;
 pub mod ledger;

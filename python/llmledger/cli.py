@@ -241,8 +241,6 @@ def _dims(by: str | None) -> list[str]:
     return [d.strip() for d in (by or "").split(",") if d.strip()]
 
 
-
-
 def _cmd_report(args: argparse.Namespace) -> int:
     by = _dims(args.by)
     progress = _Progress(args.ledger, "reading")

@@ -6,6 +6,7 @@ mod catalog;
 mod convert;
 mod errors;
 mod extract;
+mod fork;
 mod hooks;
 mod ledger;
 mod log;
@@ -58,5 +59,6 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
         py.get_type::<errors::PriceCatalogError>(),
     )?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    fork::register(m)?;
     Ok(())
 }
