@@ -31,6 +31,8 @@ pub struct PyTracker {
     attribute_keys: Vec<Py<PyString>>,
     /// Where budget alerts go (logger, `on_alert`, webhook).
     sinks: AlertSinks,
+    /// The first calls' check for a captured key sent under a near name (`userId`).
+    key_watch: crate::guidance::KeyWatch,
     /// Hook calls that failed inside llmledger (bad arguments, conversion errors, panics):
     /// logged, never raised.
     internal_errors: AtomicU64,
@@ -187,6 +189,11 @@ impl PyTracker {
                 let keys = &self.core.config().attribute;
                 info.attribution =
                     extract::attribution(md, keys, &self.attribute_keys, &mut info.warnings);
+                if self.key_watch.active() && info.attribution.len() < self.attribute_keys.len() {
+                    let keys: Vec<String> =
+                        md.keys().iter().filter_map(|k| k.extract().ok()).collect();
+                    log_warnings(py, &self.key_watch.check(&info.attribution, &keys));
+                }
             }
             log_warnings(py, &std::mem::take(&mut info.warnings));
             let budgets = self.core.budgets().is_some();
@@ -318,7 +325,7 @@ impl PyTracker {
 #[pymethods]
 impl PyTracker {
     #[new]
-    #[pyo3(signature = (*, attribute=None, prices=None, max_records=None, estimate=true, store=None, durability=None, budgets=None, on_alert=None, alert_webhook=None, clock=None))]
+    #[pyo3(signature = (*, attribute=None, prices=None, max_records=None, estimate=true, store=None, durability=None, budgets=None, on_alert=None, alert_webhook=None, clock=None, log_alerts=true))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -332,6 +339,7 @@ impl PyTracker {
         on_alert: Option<&Bound<'_, PyAny>>,
         alert_webhook: Option<&str>,
         clock: Option<&Bound<'_, PyAny>>,
+        log_alerts: bool,
     ) -> PyResult<Self> {
         let budgets = match budgets.filter(|b| !b.is_none()) {
             Some(b) => Some(Budgets::new(budget::definitions(b)?)?),
@@ -342,7 +350,10 @@ impl PyTracker {
             .into_iter()
             .map(Arc::from)
             .collect();
-        // A budget per metadata key needs that key captured.
+        // A budget per metadata key needs that key captured; one near a captured key is a typo.
+        if let Some(b) = &budgets {
+            b.check_keys(&attribute)?;
+        }
         for key in budgets.iter().flat_map(Budgets::metadata_keys) {
             if !attribute.contains(&key) {
                 attribute.push(key);
@@ -352,6 +363,7 @@ impl PyTracker {
             .iter()
             .map(|k| PyString::new(py, k).unbind())
             .collect();
+        let key_watch = crate::guidance::KeyWatch::new(&attribute);
         let catalog = catalog_with(prices)?;
         let mut core = Tracker::new(TrackerConfig {
             attribute,
@@ -369,7 +381,7 @@ impl PyTracker {
         if let Some(c) = &clock {
             core = core.with_clock(c.clone());
         }
-        let sinks = AlertSinks::new(on_alert, alert_webhook)?;
+        let sinks = AlertSinks::new(on_alert, alert_webhook, log_alerts)?;
         let budgeted = budgets.is_some();
         if let Some(b) = budgets {
             core = core.with_budgets(b);
@@ -386,6 +398,7 @@ impl PyTracker {
             core,
             attribute_keys,
             sinks,
+            key_watch,
             internal_errors: AtomicU64::new(0),
             clock,
         })

@@ -103,6 +103,13 @@ impl Tracker {
             error: end.error,
         };
         self.price(&mut record, usage.unknown, &mut warnings);
+        if record.usage_source == UsageSource::Estimated && record.chunks > 0 {
+            // A stream that reported no usage: once per model, how to get exact usage.
+            if let (Some(m), None) = (record.model.as_deref(), &record.error) {
+                let hint = crate::guidance::estimated_stream(m, record.provider.as_deref());
+                warnings.extend(hint);
+            }
+        }
         let alerts = self.settle(run.reservation, &record);
         self.keep(record, &mut warnings);
         EndOutcome { warnings, alerts }
@@ -284,12 +291,14 @@ impl Tracker {
         }
         let Some(m) = record.model.as_deref() else {
             record.unpriced_reason = Some("the response and the request name no model".into());
+            warnings.extend(crate::guidance::unnamed_model(record.provider.as_deref()));
             return;
         };
         let Some(r) = self.config.catalog.resolve(m, record.provider.as_deref()) else {
             let reason = format!("no price for model '{m}'");
             if warned_models().lock().insert(m.to_string()) {
-                warnings.push(unpriced_warning(&reason, m, record.provider.as_deref()));
+                let w = self.unpriced_warning(&reason, m, record.provider.as_deref());
+                warnings.push(w);
             }
             record.unpriced_reason = Some(reason);
             return;
@@ -310,6 +319,19 @@ impl Tracker {
                 record.unpriced_reason = Some(e);
             }
         }
+    }
+
+    /// The warning for a model without a price: the nearest catalog ids, and how to add one.
+    #[cold]
+    fn unpriced_warning(&self, reason: &str, model: &str, provider: Option<&str>) -> String {
+        let near = crate::suggest::models(&self.config.catalog, model, provider);
+        let near = crate::suggest::did_you_mean(model, near.iter().map(String::as_str));
+        format!(
+            "{reason}{}{near}: its calls are recorded with cost None. Add a price with \
+             CostTracker(prices={{\"{model}\": {{\"input\": \"<USD per 1M>\", \"output\": \"<USD per 1M>\"}}}}) \
+             or a JSON/TOML price file",
+            provider.map(|p| format!(" (provider '{p}')")).unwrap_or_default()
+        )
     }
 
     /// Settles the run's budget reservation to the record's cost (releasing it when the cost
@@ -373,17 +395,6 @@ fn unknown_warning(unknown: Fields, estimate: bool) -> String {
          ({}); the call is recorded with cost None",
         unknown.names(),
         why.join("; ")
-    )
-}
-
-/// The warning for a model without a price, with how to add one.
-#[cold]
-fn unpriced_warning(reason: &str, model: &str, provider: Option<&str>) -> String {
-    format!(
-        "{reason}{}: its calls are recorded with cost None. Add a price with \
-         CostTracker(prices={{\"{model}\": {{\"input\": \"<USD per 1M>\", \"output\": \"<USD per 1M>\"}}}}) \
-         or a JSON/TOML price file",
-        provider.map(|p| format!(" (provider '{p}')")).unwrap_or_default()
     )
 }
 
