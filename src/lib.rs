@@ -12,6 +12,7 @@
 pub mod alert;
 pub mod budget;
 pub mod catalog;
+pub mod digest;
 pub mod error;
 pub mod ids;
 pub mod ledger;

@@ -5,6 +5,7 @@ mod budget;
 mod convert;
 mod errors;
 mod extract;
+mod follow;
 mod functions;
 mod hooks;
 mod run_ids;
@@ -34,6 +35,8 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(tokens::count_tokens_batch, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::count_message_tokens, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::tokenizer_for, m)?)?;
+    m.add_class::<follow::PyFollower>()?;
+    m.add_function(wrap_pyfunction!(follow::ledger_digest, m)?)?;
     m.add_function(wrap_pyfunction!(store::ledger_report, m)?)?;
     m.add_function(wrap_pyfunction!(store::ledger_export, m)?)?;
     m.add_function(wrap_pyfunction!(store::ledger_import, m)?)?;

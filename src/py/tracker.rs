@@ -163,6 +163,11 @@ fn guarded(py: Python<'_>, hook: &str, body: impl FnOnce() -> PyResult<()>) -> P
 }
 
 impl PyTracker {
+    /// The core tracker (for the dashboard's digest, `follow.rs`).
+    pub(super) fn core(&self) -> &Arc<Tracker> {
+        &self.core
+    }
+
     /// Whether the core may count this run's tokens itself: estimates are on and the response
     /// reported no usage (and is not an LLM-cache replay, which costs nothing).
     fn may_estimate(&self, info: &EndInfo) -> bool {

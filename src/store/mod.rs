@@ -9,6 +9,7 @@
 //! Reading ([`query`]): group-by reports, window spend for budgets, exports and imports, over
 //! either format.
 
+pub mod follow;
 pub mod jsonl;
 pub mod query;
 pub mod record;
