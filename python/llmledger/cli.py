@@ -7,6 +7,8 @@ Examples:
     llmledger prices --stale 180             # entries not checked against a source in 180 days
     llmledger cost gpt-4o --input 12000 --cached 8000 --output 800
     llmledger report costs.db --by user_id,model --since 7d
+    llmledger report costs.db --by node --format html -o report.html
+    llmledger watch costs.db --by model,user_id --budget 10/day
     llmledger export costs.db --format csv -o costs.csv
     llmledger import costs.jsonl --into costs.db
 """
@@ -233,8 +235,23 @@ _TOTAL_COLUMNS = (
 )
 
 
+def _cmd_report_html(args: argparse.Namespace, by: list[str]) -> int:
+    from llmledger.report_html import ledger_html, write_html
+
+    if not args.output:
+        raise ValueError("--format html needs -o FILE (the report is one self-contained file)")
+    page = ledger_html(
+        args.ledger, by=by, since=args.since, until=args.until, budgets=args.budget or []
+    )
+    write_html(page, args.output)
+    print(f"llmledger: wrote {args.output} ({len(page.encode()) / 1e3:,.0f} kB)", file=sys.stderr)
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     by = _dims(args.by)
+    if args.format == "html":
+        return _cmd_report_html(args, by)
     progress = _Progress(args.ledger, "reading")
     try:
         rep = _core.ledger_report(
@@ -371,7 +388,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="model",
         help="comma-separated dimensions or metadata keys (default: model; '' for totals only)",
     )
-    r.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    r.add_argument("--format", choices=("table", "json", "csv", "html"), default="table")
+    r.add_argument("-o", "--output", help="the file --format html writes")
+    r.add_argument(
+        "--budget",
+        action="append",
+        metavar="AMOUNT/WINDOW",
+        help="a budget to show in the HTML report: 10/day, 2.50/hour, 100/month (repeatable)",
+    )
     r.set_defaults(func=_cmd_report)
 
     e = sub.add_parser("export", parents=[window], help="write a ledger's records as CSV or JSONL")
