@@ -13,7 +13,6 @@ import datetime
 import json
 import random
 import uuid
-from decimal import Decimal
 from pathlib import Path
 
 from llmledger import cost
@@ -59,7 +58,9 @@ def lines(calls: int, days: float, seed: int = 7, end: datetime.datetime | None 
             inp, out = rng.randint(i0, i1), rng.randint(o0, o1)
             cached = rng.choice([0, 0, inp // 2, inp * 3 // 4])
             reasoning = out // 2 if model.startswith("o") else 0
-            shapes[model].append((inp, cached, out, reasoning, _priced(model, inp, cached, out, reasoning)))
+            shapes[model].append(
+                (inp, cached, out, reasoning, _priced(model, inp, cached, out, reasoning))
+            )
     times = sorted(rng.random() for _ in range(calls))
     root = uuid.UUID(int=rng.getrandbits(128))
     graph, user, left = GRAPHS[0], USERS[0], 0

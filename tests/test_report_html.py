@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _synthetic() -> Any:
-    spec = importlib.util.spec_from_file_location("synthetic_ledger", ROOT / "scripts/synthetic_ledger.py")
+    spec = importlib.util.spec_from_file_location(
+        "synthetic_ledger", ROOT / "scripts/synthetic_ledger.py"
+    )
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)
     sys.modules["synthetic_ledger"] = mod
@@ -29,7 +31,9 @@ synthetic = _synthetic()
 
 
 @pytest.fixture(params=["jsonl", "db"])
-def ledger(request: pytest.FixtureRequest, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+def ledger(
+    request: pytest.FixtureRequest, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> Path:
     path = synthetic.write(tmp_path / "costs.jsonl", calls=600, days=2)
     if request.param == "db":
         db = tmp_path / "costs.db"
@@ -77,7 +81,23 @@ def test_html_report_in_chromium_equals_json(
     ledger: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "report.html"
-    assert main(["report", str(ledger), "--by", "node", "--format", "html", "-o", str(out), "--budget", "5/day"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                str(ledger),
+                "--by",
+                "node",
+                "--format",
+                "html",
+                "-o",
+                str(out),
+                "--budget",
+                "5/day",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     expected = _json_report(ledger, "node", capsys)
     page_text = out.read_text()
@@ -99,7 +119,9 @@ def test_html_report_in_chromium_equals_json(
     assert requests == [], "the page fetched something"
     assert shot.stat().st_size > 10_000
     # Both charts drew (stacked spend bars; token lines): real ink on each canvas.
-    assert len(figures["canvases"]) == 2 and all(n > 2000 for n in figures["canvases"]), figures["canvases"]
+    assert len(figures["canvases"]) == 2 and all(n > 2000 for n in figures["canvases"]), figures[
+        "canvases"
+    ]
     t = expected["totals"]
     assert figures["cost"] == _cost_text(t)
     assert figures["calls"] == f"{t['calls']:,}"
@@ -115,11 +137,15 @@ def test_html_report_in_chromium_equals_json(
     assert figures["budgets"] == 1
 
 
-def test_html_report_stays_small_for_many_groups(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_html_report_stays_small_for_many_groups(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # Aggregates only: the size follows buckets and top lists, not calls; at most 1000 rows.
     path = synthetic.write(tmp_path / "costs.jsonl", calls=20_000, days=30)
     out = tmp_path / "r.html"
-    assert main(["report", str(path), "--by", "root_run_id", "--format", "html", "-o", str(out)]) == 0
+    assert (
+        main(["report", str(path), "--by", "root_run_id", "--format", "html", "-o", str(out)]) == 0
+    )
     capsys.readouterr()
     size = out.stat().st_size
     assert size < 1_000_000, size

@@ -290,6 +290,17 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_watch(args: argparse.Namespace) -> int:
+    from llmledger.watch import watch
+
+    if args.refresh <= 0:
+        raise ValueError("--refresh must be a positive number of seconds")
+    follower = _core.LedgerFollower(
+        args.ledger, by=_dims(args.by), budgets=args.budget or [], since=args.since
+    )
+    return watch(follower, title=args.ledger, refresh=args.refresh, count=args.count)
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     progress = _Progress(args.ledger, "exporting")
     out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
@@ -397,6 +408,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="a budget to show in the HTML report: 10/day, 2.50/hour, 100/month (repeatable)",
     )
     r.set_defaults(func=_cmd_report)
+
+    w = sub.add_parser(
+        "watch",
+        help="a live dashboard of a ledger other processes are writing (q or Ctrl-C quits)",
+        description="Follows a ledger (.db or .jsonl) and redraws its figures every refresh; "
+        "piped, prints one summary line per refresh. Needs rich (pip install 'llmledger[watch]').",
+    )
+    w.add_argument("ledger", help="a SQLite (.db) or JSONL ledger (waited for if missing)")
+    w.add_argument(
+        "--by",
+        default="model",
+        help="comma-separated dimensions with a top list each (default: model)",
+    )
+    w.add_argument("--since", help="only calls from then on: 24h, 7d, 2026-11-01, or ISO")
+    w.add_argument("--refresh", type=float, default=1.0, help="seconds between redraws (default 1)")
+    w.add_argument(
+        "--budget",
+        action="append",
+        metavar="AMOUNT/WINDOW",
+        help="a budget to follow: 10/day, 2.50/hour, 100/month, 5/rolling:15m (repeatable)",
+    )
+    w.add_argument("--count", type=int, help=argparse.SUPPRESS)
+    w.set_defaults(func=_cmd_watch)
 
     e = sub.add_parser("export", parents=[window], help="write a ledger's records as CSV or JSONL")
     e.add_argument("ledger", help="a SQLite (.db) or JSONL ledger")
