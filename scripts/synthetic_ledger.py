@@ -28,7 +28,7 @@ MODELS = [
     ("acme-llm-2", "acme", 1, (300, 3000), (30, 400)),
 ]
 USERS = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]
-NODES = ["agent", "tools", "planner", "writer", "review|critic", "review|editor"]
+NODES = ["agent", "tools", "planner", "writer", "review/critic", "review/editor"]
 GRAPHS = ["support_agent", "research_graph", "summarize"]
 
 

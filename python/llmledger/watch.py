@@ -88,10 +88,11 @@ class Dashboard:
     def headline(self, v: View, width: int) -> Table:
         t, r = v["totals"], v["rates"]
         cells = self.headline_cells(t, r)
-        per_row = 4 if width >= 110 else 2
+        per_row = 4 if width >= 160 else 3 if width >= 100 else 2
         g = Table.grid(padding=(0, 3))
         for _ in range(per_row):
-            g.add_column(no_wrap=True)
+            # Never cut: an exact amount folds onto a second line rather than lose digits.
+            g.add_column(overflow="fold")
         for i in range(0, len(cells), per_row):
             g.add_row(*cells[i : i + per_row])
         return g

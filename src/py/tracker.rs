@@ -441,8 +441,14 @@ impl PyTracker {
             .into_iter()
             .map(Arc::from)
             .collect();
-        // A budget per metadata key needs that key captured.
-        for key in budgets.iter().flat_map(Budgets::metadata_keys) {
+        // A budget per metadata key needs that key captured; LangGraph's node path is always
+        // captured (`extract::graph_node`), so `node` is a dimension of every tracker.
+        let node = Arc::from(extract::NODE_KEY);
+        for key in budgets
+            .iter()
+            .flat_map(Budgets::metadata_keys)
+            .chain(std::iter::once(node))
+        {
             if !attribute.contains(&key) {
                 attribute.push(key);
             }
