@@ -18,9 +18,10 @@ use crate::budget::{
     Alert, BudgetExceeded, BudgetState, Budgets, CallScope, Clock, ReservationId, SystemClock,
 };
 use crate::catalog::{Catalog, CostBreakdown, Entry};
-use crate::ids::{shared_name, RunMap};
+use crate::ids::RunMap;
 use crate::ledger::{CallRecord, Dimension, Ledger, SummaryRow, Totals};
 use crate::money::Decimal;
+use crate::shared_names::shared_name;
 use crate::store::{Store, TimeRange};
 use crate::tokens::{self, Prompt};
 use crate::usage::{Usage, UsageSource};
@@ -250,18 +251,12 @@ impl Tracker {
             until: None,
         };
         let mut warnings = Vec::new();
-        crate::store::query::for_each(
-            store.path(),
-            &range,
-            &mut warnings,
-            &mut |_| {},
-            &mut |r| {
-                if let Some(c) = &r.cost {
-                    budgets.preload(&CallScope::from_record(&r), r.time, c.total, now);
-                }
-                true
-            },
-        )?;
+        crate::store::read::for_each(store.path(), &range, &mut warnings, &mut |_| {}, &mut |r| {
+            if let Some(c) = &r.cost {
+                budgets.preload(&CallScope::from_record(&r), r.time, c.total, now);
+            }
+            true
+        })?;
         Ok(warnings)
     }
 

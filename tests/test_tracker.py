@@ -7,9 +7,10 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
-from llmledger import CostTracker, cost
+from llmledger import CostTracker, _core, cost
 from llmledger.testing import UsageFakeChatModel
 
 
@@ -185,7 +186,16 @@ def test_hooks_are_the_cores_functions_and_the_class_methods_agree() -> None:
     with pytest.raises(TypeError, match="takes 1 positional arguments but 2"):
         t.on_llm_end(result, rid)
     with pytest.raises(ValueError, match="no LangChain hook named 'on_nothing'"):
-        t._core.hook("on_nothing")
+        _core.bind_hook(t._core, "on_nothing")
+
+
+def test_every_hook_the_core_binds_is_a_documented_method_and_no_other() -> None:
+    # One list of hook names (the core's): CostTracker documents each with a method of its own
+    # and implements no LangChain hook the core does not bind.
+    hooks = {n for n in dir(BaseCallbackHandler) if n.startswith("on_")}
+    ours = {n for n in hooks if getattr(CostTracker, n) is not getattr(BaseCallbackHandler, n)}
+    assert ours == set(_core.HOOK_NAMES)
+    assert len(_core.HOOK_NAMES) == len(set(_core.HOOK_NAMES))
 
 
 def test_a_subclass_override_of_a_hook_is_called(llm: UsageFakeChatModel) -> None:

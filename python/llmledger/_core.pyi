@@ -10,13 +10,16 @@ __all__ = [
     "Budget",
     "BudgetAlert",
     "BudgetExceededError",
+    "HOOK_NAMES",
     "LedgerError",
     "LedgerFollower",
     "LlmLedgerError",
+    "PRICE_FIELDS",
     "PriceCatalogError",
     "SCHEMA_VERSION",
     "Tracker",
     "__version__",
+    "bind_hook",
     "catalog_entries",
     "catalog_version",
     "cost",
@@ -34,6 +37,8 @@ __all__ = [
 
 __version__: str
 SCHEMA_VERSION: int
+HOOK_NAMES: tuple[str, ...]
+PRICE_FIELDS: tuple[str, ...]
 
 class LlmLedgerError(Exception):
     """Base class of every exception llmledger raises."""
@@ -154,7 +159,6 @@ class Tracker:
         alert_webhook: str | None = None,
         clock: Callable[[], datetime.datetime] | None = None,
     ) -> Tracker: ...
-    def hook(self, name: str) -> Callable[..., None]: ...
     def totals(self) -> dict[str, Any]: ...
     @property
     def total_tokens(self) -> int: ...
@@ -203,6 +207,7 @@ class Tracker:
     def blocked_calls(self) -> int: ...
     def alert_info(self) -> dict[str, Any] | None: ...
 
+def bind_hook(tracker: Tracker, name: str) -> Callable[..., None]: ...
 def price(
     model: str, provider: str | None = None, *, prices: _Prices = None
 ) -> dict[str, Any] | None: ...

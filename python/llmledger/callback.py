@@ -31,23 +31,8 @@ StoreArg = str | os.PathLike[str] | None
 _to_close: weakref.WeakSet[CostTracker] = weakref.WeakSet()
 
 
-# The LangChain hooks the tracker implements, each a function of the core (`Tracker.hook`).
-_HOOKS = (
-    "on_chat_model_start",
-    "on_llm_start",
-    "on_llm_new_token",
-    "on_llm_end",
-    "on_llm_error",
-    "on_chain_start",
-    "on_chain_end",
-    "on_chain_error",
-    "on_tool_start",
-    "on_tool_end",
-    "on_tool_error",
-    "on_retriever_start",
-    "on_retriever_end",
-    "on_retriever_error",
-)
+# The LangChain hooks the tracker implements, each a function of the core (`_core.bind_hook`).
+_HOOKS: tuple[str, ...] = _core.HOOK_NAMES
 
 
 @atexit.register
@@ -142,7 +127,7 @@ class CostTracker(BaseCallbackHandler):
         # LangChain calls a hook as `getattr(handler, name)(...)`: the instance's hooks are the
         # core's builtin functions, which take LangChain's arguments, so no Python frame runs
         # per event. A subclass's own override of a hook stays in charge of it.
-        self._hooks = {name: self._core.hook(name) for name in _HOOKS}
+        self._hooks = {name: _core.bind_hook(self._core, name) for name in _HOOKS}
         for name, hook in self._hooks.items():
             if getattr(type(self), name) is getattr(CostTracker, name):
                 setattr(self, name, hook)

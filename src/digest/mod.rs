@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use crate::error::Result;
 use crate::ledger::{CallRecord, Dimension, Totals};
 use crate::money::Decimal;
-use crate::store::query::parse_dims;
+use crate::store::read::parse_dims;
 use crate::usage::Usage;
 
 pub use budgets::BudgetSpec;

@@ -13,11 +13,11 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 
 use super::errors::BudgetExceededError;
-use crate::alert::Webhook;
 use crate::budget::{
     Action, Alert, Budget, BudgetExceeded, BudgetState, Clock, Scope, Window, Zone,
 };
 use crate::money::Decimal;
+use crate::webhook::Webhook;
 
 /// How long `flush()` waits for queued webhook alerts.
 const WEBHOOK_FLUSH: Duration = Duration::from_secs(10);
@@ -434,7 +434,7 @@ impl AlertSinks {
                 // Failures are reported from the webhook's thread, straight to the logger
                 // (never with the URL's secret parts); not at all once Python is shutting down.
                 let report = Arc::new(|msg: String| {
-                    let _ = Python::try_attach(|py| super::tracker::log_warnings(py, &[msg]));
+                    let _ = Python::try_attach(|py| super::log::log_warnings(py, &[msg]));
                 });
                 Webhook::new(url, report)
             })
@@ -445,17 +445,14 @@ impl AlertSinks {
     /// Sends each alert to every sink. Never raises: a failing `on_alert` is logged.
     pub fn dispatch(&self, py: Python<'_>, alerts: Vec<Alert>) {
         for alert in alerts {
-            super::tracker::log_warnings(py, &[alert.text()]);
+            super::log::log_warnings(py, &[alert.text()]);
             if let Some(w) = &self.webhook {
                 w.send(&alert);
             }
             if let Some(f) = &self.on_alert {
                 let obj = PyBudgetAlert { inner: alert };
                 if let Err(e) = f.bind(py).call1((obj,)) {
-                    super::tracker::log_error(
-                        py,
-                        &format!("on_alert raised {e}; the call goes on"),
-                    );
+                    super::log::log_error(py, &format!("on_alert raised {e}; the call goes on"));
                 }
             }
         }
@@ -525,7 +522,7 @@ impl Clock for PyClock {
                 Ok(t) => t.with_timezone(&Utc),
                 Err(e) => {
                     if !self.warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                        super::tracker::log_error(
+                        super::log::log_error(
                             py,
                             &format!(
                                 "clock() must return a timezone-aware datetime ({e}); using \

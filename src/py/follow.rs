@@ -13,11 +13,12 @@ use chrono::Utc;
 use parking_lot::Mutex;
 use pyo3::prelude::*;
 
-use super::tracker::{log_warnings, PyTracker};
+use super::log::log_warnings;
+use super::tracker::PyTracker;
 use crate::digest::{BudgetSpec, Digest, DigestConfig};
 use crate::error::Error;
 use crate::store::follow::Follower;
-use crate::store::query::{for_each, parse_time_bound};
+use crate::store::read::{for_each, parse_time_bound};
 use crate::store::TimeRange;
 use crate::Tracker;
 

@@ -201,7 +201,7 @@ unsafe fn call(
         // The bodies catch their own panics (`guarded`); one in reading the arguments is
         // logged like them, and the LLM call goes on.
         Err(_) => {
-            super::tracker::log_error(py, &format!("internal error in {}: panic", spec.name));
+            super::log::log_error(py, &format!("internal error in {}: panic", spec.name));
             py.None().into_ptr()
         }
     }
@@ -337,9 +337,31 @@ hooks! {
         ("outputs"), [RunId], false, chain_end;
 }
 
-/// The hook `name` bound to `tracker`. Tool and retriever hooks share the chain hooks (they
-/// only link runs to their root), and errors of those runs share their ends.
-pub fn bind(tracker: &Bound<'_, PyTracker>, name: &str) -> PyResult<Py<PyAny>> {
+/// Every LangChain hook a tracker implements: the seven defined above, and the tool,
+/// retriever and chain-error hooks that share the chain hooks (they only link runs to their
+/// root). `llmledger.CostTracker` binds exactly these (`_core.HOOK_NAMES`).
+pub const HOOK_NAMES: [&str; 14] = [
+    "on_chat_model_start",
+    "on_llm_start",
+    "on_llm_new_token",
+    "on_llm_end",
+    "on_llm_error",
+    "on_chain_start",
+    "on_chain_end",
+    "on_chain_error",
+    "on_tool_start",
+    "on_tool_end",
+    "on_tool_error",
+    "on_retriever_start",
+    "on_retriever_end",
+    "on_retriever_error",
+];
+
+/// LangChain's hook `name` (`on_llm_end`, `on_tool_start`, ... one of `HOOK_NAMES`) bound to
+/// `tracker`: a builtin function taking LangChain's arguments, called without a Python frame.
+/// `CostTracker` makes these its instance's hooks.
+#[pyfunction]
+pub fn bind_hook(tracker: &Bound<'_, PyTracker>, name: &str) -> PyResult<Py<PyAny>> {
     let def = match name {
         "on_tool_start" | "on_retriever_start" => "on_chain_start",
         "on_chain_error" | "on_tool_end" | "on_tool_error" | "on_retriever_end"

@@ -1,104 +1,26 @@
 //! `llmledger._core.Tracker`: the frozen Python class the `CostTracker` shim holds.
 
 use std::fmt::Write;
-use std::path::Path;
 use std::sync::Arc;
 
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyString};
 
 use super::budget::{self, AlertSinks, PyClock};
+use super::catalog::{catalog_with, price_dict};
 use super::convert;
 use super::errors::BudgetExceededError;
 use super::extract;
+use super::log::{log_error, log_warnings};
 use super::run_ids;
 use super::tokens;
 use crate::budget::Budgets;
-use crate::catalog::schema::Strictness;
-use crate::catalog::Catalog;
 use crate::money::Decimal;
 use crate::report;
 use crate::tracker::{EndInfo, StartResult, Tracker, TrackerConfig};
 
 /// Errors are recorded as `Type: message`, at most this many characters.
 const MAX_ERROR_CHARS: usize = 500;
-
-fn logger(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
-    static LOGGER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    LOGGER
-        .get_or_try_init(py, || {
-            Ok::<_, PyErr>(
-                py.import("logging")?
-                    .call_method1("getLogger", ("llmledger",))?
-                    .unbind(),
-            )
-        })
-        .map(|l| l.bind(py))
-}
-
-/// Sends warnings to the `llmledger` logger.
-pub fn log_warnings(py: Python<'_>, warnings: &[String]) {
-    if warnings.is_empty() {
-        return;
-    }
-    if let Ok(l) = logger(py) {
-        for w in warnings {
-            let _ = l.call_method1("warning", ("%s", w));
-        }
-    }
-}
-
-/// Sends an error to the `llmledger` logger.
-pub fn log_error(py: Python<'_>, message: &str) {
-    if let Ok(l) = logger(py) {
-        let _ = l.call_method1("error", ("llmledger: %s", message));
-    }
-}
-
-/// Loads `prices=`: a dict (entries in the catalog schema or the short form), or a path to a
-/// JSON or TOML file. Returns the bundled catalog with those entries on top.
-pub fn catalog_with(prices: Option<&Bound<'_, PyAny>>) -> PyResult<Arc<Catalog>> {
-    let bundled = Catalog::bundled()?;
-    let Some(prices) = prices.filter(|p| !p.is_none()) else {
-        return Ok(bundled);
-    };
-    let py = prices.py();
-    let user = if prices.cast::<PyDict>().is_ok() {
-        // Decimal and other numbers become their exact text.
-        let text: String = py
-            .import("json")?
-            .call_method(
-                "dumps",
-                (prices,),
-                Some(&[("default", py.import("builtins")?.getattr("str")?)].into_py_dict(py)?),
-            )?
-            .extract()?;
-        Catalog::parse(&text, "prices dict", false, Strictness::User)?
-    } else {
-        let path: std::path::PathBuf = prices.extract().map_err(|_| {
-            pyo3::exceptions::PyTypeError::new_err(
-                "prices= must be a dict of model prices or a path to a JSON or TOML price file",
-            )
-        })?;
-        let text = std::fs::read_to_string(&path).map_err(|e| crate::Error::Io {
-            path: path.display().to_string(),
-            source: e,
-        })?;
-        let is_toml = Path::new(&path)
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
-        Catalog::parse(
-            &text,
-            &path.display().to_string(),
-            is_toml,
-            Strictness::User,
-        )?
-    };
-    Ok(Arc::new(bundled.with_overrides(&user)))
-}
-
-use pyo3::types::IntoPyDict;
 
 /// The core of a `CostTracker`: per-run state, records and totals, all behind locks, shared
 /// by every thread and task.
@@ -149,16 +71,10 @@ fn guarded(py: Python<'_>, hook: &str, body: impl FnOnce() -> PyResult<()>) -> P
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "panic".into()),
     };
-    if let Ok(l) = logger(py) {
-        let _ = l.call_method1(
-            "error",
-            (
-                "llmledger: internal error in %s (the call goes on untracked): %s",
-                hook,
-                message,
-            ),
-        );
-    }
+    log_error(
+        py,
+        &format!("internal error in {hook} (the call goes on untracked): {message}"),
+    );
     Ok(())
 }
 
@@ -464,7 +380,7 @@ impl PyTracker {
             max_records,
             estimate,
         });
-        if let Some(s) = super::store::open_store(py, store, durability)? {
+        if let Some(s) = super::ledger::open_store(py, store, durability)? {
             core = core.with_store(s);
         }
         if let Some(c) = clock.filter(|c| !c.is_none()) {
@@ -488,13 +404,6 @@ impl PyTracker {
             attribute_keys,
             sinks,
         })
-    }
-
-    /// LangChain's hook `name` (`on_llm_end`, `on_tool_start`, ...) bound to this tracker: a
-    /// builtin function taking LangChain's arguments, called without a Python frame (see
-    /// `hooks.rs`). `CostTracker` makes these its instance's hooks.
-    fn hook(slf: &Bound<'_, Self>, name: &str) -> PyResult<Py<PyAny>> {
-        super::hooks::bind(slf, name)
     }
 
     /// Running totals as a dict.
@@ -679,7 +588,7 @@ impl PyTracker {
     fn store_info<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
         self.core
             .store()
-            .map(|s| super::store::stats_dict(py, s))
+            .map(|s| super::ledger::stats_dict(py, s))
             .transpose()
     }
 
@@ -696,6 +605,6 @@ impl PyTracker {
         model: &str,
         provider: Option<&str>,
     ) -> PyResult<Option<Bound<'py, PyDict>>> {
-        super::functions::price_dict(py, &self.core.config().catalog, model, provider)
+        price_dict(py, &self.core.config().catalog, model, provider)
     }
 }

@@ -6,15 +6,15 @@
 //! each record is committed on the caller's thread before the call's end hook returns. Store
 //! I/O errors never reach the LLM call: they are collected as messages the tracker logs.
 //!
-//! Reading ([`query`]): group-by reports, window spend for budgets, exports and imports, over
+//! Reading ([`read`]): group-by reports, window spend for budgets, exports and imports, over
 //! either format.
 
 pub mod follow;
 pub mod jsonl;
-pub mod query;
+pub mod read;
 pub mod record;
 pub mod sqlite;
-mod sqlite_report;
+mod sqlite_scan;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::ledger::CallRecord;
 
 pub use jsonl::JsonlLedger;
-pub use query::{export, import_jsonl, parse_time_bound, report, spend_since, ImportStats, Report};
+pub use read::{export, import_jsonl, parse_time_bound, report, spend_since, ImportStats, Report};
 pub use sqlite::{SqliteLedger, SCHEMA_VERSION};
 
 /// The file format of a ledger.

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::TimeZone;
 
-use super::query::{for_each, ExportFormat};
+use super::read::{for_each, ExportFormat};
 use super::*;
 use crate::catalog::CostBreakdown;
 use crate::ledger::{Ledger, Totals};
@@ -112,7 +112,7 @@ fn expected(records: &[CallRecord], by: &[&str]) -> (Vec<crate::ledger::SummaryR
         l.push(r.clone());
     }
     let by: Vec<String> = by.iter().map(|s| (*s).to_string()).collect();
-    let dims = query::parse_dims(&by).unwrap();
+    let dims = read::parse_dims(&by).unwrap();
     let mut rows = l.summary(&dims);
     for r in &mut rows {
         r.totals.cost = r.totals.cost.normalize();

@@ -1,4 +1,5 @@
-//! Budget alerts to a webhook (Slack-compatible), from a background thread.
+//! The webhook transport: budget alerts POSTed to a URL (Slack-compatible) from a background
+//! thread. The alert itself is `budget::Alert`.
 //!
 //! An alert must never slow or break an LLM call: [`Webhook::send`] only puts the alert's
 //! JSON on a bounded queue and returns at once (a full queue drops the alert and counts it).
