@@ -9,6 +9,7 @@
 //! turns it into a [`view::View`], serialised to JSON with every amount an exact decimal string.
 
 mod budgets;
+mod groups;
 mod series;
 pub mod view;
 
@@ -26,6 +27,7 @@ use crate::usage::Usage;
 
 pub use budgets::BudgetSpec;
 use budgets::BudgetTrack;
+use groups::{each_value, Groups};
 use series::HourCell;
 
 /// How a digest groups and how much it keeps.
@@ -71,7 +73,7 @@ pub struct CallBrief {
 }
 
 impl CallBrief {
-    fn of(r: &CallRecord) -> CallBrief {
+    pub(super) fn of(r: &CallRecord) -> CallBrief {
         CallBrief {
             time: r.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             run_id: crate::ledger::uuid_string(r.run_id),
@@ -120,12 +122,12 @@ pub struct Digest {
     totals: Totals,
     first: Option<DateTime<Utc>>,
     last: Option<DateTime<Utc>>,
-    per_dim: Vec<HashMap<Option<String>, Totals>>,
+    per_dim: Vec<Groups<Totals>>,
     hours: BTreeMap<i64, HourCell>,
     roots: HashMap<u128, RootAgg>,
     top_calls: BinaryHeap<TopKey>,
     top_briefs: HashMap<u64, CallBrief>,
-    latest: VecDeque<CallBrief>,
+    latest: VecDeque<CallRecord>,
     minutes: BTreeMap<i64, MinuteCell>,
     catalog_versions: BTreeMap<Arc<str>, u64>,
     budgets: Vec<BudgetTrack>,
@@ -159,7 +161,7 @@ impl Digest {
             .map(BudgetTrack::new)
             .collect();
         Ok(Digest {
-            per_dim: vec![HashMap::new(); dims.len()],
+            per_dim: vec![Groups::default(); dims.len()],
             dims,
             stack,
             config,
@@ -189,20 +191,25 @@ impl Digest {
         &self.totals
     }
 
-    /// Counts one call.
-    pub fn add(&mut self, r: &CallRecord) {
+    /// Counts one call (kept whole while it is among the latest few).
+    pub fn add(&mut self, r: CallRecord) {
+        self.count(&r);
+        self.latest.push_back(r);
+        while self.latest.len() > self.config.feed {
+            self.latest.pop_front();
+        }
+    }
+
+    fn count(&mut self, r: &CallRecord) {
         self.seq += 1;
         self.totals.add(r);
         self.first = Some(self.first.map_or(r.time, |f| f.min(r.time)));
         self.last = Some(self.last.map_or(r.time, |l| l.max(r.time)));
         for (dim, groups) in self.dims.iter().zip(&mut self.per_dim) {
-            for v in r.dimension(dim) {
-                groups.entry(v).or_default().add(r);
-            }
+            each_value(r, dim, &mut |v| groups.get(v).add(r));
         }
         let hour = r.time.timestamp().div_euclid(3600);
-        let stack_keys = r.dimension(&self.stack);
-        self.hours.entry(hour).or_default().add(r, stack_keys);
+        self.hours.entry(hour).or_default().add(r, &self.stack);
         let root = self.roots.entry(r.root_run_id).or_default();
         if root.name.is_none() {
             root.name.clone_from(&r.root_run_name);
@@ -210,10 +217,6 @@ impl Digest {
         root.first = Some(root.first.map_or(r.time, |f| f.min(r.time)));
         root.totals.add(r);
         self.add_top_call(r);
-        self.latest.push_back(CallBrief::of(r));
-        while self.latest.len() > self.config.feed {
-            self.latest.pop_front();
-        }
         let cost = r.cost.as_ref().map_or(Decimal::ZERO, |c| c.total);
         let m = self
             .minutes

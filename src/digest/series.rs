@@ -4,24 +4,24 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::ledger::CallRecord;
+use super::groups::{each_value, Groups};
+
+use crate::ledger::{CallRecord, Dimension};
 use crate::money::Decimal;
 use crate::usage::{Usage, UsageSource};
 
 /// One hour: spend per stack value, tokens by kind, calls.
 #[derive(Clone, Debug, Default)]
 pub(super) struct HourCell {
-    by_key: HashMap<Option<String>, Decimal>,
+    by_key: Groups<Decimal>,
     usage: Usage,
     calls: u64,
 }
 
 impl HourCell {
-    pub(super) fn add(&mut self, r: &CallRecord, keys: Vec<Option<String>>) {
+    pub(super) fn add(&mut self, r: &CallRecord, stack: &Dimension) {
         let cost = r.cost.as_ref().map_or(Decimal::ZERO, |c| c.total);
-        for k in keys {
-            *self.by_key.entry(k).or_default() += cost;
-        }
+        each_value(r, stack, &mut |k| *self.by_key.get(k) += cost);
         if r.usage_source != UsageSource::Cache {
             self.usage.add(&r.usage);
         }
@@ -29,8 +29,8 @@ impl HourCell {
     }
 
     fn merge(&mut self, other: &HourCell) {
-        for (k, v) in &other.by_key {
-            *self.by_key.entry(k.clone()).or_default() += *v;
+        for (k, v) in other.by_key.iter() {
+            *self.by_key.get(k) += *v;
         }
         self.usage.add(&other.usage);
         self.calls += other.calls;
@@ -83,8 +83,8 @@ pub(super) fn view(hours: &BTreeMap<i64, HourCell>) -> SeriesView {
     }
     let mut key_totals: HashMap<Option<String>, Decimal> = HashMap::new();
     for cell in buckets.values() {
-        for (k, v) in &cell.by_key {
-            *key_totals.entry(k.clone()).or_default() += *v;
+        for (k, v) in cell.by_key.iter() {
+            *key_totals.entry(k.map(str::to_string)).or_default() += *v;
         }
     }
     let mut ranked: Vec<(Option<String>, Decimal)> = key_totals.into_iter().collect();
@@ -115,8 +115,11 @@ pub(super) fn view(hours: &BTreeMap<i64, HourCell>) -> SeriesView {
     for (i, b) in (b0..=b1).enumerate() {
         let cell = buckets.get(&b).unwrap_or(&empty);
         out.t.push(b * width * 3600);
-        for (k, v) in &cell.by_key {
-            let row = index.get(k).copied().unwrap_or(keys.len() - 1);
+        for (k, v) in cell.by_key.iter() {
+            let row = index
+                .get(&k.map(str::to_string))
+                .copied()
+                .unwrap_or(keys.len() - 1);
             out.cost[row][i] += *v;
         }
         out.calls.push(cell.calls);

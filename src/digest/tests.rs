@@ -68,7 +68,7 @@ fn digest(by: &[&str], budgets: &[&str]) -> Digest {
 fn totals_top_lists_and_shares_are_exact() {
     let mut d = digest(&["model", "user_id"], &[]);
     for i in 0..10u128 {
-        d.add(&record(i, if i == 7 { "1.000000001" } else { "0.1" }));
+        d.add(record(i, if i == 7 { "1.000000001" } else { "0.1" }));
     }
     let v = d.view(Utc::now());
     assert_eq!(v.totals.calls, 10);
@@ -90,9 +90,9 @@ fn totals_top_lists_and_shares_are_exact() {
 #[test]
 fn series_stacks_by_the_first_dimension_and_rolls_up_to_days() {
     let mut d = digest(&["model"], &[]);
-    d.add(&record(0, "0.5"));
-    d.add(&record(1, "0.25"));
-    d.add(&record(7200, "1"));
+    d.add(record(0, "0.5"));
+    d.add(record(1, "0.25"));
+    d.add(record(7200, "1"));
     let s = d.view(Utc::now()).series;
     assert_eq!(s.bucket, "hour");
     assert_eq!(s.t.len(), 3, "the empty hour between is a zero");
@@ -101,7 +101,7 @@ fn series_stacks_by_the_first_dimension_and_rolls_up_to_days() {
     assert_eq!(s.cost[0][2].to_string(), "1");
     assert_eq!(s.cost[1][0].to_string(), "0.25");
     assert_eq!(s.cache_read, vec![80, 0, 40]);
-    d.add(&record(5 * 86_400, "2"));
+    d.add(record(5 * 86_400, "2"));
     let s = d.view(Utc::now()).series;
     assert_eq!((s.bucket, s.t.len()), ("day", 6));
 }
@@ -110,7 +110,7 @@ fn series_stacks_by_the_first_dimension_and_rolls_up_to_days() {
 fn budgets_fire_thresholds_once_and_forecast() {
     let mut d = digest(&[], &["1/day", "100"]);
     let t0 = Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap();
-    d.add(&record(0, "0.6"));
+    d.add(record(0, "0.6"));
     let fired = d.advance(t0 + Duration::seconds(30));
     assert_eq!(fired.len(), 1);
     assert_eq!(fired[0].threshold.to_string(), "0.5");

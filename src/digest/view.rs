@@ -239,18 +239,15 @@ impl Digest {
             .map(|(name, groups)| DimView {
                 name: name.clone(),
                 groups: groups.len(),
-                rows: top(
-                    groups.iter().map(|(k, t)| (k.clone(), t)).collect(),
-                    self.config.top,
-                )
-                .into_iter()
-                .map(|(key, t)| RowView {
-                    key,
-                    name: None,
-                    share: share(t.cost, whole),
-                    totals: TotalsView::of(&t),
-                })
-                .collect(),
+                rows: top(groups.iter().collect(), self.config.top)
+                    .into_iter()
+                    .map(|(key, t)| RowView {
+                        key: key.map(str::to_string),
+                        name: None,
+                        share: share(t.cost, whole),
+                        totals: TotalsView::of(&t),
+                    })
+                    .collect(),
             })
             .collect()
     }
@@ -298,7 +295,7 @@ impl Digest {
                 .iter()
                 .filter_map(|(_, s)| self.top_briefs.get(s).cloned())
                 .collect(),
-            latest: self.latest.iter().rev().cloned().collect(),
+            latest: self.latest.iter().rev().map(CallBrief::of).collect(),
             series: series::view(&self.hours),
             budgets: self
                 .budgets

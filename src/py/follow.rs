@@ -85,7 +85,7 @@ impl PyFollower {
                 let mut added = 0u64;
                 let mut poll = f.poll(&mut |r| {
                     if range.contains(&r.time) {
-                        digest.add(&r);
+                        digest.add(r);
                         added += 1;
                     }
                 })?;
@@ -94,7 +94,7 @@ impl PyFollower {
                     *digest = Digest::new(self.config.clone())?;
                     let again = f.poll(&mut |r| {
                         if range.contains(&r.time) {
-                            digest.add(&r);
+                            digest.add(r);
                         }
                     })?;
                     poll.warnings.extend(again.warnings);
@@ -102,18 +102,20 @@ impl PyFollower {
                 Ok((added, poll.warnings))
             }
             Source::Tracker { tracker, seen } => {
-                let records = tracker.records();
+                // Without max_records nothing is dropped and this is exact; with it, a call
+                // pushed between the two reads may be counted twice or missed.
                 let dropped = tracker.dropped_records();
-                let first_kept = dropped;
-                let skip = usize::try_from(seen.saturating_sub(first_kept)).unwrap_or(usize::MAX);
+                let records = tracker.records();
+                let total = dropped + records.len() as u64;
+                let skip = usize::try_from(seen.saturating_sub(dropped)).unwrap_or(usize::MAX);
                 let mut added = 0u64;
-                for r in records.iter().skip(skip) {
+                for r in records.into_iter().skip(skip) {
                     if range.contains(&r.time) {
                         digest.add(r);
                         added += 1;
                     }
                 }
-                *seen = dropped + records.len() as u64;
+                *seen = total;
                 Ok((added, Vec::new()))
             }
         }
@@ -227,7 +229,7 @@ pub fn ledger_digest(
             });
         }
         for_each(&path, &range, &mut warnings, &mut |_| {}, &mut |r| {
-            digest.add(&r);
+            digest.add(r);
             true
         })
     })?;
