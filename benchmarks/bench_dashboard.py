@@ -88,7 +88,7 @@ def row(ledger: Path, where: Path, repeat: int) -> None:
 
     h = timed(html, repeat)
     size = out.stat().st_size
-    more = "\n".join(synthetic_ledger.lines(1000, 0.01, seed=5)) + "\n"
+    more = "\n".join(synthetic_ledger.lines(1000, 0.01, seed=time.time_ns())) + "\n"
     first, idle, appended, view = refreshes(ledger, more)
     print(
         f"{ledger.suffix[1:]:8} {rep:>16.2f} s {h:>10.2f} s {h / rep:>6.2f} "
