@@ -463,20 +463,20 @@ impl Tracker {
             // A budget cuts streams: count each chunk as it comes (with the counter found at
             // start, not looked up per chunk) and price the stream so far.
             ctx.streamed_tokens += counter.count(text);
-            let now = self.now();
             let usage = Usage {
                 input: ctx.prompt_tokens.unwrap_or(0),
                 output: ctx.streamed_tokens,
                 ..Usage::default()
             };
-            let Ok(so_far) = entry.cost(
-                &usage,
-                now.date_naive(),
-                price_variant(ctx.service_tier.as_deref()),
-            ) else {
+            let entry = entry.clone();
+            let tier = ctx.service_tier.clone();
+            // The clock may be Python's (`clock=`): never read it with the lock held.
+            drop(runs);
+            let now = self.now();
+            let Ok(so_far) = entry.cost(&usage, now.date_naive(), price_variant(tier.as_deref()))
+            else {
                 return Ok(());
             };
-            drop(runs);
             if let Some(b) = &self.budgets {
                 b.reserve_at_least(id, so_far.cost.total, now)?;
             }

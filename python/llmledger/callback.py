@@ -19,7 +19,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
-from llmledger import _core
+from llmledger import _core, _fork
 
 __all__ = ["CostTracker"]
 
@@ -124,6 +124,7 @@ class CostTracker(BaseCallbackHandler):
         )
         if store is not None or alert_webhook is not None:
             _to_close.add(self)
+            _fork.close_in_multiprocessing_children(_close_stores)
         # LangChain calls a hook as `getattr(handler, name)(...)`: the instance's hooks are the
         # core's builtin functions, which take LangChain's arguments, so no Python frame runs
         # per event. A subclass's own override of a hook stays in charge of it.
@@ -424,6 +425,13 @@ class CostTracker(BaseCallbackHandler):
         """Calls a blocking budget refused before they were sent (a cut stream is a failed
         call in the records instead)."""
         return self._core.blocked_calls
+
+    @property
+    def internal_errors(self) -> int:
+        """Hook calls that failed inside llmledger (bad arguments, an internal error or
+        panic). Each was logged on the `llmledger` logger and the LLM call went on untracked;
+        no hook raises but for a budget stop."""
+        return self._core.internal_errors
 
     def alert_info(self) -> dict[str, Any] | None:
         """The alert webhook's host and counts (`sent`, `failed`, `dropped`), or None."""

@@ -7,6 +7,7 @@ mod convert;
 mod errors;
 mod extract;
 mod follow;
+mod fork;
 mod hooks;
 mod ledger;
 mod log;
@@ -59,5 +60,6 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
         py.get_type::<errors::PriceCatalogError>(),
     )?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    fork::register(m)?;
     Ok(())
 }

@@ -1,15 +1,16 @@
 //! `llmledger._core.Tracker`: the frozen Python class the `CostTracker` shim holds.
 
 use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
+use pyo3::{PyTraverseError, PyVisit};
 
 use super::budget::{self, AlertSinks, PyClock};
 use super::catalog::{catalog_with, price_dict};
 use super::convert;
-use super::errors::BudgetExceededError;
 use super::extract;
 use super::log::{log_error, log_warnings};
 use super::run_ids;
@@ -30,6 +31,11 @@ pub struct PyTracker {
     attribute_keys: Vec<Py<PyString>>,
     /// Where budget alerts go (logger, `on_alert`, webhook).
     sinks: AlertSinks,
+    /// Hook calls that failed inside llmledger (bad arguments, conversion errors, panics):
+    /// logged, never raised.
+    internal_errors: AtomicU64,
+    /// The `clock=` callable's holder (also the core's clock), for the garbage collector.
+    clock: Option<Arc<PyClock>>,
 }
 
 fn error_text(error: &Bound<'_, PyAny>) -> String {
@@ -56,32 +62,26 @@ fn opt_uuid(v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u128>> {
     }
 }
 
-/// Runs a hook's body so that nothing escapes into the user's application but a deliberate
-/// budget stop (`BudgetExceededError`): any other error, or a panic, is logged to the
-/// `llmledger` logger and the LLM call goes on.
-fn guarded(py: Python<'_>, hook: &str, body: impl FnOnce() -> PyResult<()>) -> PyResult<()> {
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
-    let message = match outcome {
-        Ok(Ok(())) => return Ok(()),
-        Ok(Err(e)) if e.is_instance_of::<BudgetExceededError>(py) => return Err(e),
-        Ok(Err(e)) => e.to_string(),
-        Err(panic) => panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "panic".into()),
-    };
-    log_error(
-        py,
-        &format!("internal error in {hook} (the call goes on untracked): {message}"),
-    );
-    Ok(())
+/// Runs a hook's body. The guard that keeps every error but a budget stop out of the
+/// application (logged and counted in `internal_errors`) is the hooks' entry point, which
+/// also covers reading the arguments (`hooks.rs`).
+fn guarded(_py: Python<'_>, _hook: &str, body: impl FnOnce() -> PyResult<()>) -> PyResult<()> {
+    body()
 }
 
 impl PyTracker {
     /// The core tracker (for the dashboard's digest, `follow.rs`).
     pub(super) fn core(&self) -> &Arc<Tracker> {
         &self.core
+    }
+
+    /// Logs a hook's failure on the `llmledger` logger and counts it; the call goes on.
+    pub(super) fn internal_error(&self, py: Python<'_>, hook: &str, message: &str) {
+        self.internal_errors.fetch_add(1, Ordering::Relaxed);
+        log_error(
+            py,
+            &format!("internal error in {hook} (the call goes on untracked): {message}"),
+        );
     }
 
     /// Whether the core may count this run's tokens itself: estimates are on and the response
@@ -383,8 +383,12 @@ impl PyTracker {
         if let Some(s) = super::ledger::open_store(py, store, durability)? {
             core = core.with_store(s);
         }
-        if let Some(c) = clock.filter(|c| !c.is_none()) {
-            core = core.with_clock(Arc::new(PyClock::new(c)?));
+        let clock = clock
+            .filter(|c| !c.is_none())
+            .map(|c| PyClock::new(c).map(Arc::new))
+            .transpose()?;
+        if let Some(c) = &clock {
+            core = core.with_clock(c.clone());
         }
         let sinks = AlertSinks::new(on_alert, alert_webhook)?;
         let budgeted = budgets.is_some();
@@ -403,7 +407,27 @@ impl PyTracker {
             core,
             attribute_keys,
             sinks,
+            internal_errors: AtomicU64::new(0),
+            clock,
         })
+    }
+
+    /// The Python objects it holds (`on_alert`, `clock`), for the garbage collector: a
+    /// tracker given a bound method of an object that holds the tracker is a cycle.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        self.sinks.traverse(&visit)?;
+        if let Some(c) = &self.clock {
+            c.traverse(&visit)?;
+        }
+        Ok(())
+    }
+
+    /// Lets go of them (the garbage collector breaking such a cycle).
+    fn __clear__(&self) {
+        self.sinks.clear();
+        if let Some(c) = &self.clock {
+            c.clear();
+        }
     }
 
     /// Running totals as a dict.
@@ -466,6 +490,12 @@ impl PyTracker {
     #[getter]
     fn open_runs(&self) -> usize {
         self.core.open_runs()
+    }
+    /// Hook calls that failed inside llmledger (bad arguments, an internal error): each was
+    /// logged on the `llmledger` logger and the LLM call went on.
+    #[getter]
+    fn internal_errors(&self) -> u64 {
+        self.internal_errors.load(Ordering::Relaxed)
     }
     #[getter]
     fn dropped_records(&self) -> u64 {

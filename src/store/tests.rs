@@ -388,6 +388,36 @@ fn sync_store_commits_before_append_returns() {
 }
 
 #[test]
+fn a_forked_child_writes_through_its_own_writer() {
+    // A thread that simulates a fork sees the store as a forked child does: the parent's
+    // writer is not its to use; it opens its own on its first record.
+    for durability in [Durability::Batch, Durability::Sync] {
+        for name in ["f.db", "f.jsonl"] {
+            let path = tmp(name);
+            let store = Store::open(&path, durability).unwrap();
+            (0..5).for_each(|i| store.append(&rec(i, "parent", "m", Some("1"), &[])));
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    crate::fork::tests::simulate_fork();
+                    assert_eq!(store.stats(), StoreStats::default(), "nothing yet");
+                    (100..107).for_each(|i| store.append(&rec(i, "child", "m", Some("1"), &[])));
+                    store.close();
+                    assert_eq!(store.stats().written, 7);
+                    assert!(store.take_messages().is_empty());
+                });
+            });
+            // The child's close left the parent's writer running.
+            store.append(&rec(5, "parent", "m", Some("1"), &[]));
+            store.close();
+            assert_eq!(store.stats().written, 6, "{name} {durability:?}");
+            let (records, warnings) = read_all(&path);
+            assert!(warnings.is_empty(), "{warnings:?}");
+            assert_eq!(records.len(), 13, "{name} {durability:?}");
+        }
+    }
+}
+
+#[test]
 fn two_stores_share_one_sqlite_ledger() {
     let path = tmp("shared.db");
     let a = Store::open(&path, Durability::Batch).unwrap();
