@@ -207,8 +207,6 @@ def _dims(by: str | None) -> list[str]:
     return [d.strip() for d in (by or "").split(",") if d.strip()]
 
 
-
-
 def _cmd_report_html(args: argparse.Namespace, by: list[str]) -> int:
     from llmledger.report_html import ledger_html, write_html
 
