@@ -23,6 +23,7 @@ __all__ = [
     "catalog_entries",
     "catalog_version",
     "cost",
+    "cost_breakdown",
     "count_message_tokens",
     "count_tokens",
     "count_tokens_batch",
@@ -32,6 +33,7 @@ __all__ = [
     "ledger_report",
     "ledger_spend",
     "price",
+    "suggest_models",
     "tokenizer_for",
 ]
 
@@ -158,6 +160,7 @@ class Tracker:
         on_alert: Callable[[BudgetAlert], object] | None = None,
         alert_webhook: str | None = None,
         clock: Callable[[], datetime.datetime] | None = None,
+        log_alerts: bool = True,
     ) -> Tracker: ...
     def totals(self) -> dict[str, Any]: ...
     @property
@@ -229,6 +232,25 @@ def cost(
     date: datetime.date | None = None,
     prices: _Prices = None,
 ) -> Decimal | None: ...
+def cost_breakdown(
+    model: str,
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+    cache_read_tokens: int = 0,
+    cache_write_tokens: int = 0,
+    reasoning_tokens: int = 0,
+    provider: str | None = None,
+    *,
+    cache_write_1h_tokens: int = 0,
+    input_audio_tokens: int = 0,
+    output_audio_tokens: int = 0,
+    service_tier: str | None = None,
+    date: datetime.date | None = None,
+    prices: _Prices = None,
+) -> dict[str, Any] | None: ...
+def suggest_models(
+    model: str, provider: str | None = None, *, prices: _Prices = None
+) -> list[str]: ...
 def catalog_version() -> str: ...
 def catalog_entries(*, prices: _Prices = None) -> list[dict[str, Any]]: ...
 def count_tokens(text: str, model: str = "gpt-4o", *, encoding: str | None = None) -> int: ...

@@ -40,6 +40,8 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add_function(wrap_pyfunction!(catalog::price, m)?)?;
     m.add_function(wrap_pyfunction!(catalog::cost, m)?)?;
+    m.add_function(wrap_pyfunction!(catalog::cost_breakdown, m)?)?;
+    m.add_function(wrap_pyfunction!(catalog::suggest_models, m)?)?;
     m.add_function(wrap_pyfunction!(catalog::catalog_version, m)?)?;
     m.add_function(wrap_pyfunction!(catalog::catalog_entries, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::count_tokens, m)?)?;

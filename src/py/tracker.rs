@@ -31,6 +31,8 @@ pub struct PyTracker {
     attribute_keys: Vec<Py<PyString>>,
     /// Where budget alerts go (logger, `on_alert`, webhook).
     sinks: AlertSinks,
+    /// The first calls' check for a captured key sent under a near name (`userId`).
+    key_watch: crate::guidance::KeyWatch,
     /// Hook calls that failed inside llmledger (bad arguments, conversion errors, panics):
     /// logged, never raised.
     internal_errors: AtomicU64,
@@ -203,6 +205,11 @@ impl PyTracker {
                         }
                     }
                 }
+                if self.key_watch.active() && info.attribution.len() < self.attribute_keys.len() {
+                    let keys: Vec<String> =
+                        md.keys().iter().filter_map(|k| k.extract().ok()).collect();
+                    log_warnings(py, &self.key_watch.check(&info.attribution, &keys));
+                }
             }
             let budgets = self.core.budgets().is_some();
             if self.core.config().estimate || budgets {
@@ -333,7 +340,7 @@ impl PyTracker {
 #[pymethods]
 impl PyTracker {
     #[new]
-    #[pyo3(signature = (*, attribute=None, prices=None, max_records=None, estimate=true, store=None, durability=None, budgets=None, on_alert=None, alert_webhook=None, clock=None))]
+    #[pyo3(signature = (*, attribute=None, prices=None, max_records=None, estimate=true, store=None, durability=None, budgets=None, on_alert=None, alert_webhook=None, clock=None, log_alerts=true))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -347,6 +354,7 @@ impl PyTracker {
         on_alert: Option<&Bound<'_, PyAny>>,
         alert_webhook: Option<&str>,
         clock: Option<&Bound<'_, PyAny>>,
+        log_alerts: bool,
     ) -> PyResult<Self> {
         let budgets = match budgets.filter(|b| !b.is_none()) {
             Some(b) => Some(Budgets::new(budget::definitions(b)?)?),
@@ -357,14 +365,17 @@ impl PyTracker {
             .into_iter()
             .map(Arc::from)
             .collect();
-        // A budget per metadata key needs that key captured; LangGraph's node path is always
-        // captured (`extract::graph_node`), so `node` is a dimension of every tracker.
-        let node = Arc::from(extract::NODE_KEY);
-        for key in budgets
-            .iter()
-            .flat_map(Budgets::metadata_keys)
-            .chain(std::iter::once(node))
-        {
+        // LangGraph's node path is always captured (`extract::graph_node`), so `node` is a
+        // dimension of every tracker.
+        let node: Arc<str> = Arc::from(extract::NODE_KEY);
+        if !attribute.contains(&node) {
+            attribute.push(node);
+        }
+        // A budget per metadata key needs that key captured; one near a captured key is a typo.
+        if let Some(b) = &budgets {
+            b.check_keys(&attribute)?;
+        }
+        for key in budgets.iter().flat_map(Budgets::metadata_keys) {
             if !attribute.contains(&key) {
                 attribute.push(key);
             }
@@ -373,6 +384,7 @@ impl PyTracker {
             .iter()
             .map(|k| PyString::new(py, k).unbind())
             .collect();
+        let key_watch = crate::guidance::KeyWatch::new(&attribute);
         let catalog = catalog_with(prices)?;
         let mut core = Tracker::new(TrackerConfig {
             attribute,
@@ -390,7 +402,7 @@ impl PyTracker {
         if let Some(c) = &clock {
             core = core.with_clock(c.clone());
         }
-        let sinks = AlertSinks::new(on_alert, alert_webhook)?;
+        let sinks = AlertSinks::new(on_alert, alert_webhook, log_alerts)?;
         let budgeted = budgets.is_some();
         if let Some(b) = budgets {
             core = core.with_budgets(b);
@@ -407,6 +419,7 @@ impl PyTracker {
             core,
             attribute_keys,
             sinks,
+            key_watch,
             internal_errors: AtomicU64::new(0),
             clock,
         })

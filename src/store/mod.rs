@@ -15,6 +15,7 @@ pub mod read;
 pub mod record;
 pub mod sqlite;
 mod sqlite_scan;
+mod unseen_keys;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
