@@ -20,7 +20,7 @@ mod start;
 mod usage;
 
 use count::Reader;
-pub use start::{attribution, max_output, serialized_name, start_info, tag_list};
+pub use start::{attribution, max_output, serialized_name, start_info, tag_list, NODE_KEY};
 use usage::{read_raw_usage, read_usage_metadata, Read};
 
 /// `ChatGeneration` and `ChatGenerationChunk` (each `None` if it cannot be imported), imported
