@@ -7,8 +7,16 @@
 //! gunicorn, celery) moves the [`generation`] on; the store and the webhook compare it with
 //! the one they were opened in and start their own writer in the child, lazily, on first use.
 //! The check is one relaxed atomic load: cheap enough for every appended record.
+//!
+//! A fork copies the memory of locks held by threads the child does not get: had the writer
+//! thread been inside SQLite (which holds process-wide mutexes while it opens, locks and
+//! commits) at the moment of the fork, the child's first open of the ledger would wait on a
+//! mutex nobody will ever release, and hang. So ledger I/O runs in [`writing`] sections, and
+//! [`before_fork`] (registered as `os.register_at_fork(before=...)`) waits until none is in
+//! progress and holds new ones back until the fork is done.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 /// Forks since this library was loaded, along this process's line of ancestors.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
@@ -24,10 +32,61 @@ pub fn generation() -> u64 {
     GENERATION.load(Ordering::Relaxed)
 }
 
+/// A fork is about to happen: ledger I/O waits.
+static FORKING: AtomicBool = AtomicBool::new(false);
+/// Ledger I/O sections in progress.
+static WRITING: AtomicUsize = AtomicUsize::new(0);
+/// The longest a fork waits for ledger I/O in progress (a write stalled on a locked disk
+/// must not stall the fork for ever; the child is then as unsafe as without the wait).
+const FORK_WAIT: Duration = Duration::from_secs(5);
+
+/// A section of ledger I/O (see [`writing`]); it ends when dropped.
+#[must_use]
+pub struct Writing(());
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        WRITING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Enters a section of ledger I/O (SQLite or file work that may take process-wide locks):
+/// at once, unless a fork is under way, which it waits out. Sections must not nest.
+pub fn writing() -> Writing {
+    loop {
+        WRITING.fetch_add(1, Ordering::SeqCst);
+        if !FORKING.load(Ordering::SeqCst) {
+            return Writing(());
+        }
+        WRITING.fetch_sub(1, Ordering::SeqCst);
+        while FORKING.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+}
+
+/// Called right before `fork()`: holds new ledger I/O back and waits (at most `FORK_WAIT`)
+/// until the sections in progress are done, so that no lock of theirs is copied held.
+pub fn before_fork() {
+    FORKING.store(true, Ordering::SeqCst);
+    let deadline = Instant::now() + FORK_WAIT;
+    while WRITING.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_micros(50));
+    }
+}
+
+/// Called in the parent right after `fork()`: ledger I/O goes on.
+pub fn after_fork_in_parent() {
+    FORKING.store(false, Ordering::SeqCst);
+}
+
 /// Called in a child right after `fork()`, in the one thread it has: nothing else runs yet,
-/// so it only bumps a counter (taking a lock here could wait for a thread that is gone).
+/// so it only sets counters (taking a lock here could wait for a thread that is gone).
 pub fn after_fork_in_child() {
     GENERATION.fetch_add(1, Ordering::Relaxed);
+    // Sections of threads the child does not have are not in progress here.
+    WRITING.store(0, Ordering::SeqCst);
+    FORKING.store(false, Ordering::SeqCst);
 }
 
 #[cfg(test)]
@@ -43,6 +102,36 @@ pub(crate) mod tests {
     /// Makes this thread behave as if it were a child forked from the process so far.
     pub(crate) fn simulate_fork() {
         SIMULATED.with(|s| s.set(s.get() + 1));
+    }
+
+    #[test]
+    fn a_fork_waits_for_ledger_io_in_progress_and_holds_new_io_back() {
+        use std::sync::atomic::Ordering;
+        use std::time::{Duration, Instant};
+        // Other tests write ledgers in parallel threads of this process: they only make the
+        // fork below wait for them too.
+        let section = super::writing();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            drop(section);
+        });
+        let t0 = Instant::now();
+        super::before_fork();
+        assert!(
+            t0.elapsed() >= Duration::from_millis(150),
+            "{:?}",
+            t0.elapsed()
+        );
+        assert!(super::FORKING.load(Ordering::SeqCst));
+        let held_back = std::thread::spawn(|| {
+            let t = Instant::now();
+            let _s = super::writing();
+            t.elapsed()
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        super::after_fork_in_parent();
+        assert!(held_back.join().unwrap() >= Duration::from_millis(50));
+        writer.join().unwrap();
     }
 
     #[test]

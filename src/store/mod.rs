@@ -192,7 +192,11 @@ impl Shared {
 
     /// Writes a batch; a failure is counted and reported, never raised.
     fn write(&self, sink: &mut Sink, batch: &[CallRecord]) {
-        match sink.write(batch) {
+        // Not while a fork copies the process (see `crate::fork`).
+        let io = crate::fork::writing();
+        let written = sink.write(batch);
+        drop(io);
+        match written {
             Ok(_) => {
                 self.written
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);
@@ -238,7 +242,10 @@ impl Mode {
         durability: Durability,
         shared: &Arc<Shared>,
     ) -> Result<Mode> {
-        let sink = Sink::open(path, format, durability == Durability::Sync)?;
+        let io = crate::fork::writing();
+        let sink = Sink::open(path, format, durability == Durability::Sync);
+        drop(io);
+        let sink = sink?;
         Ok(match durability {
             Durability::Batch => Mode::Batch(
                 writer::BatchWriter::start(sink, shared.clone()).map_err(|e| Error::Ledger {

@@ -85,6 +85,10 @@ impl BatchWriter {
                         let _ = a.send(());
                     }
                 }
+                // Closing the connection is ledger I/O too (see `crate::fork`).
+                let io = crate::fork::writing();
+                drop(sink);
+                drop(io);
             })?;
         Ok(BatchWriter {
             tx: RwLock::new(Some(tx)),
