@@ -93,6 +93,9 @@ impl CallRecord {
     pub fn dimension(&self, dim: &Dimension) -> Vec<Option<String>> {
         match dim {
             Dimension::Model => vec![self.model.as_deref().map(str::to_string)],
+            Dimension::RequestedModel => {
+                vec![self.requested_model.as_deref().map(str::to_string)]
+            }
             Dimension::Provider => vec![self.provider.as_deref().map(str::to_string)],
             Dimension::RootRunName => vec![self.root_run_name.as_deref().map(str::to_string)],
             Dimension::RootRunId => vec![Some(uuid_string(self.root_run_id))],
@@ -129,8 +132,11 @@ pub fn uuid_string(id: u128) -> String {
 /// A dimension records can be grouped by.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Dimension {
-    /// `model`
+    /// `model`: as the response named it (often a dated snapshot).
     Model,
+    /// `requested_model`: the model the request asked for (`None` when the start was not
+    /// seen). Per-model budgets count by it.
+    RequestedModel,
     /// `provider`
     Provider,
     /// `root_run_name` (the outermost chain or graph)
@@ -158,6 +164,7 @@ pub enum Dimension {
 /// The built-in dimension names.
 pub const BUILTIN_DIMENSIONS: &[&str] = &[
     "model",
+    "requested_model",
     "provider",
     "root_run_name",
     "root_run_id",
@@ -175,6 +182,7 @@ impl Dimension {
     pub fn parse(name: &str, captured: &[Arc<str>]) -> Result<Dimension> {
         Ok(match name {
             "model" => Dimension::Model,
+            "requested_model" => Dimension::RequestedModel,
             "provider" => Dimension::Provider,
             "root_run_name" | "root" => Dimension::RootRunName,
             "root_run_id" => Dimension::RootRunId,
@@ -406,6 +414,19 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("unknown dimension 'team'"));
+    }
+
+    #[test]
+    fn requested_model_is_a_dimension() {
+        let mut l = Ledger::new(None);
+        let mut r = rec("a", "gpt-4o-2024-08-06", Some("0.1"), &[]);
+        r.requested_model = Some("gpt-4o".into());
+        l.push(r);
+        l.push(rec("a", "gpt-4o-2024-11-20", Some("0.1"), &[]));
+        let dim = Dimension::parse("requested_model", &[]).unwrap();
+        let rows = l.summary(&[dim]);
+        let keys: Vec<_> = rows.iter().map(|r| r.key[0].clone()).collect();
+        assert_eq!(keys, vec![None, Some("gpt-4o".to_string())]);
     }
 
     #[test]

@@ -346,8 +346,9 @@ class CostTracker(BaseCallbackHandler):
     def summary(self, by: Sequence[str] | str = ()) -> list[dict[str, Any]]:
         """Group-by rows (most expensive first): `by` values, calls, tokens by kind, cost.
 
-        Dimensions: model, provider, root_run_name, root_run_id, tag, usage_source,
-        service_tier, day, hour, error, price_entry, and every captured metadata key.
+        Dimensions: model, requested_model, provider, root_run_name, root_run_id, tag,
+        usage_source, service_tier, day, hour, error, price_entry, and every captured
+        metadata key.
 
         Example:
             >>> CostTracker().summary(by=["user_id"])

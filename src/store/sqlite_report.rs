@@ -31,6 +31,7 @@ impl SqliteLedger {
         for dim in dims {
             let expr = match dim {
                 Dimension::Model => "c.model".to_string(),
+                Dimension::RequestedModel => "c.requested_model".to_string(),
                 Dimension::Provider => "c.provider".to_string(),
                 Dimension::RootRunName => "c.root_run_name".to_string(),
                 Dimension::RootRunId => "c.root_run_id".to_string(),
