@@ -228,8 +228,14 @@ _TOTAL_COLUMNS = (
     "total_tokens",
     "cost",
     "unpriced_calls",
+    "priced_calls",
+    "average_cost",
     "llm_cache_hits",
     "estimated_calls",
+    "first_call",
+    "last_call",
+    "latency_s_sum",
+    "timed_calls",
 )
 
 
@@ -259,7 +265,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
         rows = rep["rows"] if by else [rep["totals"]]
         for r in rows:
             w.writerow(
-                [("" if r[d] is None else r[d]) for d in by] + [r[c] for c in _TOTAL_COLUMNS]
+                [("" if r[d] is None else r[d]) for d in by]
+                + [("" if r[c] is None else r[c]) for c in _TOTAL_COLUMNS]
             )
     else:
         window = ""

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use crate::ledger::{uuid_string, CallRecord};
 
-/// The text shown for the bucket of calls that lack the scope's key (no `user_id`, no tags).
-pub const NONE_VALUE: &str = "(none)";
+/// The text shown for the bucket of calls that lack the scope's key (no `user_id`, no tags):
+/// the one label of a missing value, shared with reports.
+pub use crate::ledger::NONE_VALUE;
 
 /// What splits a budget into one budget per value.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
