@@ -251,7 +251,7 @@ impl Tracker {
         };
         let mut warnings = Vec::new();
         crate::store::query::for_each(
-            store.path(),
+            &crate::store::Location::file(store.path()),
             &range,
             &mut warnings,
             &mut |_| {},

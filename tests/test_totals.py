@@ -32,7 +32,9 @@ def mixed_calls(t: CostTracker) -> None:
     """Two priced calls, an unpriced one, an LLM-cache hit, an estimated stream, a failure."""
     cb = {"callbacks": [t], "metadata": {"user_id": "alice"}}
     UsageFakeChatModel(model="gpt-4o-mini", usage=usage(1000, 100)).invoke("x", config=cb)
-    UsageFakeChatModel(model="gpt-4o", usage=usage(2000, 300)).invoke("x", config={"callbacks": [t]})
+    UsageFakeChatModel(model="gpt-4o", usage=usage(2000, 300)).invoke(
+        "x", config={"callbacks": [t]}
+    )
     UsageFakeChatModel(model="acme-unknown-1", usage=usage(5, 5)).invoke("x", config=cb)
     cached = UsageFakeChatModel(model="gpt-4o-mini", usage=usage(50, 5), cache=InMemoryCache())
     cached.invoke("same", config=cb)
@@ -75,9 +77,7 @@ def test_empty_totals() -> None:
 def test_average_cost_is_exact_to_the_pico_dollar() -> None:
     t = CostTracker()
     for n in (1, 1, 2):
-        UsageFakeChatModel(model="gpt-4o", usage=usage(n, 0)).invoke(
-            "x", config={"callbacks": [t]}
-        )
+        UsageFakeChatModel(model="gpt-4o", usage=usage(n, 0)).invoke("x", config={"callbacks": [t]})
     # $2.50 per 1M input tokens: 4 tokens cost $0.00001, a third of that per call.
     assert t.totals()["cost"] == cost("gpt-4o", input_tokens=4) == Decimal("0.00001")
     assert t.totals()["average_cost"] == Decimal("0.000003333333")

@@ -2,7 +2,7 @@
 
 import datetime
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeAlias, final
 
@@ -11,6 +11,7 @@ __all__ = [
     "BudgetAlert",
     "BudgetExceededError",
     "LedgerError",
+    "LedgerReader",
     "LlmLedgerError",
     "PriceCatalogError",
     "SCHEMA_VERSION",
@@ -26,7 +27,9 @@ __all__ = [
     "ledger_import",
     "ledger_report",
     "ledger_spend",
+    "ledger_summary",
     "price",
+    "read_ledger",
     "tokenizer_for",
 ]
 
@@ -230,8 +233,32 @@ def count_message_tokens(messages: Any, model: str = "gpt-4o", tools: Any | None
 def tokenizer_for(model: str) -> dict[str, Any]: ...
 
 _Path: TypeAlias = str | os.PathLike[str]
-_Bound: TypeAlias = str | datetime.datetime | None
+_Bound: TypeAlias = str | datetime.datetime | datetime.date | None
 
+@final
+class LedgerReader(Iterator[dict[str, Any]]):
+    """The records of a durable ledger, streamed in batches: what `read_ledger` returns."""
+
+    def __iter__(self) -> LedgerReader: ...
+    def __next__(self) -> dict[str, Any]: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> LedgerReader: ...
+    def __exit__(self, *args: object) -> None: ...
+
+def read_ledger(
+    ledger: _Path,
+    *,
+    since: _Bound = None,
+    until: _Bound = None,
+    batch_size: int = 1024,
+) -> LedgerReader: ...
+def ledger_summary(
+    ledger: _Path,
+    by: Sequence[str] | str | None = None,
+    *,
+    since: _Bound = None,
+    until: _Bound = None,
+) -> dict[str, Any]: ...
 def ledger_report(
     path: _Path,
     by: list[str] | None = None,

@@ -34,6 +34,9 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(tokens::count_tokens_batch, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::count_message_tokens, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::tokenizer_for, m)?)?;
+    m.add_class::<store::PyLedgerReader>()?;
+    m.add_function(wrap_pyfunction!(store::read_ledger, m)?)?;
+    m.add_function(wrap_pyfunction!(store::ledger_summary, m)?)?;
     m.add_function(wrap_pyfunction!(store::ledger_report, m)?)?;
     m.add_function(wrap_pyfunction!(store::ledger_export, m)?)?;
     m.add_function(wrap_pyfunction!(store::ledger_import, m)?)?;

@@ -6,11 +6,14 @@
 //! each record is committed on the caller's thread before the call's end hook returns. Store
 //! I/O errors never reach the LLM call: they are collected as messages the tracker logs.
 //!
-//! Reading ([`query`]): group-by reports, window spend for budgets, exports and imports, over
-//! either format.
+//! Reading ([`query`], [`reader`]): group-by reports, window spend for budgets, exports and
+//! imports, and records streamed in batches, over either format. Where a ledger is, and so
+//! which backend reads it, is decided in one place: [`Location`].
 
 pub mod jsonl;
+pub mod location;
 pub mod query;
+pub mod reader;
 pub mod record;
 pub mod sqlite;
 mod sqlite_report;
@@ -27,7 +30,9 @@ use crate::error::{Error, Result};
 use crate::ledger::CallRecord;
 
 pub use jsonl::JsonlLedger;
+pub use location::Location;
 pub use query::{export, import_jsonl, parse_time_bound, report, spend_since, ImportStats, Report};
+pub use reader::{open_reader, RecordReader};
 pub use sqlite::{SqliteLedger, SCHEMA_VERSION};
 
 /// The file format of a ledger.
