@@ -84,6 +84,9 @@ pub struct EndOutcome {
     pub warnings: Vec<String>,
     /// Budget thresholds the call's cost crossed.
     pub alerts: Vec<Alert>,
+    /// A copy of the finished record, when the tracker returns them (see
+    /// [`Tracker::with_records_returned`]); the totals already count it.
+    pub record: Option<CallRecord>,
 }
 
 /// What an end (or error) hook tells about a run.
@@ -169,6 +172,8 @@ pub struct Tracker {
     clock: Arc<dyn Clock>,
     /// Calls refused by a blocking budget.
     blocked: AtomicU64,
+    /// Whether `end` returns a copy of each record (for a per-record hook).
+    return_records: bool,
 }
 
 /// Models already warned about as unpriced, process-wide: one warning per model.
@@ -191,7 +196,16 @@ impl Tracker {
             budgets: None,
             clock: Arc::new(SystemClock),
             blocked: AtomicU64::new(0),
+            return_records: false,
         }
+    }
+
+    /// This tracker, returning a copy of each finished record from `end` (a per-record hook
+    /// calls the application with it). Off by default: no copy is made.
+    #[must_use]
+    pub fn with_records_returned(mut self) -> Self {
+        self.return_records = true;
+        self
     }
 
     /// This tracker, checking `budgets` before every call (no-op for an empty set).
@@ -691,8 +705,13 @@ impl Tracker {
             store.append(&record);
             warnings.extend(store.take_messages());
         }
+        let returned = self.return_records.then(|| record.clone());
         self.ledger.lock().push(record);
-        EndOutcome { warnings, alerts }
+        EndOutcome {
+            warnings,
+            alerts,
+            record: returned,
+        }
     }
 
     /// Running totals.

@@ -101,6 +101,12 @@ class CostTracker(BaseCallbackHandler):
             slows a call. Logs name only its host.
         clock: a callable returning the time as a timezone-aware `datetime` (tests; default
             the system clock). Record times and budget windows follow it.
+        on_record: called with each finished call's record (the same dict `records()`
+            gives) right after the tracker's totals, budgets and ledger took it: in the hook's
+            thread (the thread or asyncio task that made the call), with no llmledger lock
+            held, so it may read `totals()`. An exception in it is logged on the `llmledger`
+            logger with its traceback, never raised. Calls refused by a budget before they
+            were sent have no record. `None` (the default) costs nothing.
     """
 
     # Only a deliberate budget stop may escape; the shim catches everything else itself.
@@ -121,6 +127,7 @@ class CostTracker(BaseCallbackHandler):
         on_alert: Callable[[_core.BudgetAlert], object] | None = None,
         alert_webhook: str | None = None,
         clock: Callable[[], datetime.datetime] | None = None,
+        on_record: Callable[[dict[str, Any]], object] | None = None,
     ) -> None:
         super().__init__()
         if isinstance(attribute, str):
@@ -136,6 +143,7 @@ class CostTracker(BaseCallbackHandler):
             on_alert=on_alert,
             alert_webhook=alert_webhook,
             clock=clock,
+            on_record=on_record,
         )
         if store is not None or alert_webhook is not None:
             _to_close.add(self)

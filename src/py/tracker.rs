@@ -108,6 +108,8 @@ pub struct PyTracker {
     attribute_keys: Vec<Py<PyString>>,
     /// Where budget alerts go (logger, `on_alert`, webhook).
     sinks: AlertSinks,
+    /// `on_record`: called with each finished record's dict.
+    on_record: Option<Py<PyAny>>,
 }
 
 fn error_text(error: &Bound<'_, PyAny>) -> String {
@@ -131,6 +133,26 @@ fn opt_uuid(v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u128>> {
     match v {
         Some(v) if !v.is_none() => Ok(Some(run_ids::run_id(v)?)),
         _ => Ok(None),
+    }
+}
+
+/// Calls `on_record` with a finished record's dict (no Rust lock is held: the core released
+/// them when `end` returned). Whatever it raises is logged with its traceback, never raised.
+fn call_on_record(py: Python<'_>, hook: &Py<PyAny>, r: &crate::ledger::CallRecord) {
+    let result = convert::record_dict(py, r).and_then(|d| hook.call1(py, (d,)));
+    if let Err(e) = result {
+        if let Ok(l) = logger(py) {
+            let kwargs = PyDict::new(py);
+            let _ = kwargs.set_item("exc_info", e.value(py));
+            let _ = l.call_method(
+                "error",
+                (
+                    "llmledger: on_record raised %s (ignored; the call was recorded)",
+                    error_text(e.value(py).as_any()),
+                ),
+                Some(&kwargs),
+            );
+        }
     }
 }
 
@@ -183,6 +205,9 @@ impl PyTracker {
         log_warnings(py, &outcome.warnings);
         if !outcome.alerts.is_empty() {
             self.sinks.dispatch(py, outcome.alerts);
+        }
+        if let (Some(hook), Some(r)) = (&self.on_record, outcome.record) {
+            call_on_record(py, hook, &r);
         }
     }
 
@@ -412,7 +437,7 @@ impl PyTracker {
 #[pymethods]
 impl PyTracker {
     #[new]
-    #[pyo3(signature = (*, attribute=None, prices=None, max_records=None, estimate=true, store=None, durability=None, budgets=None, on_alert=None, alert_webhook=None, clock=None))]
+    #[pyo3(signature = (*, attribute=None, prices=None, max_records=None, estimate=true, store=None, durability=None, budgets=None, on_alert=None, alert_webhook=None, clock=None, on_record=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -426,7 +451,16 @@ impl PyTracker {
         on_alert: Option<&Bound<'_, PyAny>>,
         alert_webhook: Option<&str>,
         clock: Option<&Bound<'_, PyAny>>,
+        on_record: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
+        let on_record = match on_record.filter(|f| !f.is_none()) {
+            Some(f) if !f.is_callable() => {
+                return Err(pyo3::exceptions::PyTypeError::new_err(
+                    "on_record= must be a callable taking one record dict, or None",
+                ))
+            }
+            f => f.map(|f| f.clone().unbind()),
+        };
         let budgets = match budgets.filter(|b| !b.is_none()) {
             Some(b) => Some(Budgets::new(budget::definitions(b)?)?),
             None => None,
@@ -459,6 +493,9 @@ impl PyTracker {
         if let Some(c) = clock.filter(|c| !c.is_none()) {
             core = core.with_clock(Arc::new(PyClock::new(c)?));
         }
+        if on_record.is_some() {
+            core = core.with_records_returned();
+        }
         let sinks = AlertSinks::new(on_alert, alert_webhook)?;
         let budgeted = budgets.is_some();
         if let Some(b) = budgets {
@@ -476,6 +513,7 @@ impl PyTracker {
             core,
             attribute_keys,
             sinks,
+            on_record,
         })
     }
 
