@@ -149,7 +149,7 @@ enum SeenPrompt {
 
 /// The catalog variant a service tier is priced at (`None`: standard prices).
 fn price_variant(tier: Option<&str>) -> Option<&str> {
-    tier.filter(|t| matches!(*t, "flex" | "priority" | "batch"))
+    crate::catalog::tier_variant(tier)
 }
 
 struct ChainNode {

@@ -29,6 +29,7 @@ __all__ = [
     "ledger_spend",
     "ledger_summary",
     "price",
+    "price_hosts",
     "read_ledger",
     "tokenizer_for",
 ]
@@ -208,6 +209,7 @@ class Tracker:
 def price(
     model: str, provider: str | None = None, *, prices: _Prices = None
 ) -> dict[str, Any] | None: ...
+def price_hosts(model: str, *, prices: _Prices = None) -> list[dict[str, Any]]: ...
 def cost(
     model: str,
     input_tokens: int = 0,

@@ -88,6 +88,27 @@ def _print_entry(e: dict[str, Any]) -> None:
     print()
 
 
+def _print_hosts(model: str, prices: str | None) -> None:
+    """`model` at every host that lists it, and which entry a call without `ls_provider`
+    gets: the entry `llmledger.price(model)` answers with may be another host's."""
+    hosts = _core.price_hosts(model, prices=prices)
+    if not hosts:
+        return
+
+    def row(label: str, e: dict[str, Any]) -> list[str]:
+        return [label, e["key"], str(e["prices"]["input"]), str(e["prices"]["output"])]
+
+    rows = [row("(no ls_provider)", hosts[0])] + [row(e["provider"] or "*", e) for e in hosts]
+    print(f"'{model}' at each host (a call's ls_provider picks that host's entry):")
+    _print_table(
+        [["  " + r[0], *r[1:]] for r in rows], ["  ls_provider", "entry", "input", "output"]
+    )
+    print(
+        "  Another ls_provider gets the entry of the model's maker when one is listed above\n"
+        "  (openai, anthropic, google, ...), else no price: its calls are unpriced.\n"
+    )
+
+
 def _stale(entries: list[dict[str, Any]], days: int) -> list[dict[str, Any]]:
     cutoff = datetime.date.today() - datetime.timedelta(days=days)
     return [
@@ -99,6 +120,7 @@ def _stale(entries: list[dict[str, Any]], days: int) -> list[dict[str, Any]]:
 
 def _cmd_prices(args: argparse.Namespace) -> int:
     detailed = bool(args.model) and not args.all
+    exact = False  # the model named one entry (not a search)
     if args.model and not args.all:
         entry = _core.price(args.model, args.provider, prices=args.prices)
         if entry is None:
@@ -116,6 +138,7 @@ def _cmd_prices(args: argparse.Namespace) -> int:
                 return 1
         else:
             entries = [entry]
+            exact = True
     else:
         entries = _core.catalog_entries(prices=args.prices)
         if args.provider:
@@ -134,6 +157,8 @@ def _cmd_prices(args: argparse.Namespace) -> int:
     if detailed:
         for e in entries:
             _print_entry(e)
+        if exact:
+            _print_hosts(args.model, args.prices)
         print(f"USD per 1M tokens; catalog {_core.catalog_version()}")
         return 0
     rows = []

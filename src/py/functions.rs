@@ -26,6 +26,14 @@ pub fn price_dict<'py>(
 }
 
 /// The catalog entry used to price `model` (at `provider`), as a dict, or None if unknown.
+///
+/// `provider` is what LangChain reports as `ls_provider` (`openai`, `anthropic`, `azure`,
+/// `google_vertexai`, `bedrock`, ...): the answer is the entry a call of `model` through that
+/// provider's client is priced with. Without one, the entry a call without `ls_provider` is
+/// priced with (the first entry of that name, makers before hosts) — which may be another
+/// host's: `price("claude-3-opus")` is Vertex's entry, while a ChatAnthropic call
+/// (`provider="anthropic"`) of that name is unpriced, Anthropic listing it only as
+/// `claude-3-opus-20240229`. `llmledger prices MODEL` shows the model at every host.
 #[pyfunction]
 #[pyo3(signature = (model, provider=None, *, prices=None))]
 pub fn price<'py>(
@@ -37,7 +45,29 @@ pub fn price<'py>(
     price_dict(py, &catalog_with(prices)?, model, provider)
 }
 
+/// The entries of `model` at each provider that lists it (the one a call without a provider
+/// gets first), as dicts like `price()`'s.
+#[pyfunction]
+#[pyo3(signature = (model, *, prices=None))]
+pub fn price_hosts<'py>(
+    py: Python<'py>,
+    model: &str,
+    prices: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Vec<Bound<'py, PyDict>>> {
+    let catalog = catalog_with(prices)?;
+    let today = Utc::now().date_naive();
+    catalog
+        .hosts_of(model)
+        .iter()
+        .map(|e| convert::entry_dict(py, e, catalog.version(), today))
+        .collect()
+}
+
 /// The exact cost (a `Decimal`, USD) of a usage of `model`, or None for an unknown model.
+///
+/// Priced exactly as the tracker prices a call: the entry `price(model, provider)` gives
+/// (`provider` as LangChain's `ls_provider`; none: a call without one), at `service_tier`'s
+/// prices (`flex`, `priority`, `batch`; anything else is standard), on `date` (default today).
 #[pyfunction]
 #[pyo3(signature = (
     model, input_tokens=0, output_tokens=0, cache_read_tokens=0, cache_write_tokens=0,
@@ -80,11 +110,11 @@ pub fn cost(
         )));
     }
     let catalog = catalog_with(prices)?;
-    let Some(r) = catalog.resolve(model, provider) else {
+    let date = date.unwrap_or_else(|| Utc::now().date_naive());
+    let Some(call) = catalog.price_call(model, provider, &usage, date, service_tier) else {
         return Ok(None);
     };
-    let date = date.unwrap_or_else(|| Utc::now().date_naive());
-    match r.entry.cost(&usage, date, service_tier) {
+    match call.priced {
         Ok(p) => {
             log_warnings(py, &p.warnings);
             Ok(Some(p.cost.total.normalize()))

@@ -28,6 +28,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add_function(wrap_pyfunction!(functions::price, m)?)?;
     m.add_function(wrap_pyfunction!(functions::cost, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::price_hosts, m)?)?;
     m.add_function(wrap_pyfunction!(functions::catalog_version, m)?)?;
     m.add_function(wrap_pyfunction!(functions::catalog_entries, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::count_tokens, m)?)?;
