@@ -5,22 +5,24 @@
 //! ([`usage`]), per-call records and their aggregates ([`ledger`]) and the per-run state machine
 //! that turns callback events into records ([`tracker`]), the durable ledger that keeps them
 //! ([`store`]), token counting ([`tokens`]), budgets that stop a call before it spends
-//! ([`budget`]) and the webhook that carries their alerts ([`alert`]). The binding layer in
+//! ([`budget`]) and the webhook that carries their alerts ([`webhook`]). The binding layer in
 //! `py` (built with the default `python` feature) converts LangChain's objects into these
 //! types and back.
 
-pub mod alert;
 pub mod budget;
 pub mod catalog;
 pub mod error;
+pub mod fork;
 pub mod ids;
 pub mod ledger;
 pub mod money;
 pub mod report;
+pub mod shared_names;
 pub mod store;
 pub mod tokens;
 pub mod tracker;
 pub mod usage;
+pub mod webhook;
 
 #[cfg(feature = "python")]
 mod py;

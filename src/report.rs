@@ -1,4 +1,5 @@
-//! Text reports: the `get_openai_callback`-style summary and group-by tables.
+//! Text reports: the `get_openai_callback`-style summary and group-by tables, drawn from
+//! totals and rows computed elsewhere (the in-memory ledger, or `store::read` over a file).
 
 use std::fmt::Write;
 

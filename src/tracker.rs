@@ -18,9 +18,10 @@ use crate::budget::{
     Alert, BudgetExceeded, BudgetState, Budgets, CallScope, Clock, ReservationId, SystemClock,
 };
 use crate::catalog::{Catalog, CostBreakdown, Entry};
-use crate::ids::{shared_name, RunMap};
+use crate::ids::RunMap;
 use crate::ledger::{CallRecord, Dimension, Ledger, SummaryRow, Totals};
 use crate::money::Decimal;
+use crate::shared_names::shared_name;
 use crate::store::{Store, TimeRange};
 use crate::tokens::{self, Prompt};
 use crate::usage::{Usage, UsageSource};
@@ -264,7 +265,7 @@ impl Tracker {
             until: None,
         };
         let mut warnings = Vec::new();
-        crate::store::query::for_each(
+        crate::store::read::for_each(
             &crate::store::Location::file(store.path()),
             &range,
             &mut warnings,
@@ -482,20 +483,20 @@ impl Tracker {
             // A budget cuts streams: count each chunk as it comes (with the counter found at
             // start, not looked up per chunk) and price the stream so far.
             ctx.streamed_tokens += counter.count(text);
-            let now = self.now();
             let usage = Usage {
                 input: ctx.prompt_tokens.unwrap_or(0),
                 output: ctx.streamed_tokens,
                 ..Usage::default()
             };
-            let Ok(so_far) = entry.cost(
-                &usage,
-                now.date_naive(),
-                price_variant(ctx.service_tier.as_deref()),
-            ) else {
+            let entry = entry.clone();
+            let tier = ctx.service_tier.clone();
+            // The clock may be Python's (`clock=`): never read it with the lock held.
+            drop(runs);
+            let now = self.now();
+            let Ok(so_far) = entry.cost(&usage, now.date_naive(), price_variant(tier.as_deref()))
+            else {
                 return Ok(());
             };
-            drop(runs);
             if let Some(b) = &self.budgets {
                 b.reserve_at_least(id, so_far.cost.total, now)?;
             }

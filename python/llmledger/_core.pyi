@@ -10,13 +10,16 @@ __all__ = [
     "Budget",
     "BudgetAlert",
     "BudgetExceededError",
+    "HOOK_NAMES",
     "LedgerError",
     "LedgerReader",
     "LlmLedgerError",
+    "PRICE_FIELDS",
     "PriceCatalogError",
     "SCHEMA_VERSION",
     "Tracker",
     "__version__",
+    "bind_hook",
     "catalog_entries",
     "catalog_version",
     "cost",
@@ -36,6 +39,8 @@ __all__ = [
 
 __version__: str
 SCHEMA_VERSION: int
+HOOK_NAMES: tuple[str, ...]
+PRICE_FIELDS: tuple[str, ...]
 
 class LlmLedgerError(Exception):
     """Base class of every exception llmledger raises."""
@@ -157,7 +162,6 @@ class Tracker:
         clock: Callable[[], datetime.datetime] | None = None,
         on_record: Callable[[dict[str, Any]], object] | None = None,
     ) -> Tracker: ...
-    def hook(self, name: str) -> Callable[..., None]: ...
     def totals(self) -> dict[str, Any]: ...
     @property
     def total_tokens(self) -> int: ...
@@ -190,6 +194,8 @@ class Tracker:
     @property
     def dropped_records(self) -> int: ...
     @property
+    def internal_errors(self) -> int: ...
+    @property
     def attribute(self) -> list[str]: ...
     def summary(self, by: list[str] | None = None) -> list[dict[str, Any]]: ...
     def report(self, by: list[str] | None = None) -> str: ...
@@ -206,6 +212,7 @@ class Tracker:
     def blocked_calls(self) -> int: ...
     def alert_info(self) -> dict[str, Any] | None: ...
 
+def bind_hook(tracker: Tracker, name: str) -> Callable[..., None]: ...
 def price(
     model: str, provider: str | None = None, *, prices: _Prices = None
 ) -> dict[str, Any] | None: ...

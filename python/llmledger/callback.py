@@ -19,7 +19,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
-from llmledger import _core
+from llmledger import _core, _fork
 
 __all__ = ["CostTracker"]
 
@@ -31,23 +31,8 @@ StoreArg = str | os.PathLike[str] | None
 _to_close: weakref.WeakSet[CostTracker] = weakref.WeakSet()
 
 
-# The LangChain hooks the tracker implements, each a function of the core (`Tracker.hook`).
-_HOOKS = (
-    "on_chat_model_start",
-    "on_llm_start",
-    "on_llm_new_token",
-    "on_llm_end",
-    "on_llm_error",
-    "on_chain_start",
-    "on_chain_end",
-    "on_chain_error",
-    "on_tool_start",
-    "on_tool_end",
-    "on_tool_error",
-    "on_retriever_start",
-    "on_retriever_end",
-    "on_retriever_error",
-)
+# The LangChain hooks the tracker implements, each a function of the core (`_core.bind_hook`).
+_HOOKS: tuple[str, ...] = _core.HOOK_NAMES
 
 
 @atexit.register
@@ -147,10 +132,11 @@ class CostTracker(BaseCallbackHandler):
         )
         if store is not None or alert_webhook is not None:
             _to_close.add(self)
+            _fork.close_in_multiprocessing_children(_close_stores)
         # LangChain calls a hook as `getattr(handler, name)(...)`: the instance's hooks are the
         # core's builtin functions, which take LangChain's arguments, so no Python frame runs
         # per event. A subclass's own override of a hook stays in charge of it.
-        self._hooks = {name: self._core.hook(name) for name in _HOOKS}
+        self._hooks = {name: _core.bind_hook(self._core, name) for name in _HOOKS}
         for name, hook in self._hooks.items():
             if getattr(type(self), name) is getattr(CostTracker, name):
                 setattr(self, name, hook)
@@ -425,6 +411,13 @@ class CostTracker(BaseCallbackHandler):
         """Calls a blocking budget refused before they were sent (a cut stream is a failed
         call in the records instead)."""
         return self._core.blocked_calls
+
+    @property
+    def internal_errors(self) -> int:
+        """Hook calls that failed inside llmledger (bad arguments, an internal error or
+        panic). Each was logged on the `llmledger` logger and the LLM call went on untracked;
+        no hook raises but for a budget stop."""
+        return self._core.internal_errors
 
     def alert_info(self) -> dict[str, Any] | None:
         """The alert webhook's host and counts (`sent`, `failed`, `dropped`), or None."""

@@ -27,16 +27,8 @@ from typing import Any
 
 from llmledger import _core
 
-_PRICE_FIELDS = (
-    "input",
-    "cache_read",
-    "cache_write",
-    "cache_write_1h",
-    "output",
-    "reasoning",
-    "input_audio",
-    "output_audio",
-)
+# The catalog schema's price fields, in the core's order.
+_PRICE_FIELDS: tuple[str, ...] = _core.PRICE_FIELDS
 
 
 def _json_default(o: Any) -> str:
@@ -238,30 +230,16 @@ def _dims(by: str | None) -> list[str]:
     return [d.strip() for d in (by or "").split(",") if d.strip()]
 
 
-_TOTAL_COLUMNS = (
-    "calls",
-    "successful_requests",
-    "failed_requests",
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cache_write_1h_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "input_audio_tokens",
-    "output_audio_tokens",
-    "total_tokens",
-    "cost",
-    "unpriced_calls",
-    "priced_calls",
-    "average_cost",
-    "llm_cache_hits",
-    "estimated_calls",
-    "first_call",
-    "last_call",
-    "latency_s_sum",
-    "timed_calls",
-)
+def _flat(totals: dict[str, Any]) -> dict[str, Any]:
+    """Totals as CSV cells: a nested count (`calls_by_usage_source`) becomes one column per
+    key (`calls_by_usage_source.provider`, ...); None an empty cell."""
+    out: dict[str, Any] = {}
+    for k, v in totals.items():
+        if isinstance(v, dict):
+            out.update({f"{k}.{sub}": x for sub, x in v.items()})
+        else:
+            out[k] = "" if v is None else v
+    return out
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -286,13 +264,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
         print()
     elif args.format == "csv":
         w = csv.writer(sys.stdout, lineterminator="\n")
-        w.writerow([*by, *_TOTAL_COLUMNS])
+        # The columns are the core's totals, in its order: one list of them, the core's.
+        columns = list(_flat(rep["totals"]))
+        w.writerow([*by, *columns])
         rows = rep["rows"] if by else [rep["totals"]]
         for r in rows:
-            w.writerow(
-                [("" if r[d] is None else r[d]) for d in by]
-                + [("" if r[c] is None else r[c]) for c in _TOTAL_COLUMNS]
-            )
+            cells = _flat(r)
+            w.writerow([("" if r[d] is None else r[d]) for d in by] + [cells[c] for c in columns])
     else:
         window = ""
         if args.since or args.until:

@@ -3,7 +3,7 @@
 //!
 //! Today every backend is a file (SQLite or JSONL, by header or extension). A server backend
 //! (`postgresql://...`) becomes one more [`Location`] variant here, and one more arm in each
-//! backend `match` of [`super::reader`] and [`super::query`]: nothing above the store
+//! backend `match` of [`super::reader`] and [`super::read`]: nothing above the store
 //! (tracker, reports, the Python API) changes.
 
 use std::path::{Path, PathBuf};

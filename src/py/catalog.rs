@@ -1,17 +1,62 @@
-//! Module-level functions: `price`, `cost`, `catalog_version`.
+//! The catalog's bindings: loading `prices=` overrides, and the module-level functions
+//! `price`, `cost`, `catalog_version` and `catalog_entries`.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{NaiveDate, Utc};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{IntoPyDict, PyDict};
 
 use super::convert;
-use super::tracker::{catalog_with, log_warnings};
+use super::log::log_warnings;
+use crate::catalog::schema::Strictness;
 use crate::catalog::Catalog;
 use crate::money::Decimal;
 use crate::usage::Usage;
+
+/// Loads `prices=`: a dict (entries in the catalog schema or the short form), or a path to a
+/// JSON or TOML file. Returns the bundled catalog with those entries on top.
+pub fn catalog_with(prices: Option<&Bound<'_, PyAny>>) -> PyResult<Arc<Catalog>> {
+    let bundled = Catalog::bundled()?;
+    let Some(prices) = prices.filter(|p| !p.is_none()) else {
+        return Ok(bundled);
+    };
+    let py = prices.py();
+    let user = if prices.cast::<PyDict>().is_ok() {
+        // Decimal and other numbers become their exact text.
+        let text: String = py
+            .import("json")?
+            .call_method(
+                "dumps",
+                (prices,),
+                Some(&[("default", py.import("builtins")?.getattr("str")?)].into_py_dict(py)?),
+            )?
+            .extract()?;
+        Catalog::parse(&text, "prices dict", false, Strictness::User)?
+    } else {
+        let path: std::path::PathBuf = prices.extract().map_err(|_| {
+            pyo3::exceptions::PyTypeError::new_err(
+                "prices= must be a dict of model prices or a path to a JSON or TOML price file",
+            )
+        })?;
+        let text = std::fs::read_to_string(&path).map_err(|e| crate::Error::Io {
+            path: path.display().to_string(),
+            source: e,
+        })?;
+        let is_toml = Path::new(&path)
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+        Catalog::parse(
+            &text,
+            &path.display().to_string(),
+            is_toml,
+            Strictness::User,
+        )?
+    };
+    Ok(Arc::new(bundled.with_overrides(&user)))
+}
 
 pub fn price_dict<'py>(
     py: Python<'py>,

@@ -18,10 +18,10 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDate, PyDateTime, PyDict, PyList, PyString};
 
 use super::convert;
-use super::tracker::log_warnings;
+use super::log::log_warnings;
 use crate::ledger::CallRecord;
 use crate::report;
-use crate::store::query::{self, ExportFormat, Report};
+use crate::store::read::{self, ExportFormat, Report};
 use crate::store::{open_reader, Durability, Location, RecordReader, Store, TimeRange};
 
 /// A ledger named by Python: text is a path or a URL; a path-like object is a path.
@@ -85,7 +85,7 @@ fn bound(v: Option<&Bound<'_, PyAny>>, end_of_day: bool) -> PyResult<Option<Date
         return Ok(None);
     };
     if let Ok(s) = v.cast::<PyString>() {
-        return Ok(Some(query::parse_time_bound(
+        return Ok(Some(read::parse_time_bound(
             &s.to_cow()?,
             Utc::now(),
             end_of_day,
@@ -167,7 +167,7 @@ fn read_report(
     range: &TimeRange,
     progress: Option<&Py<PyAny>>,
 ) -> PyResult<Report> {
-    let rep = py.detach(|| query::report(location, by, range, &mut progress_fn(progress)))?;
+    let rep = py.detach(|| read::report(location, by, range, &mut progress_fn(progress)))?;
     log_warnings(py, &rep.warnings);
     Ok(rep)
 }
@@ -386,7 +386,7 @@ pub fn ledger_export<'py>(
     let range = range(since, until)?;
     let mut py_err: Option<PyErr> = None;
     let result = py.detach(|| {
-        query::export(
+        read::export(
             &location,
             format,
             &range,
@@ -425,7 +425,7 @@ pub fn ledger_import<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let source = location(source)?;
     let stats =
-        py.detach(|| query::import_jsonl(&source, &into, &mut progress_fn(progress.as_ref())))?;
+        py.detach(|| read::import_jsonl(&source, &into, &mut progress_fn(progress.as_ref())))?;
     log_warnings(py, &stats.warnings);
     let d = PyDict::new(py);
     d.set_item("read", stats.read)?;
@@ -448,7 +448,7 @@ pub fn ledger_spend<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let location = location(path)?;
     let since = bound(Some(since), false)?.unwrap_or_else(Utc::now);
-    let spend = py.detach(|| query::spend_since(&location, since, by.as_deref()))?;
+    let spend = py.detach(|| read::spend_since(&location, since, by.as_deref()))?;
     let d = PyDict::new(py);
     for (k, v) in spend {
         d.set_item(k, v.normalize())?;

@@ -1,8 +1,9 @@
 //! Reading ledgers back: group-by reports (the `llmledger report` command), window spend (what
 //! budgets load at start), exports and imports, over SQLite and JSONL alike.
 //!
-//! On SQLite a report is one `GROUP BY` over exact integers (pico-dollars) using the time
-//! index; whenever that cannot be exact it falls back to summing the decimal strings in Rust,
+//! On SQLite a report is one streaming pass over the time index that sums exact integers
+//! (pico-dollars) in Rust (`sqlite_scan`: no SQL `GROUP BY`, whose sort costs more than the
+//! scan); whenever that cannot be exact it falls back to summing the decimal strings in Rust,
 //! the same way a JSONL ledger is always read.
 
 use std::collections::HashMap;
