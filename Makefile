@@ -38,3 +38,4 @@ bench: build-release
 	$(PY) benchmarks/bench_catalog.py
 	$(PY) benchmarks/bench_store.py
 	$(PY) benchmarks/bench_budgets.py
+	$(PY) benchmarks/bench_dashboard.py

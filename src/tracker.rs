@@ -636,13 +636,23 @@ impl Tracker {
             }
         } else {
             match model.as_deref() {
-                None => unpriced_reason = Some("the response and the request name no model".into()),
+                None => {
+                    unpriced_reason = Some("the response and the request name no model".into());
+                    warnings.extend(crate::guidance::unnamed_model(provider.as_deref()));
+                }
                 Some(m) => match self.config.catalog.resolve(m, provider.as_deref()) {
                     None => {
                         let reason = format!("no price for model '{m}'");
                         if warned_models().lock().insert(m.to_string()) {
+                            let near = crate::suggest::models(
+                                &self.config.catalog,
+                                m,
+                                provider.as_deref(),
+                            );
+                            let near =
+                                crate::suggest::did_you_mean(m, near.iter().map(String::as_str));
                             warnings.push(format!(
-                                "{reason}{}: its calls are recorded with cost None. Add a price with \
+                                "{reason}{}{near}: its calls are recorded with cost None. Add a price with \
                                  CostTracker(prices={{\"{m}\": {{\"input\": \"<USD per 1M>\", \"output\": \"<USD per 1M>\"}}}}) \
                                  or a JSON/TOML price file",
                                 provider.as_deref().map(|p| format!(" (provider '{p}')")).unwrap_or_default()
@@ -665,6 +675,11 @@ impl Tracker {
                         }
                     }
                 },
+            }
+        }
+        if usage_source == UsageSource::Estimated && chunks > 0 && end.error.is_none() {
+            if let Some(m) = model.as_deref() {
+                warnings.extend(crate::guidance::estimated_stream(m, provider.as_deref()));
             }
         }
         let record = CallRecord {

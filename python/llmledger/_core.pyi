@@ -12,6 +12,7 @@ __all__ = [
     "BudgetExceededError",
     "HOOK_NAMES",
     "LedgerError",
+    "LedgerFollower",
     "LedgerReader",
     "LlmLedgerError",
     "PRICE_FIELDS",
@@ -23,9 +24,11 @@ __all__ = [
     "catalog_entries",
     "catalog_version",
     "cost",
+    "cost_breakdown",
     "count_message_tokens",
     "count_tokens",
     "count_tokens_batch",
+    "ledger_digest",
     "ledger_export",
     "ledger_import",
     "ledger_report",
@@ -34,6 +37,7 @@ __all__ = [
     "price",
     "price_hosts",
     "read_ledger",
+    "suggest_models",
     "tokenizer_for",
 ]
 
@@ -160,6 +164,7 @@ class Tracker:
         on_alert: Callable[[BudgetAlert], object] | None = None,
         alert_webhook: str | None = None,
         clock: Callable[[], datetime.datetime] | None = None,
+        log_alerts: bool = True,
         on_record: Callable[[dict[str, Any]], object] | None = None,
     ) -> Tracker: ...
     def totals(self) -> dict[str, Any]: ...
@@ -233,6 +238,25 @@ def cost(
     date: datetime.date | None = None,
     prices: _Prices = None,
 ) -> Decimal | None: ...
+def cost_breakdown(
+    model: str,
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+    cache_read_tokens: int = 0,
+    cache_write_tokens: int = 0,
+    reasoning_tokens: int = 0,
+    provider: str | None = None,
+    *,
+    cache_write_1h_tokens: int = 0,
+    input_audio_tokens: int = 0,
+    output_audio_tokens: int = 0,
+    service_tier: str | None = None,
+    date: datetime.date | None = None,
+    prices: _Prices = None,
+) -> dict[str, Any] | None: ...
+def suggest_models(
+    model: str, provider: str | None = None, *, prices: _Prices = None
+) -> list[str]: ...
 def catalog_version() -> str: ...
 def catalog_entries(*, prices: _Prices = None) -> list[dict[str, Any]]: ...
 def count_tokens(text: str, model: str = "gpt-4o", *, encoding: str | None = None) -> int: ...
@@ -290,3 +314,43 @@ def ledger_import(
 def ledger_spend(
     path: _Path, since: str | datetime.datetime, by: str | None = None
 ) -> dict[str | None, Decimal]: ...
+
+# ---- the dashboard's and the HTML report's aggregates (src/py/follow.rs) ---------------------
+
+@final
+class LedgerFollower:
+    def __new__(
+        cls,
+        path: _Path,
+        *,
+        by: list[str] | None = None,
+        stack_by: str | None = None,
+        budgets: list[str] | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        top: int = 10,
+    ) -> LedgerFollower: ...
+    @staticmethod
+    def of_tracker(
+        tracker: Tracker,
+        *,
+        by: list[str] | None = None,
+        stack_by: str | None = None,
+        budgets: list[str] | None = None,
+        top: int = 10,
+    ) -> LedgerFollower: ...
+    def poll(self) -> int: ...
+    def view(self) -> str: ...
+    @property
+    def calls(self) -> int: ...
+
+def ledger_digest(
+    path: _Path,
+    *,
+    by: list[str] | None = None,
+    stack_by: str | None = None,
+    budgets: list[str] | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    top: int = 10,
+) -> str: ...

@@ -41,114 +41,15 @@ def _close_stores() -> None:
         tracker.close()
 
 
-class CostTracker(BaseCallbackHandler):
-    """Tracks the exact cost of every LLM call it sees.
+class _LangChainHooks(BaseCallbackHandler):
+    """LangChain's callback hooks, as `CostTracker` implements them.
 
-    A drop-in for `get_openai_callback()`'s handler (same attributes, `total_cost` is a
-    `Decimal`), for every provider in the catalog, with attribution by metadata keys, tags
-    and the root chain or graph run.
-
-    Example:
-        >>> from llmledger import CostTracker
-        >>> tracker = CostTracker()
-        >>> # llm.invoke("hi", config={"callbacks": [tracker], "metadata": {"user_id": "u1"}})
-        >>> tracker.total_cost
-        Decimal('0')
-
-    Args:
-        attribute: metadata keys to attribute calls by (default `user_id`, `session_id`).
-        prices: extra or replacement prices: a dict (`{"my-model": {"input": "1.00",
-            "output": "2.00"}}`, USD per 1M tokens, or the full catalog schema) or a path to a
-            JSON or TOML file in the same schema.
-        max_records: keep at most this many per-call records in memory (oldest dropped);
-            totals always count every call. `None` keeps all.
-        estimate: when a response reports no token usage (a stream without usage, a
-            provider that omits it), count the prompt and the generated text with
-            llmledger's tokenizer and price that, marking the record `usage_source =
-            "estimated"`. The prompt is held in memory until the call ends, never stored.
-            `False` records such calls as unpriced instead.
-        store: a durable ledger file every call is also written to: `"costs.db"` (SQLite,
-            the default for any other extension) or `"costs.jsonl"` (JSON lines). Several
-            processes may share one. `None` keeps memory only.
-        durability: `"batch"` (default: a writer thread commits in batches; a crash loses at
-            most the last batch) or `"sync"` (each call is committed before `on_llm_end`
-            returns). `flush()` waits for the writer; an exit hook flushes on a clean exit.
-        budgets: `llmledger.Budget`s checked before every call: each call's worst-case cost
-            (prompt counted, output bounded by `max_tokens` or the model's output limit) is
-            reserved at its start, and a blocking budget that cannot take it raises
-            `BudgetExceededError` there, before any request is sent. The reservation is
-            settled to the real cost at the end. With `store=`, the current windows resume
-            from the ledger.
-        on_alert: called with a `BudgetAlert` when a budget threshold is reached or a call
-            is refused (in the hook's thread; an exception in it is logged, never raised).
-        alert_webhook: an http(s) URL every alert is POSTed to as JSON (Slack-compatible
-            `text` plus structured fields), from a background thread with retries: it never
-            slows a call. Logs name only its host.
-        clock: a callable returning the time as a timezone-aware `datetime` (tests; default
-            the system clock). Record times and budget windows follow it.
-        on_record: called with each finished call's record (the same dict `records()`
-            gives) right after the tracker's totals, budgets and ledger took it: in the hook's
-            thread (the thread or asyncio task that made the call), with no llmledger lock
-            held, so it may read `totals()`. An exception in it is logged on the `llmledger`
-            logger with its traceback, never raised. Calls refused by a budget before they
-            were sent have no record. `None` (the default) costs nothing.
+    A base class of its own so that `help(CostTracker)` lists the tracker's API (totals,
+    summary, records, report, budgets, ...) first and these hooks after it.
     """
 
-    # Only a deliberate budget stop may escape; the shim catches everything else itself.
-    raise_error: bool = True
-    # No thread hop per event in async runs: the core is thread-safe and fast.
-    run_inline: bool = True
+    _hooks: dict[str, Callable[..., None]]
 
-    def __init__(
-        self,
-        *,
-        attribute: Iterable[str] = ("user_id", "session_id"),
-        prices: PricesArg = None,
-        max_records: int | None = None,
-        estimate: bool = True,
-        store: StoreArg = None,
-        durability: str = "batch",
-        budgets: _core.Budget | Sequence[_core.Budget] | None = None,
-        on_alert: Callable[[_core.BudgetAlert], object] | None = None,
-        alert_webhook: str | None = None,
-        clock: Callable[[], datetime.datetime] | None = None,
-        on_record: Callable[[dict[str, Any]], object] | None = None,
-    ) -> None:
-        super().__init__()
-        if isinstance(attribute, str):
-            attribute = (attribute,)
-        self._core = _core.Tracker(
-            attribute=list(attribute),
-            prices=prices,
-            max_records=max_records,
-            estimate=estimate,
-            store=store,
-            durability=durability,
-            budgets=budgets,
-            on_alert=on_alert,
-            alert_webhook=alert_webhook,
-            clock=clock,
-            on_record=on_record,
-        )
-        if store is not None or alert_webhook is not None:
-            _to_close.add(self)
-            _fork.close_in_multiprocessing_children(_close_stores)
-        # LangChain calls a hook as `getattr(handler, name)(...)`: the instance's hooks are the
-        # core's builtin functions, which take LangChain's arguments, so no Python frame runs
-        # per event. A subclass's own override of a hook stays in charge of it.
-        self._hooks = {name: _core.bind_hook(self._core, name) for name in _HOOKS}
-        for name, hook in self._hooks.items():
-            if getattr(type(self), name) is getattr(CostTracker, name):
-                setattr(self, name, hook)
-
-    # Frameworks deep-copy handlers (LangGraph, RunnableConfig merges): share one ledger.
-    def __copy__(self) -> CostTracker:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> CostTracker:
-        return self
-
-    # ---- hooks ---------------------------------------------------------------------
     # An instance's hooks are the Rust core's functions (see `__init__`); these methods
     # document them and serve calls made through the class (`super().on_llm_end(...)` in a
     # subclass). None raises into the application: an internal error or panic is logged to
@@ -267,6 +168,119 @@ class CostTracker(BaseCallbackHandler):
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self._hooks["on_retriever_error"](error, run_id=run_id, **kwargs)
 
+
+class CostTracker(_LangChainHooks):
+    """Tracks the exact cost of every LLM call it sees.
+
+    A drop-in for `get_openai_callback()`'s handler (same attributes, `total_cost` is a
+    `Decimal`), for every provider in the catalog, with attribution by metadata keys, tags
+    and the root chain or graph run.
+
+    Example:
+        >>> from llmledger import CostTracker
+        >>> tracker = CostTracker()
+        >>> # llm.invoke("hi", config={"callbacks": [tracker], "metadata": {"user_id": "u1"}})
+        >>> tracker.total_cost
+        Decimal('0')
+
+    Args:
+        attribute: metadata keys to attribute calls by (default `user_id`, `session_id`).
+        prices: extra or replacement prices: a dict (`{"my-model": {"input": "1.00",
+            "output": "2.00"}}`, USD per 1M tokens, or the full catalog schema) or a path to a
+            JSON or TOML file in the same schema.
+        max_records: keep at most this many per-call records in memory (oldest dropped);
+            totals always count every call. `None` keeps all.
+        estimate: when a response reports no token usage (a stream without usage, a
+            provider that omits it), count the prompt and the generated text with
+            llmledger's tokenizer and price that, marking the record `usage_source =
+            "estimated"`. The prompt is held in memory until the call ends, never stored.
+            `False` records such calls as unpriced instead.
+        store: a durable ledger file every call is also written to: `"costs.db"` (SQLite,
+            the default for any other extension) or `"costs.jsonl"` (JSON lines). Several
+            processes may share one. `None` keeps memory only.
+        durability: `"batch"` (default: a writer thread commits in batches; a crash loses at
+            most the last batch) or `"sync"` (each call is committed before `on_llm_end`
+            returns). `flush()` waits for the writer; an exit hook flushes on a clean exit.
+        budgets: `llmledger.Budget`s checked before every call: each call's worst-case cost
+            (prompt counted, output bounded by `max_tokens` or the model's output limit) is
+            reserved at its start, and a blocking budget that cannot take it raises
+            `BudgetExceededError` there, before any request is sent. The reservation is
+            settled to the real cost at the end. With `store=`, the current windows resume
+            from the ledger.
+        on_alert: called with a `BudgetAlert` when a budget threshold is reached or a call
+            is refused (in the hook's thread; an exception in it is logged, never raised).
+        log_alerts: also log each alert as a WARNING on the `llmledger` logger (default).
+            `False` when `on_alert` or the webhook already reports them, so they do not
+            print twice.
+        alert_webhook: an http(s) URL every alert is POSTed to as JSON (Slack-compatible
+            `text` plus structured fields), from a background thread with retries: it never
+            slows a call. Logs name only its host.
+        clock: a callable returning the time as a timezone-aware `datetime` (tests; default
+            the system clock). Record times and budget windows follow it.
+        on_record: called with each finished call's record (the same dict `records()`
+            gives) right after the tracker's totals, budgets and ledger took it: in the hook's
+            thread (the thread or asyncio task that made the call), with no llmledger lock
+            held, so it may read `totals()`. An exception in it is logged on the `llmledger`
+            logger with its traceback, never raised. Calls refused by a budget before they
+            were sent have no record. `None` (the default) costs nothing.
+    """
+
+    # Only a deliberate budget stop may escape; the shim catches everything else itself.
+    raise_error: bool = True
+    # No thread hop per event in async runs: the core is thread-safe and fast.
+    run_inline: bool = True
+
+    def __init__(
+        self,
+        *,
+        attribute: Iterable[str] = ("user_id", "session_id"),
+        prices: PricesArg = None,
+        max_records: int | None = None,
+        estimate: bool = True,
+        store: StoreArg = None,
+        durability: str = "batch",
+        budgets: _core.Budget | Sequence[_core.Budget] | None = None,
+        on_alert: Callable[[_core.BudgetAlert], object] | None = None,
+        alert_webhook: str | None = None,
+        clock: Callable[[], datetime.datetime] | None = None,
+        log_alerts: bool = True,
+        on_record: Callable[[dict[str, Any]], object] | None = None,
+    ) -> None:
+        super().__init__()
+        if isinstance(attribute, str):
+            attribute = (attribute,)
+        self._core = _core.Tracker(
+            attribute=list(attribute),
+            prices=prices,
+            max_records=max_records,
+            estimate=estimate,
+            store=store,
+            durability=durability,
+            budgets=budgets,
+            on_alert=on_alert,
+            alert_webhook=alert_webhook,
+            clock=clock,
+            log_alerts=log_alerts,
+            on_record=on_record,
+        )
+        if store is not None or alert_webhook is not None:
+            _to_close.add(self)
+            _fork.close_in_multiprocessing_children(_close_stores)
+        # LangChain calls a hook as `getattr(handler, name)(...)`: the instance's hooks are the
+        # core's builtin functions, which take LangChain's arguments, so no Python frame runs
+        # per event. A subclass's own override of a hook stays in charge of it.
+        self._hooks = {name: _core.bind_hook(self._core, name) for name in _HOOKS}
+        for name, hook in self._hooks.items():
+            if getattr(type(self), name) is getattr(CostTracker, name):
+                setattr(self, name, hook)
+
+    # Frameworks deep-copy handlers (LangGraph, RunnableConfig merges): share one ledger.
+    def __copy__(self) -> CostTracker:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> CostTracker:
+        return self
+
     # ---- results ---------------------------------------------------------------------
     @property
     def total_tokens(self) -> int:
@@ -341,7 +355,7 @@ class CostTracker(BaseCallbackHandler):
         """Group-by rows (most expensive first): `by` values, calls, tokens by kind, cost.
 
         Dimensions: model, requested_model, provider, root_run_name, root_run_id, tag,
-        usage_source, service_tier, day, hour, error, price_entry, and every captured
+        usage_source, service_tier, day, hour, error, price_entry, node, and every captured
         metadata key.
 
         Example:
@@ -357,6 +371,29 @@ class CostTracker(BaseCallbackHandler):
     def records(self) -> list[dict[str, Any]]:
         """The per-call records kept in memory, oldest first, as dicts."""
         return self._core.records()
+
+    def report_html(
+        self,
+        path: str | os.PathLike[str],
+        by: Sequence[str] | str = ("model",),
+        budgets: Sequence[str] = (),
+    ) -> None:
+        """Writes the HTML report of this tracker's calls to `path`: one self-contained file
+        (see `llmledger report --format html`). `budgets`: `["10/day"]` to show.
+
+        Example:
+            >>> CostTracker().report_html("report.html", by="node")  # doctest: +SKIP
+        """
+        from llmledger.report_html import tracker_html, write_html
+
+        dims = [by] if isinstance(by, str) else list(by)
+        write_html(tracker_html(self, by=dims, budgets=budgets), path)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: a compact HTML summary."""
+        from llmledger.report_html import summary_html
+
+        return summary_html(self)
 
     def price(self, model: str, provider: str | None = None) -> dict[str, Any] | None:
         """The catalog entry this tracker prices `model` with (overrides included)."""

@@ -7,6 +7,8 @@ Examples:
     llmledger prices --stale 180             # entries not checked against a source in 180 days
     llmledger cost gpt-4o --input 12000 --cached 8000 --output 800
     llmledger report costs.db --by user_id,model --since 7d
+    llmledger report costs.db --by node --format html -o report.html
+    llmledger watch costs.db --by model,user_id --budget 10/day
     llmledger export costs.db --format csv -o costs.csv
     llmledger import costs.jsonl --into costs.db
 """
@@ -126,7 +128,11 @@ def _cmd_prices(args: argparse.Namespace) -> int:
             if args.provider:
                 entries = [e for e in entries if e["provider"] == args.provider]
             if not entries:
-                print(f"llmledger: no price for '{args.model}'", file=sys.stderr)
+                print(
+                    f"llmledger: no price for '{args.model}'"
+                    + _did_you_mean(args.model, args.provider, args.prices),
+                    file=sys.stderr,
+                )
                 return 1
         else:
             entries = [entry]
@@ -165,8 +171,27 @@ def _cmd_prices(args: argparse.Namespace) -> int:
     return 0
 
 
+def _did_you_mean(model: str, provider: str | None, prices: str | None) -> str:
+    """` (did you mean 'gpt-4o'?)` from the catalog's nearest ids, or an empty string."""
+    near = _core.suggest_models(model, provider, prices=prices)
+    if not near:
+        return ""
+    return " (did you mean " + " or ".join(f"'{n}'" for n in near) + "?)"
+
+
+# The cost components in print order, with their labels.
+_COMPONENTS = (
+    ("input", "input (uncached)"),
+    ("cache_read", "cache reads"),
+    ("cache_write", "cache writes"),
+    ("output", "output"),
+    ("reasoning", "reasoning (priced apart)"),
+    ("audio", "audio"),
+)
+
+
 def _cmd_cost(args: argparse.Namespace) -> int:
-    amount = _core.cost(
+    priced = _core.cost_breakdown(
         args.model,
         input_tokens=args.input,
         output_tokens=args.output,
@@ -177,10 +202,23 @@ def _cmd_cost(args: argparse.Namespace) -> int:
         service_tier=args.service_tier,
         prices=args.prices,
     )
-    if amount is None:
-        print(f"llmledger: cost unknown: no price for '{args.model}'", file=sys.stderr)
+    if priced is None:
+        print(
+            f"llmledger: cost unknown: no price for '{args.model}'"
+            + _did_you_mean(args.model, args.provider, args.prices),
+            file=sys.stderr,
+        )
         return 1
-    print(amount)
+    if args.json:
+        json.dump(priced, sys.stdout, default=_json_default, indent=2)
+        print()
+        return 0
+    parts = priced["components"]
+    rows = [[label, str(parts[k])] for k, label in _COMPONENTS if parts[k]]
+    rows.append(["total", str(priced["total"])])
+    tier = f", {args.service_tier} tier" if args.service_tier else ""
+    print(f"{priced['total']} USD  ({priced['price_entry']}{tier}; exact)")
+    _print_table(rows, ["component", "USD"])
     return 0
 
 
@@ -242,8 +280,23 @@ def _flat(totals: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _cmd_report_html(args: argparse.Namespace, by: list[str]) -> int:
+    from llmledger.report_html import ledger_html, write_html
+
+    if not args.output:
+        raise ValueError("--format html needs -o FILE (the report is one self-contained file)")
+    page = ledger_html(
+        args.ledger, by=by, since=args.since, until=args.until, budgets=args.budget or []
+    )
+    write_html(page, args.output)
+    print(f"llmledger: wrote {args.output} ({len(page.encode()) / 1e3:,.0f} kB)", file=sys.stderr)
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     by = _dims(args.by)
+    if args.format == "html":
+        return _cmd_report_html(args, by)
     progress = _Progress(args.ledger, "reading")
     try:
         rep = _core.ledger_report(
@@ -281,6 +334,17 @@ def _cmd_report(args: argparse.Namespace) -> int:
             print()
             print(rep["table"])
     return 0
+
+
+def _cmd_watch(args: argparse.Namespace) -> int:
+    from llmledger.watch import watch
+
+    if args.refresh <= 0:
+        raise ValueError("--refresh must be a positive number of seconds")
+    follower = _core.LedgerFollower(
+        args.ledger, by=_dims(args.by), budgets=args.budget or [], since=args.since
+    )
+    return watch(follower, title=args.ledger, refresh=args.refresh, count=args.count)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -329,9 +393,18 @@ def _setup_logging() -> None:
         log.propagate = False
 
 
+# The module docstring's examples, shown by `llmledger --help`.
+_EXAMPLES = "examples:\n" + __doc__.split("Examples:\n", 1)[1].rstrip()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `llmledger` command."""
-    parser = argparse.ArgumentParser(prog="llmledger", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="llmledger",
+        description=__doc__.splitlines()[0],
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=_core.__version__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -351,16 +424,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_prices)
 
-    c = sub.add_parser("cost", help="price a usage exactly")
-    c.add_argument("model")
-    c.add_argument("--input", type=int, default=0, help="input tokens, cached included")
-    c.add_argument("--output", type=int, default=0, help="output tokens, reasoning included")
-    c.add_argument("--cached", type=int, default=0, help="input tokens read from cache")
-    c.add_argument("--cache-write", type=int, default=0, help="input tokens written to cache")
-    c.add_argument("--reasoning", type=int, default=0, help="reasoning tokens")
-    c.add_argument("--provider")
-    c.add_argument("--service-tier", help="flex, priority or batch")
+    c = sub.add_parser(
+        "cost",
+        help="price a usage exactly (USD, with its components)",
+        description="The exact cost of one call's usage, in USD, split by component. Token "
+        "counts follow LangChain: --input includes --cached and --cache-write tokens, --output "
+        "includes --reasoning tokens.",
+        epilog="example: llmledger cost gpt-4o --input 12000 --cached 8000 --output 800",
+    )
+    c.add_argument("model", help="a model name as LangChain reports it (gpt-4o, claude-...)")
+    c.add_argument(
+        "--input", type=int, default=0, metavar="N", help="input tokens, cached included"
+    )
+    c.add_argument(
+        "--output", type=int, default=0, metavar="N", help="output tokens, reasoning included"
+    )
+    c.add_argument(
+        "--cached", type=int, default=0, metavar="N", help="of --input: read from a prompt cache"
+    )
+    c.add_argument(
+        "--cache-write",
+        type=int,
+        default=0,
+        metavar="N",
+        help="of --input: written to a prompt cache",
+    )
+    c.add_argument(
+        "--reasoning", type=int, default=0, metavar="N", help="of --output: reasoning tokens"
+    )
+    c.add_argument(
+        "--provider",
+        help="the host whose price applies (openai, azure, bedrock, ...; default: the maker's)",
+    )
+    c.add_argument(
+        "--service-tier", help="price at this tier: flex, priority or batch (default: standard)"
+    )
     c.add_argument("--prices", help="a JSON or TOML price file layered on the catalog")
+    c.add_argument("--json", action="store_true", help="machine-readable output")
     c.set_defaults(func=_cmd_cost)
 
     window = argparse.ArgumentParser(add_help=False)
@@ -381,8 +481,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="model",
         help="comma-separated dimensions or metadata keys (default: model; '' for totals only)",
     )
-    r.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    r.add_argument("--format", choices=("table", "json", "csv", "html"), default="table")
+    r.add_argument("-o", "--output", help="the file --format html writes")
+    r.add_argument(
+        "--budget",
+        action="append",
+        metavar="AMOUNT/WINDOW",
+        help="a budget to show in the HTML report: 10/day, 2.50/hour, 100/month (repeatable)",
+    )
     r.set_defaults(func=_cmd_report)
+
+    w = sub.add_parser(
+        "watch",
+        help="a live dashboard of a ledger other processes are writing (q or Ctrl-C quits)",
+        description="Follows a ledger (.db or .jsonl) and redraws its figures every refresh; "
+        "piped, prints one summary line per refresh. Needs rich (pip install 'llmledger[watch]').",
+    )
+    w.add_argument("ledger", help="a SQLite (.db) or JSONL ledger (waited for if missing)")
+    w.add_argument(
+        "--by",
+        default="model",
+        help="comma-separated dimensions with a top list each (default: model)",
+    )
+    w.add_argument("--since", help="only calls from then on: 24h, 7d, 2026-11-01, or ISO")
+    w.add_argument("--refresh", type=float, default=1.0, help="seconds between redraws (default 1)")
+    w.add_argument(
+        "--budget",
+        action="append",
+        metavar="AMOUNT/WINDOW",
+        help="a budget to follow: 10/day, 2.50/hour, 100/month, 5/rolling:15m (repeatable)",
+    )
+    w.add_argument("--count", type=int, help=argparse.SUPPRESS)
+    w.set_defaults(func=_cmd_watch)
 
     e = sub.add_parser("export", parents=[window], help="write a ledger's records as CSV or JSONL")
     e.add_argument("ledger", help="a SQLite (.db) or JSONL ledger")

@@ -367,6 +367,38 @@ impl Budgets {
         keys
     }
 
+    /// Checks each budget's metadata key against the keys the tracker captures (`attribute`):
+    /// a key not among them that is near one of them, or near a scope name (`user` for
+    /// `user_id`, `models` for `model`), is taken for a typo, since no call would carry it and
+    /// every call would share one `(none)` budget. Any other key is captured as asked.
+    pub fn check_keys(&self, attribute: &[Arc<str>]) -> crate::Result<()> {
+        for b in &self.defs {
+            let super::Scope::Per(super::ScopeKey::Metadata(k)) = &b.scope else {
+                continue;
+            };
+            if attribute.contains(k) {
+                continue;
+            }
+            let known = attribute
+                .iter()
+                .map(AsRef::as_ref)
+                .chain(super::scope::SCOPE_NAMES.iter().copied());
+            let near = crate::suggest::did_you_mean(k, known);
+            if near.is_empty() {
+                continue;
+            }
+            let captured: Vec<String> = attribute.iter().map(|a| format!("'{a}'")).collect();
+            let captured = captured.join(", ");
+            return Err(crate::Error::InvalidArgument(format!(
+                "budget '{}': per='{k}' is not a key this tracker captures (attribute=[{captured}]){near}: \
+                 no call would carry it, and every call would share one '(none)' budget. To split \
+                 by a metadata key named '{k}', capture it: CostTracker(attribute=[..., '{k}'])",
+                b.name
+            )));
+        }
+        Ok(())
+    }
+
     /// Calls in flight holding a reservation.
     pub fn open_reservations(&self) -> usize {
         self.inner.lock().reservations.len()

@@ -755,6 +755,34 @@ fn call_scope_from_a_record() {
     assert_eq!(CallScope::from(&no_start).model, Some("gpt-4o-2024-08-06"));
 }
 
+#[test]
+fn a_per_key_near_a_captured_one_is_a_typo() {
+    let attribute: Vec<Arc<str>> = vec!["user_id".into(), "session_id".into()];
+    let per = |key: &str| {
+        budgets(vec![Budget::daily(d("1"))
+            .unwrap()
+            .per(ScopeKey::parse(key))])
+    };
+    let err = per("user").check_keys(&attribute).unwrap_err().to_string();
+    assert!(
+        err.contains("per='user'") && err.contains("did you mean 'user_id'"),
+        "{err}"
+    );
+    assert!(
+        err.contains("CostTracker(attribute=[..., 'user'])"),
+        "{err}"
+    );
+    assert!(per("models").check_keys(&attribute).is_err());
+    // Captured keys, built-in scopes and keys near nothing (captured as asked) pass.
+    for ok in ["user_id", "session_id", "model", "tag", "team"] {
+        assert!(per(ok).check_keys(&attribute).is_ok(), "{ok}");
+    }
+    // A key the user lists in attribute= is taken as meant.
+    assert!(per("user")
+        .check_keys(&[Arc::from("user"), Arc::from("user_id")])
+        .is_ok());
+}
+
 /// Every budget's (spent, reserved) per row.
 fn figures(b: &Budgets, t: DateTime<Utc>) -> Vec<(Decimal, Decimal)> {
     b.state(t).iter().map(|s| (s.spent, s.reserved)).collect()

@@ -84,7 +84,7 @@ fn build(
     let mut b = Budget::new(limit, window)?
         .action(Action::parse(action)?)
         .cut_streams(cut_streams);
-    if let Scope::Per(key) = Scope::parse(per) {
+    if let Scope::Per(key) = Scope::parse_checked(per)? {
         b = b.per(key);
     }
     if let Some(a) = alert_at.filter(|a| !a.is_none()) {
@@ -413,17 +413,24 @@ pub fn state_dict<'py>(py: Python<'py>, s: &BudgetState) -> PyResult<Bound<'py, 
     Ok(d)
 }
 
-/// Where alerts go: the `llmledger` logger always, then `on_alert`, then the webhook.
+/// Where alerts go: the `llmledger` logger (unless `log_alerts=False`), then `on_alert`, then
+/// the webhook.
 pub struct AlertSinks {
     /// Behind a lock so the garbage collector can clear it (`on_alert=self.method` makes a
     /// cycle through the tracker); never called, nor let go of, with the lock held.
     on_alert: Mutex<Option<Py<PyAny>>>,
     webhook: Option<Webhook>,
+    log: bool,
 }
 
 impl AlertSinks {
-    /// Sinks for `on_alert` (a callable) and `alert_webhook` (an http(s) URL).
-    pub fn new(on_alert: Option<&Bound<'_, PyAny>>, webhook: Option<&str>) -> PyResult<Self> {
+    /// Sinks for `on_alert` (a callable) and `alert_webhook` (an http(s) URL); `log`: also a
+    /// WARNING on the `llmledger` logger.
+    pub fn new(
+        on_alert: Option<&Bound<'_, PyAny>>,
+        webhook: Option<&str>,
+        log: bool,
+    ) -> PyResult<Self> {
         let on_alert = match on_alert.filter(|f| !f.is_none()) {
             Some(f) if !f.is_callable() => {
                 return Err(PyTypeError::new_err(format!(
@@ -446,13 +453,16 @@ impl AlertSinks {
         Ok(AlertSinks {
             on_alert: Mutex::new(on_alert),
             webhook,
+            log,
         })
     }
 
     /// Sends each alert to every sink. Never raises: a failing `on_alert` is logged.
     pub fn dispatch(&self, py: Python<'_>, alerts: Vec<Alert>) {
         for alert in alerts {
-            super::log::log_warnings(py, &[alert.text()]);
+            if self.log {
+                super::log::log_warnings(py, &[alert.text()]);
+            }
             if let Some(w) = &self.webhook {
                 w.send(&alert);
             }

@@ -1,5 +1,6 @@
 //! The catalog's bindings: loading `prices=` overrides, and the module-level functions
-//! `price`, `cost`, `catalog_version` and `catalog_entries`.
+//! `price`, `cost`, `cost_breakdown`, `suggest_models`, `catalog_version` and
+//! `catalog_entries`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use pyo3::types::{IntoPyDict, PyDict};
 use super::convert;
 use super::log::log_warnings;
 use crate::catalog::schema::Strictness;
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, CostBreakdown};
 use crate::money::Decimal;
 use crate::usage::Usage;
 
@@ -108,44 +109,72 @@ pub fn price_hosts<'py>(
         .collect()
 }
 
-/// The exact cost (a `Decimal`, USD) of a usage of `model`, or None for an unknown model.
-///
-/// Priced exactly as the tracker prices a call: the entry `price(model, provider)` gives
-/// (`provider` as LangChain's `ls_provider`; none: a call without one), at `service_tier`'s
-/// prices (`flex`, `priority`, `batch`; anything else is standard), on `date` (default today).
-#[pyfunction]
-#[pyo3(signature = (
-    model, input_tokens=0, output_tokens=0, cache_read_tokens=0, cache_write_tokens=0,
-    reasoning_tokens=0, provider=None, *, cache_write_1h_tokens=0, input_audio_tokens=0,
-    output_audio_tokens=0, service_tier=None, date=None, prices=None
-))]
-#[allow(clippy::too_many_arguments)]
-pub fn cost(
-    py: Python<'_>,
-    model: &str,
-    input_tokens: u64,
-    output_tokens: u64,
-    cache_read_tokens: u64,
-    cache_write_tokens: u64,
-    reasoning_tokens: u64,
-    provider: Option<&str>,
-    cache_write_1h_tokens: u64,
-    input_audio_tokens: u64,
-    output_audio_tokens: u64,
-    service_tier: Option<&str>,
-    date: Option<NaiveDate>,
-    prices: Option<&Bound<'_, PyAny>>,
-) -> PyResult<Option<Decimal>> {
-    let mut usage = Usage {
-        input: input_tokens,
-        cache_read: cache_read_tokens,
-        cache_write: cache_write_tokens.max(cache_write_1h_tokens),
-        cache_write_1h: cache_write_1h_tokens,
-        output: output_tokens,
-        reasoning: reasoning_tokens,
-        input_audio: input_audio_tokens,
-        output_audio: output_audio_tokens,
+/// `cost`'s and `cost_breakdown`'s arguments past the model, as Python passes them.
+macro_rules! usage_signature {
+    ($(#[$doc:meta])* $name:ident, $ret:ty, $body:expr) => {
+        $(#[$doc])*
+        #[pyfunction]
+        #[pyo3(signature = (
+            model, input_tokens=0, output_tokens=0, cache_read_tokens=0, cache_write_tokens=0,
+            reasoning_tokens=0, provider=None, *, cache_write_1h_tokens=0, input_audio_tokens=0,
+            output_audio_tokens=0, service_tier=None, date=None, prices=None
+        ))]
+        #[allow(clippy::too_many_arguments)]
+        pub fn $name<'py>(
+            py: Python<'py>,
+            model: &str,
+            input_tokens: u64,
+            output_tokens: u64,
+            cache_read_tokens: u64,
+            cache_write_tokens: u64,
+            reasoning_tokens: u64,
+            provider: Option<&str>,
+            cache_write_1h_tokens: u64,
+            input_audio_tokens: u64,
+            output_audio_tokens: u64,
+            service_tier: Option<&str>,
+            date: Option<NaiveDate>,
+            prices: Option<&Bound<'py, PyAny>>,
+        ) -> PyResult<$ret> {
+            let usage = Usage {
+                input: input_tokens,
+                cache_read: cache_read_tokens,
+                cache_write: cache_write_tokens.max(cache_write_1h_tokens),
+                cache_write_1h: cache_write_1h_tokens,
+                output: output_tokens,
+                reasoning: reasoning_tokens,
+                input_audio: input_audio_tokens,
+                output_audio: output_audio_tokens,
+            };
+            let call = UsageCall {
+                model,
+                provider,
+                service_tier,
+                date,
+            };
+            let priced = price_usage(py, usage, &call, prices)?;
+            #[allow(clippy::redundant_closure_call)]
+            ($body)(py, priced)
+        }
     };
+}
+
+/// What a usage is priced for, besides the usage.
+struct UsageCall<'a> {
+    model: &'a str,
+    provider: Option<&'a str>,
+    service_tier: Option<&'a str>,
+    date: Option<NaiveDate>,
+}
+
+/// Prices `usage` of `call.model`: the breakdown and the entry's key, or None (unknown
+/// model or price dimension, warned about).
+fn price_usage(
+    py: Python<'_>,
+    mut usage: Usage,
+    call: &UsageCall<'_>,
+    prices: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Option<(CostBreakdown, Arc<str>)>> {
     let problems = usage.reconcile();
     if !problems.is_empty() {
         return Err(PyValueError::new_err(format!(
@@ -155,20 +184,74 @@ pub fn cost(
         )));
     }
     let catalog = catalog_with(prices)?;
-    let date = date.unwrap_or_else(|| Utc::now().date_naive());
-    let Some(call) = catalog.price_call(model, provider, &usage, date, service_tier) else {
+    let date = call.date.unwrap_or_else(|| Utc::now().date_naive());
+    // Exactly as the tracker prices a call: resolve, then the entry under the tier's variant.
+    let Some(call_price) =
+        catalog.price_call(call.model, call.provider, &usage, date, call.service_tier)
+    else {
         return Ok(None);
     };
-    match call.priced {
+    let r = call_price.entry;
+    match call_price.priced {
         Ok(p) => {
             log_warnings(py, &p.warnings);
-            Ok(Some(p.cost.total.normalize()))
+            Ok(Some((p.cost, r.key().clone())))
         }
         Err(e) => {
             log_warnings(py, &[format!("cost is unknown: {e}")]);
             Ok(None)
         }
     }
+}
+
+usage_signature!(
+    /// The exact cost (a `Decimal`, USD) of a usage of `model`, or None for an unknown model.
+    ///
+    /// Priced exactly as the tracker prices a call: the entry `price(model, provider)` gives
+    /// (`provider` as LangChain's `ls_provider`; none: a call without one), at
+    /// `service_tier`'s prices (`flex`, `priority`, `batch`; anything else is standard), on
+    /// `date` (default today).
+    cost,
+    Option<Decimal>,
+    |_py: Python<'py>, priced: Option<(CostBreakdown, Arc<str>)>| -> PyResult<Option<Decimal>> {
+        Ok(priced.map(|(c, _)| c.total.normalize()))
+    }
+);
+
+usage_signature!(
+    /// `cost`, with its parts: a dict of `total`, `components` (input, cache_read,
+    /// cache_write, output, reasoning, audio, total) and `price_entry`, or None for an
+    /// unknown model.
+    cost_breakdown,
+    Option<Bound<'py, PyDict>>,
+    |py: Python<'py>,
+     priced: Option<(CostBreakdown, Arc<str>)>|
+     -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some((c, entry)) = priced else {
+            return Ok(None);
+        };
+        let d = PyDict::new(py);
+        d.set_item("total", c.total.normalize())?;
+        d.set_item("components", convert::cost_dict(py, &c)?)?;
+        d.set_item("price_entry", &*entry)?;
+        Ok(Some(d))
+    }
+);
+
+/// The catalog ids and aliases nearest to `model`, a name no entry has (at most 3, nearest
+/// first; with `provider`, that provider's entries): for "did you mean ...?".
+#[pyfunction]
+#[pyo3(signature = (model, provider=None, *, prices=None))]
+pub fn suggest_models(
+    model: &str,
+    provider: Option<&str>,
+    prices: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Vec<String>> {
+    Ok(crate::suggest::models(
+        &*catalog_with(prices)?,
+        model,
+        provider,
+    ))
 }
 
 /// The bundled catalog's version string.

@@ -6,6 +6,7 @@ mod catalog;
 mod convert;
 mod errors;
 mod extract;
+mod follow;
 mod fork;
 mod hooks;
 mod ledger;
@@ -39,6 +40,8 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add_function(wrap_pyfunction!(catalog::price, m)?)?;
     m.add_function(wrap_pyfunction!(catalog::cost, m)?)?;
+    m.add_function(wrap_pyfunction!(catalog::cost_breakdown, m)?)?;
+    m.add_function(wrap_pyfunction!(catalog::suggest_models, m)?)?;
     m.add_function(wrap_pyfunction!(catalog::price_hosts, m)?)?;
     m.add_function(wrap_pyfunction!(catalog::catalog_version, m)?)?;
     m.add_function(wrap_pyfunction!(catalog::catalog_entries, m)?)?;
@@ -49,6 +52,8 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ledger::PyLedgerReader>()?;
     m.add_function(wrap_pyfunction!(ledger::read_ledger, m)?)?;
     m.add_function(wrap_pyfunction!(ledger::ledger_summary, m)?)?;
+    m.add_class::<follow::PyFollower>()?;
+    m.add_function(wrap_pyfunction!(follow::ledger_digest, m)?)?;
     m.add_function(wrap_pyfunction!(ledger::ledger_report, m)?)?;
     m.add_function(wrap_pyfunction!(ledger::ledger_export, m)?)?;
     m.add_function(wrap_pyfunction!(ledger::ledger_import, m)?)?;

@@ -31,6 +31,8 @@ pub struct PyTracker {
     attribute_keys: Vec<Py<PyString>>,
     /// Where budget alerts go (logger, `on_alert`, webhook).
     sinks: AlertSinks,
+    /// The first calls' check for a captured key sent under a near name (`userId`).
+    key_watch: crate::guidance::KeyWatch,
     /// Hook calls that failed inside llmledger (bad arguments, conversion errors, panics):
     /// logged, never raised.
     internal_errors: AtomicU64,
@@ -86,6 +88,11 @@ fn guarded(_py: Python<'_>, _hook: &str, body: impl FnOnce() -> PyResult<()>) ->
 }
 
 impl PyTracker {
+    /// The core tracker (for the dashboard's digest, `follow.rs`).
+    pub(super) fn core(&self) -> &Arc<Tracker> {
+        &self.core
+    }
+
     /// Logs a hook's failure on the `llmledger` logger and counts it; the call goes on.
     pub(super) fn internal_error(&self, py: Python<'_>, hook: &str, message: &str) {
         self.internal_errors.fetch_add(1, Ordering::Relaxed);
@@ -221,6 +228,11 @@ impl PyTracker {
                         }
                     }
                 }
+                if self.key_watch.active() && info.attribution.len() < self.attribute_keys.len() {
+                    let keys: Vec<String> =
+                        md.keys().iter().filter_map(|k| k.extract().ok()).collect();
+                    log_warnings(py, &self.key_watch.check(&info.attribution, &keys));
+                }
             }
             let budgets = self.core.budgets().is_some();
             if self.core.config().estimate || budgets {
@@ -351,7 +363,7 @@ impl PyTracker {
 #[pymethods]
 impl PyTracker {
     #[new]
-    #[pyo3(signature = (*, attribute=None, prices=None, max_records=None, estimate=true, store=None, durability=None, budgets=None, on_alert=None, alert_webhook=None, clock=None, on_record=None))]
+    #[pyo3(signature = (*, attribute=None, prices=None, max_records=None, estimate=true, store=None, durability=None, budgets=None, on_alert=None, alert_webhook=None, clock=None, log_alerts=true, on_record=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -365,6 +377,7 @@ impl PyTracker {
         on_alert: Option<&Bound<'_, PyAny>>,
         alert_webhook: Option<&str>,
         clock: Option<&Bound<'_, PyAny>>,
+        log_alerts: bool,
         on_record: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let on_record = match on_record.filter(|f| !f.is_none()) {
@@ -384,7 +397,16 @@ impl PyTracker {
             .into_iter()
             .map(Arc::from)
             .collect();
-        // A budget per metadata key needs that key captured.
+        // LangGraph's node path is always captured (`extract::graph_node`), so `node` is a
+        // dimension of every tracker.
+        let node: Arc<str> = Arc::from(extract::NODE_KEY);
+        if !attribute.contains(&node) {
+            attribute.push(node);
+        }
+        // A budget per metadata key needs that key captured; one near a captured key is a typo.
+        if let Some(b) = &budgets {
+            b.check_keys(&attribute)?;
+        }
         for key in budgets.iter().flat_map(Budgets::metadata_keys) {
             if !attribute.contains(&key) {
                 attribute.push(key);
@@ -394,6 +416,7 @@ impl PyTracker {
             .iter()
             .map(|k| PyString::new(py, k).unbind())
             .collect();
+        let key_watch = crate::guidance::KeyWatch::new(&attribute);
         let catalog = catalog_with(prices)?;
         let mut core = Tracker::new(TrackerConfig {
             attribute,
@@ -414,7 +437,7 @@ impl PyTracker {
         if on_record.is_some() {
             core = core.with_records_returned();
         }
-        let sinks = AlertSinks::new(on_alert, alert_webhook)?;
+        let sinks = AlertSinks::new(on_alert, alert_webhook, log_alerts)?;
         let budgeted = budgets.is_some();
         if let Some(b) = budgets {
             core = core.with_budgets(b);
@@ -431,6 +454,7 @@ impl PyTracker {
             core,
             attribute_keys,
             sinks,
+            key_watch,
             internal_errors: AtomicU64::new(0),
             clock,
             on_record: parking_lot::Mutex::new(on_record),

@@ -10,6 +10,7 @@
 //! imports, and records streamed in batches, over either format. Where a ledger is, and so
 //! which backend reads it, is decided in one place: [`Location`].
 
+pub mod follow;
 pub mod jsonl;
 pub mod location;
 pub mod read;
@@ -17,6 +18,7 @@ pub mod reader;
 pub mod record;
 pub mod sqlite;
 mod sqlite_scan;
+mod unseen_keys;
 pub mod writer;
 
 use std::path::{Path, PathBuf};

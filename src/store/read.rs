@@ -19,7 +19,7 @@ use crate::money::Decimal;
 
 use super::location::Location;
 use super::record::{csv_line, write_csv_line, write_json_line, CSV_HEADER};
-use super::{reader, Format, SqliteLedger, TimeRange};
+use super::{reader, unseen_keys, Format, SqliteLedger, TimeRange};
 
 fn invalid(m: String) -> Error {
     Error::InvalidArgument(m)
@@ -180,22 +180,36 @@ pub fn report(
         let db = SqliteLedger::open_read(path)?;
         if let Some((mut rows, totals)) = db.aggregate(&dims, range)? {
             sort_rows(&mut rows);
+            let unseen = unseen_keys::unseen(&dims, &rows);
+            let warnings = if unseen.is_empty() {
+                Vec::new()
+            } else {
+                unseen_keys::warnings(&unseen, &db.attribution_keys(range)?)
+            };
             return Ok(Report {
                 by: by.to_vec(),
                 rows,
                 totals,
-                warnings: Vec::new(),
+                warnings,
                 format: Some(*format),
             });
         }
     }
+    let has_metadata = dims.iter().any(|d| matches!(d, Dimension::Metadata(_)));
     let mut agg = Aggregator::new(dims);
+    let mut seen = unseen_keys::SeenKeys::default();
     let mut warnings = Vec::new();
     for_each(location, range, &mut warnings, progress, &mut |r| {
+        if has_metadata {
+            seen.add(&r.attribution);
+        }
         agg.add(&r);
         true
     })?;
+    let dims = agg.dims.clone();
     let (rows, totals) = agg.finish();
+    let unseen = unseen_keys::unseen(&dims, &rows);
+    warnings.extend(unseen_keys::warnings(&unseen, &seen.into_sorted()));
     Ok(Report {
         by: by.to_vec(),
         rows,
