@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::catalog::CostBreakdown;
 use crate::error::{Error, Result};
 use crate::money::Decimal;
-use crate::usage::{Usage, UsageSource};
+use crate::usage::{Usage, UsageSource, PARTIAL_PREFIX};
 
 /// Everything recorded about one LLM call. Never holds prompt or completion text.
 #[derive(Clone, Debug, PartialEq)]
@@ -41,7 +41,9 @@ pub struct CallRecord {
     /// Where the counts came from.
     pub usage_source: UsageSource,
     /// For estimated usage, how it was counted (`o200k_base`, or `estimate for Claude:
-    /// o200k_base x 1.20` for a model without a public tokenizer).
+    /// o200k_base x 1.20` for a model without a public tokenizer). For the provider's usage
+    /// with malformed counts, which llmledger counted and which are unknown
+    /// (`provider+estimated:output_tokens (o200k_base)`, see [`PARTIAL_PREFIX`]).
     pub estimated_by: Option<String>,
     /// Service tier the provider reported (`priority`, `flex`, ...).
     pub service_tier: Option<String>,
@@ -62,6 +64,14 @@ pub struct CallRecord {
 }
 
 impl CallRecord {
+    /// Whether the provider's usage had a malformed or missing count (see
+    /// [`PARTIAL_PREFIX`]).
+    pub fn usage_was_malformed(&self) -> bool {
+        self.estimated_by
+            .as_deref()
+            .is_some_and(|e| e.starts_with(PARTIAL_PREFIX))
+    }
+
     /// The group-by keys this record falls under for `dims`: one value per dimension, and one
     /// key per combination when a dimension has several values (tags).
     pub fn group_keys(&self, dims: &[Dimension]) -> Vec<Vec<Option<String>>> {
@@ -255,6 +265,10 @@ pub struct Totals {
     pub latency_micros: u64,
     /// Calls whose latency is known (their start was seen).
     pub timed_calls: u64,
+    /// Calls whose provider-reported usage had a malformed (or missing) count, which
+    /// llmledger counted itself or recorded as unknown: their `estimated_by` starts with
+    /// [`PARTIAL_PREFIX`].
+    pub malformed_usage_calls: u64,
 }
 
 /// A latency in seconds as whole microseconds (negative or not finite: none).
@@ -279,7 +293,12 @@ impl Totals {
         match r.usage_source {
             UsageSource::Cache => self.llm_cache_hits += 1,
             UsageSource::Estimated => self.estimated_calls += 1,
-            UsageSource::Provider => self.reported_calls += 1,
+            UsageSource::Provider => {
+                self.reported_calls += 1;
+                if r.usage_was_malformed() {
+                    self.malformed_usage_calls += 1;
+                }
+            }
             UsageSource::None => self.no_usage_calls += 1,
         }
         if r.usage_source != UsageSource::Cache {

@@ -28,6 +28,13 @@ pub fn totals_text(t: &Totals) -> String {
     if t.estimated_calls > 0 {
         let _ = writeln!(s, "Estimated-Usage Requests: {}", t.estimated_calls);
     }
+    if t.malformed_usage_calls > 0 {
+        let _ = writeln!(
+            s,
+            "Malformed-Usage Requests (counts llmledger replaced or could not): {}",
+            t.malformed_usage_calls
+        );
+    }
     // With unpriced calls the known sum is a lower bound (`>= $x`), or nothing is known.
     let _ = write!(s, "Total Cost (USD): {}", cost_cell(t));
     if t.unpriced_calls > 0 {

@@ -17,14 +17,15 @@ use parking_lot::Mutex;
 use crate::budget::{
     Alert, BudgetExceeded, BudgetState, Budgets, CallScope, Clock, ReservationId, SystemClock,
 };
-use crate::catalog::{Catalog, CostBreakdown, Entry};
+use crate::catalog::{Catalog, Entry};
 use crate::ids::RunMap;
 use crate::ledger::{CallRecord, Dimension, Ledger, SummaryRow, Totals};
 use crate::money::Decimal;
-use crate::shared_names::shared_name;
 use crate::store::{Store, TimeRange};
 use crate::tokens::{self, Prompt};
-use crate::usage::{Usage, UsageSource};
+use crate::usage::{Fields, Usage};
+
+mod end;
 
 /// Chain runs remembered at most; past this (ends never seen) the map is cleared.
 const MAX_OPEN_CHAINS: usize = 100_000;
@@ -72,6 +73,9 @@ pub struct StartInfo {
     /// The most output tokens the request allows (`max_tokens` and its kin, times `n`), if
     /// it says: bounds a budget's reservation.
     pub max_output: Option<u64>,
+    /// Problems found while reading the start's arguments (attribution cut, tags dropped),
+    /// for the binding to log.
+    pub warnings: Vec<String>,
 }
 
 /// What a start hook made of a run: `Err` when a blocking budget refused it (the binding
@@ -107,10 +111,14 @@ pub struct EndInfo {
     pub service_tier: Option<String>,
     /// Problems found while reading the response (malformed fields).
     pub warnings: Vec<String>,
+    /// The usage fields the response got wrong (malformed, or an input or output count
+    /// missing): the tracker counts input and output itself where it can, and records the
+    /// others as unknown (see [`crate::usage::PARTIAL_PREFIX`]).
+    pub malformed: Fields,
     /// The error, for `on_llm_error`.
     pub error: Option<String>,
-    /// The generated text (messages, tool calls), read only when the response reports no
-    /// usage, to estimate it.
+    /// The generated text (messages, tool calls), read only when the tracker may count
+    /// tokens ([`Tracker::may_estimate`]).
     pub output_text: Vec<String>,
 }
 
@@ -516,220 +524,6 @@ impl Tracker {
         Ok(())
     }
 
-    /// A run ended (or failed): builds, prices and records its call, and settles its budget
-    /// reservation to the real cost (releasing it when the cost is unknown). Returns the
-    /// warnings to log (malformed usage, unknown model the first time, missing variant) and
-    /// the budget alerts that fired.
-    ///
-    /// `end_tags` reads the end hook's tags; it is called only when the start was never seen
-    /// (the start's tags are the run's tags otherwise).
-    #[allow(clippy::too_many_lines)]
-    pub fn end(&self, end: EndInfo, end_tags: impl FnOnce() -> Vec<String>) -> EndOutcome {
-        let ctx = self.runs.lock().remove(&end.run_id);
-        // One clock read gives the latency and the record's time.
-        let ended = Instant::now();
-        let mut warnings = end.warnings;
-        let mut seen_prompt = None;
-        let mut reservation = None;
-        let (
-            latency,
-            parent_run_id,
-            root_run_id,
-            root_run_name,
-            asked_model,
-            provider,
-            attribution,
-            tags,
-            asked_tier,
-            chunks,
-        ) = if let Some(c) = ctx {
-            reservation = c.reservation;
-            let prompt = match (c.prompt, c.prompt_tokens) {
-                (Some(p), _) => Some(SeenPrompt::Text(p)),
-                (None, Some(n)) if self.config.estimate => Some(SeenPrompt::Counted(n)),
-                _ => None,
-            };
-            seen_prompt = prompt.map(|p| (p, c.streamed, c.streamed_tokens));
-            (
-                Some(ended.duration_since(c.started).as_secs_f64()),
-                c.parent_run_id,
-                c.root_run_id,
-                c.root_run_name,
-                c.model,
-                c.provider,
-                c.attribution,
-                c.tags,
-                c.service_tier,
-                c.chunks,
-            )
-        } else {
-            let (root, name) = match end.parent_run_id {
-                Some(p) => self.root_of(p),
-                None => (end.run_id, None),
-            };
-            (
-                None,
-                end.parent_run_id,
-                root,
-                name,
-                None,
-                None,
-                Vec::new(),
-                end_tags(),
-                None,
-                0,
-            )
-        };
-        // The model the request asked for, and the one the response names (often a dated
-        // snapshot of it).
-        let requested_model: Option<Arc<str>> = asked_model;
-        let model: Option<Arc<str>> = match end.model {
-            Some(m) if requested_model.as_deref() != Some(&*m) => Some(m),
-            _ => requested_model.clone(),
-        };
-        let service_tier = end.service_tier.or(asked_tier);
-        let mut estimated_by = None;
-        let (usage, usage_source) = match end.usage {
-            Some(mut u) => {
-                warnings.extend(u.reconcile());
-                let source = if end.llm_cache_hit {
-                    UsageSource::Cache
-                } else {
-                    UsageSource::Provider
-                };
-                (u, source)
-            }
-            None if end.llm_cache_hit => (Usage::default(), UsageSource::Cache),
-            None => match seen_prompt {
-                // A failed call is billed only when it got as far as generating something.
-                Some((prompt, streamed, streamed_tokens)) if end.error.is_none() || chunks > 0 => {
-                    let counter = tokens::counter_for(model.as_deref().unwrap_or_default());
-                    let output = if end.output_text.is_empty() {
-                        streamed_tokens + counter.count(&streamed)
-                    } else {
-                        end.output_text.iter().map(|t| counter.count(t)).sum()
-                    };
-                    estimated_by = Some(counter.describe());
-                    let input = match prompt {
-                        SeenPrompt::Text(p) => p.count(&counter),
-                        SeenPrompt::Counted(n) => n,
-                    };
-                    let u = Usage {
-                        input,
-                        output,
-                        ..Usage::default()
-                    };
-                    (u, UsageSource::Estimated)
-                }
-                _ => (Usage::default(), UsageSource::None),
-            },
-        };
-        let now = self.clock.now_at(ended);
-        let mut cost = None;
-        let mut unpriced_reason = None;
-        let mut price_entry = None;
-        if usage_source == UsageSource::Cache {
-            cost = Some(CostBreakdown::default());
-        } else if usage_source == UsageSource::None {
-            if end.error.is_none() {
-                unpriced_reason = Some("the response reported no token usage".to_string());
-            }
-        } else {
-            match model.as_deref() {
-                None => {
-                    unpriced_reason = Some("the response and the request name no model".into());
-                    warnings.extend(crate::guidance::unnamed_model(provider.as_deref()));
-                }
-                Some(m) => match self.config.catalog.resolve(m, provider.as_deref()) {
-                    None => {
-                        let reason = format!("no price for model '{m}'");
-                        if warned_models().lock().insert(m.to_string()) {
-                            let near = crate::suggest::models(
-                                &self.config.catalog,
-                                m,
-                                provider.as_deref(),
-                            );
-                            let near =
-                                crate::suggest::did_you_mean(m, near.iter().map(String::as_str));
-                            warnings.push(format!(
-                                "{reason}{}{near}: its calls are recorded with cost None. Add a price with \
-                                 CostTracker(prices={{\"{m}\": {{\"input\": \"<USD per 1M>\", \"output\": \"<USD per 1M>\"}}}}) \
-                                 or a JSON/TOML price file",
-                                provider.as_deref().map(|p| format!(" (provider '{p}')")).unwrap_or_default()
-                            ));
-                        }
-                        unpriced_reason = Some(reason);
-                    }
-                    Some(r) => {
-                        price_entry = Some(shared_name(r.entry.key()));
-                        let variant = price_variant(service_tier.as_deref());
-                        match r.entry.cost(&usage, now.date_naive(), variant) {
-                            Ok(p) => {
-                                warnings.extend(p.warnings);
-                                cost = Some(p.cost);
-                            }
-                            Err(e) => {
-                                warnings.push(format!("cost of a call is unknown: {e}"));
-                                unpriced_reason = Some(e);
-                            }
-                        }
-                    }
-                },
-            }
-        }
-        if usage_source == UsageSource::Estimated && chunks > 0 && end.error.is_none() {
-            if let Some(m) = model.as_deref() {
-                warnings.extend(crate::guidance::estimated_stream(m, provider.as_deref()));
-            }
-        }
-        let record = CallRecord {
-            time: now,
-            run_id: end.run_id,
-            parent_run_id,
-            root_run_id,
-            root_run_name,
-            model,
-            requested_model,
-            provider,
-            attribution,
-            tags,
-            usage,
-            usage_source,
-            estimated_by,
-            service_tier,
-            cost,
-            unpriced_reason,
-            catalog_version: price_entry.as_ref().map(|_| self.catalog_version.clone()),
-            price_entry,
-            latency,
-            chunks,
-            error: end.error,
-        };
-        let mut alerts = Vec::new();
-        if let Some(budgets) = &self.budgets {
-            let spent = record.cost.as_ref().map(|c| c.total);
-            match (reservation, spent) {
-                (Some(id), _) => alerts = budgets.settle(id, spent, now),
-                // The start was never seen: nothing was reserved, the money is spent.
-                (None, Some(s)) => {
-                    alerts = budgets.charge(&CallScope::from_record(&record), s, now);
-                }
-                (None, None) => {}
-            }
-        }
-        if let Some(store) = &self.store {
-            store.append(&record);
-            warnings.extend(store.take_messages());
-        }
-        let returned = self.return_records.then(|| record.clone());
-        self.ledger.lock().push(record);
-        EndOutcome {
-            warnings,
-            alerts,
-            record: returned,
-        }
-    }
-
     /// Running totals.
     pub fn totals(&self) -> Totals {
         self.ledger.lock().totals().clone()
@@ -770,6 +564,7 @@ impl Tracker {
 mod tests {
     use super::*;
     use crate::money::Decimal;
+    use crate::usage::UsageSource;
     use std::str::FromStr;
 
     fn tracker() -> Tracker {

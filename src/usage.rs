@@ -91,6 +91,164 @@ impl Usage {
     }
 }
 
+/// One token count of a [`Usage`], named as in records (`input_tokens`, ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    /// `input_tokens`
+    Input,
+    /// `cache_read_tokens`
+    CacheRead,
+    /// `cache_write_tokens`
+    CacheWrite,
+    /// `cache_write_1h_tokens`
+    CacheWrite1h,
+    /// `output_tokens`
+    Output,
+    /// `reasoning_tokens`
+    Reasoning,
+    /// `input_audio_tokens`
+    InputAudio,
+    /// `output_audio_tokens`
+    OutputAudio,
+}
+
+impl Field {
+    /// Every field, in record order.
+    pub const ALL: [Field; 8] = [
+        Field::Input,
+        Field::CacheRead,
+        Field::CacheWrite,
+        Field::CacheWrite1h,
+        Field::Output,
+        Field::Reasoning,
+        Field::InputAudio,
+        Field::OutputAudio,
+    ];
+
+    /// The field's name in records and the ledger.
+    pub fn record_name(self) -> &'static str {
+        match self {
+            Field::Input => "input_tokens",
+            Field::CacheRead => "cache_read_tokens",
+            Field::CacheWrite => "cache_write_tokens",
+            Field::CacheWrite1h => "cache_write_1h_tokens",
+            Field::Output => "output_tokens",
+            Field::Reasoning => "reasoning_tokens",
+            Field::InputAudio => "input_audio_tokens",
+            Field::OutputAudio => "output_audio_tokens",
+        }
+    }
+
+    /// Whether the field can be counted from text: the wholes (input and output) can, their
+    /// parts (cached, reasoning, audio tokens) cannot.
+    pub fn countable(self) -> bool {
+        matches!(self, Field::Input | Field::Output)
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// A set of [`Field`]s: the counts a provider's usage got wrong (malformed or missing).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Fields(u8);
+
+impl Fields {
+    /// Adds `f`.
+    pub fn insert(&mut self, f: Field) {
+        self.0 |= f.bit();
+    }
+
+    /// Whether `f` is in the set.
+    pub fn contains(self, f: Field) -> bool {
+        self.0 & f.bit() != 0
+    }
+
+    /// True for the empty set.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Whether the set holds a field that can be counted from text (input or output).
+    pub fn has_countable(self) -> bool {
+        self.0 & (Field::Input.bit() | Field::Output.bit()) != 0
+    }
+
+    /// Both sets' fields.
+    #[must_use]
+    pub fn union(self, other: Fields) -> Fields {
+        Fields(self.0 | other.0)
+    }
+
+    /// The fields for which `keep` holds.
+    #[must_use]
+    pub fn filter(self, keep: impl Fn(Field) -> bool) -> Fields {
+        let mut out = Fields::default();
+        for f in self.iter().filter(|f| keep(*f)) {
+            out.insert(f);
+        }
+        out
+    }
+
+    /// The fields, in record order.
+    pub fn iter(self) -> impl Iterator<Item = Field> {
+        Field::ALL.into_iter().filter(move |f| self.contains(*f))
+    }
+
+    /// The record names, comma-separated (`input_tokens,output_tokens`).
+    pub fn names(self) -> String {
+        self.iter()
+            .map(Field::record_name)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+impl Usage {
+    /// The count of field `f`.
+    pub fn get(&self, f: Field) -> u64 {
+        match f {
+            Field::Input => self.input,
+            Field::CacheRead => self.cache_read,
+            Field::CacheWrite => self.cache_write,
+            Field::CacheWrite1h => self.cache_write_1h,
+            Field::Output => self.output,
+            Field::Reasoning => self.reasoning,
+            Field::InputAudio => self.input_audio,
+            Field::OutputAudio => self.output_audio,
+        }
+    }
+}
+
+/// What `estimated_by` starts with when the provider reported usage but some of its counts
+/// were malformed or missing: `provider+estimated:<fields> (<counter>)` for counts llmledger
+/// counted itself, then `+unknown:<fields>` for counts it could not (see
+/// [`partial_description`]).
+pub const PARTIAL_PREFIX: &str = "provider+";
+
+/// The `estimated_by` of a provider's usage with bad counts: `estimated` were counted by
+/// `counter` (its description), `unknown` could not be. `None` when neither has a field.
+///
+/// `provider+estimated:output_tokens (o200k_base)`,
+/// `provider+unknown:input_tokens`,
+/// `provider+estimated:output_tokens (o200k_base)+unknown:cache_read_tokens`.
+pub fn partial_description(
+    estimated: Fields,
+    counter: Option<&str>,
+    unknown: Fields,
+) -> Option<String> {
+    let mut parts = Vec::new();
+    if !estimated.is_empty() {
+        let by = counter.unwrap_or("tokenizer");
+        parts.push(format!("estimated:{} ({by})", estimated.names()));
+    }
+    if !unknown.is_empty() {
+        parts.push(format!("unknown:{}", unknown.names()));
+    }
+    (!parts.is_empty()).then(|| format!("provider+{}", parts.join("+")))
+}
+
 /// How a call's usage was obtained.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -135,6 +293,35 @@ mod tests {
         assert!(w[0].contains("input_tokens"));
         assert_eq!(u.input, 50);
         assert_eq!(u.output, 8);
+    }
+
+    #[test]
+    fn partial_descriptions_name_the_fields() {
+        let mut est = Fields::default();
+        est.insert(Field::Output);
+        est.insert(Field::Input);
+        let mut unknown = Fields::default();
+        unknown.insert(Field::CacheRead);
+        assert_eq!(est.names(), "input_tokens,output_tokens");
+        assert_eq!(
+            partial_description(est, Some("o200k_base"), Fields::default()).as_deref(),
+            Some("provider+estimated:input_tokens,output_tokens (o200k_base)")
+        );
+        assert_eq!(
+            partial_description(Fields::default(), None, unknown).as_deref(),
+            Some("provider+unknown:cache_read_tokens")
+        );
+        let both = partial_description(est, Some("cl100k_base"), unknown).unwrap();
+        assert!(both.starts_with(PARTIAL_PREFIX));
+        assert!(
+            both.ends_with("(cl100k_base)+unknown:cache_read_tokens"),
+            "{both}"
+        );
+        assert_eq!(
+            partial_description(Fields::default(), None, Fields::default()),
+            None
+        );
+        assert_eq!(est.filter(|f| f == Field::Input).names(), "input_tokens");
     }
 
     #[test]

@@ -186,27 +186,37 @@ def test_model_falls_back_to_invocation_params_then_ls_model_name() -> None:
     assert rec["model"] == "gpt-4o" and rec["provider"] == "openai"
 
 
+UNKNOWN_IN = "provider+unknown:input_tokens"
+# The output of `chat_result` is "x": one token by o200k_base.
+COUNTED_OUT = "provider+estimated:output_tokens (o200k_base)"
+
+
 @pytest.mark.parametrize(
-    ("um", "field", "expected_in", "expected_out"),
+    ("um", "field", "expected_in", "expected_out", "estimated_by"),
     [
-        ({"input_tokens": None, "output_tokens": 5}, None, 0, 5),
-        ({"input_tokens": -3, "output_tokens": 5}, "input_tokens", 0, 5),
-        ({"input_tokens": "12", "output_tokens": 5}, "input_tokens", 0, 5),
-        ({"input_tokens": 10**30, "output_tokens": 5}, "input_tokens", 0, 5),
-        ({"input_tokens": 10, "output_tokens": 2.5}, "output_tokens", 10, 0),
-        ({"input_tokens": 10, "output_tokens": True}, "output_tokens", 10, 0),
-        ({"output_tokens": 5}, None, 0, 5),
+        # No start was seen: a bad input count cannot be counted, it is unknown (not 0).
+        ({"input_tokens": None, "output_tokens": 5}, "input_tokens", 0, 5, UNKNOWN_IN),
+        ({"input_tokens": -3, "output_tokens": 5}, "input_tokens", 0, 5, UNKNOWN_IN),
+        ({"input_tokens": "12", "output_tokens": 5}, "input_tokens", 0, 5, UNKNOWN_IN),
+        ({"input_tokens": 10**30, "output_tokens": 5}, "input_tokens", 0, 5, UNKNOWN_IN),
+        ({"output_tokens": 5}, "input_tokens", 0, 5, UNKNOWN_IN),
+        # The output's text is in the response: a bad output count is counted from it.
+        ({"input_tokens": 10, "output_tokens": 2.5}, "output_tokens", 10, 1, COUNTED_OUT),
+        ({"input_tokens": 10, "output_tokens": True}, "output_tokens", 10, 1, COUNTED_OUT),
+        ({"input_tokens": 10.0, "output_tokens": 5}, None, 10, 5, None),
         (
             {"input_tokens": 10, "output_tokens": 5, "input_token_details": "oops"},
             "input_token_details",
             10,
             5,
+            None,
         ),
         (
             {"input_tokens": 10, "output_tokens": 5, "input_token_details": {"cache_read": -1}},
             "cache_read",
             10,
             5,
+            "provider+unknown:cache_read_tokens",
         ),
     ],
 )
@@ -215,12 +225,16 @@ def test_malformed_usage_warns_and_keeps_valid_fields(
     field: str | None,
     expected_in: int,
     expected_out: int,
+    estimated_by: str | None,
     ledger_log: pytest.LogCaptureFixture,
 ) -> None:
     t = CostTracker()
     rec = end(t, chat_result(um))  # type: ignore[arg-type]
     assert t.successful_requests == 1
     assert (rec["input_tokens"], rec["output_tokens"]) == (expected_in, expected_out)
+    assert rec["usage_source"] == "provider" and rec["estimated_by"] == estimated_by
+    # An unknown count makes the cost unknown, never a price of 0 tokens.
+    assert (rec["cost"] is None) == (estimated_by is not None and "unknown" in estimated_by)
     messages = [r.getMessage() for r in ledger_log.records if r.name == "llmledger"]
     if field is None:
         assert not messages

@@ -11,7 +11,7 @@ import pytest
 from fake_provider import FakeProvider, anthropic_usage, openai_responses_usage, openai_usage
 from langchain_anthropic import ChatAnthropic
 from langchain_openai import ChatOpenAI
-from llmledger import CostTracker, cost, track_costs
+from llmledger import CostTracker, cost, count_tokens, track_costs
 
 
 def chat_openai(fp: FakeProvider, **kw: object) -> ChatOpenAI:
@@ -270,10 +270,16 @@ def test_malformed_usage_from_server_is_warned_and_valid_part_kept(
         usage={"prompt_tokens": 100, "completion_tokens": -5, "total_tokens": 95}
     )
     t = CostTracker()
-    chat_openai(fake_provider).invoke("q", config={"callbacks": [t], "run_id": uuid.uuid4()})
+    reply = chat_openai(fake_provider).invoke(
+        "q", config={"callbacks": [t], "run_id": uuid.uuid4()}
+    )
     assert t.successful_requests == 1
     assert t.prompt_tokens == 100
-    assert t.completion_tokens == 0
+    # The bad count is not billed as 0: llmledger counts the reply's text instead.
+    assert t.completion_tokens == count_tokens(str(reply.content), "gpt-4o") > 0
+    rec = t.records()[0]
+    assert rec["estimated_by"] == "provider+estimated:output_tokens (o200k_base)"
+    assert t.totals()["malformed_usage_calls"] == 1
     assert any(
         "output_tokens" in r.getMessage() and "negative" in r.getMessage()
         for r in ledger_log.records

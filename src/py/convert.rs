@@ -101,6 +101,7 @@ pub fn totals_dict<'py>(py: Python<'py>, t: &Totals) -> PyResult<Bound<'py, PyDi
     d.set_item("last_call", t.last_call.as_ref().map(time_text))?;
     d.set_item("latency_s_sum", t.latency_seconds())?;
     d.set_item("timed_calls", t.timed_calls)?;
+    d.set_item("malformed_usage_calls", t.malformed_usage_calls)?;
     Ok(d)
 }
 

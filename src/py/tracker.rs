@@ -102,10 +102,9 @@ impl PyTracker {
         );
     }
 
-    /// Whether the core may count this run's tokens itself: estimates are on and the response
-    /// reported no usage (and is not an LLM-cache replay, which costs nothing).
+    /// Whether the core may count this run's tokens itself (see `Tracker::may_estimate`).
     fn may_estimate(&self, info: &EndInfo) -> bool {
-        info.usage.is_none() && !info.llm_cache_hit && self.core.config().estimate
+        self.core.may_estimate(info)
     }
 
     /// Records an ended run, logs what the core had to say about it and sends the budget
@@ -215,25 +214,17 @@ impl PyTracker {
                 call.kwargs,
             );
             if let Some(md) = call.metadata.and_then(|m| m.cast::<PyDict>().ok()) {
-                for (key, pykey) in self
-                    .core
-                    .config()
-                    .attribute
-                    .iter()
-                    .zip(&self.attribute_keys)
-                {
-                    if let Some(v) = md.get_item(pykey.bind(py)).ok().flatten() {
-                        if let Some(v) = extract::text_of(&v) {
-                            info.attribution.push((key.clone(), v));
-                        }
-                    }
-                }
+                let keys = &self.core.config().attribute;
+                let captured =
+                    extract::attribution(md, keys, &self.attribute_keys, &mut info.warnings);
+                info.attribution.extend(captured);
                 if self.key_watch.active() && info.attribution.len() < self.attribute_keys.len() {
                     let keys: Vec<String> =
                         md.keys().iter().filter_map(|k| k.extract().ok()).collect();
                     log_warnings(py, &self.key_watch.check(&info.attribution, &keys));
                 }
             }
+            log_warnings(py, &std::mem::take(&mut info.warnings));
             let budgets = self.core.budgets().is_some();
             if self.core.config().estimate || budgets {
                 info.prompt = call.inputs.and_then(|i| tokens::prompt_of(i, call.kwargs));

@@ -70,7 +70,8 @@ impl SqliteLedger {
             "SELECT {select}c.id, c.usage_source, c.error IS NOT NULL, c.cost IS NOT NULL, \
              c.cost_pico, c.input_tokens, c.cache_read_tokens, c.cache_write_tokens, \
              c.cache_write_1h_tokens, c.output_tokens, c.reasoning_tokens, \
-             c.input_audio_tokens, c.output_audio_tokens, c.time, c.latency_s \
+             c.input_audio_tokens, c.output_audio_tokens, \
+             c.usage_source = 'provider' AND c.estimated_by LIKE 'provider+%', c.time, c.latency_s \
              FROM calls c{join}{cond}"
         );
         let e = |m: rusqlite::Error| SqliteLedger::err(&self.path, m);
@@ -106,11 +107,11 @@ impl SqliteLedger {
             for (j, t) in tokens.iter_mut().enumerate() {
                 *t = u64::try_from(int(n + 5 + j).map_err(e)?).unwrap_or(0);
             }
-            let time = match row.get_ref(n + 13).map_err(e)? {
+            let time = match row.get_ref(n + 14).map_err(e)? {
                 ValueRef::Text(t) => std::str::from_utf8(t).unwrap_or_default().to_string(),
                 _ => String::new(),
             };
-            let latency: Option<f64> = row.get(n + 14).map_err(e)?;
+            let latency: Option<f64> = row.get(n + 15).map_err(e)?;
             let call = Call {
                 source,
                 failed,
@@ -119,6 +120,7 @@ impl SqliteLedger {
                 tokens,
                 time,
                 latency: latency.and_then(latency_micros),
+                malformed: int(n + 13).map_err(e)? != 0,
             };
             let id = int(n).map_err(e)?;
             if last_id != Some(id) {
@@ -180,6 +182,8 @@ struct Call {
     /// As stored: fixed-width RFC 3339, so text order is time order.
     time: String,
     latency: Option<u64>,
+    /// The provider's usage had a malformed count (`CallRecord::usage_was_malformed`).
+    malformed: bool,
 }
 
 /// Exact running sums of a group; the same rules as `Totals::add`.
@@ -198,6 +202,7 @@ struct Acc {
     last: Option<String>,
     latency_micros: u64,
     timed: u64,
+    malformed: u64,
 }
 
 impl Acc {
@@ -210,7 +215,10 @@ impl Acc {
         match c.source {
             Source::Cache => self.cache += 1,
             Source::Estimated => self.estimated += 1,
-            Source::Provider => self.reported += 1,
+            Source::Provider => {
+                self.reported += 1;
+                self.malformed += u64::from(c.malformed);
+            }
             Source::None => self.no_usage += 1,
         }
         if self.first.as_ref().is_none_or(|f| c.time < *f) {
@@ -263,6 +271,7 @@ impl Acc {
             unpriced_calls: self.unpriced,
             llm_cache_hits: self.cache,
             estimated_calls: self.estimated,
+            malformed_usage_calls: self.malformed,
             reported_calls: self.reported,
             no_usage_calls: self.no_usage,
             first_call: time(&self.first)?,

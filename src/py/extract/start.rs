@@ -1,0 +1,290 @@
+//! A start hook's arguments: the run's model, provider, name and request limits, and its
+//! attribution (captured metadata values and tags), bounded.
+//!
+//! Attribution is copied into every record, every summary key and the durable ledger, so it
+//! is bounded: a value (or tag) longer than [`MAX_VALUE_CHARS`] characters is cut there and
+//! marked `…[+N chars]` (N: the characters cut); a run keeps at most [`MAX_TAGS`] tags (the
+//! first ones); a string given as `tags` is one tag, not one per character; a value whose
+//! `str()` raises is recorded as `<unprintable TYPE>`. The first cut of each kind is logged.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+
+use super::{as_dict, dict_get, name_of, text_of};
+use crate::tracker::StartInfo;
+
+/// Characters kept of an attribution value or a tag.
+pub const MAX_VALUE_CHARS: usize = 256;
+/// Tags kept per run.
+pub const MAX_TAGS: usize = 64;
+
+/// Whether a value was cut, and whether tags were dropped, was logged already (once per
+/// process each: the same oversized input usually comes with every call).
+static WARNED_CUT: AtomicBool = AtomicBool::new(false);
+static WARNED_TAGS: AtomicBool = AtomicBool::new(false);
+
+/// `text`, cut at [`MAX_VALUE_CHARS`] characters and marked; `None` when it fits.
+fn cut(text: &str) -> Option<String> {
+    let (at, _) = text.char_indices().nth(MAX_VALUE_CHARS)?;
+    let rest = text[at..].chars().count();
+    Some(format!("{}…[+{rest} chars]", &text[..at]))
+}
+
+/// A user's value as bounded text (`None` for `None`): a `str` as is, anything else through
+/// `str()`, a placeholder naming its type when `str()` raises; cut as [`cut`] says.
+/// `warnings` gets the first cut of the process.
+pub fn bounded_text(
+    v: &Bound<'_, PyAny>,
+    what: &str,
+    warnings: &mut Vec<String>,
+) -> Option<String> {
+    if v.is_none() {
+        return None;
+    }
+    let text = match v.cast::<PyString>() {
+        Ok(s) => s.to_string_lossy().into_owned(),
+        Err(_) => match v.str() {
+            Ok(s) => s.to_string_lossy().into_owned(),
+            Err(_) => unprintable(v),
+        },
+    };
+    match cut(&text) {
+        None => Some(text),
+        Some(short) => {
+            if !WARNED_CUT.swap(true, Ordering::Relaxed) {
+                warnings.push(format!(
+                    "{what} is {} characters long: recorded cut to {MAX_VALUE_CHARS} and marked                      '…[+N chars]' (further cuts are not logged)",
+                    text.chars().count()
+                ));
+            }
+            Some(short)
+        }
+    }
+}
+
+/// The placeholder for a value whose `str()` raised.
+#[cold]
+fn unprintable(v: &Bound<'_, PyAny>) -> String {
+    let ty = v.get_type().name().map_or_else(
+        |_| "object".to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    format!("<unprintable {ty}>")
+}
+
+/// The captured metadata values of a start hook: for each of `keys` (their Python strings
+/// in `py_keys`) that `metadata` holds and is not `None`, its bounded text.
+pub fn attribution(
+    metadata: &Bound<'_, PyDict>,
+    keys: &[Arc<str>],
+    py_keys: &[Py<PyString>],
+    warnings: &mut Vec<String>,
+) -> Vec<(Arc<str>, String)> {
+    let py = metadata.py();
+    let mut out = Vec::new();
+    for (key, py_key) in keys.iter().zip(py_keys) {
+        if let Some(v) = metadata.get_item(py_key.bind(py)).ok().flatten() {
+            if let Some(text) = bounded_text(&v, &format!("metadata['{key}']"), warnings) {
+                out.push((key.clone(), text));
+            }
+        }
+    }
+    out
+}
+
+/// Tags as bounded strings (non-strings through `str()`), at most [`MAX_TAGS`]: a list or
+/// any iterable of tags, or one tag (a string, bytes, or a value that is not iterable).
+/// Returns whether tags were dropped.
+fn bounded_tags(tags: &Bound<'_, PyAny>, warnings: &mut Vec<String>) -> (Vec<String>, bool) {
+    let mut out = Vec::new();
+    let mut more = false;
+    let mut push = |t: Bound<'_, PyAny>, out: &mut Vec<String>| {
+        if out.len() == MAX_TAGS {
+            more = true;
+            return false;
+        }
+        if let Some(text) = bounded_text(&t, "a tag", warnings) {
+            out.push(text);
+        }
+        true
+    };
+    if tags.is_none() {
+    } else if tags.is_instance_of::<PyString>() || tags.is_instance_of::<PyBytes>() {
+        push(tags.clone(), &mut out);
+    } else if let Ok(l) = tags.cast::<PyList>() {
+        for t in l.iter() {
+            if !push(t, &mut out) {
+                break;
+            }
+        }
+    } else if let Ok(t) = tags.cast::<PyTuple>() {
+        for t in t.iter() {
+            if !push(t, &mut out) {
+                break;
+            }
+        }
+    } else if let Ok(it) = tags.try_iter() {
+        // Iteration errors end the tags read so far.
+        for t in it.map_while(Result::ok) {
+            if !push(t, &mut out) {
+                break;
+            }
+        }
+    } else {
+        push(tags.clone(), &mut out);
+    }
+    (out, more)
+}
+
+/// Tags as bounded strings (see [`bounded_tags`]), without warnings: an end hook's tags, read
+/// only when its start was not seen.
+pub fn tag_list(tags: &Bound<'_, PyAny>) -> Vec<String> {
+    bounded_tags(tags, &mut Vec::new()).0
+}
+
+/// A start hook's tags (see [`bounded_tags`]); the first drop of the process is logged.
+fn start_tags(tags: &Bound<'_, PyAny>, warnings: &mut Vec<String>) -> Vec<String> {
+    let (tags, more) = bounded_tags(tags, warnings);
+    if more && !WARNED_TAGS.swap(true, Ordering::Relaxed) {
+        warnings.push(format!(
+            "a run has more than {MAX_TAGS} tags: the first {MAX_TAGS} are recorded              (further drops are not logged)"
+        ));
+    }
+    tags
+}
+
+/// Reads a start hook's arguments.
+#[allow(clippy::too_many_arguments)]
+pub fn start_info(
+    run_id: u128,
+    parent_run_id: Option<u128>,
+    serialized: Option<&Bound<'_, PyAny>>,
+    tags: Option<&Bound<'_, PyAny>>,
+    metadata: Option<&Bound<'_, PyAny>>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> StartInfo {
+    let mut info = StartInfo {
+        run_id,
+        parent_run_id,
+        ..StartInfo::default()
+    };
+    if let Some(t) = tags {
+        info.tags = start_tags(t, &mut info.warnings);
+    }
+    let py = match (serialized, kwargs) {
+        (Some(s), _) => s.py(),
+        (_, Some(k)) => k.py(),
+        _ => match metadata {
+            Some(m) => m.py(),
+            None => return info,
+        },
+    };
+    if let Some(kw) = kwargs {
+        if let Some(ip) = dict_get(kw, intern!(py, "invocation_params")) {
+            if let Some(ip) = as_dict(&ip) {
+                info.model = dict_get(ip, intern!(py, "model"))
+                    .or_else(|| dict_get(ip, intern!(py, "model_name")))
+                    .or_else(|| dict_get(ip, intern!(py, "model_id")))
+                    .and_then(|m| name_of(&m));
+                info.service_tier =
+                    dict_get(ip, intern!(py, "service_tier")).and_then(|t| text_of(&t));
+            }
+        }
+        info.name = dict_get(kw, intern!(py, "name")).and_then(|n| text_of(&n));
+    }
+    if info.name.is_none() {
+        info.name = serialized.and_then(serialized_name);
+    }
+    if let Some(md) = metadata.and_then(|m| as_dict(m)) {
+        info.provider = dict_get(md, intern!(py, "ls_provider")).and_then(|p| name_of(&p));
+        if info.model.is_none() {
+            info.model = dict_get(md, intern!(py, "ls_model_name")).and_then(|m| name_of(&m));
+        }
+        if let Some(node) = graph_node(md) {
+            info.attribution.push((Arc::from(NODE_KEY), node));
+        }
+    }
+    info
+}
+
+/// The attribution key of a LangGraph call's node path.
+pub const NODE_KEY: &str = "node";
+
+/// A LangGraph call's node path (`agent`; `review/critic` for node `critic` of the subgraph
+/// run by node `review`), from `langgraph_node` and `langgraph_checkpoint_ns`
+/// (`review:<task id>|critic:<task id>`), bounded like any attribution value. `None` outside
+/// a graph, and when the user's metadata sets `node` itself (the user's value is captured
+/// instead).
+fn graph_node(md: &Bound<'_, PyDict>) -> Option<String> {
+    let py = md.py();
+    let node = dict_get(md, intern!(py, "langgraph_node")).and_then(|n| text_of(&n))?;
+    if dict_get(md, intern!(py, "node")).is_some() {
+        return None;
+    }
+    let ns = dict_get(md, intern!(py, "langgraph_checkpoint_ns")).and_then(|n| text_of(&n));
+    let path = node_path(ns.as_deref().unwrap_or(""), node);
+    Some(cut(&path).unwrap_or(path))
+}
+
+/// The node names of a checkpoint namespace, outermost first, ending with `node`.
+fn node_path(ns: &str, node: String) -> String {
+    let mut names: Vec<&str> = ns
+        .split('|')
+        .map(|seg| seg.split(':').next().unwrap_or(seg))
+        .filter(|n| !n.is_empty())
+        .collect();
+    if names.last() != Some(&node.as_str()) {
+        names.push(&node);
+    }
+    if names.len() == 1 {
+        return node;
+    }
+    names.join("/")
+}
+
+/// The most output tokens a request allows, from its invocation params: `max_tokens`
+/// (OpenAI chat, Anthropic, most clients), `max_completion_tokens` (OpenAI reasoning models),
+/// `max_output_tokens` (Google, OpenAI Responses), `max_new_tokens` (Hugging Face),
+/// `num_predict` (Ollama); times `n` when several completions are asked for. Read only when
+/// a budget needs it.
+pub fn max_output(kwargs: Option<&Bound<'_, PyDict>>) -> Option<u64> {
+    let kw = kwargs?;
+    let py = kw.py();
+    let ip = dict_get(kw, intern!(py, "invocation_params"))?;
+    let ip = as_dict(&ip)?;
+    let positive =
+        |v: Bound<'_, PyAny>| v.extract::<i64>().ok().and_then(|n| u64::try_from(n).ok());
+    let limit = [
+        intern!(py, "max_completion_tokens"),
+        intern!(py, "max_tokens"),
+        intern!(py, "max_output_tokens"),
+        intern!(py, "max_new_tokens"),
+        intern!(py, "num_predict"),
+    ]
+    .into_iter()
+    .find_map(|k| dict_get(ip, k).and_then(positive))
+    .filter(|n| *n > 0)?;
+    let n = dict_get(ip, intern!(py, "n"))
+        .and_then(positive)
+        .filter(|n| *n > 1)
+        .unwrap_or(1);
+    Some(limit.saturating_mul(n))
+}
+
+/// A run's name from its `serialized` dict (`name`, else the last part of `id`).
+pub fn serialized_name(s: &Bound<'_, PyAny>) -> Option<String> {
+    let py = s.py();
+    let d = as_dict(s)?;
+    dict_get(d, intern!(py, "name"))
+        .and_then(|n| text_of(&n))
+        .or_else(|| {
+            dict_get(d, intern!(py, "id"))
+                .and_then(|id| id.cast_into::<PyList>().ok())
+                .and_then(|l| l.iter().last())
+                .and_then(|n| text_of(&n))
+        })
+}
