@@ -103,6 +103,9 @@ impl CallRecord {
     pub fn dimension(&self, dim: &Dimension) -> Vec<Option<String>> {
         match dim {
             Dimension::Model => vec![self.model.as_deref().map(str::to_string)],
+            Dimension::RequestedModel => {
+                vec![self.requested_model.as_deref().map(str::to_string)]
+            }
             Dimension::Provider => vec![self.provider.as_deref().map(str::to_string)],
             Dimension::RootRunName => vec![self.root_run_name.as_deref().map(str::to_string)],
             Dimension::RootRunId => vec![Some(uuid_string(self.root_run_id))],
@@ -139,8 +142,11 @@ pub fn uuid_string(id: u128) -> String {
 /// A dimension records can be grouped by.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Dimension {
-    /// `model`
+    /// `model`: as the response named it (often a dated snapshot).
     Model,
+    /// `requested_model`: the model the request asked for (`None` when the start was not
+    /// seen). Per-model budgets count by it.
+    RequestedModel,
     /// `provider`
     Provider,
     /// `root_run_name` (the outermost chain or graph)
@@ -168,6 +174,7 @@ pub enum Dimension {
 /// The built-in dimension names.
 pub const BUILTIN_DIMENSIONS: &[&str] = &[
     "model",
+    "requested_model",
     "provider",
     "root_run_name",
     "root_run_id",
@@ -185,6 +192,7 @@ impl Dimension {
     pub fn parse(name: &str, captured: &[Arc<str>]) -> Result<Dimension> {
         Ok(match name {
             "model" => Dimension::Model,
+            "requested_model" => Dimension::RequestedModel,
             "provider" => Dimension::Provider,
             "root_run_name" | "root" => Dimension::RootRunName,
             "root_run_id" => Dimension::RootRunId,
@@ -221,6 +229,11 @@ impl Dimension {
     }
 }
 
+/// The label of a missing attribution value (a call without `user_id`, without tags, ...)
+/// wherever it is shown as text: report tables, budget messages, `reset_budget(value=...)`.
+/// In data (record and summary dicts, JSON) a missing value is `None` / `null`.
+pub const NONE_VALUE: &str = "(none)";
+
 /// Running totals over every call a ledger has seen (records dropped by `max_records`
 /// included).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -235,15 +248,39 @@ pub struct Totals {
     pub cost: Decimal,
     /// Calls whose cost is unknown.
     pub unpriced_calls: u64,
-    /// Calls answered from LangChain's LLM cache.
+    /// Calls answered from LangChain's LLM cache (`usage_source = "cache"`).
     pub llm_cache_hits: u64,
-    /// Calls whose usage was estimated.
+    /// Calls whose usage was estimated (`usage_source = "estimated"`).
     pub estimated_calls: u64,
+    /// Calls whose usage the provider reported (`usage_source = "provider"`).
+    pub reported_calls: u64,
+    /// Calls without any usage (`usage_source = "none"`).
+    pub no_usage_calls: u64,
+    /// The earliest call's time.
+    pub first_call: Option<DateTime<Utc>>,
+    /// The latest call's time.
+    pub last_call: Option<DateTime<Utc>>,
+    /// The sum of the known latencies, in whole microseconds (each rounded once), so sums
+    /// are exact and the same however they are grouped.
+    pub latency_micros: u64,
+    /// Calls whose latency is known (their start was seen).
+    pub timed_calls: u64,
     /// Calls whose provider-reported usage had a malformed (or missing) count, which
     /// llmledger counted itself or recorded as unknown: their `estimated_by` starts with
     /// [`PARTIAL_PREFIX`].
     pub malformed_usage_calls: u64,
 }
+
+/// A latency in seconds as whole microseconds (negative or not finite: none).
+pub fn latency_micros(seconds: f64) -> Option<u64> {
+    let us = (seconds * 1e6).round();
+    // In range: a u64 of microseconds is 584,000 years.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    (0.0..1.8e19).contains(&us).then_some(us as u64)
+}
+
+/// Decimals an average cost is rounded to: a pico-dollar, the ledger's money unit.
+pub const AVERAGE_COST_DECIMALS: u32 = 12;
 
 impl Totals {
     /// Counts one call.
@@ -256,8 +293,13 @@ impl Totals {
         match r.usage_source {
             UsageSource::Cache => self.llm_cache_hits += 1,
             UsageSource::Estimated => self.estimated_calls += 1,
-            UsageSource::Provider if r.usage_was_malformed() => self.malformed_usage_calls += 1,
-            _ => {}
+            UsageSource::Provider => {
+                self.reported_calls += 1;
+                if r.usage_was_malformed() {
+                    self.malformed_usage_calls += 1;
+                }
+            }
+            UsageSource::None => self.no_usage_calls += 1,
         }
         if r.usage_source != UsageSource::Cache {
             self.usage.add(&r.usage);
@@ -268,6 +310,49 @@ impl Totals {
             None if r.error.is_some() && r.usage.is_empty() => {}
             None => self.unpriced_calls += 1,
         }
+        self.add_time(r.time);
+        if let Some(us) = r.latency.and_then(latency_micros) {
+            self.add_latency(us);
+        }
+    }
+
+    /// Widens the first/last call times to include `t`.
+    pub fn add_time(&mut self, t: DateTime<Utc>) {
+        self.first_call = Some(self.first_call.map_or(t, |f| f.min(t)));
+        self.last_call = Some(self.last_call.map_or(t, |l| l.max(t)));
+    }
+
+    /// Adds one known latency.
+    pub fn add_latency(&mut self, micros: u64) {
+        self.latency_micros = self.latency_micros.saturating_add(micros);
+        self.timed_calls += 1;
+    }
+
+    /// Every call counted.
+    pub fn calls(&self) -> u64 {
+        self.successful_requests + self.failed_requests
+    }
+
+    /// Calls whose cost is known (LLM-cache hits and failed calls that billed nothing
+    /// included, at $0).
+    pub fn priced_calls(&self) -> u64 {
+        self.calls().saturating_sub(self.unpriced_calls)
+    }
+
+    /// The cost per priced call, rounded to [`AVERAGE_COST_DECIMALS`] (`None` without one).
+    pub fn average_cost(&self) -> Option<Decimal> {
+        let n = self.priced_calls();
+        (n > 0).then(|| {
+            (self.cost / Decimal::from(n))
+                .round_dp(AVERAGE_COST_DECIMALS)
+                .normalize()
+        })
+    }
+
+    /// The sum of the known latencies, in seconds.
+    #[allow(clippy::cast_precision_loss)] // microseconds: exact below 2^53 (285 years)
+    pub fn latency_seconds(&self) -> f64 {
+        self.latency_micros as f64 / 1e6
     }
 }
 
@@ -428,6 +513,46 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("unknown dimension 'team'"));
+    }
+
+    #[test]
+    fn totals_have_times_latency_and_average() {
+        let mut t = Totals::default();
+        assert_eq!(t.average_cost(), None);
+        let mut a = rec("a", "m", Some("0.00001"), &[]);
+        a.latency = Some(0.25);
+        let mut b = rec("a", "m", None, &[]);
+        b.time = a.time - chrono::Duration::seconds(5);
+        b.latency = Some(0.000_000_4);
+        let c = rec("a", "m", Some("0"), &[]);
+        for r in [&a, &b, &c] {
+            t.add(r);
+        }
+        assert_eq!(
+            (t.first_call, t.last_call),
+            (Some(b.time), Some(c.time.max(a.time)))
+        );
+        assert_eq!((t.latency_micros, t.timed_calls), (250_000, 2));
+        assert_eq!((t.priced_calls(), t.unpriced_calls), (2, 1));
+        assert_eq!(
+            t.average_cost(),
+            Some(Decimal::from_str("0.000005").unwrap())
+        );
+        assert_eq!(latency_micros(f64::NAN), None);
+        assert_eq!(latency_micros(-1.0), None);
+    }
+
+    #[test]
+    fn requested_model_is_a_dimension() {
+        let mut l = Ledger::new(None);
+        let mut r = rec("a", "gpt-4o-2024-08-06", Some("0.1"), &[]);
+        r.requested_model = Some("gpt-4o".into());
+        l.push(r);
+        l.push(rec("a", "gpt-4o-2024-11-20", Some("0.1"), &[]));
+        let dim = Dimension::parse("requested_model", &[]).unwrap();
+        let rows = l.summary(&[dim]);
+        let keys: Vec<_> = rows.iter().map(|r| r.key[0].clone()).collect();
+        assert_eq!(keys, vec![None, Some("gpt-4o".to_string())]);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::ledger::{SummaryRow, Totals};
+use crate::ledger::{SummaryRow, Totals, NONE_VALUE};
 use crate::money::format_usd;
 
 /// `get_openai_callback`'s summary lines, plus cache-write, LLM-cache, estimated, failed and
@@ -58,8 +58,8 @@ fn cost_cell(t: &Totals) -> String {
     }
 }
 
-/// A readable table of summary rows: one column per dimension, then calls, token counts and
-/// cost; a total line at the bottom.
+/// A readable table of summary rows: one column per dimension (a missing value shows as
+/// [`NONE_VALUE`]), then calls, token counts and cost; a total line at the bottom.
 pub fn table(dims: &[String], rows: &[SummaryRow], totals: &Totals) -> String {
     let mut header: Vec<String> = dims.to_vec();
     header.extend(
@@ -94,7 +94,7 @@ pub fn table(dims: &[String], rows: &[SummaryRow], totals: &Totals) -> String {
             line(
                 r.key
                     .iter()
-                    .map(|k| k.clone().unwrap_or_else(|| "-".into()))
+                    .map(|k| k.clone().unwrap_or_else(|| NONE_VALUE.into()))
                     .collect(),
                 &r.totals,
             )

@@ -89,6 +89,9 @@ pub struct EndOutcome {
     pub warnings: Vec<String>,
     /// Budget thresholds the call's cost crossed.
     pub alerts: Vec<Alert>,
+    /// A copy of the finished record, when the tracker returns them (see
+    /// [`Tracker::with_records_returned`]); the totals already count it.
+    pub record: Option<CallRecord>,
 }
 
 /// What an end (or error) hook tells about a run.
@@ -155,7 +158,7 @@ enum SeenPrompt {
 
 /// The catalog variant a service tier is priced at (`None`: standard prices).
 fn price_variant(tier: Option<&str>) -> Option<&str> {
-    tier.filter(|t| matches!(*t, "flex" | "priority" | "batch"))
+    crate::catalog::tier_variant(tier)
 }
 
 struct ChainNode {
@@ -178,6 +181,8 @@ pub struct Tracker {
     clock: Arc<dyn Clock>,
     /// Calls refused by a blocking budget.
     blocked: AtomicU64,
+    /// Whether `end` returns a copy of each record (for a per-record hook).
+    return_records: bool,
 }
 
 /// Models already warned about as unpriced, process-wide: one warning per model.
@@ -200,7 +205,16 @@ impl Tracker {
             budgets: None,
             clock: Arc::new(SystemClock),
             blocked: AtomicU64::new(0),
+            return_records: false,
         }
+    }
+
+    /// This tracker, returning a copy of each finished record from `end` (a per-record hook
+    /// calls the application with it). Off by default: no copy is made.
+    #[must_use]
+    pub fn with_records_returned(mut self) -> Self {
+        self.return_records = true;
+        self
     }
 
     /// This tracker, checking `budgets` before every call (no-op for an empty set).
@@ -259,12 +273,18 @@ impl Tracker {
             until: None,
         };
         let mut warnings = Vec::new();
-        crate::store::read::for_each(store.path(), &range, &mut warnings, &mut |_| {}, &mut |r| {
-            if let Some(c) = &r.cost {
-                budgets.preload(&CallScope::from_record(&r), r.time, c.total, now);
-            }
-            true
-        })?;
+        crate::store::read::for_each(
+            &crate::store::Location::file(store.path()),
+            &range,
+            &mut warnings,
+            &mut |_| {},
+            &mut |r| {
+                if let Some(c) = &r.cost {
+                    budgets.preload(&CallScope::from_record(&r), r.time, c.total, now);
+                }
+                true
+            },
+        )?;
         Ok(warnings)
     }
 

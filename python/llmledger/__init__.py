@@ -3,6 +3,9 @@
 Exact, attributed costs of every LangChain call, priced by a Rust core with a bundled,
 date-aware price catalog, and token counts from OpenAI's own vocabularies, offline.
 
+Reading a durable ledger back: `read_ledger(path, since=...)` streams its records,
+`ledger_summary(path, by=[...])` gives the rows and totals of `llmledger report`.
+
 Importing llmledger is cheap: the LangChain parts (`CostTracker`, `track_costs`) load on
 first use, and no tokenizer vocabulary loads before the first count that needs it.
 
@@ -22,6 +25,7 @@ from llmledger._core import (
     BudgetAlert,
     BudgetExceededError,
     LedgerError,
+    LedgerReader,
     LlmLedgerError,
     PriceCatalogError,
     __version__,
@@ -31,7 +35,9 @@ from llmledger._core import (
     count_message_tokens,
     count_tokens,
     count_tokens_batch,
+    ledger_summary,
     price,
+    read_ledger,
     tokenizer_for,
 )
 
@@ -46,6 +52,7 @@ __all__ = [
     "BudgetExceededError",
     "CostTracker",
     "LedgerError",
+    "LedgerReader",
     "LlmLedgerError",
     "PriceCatalogError",
     "__version__",
@@ -55,9 +62,11 @@ __all__ = [
     "count_message_tokens",
     "count_tokens",
     "count_tokens_batch",
+    "ledger_summary",
     "ledger_tracker",
     "live",
     "price",
+    "read_ledger",
     "tokenizer_for",
     "track_costs",
 ]

@@ -2,7 +2,7 @@
 
 import datetime
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeAlias, final
 
@@ -13,6 +13,7 @@ __all__ = [
     "HOOK_NAMES",
     "LedgerError",
     "LedgerFollower",
+    "LedgerReader",
     "LlmLedgerError",
     "PRICE_FIELDS",
     "PriceCatalogError",
@@ -32,7 +33,10 @@ __all__ = [
     "ledger_import",
     "ledger_report",
     "ledger_spend",
+    "ledger_summary",
     "price",
+    "price_hosts",
+    "read_ledger",
     "suggest_models",
     "tokenizer_for",
 ]
@@ -161,6 +165,7 @@ class Tracker:
         alert_webhook: str | None = None,
         clock: Callable[[], datetime.datetime] | None = None,
         log_alerts: bool = True,
+        on_record: Callable[[dict[str, Any]], object] | None = None,
     ) -> Tracker: ...
     def totals(self) -> dict[str, Any]: ...
     @property
@@ -216,6 +221,7 @@ def bind_hook(tracker: Tracker, name: str) -> Callable[..., None]: ...
 def price(
     model: str, provider: str | None = None, *, prices: _Prices = None
 ) -> dict[str, Any] | None: ...
+def price_hosts(model: str, *, prices: _Prices = None) -> list[dict[str, Any]]: ...
 def cost(
     model: str,
     input_tokens: int = 0,
@@ -261,8 +267,32 @@ def count_message_tokens(messages: Any, model: str = "gpt-4o", tools: Any | None
 def tokenizer_for(model: str) -> dict[str, Any]: ...
 
 _Path: TypeAlias = str | os.PathLike[str]
-_Bound: TypeAlias = str | datetime.datetime | None
+_Bound: TypeAlias = str | datetime.datetime | datetime.date | None
 
+@final
+class LedgerReader(Iterator[dict[str, Any]]):
+    """The records of a durable ledger, streamed in batches: what `read_ledger` returns."""
+
+    def __iter__(self) -> LedgerReader: ...
+    def __next__(self) -> dict[str, Any]: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> LedgerReader: ...
+    def __exit__(self, *args: object) -> None: ...
+
+def read_ledger(
+    ledger: _Path,
+    *,
+    since: _Bound = None,
+    until: _Bound = None,
+    batch_size: int = 1024,
+) -> LedgerReader: ...
+def ledger_summary(
+    ledger: _Path,
+    by: Sequence[str] | str | None = None,
+    *,
+    since: _Bound = None,
+    until: _Bound = None,
+) -> dict[str, Any]: ...
 def ledger_report(
     path: _Path,
     by: list[str] | None = None,

@@ -217,6 +217,12 @@ class CostTracker(_LangChainHooks):
             slows a call. Logs name only its host.
         clock: a callable returning the time as a timezone-aware `datetime` (tests; default
             the system clock). Record times and budget windows follow it.
+        on_record: called with each finished call's record (the same dict `records()`
+            gives) right after the tracker's totals, budgets and ledger took it: in the hook's
+            thread (the thread or asyncio task that made the call), with no llmledger lock
+            held, so it may read `totals()`. An exception in it is logged on the `llmledger`
+            logger with its traceback, never raised. Calls refused by a budget before they
+            were sent have no record. `None` (the default) costs nothing.
     """
 
     # Only a deliberate budget stop may escape; the shim catches everything else itself.
@@ -238,6 +244,7 @@ class CostTracker(_LangChainHooks):
         alert_webhook: str | None = None,
         clock: Callable[[], datetime.datetime] | None = None,
         log_alerts: bool = True,
+        on_record: Callable[[dict[str, Any]], object] | None = None,
     ) -> None:
         super().__init__()
         if isinstance(attribute, str):
@@ -254,6 +261,7 @@ class CostTracker(_LangChainHooks):
             alert_webhook=alert_webhook,
             clock=clock,
             log_alerts=log_alerts,
+            on_record=on_record,
         )
         if store is not None or alert_webhook is not None:
             _to_close.add(self)
@@ -346,8 +354,9 @@ class CostTracker(_LangChainHooks):
     def summary(self, by: Sequence[str] | str = ()) -> list[dict[str, Any]]:
         """Group-by rows (most expensive first): `by` values, calls, tokens by kind, cost.
 
-        Dimensions: model, provider, root_run_name, root_run_id, tag, usage_source,
-        service_tier, day, hour, error, price_entry, and every captured metadata key.
+        Dimensions: model, requested_model, provider, root_run_name, root_run_id, tag,
+        usage_source, service_tier, day, hour, error, price_entry, node, and every captured
+        metadata key.
 
         Example:
             >>> CostTracker().summary(by=["user_id"])

@@ -82,6 +82,27 @@ def _print_entry(e: dict[str, Any]) -> None:
     print()
 
 
+def _print_hosts(model: str, prices: str | None) -> None:
+    """`model` at every host that lists it, and which entry a call without `ls_provider`
+    gets: the entry `llmledger.price(model)` answers with may be another host's."""
+    hosts = _core.price_hosts(model, prices=prices)
+    if not hosts:
+        return
+
+    def row(label: str, e: dict[str, Any]) -> list[str]:
+        return [label, e["key"], str(e["prices"]["input"]), str(e["prices"]["output"])]
+
+    rows = [row("(no ls_provider)", hosts[0])] + [row(e["provider"] or "*", e) for e in hosts]
+    print(f"'{model}' at each host (a call's ls_provider picks that host's entry):")
+    _print_table(
+        [["  " + r[0], *r[1:]] for r in rows], ["  ls_provider", "entry", "input", "output"]
+    )
+    print(
+        "  Another ls_provider gets the entry of the model's maker when one is listed above\n"
+        "  (openai, anthropic, google, ...), else no price: its calls are unpriced.\n"
+    )
+
+
 def _stale(entries: list[dict[str, Any]], days: int) -> list[dict[str, Any]]:
     cutoff = datetime.date.today() - datetime.timedelta(days=days)
     return [
@@ -93,6 +114,7 @@ def _stale(entries: list[dict[str, Any]], days: int) -> list[dict[str, Any]]:
 
 def _cmd_prices(args: argparse.Namespace) -> int:
     detailed = bool(args.model) and not args.all
+    exact = False  # the model named one entry (not a search)
     if args.model and not args.all:
         entry = _core.price(args.model, args.provider, prices=args.prices)
         if entry is None:
@@ -114,6 +136,7 @@ def _cmd_prices(args: argparse.Namespace) -> int:
                 return 1
         else:
             entries = [entry]
+            exact = True
     else:
         entries = _core.catalog_entries(prices=args.prices)
         if args.provider:
@@ -132,6 +155,8 @@ def _cmd_prices(args: argparse.Namespace) -> int:
     if detailed:
         for e in entries:
             _print_entry(e)
+        if exact:
+            _print_hosts(args.model, args.prices)
         print(f"USD per 1M tokens; catalog {_core.catalog_version()}")
         return 0
     rows = []
@@ -243,6 +268,18 @@ def _dims(by: str | None) -> list[str]:
     return [d.strip() for d in (by or "").split(",") if d.strip()]
 
 
+def _flat(totals: dict[str, Any]) -> dict[str, Any]:
+    """Totals as CSV cells: a nested count (`calls_by_usage_source`) becomes one column per
+    key (`calls_by_usage_source.provider`, ...); None an empty cell."""
+    out: dict[str, Any] = {}
+    for k, v in totals.items():
+        if isinstance(v, dict):
+            out.update({f"{k}.{sub}": x for sub, x in v.items()})
+        else:
+            out[k] = "" if v is None else v
+    return out
+
+
 def _cmd_report_html(args: argparse.Namespace, by: list[str]) -> int:
     from llmledger.report_html import ledger_html, write_html
 
@@ -281,11 +318,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     elif args.format == "csv":
         w = csv.writer(sys.stdout, lineterminator="\n")
         # The columns are the core's totals, in its order: one list of them, the core's.
-        columns = list(rep["totals"])
+        columns = list(_flat(rep["totals"]))
         w.writerow([*by, *columns])
         rows = rep["rows"] if by else [rep["totals"]]
         for r in rows:
-            w.writerow([("" if r[d] is None else r[d]) for d in by] + [r[c] for c in columns])
+            cells = _flat(r)
+            w.writerow([("" if r[d] is None else r[d]) for d in by] + [cells[c] for c in columns])
     else:
         window = ""
         if args.since or args.until:

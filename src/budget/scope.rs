@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use crate::ledger::{uuid_string, CallRecord};
 
-/// The text shown for the bucket of calls that lack the scope's key (no `user_id`, no tags).
-pub const NONE_VALUE: &str = "(none)";
+/// The text shown for the bucket of calls that lack the scope's key (no `user_id`, no tags):
+/// the one label of a missing value, shared with reports.
+pub use crate::ledger::NONE_VALUE;
 
 /// The names `per=` takes besides metadata keys (`tags` and `root_run_id` are read too).
 pub const SCOPE_NAMES: &[&str] = &["model", "provider", "tag", "root_run", "root_run_name"];

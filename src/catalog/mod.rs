@@ -165,6 +165,22 @@ impl Entry {
     }
 }
 
+/// The catalog variant a response's service tier is priced at: `flex`, `priority` and
+/// `batch` are variants; anything else (`default`, `auto`, `scale`, none) is standard prices.
+/// The tracker and `llmledger.cost()` both price tiers through it.
+pub fn tier_variant(tier: Option<&str>) -> Option<&str> {
+    tier.filter(|t| matches!(*t, "flex" | "priority" | "batch"))
+}
+
+/// A call priced by [`Catalog::price_call`]: the entry, and its cost or why it is unknown.
+#[derive(Clone, Debug)]
+pub struct CallPrice {
+    /// The entry the name resolved to.
+    pub entry: Arc<Entry>,
+    /// The cost, or why it is unknown (audio without an audio price, overflow).
+    pub priced: std::result::Result<Priced, String>,
+}
+
 /// How a name matched an entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MatchKind {
@@ -422,6 +438,47 @@ impl Catalog {
         });
         remember_resolved(self.id, model, provider, resolved.as_ref());
         resolved
+    }
+
+    /// Prices `usage` of `model` on `date` exactly as the tracker prices a call with
+    /// `provider` (LangChain's `ls_provider`; `None`: a call without one) and `service_tier`:
+    /// [`Catalog::resolve`], then the entry's cost under [`tier_variant`]. `None`: no entry.
+    pub fn price_call(
+        &self,
+        model: &str,
+        provider: Option<&str>,
+        usage: &Usage,
+        date: NaiveDate,
+        service_tier: Option<&str>,
+    ) -> Option<CallPrice> {
+        let r = self.resolve(model, provider)?;
+        let priced = r.entry.cost(usage, date, tier_variant(service_tier));
+        Some(CallPrice {
+            entry: r.entry,
+            priced,
+        })
+    }
+
+    /// The entries `model` resolves to at each provider that lists it under that name (its
+    /// own entry, not a maker's list price it falls back to), in catalog order; with the
+    /// entry a call without a provider gets first. What `llmledger prices MODEL` shows as
+    /// the same model at other hosts.
+    pub fn hosts_of(&self, model: &str) -> Vec<Arc<Entry>> {
+        let mut out: Vec<Arc<Entry>> = self
+            .resolve_uncached(model, None)
+            .map(|r| vec![r.entry])
+            .unwrap_or_default();
+        let mut providers: Vec<&String> = self.providers.iter().collect();
+        providers.sort();
+        for p in providers {
+            if let Some(r) = self.resolve_uncached(model, Some(p)) {
+                let own = r.entry.provider.as_deref() == Some(p.as_str());
+                if own && !out.iter().any(|e| e.key() == r.entry.key()) {
+                    out.push(r.entry);
+                }
+            }
+        }
+        out
     }
 
     fn resolve_uncached(&self, model: &str, provider: Option<&str>) -> Option<Resolved> {

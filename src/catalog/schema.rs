@@ -387,7 +387,15 @@ fn parse_price(v: Option<&Value>, at: &str, key: &str, ctx: &Ctx) -> Result<Opti
     let text = match v {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(s)) => s.trim().to_string(),
-        Some(Value::Number(n)) if ctx.strict == Strictness::User => n.to_string(),
+        // A whole number is exact; a fraction arrives as a binary float (JSON, TOML, a Python
+        // float in `prices=`), whose text may not be the price the user meant: refused.
+        Some(Value::Number(n)) if ctx.strict == Strictness::User && !n.is_f64() => n.to_string(),
+        Some(Value::Number(n)) if ctx.strict == Strictness::User => {
+            return Err(ctx.err(format!(
+                "{at}: '{key}' is the number {n}, a float: prices must be exact, so write it \
+                 as a decimal string (\"{n}\") or a Decimal; whole numbers (2) are fine"
+            )))
+        }
         Some(other) => {
             return Err(ctx.err(format!(
                 "{at}: '{key}' must be a decimal string of USD per 1M tokens like \"2.50\", got {other}"
@@ -413,6 +421,37 @@ mod tests {
                  {entry_fields} "prices": [{{"input": "1", "output": "2"}}]}}]}}"#
         );
         parse_text(&text, "limits.json", false, strict).map(|mut d| d.entries.remove(0))
+    }
+
+    #[test]
+    fn user_prices_refuse_floats_and_take_whole_numbers() {
+        let parse = |prices: &str, toml: bool| {
+            let text = if toml {
+                format!("[m]\n{prices}\n")
+            } else {
+                format!("{{\"m\": {{{prices}}}}}")
+            };
+            parse_text(&text, "my-prices", toml, Strictness::User)
+        };
+        let e = parse(r#""input": 2.5, "output": "1""#, false)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("my-prices")
+                && e.contains("'m'")
+                && e.contains("'input' is the number 2.5, a float"),
+            "{e}"
+        );
+        assert!(e.contains(r#"("2.5")"#), "{e}");
+        let e = parse("input = \"1\"\noutput = 0.1", true)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("'output' is the number 0.1, a float"), "{e}");
+        let doc = parse(r#""input": 2, "output": "0.10""#, false).unwrap();
+        let p = &doc.entries[0].versions[0].standard.base;
+        assert_eq!((p.input, p.output), (Decimal::from(2), Decimal::new(10, 2)));
     }
 
     #[test]

@@ -506,3 +506,39 @@ fn host_ids_resolve_at_their_host() {
         assert_eq!(id_of(&c, name, hint).as_deref(), want, "{name} at {hint:?}");
     }
 }
+
+#[test]
+fn hosts_of_lists_each_providers_own_entry_and_price_call_is_resolve_then_cost() {
+    let c = Catalog::bundled().unwrap();
+    let keys: Vec<String> = c
+        .hosts_of("claude-3-opus")
+        .iter()
+        .map(|e| e.key().to_string())
+        .collect();
+    assert_eq!(keys, ["vertex/claude-3-opus", "openrouter/claude-3-opus"]);
+    assert!(c.hosts_of("no-such-model-x").is_empty());
+    let usage = Usage {
+        input: 1000,
+        output: 100,
+        ..Usage::default()
+    };
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+    for provider in [None, Some("anthropic"), Some("openai"), Some("azure")] {
+        for model in ["claude-3-opus", "gpt-4o", "gpt-4o-2024-08-06"] {
+            let via_call = c.price_call(model, provider, &usage, day, Some("scale"));
+            let via_resolve = c.resolve(model, provider);
+            assert_eq!(
+                via_call.as_ref().map(|p| p.entry.key().clone()),
+                via_resolve.as_ref().map(|r| r.entry.key().clone())
+            );
+            if let (Some(p), Some(r)) = (via_call, via_resolve) {
+                let direct = r.entry.cost(&usage, day, None).unwrap();
+                let p = p.priced.unwrap();
+                assert_eq!(p.cost, direct.cost);
+                assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+            }
+        }
+    }
+    assert_eq!(tier_variant(Some("priority")), Some("priority"));
+    assert_eq!(tier_variant(Some("scale")), None);
+}

@@ -72,6 +72,14 @@ pub fn price_dict<'py>(
 }
 
 /// The catalog entry used to price `model` (at `provider`), as a dict, or None if unknown.
+///
+/// `provider` is what LangChain reports as `ls_provider` (`openai`, `anthropic`, `azure`,
+/// `google_vertexai`, `bedrock`, ...): the answer is the entry a call of `model` through that
+/// provider's client is priced with. Without one, the entry a call without `ls_provider` is
+/// priced with (the first entry of that name, makers before hosts) — which may be another
+/// host's: `price("claude-3-opus")` is Vertex's entry, while a ChatAnthropic call
+/// (`provider="anthropic"`) of that name is unpriced, Anthropic listing it only as
+/// `claude-3-opus-20240229`. `llmledger prices MODEL` shows the model at every host.
 #[pyfunction]
 #[pyo3(signature = (model, provider=None, *, prices=None))]
 pub fn price<'py>(
@@ -81,6 +89,24 @@ pub fn price<'py>(
     prices: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Option<Bound<'py, PyDict>>> {
     price_dict(py, &catalog_with(prices)?, model, provider)
+}
+
+/// The entries of `model` at each provider that lists it (the one a call without a provider
+/// gets first), as dicts like `price()`'s.
+#[pyfunction]
+#[pyo3(signature = (model, *, prices=None))]
+pub fn price_hosts<'py>(
+    py: Python<'py>,
+    model: &str,
+    prices: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Vec<Bound<'py, PyDict>>> {
+    let catalog = catalog_with(prices)?;
+    let today = Utc::now().date_naive();
+    catalog
+        .hosts_of(model)
+        .iter()
+        .map(|e| convert::entry_dict(py, e, catalog.version(), today))
+        .collect()
 }
 
 /// `cost`'s and `cost_breakdown`'s arguments past the model, as Python passes them.
@@ -158,14 +184,18 @@ fn price_usage(
         )));
     }
     let catalog = catalog_with(prices)?;
-    let Some(r) = catalog.resolve(call.model, call.provider) else {
+    let date = call.date.unwrap_or_else(|| Utc::now().date_naive());
+    // Exactly as the tracker prices a call: resolve, then the entry under the tier's variant.
+    let Some(call_price) =
+        catalog.price_call(call.model, call.provider, &usage, date, call.service_tier)
+    else {
         return Ok(None);
     };
-    let date = call.date.unwrap_or_else(|| Utc::now().date_naive());
-    match r.entry.cost(&usage, date, call.service_tier) {
+    let r = call_price.entry;
+    match call_price.priced {
         Ok(p) => {
             log_warnings(py, &p.warnings);
-            Ok(Some((p.cost, r.entry.key().clone())))
+            Ok(Some((p.cost, r.key().clone())))
         }
         Err(e) => {
             log_warnings(py, &[format!("cost is unknown: {e}")]);
@@ -176,6 +206,11 @@ fn price_usage(
 
 usage_signature!(
     /// The exact cost (a `Decimal`, USD) of a usage of `model`, or None for an unknown model.
+    ///
+    /// Priced exactly as the tracker prices a call: the entry `price(model, provider)` gives
+    /// (`provider` as LangChain's `ls_provider`; none: a call without one), at
+    /// `service_tier`'s prices (`flex`, `priority`, `batch`; anything else is standard), on
+    /// `date` (default today).
     cost,
     Option<Decimal>,
     |_py: Python<'py>, priced: Option<(CostBreakdown, Arc<str>)>| -> PyResult<Option<Decimal>> {

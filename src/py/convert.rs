@@ -41,10 +41,7 @@ pub fn cost_dict<'py>(py: Python<'py>, c: &CostBreakdown) -> PyResult<Bound<'py,
 /// One call record as a dict (the documented record fields).
 pub fn record_dict<'py>(py: Python<'py>, r: &CallRecord) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    d.set_item(
-        "time",
-        r.time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-    )?;
+    d.set_item("time", time_text(&r.time))?;
     d.set_item("run_id", uuid_string(r.run_id))?;
     d.set_item("parent_run_id", r.parent_run_id.map(uuid_string))?;
     d.set_item("root_run_id", uuid_string(r.root_run_id))?;
@@ -76,17 +73,34 @@ pub fn record_dict<'py>(py: Python<'py>, r: &CallRecord) -> PyResult<Bound<'py, 
     Ok(d)
 }
 
-/// Totals as a dict.
+/// A time as records give it: RFC 3339, UTC, microseconds, `Z`.
+pub fn time_text(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// Totals as a dict (the documented totals fields).
 pub fn totals_dict<'py>(py: Python<'py>, t: &Totals) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    d.set_item("calls", t.successful_requests + t.failed_requests)?;
+    d.set_item("calls", t.calls())?;
     d.set_item("successful_requests", t.successful_requests)?;
     d.set_item("failed_requests", t.failed_requests)?;
     usage_into(&d, &t.usage)?;
     d.set_item("cost", t.cost.normalize())?;
     d.set_item("unpriced_calls", t.unpriced_calls)?;
+    d.set_item("priced_calls", t.priced_calls())?;
+    d.set_item("average_cost", t.average_cost())?;
     d.set_item("llm_cache_hits", t.llm_cache_hits)?;
     d.set_item("estimated_calls", t.estimated_calls)?;
+    let sources = PyDict::new(py);
+    sources.set_item("provider", t.reported_calls)?;
+    sources.set_item("estimated", t.estimated_calls)?;
+    sources.set_item("cache", t.llm_cache_hits)?;
+    sources.set_item("none", t.no_usage_calls)?;
+    d.set_item("calls_by_usage_source", sources)?;
+    d.set_item("first_call", t.first_call.as_ref().map(time_text))?;
+    d.set_item("last_call", t.last_call.as_ref().map(time_text))?;
+    d.set_item("latency_s_sum", t.latency_seconds())?;
+    d.set_item("timed_calls", t.timed_calls)?;
     d.set_item("malformed_usage_calls", t.malformed_usage_calls)?;
     Ok(d)
 }

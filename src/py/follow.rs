@@ -228,7 +228,8 @@ pub fn ledger_digest(
                 message: "no such file".into(),
             });
         }
-        for_each(&path, &range, &mut warnings, &mut |_| {}, &mut |r| {
+        let location = crate::store::Location::file(&path);
+        for_each(&location, &range, &mut warnings, &mut |_| {}, &mut |r| {
             digest.add(r);
             true
         })

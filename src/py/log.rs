@@ -35,3 +35,12 @@ pub fn log_error(py: Python<'_>, message: &str) {
         let _ = l.call_method1("error", ("llmledger: %s", message));
     }
 }
+
+/// Sends an error with the exception's traceback to the `llmledger` logger.
+pub fn log_exception(py: Python<'_>, message: &str, error: &PyErr) {
+    if let Ok(l) = logger(py) {
+        let kwargs = pyo3::types::PyDict::new(py);
+        let _ = kwargs.set_item("exc_info", error.value(py));
+        let _ = l.call_method("error", ("llmledger: %s", message), Some(&kwargs));
+    }
+}

@@ -42,12 +42,16 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(catalog::cost, m)?)?;
     m.add_function(wrap_pyfunction!(catalog::cost_breakdown, m)?)?;
     m.add_function(wrap_pyfunction!(catalog::suggest_models, m)?)?;
+    m.add_function(wrap_pyfunction!(catalog::price_hosts, m)?)?;
     m.add_function(wrap_pyfunction!(catalog::catalog_version, m)?)?;
     m.add_function(wrap_pyfunction!(catalog::catalog_entries, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::count_tokens, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::count_tokens_batch, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::count_message_tokens, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::tokenizer_for, m)?)?;
+    m.add_class::<ledger::PyLedgerReader>()?;
+    m.add_function(wrap_pyfunction!(ledger::read_ledger, m)?)?;
+    m.add_function(wrap_pyfunction!(ledger::ledger_summary, m)?)?;
     m.add_class::<follow::PyFollower>()?;
     m.add_function(wrap_pyfunction!(follow::ledger_digest, m)?)?;
     m.add_function(wrap_pyfunction!(ledger::ledger_report, m)?)?;

@@ -12,7 +12,7 @@ use super::budget::{self, AlertSinks, PyClock};
 use super::catalog::{catalog_with, price_dict};
 use super::convert;
 use super::extract;
-use super::log::{log_error, log_warnings};
+use super::log::{log_error, log_exception, log_warnings};
 use super::run_ids;
 use super::tokens;
 use crate::budget::Budgets;
@@ -38,6 +38,9 @@ pub struct PyTracker {
     internal_errors: AtomicU64,
     /// The `clock=` callable's holder (also the core's clock), for the garbage collector.
     clock: Option<Arc<PyClock>>,
+    /// `on_record`: called with each finished record's dict (behind a lock only so the
+    /// garbage collector can clear it; taken only for a record the core returned).
+    on_record: parking_lot::Mutex<Option<Py<PyAny>>>,
 }
 
 fn error_text(error: &Bound<'_, PyAny>) -> String {
@@ -61,6 +64,19 @@ fn opt_uuid(v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u128>> {
     match v {
         Some(v) if !v.is_none() => Ok(Some(run_ids::run_id(v)?)),
         _ => Ok(None),
+    }
+}
+
+/// Calls `on_record` with a finished record's dict (no Rust lock is held: the core released
+/// them when `end` returned). Whatever it raises is logged with its traceback, never raised.
+fn call_on_record(py: Python<'_>, hook: &Py<PyAny>, r: &crate::ledger::CallRecord) {
+    let result = convert::record_dict(py, r).and_then(|d| hook.call1(py, (d,)));
+    if let Err(e) = result {
+        let message = format!(
+            "on_record raised {} (ignored; the call was recorded)",
+            error_text(e.value(py).as_any())
+        );
+        log_exception(py, &message, &e);
     }
 }
 
@@ -105,6 +121,13 @@ impl PyTracker {
         log_warnings(py, &outcome.warnings);
         if !outcome.alerts.is_empty() {
             self.sinks.dispatch(py, outcome.alerts);
+        }
+        if let Some(r) = outcome.record {
+            // The reference is cloned out so the lock is not held while Python runs.
+            let hook = self.on_record.lock().as_ref().map(|h| h.clone_ref(py));
+            if let Some(hook) = hook {
+                call_on_record(py, &hook, &r);
+            }
         }
     }
 
@@ -331,7 +354,7 @@ impl PyTracker {
 #[pymethods]
 impl PyTracker {
     #[new]
-    #[pyo3(signature = (*, attribute=None, prices=None, max_records=None, estimate=true, store=None, durability=None, budgets=None, on_alert=None, alert_webhook=None, clock=None, log_alerts=true))]
+    #[pyo3(signature = (*, attribute=None, prices=None, max_records=None, estimate=true, store=None, durability=None, budgets=None, on_alert=None, alert_webhook=None, clock=None, log_alerts=true, on_record=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -346,7 +369,16 @@ impl PyTracker {
         alert_webhook: Option<&str>,
         clock: Option<&Bound<'_, PyAny>>,
         log_alerts: bool,
+        on_record: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
+        let on_record = match on_record.filter(|f| !f.is_none()) {
+            Some(f) if !f.is_callable() => {
+                return Err(pyo3::exceptions::PyTypeError::new_err(
+                    "on_record= must be a callable taking one record dict, or None",
+                ))
+            }
+            f => f.map(|f| f.clone().unbind()),
+        };
         let budgets = match budgets.filter(|b| !b.is_none()) {
             Some(b) => Some(Budgets::new(budget::definitions(b)?)?),
             None => None,
@@ -393,6 +425,9 @@ impl PyTracker {
         if let Some(c) = &clock {
             core = core.with_clock(c.clone());
         }
+        if on_record.is_some() {
+            core = core.with_records_returned();
+        }
         let sinks = AlertSinks::new(on_alert, alert_webhook, log_alerts)?;
         let budgeted = budgets.is_some();
         if let Some(b) = budgets {
@@ -413,13 +448,20 @@ impl PyTracker {
             key_watch,
             internal_errors: AtomicU64::new(0),
             clock,
+            on_record: parking_lot::Mutex::new(on_record),
         })
     }
 
-    /// The Python objects it holds (`on_alert`, `clock`), for the garbage collector: a
+    /// The Python objects it holds (`on_alert`, `clock`, `on_record`), for the garbage collector: a
     /// tracker given a bound method of an object that holds the tracker is a cycle.
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
         self.sinks.traverse(&visit)?;
+        // Never wait during a collection: a busy lock only delays collecting a cycle.
+        if let Some(f) = self.on_record.try_lock() {
+            if let Some(f) = f.as_ref() {
+                visit.call(f)?;
+            }
+        }
         if let Some(c) = &self.clock {
             c.traverse(&visit)?;
         }
@@ -429,6 +471,8 @@ impl PyTracker {
     /// Lets go of them (the garbage collector breaking such a cycle).
     fn __clear__(&self) {
         self.sinks.clear();
+        let f = self.on_record.lock().take();
+        drop(f);
         if let Some(c) = &self.clock {
             c.clear();
         }

@@ -78,6 +78,105 @@ impl JsonlLedger {
     }
 }
 
+/// Bad lines listed by name, at most; beyond, one line counts them.
+const MAX_LISTED_BAD_LINES: u64 = 100;
+
+/// Reads a JSONL ledger record by record, in file order: the lines the file had when it was
+/// opened (lines appended meanwhile are left for the next read). Bad lines are skipped and
+/// reported as `path:line: why`.
+#[derive(Debug)]
+pub struct JsonlReader {
+    reader: BufReader<std::io::Take<File>>,
+    path: PathBuf,
+    range: TimeRange,
+    line: Vec<u8>,
+    number: u64,
+    bytes: u64,
+    bad: u64,
+    warnings: Vec<String>,
+    done: bool,
+}
+
+impl JsonlReader {
+    /// Opens `path` for reading the records in `range`.
+    pub fn open(path: &Path, range: TimeRange) -> Result<Self> {
+        let file = File::open(path).map_err(|e| err(path, e))?;
+        let len = file.metadata().map_err(|e| err(path, e))?.len();
+        Ok(JsonlReader {
+            reader: BufReader::with_capacity(1 << 20, file.take(len)),
+            path: path.to_path_buf(),
+            range,
+            line: Vec::new(),
+            number: 0,
+            bytes: 0,
+            bad: 0,
+            warnings: Vec::new(),
+            done: false,
+        })
+    }
+
+    /// Bytes read so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Lines read so far.
+    pub fn lines_read(&self) -> u64 {
+        self.number
+    }
+
+    /// Problems met so far, taken once each.
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
+    }
+
+    fn bad_line(&mut self, why: &str) {
+        self.bad += 1;
+        if self.bad <= MAX_LISTED_BAD_LINES {
+            self.warnings.push(format!(
+                "{}:{}: {why}; line skipped",
+                self.path.display(),
+                self.number
+            ));
+        }
+    }
+
+    /// The next record in range, or `None` at the end of the file.
+    pub fn next_record(&mut self) -> Result<Option<CallRecord>> {
+        while !self.done {
+            self.line.clear();
+            let n = self
+                .reader
+                .read_until(b'\n', &mut self.line)
+                .map_err(|e| err(&self.path, e))?;
+            if n == 0 {
+                self.done = true;
+                if self.bad > MAX_LISTED_BAD_LINES {
+                    self.warnings.push(format!(
+                        "{}: {} bad lines in all (the first {MAX_LISTED_BAD_LINES} are listed)",
+                        self.path.display(),
+                        self.bad
+                    ));
+                }
+                break;
+            }
+            self.number += 1;
+            self.bytes += n as u64;
+            let parsed = match std::str::from_utf8(&self.line).map(str::trim) {
+                Err(_) => Err("not UTF-8 text".to_string()),
+                Ok("") => continue,
+                Ok(text) => parse_json_line(text),
+            };
+            match parsed {
+                Ok(rec) if self.range.contains(&rec.time) => return Ok(Some(rec)),
+                Ok(_) => {}
+                Err(why) => self.bad_line(&why),
+            }
+        }
+        Ok(None)
+    }
+}
+
 /// Reads `path` line by line, handing each record in `range` to `f` (which returns false to
 /// stop). Bad lines are skipped and reported in `warnings` as `path:line: why`. `progress`
 /// gets the bytes read so far, now and then.
@@ -88,58 +187,18 @@ pub fn for_each(
     progress: &mut dyn FnMut(u64),
     f: &mut dyn FnMut(CallRecord) -> bool,
 ) -> Result<()> {
-    let file = File::open(path).map_err(|e| err(path, e))?;
-    let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut line = Vec::new();
-    let mut number = 0u64;
-    let mut bytes = 0u64;
-    let mut bad = 0u64;
-    loop {
-        line.clear();
-        let n = reader
-            .read_until(b'\n', &mut line)
-            .map_err(|e| err(path, e))?;
-        if n == 0 {
+    let mut reader = JsonlReader::open(path, *range)?;
+    let mut reported = 0u64;
+    while let Some(rec) = reader.next_record()? {
+        if reader.lines_read() >= reported + 65_536 {
+            reported = reader.lines_read();
+            progress(reader.bytes_read());
+        }
+        if !f(rec) {
             break;
         }
-        number += 1;
-        bytes += n as u64;
-        if number.is_multiple_of(65_536) {
-            progress(bytes);
-        }
-        let Ok(text) = std::str::from_utf8(&line).map(str::trim) else {
-            bad += 1;
-            if bad <= 100 {
-                warnings.push(format!(
-                    "{}:{number}: not UTF-8 text; line skipped",
-                    path.display()
-                ));
-            }
-            continue;
-        };
-        if text.is_empty() {
-            continue;
-        }
-        match parse_json_line(text) {
-            Ok(rec) => {
-                if range.contains(&rec.time) && !f(rec) {
-                    break;
-                }
-            }
-            Err(why) => {
-                bad += 1;
-                if bad <= 100 {
-                    warnings.push(format!("{}:{number}: {why}; line skipped", path.display()));
-                }
-            }
-        }
     }
-    if bad > 100 {
-        warnings.push(format!(
-            "{}: {bad} bad lines in all (the first 100 are listed)",
-            path.display()
-        ));
-    }
-    progress(bytes);
+    warnings.extend(reader.take_warnings());
+    progress(reader.bytes_read());
     Ok(())
 }

@@ -6,12 +6,15 @@
 //! each record is committed on the caller's thread before the call's end hook returns. Store
 //! I/O errors never reach the LLM call: they are collected as messages the tracker logs.
 //!
-//! Reading ([`read`]): group-by reports, window spend for budgets, exports and imports, over
-//! either format.
+//! Reading ([`read`], [`reader`]): group-by reports, window spend for budgets, exports and
+//! imports, and records streamed in batches, over either format. Where a ledger is, and so
+//! which backend reads it, is decided in one place: [`Location`].
 
 pub mod follow;
 pub mod jsonl;
+pub mod location;
 pub mod read;
+pub mod reader;
 pub mod record;
 pub mod sqlite;
 mod sqlite_scan;
@@ -29,7 +32,9 @@ use crate::error::{Error, Result};
 use crate::ledger::CallRecord;
 
 pub use jsonl::JsonlLedger;
+pub use location::Location;
 pub use read::{export, import_jsonl, parse_time_bound, report, spend_since, ImportStats, Report};
+pub use reader::{open_reader, RecordReader};
 pub use sqlite::{SqliteLedger, SCHEMA_VERSION};
 
 /// The file format of a ledger.

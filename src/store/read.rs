@@ -17,8 +17,9 @@ use crate::error::{Error, Result};
 use crate::ledger::{CallRecord, Dimension, SummaryRow, Totals};
 use crate::money::Decimal;
 
+use super::location::Location;
 use super::record::{csv_line, write_csv_line, write_json_line, CSV_HEADER};
-use super::{jsonl, unseen_keys, Format, SqliteLedger, TimeRange};
+use super::{reader, unseen_keys, Format, SqliteLedger, TimeRange};
 
 fn invalid(m: String) -> Error {
     Error::InvalidArgument(m)
@@ -149,55 +150,33 @@ pub struct Report {
     pub format: Option<Format>,
 }
 
-/// Every record of `path` in `range`, in file order (JSONL) or time order (SQLite).
+/// Every record of `location` in `range`, in file order (JSONL) or time order (SQLite),
+/// handed to `f` (which returns false to stop). Bad JSONL lines are skipped and reported in
+/// `warnings`. `progress` gets records (SQLite) or bytes (JSONL) read so far, now and then.
 pub fn for_each(
-    path: &Path,
+    location: &Location,
     range: &TimeRange,
     warnings: &mut Vec<String>,
     progress: &mut dyn FnMut(u64),
     f: &mut dyn FnMut(CallRecord) -> bool,
 ) -> Result<()> {
-    match Format::of(path) {
-        Format::Jsonl => jsonl::for_each(path, range, warnings, progress, f),
-        Format::Sqlite => {
-            let db = SqliteLedger::open_read(path)?;
-            let mut n = 0u64;
-            db.for_each(range, &mut |r| {
-                n += 1;
-                if n.is_multiple_of(65_536) {
-                    progress(n);
-                }
-                f(r)
-            })?;
-            progress(n);
-            Ok(())
-        }
-    }
-}
-
-fn check_exists(path: &Path) -> Result<()> {
-    if path.exists() {
-        Ok(())
-    } else {
-        Err(Error::Ledger {
-            path: path.display().to_string(),
-            message: "no such file".into(),
-        })
-    }
+    warnings.extend(reader::for_each_batched(location, *range, progress, f)?);
+    Ok(())
 }
 
 /// Totals and group-by rows of the calls in `range`. `by` names built-in dimensions or
 /// metadata keys. `progress` gets records (SQLite) or bytes (JSONL) read so far, now and then.
 pub fn report(
-    path: &Path,
+    location: &Location,
     by: &[String],
     range: &TimeRange,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Report> {
-    check_exists(path)?;
+    location.check_exists()?;
     let dims = parse_dims(by)?;
-    let format = Format::of(path);
-    if format == Format::Sqlite {
+    let Location::File { path, format } = location;
+    if *format == Format::Sqlite {
+        // Exact integer sums in one pass over the time index, when every cost has them.
         let db = SqliteLedger::open_read(path)?;
         if let Some((mut rows, totals)) = db.aggregate(&dims, range)? {
             sort_rows(&mut rows);
@@ -212,7 +191,7 @@ pub fn report(
                 rows,
                 totals,
                 warnings,
-                format: Some(format),
+                format: Some(*format),
             });
         }
     }
@@ -220,7 +199,7 @@ pub fn report(
     let mut agg = Aggregator::new(dims);
     let mut seen = unseen_keys::SeenKeys::default();
     let mut warnings = Vec::new();
-    for_each(path, range, &mut warnings, progress, &mut |r| {
+    for_each(location, range, &mut warnings, progress, &mut |r| {
         if has_metadata {
             seen.add(&r.attribution);
         }
@@ -236,7 +215,7 @@ pub fn report(
         rows,
         totals,
         warnings,
-        format: Some(format),
+        format: Some(*format),
     })
 }
 
@@ -244,7 +223,7 @@ pub fn report(
 /// key; `None`: one total with key `None`). What a budget loads when its tracker starts, so a
 /// restart resumes its window and processes sharing a ledger share their budgets.
 pub fn spend_since(
-    path: &Path,
+    location: &Location,
     since: DateTime<Utc>,
     by: Option<&str>,
 ) -> Result<Vec<(Option<String>, Decimal)>> {
@@ -253,7 +232,7 @@ pub fn spend_since(
         since: Some(since),
         until: None,
     };
-    let r = report(path, &by, &range, &mut |_| {})?;
+    let r = report(location, &by, &range, &mut |_| {})?;
     if by.is_empty() {
         return Ok(vec![(None, r.totals.cost)]);
     }
@@ -288,13 +267,13 @@ impl FromStr for ExportFormat {
 /// Writes every record in `range` to `out` in chunks of about 1 MiB. Returns the records
 /// written and the problems met while reading.
 pub fn export(
-    path: &Path,
+    location: &Location,
     format: ExportFormat,
     range: &TimeRange,
     out: &mut dyn FnMut(&[u8]) -> Result<()>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(u64, Vec<String>)> {
-    check_exists(path)?;
+    location.check_exists()?;
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
     if format == ExportFormat::Csv {
         csv_line(CSV_HEADER, &mut buf);
@@ -302,7 +281,7 @@ pub fn export(
     let mut n = 0u64;
     let mut warnings = Vec::new();
     let mut failure: Option<Error> = None;
-    for_each(path, range, &mut warnings, progress, &mut |r| {
+    for_each(location, range, &mut warnings, progress, &mut |r| {
         match format {
             ExportFormat::Jsonl => write_json_line(&r, &mut buf),
             ExportFormat::Csv => write_csv_line(&r, &mut buf),
@@ -342,11 +321,11 @@ pub struct ImportStats {
 /// Copies every record of `source` (JSONL or SQLite) into the SQLite ledger `into` (created if
 /// missing). Idempotent: a run id already stored is skipped, so importing twice adds nothing.
 pub fn import_jsonl(
-    source: &Path,
+    source: &Location,
     into: &Path,
     progress: &mut dyn FnMut(u64),
 ) -> Result<ImportStats> {
-    check_exists(source)?;
+    source.check_exists()?;
     if into.metadata().is_ok_and(|m| m.len() > 0) && Format::of(into) != Format::Sqlite {
         return Err(Error::Ledger {
             path: into.display().to_string(),

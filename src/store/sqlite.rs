@@ -93,13 +93,15 @@ const INSERT: &str = "INSERT OR IGNORE INTO calls (time, run_id, parent_run_id, 
     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, \
     ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35)";
 
+/// Every column `read_row` reads, then the row id (a reader's cursor).
 pub(super) const SELECT: &str =
     "SELECT time, run_id, parent_run_id, root_run_id, root_run_name, model, \
     provider, attribution, tags, input_tokens, cache_read_tokens, cache_write_tokens, \
     cache_write_1h_tokens, output_tokens, reasoning_tokens, input_audio_tokens, \
     output_audio_tokens, usage_source, service_tier, cost, cost_input, cost_cache_read, \
     cost_cache_write, cost_output, cost_reasoning, cost_audio, unpriced_reason, price_entry, \
-    catalog_version, latency_s, streamed_chunks, error, estimated_by, requested_model FROM calls c";
+    catalog_version, latency_s, streamed_chunks, error, estimated_by, requested_model, c.id \
+    FROM calls c";
 
 /// True when `path` starts with SQLite's file header.
 pub fn has_sqlite_header(path: &Path) -> bool {
@@ -399,7 +401,7 @@ impl SqliteLedger {
     }
 }
 
-fn range_condition(range: &TimeRange) -> (String, Vec<String>) {
+pub(super) fn range_condition(range: &TimeRange) -> (String, Vec<String>) {
     range_condition_from(range, 0)
 }
 
@@ -470,6 +472,7 @@ fn insert_one(stmt: &mut rusqlite::CachedStatement<'_>, r: &CallRecord) -> rusql
     ])
 }
 
+/// A `SELECT` row as a record.
 pub(super) fn read_row(row: &rusqlite::Row<'_>) -> std::result::Result<CallRecord, String> {
     let s = |i: usize| -> std::result::Result<Option<String>, String> {
         row.get::<_, Option<String>>(i).map_err(|e| e.to_string())

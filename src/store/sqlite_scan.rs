@@ -6,11 +6,16 @@ use std::fmt::Write as _;
 
 use rusqlite::types::ValueRef;
 
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+
 use crate::error::Result;
-use crate::ledger::{Dimension, SummaryRow, Totals};
+use crate::ledger::{latency_micros, Dimension, SummaryRow, Totals};
 use crate::money::Decimal;
 use crate::usage::Usage;
 
+use super::record::parse_time;
 use super::sqlite::{range_condition_from, SqliteLedger, PICO_SCALE};
 use super::TimeRange;
 
@@ -31,6 +36,7 @@ impl SqliteLedger {
         for dim in dims {
             let expr = match dim {
                 Dimension::Model => "c.model".to_string(),
+                Dimension::RequestedModel => "c.requested_model".to_string(),
                 Dimension::Provider => "c.provider".to_string(),
                 Dimension::RootRunName => "c.root_run_name".to_string(),
                 Dimension::RootRunId => "c.root_run_id".to_string(),
@@ -59,13 +65,13 @@ impl SqliteLedger {
         let (cond, range_args) = range_condition_from(range, args.len());
         args.extend(range_args);
         // Per call: its id (a call with several tags comes as consecutive rows), the flags
-        // Totals::add looks at, its pico-dollar cost and its tokens.
+        // Totals::add looks at, its pico-dollar cost, its tokens, time and latency.
         let sql = format!(
             "SELECT {select}c.id, c.usage_source, c.error IS NOT NULL, c.cost IS NOT NULL, \
              c.cost_pico, c.input_tokens, c.cache_read_tokens, c.cache_write_tokens, \
              c.cache_write_1h_tokens, c.output_tokens, c.reasoning_tokens, \
              c.input_audio_tokens, c.output_audio_tokens, \
-             c.usage_source = 'provider' AND c.estimated_by LIKE 'provider+%' \
+             c.usage_source = 'provider' AND c.estimated_by LIKE 'provider+%', c.time, c.latency_s \
              FROM calls c{join}{cond}"
         );
         let e = |m: rusqlite::Error| SqliteLedger::err(&self.path, m);
@@ -86,9 +92,10 @@ impl SqliteLedger {
                 ValueRef::Text(t) => match t {
                     b"cache" => Source::Cache,
                     b"estimated" => Source::Estimated,
-                    _ => Source::Other,
+                    b"none" => Source::None,
+                    _ => Source::Provider,
                 },
-                _ => Source::Other,
+                _ => Source::None,
             };
             let failed = int(n + 2).map_err(e)? != 0;
             let priced = int(n + 3).map_err(e)? != 0;
@@ -100,12 +107,19 @@ impl SqliteLedger {
             for (j, t) in tokens.iter_mut().enumerate() {
                 *t = u64::try_from(int(n + 5 + j).map_err(e)?).unwrap_or(0);
             }
+            let time = match row.get_ref(n + 14).map_err(e)? {
+                ValueRef::Text(t) => std::str::from_utf8(t).unwrap_or_default().to_string(),
+                _ => String::new(),
+            };
+            let latency: Option<f64> = row.get(n + 15).map_err(e)?;
             let call = Call {
                 source,
                 failed,
                 priced,
                 pico: pico.unwrap_or(0),
                 tokens,
+                time,
+                latency: latency.and_then(latency_micros),
                 malformed: int(n + 13).map_err(e)? != 0,
             };
             let id = int(n).map_err(e)?;
@@ -139,20 +153,23 @@ impl SqliteLedger {
         }
         let rows = groups
             .into_values()
-            .map(|(key, acc)| SummaryRow {
-                key,
-                totals: acc.totals(),
+            .map(|(key, acc)| {
+                Ok(SummaryRow {
+                    key,
+                    totals: acc.totals(&self.path)?,
+                })
             })
-            .collect();
-        Ok(Some((rows, totals.totals())))
+            .collect::<Result<_>>()?;
+        Ok(Some((rows, totals.totals(&self.path)?)))
     }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Source {
+    Provider,
     Cache,
     Estimated,
-    Other,
+    None,
 }
 
 /// What the aggregation needs of one call.
@@ -162,6 +179,9 @@ struct Call {
     priced: bool,
     pico: i64,
     tokens: [u64; 8],
+    /// As stored: fixed-width RFC 3339, so text order is time order.
+    time: String,
+    latency: Option<u64>,
     /// The provider's usage had a malformed count (`CallRecord::usage_was_malformed`).
     malformed: bool,
 }
@@ -176,6 +196,12 @@ struct Acc {
     unpriced: u64,
     cache: u64,
     estimated: u64,
+    reported: u64,
+    no_usage: u64,
+    first: Option<String>,
+    last: Option<String>,
+    latency_micros: u64,
+    timed: u64,
     malformed: u64,
 }
 
@@ -189,7 +215,21 @@ impl Acc {
         match c.source {
             Source::Cache => self.cache += 1,
             Source::Estimated => self.estimated += 1,
-            Source::Other => self.malformed += u64::from(c.malformed),
+            Source::Provider => {
+                self.reported += 1;
+                self.malformed += u64::from(c.malformed);
+            }
+            Source::None => self.no_usage += 1,
+        }
+        if self.first.as_ref().is_none_or(|f| c.time < *f) {
+            self.first = Some(c.time.clone());
+        }
+        if self.last.as_ref().is_none_or(|l| c.time > *l) {
+            self.last = Some(c.time.clone());
+        }
+        if let Some(us) = c.latency {
+            self.latency_micros = self.latency_micros.saturating_add(us);
+            self.timed += 1;
         }
         if c.source != Source::Cache {
             for (sum, t) in self.tokens.iter_mut().zip(c.tokens) {
@@ -204,10 +244,15 @@ impl Acc {
         }
     }
 
-    fn totals(&self) -> Totals {
+    fn totals(&self, path: &Path) -> Result<Totals> {
+        let time = |t: &Option<String>| -> Result<Option<DateTime<Utc>>> {
+            t.as_deref()
+                .map(|t| parse_time(t).map_err(|m| SqliteLedger::err(path, m)))
+                .transpose()
+        };
         let [input, cache_read, cache_write, cache_write_1h, output, reasoning, input_audio, output_audio] =
             self.tokens;
-        Totals {
+        Ok(Totals {
             successful_requests: self.ok,
             failed_requests: self.failed,
             usage: Usage {
@@ -227,7 +272,13 @@ impl Acc {
             llm_cache_hits: self.cache,
             estimated_calls: self.estimated,
             malformed_usage_calls: self.malformed,
-        }
+            reported_calls: self.reported,
+            no_usage_calls: self.no_usage,
+            first_call: time(&self.first)?,
+            last_call: time(&self.last)?,
+            latency_micros: self.latency_micros,
+            timed_calls: self.timed,
+        })
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::TimeZone;
 
 use super::read::{for_each, ExportFormat};
+use super::Location;
 use super::*;
 use crate::catalog::CostBreakdown;
 use crate::ledger::{Ledger, Totals};
@@ -92,7 +93,7 @@ fn read_all(path: &Path) -> (Vec<CallRecord>, Vec<String>) {
     let mut out = Vec::new();
     let mut warnings = Vec::new();
     for_each(
-        path,
+        &Location::file(path),
         &TimeRange::default(),
         &mut warnings,
         &mut |_| {},
@@ -179,7 +180,15 @@ fn reports_equal_the_in_memory_summary_on_both_formats() {
             &["root_run_name", "root_run_id", "nobody_sets_this"][..],
         ] {
             let by_s: Vec<String> = by.iter().map(|s| (*s).to_string()).collect();
-            let rep = normalized(report(&path, &by_s, &TimeRange::default(), &mut |_| {}).unwrap());
+            let rep = normalized(
+                report(
+                    &Location::file(&path),
+                    &by_s,
+                    &TimeRange::default(),
+                    &mut |_| {},
+                )
+                .unwrap(),
+            );
             let (rows, totals) = expected(&records, by);
             assert_eq!(rep.totals, totals, "{name} {by:?}");
             if !by.is_empty() {
@@ -200,7 +209,15 @@ fn inexact_pico_costs_fall_back_to_exact_decimals() {
         .write(&records)
         .unwrap();
     let by = vec!["model".to_string()];
-    let rep = normalized(report(&path, &by, &TimeRange::default(), &mut |_| {}).unwrap());
+    let rep = normalized(
+        report(
+            &Location::file(&path),
+            &by,
+            &TimeRange::default(),
+            &mut |_| {},
+        )
+        .unwrap(),
+    );
     let (rows, totals) = expected(&records, &["model"]);
     assert_eq!(rep.rows, rows);
     assert_eq!(rep.totals, totals);
@@ -223,7 +240,7 @@ fn spend_since_reads_window_spend_per_value() {
         .write(&sample())
         .unwrap();
     let t0 = Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap();
-    let mut by_user = spend_since(&path, t0, Some("user_id")).unwrap();
+    let mut by_user = spend_since(&Location::file(&path), t0, Some("user_id")).unwrap();
     by_user.sort();
     assert_eq!(
         by_user,
@@ -235,9 +252,9 @@ fn spend_since_reads_window_spend_per_value() {
     );
     // From the third call on: alice's two calls are out of the window.
     let later = t0 + chrono::Duration::seconds(3);
-    let total = spend_since(&path, later, None).unwrap();
+    let total = spend_since(&Location::file(&path), later, None).unwrap();
     assert_eq!(total, vec![(None, d("1.5"))]);
-    let none = spend_since(&path, t0 + chrono::Duration::days(1), None).unwrap();
+    let none = spend_since(&Location::file(&path), t0 + chrono::Duration::days(1), None).unwrap();
     assert_eq!(none, vec![(None, Decimal::ZERO)]);
 }
 
@@ -253,7 +270,7 @@ fn time_windows_filter_reports() {
         since: Some(t0 + chrono::Duration::seconds(2)),
         until: Some(t0 + chrono::Duration::seconds(4)),
     };
-    let rep = report(&path, &[], &range, &mut |_| {}).unwrap();
+    let rep = report(&Location::file(&path), &[], &range, &mut |_| {}).unwrap();
     assert_eq!(rep.totals.successful_requests, 2);
 }
 
@@ -282,9 +299,14 @@ fn newer_schema_is_refused_and_left_untouched() {
         "{err}"
     );
     assert!(err.contains(&path.display().to_string()), "{err}");
-    let err = report(&path, &[], &TimeRange::default(), &mut |_| {})
-        .unwrap_err()
-        .to_string();
+    let err = report(
+        &Location::file(&path),
+        &[],
+        &TimeRange::default(),
+        &mut |_| {},
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("schema version 99"), "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), before);
 }
@@ -308,7 +330,13 @@ fn foreign_files_are_refused() {
     assert!(err.contains("is not a SQLite database"), "{err}");
     assert_eq!(std::fs::read_to_string(&text).unwrap(), "hello");
     // Not SQLite by header: read as JSONL, so a report names the bad line.
-    let rep = report(&text, &[], &TimeRange::default(), &mut |_| {}).unwrap();
+    let rep = report(
+        &Location::file(&text),
+        &[],
+        &TimeRange::default(),
+        &mut |_| {},
+    )
+    .unwrap();
     assert!(rep.warnings[0].contains(":1:"), "{:?}", rep.warnings);
 }
 
@@ -431,7 +459,7 @@ fn two_stores_share_one_sqlite_ledger() {
     a.close();
     b.close();
     let rep = report(
-        &path,
+        &Location::file(&path),
         &["user_id".into()],
         &TimeRange::default(),
         &mut |_| {},
@@ -454,14 +482,14 @@ fn import_is_idempotent_and_export_round_trips() {
         .and_then(|mut f| std::io::Write::write_all(&mut f, b"{oops\n"))
         .unwrap();
     let db = tmp("into.db");
-    let s1 = import_jsonl(&src, &db, &mut |_| {}).unwrap();
+    let s1 = import_jsonl(&Location::file(&src), &db, &mut |_| {}).unwrap();
     assert_eq!((s1.read, s1.added, s1.already_present), (6, 6, 0));
     assert!(s1.warnings[0].contains(":7:"), "{:?}", s1.warnings);
-    let s2 = import_jsonl(&src, &db, &mut |_| {}).unwrap();
+    let s2 = import_jsonl(&Location::file(&src), &db, &mut |_| {}).unwrap();
     assert_eq!((s2.read, s2.added, s2.already_present), (6, 0, 6));
     let mut out = Vec::new();
     let (n, _) = export(
-        &db,
+        &Location::file(&db),
         ExportFormat::Jsonl,
         &TimeRange::default(),
         &mut |b| {
@@ -480,7 +508,7 @@ fn import_is_idempotent_and_export_round_trips() {
     assert_eq!(String::from_utf8(out).unwrap(), original);
     let mut csv = Vec::new();
     export(
-        &db,
+        &Location::file(&db),
         ExportFormat::Csv,
         &TimeRange::default(),
         &mut |b| {
@@ -585,6 +613,82 @@ fn a_version_1_ledger_is_migrated_in_place_and_keeps_its_records() {
             ("gpt-4o-mini".to_string(), Some("gpt-4o-mini".to_string())),
         ]
     );
-    let rep = report(&path, &[], &TimeRange::default(), &mut |_| {}).unwrap();
+    let rep = report(
+        &Location::file(&path),
+        &[],
+        &TimeRange::default(),
+        &mut |_| {},
+    )
+    .unwrap();
     assert_eq!(rep.totals.successful_requests, 2);
+}
+
+/// Every record of a reader, pulled `max` at a time.
+fn pull_all(location: &Location, range: TimeRange, max: usize) -> Vec<CallRecord> {
+    let mut reader = open_reader(location, range).unwrap();
+    let mut out = Vec::new();
+    loop {
+        let before = out.len();
+        reader.next_batch(max, &mut out).unwrap();
+        assert!(out.len() - before <= max);
+        if out.len() == before {
+            return out;
+        }
+    }
+}
+
+#[test]
+fn readers_page_in_batches_over_equal_times_and_a_range() {
+    for name in ["r.db", "r.jsonl"] {
+        let path = tmp(name);
+        let mut sink = Sink::open(&path, Format::of(&path), false).unwrap();
+        // Ten calls in the same microsecond, then ten one second apart: pages must neither
+        // skip nor repeat a call of the same time.
+        let mut records: Vec<CallRecord> =
+            (0..20).map(|i| rec(i, "u", "m", Some("1"), &[])).collect();
+        for r in &mut records[..10] {
+            r.time = records_time();
+        }
+        sink.write(&records).unwrap();
+        drop(sink);
+        let location = Location::file(&path);
+        for max in [1, 3, 7, 100] {
+            let got = pull_all(&location, TimeRange::default(), max);
+            assert_eq!(got, records, "{name} max={max}");
+        }
+        let range = TimeRange {
+            since: Some(records[12].time),
+            until: Some(records[15].time),
+        };
+        assert_eq!(
+            pull_all(&location, range, 2),
+            records[12..15].to_vec(),
+            "{name}"
+        );
+    }
+}
+
+fn records_time() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 10, 1, 0, 0, 0).unwrap()
+}
+
+#[test]
+fn a_reader_reads_what_the_ledger_held_when_it_opened() {
+    for name in ["s.db", "s.jsonl"] {
+        let path = tmp(name);
+        let mut sink = Sink::open(&path, Format::of(&path), false).unwrap();
+        sink.write(&[rec(1, "u", "m", Some("1"), &[])]).unwrap();
+        let mut reader = open_reader(&Location::file(&path), TimeRange::default()).unwrap();
+        // Written after the reader opened, with an earlier time.
+        let mut late = rec(2, "u", "m", Some("1"), &[]);
+        late.time = records_time();
+        sink.write(&[late]).unwrap();
+        let mut out = Vec::new();
+        reader.next_batch(10, &mut out).unwrap();
+        reader.next_batch(10, &mut out).unwrap();
+        assert_eq!(out.len(), 1, "{name}");
+        assert_eq!(out[0].run_id, 0x1001);
+    }
+    let missing = open_reader(&Location::file(&tmp("none.db")), TimeRange::default());
+    assert!(missing.err().unwrap().to_string().contains("no such file"));
 }

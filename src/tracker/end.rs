@@ -111,8 +111,13 @@ impl Tracker {
             }
         }
         let alerts = self.settle(run.reservation, &record);
+        let returned = self.return_records.then(|| record.clone());
         self.keep(record, &mut warnings);
-        EndOutcome { warnings, alerts }
+        EndOutcome {
+            warnings,
+            alerts,
+            record: returned,
+        }
     }
 
     /// What a started run's context leaves for its end.

@@ -1,0 +1,183 @@
+//! Reading a ledger's records back in batches, pulled by the caller: what
+//! `llmledger.read_ledger` iterates, and what every full read of a ledger (exports, imports,
+//! budget preloads, reports that cannot use SQLite's integer sums) goes through.
+//!
+//! A reader holds at most one batch in memory, so a ledger of millions of rows streams. It
+//! reads the records the ledger held when it was opened: SQLite's up to the row id that was
+//! the last one then (in time order), JSONL's up to the byte that was the last one (in file
+//! order).
+
+use std::path::PathBuf;
+
+use crate::error::Result;
+use crate::ledger::CallRecord;
+
+use super::jsonl::JsonlReader;
+use super::location::Location;
+use super::sqlite::{range_condition_from, read_row, SqliteLedger, SELECT};
+use super::{Format, TimeRange};
+
+/// A ledger's records in a time range, batch by batch.
+pub trait RecordReader: Send {
+    /// Appends up to `max` more records to `out` (`max` at least 1); appends none at the end.
+    fn next_batch(&mut self, max: usize, out: &mut Vec<CallRecord>) -> Result<()>;
+
+    /// Problems met so far (bad JSONL lines, with their numbers), taken once each.
+    fn take_warnings(&mut self) -> Vec<String>;
+
+    /// How far the read is, for progress: bytes (JSONL) or records (SQLite) so far.
+    fn progress(&self) -> u64;
+}
+
+/// Opens a reader of the records of `location` in `range`: the one place a read picks its
+/// backend.
+pub fn open_reader(location: &Location, range: TimeRange) -> Result<Box<dyn RecordReader>> {
+    location.check_exists()?;
+    match location {
+        Location::File {
+            path,
+            format: Format::Jsonl,
+        } => Ok(Box::new(JsonlReader::open(path, range)?)),
+        Location::File {
+            path,
+            format: Format::Sqlite,
+        } => Ok(Box::new(SqliteReader::open(path, range)?)),
+    }
+}
+
+impl RecordReader for JsonlReader {
+    fn next_batch(&mut self, max: usize, out: &mut Vec<CallRecord>) -> Result<()> {
+        for _ in 0..max {
+            match self.next_record()? {
+                Some(r) => out.push(r),
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    fn take_warnings(&mut self) -> Vec<String> {
+        JsonlReader::take_warnings(self)
+    }
+
+    fn progress(&self) -> u64 {
+        self.bytes_read()
+    }
+}
+
+/// Pages through a SQLite ledger in `(time, id)` order over the time index, each page a
+/// fresh query after the last row seen (keyset paging: no statement or read transaction
+/// stays open between batches, so writers are never held up).
+struct SqliteReader {
+    db: SqliteLedger,
+    range: TimeRange,
+    /// The last row id when the reader opened.
+    last_id: i64,
+    /// The last row read: its time as stored and its id.
+    after: Option<(String, i64)>,
+    read: u64,
+    done: bool,
+}
+
+impl SqliteReader {
+    fn open(path: &std::path::Path, range: TimeRange) -> Result<Self> {
+        let db = SqliteLedger::open_read(path)?;
+        let last_id: Option<i64> = db
+            .conn
+            .query_row("SELECT max(id) FROM calls", [], |r| r.get(0))
+            .map_err(|e| SqliteLedger::err(path, e))?;
+        Ok(SqliteReader {
+            db,
+            range,
+            last_id: last_id.unwrap_or(0),
+            after: None,
+            read: 0,
+            done: last_id.is_none(),
+        })
+    }
+
+    fn path(&self) -> PathBuf {
+        self.db.path.clone()
+    }
+}
+
+impl RecordReader for SqliteReader {
+    fn next_batch(&mut self, max: usize, out: &mut Vec<CallRecord>) -> Result<()> {
+        if self.done {
+            return Ok(());
+        }
+        let (cond, mut args) = range_condition_from(&self.range, 0);
+        let mut conds = vec![format!("c.id <= {}", self.last_id)];
+        if let Some((time, id)) = &self.after {
+            args.push(time.clone());
+            let t = args.len();
+            // `c.time >= ?` alone bounds the index scan; the rest skips what was read.
+            conds.push(format!("c.time >= ?{t} AND (c.time > ?{t} OR c.id > {id})"));
+        }
+        let glue = if cond.is_empty() { " WHERE " } else { " AND " };
+        let sql = format!(
+            "{SELECT}{cond}{glue}{} ORDER BY c.time, c.id LIMIT {max}",
+            conds.join(" AND ")
+        );
+        let path = self.path();
+        let e = |m: rusqlite::Error| SqliteLedger::err(&path, m);
+        let mut stmt = self.db.conn.prepare_cached(&sql).map_err(e)?;
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(args.iter()))
+            .map_err(e)?;
+        let mut n = 0usize;
+        let mut last = None;
+        while let Some(row) = rows.next().map_err(e)? {
+            let time: String = row.get(0).map_err(e)?;
+            let id: i64 = row.get(34).map_err(e)?;
+            out.push(read_row(row).map_err(|m| SqliteLedger::err(&path, m))?);
+            last = Some((time, id));
+            n += 1;
+        }
+        self.read += n as u64;
+        if n < max {
+            self.done = true;
+        }
+        if last.is_some() {
+            self.after = last;
+        }
+        Ok(())
+    }
+
+    fn take_warnings(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn progress(&self) -> u64 {
+        self.read
+    }
+}
+
+/// Hands every record of `location` in `range` to `f` (which returns false to stop), in
+/// batches of `batch`. Returns the problems met while reading.
+pub fn for_each_batched(
+    location: &Location,
+    range: TimeRange,
+    progress: &mut dyn FnMut(u64),
+    f: &mut dyn FnMut(CallRecord) -> bool,
+) -> Result<Vec<String>> {
+    const BATCH: usize = 4096;
+    let mut reader = open_reader(location, range)?;
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut warnings = Vec::new();
+    'read: loop {
+        reader.next_batch(BATCH, &mut batch)?;
+        warnings.extend(reader.take_warnings());
+        if batch.is_empty() {
+            break;
+        }
+        progress(reader.progress());
+        for r in batch.drain(..) {
+            if !f(r) {
+                break 'read;
+            }
+        }
+    }
+    progress(reader.progress());
+    Ok(warnings)
+}
