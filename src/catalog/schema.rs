@@ -216,7 +216,10 @@ fn parse_entry(id: &str, obj: &Map<String, Value>, at: &str, ctx: &Ctx) -> Resul
     if id.is_empty() {
         return Err(ctx.err(format!("{at}: 'id' is empty")));
     }
-    let provider = opt_str(obj, "provider", at, ctx)?.map(|p| p.trim().to_ascii_lowercase());
+    // The catalog's own key for the provider (`azure_openai` is `azure`), as hints are
+    // normalised when a name is resolved: else no hint could ever find the entry.
+    let provider = opt_str(obj, "provider", at, ctx)?
+        .map(|p| super::normalize_provider(&p.trim().to_ascii_lowercase()).to_string());
     let source = opt_str(obj, "source", at, ctx)?;
     let checked = opt_str(obj, "checked", at, ctx)?
         .map(|s| parse_date(&s, at, "checked", ctx))
