@@ -85,7 +85,10 @@ fn toml_to_json(v: toml::Value) -> Value {
     match v {
         toml::Value::String(s) => Value::String(s),
         toml::Value::Integer(i) => Value::from(i),
-        toml::Value::Float(f) => serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
+        // JSON has no NaN or infinity: they stay text, which no field accepts (as null they
+        // read as an absent price, billed at another one).
+        toml::Value::Float(f) => serde_json::Number::from_f64(f)
+            .map_or_else(|| Value::String(f.to_string()), Value::Number),
         toml::Value::Boolean(b) => Value::Bool(b),
         // An unquoted TOML date (checked = 2026-11-01) reads as its text.
         toml::Value::Datetime(d) => Value::String(d.to_string()),
@@ -482,6 +485,26 @@ mod tests {
             err.contains("'my-model': 'context_window' must be a positive whole number"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_toml_nan_or_infinite_price_is_an_error_not_an_absent_price() {
+        // `cache_read = nan` read as null: no cache price, so cache reads billed at the input
+        // price without a word; `input = inf` said "'input' price is required".
+        for (field, value) in [("cache_read", "nan"), ("input", "inf"), ("output", "-inf")] {
+            let mut prices = vec![("input", "\"1\""), ("output", "\"2\"")];
+            prices.retain(|(k, _)| *k != field);
+            prices.push((field, value));
+            let body: String = prices.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
+            let err = parse_text(&format!("[m]\n{body}"), "p.toml", true, Strictness::User)
+                .err()
+                .unwrap_or_else(|| panic!("{field} = {value} accepted"))
+                .to_string();
+            assert!(
+                err.contains(&format!("'{field}' is not a decimal number")),
+                "{err}"
+            );
+        }
     }
 
     #[test]
