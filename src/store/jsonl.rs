@@ -89,7 +89,19 @@ pub fn for_each(
     f: &mut dyn FnMut(CallRecord) -> bool,
 ) -> Result<()> {
     let file = File::open(path).map_err(|e| err(path, e))?;
-    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let reader = BufReader::with_capacity(1 << 20, file);
+    read_lines(reader, path, range, warnings, progress, f)
+}
+
+/// [`for_each`] over any reader of JSONL text; `path` names it in warnings and errors.
+pub fn read_lines(
+    mut reader: impl BufRead,
+    path: &Path,
+    range: &TimeRange,
+    warnings: &mut Vec<String>,
+    progress: &mut dyn FnMut(u64),
+    f: &mut dyn FnMut(CallRecord) -> bool,
+) -> Result<()> {
     let mut line = Vec::new();
     let mut number = 0u64;
     let mut bytes = 0u64;
