@@ -495,7 +495,9 @@ mod tests {
             let mut prices = vec![("input", "\"1\""), ("output", "\"2\"")];
             prices.retain(|(k, _)| *k != field);
             prices.push((field, value));
-            let body: String = prices.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
+            let body = prices
+                .iter()
+                .fold(String::new(), |b, (k, v)| b + k + " = " + v + "\n");
             let err = parse_text(&format!("[m]\n{body}"), "p.toml", true, Strictness::User)
                 .err()
                 .unwrap_or_else(|| panic!("{field} = {value} accepted"))
