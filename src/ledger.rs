@@ -189,16 +189,23 @@ impl Dimension {
                 Dimension::Metadata(key.to_string())
             }
             other => {
+                let near = crate::suggest::did_you_mean(
+                    other,
+                    BUILTIN_DIMENSIONS
+                        .iter()
+                        .copied()
+                        .chain(captured.iter().map(AsRef::as_ref)),
+                );
                 return Err(Error::InvalidArgument(format!(
-                    "unknown dimension '{other}': use one of {} or a metadata key this tracker \
-                     captures ({}); capture more with CostTracker(attribute=[...])",
+                    "unknown dimension '{other}'{near}: use one of {} or a metadata key this \
+                     tracker captures ({}); capture more with CostTracker(attribute=[...])",
                     BUILTIN_DIMENSIONS.join(", "),
                     captured
                         .iter()
                         .map(AsRef::as_ref)
                         .collect::<Vec<_>>()
                         .join(", ")
-                )))
+                )));
             }
         })
     }

@@ -5,22 +5,28 @@
 //! ([`usage`]), per-call records and their aggregates ([`ledger`]) and the per-run state machine
 //! that turns callback events into records ([`tracker`]), the durable ledger that keeps them
 //! ([`store`]), token counting ([`tokens`]), budgets that stop a call before it spends
-//! ([`budget`]) and the webhook that carries their alerts ([`alert`]). The binding layer in
+//! ([`budget`]), the webhook that carries their alerts ([`webhook`]), the nearest-name
+//! suggestions of "did you mean ...?" messages ([`suggest`]) and the once-per-process
+//! warnings that say how to fix what they warn about ([`guidance`]). The binding layer in
 //! `py` (built with the default `python` feature) converts LangChain's objects into these
 //! types and back.
 
-pub mod alert;
 pub mod budget;
 pub mod catalog;
 pub mod error;
+pub mod fork;
+pub mod guidance;
 pub mod ids;
 pub mod ledger;
 pub mod money;
 pub mod report;
+pub mod shared_names;
 pub mod store;
+pub mod suggest;
 pub mod tokens;
 pub mod tracker;
 pub mod usage;
+pub mod webhook;
 
 #[cfg(feature = "python")]
 mod py;

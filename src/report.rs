@@ -1,4 +1,5 @@
-//! Text reports: the `get_openai_callback`-style summary and group-by tables.
+//! Text reports: the `get_openai_callback`-style summary and group-by tables, drawn from
+//! totals and rows computed elsewhere (the in-memory ledger, or `store::read` over a file).
 
 use std::fmt::Write;
 
@@ -6,7 +7,8 @@ use crate::ledger::{SummaryRow, Totals};
 use crate::money::format_usd;
 
 /// `get_openai_callback`'s summary lines, plus cache-write, LLM-cache, estimated, failed and
-/// unpriced lines when they are not zero.
+/// unpriced lines when they are not zero. The cost line is a lower bound (`>= $x`) when some
+/// calls are unpriced, and `unknown` when none is priced.
 pub fn totals_text(t: &Totals) -> String {
     let u = &t.usage;
     let mut s = String::new();
@@ -26,7 +28,8 @@ pub fn totals_text(t: &Totals) -> String {
     if t.estimated_calls > 0 {
         let _ = writeln!(s, "Estimated-Usage Requests: {}", t.estimated_calls);
     }
-    let _ = write!(s, "Total Cost (USD): {}", format_usd(t.cost));
+    // With unpriced calls the known sum is a lower bound (`>= $x`), or nothing is known.
+    let _ = write!(s, "Total Cost (USD): {}", cost_cell(t));
     if t.unpriced_calls > 0 {
         let _ = write!(
             s,
@@ -161,8 +164,20 @@ mod tests {
             s.starts_with("Tokens Used: 15\n\tPrompt Tokens: 10\n\t\tPrompt Tokens Cached: 4\n")
         );
         assert!(s.contains("Successful Requests: 2\n"));
-        assert!(s.contains("Total Cost (USD): $0.00123"));
+        // Two calls, one unpriced: the known cost is a lower bound.
+        assert!(s.contains("Total Cost (USD): >= $0.00123\n"), "{s}");
         assert!(s.contains("Unpriced Requests: 1"));
+        let priced = Totals {
+            unpriced_calls: 0,
+            ..t.clone()
+        };
+        assert!(totals_text(&priced).ends_with("Total Cost (USD): $0.00123"));
+        let none_priced = Totals {
+            successful_requests: 1,
+            unpriced_calls: 1,
+            ..Totals::default()
+        };
+        assert!(totals_text(&none_priced).contains("Total Cost (USD): unknown\n"));
     }
 
     #[test]

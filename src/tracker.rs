@@ -18,9 +18,10 @@ use crate::budget::{
     Alert, BudgetExceeded, BudgetState, Budgets, CallScope, Clock, ReservationId, SystemClock,
 };
 use crate::catalog::{Catalog, CostBreakdown, Entry};
-use crate::ids::{shared_name, RunMap};
+use crate::ids::RunMap;
 use crate::ledger::{CallRecord, Dimension, Ledger, SummaryRow, Totals};
 use crate::money::Decimal;
+use crate::shared_names::shared_name;
 use crate::store::{Store, TimeRange};
 use crate::tokens::{self, Prompt};
 use crate::usage::{Usage, UsageSource};
@@ -250,18 +251,12 @@ impl Tracker {
             until: None,
         };
         let mut warnings = Vec::new();
-        crate::store::query::for_each(
-            store.path(),
-            &range,
-            &mut warnings,
-            &mut |_| {},
-            &mut |r| {
-                if let Some(c) = &r.cost {
-                    budgets.preload(&CallScope::from_record(&r), r.time, c.total, now);
-                }
-                true
-            },
-        )?;
+        crate::store::read::for_each(store.path(), &range, &mut warnings, &mut |_| {}, &mut |r| {
+            if let Some(c) = &r.cost {
+                budgets.preload(&CallScope::from_record(&r), r.time, c.total, now);
+            }
+            true
+        })?;
         Ok(warnings)
     }
 
@@ -468,20 +463,20 @@ impl Tracker {
             // A budget cuts streams: count each chunk as it comes (with the counter found at
             // start, not looked up per chunk) and price the stream so far.
             ctx.streamed_tokens += counter.count(text);
-            let now = self.now();
             let usage = Usage {
                 input: ctx.prompt_tokens.unwrap_or(0),
                 output: ctx.streamed_tokens,
                 ..Usage::default()
             };
-            let Ok(so_far) = entry.cost(
-                &usage,
-                now.date_naive(),
-                price_variant(ctx.service_tier.as_deref()),
-            ) else {
+            let entry = entry.clone();
+            let tier = ctx.service_tier.clone();
+            // The clock may be Python's (`clock=`): never read it with the lock held.
+            drop(runs);
+            let now = self.now();
+            let Ok(so_far) = entry.cost(&usage, now.date_naive(), price_variant(tier.as_deref()))
+            else {
                 return Ok(());
             };
-            drop(runs);
             if let Some(b) = &self.budgets {
                 b.reserve_at_least(id, so_far.cost.total, now)?;
             }
@@ -621,13 +616,23 @@ impl Tracker {
             }
         } else {
             match model.as_deref() {
-                None => unpriced_reason = Some("the response and the request name no model".into()),
+                None => {
+                    unpriced_reason = Some("the response and the request name no model".into());
+                    warnings.extend(crate::guidance::unnamed_model(provider.as_deref()));
+                }
                 Some(m) => match self.config.catalog.resolve(m, provider.as_deref()) {
                     None => {
                         let reason = format!("no price for model '{m}'");
                         if warned_models().lock().insert(m.to_string()) {
+                            let near = crate::suggest::models(
+                                &self.config.catalog,
+                                m,
+                                provider.as_deref(),
+                            );
+                            let near =
+                                crate::suggest::did_you_mean(m, near.iter().map(String::as_str));
                             warnings.push(format!(
-                                "{reason}{}: its calls are recorded with cost None. Add a price with \
+                                "{reason}{}{near}: its calls are recorded with cost None. Add a price with \
                                  CostTracker(prices={{\"{m}\": {{\"input\": \"<USD per 1M>\", \"output\": \"<USD per 1M>\"}}}}) \
                                  or a JSON/TOML price file",
                                 provider.as_deref().map(|p| format!(" (provider '{p}')")).unwrap_or_default()
@@ -650,6 +655,11 @@ impl Tracker {
                         }
                     }
                 },
+            }
+        }
+        if usage_source == UsageSource::Estimated && chunks > 0 && end.error.is_none() {
+            if let Some(m) = model.as_deref() {
+                warnings.extend(crate::guidance::estimated_stream(m, provider.as_deref()));
             }
         }
         let record = CallRecord {

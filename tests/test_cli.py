@@ -37,8 +37,8 @@ def test_prices_search_and_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_cost_command(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["cost", "gpt-4o", "--input", "1000000", "--cached", "1000000"]) == 0
-    assert Decimal(capsys.readouterr().out.strip()) == Decimal("1.25")
+    assert main(["cost", "gpt-4o", "--input", "1000000", "--cached", "1000000", "--json"]) == 0
+    assert Decimal(json.loads(capsys.readouterr().out)["total"]) == Decimal("1.25")
     assert main(["cost", "mystery-model", "--input", "5"]) == 1
 
 

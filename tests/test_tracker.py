@@ -7,9 +7,10 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
-from llmledger import CostTracker, cost
+from llmledger import CostTracker, _core, cost
 from llmledger.testing import UsageFakeChatModel
 
 
@@ -177,15 +178,44 @@ def test_hooks_are_the_cores_functions_and_the_class_methods_agree() -> None:
     t.on_llm_error(RuntimeError("cut"), run_id=rid, response=None, tags=["t"])
     assert t.records()[-1]["streamed_chunks"] == 2
     assert t.records()[-1]["error"] == "RuntimeError: cut"
-    # A hook called with the wrong arguments is a TypeError naming what is missing.
-    with pytest.raises(TypeError, match="'run_id'"):
-        t.on_llm_end(result)
-    with pytest.raises(TypeError, match="'response'"):
-        t.on_llm_end(run_id=rid)
-    with pytest.raises(TypeError, match="takes 1 positional arguments but 2"):
-        t.on_llm_end(result, rid)
     with pytest.raises(ValueError, match="no LangChain hook named 'on_nothing'"):
-        t._core.hook("on_nothing")
+        _core.bind_hook(t._core, "on_nothing")
+
+
+def test_every_hook_the_core_binds_is_a_documented_method_and_no_other() -> None:
+    # One list of hook names (the core's): CostTracker documents each with a method of its own
+    # and implements no LangChain hook the core does not bind.
+    hooks = {n for n in dir(BaseCallbackHandler) if n.startswith("on_")}
+    ours = {n for n in hooks if getattr(CostTracker, n) is not getattr(BaseCallbackHandler, n)}
+    assert ours == set(_core.HOOK_NAMES)
+    assert len(_core.HOOK_NAMES) == len(set(_core.HOOK_NAMES))
+
+
+def test_a_hook_called_with_wrong_arguments_logs_and_counts_never_raises(
+    ledger_log: pytest.LogCaptureFixture,
+) -> None:
+    # Hooks never raise into the application but for a budget stop: bad arguments are an
+    # internal error like any other, logged (naming what is wrong) and counted.
+    t = CostTracker()
+    rid = uuid.uuid4()
+    result = LLMResult(generations=[[ChatGeneration(message=AIMessage(content="x"))]])
+    assert t.internal_errors == 0
+    t.on_llm_end(result)
+    t.on_llm_end(run_id=rid)
+    t.on_llm_end(result, rid)
+    t.on_chat_model_start({}, run_id=rid)
+    t.on_llm_new_token("x", run_id="not a uuid")
+    assert t.internal_errors == 5
+    messages = [r.getMessage() for r in ledger_log.records if r.levelname == "ERROR"]
+    for expected in (
+        "missing required keyword argument: 'run_id'",
+        "missing required positional argument: 'response'",
+        "takes 1 positional arguments but 2",
+        "on_chat_model_start() missing required positional argument: 'messages'",
+    ):
+        assert any(expected in m for m in messages), (expected, messages)
+    assert all(m.startswith("llmledger: internal error in on_") for m in messages), messages
+    assert t.successful_requests == 0 and t.failed_requests == 0
 
 
 def test_a_subclass_override_of_a_hook_is_called(llm: UsageFakeChatModel) -> None:

@@ -10,15 +10,19 @@ __all__ = [
     "Budget",
     "BudgetAlert",
     "BudgetExceededError",
+    "HOOK_NAMES",
     "LedgerError",
     "LlmLedgerError",
+    "PRICE_FIELDS",
     "PriceCatalogError",
     "SCHEMA_VERSION",
     "Tracker",
     "__version__",
+    "bind_hook",
     "catalog_entries",
     "catalog_version",
     "cost",
+    "cost_breakdown",
     "count_message_tokens",
     "count_tokens",
     "count_tokens_batch",
@@ -27,11 +31,14 @@ __all__ = [
     "ledger_report",
     "ledger_spend",
     "price",
+    "suggest_models",
     "tokenizer_for",
 ]
 
 __version__: str
 SCHEMA_VERSION: int
+HOOK_NAMES: tuple[str, ...]
+PRICE_FIELDS: tuple[str, ...]
 
 class LlmLedgerError(Exception):
     """Base class of every exception llmledger raises."""
@@ -151,8 +158,8 @@ class Tracker:
         on_alert: Callable[[BudgetAlert], object] | None = None,
         alert_webhook: str | None = None,
         clock: Callable[[], datetime.datetime] | None = None,
+        log_alerts: bool = True,
     ) -> Tracker: ...
-    def hook(self, name: str) -> Callable[..., None]: ...
     def totals(self) -> dict[str, Any]: ...
     @property
     def total_tokens(self) -> int: ...
@@ -185,6 +192,8 @@ class Tracker:
     @property
     def dropped_records(self) -> int: ...
     @property
+    def internal_errors(self) -> int: ...
+    @property
     def attribute(self) -> list[str]: ...
     def summary(self, by: list[str] | None = None) -> list[dict[str, Any]]: ...
     def report(self, by: list[str] | None = None) -> str: ...
@@ -201,6 +210,7 @@ class Tracker:
     def blocked_calls(self) -> int: ...
     def alert_info(self) -> dict[str, Any] | None: ...
 
+def bind_hook(tracker: Tracker, name: str) -> Callable[..., None]: ...
 def price(
     model: str, provider: str | None = None, *, prices: _Prices = None
 ) -> dict[str, Any] | None: ...
@@ -220,6 +230,25 @@ def cost(
     date: datetime.date | None = None,
     prices: _Prices = None,
 ) -> Decimal | None: ...
+def cost_breakdown(
+    model: str,
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+    cache_read_tokens: int = 0,
+    cache_write_tokens: int = 0,
+    reasoning_tokens: int = 0,
+    provider: str | None = None,
+    *,
+    cache_write_1h_tokens: int = 0,
+    input_audio_tokens: int = 0,
+    output_audio_tokens: int = 0,
+    service_tier: str | None = None,
+    date: datetime.date | None = None,
+    prices: _Prices = None,
+) -> dict[str, Any] | None: ...
+def suggest_models(
+    model: str, provider: str | None = None, *, prices: _Prices = None
+) -> list[str]: ...
 def catalog_version() -> str: ...
 def catalog_entries(*, prices: _Prices = None) -> list[dict[str, Any]]: ...
 def count_tokens(text: str, model: str = "gpt-4o", *, encoding: str | None = None) -> int: ...

@@ -19,7 +19,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
-from llmledger import _core
+from llmledger import _core, _fork
 
 __all__ = ["CostTracker"]
 
@@ -31,23 +31,8 @@ StoreArg = str | os.PathLike[str] | None
 _to_close: weakref.WeakSet[CostTracker] = weakref.WeakSet()
 
 
-# The LangChain hooks the tracker implements, each a function of the core (`Tracker.hook`).
-_HOOKS = (
-    "on_chat_model_start",
-    "on_llm_start",
-    "on_llm_new_token",
-    "on_llm_end",
-    "on_llm_error",
-    "on_chain_start",
-    "on_chain_end",
-    "on_chain_error",
-    "on_tool_start",
-    "on_tool_end",
-    "on_tool_error",
-    "on_retriever_start",
-    "on_retriever_end",
-    "on_retriever_error",
-)
+# The LangChain hooks the tracker implements, each a function of the core (`_core.bind_hook`).
+_HOOKS: tuple[str, ...] = _core.HOOK_NAMES
 
 
 @atexit.register
@@ -56,105 +41,15 @@ def _close_stores() -> None:
         tracker.close()
 
 
-class CostTracker(BaseCallbackHandler):
-    """Tracks the exact cost of every LLM call it sees.
+class _LangChainHooks(BaseCallbackHandler):
+    """LangChain's callback hooks, as `CostTracker` implements them.
 
-    A drop-in for `get_openai_callback()`'s handler (same attributes, `total_cost` is a
-    `Decimal`), for every provider in the catalog, with attribution by metadata keys, tags
-    and the root chain or graph run.
-
-    Example:
-        >>> from llmledger import CostTracker
-        >>> tracker = CostTracker()
-        >>> # llm.invoke("hi", config={"callbacks": [tracker], "metadata": {"user_id": "u1"}})
-        >>> tracker.total_cost
-        Decimal('0')
-
-    Args:
-        attribute: metadata keys to attribute calls by (default `user_id`, `session_id`).
-        prices: extra or replacement prices: a dict (`{"my-model": {"input": "1.00",
-            "output": "2.00"}}`, USD per 1M tokens, or the full catalog schema) or a path to a
-            JSON or TOML file in the same schema.
-        max_records: keep at most this many per-call records in memory (oldest dropped);
-            totals always count every call. `None` keeps all.
-        estimate: when a response reports no token usage (a stream without usage, a
-            provider that omits it), count the prompt and the generated text with
-            llmledger's tokenizer and price that, marking the record `usage_source =
-            "estimated"`. The prompt is held in memory until the call ends, never stored.
-            `False` records such calls as unpriced instead.
-        store: a durable ledger file every call is also written to: `"costs.db"` (SQLite,
-            the default for any other extension) or `"costs.jsonl"` (JSON lines). Several
-            processes may share one. `None` keeps memory only.
-        durability: `"batch"` (default: a writer thread commits in batches; a crash loses at
-            most the last batch) or `"sync"` (each call is committed before `on_llm_end`
-            returns). `flush()` waits for the writer; an exit hook flushes on a clean exit.
-        budgets: `llmledger.Budget`s checked before every call: each call's worst-case cost
-            (prompt counted, output bounded by `max_tokens` or the model's output limit) is
-            reserved at its start, and a blocking budget that cannot take it raises
-            `BudgetExceededError` there, before any request is sent. The reservation is
-            settled to the real cost at the end. With `store=`, the current windows resume
-            from the ledger.
-        on_alert: called with a `BudgetAlert` when a budget threshold is reached or a call
-            is refused (in the hook's thread; an exception in it is logged, never raised).
-        alert_webhook: an http(s) URL every alert is POSTed to as JSON (Slack-compatible
-            `text` plus structured fields), from a background thread with retries: it never
-            slows a call. Logs name only its host.
-        clock: a callable returning the time as a timezone-aware `datetime` (tests; default
-            the system clock). Record times and budget windows follow it.
+    A base class of its own so that `help(CostTracker)` lists the tracker's API (totals,
+    summary, records, report, budgets, ...) first and these hooks after it.
     """
 
-    # Only a deliberate budget stop may escape; the shim catches everything else itself.
-    raise_error: bool = True
-    # No thread hop per event in async runs: the core is thread-safe and fast.
-    run_inline: bool = True
+    _hooks: dict[str, Callable[..., None]]
 
-    def __init__(
-        self,
-        *,
-        attribute: Iterable[str] = ("user_id", "session_id"),
-        prices: PricesArg = None,
-        max_records: int | None = None,
-        estimate: bool = True,
-        store: StoreArg = None,
-        durability: str = "batch",
-        budgets: _core.Budget | Sequence[_core.Budget] | None = None,
-        on_alert: Callable[[_core.BudgetAlert], object] | None = None,
-        alert_webhook: str | None = None,
-        clock: Callable[[], datetime.datetime] | None = None,
-    ) -> None:
-        super().__init__()
-        if isinstance(attribute, str):
-            attribute = (attribute,)
-        self._core = _core.Tracker(
-            attribute=list(attribute),
-            prices=prices,
-            max_records=max_records,
-            estimate=estimate,
-            store=store,
-            durability=durability,
-            budgets=budgets,
-            on_alert=on_alert,
-            alert_webhook=alert_webhook,
-            clock=clock,
-        )
-        if store is not None or alert_webhook is not None:
-            _to_close.add(self)
-        # LangChain calls a hook as `getattr(handler, name)(...)`: the instance's hooks are the
-        # core's builtin functions, which take LangChain's arguments, so no Python frame runs
-        # per event. A subclass's own override of a hook stays in charge of it.
-        self._hooks = {name: self._core.hook(name) for name in _HOOKS}
-        for name, hook in self._hooks.items():
-            if getattr(type(self), name) is getattr(CostTracker, name):
-                setattr(self, name, hook)
-
-    # Frameworks deep-copy handlers (LangGraph, RunnableConfig merges): share one ledger.
-    def __copy__(self) -> CostTracker:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> CostTracker:
-        return self
-
-    # ---- hooks ---------------------------------------------------------------------
     # An instance's hooks are the Rust core's functions (see `__init__`); these methods
     # document them and serve calls made through the class (`super().on_llm_end(...)` in a
     # subclass). None raises into the application: an internal error or panic is logged to
@@ -272,6 +167,111 @@ class CostTracker(BaseCallbackHandler):
 
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self._hooks["on_retriever_error"](error, run_id=run_id, **kwargs)
+
+
+class CostTracker(_LangChainHooks):
+    """Tracks the exact cost of every LLM call it sees.
+
+    A drop-in for `get_openai_callback()`'s handler (same attributes, `total_cost` is a
+    `Decimal`), for every provider in the catalog, with attribution by metadata keys, tags
+    and the root chain or graph run.
+
+    Example:
+        >>> from llmledger import CostTracker
+        >>> tracker = CostTracker()
+        >>> # llm.invoke("hi", config={"callbacks": [tracker], "metadata": {"user_id": "u1"}})
+        >>> tracker.total_cost
+        Decimal('0')
+
+    Args:
+        attribute: metadata keys to attribute calls by (default `user_id`, `session_id`).
+        prices: extra or replacement prices: a dict (`{"my-model": {"input": "1.00",
+            "output": "2.00"}}`, USD per 1M tokens, or the full catalog schema) or a path to a
+            JSON or TOML file in the same schema.
+        max_records: keep at most this many per-call records in memory (oldest dropped);
+            totals always count every call. `None` keeps all.
+        estimate: when a response reports no token usage (a stream without usage, a
+            provider that omits it), count the prompt and the generated text with
+            llmledger's tokenizer and price that, marking the record `usage_source =
+            "estimated"`. The prompt is held in memory until the call ends, never stored.
+            `False` records such calls as unpriced instead.
+        store: a durable ledger file every call is also written to: `"costs.db"` (SQLite,
+            the default for any other extension) or `"costs.jsonl"` (JSON lines). Several
+            processes may share one. `None` keeps memory only.
+        durability: `"batch"` (default: a writer thread commits in batches; a crash loses at
+            most the last batch) or `"sync"` (each call is committed before `on_llm_end`
+            returns). `flush()` waits for the writer; an exit hook flushes on a clean exit.
+        budgets: `llmledger.Budget`s checked before every call: each call's worst-case cost
+            (prompt counted, output bounded by `max_tokens` or the model's output limit) is
+            reserved at its start, and a blocking budget that cannot take it raises
+            `BudgetExceededError` there, before any request is sent. The reservation is
+            settled to the real cost at the end. With `store=`, the current windows resume
+            from the ledger.
+        on_alert: called with a `BudgetAlert` when a budget threshold is reached or a call
+            is refused (in the hook's thread; an exception in it is logged, never raised).
+        log_alerts: also log each alert as a WARNING on the `llmledger` logger (default).
+            `False` when `on_alert` or the webhook already reports them, so they do not
+            print twice.
+        alert_webhook: an http(s) URL every alert is POSTed to as JSON (Slack-compatible
+            `text` plus structured fields), from a background thread with retries: it never
+            slows a call. Logs name only its host.
+        clock: a callable returning the time as a timezone-aware `datetime` (tests; default
+            the system clock). Record times and budget windows follow it.
+    """
+
+    # Only a deliberate budget stop may escape; the shim catches everything else itself.
+    raise_error: bool = True
+    # No thread hop per event in async runs: the core is thread-safe and fast.
+    run_inline: bool = True
+
+    def __init__(
+        self,
+        *,
+        attribute: Iterable[str] = ("user_id", "session_id"),
+        prices: PricesArg = None,
+        max_records: int | None = None,
+        estimate: bool = True,
+        store: StoreArg = None,
+        durability: str = "batch",
+        budgets: _core.Budget | Sequence[_core.Budget] | None = None,
+        on_alert: Callable[[_core.BudgetAlert], object] | None = None,
+        alert_webhook: str | None = None,
+        clock: Callable[[], datetime.datetime] | None = None,
+        log_alerts: bool = True,
+    ) -> None:
+        super().__init__()
+        if isinstance(attribute, str):
+            attribute = (attribute,)
+        self._core = _core.Tracker(
+            attribute=list(attribute),
+            prices=prices,
+            max_records=max_records,
+            estimate=estimate,
+            store=store,
+            durability=durability,
+            budgets=budgets,
+            on_alert=on_alert,
+            alert_webhook=alert_webhook,
+            clock=clock,
+            log_alerts=log_alerts,
+        )
+        if store is not None or alert_webhook is not None:
+            _to_close.add(self)
+            _fork.close_in_multiprocessing_children(_close_stores)
+        # LangChain calls a hook as `getattr(handler, name)(...)`: the instance's hooks are the
+        # core's builtin functions, which take LangChain's arguments, so no Python frame runs
+        # per event. A subclass's own override of a hook stays in charge of it.
+        self._hooks = {name: _core.bind_hook(self._core, name) for name in _HOOKS}
+        for name, hook in self._hooks.items():
+            if getattr(type(self), name) is getattr(CostTracker, name):
+                setattr(self, name, hook)
+
+    # Frameworks deep-copy handlers (LangGraph, RunnableConfig merges): share one ledger.
+    def __copy__(self) -> CostTracker:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> CostTracker:
+        return self
 
     # ---- results ---------------------------------------------------------------------
     @property
@@ -416,6 +416,13 @@ class CostTracker(BaseCallbackHandler):
         """Calls a blocking budget refused before they were sent (a cut stream is a failed
         call in the records instead)."""
         return self._core.blocked_calls
+
+    @property
+    def internal_errors(self) -> int:
+        """Hook calls that failed inside llmledger (bad arguments, an internal error or
+        panic). Each was logged on the `llmledger` logger and the LLM call went on untracked;
+        no hook raises but for a budget stop."""
+        return self._core.internal_errors
 
     def alert_info(self) -> dict[str, Any] | None:
         """The alert webhook's host and counts (`sent`, `failed`, `dropped`), or None."""

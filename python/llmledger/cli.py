@@ -27,16 +27,8 @@ from typing import Any
 
 from llmledger import _core
 
-_PRICE_FIELDS = (
-    "input",
-    "cache_read",
-    "cache_write",
-    "cache_write_1h",
-    "output",
-    "reasoning",
-    "input_audio",
-    "output_audio",
-)
+# The catalog schema's price fields, in the core's order.
+_PRICE_FIELDS: tuple[str, ...] = _core.PRICE_FIELDS
 
 
 def _json_default(o: Any) -> str:
@@ -112,7 +104,11 @@ def _cmd_prices(args: argparse.Namespace) -> int:
             if args.provider:
                 entries = [e for e in entries if e["provider"] == args.provider]
             if not entries:
-                print(f"llmledger: no price for '{args.model}'", file=sys.stderr)
+                print(
+                    f"llmledger: no price for '{args.model}'"
+                    + _did_you_mean(args.model, args.provider, args.prices),
+                    file=sys.stderr,
+                )
                 return 1
         else:
             entries = [entry]
@@ -148,8 +144,27 @@ def _cmd_prices(args: argparse.Namespace) -> int:
     return 0
 
 
+def _did_you_mean(model: str, provider: str | None, prices: str | None) -> str:
+    """` (did you mean 'gpt-4o'?)` from the catalog's nearest ids, or an empty string."""
+    near = _core.suggest_models(model, provider, prices=prices)
+    if not near:
+        return ""
+    return " (did you mean " + " or ".join(f"'{n}'" for n in near) + "?)"
+
+
+# The cost components in print order, with their labels.
+_COMPONENTS = (
+    ("input", "input (uncached)"),
+    ("cache_read", "cache reads"),
+    ("cache_write", "cache writes"),
+    ("output", "output"),
+    ("reasoning", "reasoning (priced apart)"),
+    ("audio", "audio"),
+)
+
+
 def _cmd_cost(args: argparse.Namespace) -> int:
-    amount = _core.cost(
+    priced = _core.cost_breakdown(
         args.model,
         input_tokens=args.input,
         output_tokens=args.output,
@@ -160,10 +175,23 @@ def _cmd_cost(args: argparse.Namespace) -> int:
         service_tier=args.service_tier,
         prices=args.prices,
     )
-    if amount is None:
-        print(f"llmledger: cost unknown: no price for '{args.model}'", file=sys.stderr)
+    if priced is None:
+        print(
+            f"llmledger: cost unknown: no price for '{args.model}'"
+            + _did_you_mean(args.model, args.provider, args.prices),
+            file=sys.stderr,
+        )
         return 1
-    print(amount)
+    if args.json:
+        json.dump(priced, sys.stdout, default=_json_default, indent=2)
+        print()
+        return 0
+    parts = priced["components"]
+    rows = [[label, str(parts[k])] for k, label in _COMPONENTS if parts[k]]
+    rows.append(["total", str(priced["total"])])
+    tier = f", {args.service_tier} tier" if args.service_tier else ""
+    print(f"{priced['total']} USD  ({priced['price_entry']}{tier}; exact)")
+    _print_table(rows, ["component", "USD"])
     return 0
 
 
@@ -213,26 +241,6 @@ def _dims(by: str | None) -> list[str]:
     return [d.strip() for d in (by or "").split(",") if d.strip()]
 
 
-_TOTAL_COLUMNS = (
-    "calls",
-    "successful_requests",
-    "failed_requests",
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cache_write_1h_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "input_audio_tokens",
-    "output_audio_tokens",
-    "total_tokens",
-    "cost",
-    "unpriced_calls",
-    "llm_cache_hits",
-    "estimated_calls",
-)
-
-
 def _cmd_report(args: argparse.Namespace) -> int:
     by = _dims(args.by)
     progress = _Progress(args.ledger, "reading")
@@ -255,12 +263,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
         print()
     elif args.format == "csv":
         w = csv.writer(sys.stdout, lineterminator="\n")
-        w.writerow([*by, *_TOTAL_COLUMNS])
+        # The columns are the core's totals, in its order: one list of them, the core's.
+        columns = list(rep["totals"])
+        w.writerow([*by, *columns])
         rows = rep["rows"] if by else [rep["totals"]]
         for r in rows:
-            w.writerow(
-                [("" if r[d] is None else r[d]) for d in by] + [r[c] for c in _TOTAL_COLUMNS]
-            )
+            w.writerow([("" if r[d] is None else r[d]) for d in by] + [r[c] for c in columns])
     else:
         window = ""
         if args.since or args.until:
@@ -319,9 +327,18 @@ def _setup_logging() -> None:
         log.propagate = False
 
 
+# The module docstring's examples, shown by `llmledger --help`.
+_EXAMPLES = "examples:\n" + __doc__.split("Examples:\n", 1)[1].rstrip()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `llmledger` command."""
-    parser = argparse.ArgumentParser(prog="llmledger", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="llmledger",
+        description=__doc__.splitlines()[0],
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=_core.__version__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -341,16 +358,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_prices)
 
-    c = sub.add_parser("cost", help="price a usage exactly")
-    c.add_argument("model")
-    c.add_argument("--input", type=int, default=0, help="input tokens, cached included")
-    c.add_argument("--output", type=int, default=0, help="output tokens, reasoning included")
-    c.add_argument("--cached", type=int, default=0, help="input tokens read from cache")
-    c.add_argument("--cache-write", type=int, default=0, help="input tokens written to cache")
-    c.add_argument("--reasoning", type=int, default=0, help="reasoning tokens")
-    c.add_argument("--provider")
-    c.add_argument("--service-tier", help="flex, priority or batch")
+    c = sub.add_parser(
+        "cost",
+        help="price a usage exactly (USD, with its components)",
+        description="The exact cost of one call's usage, in USD, split by component. Token "
+        "counts follow LangChain: --input includes --cached and --cache-write tokens, --output "
+        "includes --reasoning tokens.",
+        epilog="example: llmledger cost gpt-4o --input 12000 --cached 8000 --output 800",
+    )
+    c.add_argument("model", help="a model name as LangChain reports it (gpt-4o, claude-...)")
+    c.add_argument(
+        "--input", type=int, default=0, metavar="N", help="input tokens, cached included"
+    )
+    c.add_argument(
+        "--output", type=int, default=0, metavar="N", help="output tokens, reasoning included"
+    )
+    c.add_argument(
+        "--cached", type=int, default=0, metavar="N", help="of --input: read from a prompt cache"
+    )
+    c.add_argument(
+        "--cache-write",
+        type=int,
+        default=0,
+        metavar="N",
+        help="of --input: written to a prompt cache",
+    )
+    c.add_argument(
+        "--reasoning", type=int, default=0, metavar="N", help="of --output: reasoning tokens"
+    )
+    c.add_argument(
+        "--provider",
+        help="the host whose price applies (openai, azure, bedrock, ...; default: the maker's)",
+    )
+    c.add_argument(
+        "--service-tier", help="price at this tier: flex, priority or batch (default: standard)"
+    )
     c.add_argument("--prices", help="a JSON or TOML price file layered on the catalog")
+    c.add_argument("--json", action="store_true", help="machine-readable output")
     c.set_defaults(func=_cmd_cost)
 
     window = argparse.ArgumentParser(add_help=False)

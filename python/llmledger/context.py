@@ -70,13 +70,14 @@ def track_costs(
     budgets: _core.Budget | Sequence[_core.Budget] | None = None,
     on_alert: Callable[[_core.BudgetAlert], object] | None = None,
     alert_webhook: str | None = None,
+    log_alerts: bool = True,
 ) -> Iterator[CostTracker]:
     """Tracks every LangChain LLM call made inside the block (threads of `batch`, asyncio
     tasks and LangGraph graphs included) and yields the `CostTracker`.
 
     Nested blocks each count what ran inside them; the outer block counts it too. Tracking
-    stops at the block's end, also when the block raises. `budgets`, `on_alert` and
-    `alert_webhook` are as for `CostTracker`: a call a budget refuses raises
+    stops at the block's end, also when the block raises. `budgets`, `on_alert`,
+    `alert_webhook` and `log_alerts` are as for `CostTracker`: a call a budget refuses raises
     `BudgetExceededError` inside the block.
 
     Example:
@@ -93,6 +94,7 @@ def track_costs(
         budgets=budgets,
         on_alert=on_alert,
         alert_webhook=alert_webhook,
+        log_alerts=log_alerts,
     )
     outer = _active.get()
     if outer is None:

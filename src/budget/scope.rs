@@ -8,6 +8,9 @@ use crate::ledger::{uuid_string, CallRecord};
 /// The text shown for the bucket of calls that lack the scope's key (no `user_id`, no tags).
 pub const NONE_VALUE: &str = "(none)";
 
+/// The names `per=` takes besides metadata keys (`tags` and `root_run_id` are read too).
+pub const SCOPE_NAMES: &[&str] = &["model", "provider", "tag", "root_run", "root_run_name"];
+
 /// What splits a budget into one budget per value.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ScopeKey {
@@ -41,6 +44,28 @@ impl ScopeKey {
         }
     }
 
+    /// Parses a `per=` name as [`ScopeKey::parse`] does, refusing a report dimension that is
+    /// no budget scope (`day`, `usage_source`, ...): read as a metadata key it would match no
+    /// call, and every call would share one `(none)` budget.
+    pub fn parse_checked(s: &str) -> crate::Result<ScopeKey> {
+        let key = ScopeKey::parse(s);
+        if let ScopeKey::Metadata(k) = &key {
+            if crate::ledger::BUILTIN_DIMENSIONS.contains(&k.as_ref()) {
+                let hint = if matches!(k.as_ref(), "day" | "hour") {
+                    " (a budget's time window is its window=, as in Budget.daily(...))"
+                } else {
+                    ""
+                };
+                return Err(crate::Error::InvalidArgument(format!(
+                    "per='{k}' is a report dimension, not a budget scope{hint}: per= takes {} or \
+                     a metadata key such as user_id",
+                    SCOPE_NAMES.join(", ")
+                )));
+            }
+        }
+        Ok(key)
+    }
+
     /// Its name, as `parse` reads it.
     pub fn name(&self) -> &str {
         match self {
@@ -70,6 +95,14 @@ impl Scope {
         match per.map(str::trim) {
             None | Some("" | "global") => Scope::Global,
             Some(k) => Scope::Per(ScopeKey::parse(k)),
+        }
+    }
+
+    /// [`Scope::parse`], refusing what [`ScopeKey::parse_checked`] refuses.
+    pub fn parse_checked(per: Option<&str>) -> crate::Result<Scope> {
+        match per.map(str::trim) {
+            None | Some("" | "global") => Ok(Scope::Global),
+            Some(k) => ScopeKey::parse_checked(k).map(Scope::Per),
         }
     }
 
@@ -211,5 +244,15 @@ mod tests {
         assert_eq!(values(&CallScope::default(), Some("tag")), vec![None]);
         assert_eq!(Scope::parse(Some("global")), Scope::Global);
         assert_eq!(Scope::parse(Some("tags")).name(), "tag");
+    }
+
+    #[test]
+    fn report_dimensions_are_no_scopes() {
+        let err = Scope::parse_checked(Some("day")).unwrap_err().to_string();
+        assert!(err.contains("per='day' is a report dimension") && err.contains("window="));
+        assert!(Scope::parse_checked(Some("usage_source")).is_err());
+        for ok in ["model", "tags", "root_run_id", "user_id", "team", "global"] {
+            assert!(Scope::parse_checked(Some(ok)).is_ok(), "{ok}");
+        }
     }
 }

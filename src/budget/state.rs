@@ -76,6 +76,43 @@ struct Slot {
     amount: Decimal,
 }
 
+/// How adding spend changes a rolling window's slots.
+enum SlotEdit {
+    /// Not a rolling window.
+    None,
+    /// The newest slot takes it: its new end and amount.
+    Back {
+        last: DateTime<Utc>,
+        amount: Decimal,
+    },
+    /// A slot of its own at this position (spend older than the newest slot).
+    Insert(usize, Slot),
+    /// A new newest slot.
+    Push(Slot),
+}
+
+/// What settling or charging a call does to one scope value, computed before anything is
+/// changed so that the changes to every budget are made at once, or not at all.
+struct Change {
+    reserved: Decimal,
+    /// The new spend, its slot edit and the thresholds fired (`None`: nothing spent).
+    spend: Option<(Decimal, SlotEdit, usize)>,
+    alert: Option<Alert>,
+}
+
+impl Change {
+    /// Makes the change: plain assignments, nothing that can fail half way.
+    fn apply(self, st: &mut ValueState) -> Option<Alert> {
+        st.reserved = self.reserved;
+        if let Some((spent, slot, fired)) = self.spend {
+            st.spent = spent;
+            st.apply_slot(slot);
+            st.fired = fired;
+        }
+        self.alert
+    }
+}
+
 #[derive(Default)]
 struct ValueState {
     spent: Decimal,
@@ -133,33 +170,50 @@ impl ValueState {
 
     /// Adds spend at `time` (rolling windows keep it in its slot until it expires).
     fn add(&mut self, def: &Budget, amount: Decimal, time: DateTime<Utc>) {
-        self.spent = self.spent.saturating_add(amount);
+        let (spent, slot) = self.plan_add(def, amount, time);
+        self.spent = spent;
+        self.apply_slot(slot);
+    }
+
+    /// What adding spend at `time` makes of it: the new `spent` and the slot edit, computed
+    /// without changing anything.
+    fn plan_add(&self, def: &Budget, amount: Decimal, time: DateTime<Utc>) -> (Decimal, SlotEdit) {
+        let spent = self.spent.saturating_add(amount);
         let Window::Rolling(d) = def.window else {
-            return;
+            return (spent, SlotEdit::None);
         };
         let slot_len = (d / ROLLING_SLOTS).max(Duration::seconds(1));
-        match self.slots.back_mut() {
-            Some(s) if time >= s.first && time - s.first < slot_len => {
-                s.last = s.last.max(time);
-                s.amount = s.amount.saturating_add(amount);
-            }
+        let new = Slot {
+            first: time,
+            last: time,
+            amount,
+        };
+        let edit = match self.slots.back() {
+            Some(s) if time >= s.first && time - s.first < slot_len => SlotEdit::Back {
+                last: s.last.max(time),
+                amount: s.amount.saturating_add(amount),
+            },
+            // Older than the newest slot (preloaded out of order): its own slot, in order.
             Some(s) if time < s.first => {
-                // Older than the newest slot (preloaded out of order): its own slot, in order.
-                let at = self.slots.partition_point(|s| s.first <= time);
-                self.slots.insert(
-                    at,
-                    Slot {
-                        first: time,
-                        last: time,
-                        amount,
-                    },
-                );
+                SlotEdit::Insert(self.slots.partition_point(|s| s.first <= time), new)
             }
-            _ => self.slots.push_back(Slot {
-                first: time,
-                last: time,
-                amount,
-            }),
+            _ => SlotEdit::Push(new),
+        };
+        (spent, edit)
+    }
+
+    /// Applies a slot edit from [`ValueState::plan_add`].
+    fn apply_slot(&mut self, edit: SlotEdit) {
+        match edit {
+            SlotEdit::None => {}
+            SlotEdit::Back { last, amount } => {
+                if let Some(s) = self.slots.back_mut() {
+                    s.last = last;
+                    s.amount = amount;
+                }
+            }
+            SlotEdit::Insert(at, slot) => self.slots.insert(at, slot),
+            SlotEdit::Push(slot) => self.slots.push_back(slot),
         }
     }
 
@@ -313,6 +367,38 @@ impl Budgets {
         keys
     }
 
+    /// Checks each budget's metadata key against the keys the tracker captures (`attribute`):
+    /// a key not among them that is near one of them, or near a scope name (`user` for
+    /// `user_id`, `models` for `model`), is taken for a typo, since no call would carry it and
+    /// every call would share one `(none)` budget. Any other key is captured as asked.
+    pub fn check_keys(&self, attribute: &[Arc<str>]) -> crate::Result<()> {
+        for b in &self.defs {
+            let super::Scope::Per(super::ScopeKey::Metadata(k)) = &b.scope else {
+                continue;
+            };
+            if attribute.contains(k) {
+                continue;
+            }
+            let known = attribute
+                .iter()
+                .map(AsRef::as_ref)
+                .chain(super::scope::SCOPE_NAMES.iter().copied());
+            let near = crate::suggest::did_you_mean(k, known);
+            if near.is_empty() {
+                continue;
+            }
+            let captured: Vec<String> = attribute.iter().map(|a| format!("'{a}'")).collect();
+            let captured = captured.join(", ");
+            return Err(crate::Error::InvalidArgument(format!(
+                "budget '{}': per='{k}' is not a key this tracker captures (attribute=[{captured}]){near}: \
+                 no call would carry it, and every call would share one '(none)' budget. To split \
+                 by a metadata key named '{k}', capture it: CostTracker(attribute=[..., '{k}'])",
+                b.name
+            )));
+        }
+        Ok(())
+    }
+
     /// Calls in flight holding a reservation.
     pub fn open_reservations(&self) -> usize {
         self.inner.lock().reservations.len()
@@ -382,18 +468,30 @@ impl Budgets {
         let Some(r) = inner.reservations.get_mut(&id.0) else {
             return Ok(());
         };
-        let mut err = None;
-        for (i, v) in &r.parts {
+        // Checked first, then changed at once (as `settle`).
+        let mut over = None;
+        for (k, (i, v)) in r.parts.iter().enumerate() {
+            faults::hit(k);
             let def = &self.defs[*i];
             let st = inner.values[*i].get_or_insert(v.as_ref(), def, self.max_values, now);
             st.roll(def, now);
-            if err.is_none()
+            if over.is_none()
                 && def.blocks()
                 && def.cut_streams
                 && st.spent.saturating_add(st.reserved).saturating_add(delta) > def.limit
             {
-                err = Some(Box::new(exceeded(def, v.as_ref(), st, delta, now)));
+                over = Some(k);
             }
+        }
+        let err = over.map(|k| {
+            let (i, v) = &r.parts[k];
+            let def = &self.defs[*i];
+            let st = inner.values[*i].get_or_insert(v.as_ref(), def, self.max_values, now);
+            Box::new(exceeded(def, v.as_ref(), st, delta, now))
+        });
+        for (i, v) in &r.parts {
+            let def = &self.defs[*i];
+            let st = inner.values[*i].get_or_insert(v.as_ref(), def, self.max_values, now);
             st.reserved = st.reserved.saturating_add(delta);
         }
         r.amount = r.amount.saturating_add(delta);
@@ -433,17 +531,49 @@ impl Budgets {
     ) -> Vec<Alert> {
         let mut guard = self.inner.lock();
         let inner = &mut *guard;
+        let Some(r) = inner.reservations.get(&id.0) else {
+            return Vec::new();
+        };
+        // Everything is computed first (a panic there leaves the state as it was, the
+        // reservation held), then committed at once.
+        let mut changes = Vec::with_capacity(r.parts.len());
+        for (k, (i, v)) in r.parts.iter().enumerate() {
+            faults::hit(k);
+            let def = &self.defs[*i];
+            let st = inner.values[*i].get_or_insert(v.as_ref(), def, self.max_values, now);
+            // Bringing a window up to now changes nothing of its meaning (every reader does).
+            st.roll(def, now);
+            let reserved = (st.reserved - r.amount).max(Decimal::ZERO);
+            changes.push(match actual {
+                Some(cost) => {
+                    plan_spend(def, v.as_ref(), st, reserved, cost.max(Decimal::ZERO), now)
+                }
+                None => Change {
+                    reserved,
+                    spend: None,
+                    alert: None,
+                },
+            });
+        }
         let Some(r) = inner.reservations.remove(&id.0) else {
             return Vec::new();
         };
+        self.commit(inner, &r.parts, changes, now)
+    }
+
+    /// Applies changes computed for `parts`, returning the alerts they fire.
+    fn commit(
+        &self,
+        inner: &mut Inner,
+        parts: &[(usize, Option<Arc<str>>)],
+        changes: Vec<Change>,
+        now: DateTime<Utc>,
+    ) -> Vec<Alert> {
         let mut alerts = Vec::new();
-        for (i, v) in &r.parts {
+        for ((i, v), change) in parts.iter().zip(changes) {
             let def = &self.defs[*i];
             let st = inner.values[*i].get_or_insert(v.as_ref(), def, self.max_values, now);
-            st.reserved = (st.reserved - r.amount).max(Decimal::ZERO);
-            if let Some(cost) = actual {
-                alerts.extend(spend(def, v.as_ref(), st, cost.max(Decimal::ZERO), now));
-            }
+            alerts.extend(change.apply(st));
         }
         alerts
     }
@@ -470,13 +600,24 @@ impl Budgets {
         let parts = self.parts(call);
         let mut guard = self.inner.lock();
         let inner = &mut *guard;
-        let mut alerts = Vec::new();
-        for (i, v) in &parts {
+        // As `settle`: computed first, committed at once.
+        let mut changes = Vec::with_capacity(parts.len());
+        for (k, (i, v)) in parts.iter().enumerate() {
+            faults::hit(k);
             let def = &self.defs[*i];
             let st = inner.values[*i].get_or_insert(v.as_ref(), def, self.max_values, now);
-            alerts.extend(spend(def, v.as_ref(), st, amount.max(Decimal::ZERO), now));
+            st.roll(def, now);
+            let reserved = st.reserved;
+            changes.push(plan_spend(
+                def,
+                v.as_ref(),
+                st,
+                reserved,
+                amount.max(Decimal::ZERO),
+                now,
+            ));
         }
-        alerts
+        self.commit(inner, &parts, changes, now)
     }
 
     /// Rebuilds window state at start from a durable ledger: a call that cost `amount` at
@@ -600,30 +741,37 @@ impl Budgets {
     }
 }
 
-/// Adds spend and returns the alert for the highest threshold newly reached (reaching two at
-/// once, 40 % -> 90 %, sends one alert, for 80 %; both count as fired).
-fn spend(
+/// What spending `amount` at `now` makes of `st` (already rolled to `now`), its reservation
+/// becoming `reserved`: the new spend, and the alert for the highest threshold newly reached
+/// (reaching two at once, 40 % -> 90 %, sends one alert, for 80 %; both count as fired).
+fn plan_spend(
     def: &Budget,
     value: Option<&Arc<str>>,
-    st: &mut ValueState,
+    st: &ValueState,
+    reserved: Decimal,
     amount: Decimal,
     now: DateTime<Utc>,
-) -> Option<Alert> {
-    st.roll(def, now);
-    st.add(def, amount, now);
-    let n = reached(def, st.spent);
-    if n <= st.fired {
-        return None;
+) -> Change {
+    let (spent, slot) = st.plan_add(def, amount, now);
+    let n = reached(def, spent);
+    let alert = (n > st.fired).then(|| {
+        let mut a = alert(
+            AlertKind::Threshold,
+            def.alert_at[n - 1],
+            def,
+            value,
+            st,
+            now,
+        );
+        a.spent = spent;
+        a.reserved = reserved;
+        a
+    });
+    Change {
+        reserved,
+        spend: Some((spent, slot, n.max(st.fired))),
+        alert,
     }
-    st.fired = n;
-    Some(alert(
-        AlertKind::Threshold,
-        def.alert_at[n - 1],
-        def,
-        value,
-        st,
-        now,
-    ))
 }
 
 /// An alert of `kind` at `threshold` for `def` and scope value `value`, as things stand.
@@ -709,6 +857,35 @@ fn row(def: &Budget, value: Option<&Arc<str>>, st: &ValueState, now: DateTime<Ut
             Window::Calendar { .. } => st.end.or_else(|| def.window.resets_at(now)),
             _ => st.resets_at(def),
         },
+    }
+}
+
+/// Failures injected by tests halfway through a change of state (nothing outside tests).
+pub(super) mod faults {
+    #[cfg(test)]
+    use std::cell::Cell;
+
+    #[cfg(test)]
+    thread_local! {
+        static FAIL_AT: Cell<Option<usize>> = const { Cell::new(None) };
+    }
+
+    /// Makes this thread's next change of state panic at its `part`th budget part.
+    #[cfg(test)]
+    pub(crate) fn fail_at(part: Option<usize>) {
+        FAIL_AT.with(|f| f.set(part));
+    }
+
+    /// Panics if a test injected a failure at `part`.
+    #[inline]
+    pub(super) fn hit(part: usize) {
+        #[cfg(test)]
+        if FAIL_AT.with(Cell::get) == Some(part) {
+            FAIL_AT.with(|f| f.set(None));
+            panic!("injected failure at part {part}");
+        }
+        #[cfg(not(test))]
+        let _ = part;
     }
 }
 

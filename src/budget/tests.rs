@@ -754,3 +754,104 @@ fn call_scope_from_a_record() {
     };
     assert_eq!(CallScope::from(&no_start).model, Some("gpt-4o-2024-08-06"));
 }
+
+#[test]
+fn a_per_key_near_a_captured_one_is_a_typo() {
+    let attribute: Vec<Arc<str>> = vec!["user_id".into(), "session_id".into()];
+    let per = |key: &str| {
+        budgets(vec![Budget::daily(d("1"))
+            .unwrap()
+            .per(ScopeKey::parse(key))])
+    };
+    let err = per("user").check_keys(&attribute).unwrap_err().to_string();
+    assert!(
+        err.contains("per='user'") && err.contains("did you mean 'user_id'"),
+        "{err}"
+    );
+    assert!(
+        err.contains("CostTracker(attribute=[..., 'user'])"),
+        "{err}"
+    );
+    assert!(per("models").check_keys(&attribute).is_err());
+    // Captured keys, built-in scopes and keys near nothing (captured as asked) pass.
+    for ok in ["user_id", "session_id", "model", "tag", "team"] {
+        assert!(per(ok).check_keys(&attribute).is_ok(), "{ok}");
+    }
+    // A key the user lists in attribute= is taken as meant.
+    assert!(per("user")
+        .check_keys(&[Arc::from("user"), Arc::from("user_id")])
+        .is_ok());
+}
+
+/// Every budget's (spent, reserved) per row.
+fn figures(b: &Budgets, t: DateTime<Utc>) -> Vec<(Decimal, Decimal)> {
+    b.state(t).iter().map(|s| (s.spent, s.reserved)).collect()
+}
+
+#[test]
+fn a_failure_halfway_through_a_settlement_changes_nothing() {
+    // parking_lot locks do not poison: a panic caught halfway through must not leave some
+    // budgets charged and the others still holding the reservation.
+    let t = utc("2026-11-23T10:00:00Z");
+    let b = budgets(vec![
+        Budget::daily(d("10")).unwrap(),
+        Budget::monthly(d("10"))
+            .unwrap()
+            .per(ScopeKey::Metadata("user_id".into())),
+        Budget::new(d("10"), Window::parse("rolling:15m", None).unwrap())
+            .unwrap()
+            .per(ScopeKey::Model),
+    ]);
+    let c = Call::user("alice");
+    let r = b.reserve(&c.scope(), d("2"), t).unwrap();
+    let before = figures(&b, t);
+    assert_eq!(before, vec![(d("0"), d("2")); 3]);
+    for part in 0..3 {
+        state::faults::fail_at(Some(part));
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            b.settle(r, Some(d("6")), t)
+        }));
+        assert!(caught.is_err(), "part {part}");
+        assert_eq!(figures(&b, t), before, "a failure at part {part}");
+        assert_eq!(b.open_reservations(), 1);
+    }
+    // The reservation is intact: settling again (or releasing) works as if nothing happened.
+    let alerts = b.settle(r, Some(d("6")), t);
+    assert_eq!(figures(&b, t), vec![(d("6"), d("0")); 3]);
+    assert_eq!(alerts.len(), 3, "{alerts:?}");
+    assert!(alerts
+        .iter()
+        .all(|a| a.threshold == d("0.5") && a.reserved.is_zero()));
+    // The same for a charge (a call whose start was never seen).
+    state::faults::fail_at(Some(1));
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        b.charge(&c.scope(), d("1"), t)
+    }));
+    assert!(caught.is_err());
+    assert_eq!(figures(&b, t), vec![(d("6"), d("0")); 3]);
+    assert_eq!(b.charge(&c.scope(), d("1"), t).len(), 0);
+    assert_eq!(figures(&b, t), vec![(d("7"), d("0")); 3]);
+}
+
+#[test]
+fn a_failure_halfway_through_growing_a_reservation_changes_nothing() {
+    let t = utc("2026-11-23T10:00:00Z");
+    let b = budgets(vec![
+        Budget::daily(d("10")).unwrap().cut_streams(true),
+        Budget::monthly(d("10"))
+            .unwrap()
+            .per(ScopeKey::Metadata("user_id".into())),
+    ]);
+    let c = Call::user("alice");
+    let r = b.reserve(&c.scope(), d("2"), t).unwrap();
+    state::faults::fail_at(Some(1));
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        b.add_to_reservation(r, d("1"), t)
+    }));
+    assert!(caught.is_err());
+    assert_eq!(figures(&b, t), vec![(d("0"), d("2")); 2]);
+    assert_eq!(b.reserved_for(r), Some(d("2")));
+    assert!(b.add_to_reservation(r, d("1"), t).is_ok());
+    assert_eq!(figures(&b, t), vec![(d("0"), d("3")); 2]);
+    assert_eq!(b.reserved_for(r), Some(d("3")));
+}

@@ -24,7 +24,8 @@ const ENTRY_KEYS: &[&str] = &[
     "max_output_tokens",
     "prices",
 ];
-const PRICE_KEYS: &[&str] = &[
+/// The price fields of a price set (USD per 1M tokens of each kind), in display order.
+pub const PRICE_FIELDS: [&str; 8] = [
     "input",
     "output",
     "cache_read",
@@ -205,13 +206,13 @@ fn parse_entry(id: &str, obj: &Map<String, Value>, at: &str, ctx: &Ctx) -> Resul
     for k in obj.keys() {
         let known = ENTRY_KEYS.contains(&k.as_str())
             || (!has_prices
-                && (PRICE_KEYS.contains(&k.as_str())
+                && (PRICE_FIELDS.contains(&k.as_str())
                     || ["tiers", "variants", "from"].contains(&k.as_str())));
         if !known {
             return Err(ctx.err(format!(
                 "{at}: unknown field '{k}' (entry fields: {}; price fields: {})",
                 ENTRY_KEYS.join(", "),
-                PRICE_KEYS.join(", ")
+                PRICE_FIELDS.join(", ")
             )));
         }
     }
@@ -295,12 +296,12 @@ fn parse_entry(id: &str, obj: &Map<String, Value>, at: &str, ctx: &Ctx) -> Resul
 
 fn parse_version(obj: &Map<String, Value>, at: &str, ctx: &Ctx) -> Result<PriceVersion> {
     for k in obj.keys() {
-        if !(PRICE_KEYS.contains(&k.as_str())
+        if !(PRICE_FIELDS.contains(&k.as_str())
             || ["tiers", "variants", "from"].contains(&k.as_str()))
         {
             return Err(ctx.err(format!(
                 "{at}: unknown price field '{k}' (expected from, tiers, variants, {})",
-                PRICE_KEYS.join(", ")
+                PRICE_FIELDS.join(", ")
             )));
         }
     }
@@ -318,7 +319,7 @@ fn parse_version(obj: &Map<String, Value>, at: &str, ctx: &Ctx) -> Result<PriceV
                 };
                 let vat = format!("{at}: variants.{name}");
                 for k in o.keys() {
-                    if !(PRICE_KEYS.contains(&k.as_str()) || k == "tiers") {
+                    if !(PRICE_FIELDS.contains(&k.as_str()) || k == "tiers") {
                         return Err(ctx.err(format!("{vat}: unknown price field '{k}'")));
                     }
                 }
@@ -346,7 +347,7 @@ fn parse_tiered(obj: &Map<String, Value>, at: &str, ctx: &Ctx) -> Result<Tiered>
                     return Err(ctx.err(format!("{tat} must be an object")));
                 };
                 for k in o.keys() {
-                    if !(PRICE_KEYS.contains(&k.as_str()) || k == "above") {
+                    if !(PRICE_FIELDS.contains(&k.as_str()) || k == "above") {
                         return Err(ctx.err(format!("{tat}: unknown field '{k}'")));
                     }
                 }

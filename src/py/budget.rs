@@ -8,16 +8,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Utc};
+use parking_lot::Mutex;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+use pyo3::{PyTraverseError, PyVisit};
 
 use super::errors::BudgetExceededError;
-use crate::alert::Webhook;
 use crate::budget::{
     Action, Alert, Budget, BudgetExceeded, BudgetState, Clock, Scope, Window, Zone,
 };
 use crate::money::Decimal;
+use crate::webhook::Webhook;
 
 /// How long `flush()` waits for queued webhook alerts.
 const WEBHOOK_FLUSH: Duration = Duration::from_secs(10);
@@ -82,7 +84,7 @@ fn build(
     let mut b = Budget::new(limit, window)?
         .action(Action::parse(action)?)
         .cut_streams(cut_streams);
-    if let Scope::Per(key) = Scope::parse(per) {
+    if let Scope::Per(key) = Scope::parse_checked(per)? {
         b = b.per(key);
     }
     if let Some(a) = alert_at.filter(|a| !a.is_none()) {
@@ -411,15 +413,24 @@ pub fn state_dict<'py>(py: Python<'py>, s: &BudgetState) -> PyResult<Bound<'py, 
     Ok(d)
 }
 
-/// Where alerts go: the `llmledger` logger always, then `on_alert`, then the webhook.
+/// Where alerts go: the `llmledger` logger (unless `log_alerts=False`), then `on_alert`, then
+/// the webhook.
 pub struct AlertSinks {
-    on_alert: Option<Py<PyAny>>,
+    /// Behind a lock so the garbage collector can clear it (`on_alert=self.method` makes a
+    /// cycle through the tracker); never called, nor let go of, with the lock held.
+    on_alert: Mutex<Option<Py<PyAny>>>,
     webhook: Option<Webhook>,
+    log: bool,
 }
 
 impl AlertSinks {
-    /// Sinks for `on_alert` (a callable) and `alert_webhook` (an http(s) URL).
-    pub fn new(on_alert: Option<&Bound<'_, PyAny>>, webhook: Option<&str>) -> PyResult<Self> {
+    /// Sinks for `on_alert` (a callable) and `alert_webhook` (an http(s) URL); `log`: also a
+    /// WARNING on the `llmledger` logger.
+    pub fn new(
+        on_alert: Option<&Bound<'_, PyAny>>,
+        webhook: Option<&str>,
+        log: bool,
+    ) -> PyResult<Self> {
         let on_alert = match on_alert.filter(|f| !f.is_none()) {
             Some(f) if !f.is_callable() => {
                 return Err(PyTypeError::new_err(format!(
@@ -434,31 +445,53 @@ impl AlertSinks {
                 // Failures are reported from the webhook's thread, straight to the logger
                 // (never with the URL's secret parts); not at all once Python is shutting down.
                 let report = Arc::new(|msg: String| {
-                    let _ = Python::try_attach(|py| super::tracker::log_warnings(py, &[msg]));
+                    let _ = Python::try_attach(|py| super::log::log_warnings(py, &[msg]));
                 });
                 Webhook::new(url, report)
             })
             .transpose()?;
-        Ok(AlertSinks { on_alert, webhook })
+        Ok(AlertSinks {
+            on_alert: Mutex::new(on_alert),
+            webhook,
+            log,
+        })
     }
 
     /// Sends each alert to every sink. Never raises: a failing `on_alert` is logged.
     pub fn dispatch(&self, py: Python<'_>, alerts: Vec<Alert>) {
         for alert in alerts {
-            super::tracker::log_warnings(py, &[alert.text()]);
+            if self.log {
+                super::log::log_warnings(py, &[alert.text()]);
+            }
             if let Some(w) = &self.webhook {
                 w.send(&alert);
             }
-            if let Some(f) = &self.on_alert {
+            let on_alert = self.on_alert.lock().as_ref().map(|f| f.clone_ref(py));
+            if let Some(f) = on_alert {
                 let obj = PyBudgetAlert { inner: alert };
                 if let Err(e) = f.bind(py).call1((obj,)) {
-                    super::tracker::log_error(
-                        py,
-                        &format!("on_alert raised {e}; the call goes on"),
-                    );
+                    super::log::log_error(py, &format!("on_alert raised {e}; the call goes on"));
                 }
             }
         }
+    }
+
+    /// Shows the garbage collector the Python object held (`on_alert`).
+    pub fn traverse(&self, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
+        // A collection must never wait: if the lock is busy the edge goes unseen this time,
+        // which only delays collecting a cycle.
+        if let Some(f) = self.on_alert.try_lock() {
+            if let Some(f) = f.as_ref() {
+                visit.call(f)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Lets go of `on_alert` (the garbage collector breaking a cycle).
+    pub fn clear(&self) {
+        let f = self.on_alert.lock().take();
+        drop(f);
     }
 
     /// Waits for queued webhook alerts (bounded).
@@ -494,7 +527,9 @@ impl AlertSinks {
 /// `CostTracker(clock=...)`, so tests move time by hand. A callable that fails or returns
 /// something else falls back to the system clock (the failure is logged once).
 pub struct PyClock {
-    now: Py<PyAny>,
+    /// Behind a lock so the garbage collector can clear it (a `clock=self.method` cycle);
+    /// `None` once cleared (the system clock then).
+    now: Mutex<Option<Py<PyAny>>>,
     warned: std::sync::atomic::AtomicBool,
 }
 
@@ -507,17 +542,37 @@ impl PyClock {
             ));
         }
         Ok(PyClock {
-            now: now.clone().unbind(),
+            now: Mutex::new(Some(now.clone().unbind())),
             warned: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+}
+
+impl PyClock {
+    /// Shows the garbage collector the callable held.
+    pub fn traverse(&self, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
+        if let Some(f) = self.now.try_lock() {
+            if let Some(f) = f.as_ref() {
+                visit.call(f)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Lets go of the callable (the garbage collector breaking a cycle).
+    pub fn clear(&self) {
+        let f = self.now.lock().take();
+        drop(f);
     }
 }
 
 impl Clock for PyClock {
     fn now(&self) -> DateTime<Utc> {
         Python::attach(|py| {
-            let got = self
-                .now
+            let Some(now) = self.now.lock().as_ref().map(|f| f.clone_ref(py)) else {
+                return Utc::now();
+            };
+            let got = now
                 .bind(py)
                 .call0()
                 .and_then(|t| t.extract::<DateTime<FixedOffset>>());
@@ -525,7 +580,7 @@ impl Clock for PyClock {
                 Ok(t) => t.with_timezone(&Utc),
                 Err(e) => {
                     if !self.warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                        super::tracker::log_error(
+                        super::log::log_error(
                             py,
                             &format!(
                                 "clock() must return a timezone-aware datetime ({e}); using \

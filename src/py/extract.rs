@@ -11,7 +11,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyType};
 
-use crate::ids::shared_name;
+use crate::shared_names::shared_name;
 use crate::tracker::{EndInfo, StartInfo};
 use crate::usage::Usage;
 

@@ -25,6 +25,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
+use super::errors::BudgetExceededError;
 use super::tracker::{PyTracker, Start};
 
 /// The keywords hooks read.
@@ -169,8 +170,26 @@ unsafe fn parse<'a, 'py>(
 /// A hook's work once its arguments are read.
 type Body = fn(&PyTracker, Python<'_>, &Spec, &Args<'_, '_>) -> PyResult<()>;
 
-/// Runs a hook called by CPython: reads the arguments, runs `body` and returns `None`, or
-/// sets the Python exception and returns null.
+/// The text of a caught panic.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".into())
+}
+
+/// Runs a hook called by CPython: reads the arguments and runs `body`. This is the hooks'
+/// one guard: nothing gets into the application but a deliberate budget stop
+/// (`BudgetExceededError`, set as the Python exception, null returned); any other error — bad
+/// arguments included — or a panic is logged on the `llmledger` logger and counted
+/// (`Tracker.internal_errors`), and the LLM call goes on (`None` returned).
+///
+/// The thread is attached through PyO3's `Python::attach` (CPython holds the GIL for the
+/// call, so it only records that), not `assume_attached`: PyO3 then knows the thread is
+/// attached, and a Python reference dropped in the hook is released at once instead of
+/// waiting in PyO3's global pool for the next PyO3 entry (a zero-code tracker may see
+/// nothing but hook calls for the process's life).
 ///
 /// # Safety
 /// What CPython passes a `METH_FASTCALL | METH_KEYWORDS` function whose `self` is a
@@ -183,28 +202,31 @@ unsafe fn call(
     spec: &Spec,
     body: Body,
 ) -> *mut ffi::PyObject {
-    // SAFETY: CPython calls a builtin function with the GIL held.
-    let py = unsafe { Python::assume_attached() };
-    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+    Python::attach(|py| {
         // SAFETY: `bind` made `slf` this function's self, a live `PyTracker`.
         let tracker = unsafe { Borrowed::from_ptr(py, slf).cast_unchecked::<PyTracker>() };
-        // SAFETY: the caller's contract.
-        let parsed = unsafe { parse(py, spec, args, nargs, kwnames) }?;
-        body(tracker.get(), py, spec, &parsed)
-    }));
-    match outcome {
-        Ok(Ok(())) => py.None().into_ptr(),
-        Ok(Err(e)) => {
-            e.restore(py);
-            std::ptr::null_mut()
+        let tracker = tracker.get();
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: the caller's contract.
+            let parsed = unsafe { parse(py, spec, args, nargs, kwnames) }?;
+            body(tracker, py, spec, &parsed)
+        }));
+        match outcome {
+            Ok(Ok(())) => py.None().into_ptr(),
+            Ok(Err(e)) if e.is_instance_of::<BudgetExceededError>(py) => {
+                e.restore(py);
+                std::ptr::null_mut()
+            }
+            Ok(Err(e)) => {
+                tracker.internal_error(py, spec.name, &e.to_string());
+                py.None().into_ptr()
+            }
+            Err(panic) => {
+                tracker.internal_error(py, spec.name, &panic_text(&*panic));
+                py.None().into_ptr()
+            }
         }
-        // The bodies catch their own panics (`guarded`); one in reading the arguments is
-        // logged like them, and the LLM call goes on.
-        Err(_) => {
-            super::tracker::log_error(py, &format!("internal error in {}: panic", spec.name));
-            py.None().into_ptr()
-        }
-    }
+    })
 }
 
 fn start(t: &PyTracker, py: Python<'_>, spec: &Spec, a: &Args<'_, '_>) -> PyResult<()> {
@@ -337,9 +359,31 @@ hooks! {
         ("outputs"), [RunId], false, chain_end;
 }
 
-/// The hook `name` bound to `tracker`. Tool and retriever hooks share the chain hooks (they
-/// only link runs to their root), and errors of those runs share their ends.
-pub fn bind(tracker: &Bound<'_, PyTracker>, name: &str) -> PyResult<Py<PyAny>> {
+/// Every LangChain hook a tracker implements: the seven defined above, and the tool,
+/// retriever and chain-error hooks that share the chain hooks (they only link runs to their
+/// root). `llmledger.CostTracker` binds exactly these (`_core.HOOK_NAMES`).
+pub const HOOK_NAMES: [&str; 14] = [
+    "on_chat_model_start",
+    "on_llm_start",
+    "on_llm_new_token",
+    "on_llm_end",
+    "on_llm_error",
+    "on_chain_start",
+    "on_chain_end",
+    "on_chain_error",
+    "on_tool_start",
+    "on_tool_end",
+    "on_tool_error",
+    "on_retriever_start",
+    "on_retriever_end",
+    "on_retriever_error",
+];
+
+/// LangChain's hook `name` (`on_llm_end`, `on_tool_start`, ... one of `HOOK_NAMES`) bound to
+/// `tracker`: a builtin function taking LangChain's arguments, called without a Python frame.
+/// `CostTracker` makes these its instance's hooks.
+#[pyfunction]
+pub fn bind_hook(tracker: &Bound<'_, PyTracker>, name: &str) -> PyResult<Py<PyAny>> {
     let def = match name {
         "on_tool_start" | "on_retriever_start" => "on_chain_start",
         "on_chain_error" | "on_tool_end" | "on_tool_error" | "on_retriever_end"

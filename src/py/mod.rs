@@ -2,13 +2,15 @@
 //! `llmledger._core` extension module.
 
 mod budget;
+mod catalog;
 mod convert;
 mod errors;
 mod extract;
-mod functions;
+mod fork;
 mod hooks;
+mod ledger;
+mod log;
 mod run_ids;
-mod store;
 mod tokens;
 mod tracker;
 
@@ -26,18 +28,29 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "BudgetExceededError",
         py.get_type::<errors::BudgetExceededError>(),
     )?;
-    m.add_function(wrap_pyfunction!(functions::price, m)?)?;
-    m.add_function(wrap_pyfunction!(functions::cost, m)?)?;
-    m.add_function(wrap_pyfunction!(functions::catalog_version, m)?)?;
-    m.add_function(wrap_pyfunction!(functions::catalog_entries, m)?)?;
+    m.add_function(wrap_pyfunction!(hooks::bind_hook, m)?)?;
+    m.add(
+        "HOOK_NAMES",
+        pyo3::types::PyTuple::new(py, hooks::HOOK_NAMES)?,
+    )?;
+    m.add(
+        "PRICE_FIELDS",
+        pyo3::types::PyTuple::new(py, crate::catalog::schema::PRICE_FIELDS)?,
+    )?;
+    m.add_function(wrap_pyfunction!(catalog::price, m)?)?;
+    m.add_function(wrap_pyfunction!(catalog::cost, m)?)?;
+    m.add_function(wrap_pyfunction!(catalog::cost_breakdown, m)?)?;
+    m.add_function(wrap_pyfunction!(catalog::suggest_models, m)?)?;
+    m.add_function(wrap_pyfunction!(catalog::catalog_version, m)?)?;
+    m.add_function(wrap_pyfunction!(catalog::catalog_entries, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::count_tokens, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::count_tokens_batch, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::count_message_tokens, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::tokenizer_for, m)?)?;
-    m.add_function(wrap_pyfunction!(store::ledger_report, m)?)?;
-    m.add_function(wrap_pyfunction!(store::ledger_export, m)?)?;
-    m.add_function(wrap_pyfunction!(store::ledger_import, m)?)?;
-    m.add_function(wrap_pyfunction!(store::ledger_spend, m)?)?;
+    m.add_function(wrap_pyfunction!(ledger::ledger_report, m)?)?;
+    m.add_function(wrap_pyfunction!(ledger::ledger_export, m)?)?;
+    m.add_function(wrap_pyfunction!(ledger::ledger_import, m)?)?;
+    m.add_function(wrap_pyfunction!(ledger::ledger_spend, m)?)?;
     m.add("LedgerError", py.get_type::<errors::LedgerError>())?;
     m.add("SCHEMA_VERSION", crate::store::SCHEMA_VERSION)?;
     m.add("LlmLedgerError", py.get_type::<errors::LlmLedgerError>())?;
@@ -46,5 +59,6 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
         py.get_type::<errors::PriceCatalogError>(),
     )?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    fork::register(m)?;
     Ok(())
 }

@@ -1,104 +1,27 @@
 //! `llmledger._core.Tracker`: the frozen Python class the `CostTracker` shim holds.
 
 use std::fmt::Write;
-use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyString};
+use pyo3::{PyTraverseError, PyVisit};
 
 use super::budget::{self, AlertSinks, PyClock};
+use super::catalog::{catalog_with, price_dict};
 use super::convert;
-use super::errors::BudgetExceededError;
 use super::extract;
+use super::log::{log_error, log_warnings};
 use super::run_ids;
 use super::tokens;
 use crate::budget::Budgets;
-use crate::catalog::schema::Strictness;
-use crate::catalog::Catalog;
 use crate::money::Decimal;
 use crate::report;
 use crate::tracker::{EndInfo, StartResult, Tracker, TrackerConfig};
 
 /// Errors are recorded as `Type: message`, at most this many characters.
 const MAX_ERROR_CHARS: usize = 500;
-
-fn logger(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
-    static LOGGER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    LOGGER
-        .get_or_try_init(py, || {
-            Ok::<_, PyErr>(
-                py.import("logging")?
-                    .call_method1("getLogger", ("llmledger",))?
-                    .unbind(),
-            )
-        })
-        .map(|l| l.bind(py))
-}
-
-/// Sends warnings to the `llmledger` logger.
-pub fn log_warnings(py: Python<'_>, warnings: &[String]) {
-    if warnings.is_empty() {
-        return;
-    }
-    if let Ok(l) = logger(py) {
-        for w in warnings {
-            let _ = l.call_method1("warning", ("%s", w));
-        }
-    }
-}
-
-/// Sends an error to the `llmledger` logger.
-pub fn log_error(py: Python<'_>, message: &str) {
-    if let Ok(l) = logger(py) {
-        let _ = l.call_method1("error", ("llmledger: %s", message));
-    }
-}
-
-/// Loads `prices=`: a dict (entries in the catalog schema or the short form), or a path to a
-/// JSON or TOML file. Returns the bundled catalog with those entries on top.
-pub fn catalog_with(prices: Option<&Bound<'_, PyAny>>) -> PyResult<Arc<Catalog>> {
-    let bundled = Catalog::bundled()?;
-    let Some(prices) = prices.filter(|p| !p.is_none()) else {
-        return Ok(bundled);
-    };
-    let py = prices.py();
-    let user = if prices.cast::<PyDict>().is_ok() {
-        // Decimal and other numbers become their exact text.
-        let text: String = py
-            .import("json")?
-            .call_method(
-                "dumps",
-                (prices,),
-                Some(&[("default", py.import("builtins")?.getattr("str")?)].into_py_dict(py)?),
-            )?
-            .extract()?;
-        Catalog::parse(&text, "prices dict", false, Strictness::User)?
-    } else {
-        let path: std::path::PathBuf = prices.extract().map_err(|_| {
-            pyo3::exceptions::PyTypeError::new_err(
-                "prices= must be a dict of model prices or a path to a JSON or TOML price file",
-            )
-        })?;
-        let text = std::fs::read_to_string(&path).map_err(|e| crate::Error::Io {
-            path: path.display().to_string(),
-            source: e,
-        })?;
-        let is_toml = Path::new(&path)
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
-        Catalog::parse(
-            &text,
-            &path.display().to_string(),
-            is_toml,
-            Strictness::User,
-        )?
-    };
-    Ok(Arc::new(bundled.with_overrides(&user)))
-}
-
-use pyo3::types::IntoPyDict;
 
 /// The core of a `CostTracker`: per-run state, records and totals, all behind locks, shared
 /// by every thread and task.
@@ -108,6 +31,13 @@ pub struct PyTracker {
     attribute_keys: Vec<Py<PyString>>,
     /// Where budget alerts go (logger, `on_alert`, webhook).
     sinks: AlertSinks,
+    /// The first calls' check for a captured key sent under a near name (`userId`).
+    key_watch: crate::guidance::KeyWatch,
+    /// Hook calls that failed inside llmledger (bad arguments, conversion errors, panics):
+    /// logged, never raised.
+    internal_errors: AtomicU64,
+    /// The `clock=` callable's holder (also the core's clock), for the garbage collector.
+    clock: Option<Arc<PyClock>>,
 }
 
 fn error_text(error: &Bound<'_, PyAny>) -> String {
@@ -134,35 +64,23 @@ fn opt_uuid(v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u128>> {
     }
 }
 
-/// Runs a hook's body so that nothing escapes into the user's application but a deliberate
-/// budget stop (`BudgetExceededError`): any other error, or a panic, is logged to the
-/// `llmledger` logger and the LLM call goes on.
-fn guarded(py: Python<'_>, hook: &str, body: impl FnOnce() -> PyResult<()>) -> PyResult<()> {
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
-    let message = match outcome {
-        Ok(Ok(())) => return Ok(()),
-        Ok(Err(e)) if e.is_instance_of::<BudgetExceededError>(py) => return Err(e),
-        Ok(Err(e)) => e.to_string(),
-        Err(panic) => panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "panic".into()),
-    };
-    if let Ok(l) = logger(py) {
-        let _ = l.call_method1(
-            "error",
-            (
-                "llmledger: internal error in %s (the call goes on untracked): %s",
-                hook,
-                message,
-            ),
-        );
-    }
-    Ok(())
+/// Runs a hook's body. The guard that keeps every error but a budget stop out of the
+/// application (logged and counted in `internal_errors`) is the hooks' entry point, which
+/// also covers reading the arguments (`hooks.rs`).
+fn guarded(_py: Python<'_>, _hook: &str, body: impl FnOnce() -> PyResult<()>) -> PyResult<()> {
+    body()
 }
 
 impl PyTracker {
+    /// Logs a hook's failure on the `llmledger` logger and counts it; the call goes on.
+    pub(super) fn internal_error(&self, py: Python<'_>, hook: &str, message: &str) {
+        self.internal_errors.fetch_add(1, Ordering::Relaxed);
+        log_error(
+            py,
+            &format!("internal error in {hook} (the call goes on untracked): {message}"),
+        );
+    }
+
     /// Whether the core may count this run's tokens itself: estimates are on and the response
     /// reported no usage (and is not an LLM-cache replay, which costs nothing).
     fn may_estimate(&self, info: &EndInfo) -> bool {
@@ -281,6 +199,11 @@ impl PyTracker {
                             info.attribution.push((key.clone(), v));
                         }
                     }
+                }
+                if self.key_watch.active() && info.attribution.len() < self.attribute_keys.len() {
+                    let keys: Vec<String> =
+                        md.keys().iter().filter_map(|k| k.extract().ok()).collect();
+                    log_warnings(py, &self.key_watch.check(&info.attribution, &keys));
                 }
             }
             let budgets = self.core.budgets().is_some();
@@ -412,7 +335,7 @@ impl PyTracker {
 #[pymethods]
 impl PyTracker {
     #[new]
-    #[pyo3(signature = (*, attribute=None, prices=None, max_records=None, estimate=true, store=None, durability=None, budgets=None, on_alert=None, alert_webhook=None, clock=None))]
+    #[pyo3(signature = (*, attribute=None, prices=None, max_records=None, estimate=true, store=None, durability=None, budgets=None, on_alert=None, alert_webhook=None, clock=None, log_alerts=true))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -426,6 +349,7 @@ impl PyTracker {
         on_alert: Option<&Bound<'_, PyAny>>,
         alert_webhook: Option<&str>,
         clock: Option<&Bound<'_, PyAny>>,
+        log_alerts: bool,
     ) -> PyResult<Self> {
         let budgets = match budgets.filter(|b| !b.is_none()) {
             Some(b) => Some(Budgets::new(budget::definitions(b)?)?),
@@ -436,7 +360,10 @@ impl PyTracker {
             .into_iter()
             .map(Arc::from)
             .collect();
-        // A budget per metadata key needs that key captured.
+        // A budget per metadata key needs that key captured; one near a captured key is a typo.
+        if let Some(b) = &budgets {
+            b.check_keys(&attribute)?;
+        }
         for key in budgets.iter().flat_map(Budgets::metadata_keys) {
             if !attribute.contains(&key) {
                 attribute.push(key);
@@ -446,6 +373,7 @@ impl PyTracker {
             .iter()
             .map(|k| PyString::new(py, k).unbind())
             .collect();
+        let key_watch = crate::guidance::KeyWatch::new(&attribute);
         let catalog = catalog_with(prices)?;
         let mut core = Tracker::new(TrackerConfig {
             attribute,
@@ -453,13 +381,17 @@ impl PyTracker {
             max_records,
             estimate,
         });
-        if let Some(s) = super::store::open_store(py, store, durability)? {
+        if let Some(s) = super::ledger::open_store(py, store, durability)? {
             core = core.with_store(s);
         }
-        if let Some(c) = clock.filter(|c| !c.is_none()) {
-            core = core.with_clock(Arc::new(PyClock::new(c)?));
+        let clock = clock
+            .filter(|c| !c.is_none())
+            .map(|c| PyClock::new(c).map(Arc::new))
+            .transpose()?;
+        if let Some(c) = &clock {
+            core = core.with_clock(c.clone());
         }
-        let sinks = AlertSinks::new(on_alert, alert_webhook)?;
+        let sinks = AlertSinks::new(on_alert, alert_webhook, log_alerts)?;
         let budgeted = budgets.is_some();
         if let Some(b) = budgets {
             core = core.with_budgets(b);
@@ -476,14 +408,28 @@ impl PyTracker {
             core,
             attribute_keys,
             sinks,
+            key_watch,
+            internal_errors: AtomicU64::new(0),
+            clock,
         })
     }
 
-    /// LangChain's hook `name` (`on_llm_end`, `on_tool_start`, ...) bound to this tracker: a
-    /// builtin function taking LangChain's arguments, called without a Python frame (see
-    /// `hooks.rs`). `CostTracker` makes these its instance's hooks.
-    fn hook(slf: &Bound<'_, Self>, name: &str) -> PyResult<Py<PyAny>> {
-        super::hooks::bind(slf, name)
+    /// The Python objects it holds (`on_alert`, `clock`), for the garbage collector: a
+    /// tracker given a bound method of an object that holds the tracker is a cycle.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        self.sinks.traverse(&visit)?;
+        if let Some(c) = &self.clock {
+            c.traverse(&visit)?;
+        }
+        Ok(())
+    }
+
+    /// Lets go of them (the garbage collector breaking such a cycle).
+    fn __clear__(&self) {
+        self.sinks.clear();
+        if let Some(c) = &self.clock {
+            c.clear();
+        }
     }
 
     /// Running totals as a dict.
@@ -546,6 +492,12 @@ impl PyTracker {
     #[getter]
     fn open_runs(&self) -> usize {
         self.core.open_runs()
+    }
+    /// Hook calls that failed inside llmledger (bad arguments, an internal error): each was
+    /// logged on the `llmledger` logger and the LLM call went on.
+    #[getter]
+    fn internal_errors(&self) -> u64 {
+        self.internal_errors.load(Ordering::Relaxed)
     }
     #[getter]
     fn dropped_records(&self) -> u64 {
@@ -668,7 +620,7 @@ impl PyTracker {
     fn store_info<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
         self.core
             .store()
-            .map(|s| super::store::stats_dict(py, s))
+            .map(|s| super::ledger::stats_dict(py, s))
             .transpose()
     }
 
@@ -685,6 +637,6 @@ impl PyTracker {
         model: &str,
         provider: Option<&str>,
     ) -> PyResult<Option<Bound<'py, PyDict>>> {
-        super::functions::price_dict(py, &self.core.config().catalog, model, provider)
+        price_dict(py, &self.core.config().catalog, model, provider)
     }
 }

@@ -6,14 +6,15 @@
 //! each record is committed on the caller's thread before the call's end hook returns. Store
 //! I/O errors never reach the LLM call: they are collected as messages the tracker logs.
 //!
-//! Reading ([`query`]): group-by reports, window spend for budgets, exports and imports, over
+//! Reading ([`read`]): group-by reports, window spend for budgets, exports and imports, over
 //! either format.
 
 pub mod jsonl;
-pub mod query;
+pub mod read;
 pub mod record;
 pub mod sqlite;
-mod sqlite_report;
+mod sqlite_scan;
+mod unseen_keys;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
@@ -27,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::ledger::CallRecord;
 
 pub use jsonl::JsonlLedger;
-pub use query::{export, import_jsonl, parse_time_bound, report, spend_since, ImportStats, Report};
+pub use read::{export, import_jsonl, parse_time_bound, report, spend_since, ImportStats, Report};
 pub use sqlite::{SqliteLedger, SCHEMA_VERSION};
 
 /// The file format of a ledger.
@@ -228,18 +229,94 @@ enum Mode {
     Sync(Mutex<Option<Sink>>),
 }
 
+impl Mode {
+    /// Opens `path` and, for `Batch`, starts the writer thread.
+    fn open(
+        path: &Path,
+        format: Format,
+        durability: Durability,
+        shared: &Arc<Shared>,
+    ) -> Result<Mode> {
+        let sink = Sink::open(path, format, durability == Durability::Sync)?;
+        Ok(match durability {
+            Durability::Batch => Mode::Batch(
+                writer::BatchWriter::start(sink, shared.clone()).map_err(|e| Error::Ledger {
+                    path: path.display().to_string(),
+                    message: format!("cannot start the writer thread: {e}"),
+                })?,
+            ),
+            Durability::Sync => Mode::Sync(Mutex::new(Some(sink))),
+        })
+    }
+}
+
+/// One process's side of a store: its connection or writer thread, and its counters. A child
+/// forked from the process that opened the store gets its own ([`Store::here`]): the parent's
+/// writer thread does not exist in the child, and the parent's connection must be neither
+/// used nor closed there (SQLite forbids both).
+struct Proc {
+    /// The [`crate::fork::generation`] it belongs to.
+    generation: u64,
+    shared: Arc<Shared>,
+    /// `None` when the ledger could not be opened in this (forked) process.
+    mode: Option<Mode>,
+    closed_warned: AtomicBool,
+    /// The side of a child forked from this process, once the child used the store.
+    child: OnceLock<Box<Proc>>,
+}
+
+impl Proc {
+    /// The side of the child process of generation `generation`: never fails (a problem is a
+    /// message, and the child's records are counted as failed).
+    fn reopen(path: &Path, format: Format, durability: Durability, generation: u64) -> Proc {
+        let shared = Arc::new(Shared::new(path));
+        let mode = match Mode::open(path, format, durability, &shared) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                shared.message(format!(
+                    "could not open the ledger in this forked process (its calls are tracked \
+                     in memory only): {e}"
+                ));
+                None
+            }
+        };
+        Proc {
+            generation,
+            shared,
+            mode,
+            closed_warned: AtomicBool::new(false),
+            child: OnceLock::new(),
+        }
+    }
+
+    fn warn_closed(&self) {
+        if !self.closed_warned.swap(true, Ordering::Relaxed) {
+            self.shared.message(format!(
+                "ledger {} is closed: calls are tracked in memory only from now on",
+                self.shared.path.display()
+            ));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.generation != crate::fork::generation() {
+            // Another process's connection and queue (this is a forked child): closing them
+            // here could damage the parent's ledger or wait for a thread that is gone.
+            std::mem::forget(self.mode.take());
+        }
+    }
+}
+
 /// A tracker's durable sink.
 pub struct Store {
     path: PathBuf,
     format: Format,
     durability: Durability,
-    shared: Arc<Shared>,
-    mode: Mode,
+    /// The side of the process that opened the store (its children's hang below it).
+    root: Proc,
     blocking: OnceLock<BlockingSection>,
-    closed_warned: AtomicBool,
-    /// The process that opened the store: a forked child must not use the parent's
-    /// connection or wait for its writer thread.
-    pid: u32,
 }
 
 impl std::fmt::Debug for Store {
@@ -265,26 +342,20 @@ impl Store {
                 message: "is not a SQLite database; refusing to write into it".into(),
             });
         }
-        let sink = Sink::open(path, format, durability == Durability::Sync)?;
         let shared = Arc::new(Shared::new(path));
-        let mode = match durability {
-            Durability::Batch => Mode::Batch(
-                writer::BatchWriter::start(sink, shared.clone()).map_err(|e| Error::Ledger {
-                    path: path.display().to_string(),
-                    message: format!("cannot start the writer thread: {e}"),
-                })?,
-            ),
-            Durability::Sync => Mode::Sync(Mutex::new(Some(sink))),
-        };
+        let mode = Mode::open(path, format, durability, &shared)?;
         Ok(Store {
             path: path.to_path_buf(),
             format,
             durability,
-            shared,
-            mode,
+            root: Proc {
+                generation: crate::fork::generation(),
+                shared,
+                mode: Some(mode),
+                closed_warned: AtomicBool::new(false),
+                child: OnceLock::new(),
+            },
             blocking: OnceLock::new(),
-            closed_warned: AtomicBool::new(false),
-            pid: std::process::id(),
         })
     }
 
@@ -328,43 +399,58 @@ impl Store {
         self.durability
     }
 
-    /// True in a child forked after the store was opened.
-    fn forked(&self) -> bool {
-        std::process::id() != self.pid
+    /// This process's side, if it has used the store yet (a forked child has not until its
+    /// first record).
+    fn find(&self) -> Option<&Proc> {
+        let generation = crate::fork::generation();
+        let mut p = &self.root;
+        while p.generation != generation {
+            p = p.child.get()?;
+        }
+        Some(p)
     }
 
-    /// In a forked child: stop using the parent's file and thread, and say so once.
-    fn leave_forked(&self) {
-        match &self.mode {
-            Mode::Batch(w) => w.abandon(),
-            // The parent's SQLite connection must not be used (nor closed) in the child.
-            Mode::Sync(s) => std::mem::forget(s.lock().take()),
+    /// This process's side, opening the ledger again in a forked child (with the GIL
+    /// released: it is file I/O).
+    fn here(&self) -> &Proc {
+        if let Some(p) = self.find() {
+            return p;
         }
-        if !self.closed_warned.swap(true, Ordering::Relaxed) {
-            self.shared.message(format!(
-                "ledger {}: this process was forked from the one that opened it; its calls are \
-                 tracked in memory only (create the CostTracker in the child to store them)",
-                self.path.display()
-            ));
-        }
+        let generation = crate::fork::generation();
+        self.blocking(|| {
+            let mut p = &self.root;
+            while p.generation != generation {
+                p = p.child.get_or_init(|| {
+                    Box::new(Proc::reopen(
+                        &self.path,
+                        self.format,
+                        self.durability,
+                        generation,
+                    ))
+                });
+            }
+            p
+        })
     }
 
     /// Stores a finished call. Never fails: problems become messages.
     pub fn append(&self, r: &CallRecord) {
-        match &self.mode {
-            Mode::Batch(w) => match w.try_append(Box::new(r.clone())) {
+        let p = self.here();
+        match &p.mode {
+            None => {
+                p.shared.failed.fetch_add(1, Ordering::Relaxed);
+            }
+            Some(Mode::Batch(w)) => match w.try_append(Box::new(r.clone())) {
                 writer::Queued::Yes => {}
-                writer::Queued::Closed => self.warn_closed(),
-                writer::Queued::Full(_) if self.forked() => self.leave_forked(),
+                writer::Queued::Closed => p.warn_closed(),
                 writer::Queued::Full(r) => match self.blocking(|| w.append_waiting(r)) {
                     writer::Queued::Yes => {}
-                    writer::Queued::Closed => self.warn_closed(),
-                    writer::Queued::Full(_) => writer::count_dropped(&self.shared),
+                    writer::Queued::Closed => p.warn_closed(),
+                    writer::Queued::Full(_) => writer::count_dropped(&p.shared),
                 },
             },
-            Mode::Sync(_) if self.forked() => self.leave_forked(),
-            Mode::Sync(sink) => {
-                let shared = &self.shared;
+            Some(Mode::Sync(sink)) => {
+                let shared = &p.shared;
                 let done = self.blocking(|| {
                     let mut guard = sink.lock();
                     match guard.as_mut() {
@@ -376,30 +462,24 @@ impl Store {
                     }
                 });
                 if !done {
-                    self.warn_closed();
+                    p.warn_closed();
                 }
             }
         }
     }
 
-    fn warn_closed(&self) {
-        if !self.closed_warned.swap(true, Ordering::Relaxed) {
-            self.shared.message(format!(
-                "ledger {} is closed: calls are tracked in memory only from now on",
-                self.path.display()
-            ));
-        }
-    }
-
     /// Messages to log (write errors, drops), taken once each.
     pub fn take_messages(&self) -> Vec<String> {
-        if !self.shared.has_messages.load(Ordering::Acquire) {
+        let Some(shared) = self.find().map(|p| &p.shared) else {
+            return Vec::new();
+        };
+        if !shared.has_messages.load(Ordering::Acquire) {
             return Vec::new();
         }
-        let mut msgs = self.shared.messages.lock();
-        self.shared.has_messages.store(false, Ordering::Release);
+        let mut msgs = shared.messages.lock();
+        shared.has_messages.store(false, Ordering::Release);
         let mut out: Vec<String> = msgs.drain(..).map(|m| format!("llmledger: {m}")).collect();
-        let suppressed = self.shared.suppressed.swap(0, Ordering::Relaxed);
+        let suppressed = shared.suppressed.swap(0, Ordering::Relaxed);
         if suppressed > 0 {
             out.push(format!(
                 "llmledger: {suppressed} more ledger message(s) suppressed"
@@ -408,37 +488,39 @@ impl Store {
         out
     }
 
-    /// Waits until every record appended so far is committed.
+    /// Waits until every record this process appended so far is committed.
     pub fn flush(&self) {
-        if self.forked() {
-            self.leave_forked();
-        } else if let Mode::Batch(w) = &self.mode {
+        if let Some(Proc {
+            mode: Some(Mode::Batch(w)),
+            ..
+        }) = self.find()
+        {
             w.flush();
         }
     }
 
-    /// Flushes, closes the file and stops the writer. Later appends are not stored (one
-    /// message says so). Idempotent.
+    /// Flushes, closes the file and stops the writer (this process's). Later appends are not
+    /// stored (one message says so). Idempotent.
     pub fn close(&self) {
-        if self.forked() {
-            self.leave_forked();
-            return;
-        }
-        match &self.mode {
-            Mode::Batch(w) => w.close(),
-            Mode::Sync(s) => drop(s.lock().take()),
+        match self.find().and_then(|p| p.mode.as_ref()) {
+            Some(Mode::Batch(w)) => w.close(),
+            Some(Mode::Sync(s)) => drop(s.lock().take()),
+            None => {}
         }
     }
 
-    /// Counters.
+    /// This process's counters (a forked child counts its own records from zero).
     pub fn stats(&self) -> StoreStats {
+        let Some(p) = self.find() else {
+            return StoreStats::default();
+        };
         StoreStats {
-            written: self.shared.written.load(Ordering::Relaxed),
-            dropped: self.shared.dropped.load(Ordering::Relaxed),
-            failed: self.shared.failed.load(Ordering::Relaxed),
-            queued: match &self.mode {
-                Mode::Batch(w) => w.queued() as u64,
-                Mode::Sync(_) => 0,
+            written: p.shared.written.load(Ordering::Relaxed),
+            dropped: p.shared.dropped.load(Ordering::Relaxed),
+            failed: p.shared.failed.load(Ordering::Relaxed),
+            queued: match &p.mode {
+                Some(Mode::Batch(w)) => w.queued() as u64,
+                _ => 0,
             },
         }
     }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::TimeZone;
 
-use super::query::{for_each, ExportFormat};
+use super::read::{for_each, ExportFormat};
 use super::*;
 use crate::catalog::CostBreakdown;
 use crate::ledger::{Ledger, Totals};
@@ -112,7 +112,7 @@ fn expected(records: &[CallRecord], by: &[&str]) -> (Vec<crate::ledger::SummaryR
         l.push(r.clone());
     }
     let by: Vec<String> = by.iter().map(|s| (*s).to_string()).collect();
-    let dims = query::parse_dims(&by).unwrap();
+    let dims = read::parse_dims(&by).unwrap();
     let mut rows = l.summary(&dims);
     for r in &mut rows {
         r.totals.cost = r.totals.cost.normalize();
@@ -383,6 +383,36 @@ fn sync_store_commits_before_append_returns() {
         for i in 0..20 {
             store.append(&rec(i, "u", "gpt-4o", Some("0.001"), &[]));
             assert_eq!(read_all(&path).0.len(), usize::try_from(i).unwrap() + 1);
+        }
+    }
+}
+
+#[test]
+fn a_forked_child_writes_through_its_own_writer() {
+    // A thread that simulates a fork sees the store as a forked child does: the parent's
+    // writer is not its to use; it opens its own on its first record.
+    for durability in [Durability::Batch, Durability::Sync] {
+        for name in ["f.db", "f.jsonl"] {
+            let path = tmp(name);
+            let store = Store::open(&path, durability).unwrap();
+            (0..5).for_each(|i| store.append(&rec(i, "parent", "m", Some("1"), &[])));
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    crate::fork::tests::simulate_fork();
+                    assert_eq!(store.stats(), StoreStats::default(), "nothing yet");
+                    (100..107).for_each(|i| store.append(&rec(i, "child", "m", Some("1"), &[])));
+                    store.close();
+                    assert_eq!(store.stats().written, 7);
+                    assert!(store.take_messages().is_empty());
+                });
+            });
+            // The child's close left the parent's writer running.
+            store.append(&rec(5, "parent", "m", Some("1"), &[]));
+            store.close();
+            assert_eq!(store.stats().written, 6, "{name} {durability:?}");
+            let (records, warnings) = read_all(&path);
+            assert!(warnings.is_empty(), "{warnings:?}");
+            assert_eq!(records.len(), 13, "{name} {durability:?}");
         }
     }
 }

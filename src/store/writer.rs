@@ -139,15 +139,6 @@ impl BatchWriter {
         }
     }
 
-    /// Forgets the writer in a forked child, where its thread does not exist (joining it or
-    /// waiting for it would hang forever).
-    pub fn abandon(&self) {
-        drop(self.tx.write().take());
-        if let Some(t) = self.thread.lock().take() {
-            std::mem::forget(t);
-        }
-    }
-
     /// Records waiting in the queue.
     pub fn queued(&self) -> usize {
         self.tx.read().as_ref().map_or(0, Sender::len)

@@ -1,8 +1,9 @@
 //! Reading ledgers back: group-by reports (the `llmledger report` command), window spend (what
 //! budgets load at start), exports and imports, over SQLite and JSONL alike.
 //!
-//! On SQLite a report is one `GROUP BY` over exact integers (pico-dollars) using the time
-//! index; whenever that cannot be exact it falls back to summing the decimal strings in Rust,
+//! On SQLite a report is one streaming pass over the time index that sums exact integers
+//! (pico-dollars) in Rust (`sqlite_scan`: no SQL `GROUP BY`, whose sort costs more than the
+//! scan); whenever that cannot be exact it falls back to summing the decimal strings in Rust,
 //! the same way a JSONL ledger is always read.
 
 use std::collections::HashMap;
@@ -17,7 +18,7 @@ use crate::ledger::{CallRecord, Dimension, SummaryRow, Totals};
 use crate::money::Decimal;
 
 use super::record::{csv_line, write_csv_line, write_json_line, CSV_HEADER};
-use super::{jsonl, Format, SqliteLedger, TimeRange};
+use super::{jsonl, unseen_keys, Format, SqliteLedger, TimeRange};
 
 fn invalid(m: String) -> Error {
     Error::InvalidArgument(m)
@@ -200,22 +201,36 @@ pub fn report(
         let db = SqliteLedger::open_read(path)?;
         if let Some((mut rows, totals)) = db.aggregate(&dims, range)? {
             sort_rows(&mut rows);
+            let unseen = unseen_keys::unseen(&dims, &rows);
+            let warnings = if unseen.is_empty() {
+                Vec::new()
+            } else {
+                unseen_keys::warnings(&unseen, &db.attribution_keys(range)?)
+            };
             return Ok(Report {
                 by: by.to_vec(),
                 rows,
                 totals,
-                warnings: Vec::new(),
+                warnings,
                 format: Some(format),
             });
         }
     }
+    let has_metadata = dims.iter().any(|d| matches!(d, Dimension::Metadata(_)));
     let mut agg = Aggregator::new(dims);
+    let mut seen = unseen_keys::SeenKeys::default();
     let mut warnings = Vec::new();
     for_each(path, range, &mut warnings, progress, &mut |r| {
+        if has_metadata {
+            seen.add(&r.attribution);
+        }
         agg.add(&r);
         true
     })?;
+    let dims = agg.dims.clone();
     let (rows, totals) = agg.finish();
+    let unseen = unseen_keys::unseen(&dims, &rows);
+    warnings.extend(unseen_keys::warnings(&unseen, &seen.into_sorted()));
     Ok(Report {
         by: by.to_vec(),
         rows,

@@ -13,9 +13,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
 use super::convert;
-use super::tracker::log_warnings;
+use super::log::log_warnings;
 use crate::report;
-use crate::store::query::{self, ExportFormat};
+use crate::store::read::{self, ExportFormat};
 use crate::store::{Durability, Store, TimeRange};
 
 /// Opens `store=` for a tracker: `None` keeps memory only. The store's blocking work (a sync
@@ -60,7 +60,7 @@ fn bound(v: Option<&Bound<'_, PyAny>>, end_of_day: bool) -> PyResult<Option<Date
         return Ok(None);
     };
     if let Ok(s) = v.cast::<PyString>() {
-        return Ok(Some(query::parse_time_bound(
+        return Ok(Some(read::parse_time_bound(
             &s.to_cow()?,
             Utc::now(),
             end_of_day,
@@ -108,7 +108,7 @@ pub fn ledger_report<'py>(
     let by = by.unwrap_or_default();
     let range = range(since, until)?;
     let rep =
-        py.detach(|| query::report(&path, &by, &range, &mut progress_fn(progress.as_ref())))?;
+        py.detach(|| read::report(&path, &by, &range, &mut progress_fn(progress.as_ref())))?;
     log_warnings(py, &rep.warnings);
     let d = PyDict::new(py);
     d.set_item("path", path.display().to_string())?;
@@ -150,7 +150,7 @@ pub fn ledger_export<'py>(
     let range = range(since, until)?;
     let mut py_err: Option<PyErr> = None;
     let result = py.detach(|| {
-        query::export(
+        read::export(
             &path,
             format,
             &range,
@@ -188,7 +188,7 @@ pub fn ledger_import(
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'_, PyDict>> {
     let stats =
-        py.detach(|| query::import_jsonl(&source, &into, &mut progress_fn(progress.as_ref())))?;
+        py.detach(|| read::import_jsonl(&source, &into, &mut progress_fn(progress.as_ref())))?;
     log_warnings(py, &stats.warnings);
     let d = PyDict::new(py);
     d.set_item("read", stats.read)?;
@@ -210,7 +210,7 @@ pub fn ledger_spend<'py>(
     by: Option<String>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let since = bound(Some(since), false)?.unwrap_or_else(Utc::now);
-    let spend = py.detach(|| query::spend_since(&path, since, by.as_deref()))?;
+    let spend = py.detach(|| read::spend_since(&path, since, by.as_deref()))?;
     let d = PyDict::new(py);
     for (k, v) in spend {
         d.set_item(k, v.normalize())?;

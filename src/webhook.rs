@@ -1,4 +1,5 @@
-//! Budget alerts to a webhook (Slack-compatible), from a background thread.
+//! The webhook transport: budget alerts POSTed to a URL (Slack-compatible) from a background
+//! thread. The alert itself is `budget::Alert`.
 //!
 //! An alert must never slow or break an LLM call: [`Webhook::send`] only puts the alert's
 //! JSON on a bounded queue and returns at once (a full queue drops the alert and counts it).
@@ -11,7 +12,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -104,12 +105,19 @@ impl Pending {
 
 /// A webhook that alerts are posted to from a background thread.
 pub struct Webhook {
+    url: String,
+    config: WebhookConfig,
+    /// The [`crate::fork::generation`] whose alert thread this is.
+    generation: u64,
     tx: Mutex<Option<SyncSender<String>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     counters: Arc<Counters>,
     pending: Arc<Pending>,
     target: String,
     report: Report,
+    /// The webhook of a child forked from this process (its own thread and counters), once
+    /// the child used it: the alert thread does not survive a fork.
+    child: OnceLock<Box<Webhook>>,
 }
 
 impl Webhook {
@@ -127,13 +135,31 @@ impl Webhook {
                 url.chars().take(12).collect::<String>() + "..."
             ))
         })?;
+        let w = Webhook::start(url, target, config, report, crate::fork::generation());
+        if w.thread.lock().is_none() {
+            return Err(Error::InvalidArgument(
+                "cannot start the alert thread".into(),
+            ));
+        }
+        Ok(w)
+    }
+
+    /// Starts the alert thread of generation `generation`; a webhook whose thread could not
+    /// start drops every alert (and says so).
+    fn start(
+        url: &str,
+        target: String,
+        config: WebhookConfig,
+        report: Report,
+        generation: u64,
+    ) -> Webhook {
         let (tx, rx) = sync_channel::<String>(config.queue.max(1));
         let counters = Arc::new(Counters::default());
         let pending = Arc::new(Pending::default());
         let worker = Worker {
             url: url.to_string(),
             target: target.clone(),
-            config,
+            config: config.clone(),
             counters: counters.clone(),
             pending: pending.clone(),
             report: report.clone(),
@@ -141,15 +167,48 @@ impl Webhook {
         let thread = thread::Builder::new()
             .name("llmledger-alerts".into())
             .spawn(move || worker.run(&rx))
-            .map_err(|e| Error::InvalidArgument(format!("cannot start the alert thread: {e}")))?;
-        Ok(Webhook {
-            tx: Mutex::new(Some(tx)),
-            thread: Mutex::new(Some(thread)),
+            .ok();
+        Webhook {
+            url: url.to_string(),
+            config,
+            generation,
+            tx: Mutex::new(thread.as_ref().map(|_| tx)),
+            thread: Mutex::new(thread),
             counters,
             pending,
             target,
             report,
-        })
+            child: OnceLock::new(),
+        }
+    }
+
+    /// This process's webhook: in a forked child, its own, started on first use.
+    fn here(&self) -> &Webhook {
+        let generation = crate::fork::generation();
+        let mut w = self;
+        while w.generation != generation {
+            w = w.child.get_or_init(|| {
+                Box::new(Webhook::start(
+                    &self.url,
+                    self.target.clone(),
+                    self.config.clone(),
+                    self.report.clone(),
+                    generation,
+                ))
+            });
+        }
+        w
+    }
+
+    /// This process's webhook if it has used it yet (a forked child has not until its first
+    /// alert).
+    fn find(&self) -> Option<&Webhook> {
+        let generation = crate::fork::generation();
+        let mut w = self;
+        while w.generation != generation {
+            w = w.child.get()?;
+        }
+        Some(w)
     }
 
     /// The URL as messages show it: scheme and host only.
@@ -165,22 +224,32 @@ impl Webhook {
 
     /// Queues a JSON body; never blocks. See [`Webhook::send`].
     pub fn send_json(&self, body: String) -> bool {
-        let tx = self.tx.lock();
-        let Some(tx) = tx.as_ref() else {
-            self.drop_one("the webhook is closed");
-            return false;
-        };
-        self.pending.add();
-        match tx.try_send(body) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_)) => {
-                self.pending.finish();
-                self.drop_one("the alert queue is full");
-                false
+        let w = self.here();
+        let refused = {
+            let tx = w.tx.lock();
+            match tx.as_ref() {
+                None => Some("the webhook is closed"),
+                Some(tx) => {
+                    w.pending.add();
+                    match tx.try_send(body) {
+                        Ok(()) => None,
+                        Err(TrySendError::Full(_)) => {
+                            w.pending.finish();
+                            Some("the alert queue is full")
+                        }
+                        Err(TrySendError::Disconnected(_)) => {
+                            w.pending.finish();
+                            Some("the alert thread has stopped")
+                        }
+                    }
+                }
             }
-            Err(TrySendError::Disconnected(_)) => {
-                self.pending.finish();
-                self.drop_one("the alert thread has stopped");
+        };
+        // Reported after the lock is released: the report runs Python (logging).
+        match refused {
+            None => true,
+            Some(why) => {
+                w.drop_one(why);
                 false
             }
         }
@@ -198,20 +267,25 @@ impl Webhook {
         }
     }
 
-    /// Waits until every queued alert has been delivered or given up on, at most
-    /// `timeout`. True when nothing is left.
+    /// Waits until every alert this process queued has been delivered or given up on, at
+    /// most `timeout`. True when nothing is left.
     pub fn flush(&self, timeout: Duration) -> bool {
-        self.pending.wait(timeout)
+        self.find().is_none_or(|w| w.pending.wait(timeout))
     }
 
     /// Stops taking alerts, lets the thread deliver what is queued for at most `timeout`,
     /// then lets it go (a thread still retrying ends with the process). True when everything
     /// queued was delivered or given up on in time. Later `send`s drop.
     pub fn close(&self, timeout: Duration) -> bool {
+        // In a forked child that never sent, this starts a thread only to stop it: later
+        // sends must drop.
+        let w = self.here();
         // Dropping the sender ends the thread's loop once the queue is empty.
-        self.tx.lock().take();
-        let done = self.pending.wait(timeout);
-        if let Some(t) = self.thread.lock().take() {
+        let tx = w.tx.lock().take();
+        drop(tx);
+        let done = w.pending.wait(timeout);
+        let thread = w.thread.lock().take();
+        if let Some(t) = thread {
             if done {
                 // The queue is empty, so the thread is returning: this join is immediate.
                 let _ = t.join();
@@ -220,21 +294,32 @@ impl Webhook {
         done
     }
 
-    /// What happened to the alerts so far.
+    /// What happened to this process's alerts so far (a forked child counts from zero).
     pub fn stats(&self) -> WebhookStats {
+        let Some(c) = self.find().map(|w| &w.counters) else {
+            return WebhookStats::default();
+        };
         WebhookStats {
-            sent: self.counters.sent.load(Ordering::Relaxed),
-            failed: self.counters.failed.load(Ordering::Relaxed),
-            dropped: self.counters.dropped.load(Ordering::Relaxed),
+            sent: c.sent.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
         }
     }
 }
 
 impl Drop for Webhook {
     fn drop(&mut self) {
-        // Never hold up the application's exit for alerts: hand the thread what is queued
-        // and let it go.
-        self.tx.lock().take();
+        let tx = self.tx.get_mut().take();
+        if self.generation == crate::fork::generation() {
+            // Never hold up the application's exit for alerts: hand the thread what is
+            // queued and let it go.
+            drop(tx);
+        } else {
+            // A forked child: the queue and thread are the parent's; touching them could wait
+            // on a lock held by a thread that is gone.
+            std::mem::forget(tx);
+            std::mem::forget(self.thread.get_mut().take());
+        }
     }
 }
 
@@ -591,6 +676,48 @@ mod tests {
         assert_eq!(s.failed, ok as u64);
         assert!(log.lock()[0].contains("dropped: the alert queue is full (1 dropped so far)"));
         drop(listener);
+    }
+
+    #[test]
+    fn a_drop_is_reported_with_no_lock_held() {
+        // The report runs Python (logging): with the sender's lock held, a thread waiting for
+        // that lock while holding the GIL would deadlock with it.
+        let cell: Arc<OnceLock<std::sync::Weak<Webhook>>> = Arc::new(OnceLock::new());
+        let free = Arc::new(Mutex::new(Vec::new()));
+        let (c, f) = (cell.clone(), free.clone());
+        let report: Report = Arc::new(move |_| {
+            let w = c.get().and_then(std::sync::Weak::upgrade).unwrap();
+            f.lock().push(w.tx.try_lock().is_some());
+        });
+        let w = Arc::new(Webhook::with_config("http://127.0.0.1:9", fast(), report).unwrap());
+        cell.set(Arc::downgrade(&w)).unwrap();
+        w.close(Duration::from_secs(5));
+        assert!(!w.send(&alert()));
+        assert_eq!(*free.lock(), vec![true]);
+    }
+
+    #[test]
+    fn a_forked_child_posts_from_its_own_thread() {
+        let (url, rx) = server(vec![200, 200]);
+        let (report, log) = sink();
+        let w = Webhook::with_config(&url, fast(), report).unwrap();
+        assert!(w.send(&alert()));
+        assert!(w.flush(Duration::from_secs(10)));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                crate::fork::tests::simulate_fork();
+                assert_eq!(w.stats(), WebhookStats::default());
+                assert!(w.send(&alert()));
+                assert!(w.close(Duration::from_secs(10)));
+                assert_eq!(w.stats().sent, 1);
+            });
+        });
+        assert_eq!(rx.recv_timeout(Duration::from_secs(10)).iter().count(), 1);
+        assert_eq!(rx.recv_timeout(Duration::from_secs(10)).iter().count(), 1);
+        // The child's close left the parent's webhook open.
+        assert_eq!(w.stats().sent, 1);
+        assert!(w.close(Duration::from_secs(5)));
+        assert!(log.lock().is_empty(), "{:?}", log.lock());
     }
 
     #[test]
