@@ -58,6 +58,7 @@ bench: build-release
 	$(PY) benchmarks/bench_catalog.py
 	$(PY) benchmarks/bench_store.py
 	$(PY) benchmarks/bench_budgets.py
+	$(PY) benchmarks/bench_dashboard.py
 
 # The soak (10,000,000 calls, 8 threads, SQLite, three budgets; see benchmarks/soak.py).
 soak: build-release

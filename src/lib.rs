@@ -13,6 +13,7 @@
 
 pub mod budget;
 pub mod catalog;
+pub mod digest;
 pub mod error;
 pub mod fork;
 pub mod guidance;

@@ -249,7 +249,8 @@ def test_help_lists_the_trackers_api_before_the_langchain_hooks() -> None:
 def test_a_per_key_near_a_captured_one_is_refused_at_construction() -> None:
     with pytest.raises(ValueError, match=r"per='user'.*did you mean 'user_id'") as e:
         CostTracker(budgets=[Budget.daily(1, per="user")])
-    assert "attribute=['user_id', 'session_id']" in str(e.value)
+    # LangGraph's node path is always captured, so `node` is listed too.
+    assert "attribute=['user_id', 'session_id', 'node']" in str(e.value)
     with pytest.raises(ValueError, match="did you mean 'model'"):
         CostTracker(budgets=[Budget.daily(1, per="models")])
     # Listed in attribute=, the key is taken as meant; a key near nothing is captured as asked.

@@ -38,6 +38,7 @@ from llmledger._core import (
 if TYPE_CHECKING:
     from llmledger.callback import CostTracker
     from llmledger.context import ledger_tracker, track_costs
+    from llmledger.watch import live
 
 __all__ = [
     "Budget",
@@ -55,6 +56,7 @@ __all__ = [
     "count_tokens",
     "count_tokens_batch",
     "ledger_tracker",
+    "live",
     "price",
     "tokenizer_for",
     "track_costs",
@@ -67,6 +69,8 @@ _LAZY = {
     "CostTracker": "llmledger.callback",
     "track_costs": "llmledger.context",
     "ledger_tracker": "llmledger.context",
+    # The terminal dashboard loads rich (the `llmledger[watch]` extra) only when used.
+    "live": "llmledger.watch",
 }
 
 if os.environ.get("LLMLEDGER_LEDGER", "").strip():

@@ -12,6 +12,7 @@ __all__ = [
     "BudgetExceededError",
     "HOOK_NAMES",
     "LedgerError",
+    "LedgerFollower",
     "LlmLedgerError",
     "PRICE_FIELDS",
     "PriceCatalogError",
@@ -26,6 +27,7 @@ __all__ = [
     "count_message_tokens",
     "count_tokens",
     "count_tokens_batch",
+    "ledger_digest",
     "ledger_export",
     "ledger_import",
     "ledger_report",
@@ -282,3 +284,43 @@ def ledger_import(
 def ledger_spend(
     path: _Path, since: str | datetime.datetime, by: str | None = None
 ) -> dict[str | None, Decimal]: ...
+
+# ---- the dashboard's and the HTML report's aggregates (src/py/follow.rs) ---------------------
+
+@final
+class LedgerFollower:
+    def __new__(
+        cls,
+        path: _Path,
+        *,
+        by: list[str] | None = None,
+        stack_by: str | None = None,
+        budgets: list[str] | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        top: int = 10,
+    ) -> LedgerFollower: ...
+    @staticmethod
+    def of_tracker(
+        tracker: Tracker,
+        *,
+        by: list[str] | None = None,
+        stack_by: str | None = None,
+        budgets: list[str] | None = None,
+        top: int = 10,
+    ) -> LedgerFollower: ...
+    def poll(self) -> int: ...
+    def view(self) -> str: ...
+    @property
+    def calls(self) -> int: ...
+
+def ledger_digest(
+    path: _Path,
+    *,
+    by: list[str] | None = None,
+    stack_by: str | None = None,
+    budgets: list[str] | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    top: int = 10,
+) -> str: ...

@@ -363,6 +363,29 @@ class CostTracker(_LangChainHooks):
         """The per-call records kept in memory, oldest first, as dicts."""
         return self._core.records()
 
+    def report_html(
+        self,
+        path: str | os.PathLike[str],
+        by: Sequence[str] | str = ("model",),
+        budgets: Sequence[str] = (),
+    ) -> None:
+        """Writes the HTML report of this tracker's calls to `path`: one self-contained file
+        (see `llmledger report --format html`). `budgets`: `["10/day"]` to show.
+
+        Example:
+            >>> CostTracker().report_html("report.html", by="node")  # doctest: +SKIP
+        """
+        from llmledger.report_html import tracker_html, write_html
+
+        dims = [by] if isinstance(by, str) else list(by)
+        write_html(tracker_html(self, by=dims, budgets=budgets), path)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: a compact HTML summary."""
+        from llmledger.report_html import summary_html
+
+        return summary_html(self)
+
     def price(self, model: str, provider: str | None = None) -> dict[str, Any] | None:
         """The catalog entry this tracker prices `model` with (overrides included)."""
         return self._core.price(model, provider)

@@ -7,6 +7,8 @@ Examples:
     llmledger prices --stale 180             # entries not checked against a source in 180 days
     llmledger cost gpt-4o --input 12000 --cached 8000 --output 800
     llmledger report costs.db --by user_id,model --since 7d
+    llmledger report costs.db --by node --format html -o report.html
+    llmledger watch costs.db --by model,user_id --budget 10/day
     llmledger export costs.db --format csv -o costs.csv
     llmledger import costs.jsonl --into costs.db
 """
@@ -241,8 +243,23 @@ def _dims(by: str | None) -> list[str]:
     return [d.strip() for d in (by or "").split(",") if d.strip()]
 
 
+def _cmd_report_html(args: argparse.Namespace, by: list[str]) -> int:
+    from llmledger.report_html import ledger_html, write_html
+
+    if not args.output:
+        raise ValueError("--format html needs -o FILE (the report is one self-contained file)")
+    page = ledger_html(
+        args.ledger, by=by, since=args.since, until=args.until, budgets=args.budget or []
+    )
+    write_html(page, args.output)
+    print(f"llmledger: wrote {args.output} ({len(page.encode()) / 1e3:,.0f} kB)", file=sys.stderr)
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     by = _dims(args.by)
+    if args.format == "html":
+        return _cmd_report_html(args, by)
     progress = _Progress(args.ledger, "reading")
     try:
         rep = _core.ledger_report(
@@ -279,6 +296,17 @@ def _cmd_report(args: argparse.Namespace) -> int:
             print()
             print(rep["table"])
     return 0
+
+
+def _cmd_watch(args: argparse.Namespace) -> int:
+    from llmledger.watch import watch
+
+    if args.refresh <= 0:
+        raise ValueError("--refresh must be a positive number of seconds")
+    follower = _core.LedgerFollower(
+        args.ledger, by=_dims(args.by), budgets=args.budget or [], since=args.since
+    )
+    return watch(follower, title=args.ledger, refresh=args.refresh, count=args.count)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -415,8 +443,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="model",
         help="comma-separated dimensions or metadata keys (default: model; '' for totals only)",
     )
-    r.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    r.add_argument("--format", choices=("table", "json", "csv", "html"), default="table")
+    r.add_argument("-o", "--output", help="the file --format html writes")
+    r.add_argument(
+        "--budget",
+        action="append",
+        metavar="AMOUNT/WINDOW",
+        help="a budget to show in the HTML report: 10/day, 2.50/hour, 100/month (repeatable)",
+    )
     r.set_defaults(func=_cmd_report)
+
+    w = sub.add_parser(
+        "watch",
+        help="a live dashboard of a ledger other processes are writing (q or Ctrl-C quits)",
+        description="Follows a ledger (.db or .jsonl) and redraws its figures every refresh; "
+        "piped, prints one summary line per refresh. Needs rich (pip install 'llmledger[watch]').",
+    )
+    w.add_argument("ledger", help="a SQLite (.db) or JSONL ledger (waited for if missing)")
+    w.add_argument(
+        "--by",
+        default="model",
+        help="comma-separated dimensions with a top list each (default: model)",
+    )
+    w.add_argument("--since", help="only calls from then on: 24h, 7d, 2026-11-01, or ISO")
+    w.add_argument("--refresh", type=float, default=1.0, help="seconds between redraws (default 1)")
+    w.add_argument(
+        "--budget",
+        action="append",
+        metavar="AMOUNT/WINDOW",
+        help="a budget to follow: 10/day, 2.50/hour, 100/month, 5/rolling:15m (repeatable)",
+    )
+    w.add_argument("--count", type=int, help=argparse.SUPPRESS)
+    w.set_defaults(func=_cmd_watch)
 
     e = sub.add_parser("export", parents=[window], help="write a ledger's records as CSV or JSONL")
     e.add_argument("ledger", help="a SQLite (.db) or JSONL ledger")

@@ -747,9 +747,45 @@ pub fn start_info(
         if info.model.is_none() {
             info.model = dict_get(md, intern!(py, "ls_model_name")).and_then(|m| name_of(&m));
         }
+        if let Some(node) = graph_node(md) {
+            info.attribution.push((Arc::from(NODE_KEY), node));
+        }
     }
     info.tags = tags.map(tag_list).unwrap_or_default();
     info
+}
+
+/// The attribution key of a LangGraph call's node path.
+pub const NODE_KEY: &str = "node";
+
+/// A LangGraph call's node path (`agent`; `review/critic` for node `critic` of the subgraph
+/// run by node `review`), from `langgraph_node` and `langgraph_checkpoint_ns`
+/// (`review:<task id>|critic:<task id>`). `None` outside a graph, and when the user's
+/// metadata sets `node` itself (the user's value is captured instead).
+fn graph_node(md: &Bound<'_, PyDict>) -> Option<String> {
+    let py = md.py();
+    let node = dict_get(md, intern!(py, "langgraph_node")).and_then(|n| text_of(&n))?;
+    if dict_get(md, intern!(py, "node")).is_some() {
+        return None;
+    }
+    let ns = dict_get(md, intern!(py, "langgraph_checkpoint_ns")).and_then(|n| text_of(&n));
+    Some(node_path(ns.as_deref().unwrap_or(""), node))
+}
+
+/// The node names of a checkpoint namespace, outermost first, ending with `node`.
+fn node_path(ns: &str, node: String) -> String {
+    let mut names: Vec<&str> = ns
+        .split('|')
+        .map(|seg| seg.split(':').next().unwrap_or(seg))
+        .filter(|n| !n.is_empty())
+        .collect();
+    if names.last() != Some(&node.as_str()) {
+        names.push(&node);
+    }
+    if names.len() == 1 {
+        return node;
+    }
+    names.join("/")
 }
 
 /// The most output tokens a request allows, from its invocation params: `max_tokens`

@@ -6,6 +6,7 @@ mod catalog;
 mod convert;
 mod errors;
 mod extract;
+mod follow;
 mod fork;
 mod hooks;
 mod ledger;
@@ -47,6 +48,8 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(tokens::count_tokens_batch, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::count_message_tokens, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::tokenizer_for, m)?)?;
+    m.add_class::<follow::PyFollower>()?;
+    m.add_function(wrap_pyfunction!(follow::ledger_digest, m)?)?;
     m.add_function(wrap_pyfunction!(ledger::ledger_report, m)?)?;
     m.add_function(wrap_pyfunction!(ledger::ledger_export, m)?)?;
     m.add_function(wrap_pyfunction!(ledger::ledger_import, m)?)?;

@@ -72,6 +72,11 @@ fn guarded(_py: Python<'_>, _hook: &str, body: impl FnOnce() -> PyResult<()>) ->
 }
 
 impl PyTracker {
+    /// The core tracker (for the dashboard's digest, `follow.rs`).
+    pub(super) fn core(&self) -> &Arc<Tracker> {
+        &self.core
+    }
+
     /// Logs a hook's failure on the `llmledger` logger and counts it; the call goes on.
     pub(super) fn internal_error(&self, py: Python<'_>, hook: &str, message: &str) {
         self.internal_errors.fetch_add(1, Ordering::Relaxed);
@@ -360,6 +365,12 @@ impl PyTracker {
             .into_iter()
             .map(Arc::from)
             .collect();
+        // LangGraph's node path is always captured (`extract::graph_node`), so `node` is a
+        // dimension of every tracker.
+        let node: Arc<str> = Arc::from(extract::NODE_KEY);
+        if !attribute.contains(&node) {
+            attribute.push(node);
+        }
         // A budget per metadata key needs that key captured; one near a captured key is a typo.
         if let Some(b) = &budgets {
             b.check_keys(&attribute)?;

@@ -9,6 +9,7 @@
 //! Reading ([`read`]): group-by reports, window spend for budgets, exports and imports, over
 //! either format.
 
+pub mod follow;
 pub mod jsonl;
 pub mod read;
 pub mod record;

@@ -93,7 +93,8 @@ const INSERT: &str = "INSERT OR IGNORE INTO calls (time, run_id, parent_run_id, 
     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, \
     ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35)";
 
-const SELECT: &str = "SELECT time, run_id, parent_run_id, root_run_id, root_run_name, model, \
+pub(super) const SELECT: &str =
+    "SELECT time, run_id, parent_run_id, root_run_id, root_run_name, model, \
     provider, attribution, tags, input_tokens, cache_read_tokens, cache_write_tokens, \
     cache_write_1h_tokens, output_tokens, reasoning_tokens, input_audio_tokens, \
     output_audio_tokens, usage_source, service_tier, cost, cost_input, cost_cache_read, \
@@ -469,7 +470,7 @@ fn insert_one(stmt: &mut rusqlite::CachedStatement<'_>, r: &CallRecord) -> rusql
     ])
 }
 
-fn read_row(row: &rusqlite::Row<'_>) -> std::result::Result<CallRecord, String> {
+pub(super) fn read_row(row: &rusqlite::Row<'_>) -> std::result::Result<CallRecord, String> {
     let s = |i: usize| -> std::result::Result<Option<String>, String> {
         row.get::<_, Option<String>>(i).map_err(|e| e.to_string())
     };

@@ -1,0 +1,158 @@
+"""The HTML report, in a real headless Chromium: it loads with no console error and no network
+request, every chart draws, and its figures equal `llmledger report --format json`'s."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser import browser_page
+from llmledger.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _synthetic() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "synthetic_ledger", ROOT / "scripts/synthetic_ledger.py"
+    )
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["synthetic_ledger"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+synthetic = _synthetic()
+
+
+@pytest.fixture(params=["jsonl", "db"])
+def ledger(
+    request: pytest.FixtureRequest, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> Path:
+    path = synthetic.write(tmp_path / "costs.jsonl", calls=600, days=2)
+    if request.param == "db":
+        db = tmp_path / "costs.db"
+        assert main(["import", str(path), "--into", str(db)]) == 0
+        path = db
+    capsys.readouterr()
+    return path
+
+
+def _json_report(ledger: Path, by: str, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    assert main(["report", str(ledger), "--by", by, "--format", "json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def _cost_text(t: dict[str, Any]) -> str:
+    if t["unpriced_calls"] and t["unpriced_calls"] >= t["calls"]:
+        return "unknown"
+    return ("\u2265 " if t["unpriced_calls"] else "") + "$" + t["cost"]
+
+
+PAGE_FIGURES = """() => {
+  const cells = (tr) => [...tr.children].map((td) => td.textContent.trim());
+  const canvases = [...document.querySelectorAll('.chart canvas')].map((c) => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let inked = 0;
+    for (let i = 3; i < d.length; i += 4) if (d[i] > 0) inked++;
+    return inked;
+  });
+  return {
+    ready: document.body.getAttribute('data-ready'),
+    cost: document.querySelector('[data-field=cost]').textContent,
+    calls: document.querySelector('.card [data-field=calls]').textContent,
+    rows: [...document.querySelectorAll('#table-by tbody tr[data-row]')].map(cells),
+    total: cells(document.querySelector('#table-by tfoot tr')),
+    header: cells(document.querySelector('#table-by thead tr')),
+    canvases,
+    roots: document.querySelectorAll('#table-roots tbody tr').length,
+    calls_rows: document.querySelectorAll('#table-calls tbody tr').length,
+    budgets: document.querySelectorAll('#budgets .budget').length,
+  };
+}"""
+
+
+def test_html_report_in_chromium_equals_json(
+    ledger: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "report.html"
+    assert (
+        main(
+            [
+                "report",
+                str(ledger),
+                "--by",
+                "node",
+                "--format",
+                "html",
+                "-o",
+                str(out),
+                "--budget",
+                "5/day",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    expected = _json_report(ledger, "node", capsys)
+    page_text = out.read_text()
+    assert "<script src" not in page_text and "<link" not in page_text, "everything inline"
+    errors: list[str] = []
+    requests: list[str] = []
+    url = out.as_uri()
+    with browser_page(tmp_path / "profile") as page:
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("request", lambda r: requests.append(r.url) if r.url != url else None)
+        page.goto(url)
+        page.wait_for_selector("body[data-ready='1']", timeout=10_000)
+        figures = page.evaluate(PAGE_FIGURES)
+        shot = tmp_path / "report.png"
+        page.screenshot(path=str(shot), full_page=True)
+    print(f"screenshot: {shot}")
+    assert errors == []
+    assert requests == [], "the page fetched something"
+    assert shot.stat().st_size > 10_000
+    # Both charts drew (stacked spend bars; token lines): real ink on each canvas.
+    assert len(figures["canvases"]) == 2 and all(n > 2000 for n in figures["canvases"]), figures[
+        "canvases"
+    ]
+    t = expected["totals"]
+    assert figures["cost"] == _cost_text(t)
+    assert figures["calls"] == f"{t['calls']:,}"
+    assert figures["header"][0] == "node"
+    assert len(figures["rows"]) == len(expected["rows"]) > 3
+    for cells, row in zip(figures["rows"], expected["rows"], strict=True):
+        assert cells[0] == (row["node"] or "-")
+        assert cells[1] == f"{row['calls']:,}"
+        assert cells[2] == f"{row['input_tokens']:,}"
+        assert cells[7] == _cost_text(row), "to the last digit"
+    assert figures["total"][7] == _cost_text(t)
+    assert figures["roots"] == 10 and figures["calls_rows"] == 10
+    assert figures["budgets"] == 1
+
+
+def test_html_report_stays_small_for_many_groups(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Aggregates only: the size follows buckets and top lists, not calls; at most 1000 rows.
+    path = synthetic.write(tmp_path / "costs.jsonl", calls=20_000, days=30)
+    out = tmp_path / "r.html"
+    assert (
+        main(["report", str(path), "--by", "root_run_id", "--format", "html", "-o", str(out)]) == 0
+    )
+    capsys.readouterr()
+    size = out.stat().st_size
+    assert size < 1_000_000, size
+    data = out.read_text()
+    assert '"rows_omitted": ' in data and '"rows_omitted": 0' not in data
+
+
+def test_html_needs_an_output_file(ledger: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", str(ledger), "--format", "html"]) == 2
+    assert "--format html needs -o FILE" in capsys.readouterr().err
