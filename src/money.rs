@@ -52,14 +52,36 @@ fn cost_of_general(tokens: u64, price_per_million: Decimal) -> Option<Decimal> {
     Some(Decimal::from_i128_with_scale(product.mantissa(), scale))
 }
 
+/// The most one call may cost: 10^15 USD. No real call comes near it; a cost above it comes
+/// from malformed counts or prices and is unknown, not a number to add up. With every call at
+/// most this, sums of calls (a tracker's totals, a budget's window, a report) stay exact and
+/// cannot overflow `Decimal` (~7.9 x 10^28) before some 7.9 x 10^13 calls, more than a
+/// process makes in years; one call's parts, each at most ~7.9 x 10^22, add up without
+/// overflow too.
+pub const MAX_CALL_COST: Decimal = Decimal::from_parts(0xA4C6_8000, 0x0003_8D7E, 0, false, 0);
+
+/// `amount`, if it can be (a part of) one call's cost: from zero to [`MAX_CALL_COST`]. The
+/// error says why not (a ledger line with a negative or absurd amount).
+pub fn call_cost(amount: Decimal) -> Result<Decimal, String> {
+    if amount.is_sign_negative() && !amount.is_zero() {
+        Err(format!("{amount} is negative"))
+    } else if amount > MAX_CALL_COST {
+        Err(format!(
+            "{amount} is more than one call can cost (10^15 USD)"
+        ))
+    } else {
+        Ok(amount)
+    }
+}
+
 /// The sum of `parts`, exactly what adding them in order with `+` gives (same value, same
-/// scale), in one pass of integer additions.
+/// scale), in one pass of integer additions; `None` if it overflows `Decimal`.
 ///
 /// A cost is the sum of its components; `Decimal`'s general addition rescales and checks at
 /// every step. Here the non-zero parts (non-negative, mantissas below 2^64: every real cost) are
 /// brought to the largest scale among them and added as integers. Anything else (a negative
 /// part, all parts zero, a sum past 96 bits) is added with `+`.
-pub fn sum(parts: &[Decimal]) -> Decimal {
+pub fn sum(parts: &[Decimal]) -> Option<Decimal> {
     let general = || sum_general(parts);
     let nonzero = || parts.iter().filter(|p| !p.is_zero());
     let Some(scale) = nonzero().map(Decimal::scale).max() else {
@@ -85,16 +107,18 @@ pub fn sum(parts: &[Decimal]) -> Decimal {
         }
     }
     match i128::try_from(total) {
-        Ok(t) if total < 1 << 96 => Decimal::from_i128_with_scale(t, scale),
+        Ok(t) if total < 1 << 96 => Some(Decimal::from_i128_with_scale(t, scale)),
         _ => general(),
     }
 }
 
-/// [`sum`] by `Decimal`'s `+`.
+/// [`sum`] by `Decimal`'s checked addition.
 #[cold]
 #[inline(never)]
-fn sum_general(parts: &[Decimal]) -> Decimal {
-    parts.iter().fold(Decimal::ZERO, |acc, p| acc + *p)
+fn sum_general(parts: &[Decimal]) -> Option<Decimal> {
+    parts
+        .iter()
+        .try_fold(Decimal::ZERO, |acc, p| acc.checked_add(*p))
 }
 
 /// A money amount as text: normalised (no trailing zeros), never in exponent notation.
@@ -199,13 +223,34 @@ mod tests {
                 .iter()
                 .try_fold(Decimal::ZERO, |acc, p| acc.checked_add(*p));
             let Some(chain) = chain else { continue };
-            let fast = sum(&parts);
+            let fast = sum(&parts).unwrap();
             assert_eq!(
                 (fast.mantissa(), fast.scale()),
                 (chain.mantissa(), chain.scale()),
                 "{parts:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_sum_that_overflows_is_none_not_a_panic() {
+        let max = Decimal::MAX;
+        assert_eq!(sum(&[max, Decimal::ONE]), None);
+        assert_eq!(sum(&[d("0.5"), max]), None);
+        assert_eq!(sum(&[max, -max, Decimal::ONE]), Some(Decimal::ONE));
+    }
+
+    #[test]
+    fn one_call_costs_zero_to_the_ceiling() {
+        assert_eq!(MAX_CALL_COST, Decimal::from(10u64.pow(15)));
+        assert_eq!(call_cost(MAX_CALL_COST), Ok(MAX_CALL_COST));
+        assert_eq!(call_cost(d("0.0004002")), Ok(d("0.0004002")));
+        assert_eq!(call_cost(d("-0")), Ok(d("-0")));
+        assert!(call_cost(d("-0.0004002")).unwrap_err().contains("negative"));
+        let over = MAX_CALL_COST + d("0.000001");
+        assert!(call_cost(over)
+            .unwrap_err()
+            .contains("more than one call can cost"));
     }
 
     #[test]

@@ -134,8 +134,8 @@ fn strip_prefixes(name: &str) -> (&str, Option<&'static str>) {
     prefix_stages(name).last().copied().unwrap_or((name, None))
 }
 
-fn all_digits(s: &str, n: usize) -> bool {
-    s.len() == n && s.bytes().all(|b| b.is_ascii_digit())
+fn all_digits(s: &[u8], n: usize) -> bool {
+    s.len() == n && s.iter().all(u8::is_ascii_digit)
 }
 
 /// Removes one snapshot suffix: `-YYYY-MM-DD`, `-YYYYMMDD`, `@YYYYMMDD`, `@latest`,
@@ -144,17 +144,18 @@ fn all_digits(s: &str, n: usize) -> bool {
 pub fn strip_snapshot(name: &str) -> Option<&str> {
     let b = name.as_bytes();
     let n = b.len();
-    // -YYYY-MM-DD
+    // -YYYY-MM-DD, compared as bytes: the name may have any characters before it, and the
+    // 11th byte from the end need not start one.
     if n > 11 {
-        let tail = &name[n - 11..];
-        let tb = tail.as_bytes();
+        let tb = &b[n - 11..];
         if tb[0] == b'-'
-            && all_digits(&tail[1..5], 4)
+            && all_digits(&tb[1..5], 4)
             && tb[5] == b'-'
-            && all_digits(&tail[6..8], 2)
+            && all_digits(&tb[6..8], 2)
             && tb[8] == b'-'
-            && all_digits(&tail[9..11], 2)
+            && all_digits(&tb[9..11], 2)
         {
+            // The cut is at the ASCII '-': a character boundary.
             return Some(&name[..n - 11]);
         }
     }
@@ -174,7 +175,8 @@ pub fn strip_snapshot(name: &str) -> Option<&str> {
         return None;
     }
     let tail = &name[i + 1..];
-    if all_digits(tail, 8) || all_digits(tail, 4) || all_digits(tail, 3) || tail == "latest" {
+    let digits = |n| all_digits(tail.as_bytes(), n);
+    if digits(8) || digits(4) || digits(3) || tail == "latest" {
         return Some(&name[..i]);
     }
     // Bedrock versions: -v1, -v2:0
@@ -267,6 +269,19 @@ mod tests {
         assert_eq!(strip_snapshot("gpt-4o"), None);
         assert_eq!(strip_snapshot("o3"), None);
         assert_eq!(strip_snapshot("-1234"), None);
+    }
+
+    #[test]
+    fn snapshot_of_non_ascii_names_does_not_panic() {
+        // Found by the `resolve` fuzz target: the 11th byte from the end inside a character
+        // ('é' is two bytes) made the date check slice a `str` off a character boundary.
+        assert_eq!(strip_snapshot("ééééééé"), None);
+        assert_eq!(
+            strip_snapshot("f,:gpt-4o-miniːҐ-2024-07&vvvvːҐ8:at-4o-mi"),
+            None
+        );
+        assert_eq!(strip_snapshot("modèle-2024-08-06"), Some("modèle"));
+        assert_eq!(strip_snapshot("ééé-20240806"), Some("ééé"));
     }
 
     #[test]

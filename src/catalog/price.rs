@@ -125,6 +125,12 @@ fn overflow(tokens: u64, price: Decimal, what: &str) -> String {
     format!("{tokens} {what} tokens at {price}/1M overflow")
 }
 
+#[cold]
+fn too_costly() -> String {
+    "the cost is over 10^15 USD, more than one call can cost (malformed counts or prices)"
+        .to_string()
+}
+
 impl PriceSet {
     /// The audio part of [`PriceSet::cost`] (rare: kept out of the usual path).
     #[cold]
@@ -200,7 +206,9 @@ impl PriceSet {
             c.output,
             c.reasoning,
             c.audio,
-        ]);
+        ])
+        .filter(|t| *t <= money::MAX_CALL_COST)
+        .ok_or_else(too_costly)?;
         Ok(c)
     }
 }
@@ -292,6 +300,27 @@ mod tests {
         };
         let err = set("1", "2").cost(&u).unwrap_err();
         assert!(err.contains("input_audio"), "{err}");
+    }
+
+    #[test]
+    fn a_cost_past_the_ceiling_is_unknown() {
+        // The most a part can cost (~7.9e22 USD) six times over is still a sum, but calls of
+        // such costs overflowed the tracker's totals (a panic) after some 170,000 of them:
+        // a call cannot cost more than `MAX_CALL_COST` (found writing the `usage_cost` fuzz
+        // target's invariant that many calls' costs add up).
+        let huge = Usage {
+            input: u64::MAX,
+            output: u64::MAX,
+            ..Usage::default()
+        };
+        let err = set("4000000", "4000000").cost(&huge).unwrap_err();
+        assert!(err.contains("more than one call can cost"), "{err}");
+        let at_ceiling = Usage {
+            input: 1_000_000,
+            ..Usage::default()
+        };
+        let c = set("1000000000000000", "0").cost(&at_ceiling).unwrap();
+        assert_eq!(c.total, money::MAX_CALL_COST);
     }
 
     #[test]

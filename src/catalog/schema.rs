@@ -86,7 +86,10 @@ fn toml_to_json(v: toml::Value) -> Value {
     match v {
         toml::Value::String(s) => Value::String(s),
         toml::Value::Integer(i) => Value::from(i),
-        toml::Value::Float(f) => serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
+        // JSON has no NaN or infinity: they stay text, which no field accepts (as null they
+        // read as an absent price, billed at another one).
+        toml::Value::Float(f) => serde_json::Number::from_f64(f)
+            .map_or_else(|| Value::String(f.to_string()), Value::Number),
         toml::Value::Boolean(b) => Value::Bool(b),
         // An unquoted TOML date (checked = 2026-11-01) reads as its text.
         toml::Value::Datetime(d) => Value::String(d.to_string()),
@@ -217,7 +220,10 @@ fn parse_entry(id: &str, obj: &Map<String, Value>, at: &str, ctx: &Ctx) -> Resul
     if id.is_empty() {
         return Err(ctx.err(format!("{at}: 'id' is empty")));
     }
-    let provider = opt_str(obj, "provider", at, ctx)?.map(|p| p.trim().to_ascii_lowercase());
+    // The catalog's own key for the provider (`azure_openai` is `azure`), as hints are
+    // normalised when a name is resolved: else no hint could ever find the entry.
+    let provider = opt_str(obj, "provider", at, ctx)?
+        .map(|p| super::normalize_provider(&p.trim().to_ascii_lowercase()).to_string());
     let source = opt_str(obj, "source", at, ctx)?;
     let checked = opt_str(obj, "checked", at, ctx)?
         .map(|s| parse_date(&s, at, "checked", ctx))
@@ -519,6 +525,28 @@ mod tests {
             err.contains("'my-model': 'context_window' must be a positive whole number"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_toml_nan_or_infinite_price_is_an_error_not_an_absent_price() {
+        // `cache_read = nan` read as null: no cache price, so cache reads billed at the input
+        // price without a word; `input = inf` said "'input' price is required".
+        for (field, value) in [("cache_read", "nan"), ("input", "inf"), ("output", "-inf")] {
+            let mut prices = vec![("input", "\"1\""), ("output", "\"2\"")];
+            prices.retain(|(k, _)| *k != field);
+            prices.push((field, value));
+            let body = prices
+                .iter()
+                .fold(String::new(), |b, (k, v)| b + k + " = " + v + "\n");
+            let err = parse_text(&format!("[m]\n{body}"), "p.toml", true, Strictness::User)
+                .err()
+                .unwrap_or_else(|| panic!("{field} = {value} accepted"))
+                .to_string();
+            assert!(
+                err.contains(&format!("'{field}' is not a decimal number")),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -206,6 +206,31 @@ fn long_context_tier_reprices_whole_request() {
 }
 
 #[test]
+fn an_override_naming_a_provider_by_an_alias_is_found() {
+    // A user entry at `azure_openai` (one of LangChain's names for Azure) was stored under
+    // that name while hints are normalised to `azure`: no hint, not even `azure_openai`
+    // itself, could find it, and its calls stayed unpriced. Found reviewing the
+    // `price_file` fuzz target's invariant (every name of a file is found again).
+    let base = test_catalog();
+    let user = Catalog::parse(
+        r#"{"my-deployment": {"provider": " Azure_OpenAI ", "input": "1", "output": "2"}}"#,
+        "dict",
+        false,
+        Strictness::User,
+    )
+    .unwrap();
+    assert_eq!(user.entries()[0].provider.as_deref(), Some("azure"));
+    let c = base.with_overrides(&user);
+    for hint in ["azure_openai", "azure", "azure-openai"] {
+        assert_eq!(
+            id_of(&c, "my-deployment", Some(hint)).as_deref(),
+            Some("override:azure/my-deployment"),
+            "{hint}"
+        );
+    }
+}
+
+#[test]
 fn overrides_replace_entries_and_their_aliases() {
     let base = test_catalog();
     let user = Catalog::parse(

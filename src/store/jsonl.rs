@@ -78,15 +78,23 @@ impl JsonlLedger {
     }
 }
 
+impl std::fmt::Debug for JsonlReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonlReader")
+            .field("path", &self.path)
+            .field("lines_read", &self.number)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Bad lines listed by name, at most; beyond, one line counts them.
 const MAX_LISTED_BAD_LINES: u64 = 100;
 
 /// Reads a JSONL ledger record by record, in file order: the lines the file had when it was
 /// opened (lines appended meanwhile are left for the next read). Bad lines are skipped and
 /// reported as `path:line: why`.
-#[derive(Debug)]
 pub struct JsonlReader {
-    reader: BufReader<std::io::Take<File>>,
+    reader: Box<dyn BufRead + Send>,
     path: PathBuf,
     range: TimeRange,
     line: Vec<u8>,
@@ -102,8 +110,15 @@ impl JsonlReader {
     pub fn open(path: &Path, range: TimeRange) -> Result<Self> {
         let file = File::open(path).map_err(|e| err(path, e))?;
         let len = file.metadata().map_err(|e| err(path, e))?.len();
-        Ok(JsonlReader {
-            reader: BufReader::with_capacity(1 << 20, file.take(len)),
+        let reader = BufReader::with_capacity(1 << 20, file.take(len));
+        Ok(Self::from_reader(Box::new(reader), path, range))
+    }
+
+    /// Reads the records in `range` from any JSONL text (the fuzz target reads memory);
+    /// `path` names it in warnings and errors.
+    pub fn from_reader(reader: Box<dyn BufRead + Send>, path: &Path, range: TimeRange) -> Self {
+        JsonlReader {
+            reader,
             path: path.to_path_buf(),
             range,
             line: Vec::new(),
@@ -112,7 +127,7 @@ impl JsonlReader {
             bad: 0,
             warnings: Vec::new(),
             done: false,
-        })
+        }
     }
 
     /// Bytes read so far.

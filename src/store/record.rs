@@ -191,7 +191,16 @@ struct RecordIn {
     error: Option<String>,
 }
 
+/// An amount of a record (`cost`, `cost_components.*`): a decimal string (or number) that can
+/// be one call's cost, from zero to [`money::MAX_CALL_COST`]; anything else makes the line
+/// bad, so no report or budget adds up a negative or absurd amount.
 fn decimal_of(v: &Value, field: &str) -> Result<Option<Decimal>, String> {
+    decimal_text_of(v, field)?
+        .map(|d| money::call_cost(d).map_err(|why| format!("{field} {why}")))
+        .transpose()
+}
+
+fn decimal_text_of(v: &Value, field: &str) -> Result<Option<Decimal>, String> {
     match v {
         Value::Null => Ok(None),
         Value::String(s) => Decimal::from_str(s)

@@ -484,7 +484,11 @@ pub(super) fn read_row(row: &rusqlite::Row<'_>) -> std::result::Result<CallRecor
     };
     let d = |i: usize| -> std::result::Result<Option<Decimal>, String> {
         s(i)?
-            .map(|t| Decimal::from_str(&t).map_err(|_| format!("'{t}' is not a decimal amount")))
+            .map(|t| {
+                Decimal::from_str(&t)
+                    .map_err(|_| format!("'{t}' is not a decimal amount"))
+                    .and_then(crate::money::call_cost)
+            })
             .transpose()
     };
     let arc = |i: usize| -> std::result::Result<Option<Arc<str>>, String> {

@@ -692,3 +692,67 @@ fn a_reader_reads_what_the_ledger_held_when_it_opened() {
     let missing = open_reader(&Location::file(&tmp("none.db")), TimeRange::default());
     assert!(missing.err().unwrap().to_string().contains("no such file"));
 }
+
+#[test]
+fn a_latency_reads_back_as_the_float_written() {
+    // Found by the `jsonl_ledger` fuzz target: serde_json's default float parser is one unit
+    // in the last place off for some numbers, so a record's latency changed each time a
+    // ledger line was read back and written again (export, import).
+    let written = 0.000_416_166_184_467_440_77_f64;
+    let mut r = rec(1, "u", "gpt-4o", Some("0.5"), &[]);
+    r.latency = Some(written);
+    let mut line = Vec::new();
+    record::write_json_line(&r, &mut line);
+    let back = record::parse_json_line(std::str::from_utf8(&line).unwrap().trim_end()).unwrap();
+    assert_eq!(back.latency.map(f64::to_bits), Some(written.to_bits()));
+    assert_eq!(back, r);
+}
+
+#[test]
+fn negative_or_absurd_amounts_make_a_jsonl_line_bad() {
+    // The `jsonl_ledger` fuzz target's invariants: a line with a negative cost was read and
+    // taken off the totals, and two lines of 7e28 USD overflowed the report's sum (a panic in
+    // `llmledger report`). Such lines are now reported and skipped like any bad line.
+    let good = r#"{"time":"2026-11-01T12:00:00Z","run_id":"beee8a95-8657-4646-91b1-9c8ed7d44c6d","cost":"0.5"}"#;
+    let lines = [
+        good.to_string(),
+        good.replace("\"0.5\"", "\"-0.0004002\"")
+            .replace("beee", "0001"),
+        good.replace("\"0.5\"", "\"7e28\"").replace("beee", "0002"),
+        good.replace("\"0.5\"", "\"7e28\"").replace("beee", "0003"),
+        good.replace(
+            r#""cost":"0.5""#,
+            r#""cost":"0.5","cost_components":{"input":"-1"}"#,
+        )
+        .replace("beee", "0004"),
+    ];
+    let mut totals = Totals::default();
+    let mut reader = jsonl::JsonlReader::from_reader(
+        Box::new(std::io::Cursor::new(lines.join("\n").into_bytes())),
+        std::path::Path::new("l.jsonl"),
+        TimeRange::default(),
+    );
+    while let Some(r) = reader.next_record().unwrap() {
+        totals.add(&r);
+    }
+    let warnings = reader.take_warnings();
+    assert_eq!(totals.successful_requests, 1);
+    assert_eq!(totals.cost, d("0.5"));
+    assert_eq!(warnings.len(), 4, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("l.jsonl:2: cost -0.0004002 is negative"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[1].contains("l.jsonl:3: cost 70000"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[1].contains("more than one call can cost"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[3].contains("cost_components.input -1 is negative"),
+        "{warnings:?}"
+    );
+}
