@@ -12,6 +12,10 @@ export PYO3_PYTHON := $(CURDIR)/$(PY)
 # FUZZ_SMOKE_SECONDS each).
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 15
+# `make fuzz` runs under AddressSanitizer; the CI smoke runs without it (`none`): building
+# every dependency with ASan is most of a cold fuzz build, and Rust's own checks (bounds,
+# overflow with debug assertions, the targets' invariants) still hold.
+FUZZ_SANITIZER ?= address
 FUZZ_TARGETS := price_file resolve jsonl_ledger usage_cost
 CARGO_FUZZ_VERSION := 0.13.2
 
@@ -73,7 +77,7 @@ cargo-fuzz:
 		cargo install -q cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked
 
 fuzz-build: cargo-fuzz
-	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build
+	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build -s $(FUZZ_SANITIZER)
 
 fuzz: fuzz-build
 	@for t in $(FUZZ_TARGETS); do \
@@ -81,7 +85,7 @@ fuzz: fuzz-build
 		mkdir -p fuzz/corpus/$$t; \
 		dict=""; [ -f fuzz/dicts/$$t.dict ] && dict="-dict=dicts/$$t.dict"; \
 		log=fuzz/corpus/$$t.log; \
-		if ! (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run $$t corpus/$$t seeds/$$t -- \
+		if ! (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -s $(FUZZ_SANITIZER) $$t corpus/$$t seeds/$$t -- \
 			-max_total_time=$(FUZZ_SECONDS) $$dict) >$$log 2>&1; then \
 			grep -v '^#[0-9]' $$log | tail -n 80; echo "fuzz $$t FAILED (log: $$log)"; exit 1; \
 		fi; \
@@ -89,7 +93,7 @@ fuzz: fuzz-build
 	done
 
 fuzz-smoke:
-	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS) FUZZ_SANITIZER=none
 
 # The abi3 wheel and the sdist, release build, into dist/.
 dist: $(VENV)/.bootstrapped
