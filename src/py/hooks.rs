@@ -10,7 +10,7 @@
 //! they need straight from the call's argument array and ignore the others (the start hooks
 //! keep the others in a dict: invocation parameters and the like).
 //!
-//! Each function's `self` is the `llmledger._core.Tracker` it was bound to by [`bind`].
+//! Each function's `self` is the `llmledger._core.Tracker` it was bound to by [`bind_hook`].
 //!
 //! This is the crate's only `unsafe` code (the crate denies it elsewhere): CPython's argument
 //! array, the GIL token CPython's call implies, and the function objects' static definitions.
@@ -193,7 +193,7 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
 ///
 /// # Safety
 /// What CPython passes a `METH_FASTCALL | METH_KEYWORDS` function whose `self` is a
-/// `PyTracker` (as [`bind`] makes them).
+/// `PyTracker` (as [`bind_hook`] makes them).
 unsafe fn call(
     slf: *mut ffi::PyObject,
     args: *const *mut ffi::PyObject,
@@ -203,7 +203,7 @@ unsafe fn call(
     body: Body,
 ) -> *mut ffi::PyObject {
     Python::attach(|py| {
-        // SAFETY: `bind` made `slf` this function's self, a live `PyTracker`.
+        // SAFETY: `bind_hook` made `slf` this function's self, a live `PyTracker`.
         let tracker = unsafe { Borrowed::from_ptr(py, slf).cast_unchecked::<PyTracker>() };
         let tracker = tracker.get();
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -239,7 +239,7 @@ fn start(t: &PyTracker, py: Python<'_>, spec: &Spec, a: &Args<'_, '_>) -> PyResu
         metadata: a.get(Kw::Metadata),
         kwargs: a.extra.as_ref(),
     };
-    t.on_start(py, spec.name, &call)
+    t.on_start(py, &call)
 }
 
 fn token(t: &PyTracker, py: Python<'_>, spec: &Spec, a: &Args<'_, '_>) -> PyResult<()> {
@@ -271,10 +271,9 @@ fn error(t: &PyTracker, py: Python<'_>, spec: &Spec, a: &Args<'_, '_>) -> PyResu
     )
 }
 
-fn chain_start(t: &PyTracker, py: Python<'_>, spec: &Spec, a: &Args<'_, '_>) -> PyResult<()> {
+fn chain_start(t: &PyTracker, _py: Python<'_>, spec: &Spec, a: &Args<'_, '_>) -> PyResult<()> {
     let run_id = a.run_id(spec)?;
     t.on_chain_start(
-        py,
         a.positional(0),
         run_id,
         a.get(Kw::ParentRunId),
@@ -282,8 +281,8 @@ fn chain_start(t: &PyTracker, py: Python<'_>, spec: &Spec, a: &Args<'_, '_>) -> 
     )
 }
 
-fn chain_end(t: &PyTracker, py: Python<'_>, spec: &Spec, a: &Args<'_, '_>) -> PyResult<()> {
-    t.on_chain_end(py, a.run_id(spec)?)
+fn chain_end(t: &PyTracker, _py: Python<'_>, spec: &Spec, a: &Args<'_, '_>) -> PyResult<()> {
+    t.on_chain_end(a.run_id(spec)?)
 }
 
 /// Defines a hook: its spec, its `extern "C"` entry point and its method definition.
@@ -294,7 +293,7 @@ macro_rules! hooks {
             ///
             /// # Safety
             /// Called by CPython as a `METH_FASTCALL | METH_KEYWORDS` function bound by
-            /// [`bind`].
+            /// [`bind_hook`].
             #[allow(non_snake_case)]
             unsafe extern "C" fn $fn(
                 slf: *mut ffi::PyObject,

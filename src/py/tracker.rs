@@ -80,13 +80,6 @@ fn call_on_record(py: Python<'_>, hook: &Py<PyAny>, r: &crate::ledger::CallRecor
     }
 }
 
-/// Runs a hook's body. The guard that keeps every error but a budget stop out of the
-/// application (logged and counted in `internal_errors`) is the hooks' entry point, which
-/// also covers reading the arguments (`hooks.rs`).
-fn guarded(_py: Python<'_>, _hook: &str, body: impl FnOnce() -> PyResult<()>) -> PyResult<()> {
-    body()
-}
-
 impl PyTracker {
     /// The core tracker (for the dashboard's digest, `follow.rs`).
     pub(super) fn core(&self) -> &Arc<Tracker> {
@@ -192,59 +185,51 @@ mod budgeted {
 }
 
 /// The hooks' work, called by the fastcall functions of `hooks.rs` with LangChain's
-/// arguments. None raises into the application but a budget stop (see [`guarded`]).
+/// arguments. Their errors go back to the hooks' entry point (`hooks.rs`), which logs and
+/// counts them: none reaches the application but a budget stop.
 impl PyTracker {
     /// `on_chat_model_start` / `on_llm_start`: remembers the run's context (metadata only
     /// arrives at the start) and, with budgets, reserves the call's worst-case cost or refuses
     /// it.
-    pub(super) fn on_start(
-        &self,
-        py: Python<'_>,
-        hook: &str,
-        call: &Start<'_, '_>,
-    ) -> PyResult<()> {
-        guarded(py, hook, || {
-            let run_id = run_ids::run_id(call.run_id)?;
-            let mut info = extract::start_info(
-                run_id,
-                opt_uuid(call.parent_run_id)?,
-                call.serialized,
-                call.tags,
-                call.metadata,
-                call.kwargs,
-            );
-            if let Some(md) = call.metadata.and_then(|m| m.cast::<PyDict>().ok()) {
-                let keys = &self.core.config().attribute;
-                let captured =
-                    extract::attribution(md, keys, &self.attribute_keys, &mut info.warnings);
-                info.attribution.extend(captured);
-                if self.key_watch.active() && info.attribution.len() < self.attribute_keys.len() {
-                    let keys: Vec<String> =
-                        md.keys().iter().filter_map(|k| k.extract().ok()).collect();
-                    log_warnings(py, &self.key_watch.check(&info.attribution, &keys));
-                }
+    pub(super) fn on_start(&self, py: Python<'_>, call: &Start<'_, '_>) -> PyResult<()> {
+        let run_id = run_ids::run_id(call.run_id)?;
+        let mut info = extract::start_info(
+            run_id,
+            opt_uuid(call.parent_run_id)?,
+            call.serialized,
+            call.tags,
+            call.metadata,
+            call.kwargs,
+        );
+        if let Some(md) = call.metadata.and_then(|m| m.cast::<PyDict>().ok()) {
+            let keys = &self.core.config().attribute;
+            let captured = extract::attribution(md, keys, &self.attribute_keys, &mut info.warnings);
+            info.attribution.extend(captured);
+            if self.key_watch.active() && info.attribution.len() < self.attribute_keys.len() {
+                let keys: Vec<String> = md.keys().iter().filter_map(|k| k.extract().ok()).collect();
+                log_warnings(py, &self.key_watch.check(&info.attribution, &keys));
             }
-            log_warnings(py, &std::mem::take(&mut info.warnings));
-            let budgets = self.core.budgets().is_some();
-            if self.core.config().estimate || budgets {
-                info.prompt = call.inputs.and_then(|i| tokens::prompt_of(i, call.kwargs));
-            }
-            if budgets {
-                info.max_output = extract::max_output(call.kwargs);
-            }
-            let result = if budgets
-                && info
-                    .prompt
-                    .as_ref()
-                    .is_some_and(|p| p.text_len() >= tokens::DETACH_MIN_BYTES)
-            {
-                // The prompt is counted for the reservation: without the GIL when long.
-                py.detach(|| self.core.start(info))
-            } else {
-                self.core.start(info)
-            };
-            self.refused(py, run_id, result)
-        })
+        }
+        log_warnings(py, &std::mem::take(&mut info.warnings));
+        let budgets = self.core.budgets().is_some();
+        if self.core.config().estimate || budgets {
+            info.prompt = call.inputs.and_then(|i| tokens::prompt_of(i, call.kwargs));
+        }
+        if budgets {
+            info.max_output = extract::max_output(call.kwargs);
+        }
+        let result = if budgets
+            && info
+                .prompt
+                .as_ref()
+                .is_some_and(|p| p.text_len() >= tokens::DETACH_MIN_BYTES)
+        {
+            // The prompt is counted for the reservation: without the GIL when long.
+            py.detach(|| self.core.start(info))
+        } else {
+            self.core.start(info)
+        };
+        self.refused(py, run_id, result)
     }
 
     /// `on_llm_new_token`: counts streamed chunks and keeps their text (to estimate a stream
@@ -256,16 +241,14 @@ impl PyTracker {
         token: Option<&Bound<'_, PyAny>>,
         chunk: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        guarded(py, "on_llm_new_token", || {
-            let run_id = run_ids::run_id(run_id)?;
-            let result = match token {
-                Some(t) if self.core.wants_stream_text() => {
-                    self.core.token(run_id, &tokens::chunk_text(t, chunk))
-                }
-                _ => self.core.token(run_id, ""),
-            };
-            self.refused(py, run_id, result)
-        })
+        let run_id = run_ids::run_id(run_id)?;
+        let result = match token {
+            Some(t) if self.core.wants_stream_text() => {
+                self.core.token(run_id, &tokens::chunk_text(t, chunk))
+            }
+            _ => self.core.token(run_id, ""),
+        };
+        self.refused(py, run_id, result)
     }
 
     /// `on_llm_end`: reads the response's usage, prices and records the call.
@@ -277,19 +260,17 @@ impl PyTracker {
         parent_run_id: Option<&Bound<'_, PyAny>>,
         tags: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        guarded(py, "on_llm_end", || {
-            let mut info = EndInfo {
-                run_id: run_ids::run_id(run_id)?,
-                parent_run_id: opt_uuid(parent_run_id)?,
-                ..EndInfo::default()
-            };
-            extract::end_info(response, &mut info);
-            if self.may_estimate(&info) {
-                info.output_text = tokens::output_texts(response);
-            }
-            self.record(py, info, tags);
-            Ok(())
-        })
+        let mut info = EndInfo {
+            run_id: run_ids::run_id(run_id)?,
+            parent_run_id: opt_uuid(parent_run_id)?,
+            ..EndInfo::default()
+        };
+        extract::end_info(response, &mut info);
+        if self.may_estimate(&info) {
+            info.output_text = tokens::output_texts(response);
+        }
+        self.record(py, info, tags);
+        Ok(())
     }
 
     /// `on_llm_error`: records the failure (and any usage a partial `response` carries).
@@ -302,52 +283,45 @@ impl PyTracker {
         tags: Option<&Bound<'_, PyAny>>,
         response: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        guarded(py, "on_llm_error", || {
-            let mut info = EndInfo {
-                run_id: run_ids::run_id(run_id)?,
-                parent_run_id: opt_uuid(parent_run_id)?,
-                error: Some(error_text(error)),
-                ..EndInfo::default()
-            };
-            if let Some(r) = response.filter(|r| !r.is_none()) {
-                extract::end_info(r, &mut info);
-            }
-            self.record(py, info, tags);
-            Ok(())
-        })
+        let mut info = EndInfo {
+            run_id: run_ids::run_id(run_id)?,
+            parent_run_id: opt_uuid(parent_run_id)?,
+            error: Some(error_text(error)),
+            ..EndInfo::default()
+        };
+        if let Some(r) = response.filter(|r| !r.is_none()) {
+            extract::end_info(r, &mut info);
+        }
+        self.record(py, info, tags);
+        Ok(())
     }
 
     /// `on_chain_start` (and tool and retriever starts): runs above the LLM are remembered
     /// only to find each call's root run (and the root's name).
     pub(super) fn on_chain_start(
         &self,
-        py: Python<'_>,
         serialized: Option<&Bound<'_, PyAny>>,
         run_id: &Bound<'_, PyAny>,
         parent_run_id: Option<&Bound<'_, PyAny>>,
         name: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        guarded(py, "on_chain_start", || {
-            let parent = opt_uuid(parent_run_id)?;
-            // Only a root's name is ever reported; nested runs need just their parent link.
-            let name = if parent.is_none() {
-                name.and_then(extract::text_of)
-                    .or_else(|| serialized.and_then(extract::serialized_name))
-            } else {
-                None
-            };
-            self.core
-                .chain_start(run_ids::run_id(run_id)?, parent, name.as_deref());
-            Ok(())
-        })
+        let parent = opt_uuid(parent_run_id)?;
+        // Only a root's name is ever reported; nested runs need just their parent link.
+        let name = if parent.is_none() {
+            name.and_then(extract::text_of)
+                .or_else(|| serialized.and_then(extract::serialized_name))
+        } else {
+            None
+        };
+        self.core
+            .chain_start(run_ids::run_id(run_id)?, parent, name.as_deref());
+        Ok(())
     }
 
     /// `on_chain_end` / `on_chain_error` (and tool and retriever ends and errors).
-    pub(super) fn on_chain_end(&self, py: Python<'_>, run_id: &Bound<'_, PyAny>) -> PyResult<()> {
-        guarded(py, "on_chain_end", || {
-            self.core.chain_end(run_ids::run_id(run_id)?);
-            Ok(())
-        })
+    pub(super) fn on_chain_end(&self, run_id: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.core.chain_end(run_ids::run_id(run_id)?);
+        Ok(())
     }
 }
 
