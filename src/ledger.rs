@@ -434,19 +434,25 @@ impl Ledger {
             .into_iter()
             .map(|(key, totals)| SummaryRow { key, totals })
             .collect();
-        rows.sort_by(|a, b| {
-            b.totals
-                .cost
-                .cmp(&a.totals.cost)
-                .then(
-                    b.totals
-                        .successful_requests
-                        .cmp(&a.totals.successful_requests),
-                )
-                .then_with(|| a.key.cmp(&b.key))
-        });
+        sort_rows(&mut rows);
         rows
     }
+}
+
+/// Summary rows in report order: most expensive first, then most calls, then by key (the
+/// in-memory summary and every ledger report alike).
+pub fn sort_rows(rows: &mut [SummaryRow]) {
+    rows.sort_by(|a, b| {
+        b.totals
+            .cost
+            .cmp(&a.totals.cost)
+            .then(
+                b.totals
+                    .successful_requests
+                    .cmp(&a.totals.successful_requests),
+            )
+            .then_with(|| a.key.cmp(&b.key))
+    });
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
 
 use crate::error::{Error, Result};
-use crate::ledger::{CallRecord, Dimension, SummaryRow, Totals};
+use crate::ledger::{sort_rows, CallRecord, Dimension, SummaryRow, Totals};
 use crate::money::Decimal;
 
 use super::location::Location;
@@ -84,21 +84,6 @@ pub fn parse_dims(by: &[String]) -> Result<Vec<Dimension>> {
             Dimension::parse(name, &[Arc::from(name)])
         })
         .collect()
-}
-
-/// Most expensive first, then most calls, then by key (as `Ledger::summary`).
-fn sort_rows(rows: &mut [SummaryRow]) {
-    rows.sort_by(|a, b| {
-        b.totals
-            .cost
-            .cmp(&a.totals.cost)
-            .then(
-                b.totals
-                    .successful_requests
-                    .cmp(&a.totals.successful_requests),
-            )
-            .then_with(|| a.key.cmp(&b.key))
-    });
 }
 
 /// A streaming group-by: records in, exact totals per group out, nothing kept per record.
