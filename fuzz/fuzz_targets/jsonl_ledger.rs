@@ -16,15 +16,7 @@ use llmledger::{CallRecord, Totals};
 
 fn check_record(r: &CallRecord) {
     if let Some(c) = &r.cost {
-        for part in [
-            c.input,
-            c.cache_read,
-            c.cache_write,
-            c.output,
-            c.reasoning,
-            c.audio,
-            c.total,
-        ] {
+        for part in c.parts().into_iter().chain([c.total]) {
             assert!(!part.is_sign_negative(), "negative amount {part} read");
         }
     }

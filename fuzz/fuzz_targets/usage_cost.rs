@@ -134,16 +134,8 @@ fn check_cost(set: &PriceSet, u: &Usage) {
     let Ok(c) = set.cost(u) else {
         return;
     };
-    let parts = [
-        c.input,
-        c.cache_read,
-        c.cache_write,
-        c.output,
-        c.reasoning,
-        c.audio,
-    ];
     let mut sum = Decimal::ZERO;
-    for p in parts {
+    for p in c.parts() {
         assert!(!p.is_sign_negative(), "negative part {p}");
         sum = sum
             .checked_add(p)

@@ -88,6 +88,19 @@ pub struct CostBreakdown {
 }
 
 impl CostBreakdown {
+    /// The parts that make up `total`, in the ledger's column order (input, cache read, cache
+    /// write, output, reasoning, audio): the one list of a cost's components.
+    pub fn parts(&self) -> [Decimal; 6] {
+        [
+            self.input,
+            self.cache_read,
+            self.cache_write,
+            self.output,
+            self.reasoning,
+            self.audio,
+        ]
+    }
+
     /// Adds another breakdown to this one.
     pub fn add(&mut self, other: &CostBreakdown) {
         self.input += other.input;
@@ -199,14 +212,7 @@ impl PriceSet {
         if usage.input_audio > 0 || usage.output_audio > 0 {
             c.audio = self.audio_cost(usage)?;
         }
-        c.total = money::sum(&[
-            c.input,
-            c.cache_read,
-            c.cache_write,
-            c.output,
-            c.reasoning,
-            c.audio,
-        ])
+        c.total = money::sum(&c.parts())
         .filter(|t| *t <= money::MAX_CALL_COST)
         .ok_or_else(too_costly)?;
         Ok(c)
