@@ -14,6 +14,13 @@ It samples the process's resident memory as it goes and prints its growth, then 
 - every budget reservation was settled, and each budget's spend is the tracker's total.
 It exits 1 if a check fails.
 
+Run ids: by default each call's run id is a UUIDv7, as LangChain's callback manager makes them
+(`langchain_core.utils.uuid.uuid7`, time-ordered), so the ledger's unique run-id index grows at
+its end. `--run-ids uuid4` uses random ids instead (older LangChain versions, or ids an
+application makes itself): each insert then lands at a random place in an index that outgrows
+SQLite's page cache after a few million rows, and the writer's rate falls (measured in
+docs/ledger.md); the run shows whether the writer still keeps up.
+
 Memory: by default the tracker keeps no per-call records in memory (`max_records=0`), as a
 long-running service with a durable ledger should (it is what `track_costs` does for
 `LLMLEDGER_LEDGER`): the records are in the ledger, totals and budgets in memory, so resident
@@ -36,15 +43,19 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from bench_budgets import KW, MESSAGES
 from bench_on_llm_end import realistic_result
+from langchain_core.utils.uuid import uuid7
 from llmledger import Budget, CostTracker
 
 USERS = 1000
+# How run ids are made: as LangChain's callback manager does (time-ordered), or at random.
+RUN_IDS: dict[str, Callable[[], uuid.UUID]] = {"uuid7": uuid7, "uuid4": uuid.uuid4}
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -99,6 +110,7 @@ def work(
     id_sums: list[int],
     kwargs: list[dict[str, Any]],
     barrier: threading.Barrier,
+    new_id: Callable[[], uuid.UUID],
 ) -> None:
     """`calls` calls of one thread; the sum of their run ids goes to `id_sums[index]`."""
     result = realistic_result()
@@ -107,7 +119,7 @@ def work(
     total = 0
     barrier.wait()
     for i in range(calls):
-        rid = uuid.uuid4()
+        rid = new_id()
         total += rid.int
         start({}, MESSAGES, run_id=rid, parent_run_id=None, **kwargs[(i * 7 + index) % USERS])
         end(result, run_id=rid, parent_run_id=None, tags=["prod"])
@@ -129,7 +141,9 @@ def run(args: argparse.Namespace, ledger: Path) -> tuple[CostTracker, int, Progr
     barrier = threading.Barrier(args.threads + 1)
     threads = [
         threading.Thread(
-            target=work, args=(tracker, i, n, progress, id_sums, kwargs, barrier), daemon=True
+            target=work,
+            args=(tracker, i, n, progress, id_sums, kwargs, barrier, RUN_IDS[args.run_ids]),
+            daemon=True,
         )
         for i, n in enumerate(per)
     ]
@@ -267,6 +281,12 @@ def main() -> int:
         default=0,
         help="records kept in memory: 0 (default), N, or none (all)",
     )
+    ap.add_argument(
+        "--run-ids",
+        choices=sorted(RUN_IDS),
+        default="uuid7",
+        help="uuid7 (LangChain's, time-ordered; default) or uuid4 (random)",
+    )
     ap.add_argument("--sample-every", type=float, default=5.0, help="seconds between samples")
     ap.add_argument("--ledger", type=Path, help="the SQLite ledger (default: a temporary file)")
     args = ap.parse_args()
@@ -276,7 +296,7 @@ def main() -> int:
             sys.exit(f"{ledger} exists: the soak checks a ledger of its own calls only")
         print(
             f"soak: {args.calls:,} calls, {args.threads} threads, SQLite ledger {ledger}, "
-            f"3 budgets, max_records={args.max_records}"
+            f"3 budgets, max_records={args.max_records}, run ids {args.run_ids}"
         )
         tracker, id_sum, progress, seconds = run(args, ledger)
         print(
