@@ -48,7 +48,9 @@ def test_soak_checks_catch_a_missing_record(tmp_path: Path) -> None:
     finally:
         sys.path.remove(str(SOAK.parent))
     ledger = tmp_path / "soak.db"
-    args = argparse.Namespace(calls=200, threads=2, max_records=0, sample_every=1.0)
+    args = argparse.Namespace(
+        calls=200, threads=2, max_records=0, sample_every=1.0, run_ids="uuid4"
+    )
     tracker, id_sum, _, _ = soak.run(args, ledger)
     assert soak.check(tracker, id_sum, ledger, 200) == []
     db = sqlite3.connect(ledger)
