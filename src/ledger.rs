@@ -269,6 +269,17 @@ pub struct Totals {
     /// llmledger counted itself or recorded as unknown: their `estimated_by` starts with
     /// [`PARTIAL_PREFIX`].
     pub malformed_usage_calls: u64,
+    /// Calls served by a local runtime (Ollama, llama.cpp, vLLM, ...) without a user price:
+    /// cost 0, `price_entry` starting with [`LOCAL_PREFIX`]. They are priced calls.
+    pub local_calls: u64,
+}
+
+/// The start of a local call's `price_entry` (`local:ollama`).
+pub const LOCAL_PREFIX: &str = "local:";
+
+/// Whether a record's `price_entry` says it was served by a local runtime.
+pub fn is_local_entry(price_entry: Option<&str>) -> bool {
+    price_entry.is_some_and(|e| e.starts_with(LOCAL_PREFIX))
 }
 
 /// A latency in seconds as whole microseconds (negative or not finite: none).
@@ -303,6 +314,9 @@ impl Totals {
         }
         if r.usage_source != UsageSource::Cache {
             self.usage.add(&r.usage);
+        }
+        if is_local_entry(r.price_entry.as_deref()) {
+            self.local_calls += 1;
         }
         match &r.cost {
             Some(c) => self.cost += c.total,

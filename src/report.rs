@@ -28,6 +28,13 @@ pub fn totals_text(t: &Totals) -> String {
     if t.estimated_calls > 0 {
         let _ = writeln!(s, "Estimated-Usage Requests: {}", t.estimated_calls);
     }
+    if t.local_calls > 0 {
+        let _ = writeln!(
+            s,
+            "Local-Model Requests (no API fee, $0): {}",
+            t.local_calls
+        );
+    }
     if t.malformed_usage_calls > 0 {
         let _ = writeln!(
             s,

@@ -15,7 +15,7 @@ use std::sync::{Arc, OnceLock};
 use chrono::NaiveDate;
 use parking_lot::RwLock;
 
-pub use names::{is_model_vendor, normalize_provider};
+pub use names::{bills_maker_prices, is_model_vendor, local_runtime, normalize_provider};
 pub use price::{CostBreakdown, PriceSet, PriceVersion, Priced, Tier, Tiered};
 use schema::Strictness;
 
@@ -379,13 +379,14 @@ impl Catalog {
     }
 
     /// The entry named exactly `name`. With a provider hint: that provider's entry (or an
-    /// entry that applies at every provider); else the model maker's entry (hosts such as
-    /// Azure or Bedrock bill a maker's model at its list price unless they list their own);
-    /// else, if the hint is a provider the catalog knows, nothing: another host's price for an
-    /// open model is not this provider's. `openai` is the exception: LangChain's ChatOpenAI
-    /// reports it for every OpenAI-compatible host (OpenRouter, Together, ...), whose own
-    /// names (`meta-llama/...`) then find that host's entry. Without a hint, or with one the
-    /// catalog does not know: the first entry (makers come first).
+    /// entry that applies at every provider); else, for a host that bills a maker's model at
+    /// its list price (Azure, Bedrock, Vertex: [`bills_maker_prices`]), the maker's entry;
+    /// else nothing: another host's price is not this provider's, and a provider the catalog
+    /// does not know (a local runtime such as Ollama, a host without entries) borrows none.
+    /// `openai` is the exception: LangChain's ChatOpenAI reports it for every
+    /// OpenAI-compatible host (OpenRouter, Together, DeepSeek, ...), whose own names
+    /// (`meta-llama/...`, `deepseek-chat`) then find that host's entry. Without a hint: the
+    /// first entry (makers come first).
     fn exact(&self, name: &str, provider: Option<&str>) -> Option<Arc<Entry>> {
         let slot = self.index.get(name)?;
         let entry = |i: &usize| &self.entries[*i];
@@ -395,16 +396,13 @@ impl Catalog {
                 .iter()
                 .find(|&i| entry(i).provider.as_deref().is_none_or(|ep| ep == p))
                 .or_else(|| {
+                    if !bills_maker_prices(p) {
+                        return None;
+                    }
                     slot.iter()
                         .find(|&i| entry(i).provider.as_deref().is_some_and(is_model_vendor))
                 })
-                .or_else(|| {
-                    if p != "openai" && self.providers.contains(p) {
-                        None
-                    } else {
-                        slot.first()
-                    }
-                }),
+                .or_else(|| (p == "openai").then(|| slot.first()).flatten()),
         }?;
         Some(self.entries[*pick].clone())
     }

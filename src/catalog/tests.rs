@@ -567,3 +567,31 @@ fn hosts_of_lists_each_providers_own_entry_and_price_call_is_resolve_then_cost()
     assert_eq!(tier_variant(Some("priority")), Some("priority"));
     assert_eq!(tier_variant(Some("scale")), None);
 }
+
+#[test]
+fn a_host_without_entries_never_borrows_a_vendors_price() {
+    let c = Catalog::bundled().unwrap();
+    // Local runtimes and hosts the catalog does not know: no price of theirs, and none
+    // borrowed from the model's maker.
+    for host in ["ollama", "vllm", "lmstudio", "dashscope", "acme"] {
+        for model in ["deepseek-r1", "deepseek-chat", "mistral-small", "codestral", "gpt-4o"] {
+            assert_eq!(id_of(&c, model, Some(host)), None, "{model} at {host}");
+        }
+    }
+    // Hosts that bill a maker's model at its list price, and ChatOpenAI's `openai` for every
+    // OpenAI-compatible endpoint, still find the maker.
+    assert_eq!(
+        id_of(&c, "deepseek-chat", Some("openai")).as_deref(),
+        Some("deepseek/deepseek-chat")
+    );
+    let t = test_catalog();
+    assert_eq!(
+        id_of(&t, "gpt-4o-mini", Some("azure_openai")).as_deref(),
+        Some("openai/gpt-4o-mini")
+    );
+    assert_eq!(id_of(&t, "gpt-4o-mini", Some("groq")), None);
+    assert_eq!(
+        id_of(&t, "gpt-4o-mini", None).as_deref(),
+        Some("openai/gpt-4o-mini")
+    );
+}

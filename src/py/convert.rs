@@ -102,6 +102,7 @@ pub fn totals_dict<'py>(py: Python<'py>, t: &Totals) -> PyResult<Bound<'py, PyDi
     d.set_item("latency_s_sum", t.latency_seconds())?;
     d.set_item("timed_calls", t.timed_calls)?;
     d.set_item("malformed_usage_calls", t.malformed_usage_calls)?;
+    d.set_item("local_calls", t.local_calls)?;
     Ok(d)
 }
 
