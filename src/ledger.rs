@@ -61,6 +61,13 @@ pub struct CallRecord {
     pub chunks: u32,
     /// The error, for failed calls (`Type: message`).
     pub error: Option<String>,
+    /// Where usage details came from when LangChain's `usage_metadata` lacked them
+    /// (`cache_read_tokens from llm_output.token_usage`): the provider's raw usage, each
+    /// count taken once.
+    pub usage_notes: Option<String>,
+    /// Components priced by a fallback rather than a price of their own
+    /// (`cache_read_tokens at the input price: no cache_read price`), `; `-separated.
+    pub price_notes: Option<String>,
 }
 
 impl CallRecord {
@@ -272,6 +279,9 @@ pub struct Totals {
     /// Calls served by a local runtime (Ollama, llama.cpp, vLLM, ...) without a user price:
     /// cost 0, `price_entry` starting with [`LOCAL_PREFIX`]. They are priced calls.
     pub local_calls: u64,
+    /// Calls with a component priced by a fallback (`price_notes`: cached tokens at the
+    /// input price where the entry has no cache-read price, ...).
+    pub fallback_priced_calls: u64,
 }
 
 /// The start of a local call's `price_entry` (`local:ollama`).
@@ -317,6 +327,9 @@ impl Totals {
         }
         if is_local_entry(r.price_entry.as_deref()) {
             self.local_calls += 1;
+        }
+        if r.price_notes.is_some() {
+            self.fallback_priced_calls += 1;
         }
         match &r.cost {
             Some(c) => self.cost += c.total,
@@ -508,6 +521,8 @@ mod tests {
             latency: None,
             chunks: 0,
             error: None,
+            usage_notes: None,
+            price_notes: None,
         }
     }
 

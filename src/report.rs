@@ -35,6 +35,13 @@ pub fn totals_text(t: &Totals) -> String {
             t.local_calls
         );
     }
+    if t.fallback_priced_calls > 0 {
+        let _ = writeln!(
+            s,
+            "Requests Priced by a Fallback (see price_notes): {}",
+            t.fallback_priced_calls
+        );
+    }
     if t.malformed_usage_calls > 0 {
         let _ = writeln!(
             s,

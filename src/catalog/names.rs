@@ -24,6 +24,16 @@ pub fn normalize_provider(p: &str) -> &str {
         "cohere" | "cohere_chat" => "cohere",
         "groq" | "groq_ai" => "groq",
         "openrouter" | "open_router" => "openrouter",
+        // Chinese platforms, by the ls_provider their LangChain integrations report
+        // (langchain-community's ChatTongyi, ChatZhipuAI, MoonshotChat, QianfanChatEndpoint,
+        // MiniMaxChat, VolcEngineMaasChat; langchain-qwq's ChatQwen / ChatQwQ).
+        "dashscope" | "tongyi" | "qwen" | "qwq" | "alibaba" | "aliyun" | "bailian" => "dashscope",
+        "zhipuai" | "zhipu" | "bigmodel" => "zhipuai",
+        "zai" | "z.ai" | "z-ai" => "zai",
+        "moonshot" | "moonshotai" | "kimi" => "moonshot",
+        "qianfan" | "qianfanchatendpoint" | "baidu" | "baidu_qianfan" | "ernie" => "qianfan",
+        "minimax" => "minimax",
+        "volcengine" | "volcenginemaas" | "volcengine_maas" | "ark" | "doubao" => "volcengine",
         other => other,
     }
 }
@@ -34,7 +44,20 @@ pub fn normalize_provider(p: &str) -> &str {
 pub fn is_model_vendor(provider: &str) -> bool {
     matches!(
         provider,
-        "openai" | "anthropic" | "google" | "mistral" | "deepseek" | "xai" | "cohere"
+        "openai"
+            | "anthropic"
+            | "google"
+            | "mistral"
+            | "deepseek"
+            | "xai"
+            | "cohere"
+            | "dashscope"
+            | "moonshot"
+            | "zhipuai"
+            | "zai"
+            | "minimax"
+            | "qianfan"
+            | "volcengine"
     )
 }
 
@@ -61,9 +84,7 @@ pub fn local_runtime(name: &str) -> Option<&'static str> {
     let lower = std::str::from_utf8(&buf[..n]).ok()?;
     let rt = match lower {
         // ls_provider values, then the client classes that report them (or none).
-        "ollama" | "chatollama" | "ollamallm" | "ollamafunctions" | "ollamaembeddings" => {
-            "ollama"
-        }
+        "ollama" | "chatollama" | "ollamallm" | "ollamafunctions" | "ollamaembeddings" => "ollama",
         "llamacpp" | "llama_cpp" | "llama-cpp" | "llama.cpp" | "chatllamacpp" => "llamacpp",
         "llamafile" | "chatllamafile" => "llamafile",
         "vllm" | "vllmopenai" | "chatvllm" => "vllm",
@@ -105,6 +126,11 @@ fn provider_prefix(prefix: &str) -> Option<Option<&'static str>> {
         "xai" | "x-ai" => "xai",
         "cohere" => "cohere",
         "ollama" => "ollama",
+        "dashscope" => "dashscope",
+        "moonshot" => "moonshot",
+        "zai" => "zai",
+        "zhipuai" => "zhipuai",
+        "volcengine" => "volcengine",
         _ => return None,
     };
     Some(Some(p))
@@ -446,6 +472,13 @@ mod tests {
             ("cohere", "cohere"),
             ("openrouter", "openrouter"),
             ("ollama", "ollama"),
+            ("tongyi", "dashscope"),
+            ("qwen", "dashscope"),
+            ("zhipuai", "zhipuai"),
+            ("moonshot", "moonshot"),
+            ("qianfanchatendpoint", "qianfan"),
+            ("minimax", "minimax"),
+            ("volcenginemaas", "volcengine"),
         ] {
             assert_eq!(normalize_provider(ls), ours, "{ls}");
         }
@@ -463,7 +496,15 @@ mod tests {
         ] {
             assert_eq!(local_runtime(name), Some(rt), "{name}");
         }
-        for hosted in ["openai", "deepseek", "mistralai", "huggingface", "ollamax", "", "o"] {
+        for hosted in [
+            "openai",
+            "deepseek",
+            "mistralai",
+            "huggingface",
+            "ollamax",
+            "",
+            "o",
+        ] {
             assert_eq!(local_runtime(hosted), None, "{hosted}");
         }
         assert!(bills_maker_prices("bedrock") && !bills_maker_prices("ollama"));

@@ -72,7 +72,7 @@ impl SqliteLedger {
              c.cache_write_1h_tokens, c.output_tokens, c.reasoning_tokens, \
              c.input_audio_tokens, c.output_audio_tokens, \
              c.usage_source = 'provider' AND c.estimated_by LIKE 'provider+%', c.time, c.latency_s, \
-             c.price_entry LIKE 'local:%' \
+             c.price_entry LIKE 'local:%', c.price_notes IS NOT NULL \
              FROM calls c{join}{cond}"
         );
         let e = |m: rusqlite::Error| SqliteLedger::err(&self.path, m);
@@ -123,6 +123,7 @@ impl SqliteLedger {
                 latency: latency.and_then(latency_micros),
                 malformed: int(n + 13).map_err(e)? != 0,
                 local: int(n + 16).map_err(e)? != 0,
+                fallback_priced: int(n + 17).map_err(e)? != 0,
             };
             let id = int(n).map_err(e)?;
             if last_id != Some(id) {
@@ -188,6 +189,8 @@ struct Call {
     malformed: bool,
     /// Served by a local runtime (`ledger::is_local_entry`).
     local: bool,
+    /// Has `price_notes`.
+    fallback_priced: bool,
 }
 
 /// Exact running sums of a group; the same rules as `Totals::add`.
@@ -208,6 +211,7 @@ struct Acc {
     timed: u64,
     malformed: u64,
     local: u64,
+    fallback_priced: u64,
 }
 
 impl Acc {
@@ -243,6 +247,7 @@ impl Acc {
         }
         self.pico += i128::from(c.pico);
         self.local += u64::from(c.local);
+        self.fallback_priced += u64::from(c.fallback_priced);
         // A failed call that reported no usage billed nothing we know of: not "unpriced".
         let billed_nothing = c.failed && c.tokens.iter().all(|t| *t == 0);
         if !(c.priced || billed_nothing) {
@@ -285,6 +290,7 @@ impl Acc {
             latency_micros: self.latency_micros,
             timed_calls: self.timed,
             local_calls: self.local,
+            fallback_priced_calls: self.fallback_priced,
         })
     }
 }

@@ -101,6 +101,8 @@ impl Tracker {
             latency: run.latency,
             chunks: run.chunks,
             error: end.error,
+            usage_notes: end.usage_notes,
+            price_notes: None,
         };
         self.price(&mut record, usage.unknown, &mut warnings);
         if record.usage_source == UsageSource::Estimated && record.chunks > 0 {
@@ -319,13 +321,14 @@ impl Tracker {
         record.price_entry = Some(shared_name(r.entry.key()));
         record.catalog_version = Some(self.catalog_version.clone());
         let variant = price_variant(record.service_tier.as_deref());
-        match r
-            .entry
-            .cost(&record.usage, record.time.date_naive(), variant)
+        match r.entry.cost_at(&record.usage, record.time, variant)
         {
             Ok(p) => {
                 warnings.extend(p.warnings);
                 record.cost = Some(p.cost);
+                if !p.notes.is_empty() {
+                    record.price_notes = Some(p.notes.join("; "));
+                }
             }
             Err(e) => {
                 warnings.push(format!("cost of a call is unknown: {e}"));
