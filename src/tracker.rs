@@ -504,8 +504,7 @@ impl Tracker {
             // The clock may be Python's (`clock=`): never read it with the lock held.
             drop(runs);
             let now = self.now();
-            let Ok(so_far) = entry.cost_at(&usage, now, price_variant(tier.as_deref()))
-            else {
+            let Ok(so_far) = entry.cost_at(&usage, now, price_variant(tier.as_deref())) else {
                 return Ok(());
             };
             if let Some(b) = &self.budgets {

@@ -351,7 +351,9 @@ fn parse_windows(obj: &Map<String, Value>, at: &str, ctx: &Ctx) -> Result<Vec<Ti
             return Err(ctx.err(format!("{wat} must be an object")));
         };
         for k in o.keys() {
-            if !(PRICE_FIELDS.contains(&k.as_str()) || ["tiers", "start", "end"].contains(&k.as_str())) {
+            if !(PRICE_FIELDS.contains(&k.as_str())
+                || ["tiers", "start", "end"].contains(&k.as_str()))
+            {
                 return Err(ctx.err(format!("{wat}: unknown field '{k}'")));
             }
         }
@@ -359,7 +361,9 @@ fn parse_windows(obj: &Map<String, Value>, at: &str, ctx: &Ctx) -> Result<Vec<Ti
             let s = opt_str(o, key, &wat, ctx)?
                 .ok_or_else(|| ctx.err(format!("{wat}: '{key}' is required (\"HH:MM\", UTC)")))?;
             parse_minute(&s).ok_or_else(|| {
-                ctx.err(format!("{wat}: '{key}' must be a UTC time \"HH:MM\", not '{s}'"))
+                ctx.err(format!(
+                    "{wat}: '{key}' must be a UTC time \"HH:MM\", not '{s}'"
+                ))
             })
         };
         let (start, end) = (minute("start")?, minute("end")?);

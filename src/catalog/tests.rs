@@ -713,7 +713,10 @@ fn windows_in_a_user_file_are_checked() {
     let w = &c.entries()[0].versions[0].windows[0];
     assert!(w.contains(23 * 60) && w.contains(0) && w.contains(359) && !w.contains(360));
     for (bad, says) in [
-        (r#""start": "25:00", "end": "06:00""#, "'start' must be a UTC time"),
+        (
+            r#""start": "25:00", "end": "06:00""#,
+            "'start' must be a UTC time",
+        ),
         (r#""start": "06:00", "end": "06:00""#, "the same time"),
         (r#""end": "06:00""#, "'start' is required"),
     ] {

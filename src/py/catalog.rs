@@ -202,9 +202,13 @@ fn price_usage(
     }
     let catalog = catalog_with(prices)?;
     // Exactly as the tracker prices a call: resolve, then the entry under the tier's variant.
-    let Some(call_price) =
-        catalog.price_call(call.model, call.provider, &usage, call.at, call.service_tier)
-    else {
+    let Some(call_price) = catalog.price_call(
+        call.model,
+        call.provider,
+        &usage,
+        call.at,
+        call.service_tier,
+    ) else {
         return Ok(None);
     };
     let r = call_price.entry;

@@ -220,3 +220,52 @@ pub fn entry_dict<'py>(
     d.set_item("versions", history)?;
     Ok(d)
 }
+
+/// The `currency=` / `rate=` pair of `summary()`, `report()` and the ledger reports: both or
+/// neither. The rate is a `Decimal`, an `int` or a decimal string (`"7.12"`); a `float` is
+/// refused, as prices are (its text need not be the rate meant).
+pub fn currency_arg(
+    currency: Option<&str>,
+    rate: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Option<crate::money::Currency>> {
+    use pyo3::exceptions::PyValueError;
+    use pyo3::types::{PyFloat, PyString};
+    let rate = rate.filter(|r| !r.is_none());
+    let (code, rate) =
+        match (currency, rate) {
+            (None, None) => return Ok(None),
+            (Some(c), Some(r)) => (c, r),
+            _ => return Err(PyValueError::new_err(
+                "currency and rate go together: currency=\"CNY\", rate=\"7.12\" (units per USD)",
+            )),
+        };
+    let value: Decimal = if rate.is_instance_of::<PyFloat>() {
+        return Err(PyValueError::new_err(format!(
+            "rate must be exact: write it as a string (rate=\"{}\") or a Decimal, not a float",
+            rate.str()?
+        )));
+    } else if let Ok(s) = rate.cast::<PyString>() {
+        let text = s.to_str()?;
+        text.trim()
+            .parse()
+            .map_err(|_| PyValueError::new_err(format!("rate '{text}' is not a decimal number")))?
+    } else {
+        rate.extract()?
+    };
+    crate::money::Currency::new(code, value)
+        .map(Some)
+        .map_err(PyValueError::new_err)
+}
+
+/// Adds `currency`, `rate` and `converted_cost` (the cost in that currency, exact) to a
+/// totals or row dict.
+pub fn add_converted(
+    d: &Bound<'_, PyDict>,
+    t: &Totals,
+    c: &crate::money::Currency,
+) -> PyResult<()> {
+    d.set_item("currency", &c.code)?;
+    d.set_item("rate", c.rate)?;
+    d.set_item("converted_cost", c.convert(t.cost))?;
+    Ok(())
+}

@@ -73,9 +73,7 @@ struct RecordOut<'a> {
     latency_s: Option<f64>,
     streamed_chunks: u32,
     error: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     usage_notes: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     price_notes: Option<&'a str>,
 }
 

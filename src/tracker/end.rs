@@ -321,8 +321,7 @@ impl Tracker {
         record.price_entry = Some(shared_name(r.entry.key()));
         record.catalog_version = Some(self.catalog_version.clone());
         let variant = price_variant(record.service_tier.as_deref());
-        match r.entry.cost_at(&record.usage, record.time, variant)
-        {
+        match r.entry.cost_at(&record.usage, record.time, variant) {
             Ok(p) => {
                 warnings.extend(p.warnings);
                 record.cost = Some(p.cost);
