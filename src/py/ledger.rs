@@ -223,6 +223,7 @@ pub fn ledger_summary<'py>(
 /// `ledger_summary` plus the text the CLI prints (`summary_text`, `table`) and progress.
 #[pyfunction]
 #[pyo3(signature = (path, by=None, since=None, until=None, progress=None, currency=None, rate=None))]
+#[allow(clippy::too_many_arguments)] // Python's keyword arguments
 pub fn ledger_report<'py>(
     py: Python<'py>,
     path: &Bound<'py, PyAny>,

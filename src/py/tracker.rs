@@ -560,11 +560,11 @@ impl PyTracker {
     /// A text table grouped by `by` (default: model); with `currency` and `rate`, the cost
     /// column in that currency and a line naming the rate.
     #[pyo3(signature = (by=None, currency=None, rate=None))]
-    fn report<'py>(
+    fn report(
         &self,
         by: Option<Vec<String>>,
         currency: Option<&str>,
-        rate: Option<&Bound<'py, PyAny>>,
+        rate: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<String> {
         let cur = convert::currency_arg(currency, rate)?;
         let by = by.unwrap_or_else(|| vec!["model".into()]);

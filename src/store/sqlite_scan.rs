@@ -176,6 +176,8 @@ enum Source {
 }
 
 /// What the aggregation needs of one call.
+// The flags are one row's boolean columns, read as they come.
+#[allow(clippy::struct_excessive_bools)]
 struct Call {
     source: Source,
     failed: bool,

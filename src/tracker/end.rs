@@ -429,6 +429,12 @@ fn unknown_warning(unknown: Fields, estimate: bool) -> String {
     )
 }
 
+/// The `price_entry` of a call served by local runtime `rt`: `local:ollama`. Totals count
+/// these calls apart ([`crate::ledger::Totals::local_calls`]).
+pub fn local_entry(rt: &str) -> String {
+    format!("{}{rt}", crate::ledger::LOCAL_PREFIX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -504,10 +510,4 @@ mod tests {
             (1, 1)
         );
     }
-}
-
-/// The `price_entry` of a call served by local runtime `rt`: `local:ollama`. Totals count
-/// these calls apart ([`crate::ledger::Totals::local_calls`]).
-pub fn local_entry(rt: &str) -> String {
-    format!("{}{rt}", crate::ledger::LOCAL_PREFIX)
 }
