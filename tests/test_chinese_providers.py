@@ -150,3 +150,51 @@ def test_moonshot_kimi_k2_at_its_published_price() -> None:
 )
 def test_unlisted_models_stay_unknown(ls_provider: str, model: str) -> None:
     assert price(model, ls_provider) is None
+
+
+class TongyiShaped(UsageFakeChatModel):
+    """What langchain-community 0.4.2's `ChatTongyi` hands LangChain: no `usage_metadata`,
+    DashScope's native usage in `generation_info["token_usage"]`, `llm_output` with the model
+    name only (`_chat_generation_from_qwen_resp`). The real class needs the dashscope SDK."""
+
+    def _generate(self, *args: Any, **kwargs: Any) -> Any:
+        from langchain_core.messages import AIMessage
+        from langchain_core.outputs import ChatGeneration, ChatResult
+
+        gen = ChatGeneration(
+            message=AIMessage(content="你好"),
+            generation_info={
+                "finish_reason": "stop",
+                "request_id": "67aec2b5-72bf-96a4-ae29-5bfebd2e7305",
+                "token_usage": {
+                    "input_tokens": 10_000,
+                    "output_tokens": 1_000,
+                    "total_tokens": 11_000,
+                    "prompt_tokens_details": {"cached_tokens": 8_000},
+                },
+            },
+        )
+        return ChatResult(generations=[gen], llm_output={"model_name": self.model})
+
+
+def test_tongyi_native_usage_with_cached_tokens() -> None:
+    t = CostTracker()
+    TongyiShaped(model="qwen-plus", provider="tongyi").invoke("x", config={"callbacks": [t]})
+    (rec,) = t.records()
+    assert rec["price_entry"] == "dashscope/qwen-plus"
+    assert (rec["input_tokens"], rec["cache_read_tokens"], rec["output_tokens"]) == (
+        10_000,
+        8_000,
+        1_000,
+    )
+    # LiteLLM 1.109.1's DashScope (international) qwen-plus: $0.40 / 1M input, $1.20 / 1M
+    # output, no cached price in the catalog: cached tokens at the input price, flagged.
+    assert rec["cost"] == (10_000 * Decimal("0.4") + 1_000 * Decimal("1.2")) / M
+    assert rec["price_notes"] == "cache_read_tokens at the input price: no cache_read price"
+
+
+def test_chat_qwen_reports_openai_and_finds_dashscope() -> None:
+    # langchain-qwq's ChatQwen subclasses BaseChatOpenAI, whose ls_provider is "openai":
+    # the maker's (DashScope's) entry is found as for any OpenAI-compatible endpoint.
+    entry = price("qwen-plus", "openai")
+    assert entry is not None and entry["key"] == "dashscope/qwen-plus"

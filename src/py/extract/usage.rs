@@ -362,7 +362,8 @@ fn anthropic_usage(d: &Bound<'_, PyDict>, at: &str, r: &mut Reader<'_>) -> (Usag
     (u, tier)
 }
 
-/// OpenAI Responses' raw usage (inclusive), or a plain input/output pair.
+/// OpenAI Responses' raw usage (inclusive), or a plain input/output pair (DashScope's native
+/// usage too, whose cache hits are `prompt_tokens_details.cached_tokens`).
 fn responses_usage(d: &Bound<'_, PyDict>, at: &str, r: &mut Reader<'_>) -> Usage {
     let py = d.py();
     let get = |k: &str| dict_get(d, &PyString::new(py, k));
@@ -384,6 +385,12 @@ fn responses_usage(d: &Bound<'_, PyDict>, at: &str, r: &mut Reader<'_>) -> Usage
         u.cache_read = r.count(
             dict_get(&p, intern!(py, "cached_tokens")),
             Joined(at, "input_tokens_details.cached_tokens"),
+            Field::CacheRead,
+        );
+    } else if let Some(p) = sub("prompt_tokens_details") {
+        u.cache_read = r.count(
+            dict_get(&p, intern!(py, "cached_tokens")),
+            Joined(at, "prompt_tokens_details.cached_tokens"),
             Field::CacheRead,
         );
     }
