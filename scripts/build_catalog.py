@@ -225,12 +225,25 @@ def sort_key(e: dict[str, Any]) -> tuple[int, str, str]:
 
 
 # -- genai-prices ----------------------------------------------------------------------------
+# A dated preview name (`gemini-2.5-flash-preview-05-20`): the text of a genai-prices
+# `contains` / `starts_with` clause shaped like this is one exact name the clause matches,
+# kept as an alias (the clause itself, fuzzy, is not copied). Only previews: a dated
+# snapshot of a released model (Bedrock's `us.anthropic.claude-...-20250929`, Azure's
+# `o4-mini-2025-04-16`) often has a richer entry of its own (batch, 1-hour cache, tiers)
+# that such an alias would shadow.
+SNAPSHOT_NAME = re.compile(r"^[a-z][a-z0-9.:-]*-preview-(\d{2}-\d{2}|\d{4}-\d{2}-\d{2}|\d{8})$")
+
+
 def genai_equals(match: Any) -> list[str]:
-    """The exact names in a genai-prices match clause (ORs of equals); fuzzy clauses dropped."""
+    """The exact names in a genai-prices match clause (ORs of equals), and the dated snapshot
+    names its `contains` / `starts_with` clauses spell out in full; fuzzy matching dropped."""
     from genai_prices import types as t
 
     if isinstance(match, t.ClauseEquals):
         return [match.equals.lower()]
+    if isinstance(match, (t.ClauseContains, t.ClauseStartsWith)):
+        text = match.contains if isinstance(match, t.ClauseContains) else match.starts_with
+        return [text.lower()] if SNAPSHOT_NAME.match(text.lower()) else []
     if isinstance(match, t.ClauseOr):
         return [n for c in match.or_ for n in genai_equals(c)]
     return []
@@ -421,6 +434,8 @@ def load_genai(version: str) -> list[dict[str, Any]]:
         ours = GENAI_PROVIDERS.get(p.id)
         if ours is None:
             continue
+        # A snapshot name spelled out by a fuzzy clause never takes another model's id.
+        ids = {m.id.lower() for m in p.models}
         for m in p.models:
             provider = ours
             mid = m.id.lower()
@@ -441,7 +456,9 @@ def load_genai(version: str) -> list[dict[str, Any]]:
             e: dict[str, Any] = {
                 "id": mid,
                 "provider": provider,
-                "aliases": sorted({n for n in genai_equals(m.match) if n != mid}),
+                "aliases": sorted(
+                    {n for n in genai_equals(m.match) if n != mid and (n not in ids or n == mid)}
+                ),
                 "source": f"genai-prices {version}",
                 "checked": CHECKED,
             }
