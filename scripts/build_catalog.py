@@ -84,6 +84,13 @@ PROVIDER_RANK = [
     "deepseek",
     "xai",
     "cohere",
+    "dashscope",
+    "moonshot",
+    "zhipuai",
+    "zai",
+    "minimax",
+    "qianfan",
+    "volcengine",
     "azure",
     "bedrock",
     "vertex",
@@ -107,6 +114,10 @@ GENAI_PROVIDERS = {
     "together": "together",
     "fireworks": "fireworks",
     "openrouter": "openrouter",
+    "moonshotai": "moonshot",
+    "zhipuai": "zhipuai",
+    "zai": "zai",
+    "minimax": "minimax",
 }
 
 # LiteLLM `litellm_provider` -> (our provider, key prefixes to remove).
@@ -142,7 +153,15 @@ LITELLM_PROVIDERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "fireworks_ai": ("fireworks", ("fireworks_ai/",)),
     "fireworks_ai-embedding-models": ("fireworks", ("fireworks_ai/",)),
     "openrouter": ("openrouter", ("openrouter/",)),
+    "dashscope": ("dashscope", ("dashscope/",)),
+    "moonshot": ("moonshot", ("moonshot/",)),
+    "zai": ("zai", ("zai/",)),
+    "minimax": ("minimax", ("minimax/",)),
+    "volcengine": ("volcengine", ("volcengine/",)),
 }
+# Providers whose LiteLLM entries list 0 for prices LiteLLM does not know (volcengine's
+# `deepseek-v3-2-251201` at 0/0): a 0 there is unknown, never free, and the entry is skipped.
+LITELLM_ZERO_IS_UNKNOWN = {"volcengine"}
 LITELLM_MODES = {"chat", "completion", "embedding", "responses", None}
 
 GENAI_KEYS = {
@@ -206,38 +225,92 @@ def sort_key(e: dict[str, Any]) -> tuple[int, str, str]:
 
 
 # -- genai-prices ----------------------------------------------------------------------------
+# A dated preview name (`gemini-2.5-flash-preview-05-20`): the text of a genai-prices
+# `contains` / `starts_with` clause shaped like this is one exact name the clause matches,
+# kept as an alias (the clause itself, fuzzy, is not copied). Only previews: a dated
+# snapshot of a released model (Bedrock's `us.anthropic.claude-...-20250929`, Azure's
+# `o4-mini-2025-04-16`) often has a richer entry of its own (batch, 1-hour cache, tiers)
+# that such an alias would shadow.
+SNAPSHOT_NAME = re.compile(r"^[a-z][a-z0-9.:-]*-preview-(\d{2}-\d{2}|\d{4}-\d{2}-\d{2}|\d{8})$")
+
+
 def genai_equals(match: Any) -> list[str]:
-    """The exact names in a genai-prices match clause (ORs of equals); fuzzy clauses dropped."""
+    """The exact names in a genai-prices match clause (ORs of equals), and the dated snapshot
+    names its `contains` / `starts_with` clauses spell out in full; fuzzy matching dropped."""
     from genai_prices import types as t
 
     if isinstance(match, t.ClauseEquals):
         return [match.equals.lower()]
+    if isinstance(match, (t.ClauseContains, t.ClauseStartsWith)):
+        text = match.contains if isinstance(match, t.ClauseContains) else match.starts_with
+        return [text.lower()] if SNAPSHOT_NAME.match(text.lower()) else []
     if isinstance(match, t.ClauseOr):
         return [n for c in match.or_ for n in genai_equals(c)]
     return []
 
 
-def day_share(c: Any) -> float:
-    """Hours a day a genai-prices TimeOfDateConstraint is in force."""
-    start = c.start_time.hour * 60 + c.start_time.minute
-    end = c.end_time.hour * 60 + c.end_time.minute
-    return ((end - start) % (24 * 60)) / 60
-
-
-def genai_standard(model: Any, when: dt.datetime) -> Any:
-    """The model's standard prices on `when`. Time-of-day prices cannot be expressed: the price
-    in force for most of the day is used (DeepSeek's daytime price, not its night discount)."""
-    from genai_prices import types as t
-
+def genai_standard_at(model: Any, when: dt.datetime) -> Any:
+    """genai-prices' standard prices at `when` (date and UTC time of day): the last
+    conditional price whose constraint is active, as `ModelInfo.get_prices` picks it."""
     if not isinstance(model.prices, list):
         return model.prices
     for cp in reversed(model.prices):
-        c = cp.constraint
-        if c is None or (isinstance(c, t.StartDateConstraint) and c.active(when)):
-            return cp.prices
-        if isinstance(c, t.TimeOfDateConstraint) and day_share(c) > 12:
+        if cp.constraint is None or cp.constraint.active(when):
             return cp.prices
     return model.prices[0].prices
+
+
+def tod_boundaries(model: Any) -> list[int]:
+    """The minutes of the day (UTC) where a genai-prices time-of-day price starts or ends."""
+    from genai_prices import types as t
+
+    out = {0}
+    for cp in model.prices if isinstance(model.prices, list) else []:
+        c = cp.constraint
+        if isinstance(c, t.TimeOfDateConstraint):
+            for tm in (c.start_time, c.end_time):
+                out.add(tm.hour * 60 + tm.minute)
+    return sorted(out)
+
+
+def hhmm(minute: int) -> str:
+    return f"{minute // 60 % 24:02d}:{minute % 60:02d}"
+
+
+def genai_day(
+    model: Any, day: dt.date, dropped: set[str]
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The standard prices of `day` and its time-of-day windows: the day is cut at every
+    time-of-day boundary, each segment priced by genai-prices' own rule; the price in force
+    the most minutes is the standard one, and every maximal run of segments at another price
+    becomes a window (UTC)."""
+    bounds = tod_boundaries(model)
+    segs = []
+    for i, start in enumerate(bounds):
+        end = bounds[i + 1] if i + 1 < len(bounds) else 24 * 60
+        when = dt.datetime.combine(day, dt.time(start // 60, start % 60), tzinfo=dt.UTC)
+        segs.append((start, end, genai_tiered(genai_standard_at(model, when), model.id, dropped)))
+    minutes: dict[str, int] = {}
+    for start, end, p in segs:
+        k = json.dumps(p, sort_keys=True)
+        minutes[k] = minutes.get(k, 0) + end - start
+    # Most minutes wins; a tie goes to the price at noon (the day's "daytime" price).
+    noon = next(p for s, e, p in segs if s <= 12 * 60 < e)
+    best = max(minutes, key=lambda k: (minutes[k], k == json.dumps(noon, sort_keys=True)))
+    standard = next(p for _, _, p in segs if json.dumps(p, sort_keys=True) == best)
+    runs: list[list[Any]] = []
+    for start, end, p in segs:
+        if p == standard:
+            continue
+        if runs and runs[-1][1] == start and runs[-1][2] == p:
+            runs[-1][1] = end
+        else:
+            runs.append([start, end, p])
+    # A run ending at midnight and one starting there are one window.
+    if len(runs) > 1 and runs[-1][1] == 24 * 60 and runs[0][0] == 0 and runs[0][2] == runs[-1][2]:
+        runs[0][0] = runs.pop()[0]
+    windows = [{"start": hhmm(s), "end": hhmm(e), **p} for s, e, p in runs if p is not None]
+    return standard, windows
 
 
 def genai_prices_at(model: Any, when: dt.datetime, context: dict[str, str] | None) -> Any:
@@ -246,7 +319,7 @@ def genai_prices_at(model: Any, when: dt.datetime, context: dict[str, str] | Non
 
     from genai_prices import types as t
 
-    standard = genai_standard(model, when)
+    standard = genai_standard_at(model, when)
     if not context:
         return standard
     overrides: dict[str, Any] = {}
@@ -318,7 +391,7 @@ def genai_versions(model: Any, dropped: set[str], notes: list[str]) -> list[dict
             dates.add(cp.constraint.start_date)
         elif isinstance(cp.constraint, t.TimeOfDateConstraint):
             notes.append(
-                "time-of-day prices not modelled: the price in force most of the day is used"
+                "time-of-day prices: the windows (UTC) are genai-prices' off-peak and peak hours"
             )
     for v in model.price_variants or ():
         if isinstance(v.constraint, t.StartDateConstraint):
@@ -327,7 +400,7 @@ def genai_versions(model: Any, dropped: set[str], notes: list[str]) -> list[dict
     versions: list[dict[str, Any]] = []
     for start in starts:
         when = dt.datetime.combine(start or dt.date(1970, 1, 1), dt.time(12), tzinfo=dt.UTC)
-        std = genai_tiered(genai_prices_at(model, when, None), model.id, dropped)
+        std, windows = genai_day(model, start or dt.date(1970, 1, 1), dropped)
         if std is None:
             return None
         variants = {}
@@ -343,6 +416,8 @@ def genai_versions(model: Any, dropped: set[str], notes: list[str]) -> list[dict
         version = dict(std)
         if variants:
             version["variants"] = variants
+        if windows:
+            version["windows"] = windows
         if versions and {k: v for k, v in versions[-1].items() if k != "from"} == version:
             continue
         if start is not None:
@@ -359,6 +434,8 @@ def load_genai(version: str) -> list[dict[str, Any]]:
         ours = GENAI_PROVIDERS.get(p.id)
         if ours is None:
             continue
+        # A snapshot name spelled out by a fuzzy clause never takes another model's id.
+        ids = {m.id.lower() for m in p.models}
         for m in p.models:
             provider = ours
             mid = m.id.lower()
@@ -379,7 +456,9 @@ def load_genai(version: str) -> list[dict[str, Any]]:
             e: dict[str, Any] = {
                 "id": mid,
                 "provider": provider,
-                "aliases": sorted({n for n in genai_equals(m.match) if n != mid}),
+                "aliases": sorted(
+                    {n for n in genai_equals(m.match) if n != mid and (n not in ids or n == mid)}
+                ),
                 "source": f"genai-prices {version}",
                 "checked": CHECKED,
             }
@@ -461,6 +540,8 @@ def litellm_entry(key: str, v: dict[str, Any], version: str) -> dict[str, Any] |
 
     std = tiered(None)
     if std is None:
+        return None
+    if provider in LITELLM_ZERO_IS_UNKNOWN and Decimal(std["input"]) == 0:
         return None
     variants = {}
     for name in ("batch", "flex", "priority"):

@@ -51,7 +51,9 @@ PRICE_FIELDS = (
     "output_audio",
 )
 REQUIRED_PRICE_FIELDS = ("input", "output")
-VERSION_KEYS = set(PRICE_FIELDS) | {"from", "tiers", "variants"}
+VERSION_KEYS = set(PRICE_FIELDS) | {"from", "tiers", "variants", "windows"}
+WINDOW_KEYS = set(PRICE_FIELDS) | {"start", "end", "tiers"}
+HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 TIER_KEYS = set(PRICE_FIELDS) | {"above"}
 VARIANT_KEYS = set(PRICE_FIELDS) | {"tiers"}
 VARIANT_NAMES = {"batch", "flex", "priority"}
@@ -158,6 +160,22 @@ class Checker:
         self.price_set(where, v, VERSION_KEYS, tiers_ok=True)
         if "from" in v:
             self.iso_date(f"{where}.from", v["from"])
+        if "windows" in v:
+            ws = v["windows"]
+            if not isinstance(ws, list) or not ws:
+                self.err(f"{where}.windows", "windows must be a non-empty list")
+                ws = []
+            for i, w in enumerate(ws):
+                at = f"{where}.windows[{i}]"
+                if not isinstance(w, dict):
+                    self.err(at, "a window must be an object")
+                    continue
+                for k in ("start", "end"):
+                    if not isinstance(w.get(k), str) or not HHMM.match(w[k]):
+                        self.err(at, f"{k} must be a UTC time 'HH:MM'")
+                if w.get("start") == w.get("end"):
+                    self.err(at, "start and end are the same time")
+                self.price_set(at, w, WINDOW_KEYS, tiers_ok=True)
         if "variants" in v:
             vs = v["variants"]
             if not isinstance(vs, dict) or not vs:

@@ -61,6 +61,13 @@ pub struct CallRecord {
     pub chunks: u32,
     /// The error, for failed calls (`Type: message`).
     pub error: Option<String>,
+    /// Where usage details came from when LangChain's `usage_metadata` lacked them
+    /// (`cache_read_tokens from llm_output.token_usage`): the provider's raw usage, each
+    /// count taken once.
+    pub usage_notes: Option<String>,
+    /// Components priced by a fallback rather than a price of their own
+    /// (`cache_read_tokens at the input price: no cache_read price`), `; `-separated.
+    pub price_notes: Option<String>,
 }
 
 impl CallRecord {
@@ -269,6 +276,20 @@ pub struct Totals {
     /// llmledger counted itself or recorded as unknown: their `estimated_by` starts with
     /// [`PARTIAL_PREFIX`].
     pub malformed_usage_calls: u64,
+    /// Calls served by a local runtime (Ollama, llama.cpp, vLLM, ...) without a user price:
+    /// cost 0, `price_entry` starting with [`LOCAL_PREFIX`]. They are priced calls.
+    pub local_calls: u64,
+    /// Calls with a component priced by a fallback (`price_notes`: cached tokens at the
+    /// input price where the entry has no cache-read price, ...).
+    pub fallback_priced_calls: u64,
+}
+
+/// The start of a local call's `price_entry` (`local:ollama`).
+pub const LOCAL_PREFIX: &str = "local:";
+
+/// Whether a record's `price_entry` says it was served by a local runtime.
+pub fn is_local_entry(price_entry: Option<&str>) -> bool {
+    price_entry.is_some_and(|e| e.starts_with(LOCAL_PREFIX))
 }
 
 /// A latency in seconds as whole microseconds (negative or not finite: none).
@@ -303,6 +324,12 @@ impl Totals {
         }
         if r.usage_source != UsageSource::Cache {
             self.usage.add(&r.usage);
+        }
+        if is_local_entry(r.price_entry.as_deref()) {
+            self.local_calls += 1;
+        }
+        if r.price_notes.is_some() {
+            self.fallback_priced_calls += 1;
         }
         match &r.cost {
             Some(c) => self.cost += c.total,
@@ -494,6 +521,8 @@ mod tests {
             latency: None,
             chunks: 0,
             error: None,
+            usage_notes: None,
+            price_notes: None,
         }
     }
 

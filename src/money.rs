@@ -126,6 +126,60 @@ pub fn format(amount: Decimal) -> String {
     amount.normalize().to_string()
 }
 
+/// A currency to show USD amounts in, at a rate the user gives (`CNY` at `7.12` per USD).
+/// The ledger stays in USD: only what is shown is converted, exactly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Currency {
+    /// ISO 4217 code, upper case (`CNY`).
+    pub code: String,
+    /// Units of the currency per 1 USD.
+    pub rate: Decimal,
+}
+
+impl Currency {
+    /// A currency from a code and a rate: the code is three ASCII letters, the rate a
+    /// positive decimal.
+    pub fn new(code: &str, rate: Decimal) -> Result<Currency, String> {
+        let code = code.trim().to_ascii_uppercase();
+        if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(format!(
+                "currency must be a three-letter ISO 4217 code (CNY, EUR, ...), not '{code}'"
+            ));
+        }
+        if rate <= Decimal::ZERO {
+            return Err(format!(
+                "rate must be positive (units of {code} per USD), not {rate}"
+            ));
+        }
+        Ok(Currency {
+            code,
+            rate: rate.normalize(),
+        })
+    }
+
+    /// `usd` in this currency, exact (`None` on overflow).
+    pub fn convert(&self, usd: Decimal) -> Option<Decimal> {
+        usd.checked_mul(self.rate).map(|d| d.normalize())
+    }
+
+    /// `usd` in this currency for people: `CNY 0.0566`, at least two decimals.
+    pub fn format(&self, usd: Decimal) -> String {
+        match self.convert(usd) {
+            Some(n) if n.scale() < 2 => format!("{} {n:.2}", self.code),
+            Some(n) => format!("{} {n}", self.code),
+            None => format!("{} (overflow)", self.code),
+        }
+    }
+
+    /// The line that says which rate was used.
+    pub fn describe(&self) -> String {
+        format!(
+            "Amounts in {} at {} {} per USD (the rate given; the ledger is in USD)",
+            self.code, self.rate, self.code
+        )
+    }
+}
+
 /// A money amount for people: `$0.0123`, at least two decimals, exact.
 pub fn format_usd(amount: Decimal) -> String {
     let n = amount.normalize();
@@ -143,6 +197,19 @@ mod tests {
 
     fn d(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn currency_conversion_is_exact_and_checked() {
+        let cny = Currency::new("cny", d("7.12")).unwrap();
+        assert_eq!(cny.code, "CNY");
+        assert_eq!(cny.convert(d("0.00795")).unwrap(), d("0.056604"));
+        assert_eq!(cny.format(d("2")), "CNY 14.24");
+        assert_eq!(cny.format(d("0.00795")), "CNY 0.056604");
+        assert!(cny.describe().contains("7.12 CNY per USD"));
+        assert!(Currency::new("yuan", d("7")).is_err());
+        assert!(Currency::new("CNY", d("0")).is_err());
+        assert!(Currency::new("CNY", d("-1")).is_err());
     }
 
     #[test]

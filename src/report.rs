@@ -4,12 +4,17 @@
 use std::fmt::Write;
 
 use crate::ledger::{SummaryRow, Totals, NONE_VALUE};
-use crate::money::format_usd;
+use crate::money::{format_usd, Currency};
 
 /// `get_openai_callback`'s summary lines, plus cache-write, LLM-cache, estimated, failed and
 /// unpriced lines when they are not zero. The cost line is a lower bound (`>= $x`) when some
 /// calls are unpriced, and `unknown` when none is priced.
 pub fn totals_text(t: &Totals) -> String {
+    totals_text_in(t, None)
+}
+
+/// [`totals_text`] with the cost shown in `currency` (and a line naming the rate) when given.
+pub fn totals_text_in(t: &Totals, currency: Option<&Currency>) -> String {
     let u = &t.usage;
     let mut s = String::new();
     let _ = writeln!(s, "Tokens Used: {}", u.total());
@@ -28,6 +33,20 @@ pub fn totals_text(t: &Totals) -> String {
     if t.estimated_calls > 0 {
         let _ = writeln!(s, "Estimated-Usage Requests: {}", t.estimated_calls);
     }
+    if t.local_calls > 0 {
+        let _ = writeln!(
+            s,
+            "Local-Model Requests (no API fee, $0): {}",
+            t.local_calls
+        );
+    }
+    if t.fallback_priced_calls > 0 {
+        let _ = writeln!(
+            s,
+            "Requests Priced by a Fallback (see price_notes): {}",
+            t.fallback_priced_calls
+        );
+    }
     if t.malformed_usage_calls > 0 {
         let _ = writeln!(
             s,
@@ -36,7 +55,16 @@ pub fn totals_text(t: &Totals) -> String {
         );
     }
     // With unpriced calls the known sum is a lower bound (`>= $x`), or nothing is known.
-    let _ = write!(s, "Total Cost (USD): {}", cost_cell(t));
+    match currency {
+        None => {
+            let _ = write!(s, "Total Cost (USD): {}", cost_cell(t));
+        }
+        Some(c) => {
+            let _ = writeln!(s, "Total Cost (USD): {}", cost_cell(t));
+            let _ = writeln!(s, "Total Cost ({}): {}", c.code, cost_cell_in(t, Some(c)));
+            let _ = write!(s, "{}", c.describe());
+        }
+    }
     if t.unpriced_calls > 0 {
         let _ = write!(
             s,
@@ -50,17 +78,34 @@ pub fn totals_text(t: &Totals) -> String {
 /// A cost for a table cell: "unknown" when nothing in the row could be priced, and ">= $x"
 /// when some of it could not (never a bare $0 for an unknown cost).
 fn cost_cell(t: &Totals) -> String {
+    cost_cell_in(t, None)
+}
+
+/// [`cost_cell`] in `currency` (USD when `None`).
+fn cost_cell_in(t: &Totals, currency: Option<&Currency>) -> String {
     let priced = (t.successful_requests + t.failed_requests).saturating_sub(t.unpriced_calls);
+    let amount = |d| currency.map_or_else(|| format_usd(d), |c| c.format(d));
     match (t.unpriced_calls, priced) {
-        (0, _) => format_usd(t.cost),
+        (0, _) => amount(t.cost),
         (_, 0) => "unknown".to_string(),
-        _ => format!(">= {}", format_usd(t.cost)),
+        _ => format!(">= {}", amount(t.cost)),
     }
 }
 
 /// A readable table of summary rows: one column per dimension (a missing value shows as
 /// [`NONE_VALUE`]), then calls, token counts and cost; a total line at the bottom.
 pub fn table(dims: &[String], rows: &[SummaryRow], totals: &Totals) -> String {
+    table_in(dims, rows, totals, None)
+}
+
+/// [`table`] with the cost column in `currency` (`cost_cny`) and a last line naming the rate,
+/// when given.
+pub fn table_in(
+    dims: &[String],
+    rows: &[SummaryRow],
+    totals: &Totals,
+    currency: Option<&Currency>,
+) -> String {
     let mut header: Vec<String> = dims.to_vec();
     header.extend(
         [
@@ -76,6 +121,10 @@ pub fn table(dims: &[String], rows: &[SummaryRow], totals: &Totals) -> String {
         .iter()
         .map(|s| (*s).to_string()),
     );
+    if let Some(c) = currency {
+        let i = header.len() - 2;
+        header[i] = format!("cost_{}", c.code.to_ascii_lowercase());
+    }
     let line = |key: Vec<String>, t: &Totals| -> Vec<String> {
         let mut v = key;
         v.push((t.successful_requests + t.failed_requests).to_string());
@@ -84,7 +133,7 @@ pub fn table(dims: &[String], rows: &[SummaryRow], totals: &Totals) -> String {
         v.push(t.usage.cache_write.to_string());
         v.push(t.usage.output.to_string());
         v.push(t.usage.reasoning.to_string());
-        v.push(cost_cell(t));
+        v.push(cost_cell_in(t, currency));
         v.push(t.unpriced_calls.to_string());
         v
     };
@@ -141,6 +190,9 @@ pub fn table(dims: &[String], rows: &[SummaryRow], totals: &Totals) -> String {
     }
     let _ = writeln!(out, "{rule}");
     let _ = write!(out, "{}", fmt_row(&total_line));
+    if let Some(c) = currency {
+        let _ = write!(out, "\n{}", c.describe());
+    }
     debug_assert_eq!(ncols, widths.len());
     out
 }

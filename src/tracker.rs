@@ -117,6 +117,9 @@ pub struct EndInfo {
     pub malformed: Fields,
     /// The error, for `on_llm_error`.
     pub error: Option<String>,
+    /// Where usage details missing from `usage_metadata` were read instead (see
+    /// [`crate::ledger::CallRecord::usage_notes`]).
+    pub usage_notes: Option<String>,
     /// The generated text (messages, tool calls), read only when the tracker may count
     /// tokens ([`Tracker::may_estimate`]).
     pub output_text: Vec<String>,
@@ -310,7 +313,7 @@ impl Tracker {
         };
         let cost = r
             .entry
-            .cost(&usage, now.date_naive(), price_variant(tier))
+            .cost_at(&usage, now, price_variant(tier))
             .map_or(Decimal::ZERO, |p| p.cost.total);
         (cost, Some(r.entry))
     }
@@ -501,8 +504,7 @@ impl Tracker {
             // The clock may be Python's (`clock=`): never read it with the lock held.
             drop(runs);
             let now = self.now();
-            let Ok(so_far) = entry.cost(&usage, now.date_naive(), price_variant(tier.as_deref()))
-            else {
+            let Ok(so_far) = entry.cost_at(&usage, now, price_variant(tier.as_deref())) else {
                 return Ok(());
             };
             if let Some(b) = &self.budgets {

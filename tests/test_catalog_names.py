@@ -184,3 +184,14 @@ def test_catalog_coverage() -> None:
         assert by_provider.get(p, 0) >= 10, (p, by_provider)
     sources = {e["source"].split()[0] for e in entries if not e["source"].startswith("http")}
     assert sources == {"genai-prices", "litellm"}
+
+
+@pytest.mark.parametrize(
+    "name", ["gemini-2.5-flash-preview-05-20", "gemini-2.5-flash-preview-04-17"]
+)
+def test_preview_snapshots_genai_prices_lists_are_priced(name: str) -> None:
+    # genai-prices matches these with `contains` clauses; the full names are exact aliases here.
+    entry = llmledger.price(name, "google_genai")
+    assert entry is not None and entry["key"] == "google/gemini-2.5-flash-preview"
+    # Not a fuzzy match: a longer or other name is still unknown.
+    assert llmledger.price(name + "x", "google_genai") is None

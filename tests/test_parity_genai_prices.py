@@ -35,9 +35,13 @@ GENAI_PROVIDER = {
     "together": "together",
     "fireworks": "fireworks",
     "openrouter": "openrouter",
+    "moonshot": "moonshotai",
+    "zhipuai": "zhipuai",
+    "zai": "zai",
+    "minimax": "minimax",
 }
 
-NOON = dt.time(12, tzinfo=dt.UTC)  # DeepSeek's daytime price: see build_catalog.py
+NOON = dt.time(12, tzinfo=dt.UTC)  # time-of-day prices: see test_time_of_day_prices_...
 TODAY = dt.date(2026, 11, 23)
 
 SHAPES: list[dict[str, Any]] = [
@@ -133,6 +137,19 @@ DELIBERATE: dict[tuple[str, str], str] = {
     ("google/gemini-1.5-pro", "history"): HISTORY,
     ("openai/o1-mini", "history"): HISTORY,
 }
+FW_CACHE = (
+    "Fireworks documents a default 50% discount for cached prompt tokens of serverless models "
+    "(docs.fireworks.ai/guides/prompt-caching), applied where the model's own cached price is "
+    "not in the catalog (flagged in price_notes); genai-prices bills them at the input price"
+)
+for _e in llmledger.catalog_entries():
+    if (
+        _e["provider"] == "fireworks"
+        and not _e["source"].startswith("litellm")
+        and _e["versions"][-1].get("cache_read") is None
+    ):
+        DELIBERATE[(_e["key"], "cache")] = FW_CACHE
+        DELIBERATE[(_e["key"], "long")] = FW_CACHE
 
 
 def _genai_ref(entry: dict[str, Any]) -> str | None:
@@ -231,3 +248,51 @@ def test_costs_equal_genai_prices_or_a_listed_deliberate_difference(pairs: list[
     stale = set(DELIBERATE) - set(differ)
     assert not stale, f"listed differences that no longer differ: {sorted(stale)}"
     assert equal >= 200, equal
+
+
+# Times of day (UTC) that fall in and out of every window genai-prices 0.2.3 has.
+TIMES = [
+    dt.time(h, m, tzinfo=dt.UTC)
+    for h, m in [
+        (0, 0),
+        (0, 45),
+        (2, 0),
+        (5, 0),
+        (8, 0),
+        (12, 0),
+        (16, 29),
+        (16, 30),
+        (20, 0),
+        (23, 59),
+    ]
+]
+
+
+def test_time_of_day_prices_equal_genai_prices_at_every_hour() -> None:
+    entries = [e for e in llmledger.catalog_entries() if any(v["windows"] for v in e["versions"])]
+    # DeepSeek's off-peak discount and its peak-hour prices.
+    assert {e["key"] for e in entries} >= {"deepseek/deepseek-chat", "deepseek/deepseek-v4-pro"}
+    shape = SHAPES[1]
+    usage = Usage(
+        input_tokens=shape["input_tokens"],
+        cache_read_tokens=shape["cache_read_tokens"],
+        output_tokens=shape["output_tokens"],
+    )
+    checked = 0
+    for e in entries:
+        ref = _genai_ref(e)
+        assert ref is not None, e["key"]
+        days = [TODAY] + [dt.date.fromisoformat(v["from"]) for v in e["versions"] if v["from"]]
+        for day in days:
+            for t in TIMES:
+                at = dt.datetime.combine(day, t)
+                theirs = calc_price(
+                    usage,
+                    ref,
+                    provider_id=GENAI_PROVIDER[e["provider"]],
+                    genai_request_timestamp=at,
+                ).total_price
+                ours = llmledger.cost(e["id"], provider=e["provider"], at=at, **shape)
+                assert ours == theirs, (e["key"], at, ours, theirs)
+                checked += 1
+    assert checked >= 80, checked

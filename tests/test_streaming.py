@@ -214,7 +214,11 @@ def test_fake_chat_model_invoke_and_stream_are_estimated() -> None:
 
 def test_plain_llm_without_usage_is_estimated() -> None:
     t = CostTracker()
-    llm = FakeListLLM(responses=["forty two"], metadata={"ls_model_name": "gpt-3.5-turbo-instruct"})
+    # ls_provider "openai": the class alone would report "fakelist", a host without prices.
+    llm = FakeListLLM(
+        responses=["forty two"],
+        metadata={"ls_model_name": "gpt-3.5-turbo-instruct", "ls_provider": "openai"},
+    )
     llm.invoke("What is six times seven?", config={"callbacks": [t]})
     rec = t.records()[0]
     assert rec["usage_source"] == "estimated"

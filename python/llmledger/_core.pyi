@@ -70,6 +70,7 @@ class BudgetExceededError(LlmLedgerError):
 
 _Prices: TypeAlias = Mapping[str, Any] | str | os.PathLike[str] | None
 _Money: TypeAlias = Decimal | int | float | str
+_Rate: TypeAlias = Decimal | int | str
 
 @final
 class Budget:
@@ -202,8 +203,18 @@ class Tracker:
     def internal_errors(self) -> int: ...
     @property
     def attribute(self) -> list[str]: ...
-    def summary(self, by: list[str] | None = None) -> list[dict[str, Any]]: ...
-    def report(self, by: list[str] | None = None) -> str: ...
+    def summary(
+        self,
+        by: list[str] | None = None,
+        currency: str | None = None,
+        rate: _Rate | None = None,
+    ) -> list[dict[str, Any]]: ...
+    def report(
+        self,
+        by: list[str] | None = None,
+        currency: str | None = None,
+        rate: _Rate | None = None,
+    ) -> str: ...
     def records(self) -> list[dict[str, Any]]: ...
     def summary_text(self) -> str: ...
     def flush(self) -> None: ...
@@ -237,6 +248,7 @@ def cost(
     service_tier: str | None = None,
     date: datetime.date | None = None,
     prices: _Prices = None,
+    at: datetime.datetime | None = None,
 ) -> Decimal | None: ...
 def cost_breakdown(
     model: str,
@@ -253,6 +265,7 @@ def cost_breakdown(
     service_tier: str | None = None,
     date: datetime.date | None = None,
     prices: _Prices = None,
+    at: datetime.datetime | None = None,
 ) -> dict[str, Any] | None: ...
 def suggest_models(
     model: str, provider: str | None = None, *, prices: _Prices = None
@@ -299,6 +312,8 @@ def ledger_report(
     since: _Bound = None,
     until: _Bound = None,
     progress: Callable[[int], object] | None = None,
+    currency: str | None = None,
+    rate: _Rate | None = None,
 ) -> dict[str, Any]: ...
 def ledger_export(
     path: _Path,

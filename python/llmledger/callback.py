@@ -351,22 +351,41 @@ class CostTracker(_LangChainHooks):
         """All running totals as a dict."""
         return self._core.totals()
 
-    def summary(self, by: Sequence[str] | str = ()) -> list[dict[str, Any]]:
+    def summary(
+        self,
+        by: Sequence[str] | str = (),
+        *,
+        currency: str | None = None,
+        rate: Decimal | int | str | None = None,
+    ) -> list[dict[str, Any]]:
         """Group-by rows (most expensive first): `by` values, calls, tokens by kind, cost.
 
         Dimensions: model, requested_model, provider, root_run_name, root_run_id, tag,
         usage_source, service_tier, day, hour, error, price_entry, node, and every captured
-        metadata key.
+        metadata key. With `currency` and `rate` (units per USD, exact: `"7.12"`), each row
+        also has `currency`, `rate` and `converted_cost` (its `cost` times `rate`); `cost`
+        stays USD.
 
         Example:
-            >>> CostTracker().summary(by=["user_id"])
+            >>> CostTracker().summary(by=["user_id"], currency="CNY", rate="7.12")
             []
         """
-        return self._core.summary([by] if isinstance(by, str) else list(by))
+        return self._core.summary(
+            [by] if isinstance(by, str) else list(by), currency=currency, rate=rate
+        )
 
-    def report(self, by: Sequence[str] | str = ("model",)) -> str:
-        """A readable text table of `summary(by)` with a total line."""
-        return self._core.report([by] if isinstance(by, str) else list(by))
+    def report(
+        self,
+        by: Sequence[str] | str = ("model",),
+        *,
+        currency: str | None = None,
+        rate: Decimal | int | str | None = None,
+    ) -> str:
+        """A readable text table of `summary(by)` with a total line; with `currency` and
+        `rate`, the cost column is in that currency and a last line names the rate."""
+        return self._core.report(
+            [by] if isinstance(by, str) else list(by), currency=currency, rate=rate
+        )
 
     def records(self) -> list[dict[str, Any]]:
         """The per-call records kept in memory, oldest first, as dicts."""

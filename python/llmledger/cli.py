@@ -300,7 +300,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
     progress = _Progress(args.ledger, "reading")
     try:
         rep = _core.ledger_report(
-            args.ledger, by=by, since=args.since, until=args.until, progress=progress
+            args.ledger,
+            by=by,
+            since=args.since,
+            until=args.until,
+            progress=progress,
+            currency=args.currency,
+            rate=args.rate,
         )
     finally:
         progress.done()
@@ -310,6 +316,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
             "since": args.since,
             "until": args.until,
             "by": by,
+            "currency": (
+                {"code": rep["totals"]["currency"], "rate": rep["totals"]["rate"]}
+                if args.currency
+                else None
+            ),
             "totals": rep["totals"],
             "rows": rep["rows"],
         }
@@ -482,6 +493,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="comma-separated dimensions or metadata keys (default: model; '' for totals only)",
     )
     r.add_argument("--format", choices=("table", "json", "csv", "html"), default="table")
+    r.add_argument(
+        "--currency",
+        help="also show costs in this currency (CNY, EUR, ...) at --rate; the ledger stays USD",
+    )
+    r.add_argument(
+        "--rate", help="units of --currency per USD, as an exact decimal (7.12)", default=None
+    )
     r.add_argument("-o", "--output", help="the file --format html writes")
     r.add_argument(
         "--budget",

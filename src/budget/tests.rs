@@ -737,6 +737,8 @@ fn call_scope_from_a_record() {
         latency: None,
         chunks: 0,
         error: None,
+        usage_notes: None,
+        price_notes: None,
     };
     let b = budgets(vec![Budget::daily(d("1"))
         .unwrap()

@@ -12,11 +12,16 @@ pub mod schema;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Timelike, Utc};
 use parking_lot::RwLock;
 
-pub use names::{is_model_vendor, normalize_provider};
-pub use price::{CostBreakdown, PriceSet, PriceVersion, Priced, Tier, Tiered};
+pub use names::{bills_maker_prices, is_model_vendor, local_runtime, normalize_provider};
+pub use price::{CostBreakdown, PriceSet, PriceVersion, Priced, Tier, Tiered, TimeWindow};
+
+/// Noon (UTC) of `date`: the time a call known only by its day is priced at.
+pub fn noon(date: NaiveDate) -> DateTime<Utc> {
+    date.and_hms_opt(12, 0, 0).unwrap_or_default().and_utc()
+}
 use schema::Strictness;
 
 use crate::error::{Error, Result};
@@ -147,21 +152,70 @@ impl Entry {
         date: NaiveDate,
         variant: Option<&str>,
     ) -> std::result::Result<Priced, String> {
-        let version = self.version_at(date);
+        self.cost_at(usage, noon(date), variant)
+    }
+
+    /// Prices `usage` of a call made at `at` (UTC), under `variant` if given: the price
+    /// version of its day and, for standard prices, the time-of-day window it falls in.
+    pub fn cost_at(
+        &self,
+        usage: &Usage,
+        at: DateTime<Utc>,
+        variant: Option<&str>,
+    ) -> std::result::Result<Priced, String> {
+        let version = self.version_at(at.date_naive());
         let mut warnings = Vec::new();
+        let mut window = None;
         let (tiered, used_variant) = match variant {
-            None | Some("default" | "standard" | "auto") => (&version.standard, None),
+            None | Some("default" | "standard" | "auto") => {
+                if version.windows.is_empty() {
+                    (&version.standard, None)
+                } else {
+                    #[allow(clippy::cast_possible_truncation)] // below 1440
+                    let minute = (at.hour() * 60 + at.minute()) as u16;
+                    let (t, w) = version.standard_at(minute);
+                    window = w.map(TimeWindow::describe);
+                    (t, None)
+                }
+            }
             Some(v) => self.variant_prices(version, v, &mut warnings),
         };
         let (set, tier_above) = tiered.select(usage.input);
-        let cost = set.cost(usage).map_err(|e| self.cost_error(&e))?;
+        let (cost, notes) = if usage.cache_read + usage.cache_write == 0 {
+            (set.cost(usage), Vec::new())
+        } else {
+            self.cost_with_fallbacks(set, usage)
+        };
+        let cost = cost.map_err(|e| self.cost_error(&e))?;
         Ok(Priced {
             cost,
             variant: used_variant,
             tier_above,
             effective_from: version.from,
+            window,
             warnings,
+            notes,
         })
+    }
+
+    /// The cost of a usage with cached tokens: a host's documented cached-token rule where
+    /// the entry has no cache-read price, and the components priced by a fallback.
+    #[inline(never)]
+    fn cost_with_fallbacks(
+        &self,
+        set: &PriceSet,
+        usage: &Usage,
+    ) -> (std::result::Result<CostBreakdown, String>, Vec<String>) {
+        if set.cache_read.is_none() && usage.cache_read > 0 {
+            if let Some((share, note)) = price::host_cache_read_rule(self.provider.as_deref()) {
+                let mut ruled = set.clone();
+                ruled.cache_read = Some(set.input * share);
+                let mut notes = ruled.fallbacks(usage);
+                notes.insert(0, note.to_string());
+                return (ruled.cost(usage), notes);
+            }
+        }
+        (set.cost(usage), set.fallbacks(usage))
     }
 }
 
@@ -379,13 +433,14 @@ impl Catalog {
     }
 
     /// The entry named exactly `name`. With a provider hint: that provider's entry (or an
-    /// entry that applies at every provider); else the model maker's entry (hosts such as
-    /// Azure or Bedrock bill a maker's model at its list price unless they list their own);
-    /// else, if the hint is a provider the catalog knows, nothing: another host's price for an
-    /// open model is not this provider's. `openai` is the exception: LangChain's ChatOpenAI
-    /// reports it for every OpenAI-compatible host (OpenRouter, Together, ...), whose own
-    /// names (`meta-llama/...`) then find that host's entry. Without a hint, or with one the
-    /// catalog does not know: the first entry (makers come first).
+    /// entry that applies at every provider); else, for a host that bills a maker's model at
+    /// its list price (Azure, Bedrock, Vertex: [`bills_maker_prices`]), the maker's entry;
+    /// else nothing: another host's price is not this provider's, and a provider the catalog
+    /// does not know (a local runtime such as Ollama, a host without entries) borrows none.
+    /// `openai` is the exception: LangChain's ChatOpenAI reports it for every
+    /// OpenAI-compatible host (OpenRouter, Together, DeepSeek, ...), whose own names
+    /// (`meta-llama/...`, `deepseek-chat`) then find that host's entry. Without a hint: the
+    /// first entry (makers come first).
     fn exact(&self, name: &str, provider: Option<&str>) -> Option<Arc<Entry>> {
         let slot = self.index.get(name)?;
         let entry = |i: &usize| &self.entries[*i];
@@ -395,16 +450,13 @@ impl Catalog {
                 .iter()
                 .find(|&i| entry(i).provider.as_deref().is_none_or(|ep| ep == p))
                 .or_else(|| {
+                    if !bills_maker_prices(p) {
+                        return None;
+                    }
                     slot.iter()
                         .find(|&i| entry(i).provider.as_deref().is_some_and(is_model_vendor))
                 })
-                .or_else(|| {
-                    if p != "openai" && self.providers.contains(p) {
-                        None
-                    } else {
-                        slot.first()
-                    }
-                }),
+                .or_else(|| (p == "openai").then(|| slot.first()).flatten()),
         }?;
         Some(self.entries[*pick].clone())
     }
@@ -440,19 +492,20 @@ impl Catalog {
         resolved
     }
 
-    /// Prices `usage` of `model` on `date` exactly as the tracker prices a call with
-    /// `provider` (LangChain's `ls_provider`; `None`: a call without one) and `service_tier`:
-    /// [`Catalog::resolve`], then the entry's cost under [`tier_variant`]. `None`: no entry.
+    /// Prices `usage` of `model` made at `at` (UTC) exactly as the tracker prices a call
+    /// with `provider` (LangChain's `ls_provider`; `None`: a call without one) and
+    /// `service_tier`: [`Catalog::resolve`], then the entry's cost under [`tier_variant`] at
+    /// that day's version and time-of-day window. `None`: no entry.
     pub fn price_call(
         &self,
         model: &str,
         provider: Option<&str>,
         usage: &Usage,
-        date: NaiveDate,
+        at: DateTime<Utc>,
         service_tier: Option<&str>,
     ) -> Option<CallPrice> {
         let r = self.resolve(model, provider)?;
-        let priced = r.entry.cost(usage, date, tier_variant(service_tier));
+        let priced = r.entry.cost_at(usage, at, tier_variant(service_tier));
         Some(CallPrice {
             entry: r.entry,
             priced,

@@ -24,6 +24,16 @@ pub fn normalize_provider(p: &str) -> &str {
         "cohere" | "cohere_chat" => "cohere",
         "groq" | "groq_ai" => "groq",
         "openrouter" | "open_router" => "openrouter",
+        // Chinese platforms, by the ls_provider their LangChain integrations report
+        // (langchain-community's ChatTongyi, ChatZhipuAI, MoonshotChat, QianfanChatEndpoint,
+        // MiniMaxChat, VolcEngineMaasChat; langchain-qwq's ChatQwen / ChatQwQ).
+        "dashscope" | "tongyi" | "qwen" | "qwq" | "alibaba" | "aliyun" | "bailian" => "dashscope",
+        "zhipuai" | "zhipu" | "bigmodel" => "zhipuai",
+        "zai" | "z.ai" | "z-ai" => "zai",
+        "moonshot" | "moonshotai" | "kimi" => "moonshot",
+        "qianfan" | "qianfanchatendpoint" | "baidu" | "baidu_qianfan" | "ernie" => "qianfan",
+        "minimax" => "minimax",
+        "volcengine" | "volcenginemaas" | "volcengine_maas" | "ark" | "doubao" => "volcengine",
         other => other,
     }
 }
@@ -34,8 +44,65 @@ pub fn normalize_provider(p: &str) -> &str {
 pub fn is_model_vendor(provider: &str) -> bool {
     matches!(
         provider,
-        "openai" | "anthropic" | "google" | "mistral" | "deepseek" | "xai" | "cohere"
+        "openai"
+            | "anthropic"
+            | "google"
+            | "mistral"
+            | "deepseek"
+            | "xai"
+            | "cohere"
+            | "dashscope"
+            | "moonshot"
+            | "zhipuai"
+            | "zai"
+            | "minimax"
+            | "qianfan"
+            | "volcengine"
     )
+}
+
+/// True for a host that bills another maker's model at the maker's list price unless it lists
+/// its own (Azure, Bedrock, Vertex), and for `openai`, which LangChain's ChatOpenAI reports
+/// for every OpenAI-compatible endpoint (DeepSeek's, xAI's, ...). Any other provider hint
+/// finds only its own entries: a price is never borrowed from another host.
+pub fn bills_maker_prices(provider: &str) -> bool {
+    matches!(provider, "azure" | "bedrock" | "vertex" | "openai")
+}
+
+/// The local runtime a provider hint or a client class names (`ollama`, `llamacpp`, `vllm`,
+/// `lmstudio`, ...): a model it serves runs on the user's own hardware and costs no API fee.
+/// Matched case-insensitively on the whole name, never on a part of it.
+pub fn local_runtime(name: &str) -> Option<&'static str> {
+    let mut buf = [0u8; 32];
+    let n = name.len();
+    if n == 0 || n > buf.len() {
+        return None;
+    }
+    for (b, c) in buf.iter_mut().zip(name.bytes()) {
+        *b = c.to_ascii_lowercase();
+    }
+    let lower = std::str::from_utf8(&buf[..n]).ok()?;
+    let rt = match lower {
+        // ls_provider values, then the client classes that report them (or none).
+        "ollama" | "chatollama" | "ollamallm" | "ollamafunctions" | "ollamaembeddings" => "ollama",
+        "llamacpp" | "llama_cpp" | "llama-cpp" | "llama.cpp" | "chatllamacpp" => "llamacpp",
+        "llamafile" | "chatllamafile" => "llamafile",
+        "vllm" | "vllmopenai" | "chatvllm" => "vllm",
+        "lmstudio" | "lm_studio" | "lm-studio" | "chatlmstudio" => "lmstudio",
+        "gpt4all" => "gpt4all",
+        "mlx" | "chatmlx" | "mlxpipeline" => "mlx",
+        "huggingfacepipeline" | "huggingface_pipeline" | "chathuggingfacepipeline" => {
+            "huggingface_pipeline"
+        }
+        "ctransformers" => "ctransformers",
+        "exllamav2" => "exllamav2",
+        "localai" | "local_ai" | "chatlocalai" => "localai",
+        "textgen" | "text-generation-webui" => "textgen",
+        "koboldapi" | "kobold" | "koboldcpp" => "koboldcpp",
+        "mlc" | "mlc_llm" | "chatmlc" => "mlc",
+        _ => return None,
+    };
+    Some(rt)
 }
 
 /// Prefixes `PREFIX/model` or `PREFIX:model` that name a provider (or, for `models/`, nothing):
@@ -59,6 +126,11 @@ fn provider_prefix(prefix: &str) -> Option<Option<&'static str>> {
         "xai" | "x-ai" => "xai",
         "cohere" => "cohere",
         "ollama" => "ollama",
+        "dashscope" => "dashscope",
+        "moonshot" => "moonshot",
+        "zai" => "zai",
+        "zhipuai" => "zhipuai",
+        "volcengine" => "volcengine",
         _ => return None,
     };
     Some(Some(p))
@@ -400,9 +472,42 @@ mod tests {
             ("cohere", "cohere"),
             ("openrouter", "openrouter"),
             ("ollama", "ollama"),
+            ("tongyi", "dashscope"),
+            ("qwen", "dashscope"),
+            ("zhipuai", "zhipuai"),
+            ("moonshot", "moonshot"),
+            ("qianfanchatendpoint", "qianfan"),
+            ("minimax", "minimax"),
+            ("volcenginemaas", "volcengine"),
         ] {
             assert_eq!(normalize_provider(ls), ours, "{ls}");
         }
+        for (name, rt) in [
+            ("ollama", "ollama"),
+            ("ChatOllama", "ollama"),
+            ("OllamaLLM", "ollama"),
+            ("llamacpp", "llamacpp"),
+            ("ChatLlamaCpp", "llamacpp"),
+            ("VLLM", "vllm"),
+            ("VLLMOpenAI", "vllm"),
+            ("lmstudio", "lmstudio"),
+            ("HuggingFacePipeline", "huggingface_pipeline"),
+            ("GPT4All", "gpt4all"),
+        ] {
+            assert_eq!(local_runtime(name), Some(rt), "{name}");
+        }
+        for hosted in [
+            "openai",
+            "deepseek",
+            "mistralai",
+            "huggingface",
+            "ollamax",
+            "",
+            "o",
+        ] {
+            assert_eq!(local_runtime(hosted), None, "{hosted}");
+        }
+        assert!(bills_maker_prices("bedrock") && !bills_maker_prices("ollama"));
         assert!(is_model_vendor("anthropic") && !is_model_vendor("bedrock"));
     }
 }

@@ -66,6 +66,47 @@ pub struct PriceVersion {
     pub standard: Tiered,
     /// Other billing modes: `batch`, `flex`, `priority`, ...
     pub variants: BTreeMap<String, Tiered>,
+    /// Time-of-day prices (DeepSeek's off-peak and peak hours): standard prices in force
+    /// during a daily UTC window. The last window containing the call's time wins.
+    pub windows: Vec<TimeWindow>,
+}
+
+/// A daily UTC window and the standard prices in force during it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimeWindow {
+    /// First minute of the day (UTC) the window covers, 0..1440.
+    pub start: u16,
+    /// First minute after it, 0..1440; below `start`, the window wraps past midnight.
+    pub end: u16,
+    /// The prices during the window.
+    pub prices: Tiered,
+}
+
+impl TimeWindow {
+    /// Whether minute `m` of the day (UTC) is in the window.
+    pub fn contains(&self, m: u16) -> bool {
+        if self.start <= self.end {
+            self.start <= m && m < self.end
+        } else {
+            m >= self.start || m < self.end
+        }
+    }
+
+    /// `HH:MM-HH:MM UTC`.
+    pub fn describe(&self) -> String {
+        let hm = |m: u16| format!("{:02}:{:02}", m / 60, m % 60);
+        format!("{}-{} UTC", hm(self.start), hm(self.end))
+    }
+}
+
+impl PriceVersion {
+    /// The standard prices in force at minute `m` of the day (UTC), and the window used.
+    pub fn standard_at(&self, m: u16) -> (&Tiered, Option<&TimeWindow>) {
+        match self.windows.iter().rev().find(|w| w.contains(m)) {
+            Some(w) => (&w.prices, Some(w)),
+            None => (&self.standard, None),
+        }
+    }
 }
 
 /// A call's cost, split by what was billed. All amounts are exact USD.
@@ -124,8 +165,32 @@ pub struct Priced {
     pub tier_above: Option<u64>,
     /// The first day of the price version used.
     pub effective_from: Option<NaiveDate>,
+    /// The time-of-day window whose prices were used (`16:30-00:30 UTC`), if any.
+    pub window: Option<String>,
     /// Anything the caller should be told (a variant the entry lacks, say).
     pub warnings: Vec<String>,
+    /// The components priced by a fallback rather than a price of their own (see
+    /// [`PriceSet::fallbacks`]), for the record's `price_notes`.
+    pub notes: Vec<String>,
+}
+
+/// Fireworks' documented rule for a serverless model whose cached-token price the catalog
+/// lacks: "cached prompt tokens are discounted compared to regular prompt tokens. The
+/// default discount is 50%, but the exact discount varies by model"
+/// (<https://docs.fireworks.ai/guides/prompt-caching>, checked 2026-12-02).
+pub const FIREWORKS_CACHE_READ_SHARE: &str = "0.5";
+
+/// The share of the input price a host documents for cached input tokens when the
+/// model's own price is not listed: `(share, note)`.
+pub fn host_cache_read_rule(provider: Option<&str>) -> Option<(Decimal, &'static str)> {
+    match provider {
+        Some("fireworks") => Some((
+            FIREWORKS_CACHE_READ_SHARE.parse().ok()?,
+            "cache_read_tokens at 50% of the input price: Fireworks' documented default \
+             discount for cached tokens, not this model's own price",
+        )),
+        _ => None,
+    }
 }
 
 #[inline]
@@ -145,6 +210,31 @@ fn too_costly() -> String {
 }
 
 impl PriceSet {
+    /// The components of `usage` these prices bill by a fallback rather than a price of
+    /// their own: cache reads at the input price (no `cache_read`), cache writes at the
+    /// input price (no `cache_write`), 1-hour writes at the 5-minute price (no
+    /// `cache_write_1h`). Reasoning billed as output is the rule, not a fallback.
+    pub fn fallbacks(&self, usage: &Usage) -> Vec<String> {
+        let mut out = Vec::new();
+        if usage.cache_read > 0 && self.cache_read.is_none() {
+            out.push("cache_read_tokens at the input price: no cache_read price".to_string());
+        }
+        if usage.cache_write > usage.cache_write_1h && self.cache_write.is_none() {
+            out.push("cache_write_tokens at the input price: no cache_write price".to_string());
+        }
+        if usage.cache_write_1h > 0 && self.cache_write_1h.is_none() {
+            let base = if self.cache_write.is_some() {
+                "the cache_write price"
+            } else {
+                "the input price"
+            };
+            out.push(format!(
+                "cache_write_1h_tokens at {base}: no cache_write_1h price"
+            ));
+        }
+        out
+    }
+
     /// The audio part of [`PriceSet::cost`] (rare: kept out of the usual path).
     #[cold]
     #[inline(never)]

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use chrono::NaiveDate;
 use serde_json::{Map, Value};
 
-use super::price::{PriceSet, PriceVersion, Tier, Tiered};
+use super::price::{PriceSet, PriceVersion, Tier, Tiered, TimeWindow};
 use super::Entry;
 use crate::error::{Error, Result};
 use crate::money::Decimal;
@@ -297,10 +297,10 @@ fn parse_entry(id: &str, obj: &Map<String, Value>, at: &str, ctx: &Ctx) -> Resul
 fn parse_version(obj: &Map<String, Value>, at: &str, ctx: &Ctx) -> Result<PriceVersion> {
     for k in obj.keys() {
         if !(PRICE_FIELDS.contains(&k.as_str())
-            || ["tiers", "variants", "from"].contains(&k.as_str()))
+            || ["tiers", "variants", "from", "windows"].contains(&k.as_str()))
         {
             return Err(ctx.err(format!(
-                "{at}: unknown price field '{k}' (expected from, tiers, variants, {})",
+                "{at}: unknown price field '{k}' (expected from, tiers, variants, windows, {})",
                 PRICE_FIELDS.join(", ")
             )));
         }
@@ -328,11 +328,65 @@ fn parse_version(obj: &Map<String, Value>, at: &str, ctx: &Ctx) -> Result<PriceV
         }
         Some(_) => return Err(ctx.err(format!("{at}: 'variants' must be an object"))),
     }
+    let windows = parse_windows(obj, at, ctx)?;
     Ok(PriceVersion {
         from,
         standard,
         variants,
+        windows,
     })
+}
+
+/// `windows`: `[{"start": "16:30", "end": "00:30", "input": ..., "output": ..., ...}]`.
+fn parse_windows(obj: &Map<String, Value>, at: &str, ctx: &Ctx) -> Result<Vec<TimeWindow>> {
+    let list = match obj.get("windows") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(list)) => list,
+        Some(_) => return Err(ctx.err(format!("{at}: 'windows' must be a list"))),
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for (i, w) in list.iter().enumerate() {
+        let wat = format!("{at}: windows[{i}]");
+        let Value::Object(o) = w else {
+            return Err(ctx.err(format!("{wat} must be an object")));
+        };
+        for k in o.keys() {
+            if !(PRICE_FIELDS.contains(&k.as_str())
+                || ["tiers", "start", "end"].contains(&k.as_str()))
+            {
+                return Err(ctx.err(format!("{wat}: unknown field '{k}'")));
+            }
+        }
+        let minute = |key: &str| -> Result<u16> {
+            let s = opt_str(o, key, &wat, ctx)?
+                .ok_or_else(|| ctx.err(format!("{wat}: '{key}' is required (\"HH:MM\", UTC)")))?;
+            parse_minute(&s).ok_or_else(|| {
+                ctx.err(format!(
+                    "{wat}: '{key}' must be a UTC time \"HH:MM\", not '{s}'"
+                ))
+            })
+        };
+        let (start, end) = (minute("start")?, minute("end")?);
+        if start == end {
+            return Err(ctx.err(format!("{wat}: 'start' and 'end' are the same time")));
+        }
+        out.push(TimeWindow {
+            start,
+            end,
+            prices: parse_tiered(o, &wat, ctx)?,
+        });
+    }
+    Ok(out)
+}
+
+/// `HH:MM` (00:00 to 23:59) as a minute of the day.
+fn parse_minute(s: &str) -> Option<u16> {
+    let (h, m) = s.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60).then_some(h * 60 + m)
 }
 
 fn parse_tiered(obj: &Map<String, Value>, at: &str, ctx: &Ctx) -> Result<Tiered> {

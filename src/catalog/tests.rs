@@ -550,7 +550,7 @@ fn hosts_of_lists_each_providers_own_entry_and_price_call_is_resolve_then_cost()
     let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
     for provider in [None, Some("anthropic"), Some("openai"), Some("azure")] {
         for model in ["claude-3-opus", "gpt-4o", "gpt-4o-2024-08-06"] {
-            let via_call = c.price_call(model, provider, &usage, day, Some("scale"));
+            let via_call = c.price_call(model, provider, &usage, super::noon(day), Some("scale"));
             let via_resolve = c.resolve(model, provider);
             assert_eq!(
                 via_call.as_ref().map(|p| p.entry.key().clone()),
@@ -566,4 +566,164 @@ fn hosts_of_lists_each_providers_own_entry_and_price_call_is_resolve_then_cost()
     }
     assert_eq!(tier_variant(Some("priority")), Some("priority"));
     assert_eq!(tier_variant(Some("scale")), None);
+}
+
+#[test]
+fn a_host_without_entries_never_borrows_a_vendors_price() {
+    let c = Catalog::bundled().unwrap();
+    // Local runtimes and hosts the catalog does not know: no price of theirs, and none
+    // borrowed from the model's maker.
+    for host in ["ollama", "vllm", "lmstudio", "dashscope", "acme"] {
+        for model in [
+            "deepseek-r1",
+            "deepseek-chat",
+            "mistral-small",
+            "codestral",
+            "gpt-4o",
+        ] {
+            assert_eq!(id_of(&c, model, Some(host)), None, "{model} at {host}");
+        }
+    }
+    // Hosts that bill a maker's model at its list price, and ChatOpenAI's `openai` for every
+    // OpenAI-compatible endpoint, still find the maker.
+    assert_eq!(
+        id_of(&c, "deepseek-chat", Some("openai")).as_deref(),
+        Some("deepseek/deepseek-chat")
+    );
+    let t = test_catalog();
+    assert_eq!(
+        id_of(&t, "gpt-4o-mini", Some("azure_openai")).as_deref(),
+        Some("openai/gpt-4o-mini")
+    );
+    assert_eq!(id_of(&t, "gpt-4o-mini", Some("groq")), None);
+    assert_eq!(
+        id_of(&t, "gpt-4o-mini", None).as_deref(),
+        Some("openai/gpt-4o-mini")
+    );
+}
+
+#[test]
+fn components_priced_by_a_fallback_are_named() {
+    let c = test_catalog();
+    let date = date("2026-11-23");
+    let cached = Usage {
+        input: 1_000_000,
+        cache_read: 400_000,
+        cache_write: 100_000,
+        cache_write_1h: 50_000,
+        output: 0,
+        ..Usage::default()
+    };
+    // gpt-4o-mini has a cache_read price but no cache_write ones.
+    let e = c.resolve("gpt-4o-mini", None).unwrap().entry;
+    let p = e.cost(&cached, date, None).unwrap();
+    assert_eq!(
+        p.notes,
+        vec![
+            "cache_write_tokens at the input price: no cache_write price".to_string(),
+            "cache_write_1h_tokens at the input price: no cache_write_1h price".to_string(),
+        ]
+    );
+    // Claude has every cache price: nothing to say.
+    let e = c.resolve("claude-3-5-sonnet-latest", None).unwrap().entry;
+    assert!(e.cost(&cached, date, None).unwrap().notes.is_empty());
+    // No cached tokens: no notes, whatever the entry lacks.
+    let e = c.resolve("o3", None).unwrap().entry;
+    let plain = Usage {
+        input: 10,
+        output: 10,
+        ..Usage::default()
+    };
+    assert!(e.cost(&plain, date, None).unwrap().notes.is_empty());
+}
+
+#[test]
+fn fireworks_cached_tokens_follow_its_documented_default() {
+    let c = Catalog::bundled().unwrap();
+    let e = c.resolve("deepseek-v3p1", Some("fireworks")).unwrap().entry;
+    assert_eq!(e.key().as_ref(), "fireworks/deepseek-v3p1");
+    let usage = Usage {
+        input: 1_000_000,
+        cache_read: 800_000,
+        output: 1_000_000,
+        ..Usage::default()
+    };
+    let p = e.cost(&usage, date("2026-11-23"), None).unwrap();
+    // $0.56 / 1M input, $1.68 / 1M output; cached at 50% of input: $0.28 / 1M.
+    assert_eq!(p.cost.input, d("0.112"));
+    assert_eq!(p.cost.cache_read, d("0.224"));
+    assert_eq!(p.cost.total, d("2.016"));
+    assert_eq!(p.notes.len(), 1);
+    assert!(
+        p.notes[0].contains("Fireworks' documented default"),
+        "{:?}",
+        p.notes
+    );
+    // A Fireworks model with its own cached price keeps it.
+    let e = c.resolve("gpt-oss-120b", Some("fireworks")).unwrap().entry;
+    assert!(e
+        .cost(&usage, date("2026-11-23"), None)
+        .unwrap()
+        .notes
+        .is_empty());
+}
+
+#[test]
+fn time_of_day_windows_price_each_call_by_its_utc_time() {
+    let c = Catalog::bundled().unwrap();
+    let e = c.resolve("deepseek-chat", Some("deepseek")).unwrap().entry;
+    let u = Usage {
+        input: 1_000_000,
+        cache_read: 0,
+        output: 1_000_000,
+        ..Usage::default()
+    };
+    let at = |h: u32, m: u32| {
+        chrono::NaiveDate::from_ymd_opt(2026, 11, 23)
+            .unwrap()
+            .and_hms_opt(h, m, 0)
+            .unwrap()
+            .and_utc()
+    };
+    // genai-prices 0.2.3: $0.27 / $1.10 from 00:30 to 16:30 UTC, $0.135 / $0.55 otherwise.
+    for (h, m, total, window) in [
+        (12, 0, "1.37", None),
+        (0, 30, "1.37", None),
+        (16, 29, "1.37", None),
+        (16, 30, "0.685", Some("16:30-00:30 UTC")),
+        (23, 59, "0.685", Some("16:30-00:30 UTC")),
+        (0, 29, "0.685", Some("16:30-00:30 UTC")),
+    ] {
+        let p = e.cost_at(&u, at(h, m), None).unwrap();
+        assert_eq!(p.cost.total, d(total), "{h}:{m}");
+        assert_eq!(p.window.as_deref(), window, "{h}:{m}");
+    }
+    // A day-only price (cost(date)) is noon's.
+    assert_eq!(
+        e.cost(&u, date("2026-11-23"), None).unwrap().cost.total,
+        d("1.37")
+    );
+}
+
+#[test]
+fn windows_in_a_user_file_are_checked() {
+    let ok = r#"{"models": [{"id": "m", "source": "x", "checked": "2026-01-01", "prices": [
+        {"input": "1", "output": "2", "windows": [{"start": "22:00", "end": "06:00", "input": "0.5", "output": "1"}]}]}]}"#;
+    let c = Catalog::parse(ok, "user", false, Strictness::User).unwrap();
+    let w = &c.entries()[0].versions[0].windows[0];
+    assert!(w.contains(23 * 60) && w.contains(0) && w.contains(359) && !w.contains(360));
+    for (bad, says) in [
+        (
+            r#""start": "25:00", "end": "06:00""#,
+            "'start' must be a UTC time",
+        ),
+        (r#""start": "06:00", "end": "06:00""#, "the same time"),
+        (r#""end": "06:00""#, "'start' is required"),
+    ] {
+        let text = ok.replace(r#""start": "22:00", "end": "06:00""#, bad);
+        let err = Catalog::parse(&text, "user", false, Strictness::User)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(says), "{err}");
+    }
 }

@@ -48,6 +48,8 @@ pub(crate) fn record(run: u128, cost: &str) -> CallRecord {
         latency: None,
         chunks: 0,
         error: None,
+        usage_notes: None,
+        price_notes: None,
     }
 }
 

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{IntoPyDict, PyDict};
@@ -117,7 +117,7 @@ macro_rules! usage_signature {
         #[pyo3(signature = (
             model, input_tokens=0, output_tokens=0, cache_read_tokens=0, cache_write_tokens=0,
             reasoning_tokens=0, provider=None, *, cache_write_1h_tokens=0, input_audio_tokens=0,
-            output_audio_tokens=0, service_tier=None, date=None, prices=None
+            output_audio_tokens=0, service_tier=None, date=None, prices=None, at=None
         ))]
         #[allow(clippy::too_many_arguments)]
         pub fn $name<'py>(
@@ -135,6 +135,7 @@ macro_rules! usage_signature {
             service_tier: Option<&str>,
             date: Option<NaiveDate>,
             prices: Option<&Bound<'py, PyAny>>,
+            at: Option<&Bound<'py, PyAny>>,
         ) -> PyResult<$ret> {
             let usage = Usage {
                 input: input_tokens,
@@ -150,7 +151,7 @@ macro_rules! usage_signature {
                 model,
                 provider,
                 service_tier,
-                date,
+                at: call_time(date, at)?,
             };
             let priced = price_usage(py, usage, &call, prices)?;
             #[allow(clippy::redundant_closure_call)]
@@ -164,7 +165,23 @@ struct UsageCall<'a> {
     model: &'a str,
     provider: Option<&'a str>,
     service_tier: Option<&'a str>,
-    date: Option<NaiveDate>,
+    /// When the call was made: `at`, else noon (UTC) of `date`, else now.
+    at: DateTime<Utc>,
+}
+
+/// The time `cost()` prices a call at: `at` (a datetime; naive is UTC), else noon (UTC) of
+/// `date`, else now. Time-of-day prices (DeepSeek's off-peak hours) depend on it.
+fn call_time(date: Option<NaiveDate>, at: Option<&Bound<'_, PyAny>>) -> PyResult<DateTime<Utc>> {
+    if let Some(at) = at.filter(|a| !a.is_none()) {
+        if let Ok(t) = at.extract::<DateTime<chrono::FixedOffset>>() {
+            return Ok(t.with_timezone(&Utc));
+        }
+        return at
+            .extract::<chrono::NaiveDateTime>()
+            .map(|t| t.and_utc())
+            .map_err(|_| PyValueError::new_err("at must be a datetime (naive: UTC)"));
+    }
+    Ok(date.map_or_else(Utc::now, crate::catalog::noon))
 }
 
 /// Prices `usage` of `call.model`: the breakdown and the entry's key, or None (unknown
@@ -184,11 +201,14 @@ fn price_usage(
         )));
     }
     let catalog = catalog_with(prices)?;
-    let date = call.date.unwrap_or_else(|| Utc::now().date_naive());
     // Exactly as the tracker prices a call: resolve, then the entry under the tier's variant.
-    let Some(call_price) =
-        catalog.price_call(call.model, call.provider, &usage, date, call.service_tier)
-    else {
+    let Some(call_price) = catalog.price_call(
+        call.model,
+        call.provider,
+        &usage,
+        call.at,
+        call.service_tier,
+    ) else {
         return Ok(None);
     };
     let r = call_price.entry;

@@ -70,6 +70,8 @@ pub fn record_dict<'py>(py: Python<'py>, r: &CallRecord) -> PyResult<Bound<'py, 
     d.set_item("latency_s", r.latency)?;
     d.set_item("streamed_chunks", r.chunks)?;
     d.set_item("error", r.error.as_deref())?;
+    d.set_item("usage_notes", r.usage_notes.as_deref())?;
+    d.set_item("price_notes", r.price_notes.as_deref())?;
     Ok(d)
 }
 
@@ -102,6 +104,8 @@ pub fn totals_dict<'py>(py: Python<'py>, t: &Totals) -> PyResult<Bound<'py, PyDi
     d.set_item("latency_s_sum", t.latency_seconds())?;
     d.set_item("timed_calls", t.timed_calls)?;
     d.set_item("malformed_usage_calls", t.malformed_usage_calls)?;
+    d.set_item("local_calls", t.local_calls)?;
+    d.set_item("fallback_priced_calls", t.fallback_priced_calls)?;
     Ok(d)
 }
 
@@ -154,6 +158,22 @@ fn tiered_dict<'py>(py: Python<'py>, t: &Tiered) -> PyResult<Bound<'py, PyDict>>
     Ok(d)
 }
 
+/// Time-of-day windows as dicts: `start` and `end` (`HH:MM`, UTC) with the window's prices.
+fn windows_list<'py>(
+    py: Python<'py>,
+    windows: &[crate::catalog::TimeWindow],
+) -> PyResult<Bound<'py, PyList>> {
+    let out = PyList::empty(py);
+    for w in windows {
+        let wd = tiered_dict(py, &w.prices)?;
+        let hm = |m: u16| format!("{:02}:{:02}", m / 60, m % 60);
+        wd.set_item("start", hm(w.start))?;
+        wd.set_item("end", hm(w.end))?;
+        out.append(wd)?;
+    }
+    Ok(out)
+}
+
 /// A catalog entry as a dict: its identity, provenance and the price version in force on
 /// `date` (prices in USD per 1M tokens, as `Decimal`), plus every version.
 pub fn entry_dict<'py>(
@@ -184,6 +204,7 @@ pub fn entry_dict<'py>(
         variants.set_item(name, tiered_dict(py, t)?)?;
     }
     d.set_item("variants", variants)?;
+    d.set_item("windows", windows_list(py, &current.windows)?)?;
     let history = PyList::empty(py);
     for v in &e.versions {
         let vd = tiered_dict(py, &v.standard)?;
@@ -193,8 +214,58 @@ pub fn entry_dict<'py>(
             vv.set_item(name, tiered_dict(py, t)?)?;
         }
         vd.set_item("variants", vv)?;
+        vd.set_item("windows", windows_list(py, &v.windows)?)?;
         history.append(vd)?;
     }
     d.set_item("versions", history)?;
     Ok(d)
+}
+
+/// The `currency=` / `rate=` pair of `summary()`, `report()` and the ledger reports: both or
+/// neither. The rate is a `Decimal`, an `int` or a decimal string (`"7.12"`); a `float` is
+/// refused, as prices are (its text need not be the rate meant).
+pub fn currency_arg(
+    currency: Option<&str>,
+    rate: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Option<crate::money::Currency>> {
+    use pyo3::exceptions::PyValueError;
+    use pyo3::types::{PyFloat, PyString};
+    let rate = rate.filter(|r| !r.is_none());
+    let (code, rate) =
+        match (currency, rate) {
+            (None, None) => return Ok(None),
+            (Some(c), Some(r)) => (c, r),
+            _ => return Err(PyValueError::new_err(
+                "currency and rate go together: currency=\"CNY\", rate=\"7.12\" (units per USD)",
+            )),
+        };
+    let value: Decimal = if rate.is_instance_of::<PyFloat>() {
+        return Err(PyValueError::new_err(format!(
+            "rate must be exact: write it as a string (rate=\"{}\") or a Decimal, not a float",
+            rate.str()?
+        )));
+    } else if let Ok(s) = rate.cast::<PyString>() {
+        let text = s.to_str()?;
+        text.trim()
+            .parse()
+            .map_err(|_| PyValueError::new_err(format!("rate '{text}' is not a decimal number")))?
+    } else {
+        rate.extract()?
+    };
+    crate::money::Currency::new(code, value)
+        .map(Some)
+        .map_err(PyValueError::new_err)
+}
+
+/// Adds `currency`, `rate` and `converted_cost` (the cost in that currency, exact) to a
+/// totals or row dict.
+pub fn add_converted(
+    d: &Bound<'_, PyDict>,
+    t: &Totals,
+    c: &crate::money::Currency,
+) -> PyResult<()> {
+    d.set_item("currency", &c.code)?;
+    d.set_item("rate", c.rate)?;
+    d.set_item("converted_cost", c.convert(t.cost))?;
+    Ok(())
 }

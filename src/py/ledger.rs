@@ -142,6 +142,7 @@ fn summary_dict<'py>(
     location: &Location,
     range: &TimeRange,
     rep: &Report,
+    cur: Option<&crate::money::Currency>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("ledger", location.display_name())?;
@@ -151,10 +152,18 @@ fn summary_dict<'py>(
     d.set_item("until", range.until.as_ref().map(convert::time_text))?;
     let rows = PyList::empty(py);
     for r in &rep.rows {
-        rows.append(convert::row_dict(py, &rep.by, r)?)?;
+        let row = convert::row_dict(py, &rep.by, r)?;
+        if let Some(c) = cur {
+            convert::add_converted(&row, &r.totals, c)?;
+        }
+        rows.append(row)?;
     }
     d.set_item("rows", rows)?;
-    d.set_item("totals", convert::totals_dict(py, &rep.totals)?)?;
+    let totals = convert::totals_dict(py, &rep.totals)?;
+    if let Some(c) = cur {
+        convert::add_converted(&totals, &rep.totals, c)?;
+    }
+    d.set_item("totals", totals)?;
     d.set_item("warnings", PyList::new(py, &rep.warnings)?)?;
     Ok(d)
 }
@@ -208,12 +217,13 @@ pub fn ledger_summary<'py>(
         Some(b) => b.extract()?,
     };
     let rep = read_report(py, &location, &by, &range, None)?;
-    summary_dict(py, &location, &range, &rep)
+    summary_dict(py, &location, &range, &rep, None)
 }
 
 /// `ledger_summary` plus the text the CLI prints (`summary_text`, `table`) and progress.
 #[pyfunction]
-#[pyo3(signature = (path, by=None, since=None, until=None, progress=None))]
+#[pyo3(signature = (path, by=None, since=None, until=None, progress=None, currency=None, rate=None))]
+#[allow(clippy::too_many_arguments)] // Python's keyword arguments
 pub fn ledger_report<'py>(
     py: Python<'py>,
     path: &Bound<'py, PyAny>,
@@ -221,17 +231,23 @@ pub fn ledger_report<'py>(
     since: Option<&Bound<'py, PyAny>>,
     until: Option<&Bound<'py, PyAny>>,
     progress: Option<Py<PyAny>>,
+    currency: Option<&str>,
+    rate: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let cur = convert::currency_arg(currency, rate)?;
     let location = location(path)?;
     let range = range(since, until)?;
     let by = by.unwrap_or_default();
     let rep = read_report(py, &location, &by, &range, progress.as_ref())?;
-    let d = summary_dict(py, &location, &range, &rep)?;
+    let d = summary_dict(py, &location, &range, &rep, cur.as_ref())?;
     d.set_item("path", location.display_name())?;
-    d.set_item("summary_text", report::totals_text(&rep.totals))?;
+    d.set_item(
+        "summary_text",
+        report::totals_text_in(&rep.totals, cur.as_ref()),
+    )?;
     d.set_item(
         "table",
-        (!by.is_empty()).then(|| report::table(&by, &rep.rows, &rep.totals)),
+        (!by.is_empty()).then(|| report::table_in(&by, &rep.rows, &rep.totals, cur.as_ref())),
     )?;
     Ok(d)
 }

@@ -533,28 +533,43 @@ impl PyTracker {
             .collect()
     }
 
-    /// Group-by summary rows (dicts), most expensive first.
-    #[pyo3(signature = (by=None))]
+    /// Group-by summary rows (dicts), most expensive first; with `currency` and `rate`, each
+    /// row also says its cost in that currency (`converted_cost`, exact).
+    #[pyo3(signature = (by=None, currency=None, rate=None))]
     fn summary<'py>(
         &self,
         py: Python<'py>,
         by: Option<Vec<String>>,
+        currency: Option<&str>,
+        rate: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
+        let cur = convert::currency_arg(currency, rate)?;
         let by = by.unwrap_or_default();
         let rows = self.core.summary(&by)?;
         let out = PyList::empty(py);
         for r in &rows {
-            out.append(convert::row_dict(py, &by, r)?)?;
+            let d = convert::row_dict(py, &by, r)?;
+            if let Some(c) = &cur {
+                convert::add_converted(&d, &r.totals, c)?;
+            }
+            out.append(d)?;
         }
         Ok(out)
     }
 
-    /// A text table grouped by `by` (default: model).
-    #[pyo3(signature = (by=None))]
-    fn report(&self, by: Option<Vec<String>>) -> PyResult<String> {
+    /// A text table grouped by `by` (default: model); with `currency` and `rate`, the cost
+    /// column in that currency and a line naming the rate.
+    #[pyo3(signature = (by=None, currency=None, rate=None))]
+    fn report(
+        &self,
+        by: Option<Vec<String>>,
+        currency: Option<&str>,
+        rate: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<String> {
+        let cur = convert::currency_arg(currency, rate)?;
         let by = by.unwrap_or_else(|| vec!["model".into()]);
         let rows = self.core.summary(&by)?;
-        let mut out = report::table(&by, &rows, &self.core.totals());
+        let mut out = report::table_in(&by, &rows, &self.core.totals(), cur.as_ref());
         let dropped = self.core.dropped_records();
         if dropped > 0 {
             let _ = write!(

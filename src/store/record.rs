@@ -73,6 +73,8 @@ struct RecordOut<'a> {
     latency_s: Option<f64>,
     streamed_chunks: u32,
     error: Option<&'a str>,
+    usage_notes: Option<&'a str>,
+    price_notes: Option<&'a str>,
 }
 
 fn cost_out(c: &CostBreakdown) -> CostOut {
@@ -124,6 +126,8 @@ pub fn write_json_line(r: &CallRecord, out: &mut Vec<u8>) {
         latency_s: r.latency,
         streamed_chunks: r.chunks,
         error: r.error.as_deref(),
+        usage_notes: r.usage_notes.as_deref(),
+        price_notes: r.price_notes.as_deref(),
     };
     // Serialising plain strings, numbers and maps cannot fail.
     let _ = serde_json::to_writer(&mut *out, &rec);
@@ -171,6 +175,10 @@ struct RecordIn {
     usage_source: Option<String>,
     #[serde(default)]
     estimated_by: Option<String>,
+    #[serde(default)]
+    usage_notes: Option<String>,
+    #[serde(default)]
+    price_notes: Option<String>,
     #[serde(default)]
     service_tier: Option<String>,
     #[serde(default, alias = "total_cost")]
@@ -342,6 +350,8 @@ pub fn parse_json_line(line: &str) -> Result<CallRecord, String> {
         latency: r.latency_s,
         chunks: r.streamed_chunks.unwrap_or(0),
         error: r.error,
+        usage_notes: r.usage_notes,
+        price_notes: r.price_notes,
     })
 }
 
@@ -382,6 +392,8 @@ pub const CSV_HEADER: &[&str] = &[
     "latency_s",
     "streamed_chunks",
     "error",
+    "usage_notes",
+    "price_notes",
 ];
 
 /// Appends `cell` to `out`, quoted when it needs to be (RFC 4180).
@@ -452,6 +464,8 @@ pub fn write_csv_line(r: &CallRecord, out: &mut Vec<u8>) {
         r.latency.map(|l| l.to_string()).unwrap_or_default(),
         r.chunks.to_string(),
         opt(r.error.as_deref()),
+        opt(r.usage_notes.as_deref()),
+        opt(r.price_notes.as_deref()),
     ];
     csv_line(&cells, out);
 }

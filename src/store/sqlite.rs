@@ -69,6 +69,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX calls_time ON calls(time);",
     // 2: the model the request asked for (per-model budgets count by it).
     "ALTER TABLE calls ADD COLUMN requested_model TEXT;",
+    // 3: where usage details came from, and components priced by a fallback.
+    "ALTER TABLE calls ADD COLUMN usage_notes TEXT;
+    ALTER TABLE calls ADD COLUMN price_notes TEXT;",
 ];
 
 /// The schema version this llmledger writes and reads.
@@ -89,9 +92,12 @@ const INSERT: &str = "INSERT OR IGNORE INTO calls (time, run_id, parent_run_id, 
     input_audio_tokens, output_audio_tokens, usage_source, service_tier, cost, cost_input, \
     cost_cache_read, cost_cache_write, cost_output, cost_reasoning, cost_audio, cost_pico, \
     unpriced_reason, price_entry, catalog_version, latency_s, streamed_chunks, error, \
-    estimated_by, requested_model) VALUES \
+    estimated_by, requested_model, usage_notes, price_notes) VALUES \
     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, \
-    ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35)";
+    ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37)";
+
+/// The index of the row id in [`SELECT`]'s columns.
+pub(super) const SELECT_ID_COLUMN: usize = 36;
 
 /// Every column `read_row` reads, then the row id (a reader's cursor).
 pub(super) const SELECT: &str =
@@ -100,7 +106,7 @@ pub(super) const SELECT: &str =
     cache_write_1h_tokens, output_tokens, reasoning_tokens, input_audio_tokens, \
     output_audio_tokens, usage_source, service_tier, cost, cost_input, cost_cache_read, \
     cost_cache_write, cost_output, cost_reasoning, cost_audio, unpriced_reason, price_entry, \
-    catalog_version, latency_s, streamed_chunks, error, estimated_by, requested_model, c.id \
+    catalog_version, latency_s, streamed_chunks, error, estimated_by, requested_model, usage_notes, price_notes, c.id \
     FROM calls c";
 
 /// True when `path` starts with SQLite's file header.
@@ -469,6 +475,8 @@ fn insert_one(stmt: &mut rusqlite::CachedStatement<'_>, r: &CallRecord) -> rusql
         r.error.as_deref(),
         r.estimated_by.as_deref(),
         r.requested_model.as_deref(),
+        r.usage_notes.as_deref(),
+        r.price_notes.as_deref(),
     ])
 }
 
@@ -553,5 +561,7 @@ pub(super) fn read_row(row: &rusqlite::Row<'_>) -> std::result::Result<CallRecor
         latency: row.get::<_, Option<f64>>(29).map_err(|e| e.to_string())?,
         chunks: u32::try_from(n(30)?).unwrap_or(u32::MAX),
         error: s(31)?,
+        usage_notes: s(34)?,
+        price_notes: s(35)?,
     })
 }

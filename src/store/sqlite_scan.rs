@@ -71,7 +71,8 @@ impl SqliteLedger {
              c.cost_pico, c.input_tokens, c.cache_read_tokens, c.cache_write_tokens, \
              c.cache_write_1h_tokens, c.output_tokens, c.reasoning_tokens, \
              c.input_audio_tokens, c.output_audio_tokens, \
-             c.usage_source = 'provider' AND c.estimated_by LIKE 'provider+%', c.time, c.latency_s \
+             c.usage_source = 'provider' AND c.estimated_by LIKE 'provider+%', c.time, c.latency_s, \
+             c.price_entry LIKE 'local:%', c.price_notes IS NOT NULL \
              FROM calls c{join}{cond}"
         );
         let e = |m: rusqlite::Error| SqliteLedger::err(&self.path, m);
@@ -121,6 +122,8 @@ impl SqliteLedger {
                 time,
                 latency: latency.and_then(latency_micros),
                 malformed: int(n + 13).map_err(e)? != 0,
+                local: int(n + 16).map_err(e)? != 0,
+                fallback_priced: int(n + 17).map_err(e)? != 0,
             };
             let id = int(n).map_err(e)?;
             if last_id != Some(id) {
@@ -173,6 +176,8 @@ enum Source {
 }
 
 /// What the aggregation needs of one call.
+// The flags are one row's boolean columns, read as they come.
+#[allow(clippy::struct_excessive_bools)]
 struct Call {
     source: Source,
     failed: bool,
@@ -184,6 +189,10 @@ struct Call {
     latency: Option<u64>,
     /// The provider's usage had a malformed count (`CallRecord::usage_was_malformed`).
     malformed: bool,
+    /// Served by a local runtime (`ledger::is_local_entry`).
+    local: bool,
+    /// Has `price_notes`.
+    fallback_priced: bool,
 }
 
 /// Exact running sums of a group; the same rules as `Totals::add`.
@@ -203,6 +212,8 @@ struct Acc {
     latency_micros: u64,
     timed: u64,
     malformed: u64,
+    local: u64,
+    fallback_priced: u64,
 }
 
 impl Acc {
@@ -237,6 +248,8 @@ impl Acc {
             }
         }
         self.pico += i128::from(c.pico);
+        self.local += u64::from(c.local);
+        self.fallback_priced += u64::from(c.fallback_priced);
         // A failed call that reported no usage billed nothing we know of: not "unpriced".
         let billed_nothing = c.failed && c.tokens.iter().all(|t| *t == 0);
         if !(c.priced || billed_nothing) {
@@ -278,6 +291,8 @@ impl Acc {
             last_call: time(&self.last)?,
             latency_micros: self.latency_micros,
             timed_calls: self.timed,
+            local_calls: self.local,
+            fallback_priced_calls: self.fallback_priced,
         })
     }
 }

@@ -66,6 +66,8 @@ fn rec(i: u128, user: &str, model: &str, cost: Option<&str>, tags: &[&str]) -> C
         latency: Some(0.25),
         chunks: 4,
         error: None,
+        usage_notes: None,
+        price_notes: None,
     }
 }
 
@@ -86,7 +88,41 @@ fn sample() -> Vec<CallRecord> {
     let mut cached = rec(6, "carol", "gpt-4o", Some("0"), &[]);
     cached.usage_source = UsageSource::Cache;
     v.push(cached);
+    v[1].usage_notes = Some("cache_read_tokens from llm_output.token_usage".into());
+    v[1].price_notes = Some("cache_read_tokens at the input price: no cache_read price".into());
     v
+}
+
+#[test]
+fn local_calls_are_counted_by_every_backend() {
+    let mut records = sample();
+    let mut local = rec(7, "dave", "deepseek-r1", Some("0"), &[]);
+    local.provider = Some("ollama".into());
+    local.price_entry = Some("local:ollama".into());
+    records.push(local);
+    let (_, want) = expected(&records, &["model"]);
+    assert_eq!(want.local_calls, 1);
+    for name in ["local.db", "local.jsonl"] {
+        let path = tmp(name);
+        let mut sink = Sink::open(&path, Format::of(&path), false).unwrap();
+        sink.write(&records).unwrap();
+        drop(sink);
+        let (back, _) = read_all(&path);
+        assert_eq!(
+            back.last().unwrap().price_entry.as_deref(),
+            Some("local:ollama")
+        );
+        let loc = Location::file(&path);
+        let rep = report(
+            &loc,
+            &["model".to_string()],
+            &TimeRange::default(),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(rep.totals.local_calls, 1, "{name}");
+        assert_eq!(rep.totals.unpriced_calls, want.unpriced_calls, "{name}");
+    }
 }
 
 fn read_all(path: &Path) -> (Vec<CallRecord>, Vec<String>) {

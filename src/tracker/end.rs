@@ -101,6 +101,8 @@ impl Tracker {
             latency: run.latency,
             chunks: run.chunks,
             error: end.error,
+            usage_notes: end.usage_notes,
+            price_notes: None,
         };
         self.price(&mut record, usage.unknown, &mut warnings);
         if record.usage_source == UsageSource::Estimated && record.chunks > 0 {
@@ -287,6 +289,14 @@ impl Tracker {
             }
             UsageSource::Provider | UsageSource::Estimated => {}
         }
+        if let Some(rt) = self.local_runtime_of(record) {
+            // A model served by the user's own runtime: no API fee, whatever its name.
+            record.cost = Some(crate::catalog::CostBreakdown::default());
+            record.unpriced_reason = None;
+            record.price_entry = Some(shared_name(&local_entry(rt)));
+            record.catalog_version = Some(self.catalog_version.clone());
+            return;
+        }
         if !unknown.is_empty() {
             record.unpriced_reason = Some(format!(
                 "the provider's {} count is malformed and could not be counted",
@@ -311,19 +321,35 @@ impl Tracker {
         record.price_entry = Some(shared_name(r.entry.key()));
         record.catalog_version = Some(self.catalog_version.clone());
         let variant = price_variant(record.service_tier.as_deref());
-        match r
-            .entry
-            .cost(&record.usage, record.time.date_naive(), variant)
-        {
+        match r.entry.cost_at(&record.usage, record.time, variant) {
             Ok(p) => {
                 warnings.extend(p.warnings);
                 record.cost = Some(p.cost);
+                if !p.notes.is_empty() {
+                    record.price_notes = Some(p.notes.join("; "));
+                }
             }
             Err(e) => {
                 warnings.push(format!("cost of a call is unknown: {e}"));
                 record.unpriced_reason = Some(e);
             }
         }
+    }
+
+    /// The local runtime (`ollama`, `vllm`, ...) that served `record`'s call, when its
+    /// provider is one and the user's `prices=` give its model no price of its own.
+    fn local_runtime_of(&self, record: &CallRecord) -> Option<&'static str> {
+        let rt = record
+            .provider
+            .as_deref()
+            .and_then(crate::catalog::local_runtime)?;
+        let user_priced = record.model.as_deref().is_some_and(|m| {
+            self.config
+                .catalog
+                .resolve(m, record.provider.as_deref())
+                .is_some_and(|r| r.entry.is_override)
+        });
+        (!user_priced).then_some(rt)
     }
 
     /// The warning for a model without a price: the nearest catalog ids, and how to add one.
@@ -401,6 +427,12 @@ fn unknown_warning(unknown: Fields, estimate: bool) -> String {
         unknown.names(),
         why.join("; ")
     )
+}
+
+/// The `price_entry` of a call served by local runtime `rt`: `local:ollama`. Totals count
+/// these calls apart ([`crate::ledger::Totals::local_calls`]).
+pub fn local_entry(rt: &str) -> String {
+    format!("{}{rt}", crate::ledger::LOCAL_PREFIX)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use pyo3::types::{PyDict, PyList, PyString, PyType};
 
 use crate::shared_names::shared_name;
 use crate::tracker::EndInfo;
-use crate::usage::{Fields, Usage};
+use crate::usage::{Field, Fields, Usage};
 
 mod count;
 mod start;
@@ -202,6 +202,10 @@ struct Found {
     tier: Option<Tier>,
     cache_hit: bool,
     model: Option<Arc<str>>,
+    /// The one prompt's `usage_metadata` lacked input / output details.
+    lacks: (bool, bool),
+    /// Prompts whose `usage_metadata` was read.
+    prompts: u32,
 }
 
 /// The messages of one prompt's generations: usage (with n > 1 every generation carries a
@@ -249,7 +253,102 @@ fn read_prompt(gen_list: &Bound<'_, PyList>, found: &mut Found, r: &mut Reader<'
             found.tier = read.tier.map(Tier::Owned);
         }
         found.cache_hit |= read.cache_hit;
+        found.lacks = (read.lacks_input_details, read.lacks_output_details);
+        found.prompts += 1;
     }
+}
+
+/// Where a provider's raw usage may be: `llm_output`'s, then the first message's
+/// `response_metadata`'s.
+const RAW_USAGE_PLACES: [(&str, &str); 4] = [
+    ("llm_output", "token_usage"),
+    ("llm_output", "usage"),
+    ("response_metadata", "token_usage"),
+    ("response_metadata", "usage"),
+];
+
+/// The first raw usage dict of the response (see [`RAW_USAGE_PLACES`]), with its place.
+fn raw_usage_dict<'py>(
+    response: &Bound<'py, PyAny>,
+    generations: Option<&Bound<'py, PyAny>>,
+) -> Option<(Bound<'py, PyDict>, String)> {
+    let py = response.py();
+    let llm_output = response
+        .getattr(intern!(py, "llm_output"))
+        .ok()
+        .filter(|l| as_dict(l).is_some());
+    let metadata = generations
+        .and_then(|g| g.cast::<PyList>().ok()?.get_item(0).ok())
+        .and_then(|l| l.cast_into::<PyList>().ok()?.get_item(0).ok())
+        .and_then(|g| g.getattr(intern!(py, "message")).ok())
+        .and_then(|m| m.getattr(intern!(py, "response_metadata")).ok())
+        .filter(|m| as_dict(m).is_some());
+    for (holder, key) in RAW_USAGE_PLACES {
+        let d = if holder == "llm_output" {
+            llm_output.as_ref()
+        } else {
+            metadata.as_ref()
+        };
+        let Some(d) = d.and_then(|d| as_dict(d)) else {
+            continue;
+        };
+        if let Some(raw) = dict_get(d, &PyString::new(py, key))
+            .and_then(|v| v.cast_into::<PyDict>().ok())
+            .filter(|v| !v.is_empty())
+        {
+            return Some((raw, format!("{holder}.{key}")));
+        }
+    }
+    None
+}
+
+/// Takes the usage details LangChain's `usage_metadata` lacks (an integration that drops
+/// them: langchain-mistralai's cached tokens) from the provider's raw usage in `llm_output`
+/// or `response_metadata`, per field, only where `usage_metadata` says 0 and the raw usage
+/// counts the same input and output (the same call, the same convention): each token is
+/// counted once. Returns what was taken, and from where, for the record's `usage_notes`.
+#[cold]
+#[inline(never)]
+fn fill_details(
+    response: &Bound<'_, PyAny>,
+    generations: Option<&Bound<'_, PyAny>>,
+    lacks: (bool, bool),
+    u: &mut Usage,
+) -> Option<String> {
+    let (raw, place) = raw_usage_dict(response, generations)?;
+    // A malformed raw field makes the raw usage untrusted, not the call's usage malformed.
+    let mut scratch = Vec::new();
+    let mut r = Reader {
+        warnings: &mut scratch,
+        bad: Fields::default(),
+    };
+    let read = read_raw_usage(&raw, &place, &mut r)?;
+    let raw = read.usage;
+    if !r.bad.is_empty() || raw.input != u.input || raw.output != u.output {
+        return None;
+    }
+    let mut taken: Vec<&str> = Vec::new();
+    let mut take = |ours: &mut u64, theirs: u64, field: Field| {
+        if *ours == 0 && theirs > 0 {
+            *ours = theirs;
+            taken.push(field.record_name());
+        }
+    };
+    if lacks.0 {
+        take(&mut u.cache_read, raw.cache_read, Field::CacheRead);
+        take(&mut u.cache_write, raw.cache_write, Field::CacheWrite);
+        take(
+            &mut u.cache_write_1h,
+            raw.cache_write_1h,
+            Field::CacheWrite1h,
+        );
+        take(&mut u.input_audio, raw.input_audio, Field::InputAudio);
+    }
+    if lacks.1 {
+        take(&mut u.reasoning, raw.reasoning, Field::Reasoning);
+        take(&mut u.output_audio, raw.output_audio, Field::OutputAudio);
+    }
+    (!taken.is_empty()).then(|| format!("{} from {place}", taken.join(",")))
 }
 
 /// Reads an `LLMResult` (`on_llm_end`, or the partial `response` of `on_llm_error`): its
@@ -267,6 +366,11 @@ pub fn end_info(response: &Bound<'_, PyAny>, info: &mut EndInfo) {
             if let Ok(gen_list) = gen_list.cast_into::<PyList>() {
                 read_prompt(&gen_list, &mut found, &mut r);
             }
+        }
+    }
+    if found.prompts == 1 && !found.cache_hit && (found.lacks.0 || found.lacks.1) {
+        if let Some(u) = found.usage.as_mut() {
+            info.usage_notes = fill_details(response, generations.as_ref(), found.lacks, u);
         }
     }
     // llm_output and generation_info only matter for what the messages did not say.

@@ -208,7 +208,36 @@ pub fn start_info(
             info.attribution.push((Arc::from(NODE_KEY), node));
         }
     }
+    local_client(serialized, &mut info);
     info
+}
+
+/// A client class of a local runtime (`ChatOllama`, `ChatLlamaCpp`, `VLLM`, ...) makes the
+/// run's provider that runtime, unless `ls_provider` already names one: its calls cost no API
+/// fee (see `Tracker::end`'s `price`), whatever the model is called.
+fn local_client(serialized: Option<&Bound<'_, PyAny>>, info: &mut StartInfo) {
+    if info
+        .provider
+        .as_deref()
+        .and_then(crate::catalog::local_runtime)
+        .is_some()
+    {
+        return;
+    }
+    let class = serialized.and_then(serialized_class);
+    if let Some(rt) = class.as_deref().and_then(crate::catalog::local_runtime) {
+        info.provider = Some(Arc::from(rt));
+    }
+}
+
+/// The client's class from its `serialized` dict: the last part of `id`.
+fn serialized_class(s: &Bound<'_, PyAny>) -> Option<String> {
+    let py = s.py();
+    let d = as_dict(s)?;
+    dict_get(d, intern!(py, "id"))
+        .and_then(|id| id.cast_into::<PyList>().ok())
+        .and_then(|l| l.iter().last())
+        .and_then(|n| text_of(&n))
 }
 
 /// The attribution key of a LangGraph call's node path.

@@ -14,6 +14,11 @@ pub(super) struct Read {
     pub usage: Usage,
     pub tier: Option<String>,
     pub cache_hit: bool,
+    /// `usage_metadata` had no `input_token_details` (cache, audio input): the provider's
+    /// raw usage may say what the integration dropped.
+    pub lacks_input_details: bool,
+    /// `usage_metadata` had no `output_token_details` (reasoning, audio output).
+    pub lacks_output_details: bool,
 }
 
 /// The counts under `keys` (0 when absent) when `d` holds nothing else and each is a plain
@@ -204,16 +209,20 @@ pub(super) fn read_usage_metadata(um: &Bound<'_, PyDict>, r: &mut Reader<'_>) ->
         }
     };
     let mut tier = None;
-    if let Some(itd) = dict_get(um, intern!(py, "input_token_details")) {
-        input_details(&itd, r, &mut tier, &mut u);
+    let itd = dict_get(um, intern!(py, "input_token_details"));
+    if let Some(itd) = &itd {
+        input_details(itd, r, &mut tier, &mut u);
     }
-    if let Some(otd) = dict_get(um, intern!(py, "output_token_details")) {
-        output_details(&otd, r, &mut tier, &mut u);
+    let otd = dict_get(um, intern!(py, "output_token_details"));
+    if let Some(otd) = &otd {
+        output_details(otd, r, &mut tier, &mut u);
     }
     Read {
         usage: u,
         tier,
         cache_hit,
+        lacks_input_details: itd.is_none(),
+        lacks_output_details: otd.is_none(),
     }
 }
 
@@ -240,6 +249,8 @@ pub(super) fn read_raw_usage(d: &Bound<'_, PyDict>, at: &str, r: &mut Reader<'_>
         usage,
         tier,
         cache_hit: false,
+        lacks_input_details: false,
+        lacks_output_details: false,
     })
 }
 
@@ -273,6 +284,17 @@ fn openai_chat_usage(d: &Bound<'_, PyDict>, at: &str, r: &mut Reader<'_>) -> Usa
         u.cache_read = g("cached_tokens", Field::CacheRead);
         u.cache_write = g("cache_write_tokens", Field::CacheWrite);
         u.input_audio = g("audio_tokens", Field::InputAudio);
+    }
+    if u.cache_read == 0 {
+        // DeepSeek's `prompt_cache_hit_tokens` (with `prompt_cache_miss_tokens`, both parts
+        // of `prompt_tokens`); Moonshot's top-level `cached_tokens`.
+        for k in ["prompt_cache_hit_tokens", "cached_tokens"] {
+            let n = r.count(get(k), Joined(at, k), Field::CacheRead);
+            if n > 0 {
+                u.cache_read = n;
+                break;
+            }
+        }
     }
     if let Some(c) = sub("completion_tokens_details") {
         let mut g = |k: &str, which: Field| {
@@ -340,7 +362,8 @@ fn anthropic_usage(d: &Bound<'_, PyDict>, at: &str, r: &mut Reader<'_>) -> (Usag
     (u, tier)
 }
 
-/// OpenAI Responses' raw usage (inclusive), or a plain input/output pair.
+/// OpenAI Responses' raw usage (inclusive), or a plain input/output pair (DashScope's native
+/// usage too, whose cache hits are `prompt_tokens_details.cached_tokens`).
 fn responses_usage(d: &Bound<'_, PyDict>, at: &str, r: &mut Reader<'_>) -> Usage {
     let py = d.py();
     let get = |k: &str| dict_get(d, &PyString::new(py, k));
@@ -362,6 +385,12 @@ fn responses_usage(d: &Bound<'_, PyDict>, at: &str, r: &mut Reader<'_>) -> Usage
         u.cache_read = r.count(
             dict_get(&p, intern!(py, "cached_tokens")),
             Joined(at, "input_tokens_details.cached_tokens"),
+            Field::CacheRead,
+        );
+    } else if let Some(p) = sub("prompt_tokens_details") {
+        u.cache_read = r.count(
+            dict_get(&p, intern!(py, "cached_tokens")),
+            Joined(at, "prompt_tokens_details.cached_tokens"),
             Field::CacheRead,
         );
     }
