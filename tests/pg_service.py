@@ -15,7 +15,9 @@ from collections.abc import Iterator
 
 import pytest
 
-ADMIN_URL = os.environ.get("LLMLEDGER_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+ADMIN_URL = os.environ.get(
+    "LLMLEDGER_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 HOW_TO_RUN = (
     "start PostgreSQL on 127.0.0.1:5432 with trust authentication for user postgres "
     "(Debian: `pg_ctlcluster 15 main start`), or point LLMLEDGER_PG_ADMIN_URL at a server"

@@ -136,7 +136,11 @@ def test_outage_spools_and_replays_once(
     assert any("is back" in r.getMessage() for r in ledger_log.records)
     assert_exactly(cluster.url, 130)
     s = ledger_summary(cluster.url, ["user_id"])
-    assert {r["user_id"]: r["calls"] for r in s["rows"]} == {"before": 40, "during": 60, "after": 30}
+    assert {r["user_id"]: r["calls"] for r in s["rows"]} == {
+        "before": 40,
+        "during": 60,
+        "after": 30,
+    }
     assert s["totals"]["cost"] == t.total_cost
 
 

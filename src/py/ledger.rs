@@ -80,7 +80,9 @@ pub fn stats_dict<'py>(py: Python<'py>, s: &Store) -> PyResult<Bound<'py, PyDict
     if let Location::Postgres(_) = s.location() {
         d.set_item(
             "spool_dir",
-            crate::store::postgres::sink::spool_dir().display().to_string(),
+            crate::store::postgres::sink::spool_dir()
+                .display()
+                .to_string(),
         )?;
     }
     Ok(d)

@@ -143,8 +143,27 @@ pub enum Sink {
 }
 
 impl Sink {
+    /// Opens the ledger file `path` for appending in `format`.
+    pub fn open(path: &Path, format: Format, sync: bool) -> Result<Sink> {
+        let location = Location::File {
+            path: path.to_path_buf(),
+            format,
+        };
+        Sink::open_at(&location, sync, &Shared::new(&location))
+    }
+
+    /// Appends records to a file (SQLite skips run ids it already has). Returns how many were
+    /// added.
+    pub fn write(&mut self, records: &[CallRecord]) -> Result<usize> {
+        let shared = Shared {
+            name: String::new(),
+            ..Shared::new(&Location::file(Path::new("")))
+        };
+        self.write_with(records, &shared)
+    }
+
     /// Opens the ledger at `location` for appending.
-    fn open(location: &Location, sync: bool, shared: &Shared) -> Result<Sink> {
+    fn open_at(location: &Location, sync: bool, shared: &Shared) -> Result<Sink> {
         Ok(match location {
             Location::File {
                 path,
@@ -162,7 +181,7 @@ impl Sink {
 
     /// Appends records (SQLite and PostgreSQL skip run ids they already have; PostgreSQL
     /// spools them while the database is unreachable). Returns how many were handed over.
-    fn write(&mut self, records: &[CallRecord], shared: &Shared) -> Result<usize> {
+    fn write_with(&mut self, records: &[CallRecord], shared: &Shared) -> Result<usize> {
         match self {
             Sink::Sqlite(s) => s.insert(records),
             Sink::Jsonl(j) => j.append(records),
@@ -239,7 +258,7 @@ impl Shared {
     fn write(&self, sink: &mut Sink, batch: &[CallRecord]) {
         // Not while a fork copies the process (see `crate::fork`).
         let io = crate::fork::writing();
-        let written = sink.write(batch, self);
+        let written = sink.write_with(batch, self);
         drop(io);
         match written {
             Ok(_) => {
@@ -302,7 +321,7 @@ impl Mode {
     /// Opens `location` and, for `Batch`, starts the writer thread.
     fn open(location: &Location, durability: Durability, shared: &Arc<Shared>) -> Result<Mode> {
         let io = crate::fork::writing();
-        let sink = Sink::open(location, durability == Durability::Sync, shared);
+        let sink = Sink::open_at(location, durability == Durability::Sync, shared);
         drop(io);
         let sink = sink?;
         Ok(match durability {

@@ -17,8 +17,8 @@ use crate::ledger::{sort_rows, CallRecord, Dimension, SummaryRow, Totals};
 use crate::money::Decimal;
 
 use super::location::Location;
-use super::record::{csv_line, write_csv_line, write_json_line, CSV_HEADER};
 use super::postgres::PgLedger;
+use super::record::{csv_line, write_csv_line, write_json_line, CSV_HEADER};
 use super::{reader, unseen_keys, Format, SqliteLedger, TimeRange};
 
 fn invalid(m: String) -> Error {
@@ -332,19 +332,22 @@ pub struct ImportStats {
 /// Where an import writes: a SQLite file or a PostgreSQL database.
 enum ImportTarget {
     Sqlite(SqliteLedger),
-    Postgres(PgLedger),
+    Postgres(Box<PgLedger>),
 }
 
 impl ImportTarget {
     fn open(into: &Location) -> Result<Self> {
         match into {
             Location::Postgres(url) => match PgLedger::open(url) {
-                Ok(db) => Ok(ImportTarget::Postgres(db)),
-                Err(super::postgres::OpenError::Connect(e)) => Err(url.err(super::postgres::describe(&e))),
+                Ok(db) => Ok(ImportTarget::Postgres(Box::new(db))),
+                Err(super::postgres::OpenError::Connect(e)) => {
+                    Err(url.err(super::postgres::describe(&e)))
+                }
                 Err(super::postgres::OpenError::Other(e)) => Err(e),
             },
             Location::File { path, .. } => {
-                if path.metadata().is_ok_and(|m| m.len() > 0) && Format::of(path) != Format::Sqlite {
+                if path.metadata().is_ok_and(|m| m.len() > 0) && Format::of(path) != Format::Sqlite
+                {
                     return Err(Error::Ledger {
                         path: path.display().to_string(),
                         message: "import writes into a SQLite ledger or a PostgreSQL database; \

@@ -86,7 +86,7 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// The schema version of the PostgreSQL ledger this llmledger writes and reads.
-#[allow(clippy::cast_possible_truncation)] // a handful of steps
+#[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)] // a handful of steps
 pub const PG_SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
 /// The advisory lock migrations hold (one number for every llmledger: "llmledgr").
@@ -166,6 +166,7 @@ fn clamp(v: u64) -> i64 {
 }
 
 /// A record's values, as text in the order of [`COLUMNS`] (`None`: SQL NULL).
+#[allow(clippy::many_single_char_names)] // one short name per kind of conversion
 fn cells(r: &CallRecord) -> [Option<String>; 36] {
     let attribution: serde_json::Map<String, serde_json::Value> = r
         .attribution
@@ -211,8 +212,12 @@ fn cells(r: &CallRecord) -> [Option<String>; 36] {
         s(r.price_entry.as_deref()),
         s(r.catalog_version.as_deref()),
         // `{:?}` of an f64 is its shortest exact text: read back as the same float.
-        r.latency.filter(|l| l.is_finite()).map(|l| format!("{l:?}")),
-        r.latency.and_then(latency_micros).map(|us| clamp(us).to_string()),
+        r.latency
+            .filter(|l| l.is_finite())
+            .map(|l| format!("{l:?}")),
+        r.latency
+            .and_then(latency_micros)
+            .map(|us| clamp(us).to_string()),
         Some(r.chunks.to_string()),
         s(r.error.as_deref()),
     ]
@@ -254,16 +259,16 @@ impl std::fmt::Debug for PgLedger {
 /// The schema version stored (0: no llmledger tables yet).
 fn stored_version(client: &mut Client) -> std::result::Result<i32, postgres::Error> {
     let has: bool = client
-        .query_one(
-            "SELECT to_regclass('llmledger_schema') IS NOT NULL",
-            &[],
-        )?
+        .query_one("SELECT to_regclass('llmledger_schema') IS NOT NULL", &[])?
         .get(0);
     if !has {
         return Ok(0);
     }
     Ok(client
-        .query_one("SELECT coalesce(max(version), 0) FROM llmledger_schema", &[])?
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM llmledger_schema",
+            &[],
+        )?
         .get(0))
 }
 
@@ -354,7 +359,10 @@ impl PgLedger {
         let version = stored_version(&mut self.client).map_err(e)?;
         self.refuse_newer(version)?;
         let by = concat!("llmledger ", env!("CARGO_PKG_VERSION"));
-        for (i, step) in MIGRATIONS.iter().enumerate().skip(usize::try_from(version).unwrap_or(0))
+        for (i, step) in MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(usize::try_from(version).unwrap_or(0))
         {
             let mut tx = self.client.transaction().map_err(e)?;
             tx.batch_execute(step).map_err(e)?;
@@ -376,7 +384,10 @@ impl PgLedger {
 
     /// Appends records in one transaction; run ids already stored are skipped. Returns how
     /// many were added. One record is a plain `INSERT`, more go through `COPY`.
-    pub fn insert(&mut self, records: &[CallRecord]) -> std::result::Result<usize, postgres::Error> {
+    pub fn insert(
+        &mut self,
+        records: &[CallRecord],
+    ) -> std::result::Result<usize, postgres::Error> {
         match records.len() {
             0 => Ok(0),
             1 => insert_values(&mut self.client, records),
@@ -386,11 +397,19 @@ impl PgLedger {
 
     /// A batch through `COPY` into the session's staging table, then into the ledger skipping
     /// run ids it has.
-    fn insert_copy(&mut self, records: &[CallRecord]) -> std::result::Result<usize, postgres::Error> {
+    fn insert_copy(
+        &mut self,
+        records: &[CallRecord],
+    ) -> std::result::Result<usize, postgres::Error> {
         if !self.staging {
             let mut cols = String::new();
             for (name, ty) in COLUMNS.split(", ").zip(TYPES) {
-                let _ = write!(cols, "{}{} {ty}", if cols.is_empty() { "" } else { ", " }, name.trim());
+                let _ = write!(
+                    cols,
+                    "{}{} {ty}",
+                    if cols.is_empty() { "" } else { ", " },
+                    name.trim()
+                );
             }
             self.client.batch_execute(&format!(
                 "CREATE TEMPORARY TABLE IF NOT EXISTS llmledger_staging ({cols}) \
@@ -403,7 +422,10 @@ impl PgLedger {
 
     /// Multi-row `INSERT`s of at most 1,000 rows each, in one transaction (the alternative to
     /// `COPY` the benchmark measures).
-    pub fn insert_values(&mut self, records: &[CallRecord]) -> std::result::Result<usize, postgres::Error> {
+    pub fn insert_values(
+        &mut self,
+        records: &[CallRecord],
+    ) -> std::result::Result<usize, postgres::Error> {
         insert_values(&mut self.client, records)
     }
 
@@ -437,7 +459,10 @@ impl PgLedger {
         );
         let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
             params.iter().map(|p| p.as_ref() as _).collect();
-        let rows = self.client.query(&sql, &refs).map_err(|m| self.url.err(describe(&m)))?;
+        let rows = self
+            .client
+            .query(&sql, &refs)
+            .map_err(|m| self.url.err(describe(&m)))?;
         let n = rows.len();
         for row in rows {
             let (rec, id, time) = self.row_record(&row)?;
@@ -501,7 +526,10 @@ impl PgLedger {
         let n: i64 = self
             .client
             .query_one(
-                &format!("SELECT count(*) FROM llmledger_calls c WHERE {}", conds.join(" AND ")),
+                &format!(
+                    "SELECT count(*) FROM llmledger_calls c WHERE {}",
+                    conds.join(" AND ")
+                ),
                 &refs,
             )
             .map_err(|m| self.url.err(describe(&m)))?
@@ -542,7 +570,10 @@ fn range_conds(
     }
 }
 
-fn insert_copy(client: &mut Client, records: &[CallRecord]) -> std::result::Result<usize, postgres::Error> {
+fn insert_copy(
+    client: &mut Client,
+    records: &[CallRecord],
+) -> std::result::Result<usize, postgres::Error> {
     let mut buf = Vec::with_capacity(records.len() * 600);
     for r in records {
         for (i, cell) in cells(r).iter().enumerate() {
@@ -571,7 +602,10 @@ fn insert_copy(client: &mut Client, records: &[CallRecord]) -> std::result::Resu
     Ok(usize::try_from(added).unwrap_or(usize::MAX))
 }
 
-fn insert_values(client: &mut Client, records: &[CallRecord]) -> std::result::Result<usize, postgres::Error> {
+fn insert_values(
+    client: &mut Client,
+    records: &[CallRecord],
+) -> std::result::Result<usize, postgres::Error> {
     const ROWS: usize = 1000;
     let mut tx = client.transaction()?;
     let mut added = 0u64;

@@ -70,8 +70,11 @@ fn totals(ledger: &PgLedger, row: &postgres::Row, at: usize) -> Result<Totals> {
     let cost: Option<String> = row.try_get(at + 10).map_err(e)?;
     let cost = match cost {
         None => Decimal::ZERO,
-        Some(t) => Decimal::from_str(&t)
-            .map_err(|_| ledger.url.err(format!("the sum of costs '{t}' is out of range")))?,
+        Some(t) => Decimal::from_str(&t).map_err(|_| {
+            ledger
+                .url
+                .err(format!("the sum of costs '{t}' is out of range"))
+        })?,
     };
     let first: Option<DateTime<Utc>> = row.try_get(at + 17).map_err(e)?;
     let last: Option<DateTime<Utc>> = row.try_get(at + 18).map_err(e)?;
@@ -133,11 +136,12 @@ impl PgLedger {
                 Dimension::Error => "split_part(c.error, ':', 1)".to_string(),
                 Dimension::PriceEntry => "c.price_entry".to_string(),
                 Dimension::Tag => {
-                    join = " LEFT JOIN LATERAL jsonb_array_elements_text(c.tags) AS t(value) ON true";
+                    join =
+                        " LEFT JOIN LATERAL jsonb_array_elements_text(c.tags) AS t(value) ON true";
                     "t.value".to_string()
                 }
                 Dimension::Metadata(key) => {
-                    params.push(Box::new(key.to_string()));
+                    params.push(Box::new(key.clone()));
                     format!("(c.attribution ->> ${}::text)", params.len())
                 }
             };
@@ -152,7 +156,10 @@ impl PgLedger {
                 "SELECT {select}{SUMS} FROM llmledger_calls c{join} WHERE {cond} GROUP BY {}",
                 groups.join(", ")
             );
-            let found = self.client.query(&sql, &refs).map_err(|m| self.url.err(describe(&m)))?;
+            let found = self
+                .client
+                .query(&sql, &refs)
+                .map_err(|m| self.url.err(describe(&m)))?;
             for row in &found {
                 let key = (0..n)
                     .map(|i| row.try_get::<_, Option<String>>(i))
@@ -193,7 +200,10 @@ impl PgLedger {
              WHERE {} ORDER BY k",
             conds.join(" AND ")
         );
-        let found = self.client.query(&sql, &refs).map_err(|m| self.url.err(describe(&m)))?;
+        let found = self
+            .client
+            .query(&sql, &refs)
+            .map_err(|m| self.url.err(describe(&m)))?;
         found
             .iter()
             .map(|r| r.try_get(0).map_err(|m| self.url.err(describe(&m))))

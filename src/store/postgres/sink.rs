@@ -33,7 +33,11 @@ const SPOOL_NOTE_EVERY: u64 = 10_000;
 
 /// The directory of spool files.
 pub fn spool_dir() -> PathBuf {
-    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     if let Some(d) = var("LLMLEDGER_SPOOL_DIR") {
         return d;
     }
@@ -148,7 +152,8 @@ impl PgSink {
     }
 
     fn spooled(&self) -> u64 {
-        self.own.as_ref().map_or(0, |s| s.records) + self.orphans.iter().map(|s| s.records).sum::<u64>()
+        self.own.as_ref().map_or(0, |s| s.records)
+            + self.orphans.iter().map(|s| s.records).sum::<u64>()
     }
 
     fn own_name(&self) -> String {
@@ -163,7 +168,10 @@ impl PgSink {
         let prefix = format!("{}.", self.key);
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if !name.starts_with(&prefix) || !name.ends_with(".jsonl") || name == own {
+            let is_spool = Path::new(&name)
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("jsonl"));
+            if !name.starts_with(&prefix) || !is_spool || name == own {
                 continue;
             }
             let path = entry.path();
@@ -173,9 +181,9 @@ impl PgSink {
             if file.try_lock().is_err() {
                 continue; // a live process's spool
             }
-            let records = std::fs::read(&path)
-                .map(|b| b.iter().filter(|&&c| c == b'\n').count() as u64)
-                .unwrap_or(0);
+            let records = std::fs::read(&path).map_or(0, |b| {
+                b.split(|&c| c == b'\n').filter(|l| !l.is_empty()).count() as u64
+            });
             if records == 0 {
                 let _ = std::fs::remove_file(&path);
                 continue;
@@ -303,11 +311,16 @@ impl PgSink {
     }
 
     /// Sends one spool file's records. Returns (records read, records added).
-    fn send_file(&mut self, spool: &Spool, shared: &Shared) -> std::result::Result<(u64, u64), String> {
+    fn send_file(
+        &mut self,
+        spool: &Spool,
+        shared: &Shared,
+    ) -> std::result::Result<(u64, u64), String> {
         let Some(db) = self.db.as_mut() else {
             return Err("not connected".into());
         };
-        let mut reader = JsonlReader::open(&spool.path, TimeRange::default()).map_err(|e| e.to_string())?;
+        let mut reader =
+            JsonlReader::open(&spool.path, TimeRange::default()).map_err(|e| e.to_string())?;
         let mut batch = Vec::with_capacity(REPLAY_BATCH);
         let (mut sent, mut added) = (0u64, 0u64);
         loop {

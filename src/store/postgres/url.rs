@@ -113,13 +113,14 @@ impl PgUrl {
 /// refused, else the client's (a refused or broken connection).
 pub fn describe(e: &postgres::Error) -> String {
     use std::error::Error as _;
+    use std::fmt::Write as _;
     if let Some(db) = e.as_db_error() {
         let mut m = format!("{}: {}", db.severity(), db.message());
         if let Some(d) = db.detail() {
-            m.push_str(&format!(" ({d})"));
+            let _ = write!(m, " ({d})");
         }
         if let Some(h) = db.hint() {
-            m.push_str(&format!("; hint: {h}"));
+            let _ = write!(m, "; hint: {h}");
         }
         return m;
     }
