@@ -6,10 +6,12 @@
 //!
 //! Client: the `postgres` crate (sync, maintained with `tokio-postgres` by the rust-postgres
 //! project): the writer thread is a plain thread, so a blocking client fits it, and it speaks
-//! `COPY`, which batches use. Batches go through `COPY ... FROM STDIN` into a temporary
-//! staging table, then one `INSERT ... SELECT ... ON CONFLICT DO NOTHING` (COPY alone cannot
-//! skip run ids already stored); `durability="sync"` and replays of one record use a plain
-//! `INSERT`. Measured: see [`insert_copy`] and `docs/hosts.md`.
+//! `COPY`, which batches use. A batch is one `COPY ... FROM STDIN` (text format) straight into
+//! the ledger; when one of its run ids is already stored (a retry), that COPY fails whole and
+//! the batch goes through a temporary staging table and `INSERT ... SELECT ... ON CONFLICT DO
+//! NOTHING` instead. One record (`durability="sync"`) is a plain `INSERT ... ON CONFLICT DO
+//! NOTHING`. Multi-row `INSERT`s were measured too ([`PgLedger::insert_values`]): several
+//! times slower than COPY (docs/hosts.md, "Speed").
 //!
 //! Reading ([`PgLedger::for_each_page`]): rows come back as the JSONL ledger's JSON objects,
 //! built by the database (`json_build_object`, money as text), and are parsed by the JSONL
@@ -584,20 +586,43 @@ fn insert_copy(
         }
         buf.push(b'\n');
     }
-    let mut tx = client.transaction()?;
-    {
-        let mut w = tx.copy_in(&format!("COPY llmledger_staging ({COLUMNS}) FROM STDIN"))?;
-        // A write error is the connection's: `finish` reports it.
-        let _ = w.write_all(&buf);
-        w.finish()?;
+    // Almost every batch is new: COPY it straight into the ledger. A run id already stored
+    // (a batch retried after its commit was lost, a spool sent again) fails the COPY whole;
+    // then the batch goes through the staging table, skipping what is there.
+    match copy_rows(client, "llmledger_calls", &buf, false) {
+        Err(e) if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) => {
+            copy_rows(client, "llmledger_staging", &buf, true)
+        }
+        other => other,
     }
-    let added = tx.execute(
-        &format!(
-            "INSERT INTO llmledger_calls ({COLUMNS}) SELECT {COLUMNS} FROM llmledger_staging \
-             ON CONFLICT DO NOTHING"
-        ),
-        &[],
-    )?;
+}
+
+/// One transaction: `COPY` of `rows` into `table`, then, from the staging table, the
+/// `INSERT ... ON CONFLICT DO NOTHING` into the ledger. Returns the rows added.
+fn copy_rows(
+    client: &mut Client,
+    table: &str,
+    rows: &[u8],
+    from_staging: bool,
+) -> std::result::Result<usize, postgres::Error> {
+    let mut tx = client.transaction()?;
+    let copied = {
+        let mut w = tx.copy_in(&format!("COPY {table} ({COLUMNS}) FROM STDIN"))?;
+        // A write error is the connection's: `finish` reports it.
+        let _ = w.write_all(rows);
+        w.finish()?
+    };
+    let added = if from_staging {
+        tx.execute(
+            &format!(
+                "INSERT INTO llmledger_calls ({COLUMNS}) SELECT {COLUMNS} FROM \
+                 llmledger_staging ON CONFLICT DO NOTHING"
+            ),
+            &[],
+        )?
+    } else {
+        copied
+    };
     tx.commit()?;
     Ok(usize::try_from(added).unwrap_or(usize::MAX))
 }
@@ -633,3 +658,6 @@ fn insert_values(
     tx.commit()?;
     Ok(usize::try_from(added).unwrap_or(usize::MAX))
 }
+
+#[cfg(test)]
+mod tests;
