@@ -170,7 +170,7 @@ fn insert_speed() {
     let t0 = Instant::now();
     let mut bytes = 0;
     for r in &all {
-        for c in cells(r).iter() {
+        for c in &cells(r) {
             let mut b = Vec::new();
             copy_cell(c.as_deref(), &mut b);
             bytes += b.len();
