@@ -208,3 +208,27 @@ def test_env_ledger_and_redacted_password(
         assert ledger_summary(postgres_url)["totals"]["successful_requests"] == 1
     finally:
         psql(postgres_url, f"DROP OWNED BY {role}; DROP ROLE {role}")
+
+
+def test_watch_follower_and_html_digest_over_postgres(
+    both: tuple[str, str], tmp_path: Path
+) -> None:
+    from llmledger import _core
+
+    db, pg = both
+    fa = _core.LedgerFollower(db, by=["model", "user_id"])
+    fb = _core.LedgerFollower(pg, by=["model", "user_id"])
+    assert fa.poll() == fb.poll() == 600
+    assert json.loads(fa.view())["totals"] == json.loads(fb.view())["totals"]
+    assert fb.poll() == 0
+    # New calls are followed.
+    t = CostTracker(store=pg)
+    UsageFakeChatModel(model="gpt-4o", responses=["x"]).invoke("hi", config={"callbacks": [t]})
+    t.close()
+    assert fb.poll() == 1 and fb.calls == 601
+    da = json.loads(_core.ledger_digest(db, by=["model"], until="2026-11-06"))
+    dg = json.loads(_core.ledger_digest(pg, by=["model"], until="2026-11-06"))
+    assert da == dg
+    out = tmp_path / "r.html"
+    assert main(["report", pg, "--format", "html", "-o", str(out)]) == 0
+    assert out.stat().st_size > 1000

@@ -25,7 +25,7 @@ use crate::store::read::{self, ExportFormat, Report};
 use crate::store::{open_reader, Durability, Location, RecordReader, Store, TimeRange};
 
 /// A ledger named by Python: text is a path or a URL; a path-like object is a path.
-fn location(ledger: &Bound<'_, PyAny>) -> PyResult<Location> {
+pub fn location(ledger: &Bound<'_, PyAny>) -> PyResult<Location> {
     if let Ok(s) = ledger.cast::<PyString>() {
         return Ok(Location::parse(&s.to_cow()?)?);
     }

@@ -569,13 +569,20 @@ impl Store {
     }
 
     /// Waits until every record this process appended so far is committed.
+    /// With `durability="sync"` (no writer thread), it is also when records spooled during a
+    /// database outage are tried again (as on each append).
     pub fn flush(&self) {
-        if let Some(Proc {
-            mode: Some(Mode::Batch(w)),
-            ..
-        }) = self.find()
-        {
-            w.flush();
+        let Some(p) = self.find() else { return };
+        match &p.mode {
+            Some(Mode::Batch(w)) => w.flush(),
+            Some(Mode::Sync(sink)) => self.blocking(|| {
+                if let Some(s) = sink.lock().as_mut() {
+                    if s.pending() {
+                        p.shared.retry(s);
+                    }
+                }
+            }),
+            None => {}
         }
     }
 

@@ -518,6 +518,29 @@ impl PgLedger {
         Ok(n)
     }
 
+    /// Records with ids in `(after, up_to]`, each handed to `f` with its id.
+    pub fn ids_between(
+        &mut self,
+        after: i64,
+        up_to: i64,
+        f: &mut dyn FnMut(CallRecord, i64),
+    ) -> Result<usize> {
+        let sql = format!(
+            "SELECT {ROW_JSON}, c.id, c.time FROM llmledger_calls c WHERE c.id > $1 \
+             AND c.id <= $2 ORDER BY c.id"
+        );
+        let rows = self
+            .client
+            .query(&sql, &[&after, &up_to])
+            .map_err(|m| self.url.err(describe(&m)))?;
+        let n = rows.len();
+        for row in rows {
+            let (rec, id, _) = self.row_record(&row)?;
+            f(rec, id);
+        }
+        Ok(n)
+    }
+
     /// Calls stored in `range`.
     pub fn count(&mut self, range: &TimeRange) -> Result<u64> {
         let mut conds = vec!["true".to_string()];

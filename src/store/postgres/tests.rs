@@ -227,3 +227,44 @@ fn insert_speed() {
         eprintln!("{label}: {n} records in {secs:.2} s = {rate:.0} records/s");
     }
 }
+
+#[test]
+fn follower_sees_rows_committed_late_once() {
+    use crate::store::follow::Follower;
+    use crate::store::Location;
+    let Some(t) = TestDb::new() else { return };
+    let mut a = PgLedger::open(&t.url).unwrap();
+    let mut b = PgLedger::open(&t.url).unwrap();
+    let mut fo = Follower::at(&Location::Postgres(t.url.clone()));
+    let mut seen = Vec::new();
+    // A takes id 1 and has not committed when B's row (id 2) is read.
+    let mut tx = a.client.transaction().unwrap();
+    tx.batch_execute(
+        "INSERT INTO llmledger_calls (time, run_id, root_run_id, usage_source) VALUES \
+         (now(), '00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-000000000001', \
+         'provider')",
+    )
+    .unwrap();
+    b.insert(&records(10, 1)).unwrap();
+    assert_eq!(fo.poll(&mut |r| seen.push(r.run_id)).unwrap().records, 1);
+    tx.commit().unwrap();
+    assert_eq!(fo.poll(&mut |r| seen.push(r.run_id)).unwrap().records, 1);
+    assert_eq!(fo.poll(&mut |r| seen.push(r.run_id)).unwrap().records, 0);
+    b.insert(&records(11, 2)).unwrap();
+    assert_eq!(fo.poll(&mut |r| seen.push(r.run_id)).unwrap().records, 2);
+    assert_eq!(seen, vec![10, 1, 11, 12]);
+}
+
+#[test]
+fn follower_waits_for_the_tables() {
+    use crate::store::follow::Follower;
+    use crate::store::Location;
+    let Some(t) = TestDb::new() else { return };
+    let mut fo = Follower::at(&Location::Postgres(t.url.clone()));
+    assert_eq!(fo.poll(&mut |_| panic!("no rows yet")).unwrap().records, 0);
+    PgLedger::open(&t.url)
+        .unwrap()
+        .insert(&records(1, 3))
+        .unwrap();
+    assert_eq!(fo.poll(&mut |_| {}).unwrap().records, 3);
+}
