@@ -42,7 +42,7 @@ pub struct Follower {
     format: Option<Format>,
     db: Option<SqliteLedger>,
     /// A PostgreSQL ledger: its URL, connection (once it has the tables) and id gaps.
-    pg: Option<PgFollow>,
+    pg: Option<Box<PgFollow>>,
     /// SQLite: the last row id read; JSONL: bytes consumed.
     pos: u64,
     /// JSONL: complete lines consumed (for warnings).
@@ -75,11 +75,11 @@ impl Follower {
         match location {
             Location::File { path, .. } => Follower::new(path),
             Location::Postgres(url) => Follower {
-                pg: Some(PgFollow {
+                pg: Some(Box::new(PgFollow {
                     url: url.clone(),
                     db: None,
                     gaps: Vec::new(),
-                }),
+                })),
                 ..Follower::new(Path::new(url.redacted()))
             },
         }
