@@ -128,6 +128,7 @@ def test_outage_spools_and_replays_once(
     cluster.start()
     calls(t, 30, "after")
     t.flush()
+
     # Sent once the database answers again: by the writer thread by itself ("batch"), on
     # the next call or flush() ("sync", which has no thread).
     def sent() -> bool:

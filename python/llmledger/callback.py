@@ -417,8 +417,10 @@ class CostTracker(_LangChainHooks):
         _to_close.discard(self)
 
     def store_info(self) -> dict[str, Any] | None:
-        """The durable ledger's path, format, durability and counters (`written`, `queued`,
-        `dropped`, `failed`), or None without one."""
+        """The durable ledger's path (a URL without its password), format, durability and
+        counters (`written`, `queued`, `dropped`, `failed`, `spooled`: records waiting in the
+        local spool while a PostgreSQL ledger is unreachable), `backend_down` (that outage
+        now) and, for PostgreSQL, `spool_dir`; or None without one."""
         return self._core.store_info()
 
     def reset(self) -> None:
