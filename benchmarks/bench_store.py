@@ -3,21 +3,22 @@ over a ledger of 1 million calls next to the same group-by as a plain sqlite3 qu
 
 1. Records/s: a CostTracker with `store=` gets N calls (start with metadata, then end, the
    realistic ChatOpenAI-shaped result of bench_on_llm_end.py), timed until `flush()` returns,
-   for SQLite and JSONL, `durability="batch"` and `"sync"`, next to the same calls with no
-   store (`store=None`).
+   for SQLite and JSONL (and PostgreSQL with --postgres URL), `durability="batch"` and
+   `"sync"`, next to the same calls with no store (`store=None`).
 2. Report: a 1M-call SQLite ledger (1000 users, 5 models; written through the same tracker in
    batch mode, or reused with --ledger), then `llmledger report LEDGER --by model` (in process
    and as a command, interpreter start-up included) and `--by user_id`, each next to the same
    group-by as a plain Python sqlite3 query.
 
 Run: python benchmarks/bench_store.py [--calls N] [--sync-calls N] [--ledger-calls N]
-     [--ledger PATH] [--repeat R]
+     [--ledger PATH] [--repeat R] [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
 Build the extension with `maturin develop --release` first (`make bench`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sqlite3
 import statistics
@@ -26,7 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -74,10 +75,17 @@ def records_per_second(args: argparse.Namespace, tmp: Path) -> None:
         ("SQLite, sync", "s.db", "sync", args.sync_calls),
         ("JSONL, sync", "s.jsonl", "sync", args.sync_calls),
     ]
+    if args.postgres:
+        cases += [
+            ("PostgreSQL, batch", "pg", "batch", args.calls),
+            ("PostgreSQL, sync", "pg", "sync", args.sync_calls),
+        ]
     for label, name, durability, n in cases:
         times = []
         for rep in range(args.repeat):
-            store = tmp / f"{rep}-{name}" if name else None
+            store: Any = tmp / f"{rep}-{name}" if name else None
+            if name == "pg":
+                store = args.postgres
             t = CostTracker(store=store, durability=durability, max_records=0)
             times.append(drive(t, n, res))
             info = t.store_info()
@@ -91,6 +99,24 @@ def records_per_second(args: argparse.Namespace, tmp: Path) -> None:
     for label, n, secs in rows:
         rate = n / secs
         print(f"{label:<28} {n:>9,} {rate:>12,.0f} {1e6 / rate:>9.2f} {rate / base:>10.2f}")
+
+
+@contextlib.contextmanager
+def fresh_database(server: str | None) -> Iterator[str | None]:
+    """A new database on `server` (a PostgreSQL URL), dropped afterwards; None without one."""
+    if not server:
+        yield None
+        return
+    name = f"llmledger_bench_{uuid.uuid4().hex[:10]}"
+
+    def psql(sql: str) -> None:
+        subprocess.run(["psql", server, "-X", "-q", "-c", sql], check=True, capture_output=True)
+
+    psql(f"CREATE DATABASE {name}")
+    try:
+        yield f"{server.rpartition('/')[0]}/{name}"
+    finally:
+        psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def build_ledger(path: Path, n: int) -> None:
@@ -224,12 +250,20 @@ def main() -> None:
     p.add_argument("--ledger-calls", type=int, default=1_000_000)
     p.add_argument("--ledger", help="reuse (or create) this SQLite ledger for the report part")
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="also a PostgreSQL ledger: a server URL; the benchmark writes to a fresh database "
+        "it creates there (with psql) and drops",
+    )
     p.add_argument("--skip-report", action="store_true")
     p.add_argument("--skip-write", action="store_true", help="only the report part")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="llmledger-bench-") as d:
         if not args.skip_write:
-            records_per_second(args, Path(d))
+            with fresh_database(args.postgres) as url:
+                args.postgres = url
+                records_per_second(args, Path(d))
         if not args.skip_report:
             report_speed(args, Path(d))
 

@@ -268,8 +268,10 @@ impl Tracker {
         let Some(since) = budgets.preload_since(now) else {
             return Ok(Vec::new());
         };
-        if !store.path().exists() {
-            return Ok(Vec::new());
+        if let crate::store::Location::File { path, .. } = store.location() {
+            if !path.exists() {
+                return Ok(Vec::new());
+            }
         }
         let range = TimeRange {
             since: Some(since),
@@ -277,7 +279,7 @@ impl Tracker {
         };
         let mut warnings = Vec::new();
         crate::store::read::for_each(
-            &crate::store::Location::file(store.path()),
+            store.location(),
             &range,
             &mut warnings,
             &mut |_| {},

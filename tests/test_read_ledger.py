@@ -153,20 +153,23 @@ def test_ledger_summary_equals_report_and_tracker(
     assert w["totals"]["unpriced_calls"] == 1
 
 
-def test_errors_name_the_problem(tmp_path: Path) -> None:
+def test_errors_name_the_problem(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(LedgerError, match="no such file"):
         read_ledger(tmp_path / "missing.db")
     with pytest.raises(LedgerError, match="no such file"):
         ledger_summary(tmp_path / "missing.jsonl")
-    url = "postgresql://app:s3cret@db.internal/costs"
-    for call in (
-        lambda: read_ledger(url),
-        lambda: ledger_summary(url),
-        lambda: CostTracker(store=url),
-    ):
-        with pytest.raises(ValueError, match="postgresql:// ledgers are not supported") as e:
+    # A database that cannot be reached: reading fails naming it without its password...
+    url = "postgresql://app:s3cret@db.invalid/costs"
+    for call in (lambda: read_ledger(url), lambda: ledger_summary(url)):
+        with pytest.raises(LedgerError, match="postgresql://app:\\*\\*\\*@db.invalid/costs") as e:
             call()
         assert "s3cret" not in str(e.value)
+    # ...while a tracker starts anyway, spooling its records until the database is back.
+    monkeypatch.setenv("LLMLEDGER_SPOOL_DIR", str(tmp_path / "spool"))
+    t = CostTracker(store=url)
+    info = t.store_info()
+    t.close()
+    assert info is not None and info["backend_down"] is True and "s3cret" not in str(info)
     with pytest.raises(TypeError, match="a ledger is a path"):
         read_ledger(42)  # type: ignore[arg-type]
     path = tmp_path / "x.db"

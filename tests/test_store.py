@@ -106,6 +106,8 @@ def test_every_field_round_trips(tmp_path: Path, name: str, durability: str) -> 
         "queued": 0,
         "dropped": 0,
         "failed": 0,
+        "spooled": 0,
+        "backend_down": False,
     }
 
 

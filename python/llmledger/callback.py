@@ -197,7 +197,9 @@ class CostTracker(_LangChainHooks):
             `False` records such calls as unpriced instead.
         store: a durable ledger file every call is also written to: `"costs.db"` (SQLite,
             the default for any other extension) or `"costs.jsonl"` (JSON lines). Several
-            processes may share one. `None` keeps memory only.
+            processes may share one. A `"postgresql://user@host/db"` URL writes to PostgreSQL,
+            shared by hosts, spooling locally while the database is down (docs/hosts.md).
+            `None` keeps memory only.
         durability: `"batch"` (default: a writer thread commits in batches; a crash loses at
             most the last batch) or `"sync"` (each call is committed before `on_llm_end`
             returns). `flush()` waits for the writer; an exit hook flushes on a clean exit.
@@ -434,8 +436,10 @@ class CostTracker(_LangChainHooks):
         _to_close.discard(self)
 
     def store_info(self) -> dict[str, Any] | None:
-        """The durable ledger's path, format, durability and counters (`written`, `queued`,
-        `dropped`, `failed`), or None without one."""
+        """The durable ledger's path (a URL without its password), format, durability and
+        counters (`written`, `queued`, `dropped`, `failed`, `spooled`: records waiting in the
+        local spool while a PostgreSQL ledger is unreachable), `backend_down` (that outage
+        now) and, for PostgreSQL, `spool_dir`; or None without one."""
         return self._core.store_info()
 
     def reset(self) -> None:

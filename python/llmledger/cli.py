@@ -486,7 +486,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="totals and group-by tables of a ledger (.db or .jsonl)",
         description="Totals (the tracker's summary lines) and a group-by table of a ledger.",
     )
-    r.add_argument("ledger", help="a SQLite (.db) or JSONL ledger")
+    r.add_argument("ledger", help="a SQLite (.db) or JSONL ledger, or a postgresql:// URL")
     r.add_argument(
         "--by",
         default="model",
@@ -515,7 +515,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Follows a ledger (.db or .jsonl) and redraws its figures every refresh; "
         "piped, prints one summary line per refresh. Needs rich (pip install 'llmledger[watch]').",
     )
-    w.add_argument("ledger", help="a SQLite (.db) or JSONL ledger (waited for if missing)")
+    w.add_argument(
+        "ledger",
+        help="a SQLite (.db) or JSONL ledger, or a postgresql:// URL (waited for if missing)",
+    )
     w.add_argument(
         "--by",
         default="model",
@@ -533,16 +536,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     w.set_defaults(func=_cmd_watch)
 
     e = sub.add_parser("export", parents=[window], help="write a ledger's records as CSV or JSONL")
-    e.add_argument("ledger", help="a SQLite (.db) or JSONL ledger")
+    e.add_argument("ledger", help="a SQLite (.db) or JSONL ledger, or a postgresql:// URL")
     e.add_argument("--format", choices=("csv", "jsonl"), required=True)
     e.add_argument("-o", "--output", help="write to this file (default: stdout)")
     e.set_defaults(func=_cmd_export)
 
     i = sub.add_parser(
-        "import", help="copy a JSONL ledger into a SQLite ledger (idempotent: by run id)"
+        "import",
+        help="copy a ledger into a SQLite ledger or PostgreSQL (idempotent: by run id)",
     )
-    i.add_argument("source", help="a JSONL (or SQLite) ledger")
-    i.add_argument("--into", required=True, help="the SQLite ledger (created if missing)")
+    i.add_argument("source", help="a JSONL, SQLite or postgresql:// ledger")
+    i.add_argument(
+        "--into",
+        required=True,
+        help="the SQLite ledger or postgresql:// database (created if missing)",
+    )
     i.set_defaults(func=_cmd_import)
 
     args = parser.parse_args(argv)

@@ -124,10 +124,11 @@ def _ledger_from_env() -> CostTracker | None:
             max_records=0,
         )
     except Exception as e:  # never break the application over its ledger
+        # The value is not repeated: a postgresql:// URL may hold a password (the core's
+        # error names the ledger without it).
         logging.getLogger("llmledger").error(
-            "llmledger: %s=%s is set but the ledger cannot be opened (calls are not tracked): %s",
+            "llmledger: %s is set but the ledger cannot be opened (calls are not tracked): %s",
             LEDGER_ENV,
-            path,
             e,
         )
         return None

@@ -6,13 +6,13 @@
 // PyO3 hands extracted arguments (paths, lists) over by value.
 #![allow(clippy::needless_pass_by_value)]
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::Utc;
 use parking_lot::Mutex;
 use pyo3::prelude::*;
 
+use super::ledger::location;
 use super::log::log_warnings;
 use super::tracker::PyTracker;
 use crate::digest::{BudgetSpec, Digest, DigestConfig};
@@ -124,14 +124,15 @@ impl PyFollower {
 
 #[pymethods]
 impl PyFollower {
-    /// Follows the ledger at `path` (SQLite or JSONL; it may not exist yet). `by`: a top list
+    /// Follows the ledger at `path` (SQLite or JSONL, or a postgresql:// URL; it may not
+    /// exist yet). `by`: a top list
     /// per dimension (default `["model"]`); `stack_by`: what spend over time is stacked by;
     /// `budgets`: `["10/day", ...]`; `since` / `until`: text bounds as `llmledger report`
     /// takes them.
     #[new]
     #[pyo3(signature = (path, *, by=None, stack_by=None, budgets=None, since=None, until=None, top=10))]
     fn new(
-        path: PathBuf,
+        path: &Bound<'_, PyAny>,
         by: Option<Vec<String>>,
         stack_by: Option<String>,
         budgets: Option<Vec<String>>,
@@ -142,7 +143,7 @@ impl PyFollower {
         let config = config(by, stack_by, budgets, top)?;
         Ok(PyFollower {
             state: Mutex::new(State {
-                source: Source::Ledger(Follower::new(&path)),
+                source: Source::Ledger(Follower::at(&location(path)?)),
                 digest: Digest::new(config.clone())?,
             }),
             config,
@@ -210,7 +211,7 @@ impl PyFollower {
 #[allow(clippy::too_many_arguments)]
 pub fn ledger_digest(
     py: Python<'_>,
-    path: PathBuf,
+    path: &Bound<'_, PyAny>,
     by: Option<Vec<String>>,
     stack_by: Option<String>,
     budgets: Option<Vec<String>>,
@@ -221,14 +222,8 @@ pub fn ledger_digest(
     let mut digest = Digest::new(config(by, stack_by, budgets, top)?)?;
     let range = range(since, until)?;
     let mut warnings = Vec::new();
+    let location = location(path)?;
     py.detach(|| {
-        if !path.exists() {
-            return Err(Error::Ledger {
-                path: path.display().to_string(),
-                message: "no such file".into(),
-            });
-        }
-        let location = crate::store::Location::file(&path);
         for_each(&location, &range, &mut warnings, &mut |_| {}, &mut |r| {
             digest.add(r);
             true

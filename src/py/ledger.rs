@@ -25,7 +25,7 @@ use crate::store::read::{self, ExportFormat, Report};
 use crate::store::{open_reader, Durability, Location, RecordReader, Store, TimeRange};
 
 /// A ledger named by Python: text is a path or a URL; a path-like object is a path.
-fn location(ledger: &Bound<'_, PyAny>) -> PyResult<Location> {
+pub fn location(ledger: &Bound<'_, PyAny>) -> PyResult<Location> {
     if let Ok(s) = ledger.cast::<PyString>() {
         return Ok(Location::parse(&s.to_cow()?)?);
     }
@@ -54,11 +54,12 @@ pub fn open_store(
     };
     if store.cast::<PyString>().is_err() && store.extract::<PathBuf>().is_err() {
         return Err(PyTypeError::new_err(
-            "store= must be a path to a ledger file (costs.db, costs.jsonl) or None",
+            "store= must be a path to a ledger file (costs.db, costs.jsonl), a \
+             postgresql:// URL, or None",
         ));
     }
-    let Location::File { path, .. } = location(store)?;
-    let s = py.detach(|| Store::open(&path, durability))?;
+    let location = location(store)?;
+    let s = py.detach(|| Store::open_at(&location, durability))?;
     s.set_blocking_section(Box::new(|f| Python::attach(|py| py.detach(f))));
     Ok(Some(Arc::new(s)))
 }
@@ -67,13 +68,23 @@ pub fn open_store(
 pub fn stats_dict<'py>(py: Python<'py>, s: &Store) -> PyResult<Bound<'py, PyDict>> {
     let st = s.stats();
     let d = PyDict::new(py);
-    d.set_item("path", s.path().display().to_string())?;
-    d.set_item("format", s.format().as_str())?;
+    d.set_item("path", s.location().display_name())?;
+    d.set_item("format", s.location().format_name())?;
     d.set_item("durability", s.durability().as_str())?;
     d.set_item("written", st.written)?;
     d.set_item("queued", st.queued)?;
     d.set_item("dropped", st.dropped)?;
     d.set_item("failed", st.failed)?;
+    d.set_item("spooled", st.spooled)?;
+    d.set_item("backend_down", st.backend_down)?;
+    if let Location::Postgres(_) = s.location() {
+        d.set_item(
+            "spool_dir",
+            crate::store::postgres::sink::spool_dir()
+                .display()
+                .to_string(),
+        )?;
+    }
     Ok(d)
 }
 
@@ -430,16 +441,18 @@ pub fn ledger_export<'py>(
     Ok(n)
 }
 
-/// Copies a JSONL (or SQLite) ledger into a SQLite ledger; run ids already there are skipped.
+/// Copies a ledger (JSONL, SQLite or PostgreSQL) into a SQLite ledger or a PostgreSQL
+/// database; run ids already there are skipped.
 #[pyfunction]
 #[pyo3(signature = (source, into, progress=None))]
 pub fn ledger_import<'py>(
     py: Python<'py>,
     source: &Bound<'py, PyAny>,
-    into: PathBuf,
+    into: &Bound<'py, PyAny>,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let source = location(source)?;
+    let into = location(into)?;
     let stats =
         py.detach(|| read::import_jsonl(&source, &into, &mut progress_fn(progress.as_ref())))?;
     log_warnings(py, &stats.warnings);

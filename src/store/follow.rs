@@ -9,10 +9,13 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::ledger::CallRecord;
 
+use super::location::Location;
+use super::postgres::{PgLedger, PgUrl};
 use super::record::parse_json_line;
 use super::sqlite::{read_row, SELECT, SELECT_ID_COLUMN};
 use super::{Format, SqliteLedger};
@@ -32,12 +35,14 @@ pub struct Poll {
     pub warnings: Vec<String>,
 }
 
-/// A cursor over a ledger file.
+/// A cursor over a ledger.
 #[derive(Debug)]
 pub struct Follower {
     path: PathBuf,
     format: Option<Format>,
     db: Option<SqliteLedger>,
+    /// A PostgreSQL ledger: its URL, connection (once it has the tables) and id gaps.
+    pg: Option<Box<PgFollow>>,
     /// SQLite: the last row id read; JSONL: bytes consumed.
     pos: u64,
     /// JSONL: complete lines consumed (for warnings).
@@ -58,8 +63,25 @@ impl Follower {
             path: path.to_path_buf(),
             format: None,
             db: None,
+            pg: None,
             pos: 0,
             line: 0,
+        }
+    }
+
+    /// A cursor at the start of the ledger at `location` (a file, or a PostgreSQL database
+    /// that may not have the ledger's tables yet).
+    pub fn at(location: &Location) -> Follower {
+        match location {
+            Location::File { path, .. } => Follower::new(path),
+            Location::Postgres(url) => Follower {
+                pg: Some(Box::new(PgFollow {
+                    url: url.clone(),
+                    db: None,
+                    gaps: Vec::new(),
+                })),
+                ..Follower::new(Path::new(url.redacted()))
+            },
         }
     }
 
@@ -75,6 +97,9 @@ impl Follower {
 
     /// Hands every record added since the last poll to `f`, in the order they were written.
     pub fn poll(&mut self, f: &mut dyn FnMut(CallRecord)) -> Result<Poll> {
+        if let Some(pg) = self.pg.as_mut() {
+            return pg.poll(&mut self.pos, f);
+        }
         if self.format.is_none() {
             if !self.path.metadata().is_ok_and(|m| m.len() > 0) {
                 return Ok(Poll::default());
@@ -179,6 +204,97 @@ impl Follower {
                 self.path.display(),
                 self.line
             ));
+        }
+    }
+}
+
+/// How long a gap in PostgreSQL row ids is watched for rows committed late.
+const GAP_WATCH: Duration = Duration::from_secs(30);
+/// Gaps watched at most (the oldest go first).
+const MAX_GAPS: usize = 1024;
+
+/// Following a PostgreSQL ledger by row id. Ids are handed out when rows are inserted, not
+/// when they commit: with several writers, a row with a lower id can commit after one with a
+/// higher id was read. So the ids skipped over (gaps: rows in flight, or ids a rolled-back
+/// COPY used up) are looked at again on each poll for [`GAP_WATCH`]; a row appearing there is
+/// handed over then, once.
+#[derive(Debug)]
+struct PgFollow {
+    url: PgUrl,
+    db: Option<PgLedger>,
+    /// Ranges `(after, up_to]` of ids not seen yet, and when they were found.
+    gaps: Vec<(i64, i64, Instant)>,
+}
+
+impl PgFollow {
+    fn poll(&mut self, pos: &mut u64, f: &mut dyn FnMut(CallRecord)) -> Result<Poll> {
+        let mut poll = Poll::default();
+        if self.db.is_none() {
+            match PgLedger::open_read(&self.url) {
+                Ok(db) => self.db = Some(db),
+                // No ledger tables yet: waited for, like a file that does not exist yet.
+                Err(e) if e.to_string().contains("no llmledger_schema table") => return Ok(poll),
+                Err(e) => return Err(e),
+            }
+        }
+        let Some(db) = self.db.as_mut() else {
+            return Ok(poll);
+        };
+        let max = db.last_id()?;
+        let mut cursor = i64::try_from(*pos).unwrap_or(i64::MAX);
+        if max < cursor {
+            poll.reset = true;
+            cursor = 0;
+            self.gaps.clear();
+        }
+        let now = Instant::now();
+        self.gaps.retain(|g| now.duration_since(g.2) < GAP_WATCH);
+        // Rows committed late, in gaps seen before.
+        let mut found: Vec<i64> = Vec::new();
+        for &(after, up_to, _) in &self.gaps {
+            db.ids_between(after, up_to, &mut |r, id| {
+                found.push(id);
+                poll.records += 1;
+                f(r);
+            })?;
+        }
+        for id in found {
+            split_gap(&mut self.gaps, id);
+        }
+        // Then the new rows.
+        loop {
+            let mut last = cursor;
+            let n = db.after_id(cursor, SQLITE_PAGE, &mut |r, id| {
+                if id > last + 1 {
+                    self.gaps.push((last, id - 1, now));
+                }
+                last = id;
+                poll.records += 1;
+                f(r);
+            })?;
+            cursor = last;
+            if i64::try_from(n).unwrap_or(0) < SQLITE_PAGE {
+                break;
+            }
+        }
+        if self.gaps.len() > MAX_GAPS {
+            let extra = self.gaps.len() - MAX_GAPS;
+            self.gaps.drain(..extra);
+        }
+        *pos = u64::try_from(cursor).unwrap_or(0);
+        Ok(poll)
+    }
+}
+
+/// Id `id` was read: it is no longer in a gap.
+fn split_gap(gaps: &mut Vec<(i64, i64, Instant)>, id: i64) {
+    if let Some(i) = gaps.iter().position(|g| g.0 < id && id <= g.1) {
+        let (after, up_to, t) = gaps.remove(i);
+        if id - 1 > after {
+            gaps.push((after, id - 1, t));
+        }
+        if up_to > id {
+            gaps.push((id, up_to, t));
         }
     }
 }

@@ -1,15 +1,16 @@
 //! Where a ledger lives: the one place a path or URL given by the user chooses the backend
-//! that reads it (and, through [`Location::file`], the one that writes it).
+//! that reads and writes it.
 //!
-//! Today every backend is a file (SQLite or JSONL, by header or extension). A server backend
-//! (`postgresql://...`) becomes one more [`Location`] variant here, and one more arm in each
-//! backend `match` of [`super::reader`] and [`super::read`]: nothing above the store
-//! (tracker, reports, the Python API) changes.
+//! A ledger is a file (SQLite or JSONL, by header or extension) or a PostgreSQL database
+//! (`postgresql://...`). Each backend is one arm in the `match`es of [`super::Sink`],
+//! [`super::reader`] and [`super::read`]: nothing above the store (tracker, reports, the
+//! Python API) knows which one it has.
 
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
+use super::postgres::PgUrl;
 use super::Format;
 
 /// A ledger's location, parsed once from what the user gave.
@@ -22,6 +23,8 @@ pub enum Location {
         /// Its format: by its header when it exists, else by its extension.
         format: Format,
     },
+    /// A PostgreSQL database (`postgresql://` or `postgres://`).
+    Postgres(PgUrl),
 }
 
 /// The scheme of `text` when it is written as a URL (`scheme://...`), else `None`. A scheme
@@ -39,9 +42,8 @@ fn url_scheme(text: &str) -> Option<&str> {
 
 impl Location {
     /// Parses a path or URL: `costs.db`, `costs.jsonl`, `/var/lib/app/costs.db`, or
-    /// `file:///var/lib/app/costs.db`. A URL of a backend this llmledger has not got
-    /// (`postgresql://...`) is an error naming it (the URL itself is never repeated: it may
-    /// hold a password).
+    /// `file:///var/lib/app/costs.db`, or `postgresql://user@host:5432/db`. An error never
+    /// repeats a URL's password.
     pub fn parse(text: &str) -> Result<Location> {
         let Some(scheme) = url_scheme(text) else {
             return Ok(Location::file(Path::new(text)));
@@ -49,13 +51,10 @@ impl Location {
         let lower = scheme.to_ascii_lowercase();
         match lower.as_str() {
             "file" => Ok(Location::file(Path::new(&text[scheme.len() + 3..]))),
-            "postgres" | "postgresql" => Err(Error::InvalidArgument(format!(
-                "{scheme}:// ledgers are not supported by this llmledger yet: use a SQLite \
-                 (.db) or JSONL (.jsonl) file"
-            ))),
+            "postgres" | "postgresql" => Ok(Location::Postgres(PgUrl::parse(text)?)),
             _ => Err(Error::InvalidArgument(format!(
                 "'{scheme}://' is not a ledger location llmledger knows: use a path to a SQLite \
-                 (.db) or JSONL (.jsonl) file"
+                 (.db) or JSONL (.jsonl) file, or a postgresql:// URL"
             ))),
         }
     }
@@ -73,13 +72,15 @@ impl Location {
     pub fn display_name(&self) -> String {
         match self {
             Location::File { path, .. } => path.display().to_string(),
+            Location::Postgres(url) => url.redacted().to_string(),
         }
     }
 
-    /// The backend's name: `sqlite` or `jsonl`.
+    /// The backend's name: `sqlite`, `jsonl` or `postgresql`.
     pub fn format_name(&self) -> &'static str {
         match self {
             Location::File { format, .. } => format.as_str(),
+            Location::Postgres(_) => "postgresql",
         }
     }
 
@@ -90,7 +91,7 @@ impl Location {
                 path: path.display().to_string(),
                 message: "no such file".into(),
             }),
-            Location::File { .. } => Ok(()),
+            Location::File { .. } | Location::Postgres(_) => Ok(()),
         }
     }
 }
@@ -116,10 +117,13 @@ mod tests {
             Location::parse(r"C:\data\costs.db").unwrap().format_name(),
             "sqlite"
         );
-        let e = Location::parse("postgresql://u:secret@db/costs")
+        let pg = Location::parse("postgresql://u:secret@db/costs").unwrap();
+        assert_eq!(pg.format_name(), "postgresql");
+        assert_eq!(pg.display_name(), "postgresql://u:***@db/costs");
+        assert!(!format!("{pg:?}").contains("secret"));
+        let e = Location::parse("postgresql://u:secret@db:port/costs")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("postgresql:// ledgers are not supported"), "{e}");
         assert!(!e.contains("secret"), "{e}");
         let e = Location::parse("s3://bucket/costs.db")
             .unwrap_err()

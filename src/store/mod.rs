@@ -1,5 +1,6 @@
-//! The durable ledger: every finished call record, kept in a SQLite database (the default) or
-//! a JSONL file, written off the LLM call's path, shared by processes, read back by reports.
+//! The durable ledger: every finished call record, kept in a SQLite database (the default), a
+//! JSONL file or a PostgreSQL database, written off the LLM call's path, shared by processes
+//! (and, with PostgreSQL, hosts), read back by reports.
 //!
 //! A [`Store`] is the tracker's sink. With [`Durability::Batch`] a writer thread owns the file
 //! and commits in batches (a crash loses at most the last batch); with [`Durability::Sync`]
@@ -13,6 +14,7 @@
 pub mod follow;
 pub mod jsonl;
 pub mod location;
+pub mod postgres;
 pub mod read;
 pub mod reader;
 pub mod record;
@@ -21,7 +23,7 @@ mod sqlite_scan;
 mod unseen_keys;
 pub mod writer;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -129,30 +131,80 @@ impl TimeRange {
     }
 }
 
-/// An open ledger file, written by one owner at a time.
+/// An open ledger, written by one owner at a time.
 #[derive(Debug)]
 pub enum Sink {
     /// SQLite.
     Sqlite(SqliteLedger),
     /// JSONL.
     Jsonl(JsonlLedger),
+    /// PostgreSQL (with its spool for outages).
+    Postgres(Box<postgres::PgSink>),
 }
 
 impl Sink {
-    /// Opens `path` for appending in `format`.
+    /// Opens the ledger file `path` for appending in `format`.
     pub fn open(path: &Path, format: Format, sync: bool) -> Result<Sink> {
-        Ok(match format {
-            Format::Sqlite => Sink::Sqlite(SqliteLedger::open(path, sync)?),
-            Format::Jsonl => Sink::Jsonl(JsonlLedger::open(path, sync)?),
+        let location = Location::File {
+            path: path.to_path_buf(),
+            format,
+        };
+        Sink::open_at(&location, sync, &Shared::new(&location))
+    }
+
+    /// Appends records to a file (SQLite skips run ids it already has). Returns how many were
+    /// added.
+    pub fn write(&mut self, records: &[CallRecord]) -> Result<usize> {
+        let shared = Shared {
+            name: String::new(),
+            ..Shared::new(&Location::file(Path::new("")))
+        };
+        self.write_with(records, &shared)
+    }
+
+    /// Opens the ledger at `location` for appending.
+    fn open_at(location: &Location, sync: bool, shared: &Shared) -> Result<Sink> {
+        Ok(match location {
+            Location::File {
+                path,
+                format: Format::Sqlite,
+            } => Sink::Sqlite(SqliteLedger::open(path, sync)?),
+            Location::File {
+                path,
+                format: Format::Jsonl,
+            } => Sink::Jsonl(JsonlLedger::open(path, sync)?),
+            Location::Postgres(url) => {
+                Sink::Postgres(Box::new(postgres::PgSink::open(url, shared)?))
+            }
         })
     }
 
-    /// Appends records (a SQLite ledger skips run ids it already has). Returns how many were
-    /// added.
-    pub fn write(&mut self, records: &[CallRecord]) -> Result<usize> {
+    /// Appends records (SQLite and PostgreSQL skip run ids they already have; PostgreSQL
+    /// spools them while the database is unreachable). Returns how many were handed over.
+    fn write_with(&mut self, records: &[CallRecord], shared: &Shared) -> Result<usize> {
         match self {
             Sink::Sqlite(s) => s.insert(records),
             Sink::Jsonl(j) => j.append(records),
+            Sink::Postgres(p) => p.write(records, shared),
+        }
+    }
+
+    /// Records wait in a spool for the database to come back.
+    fn pending(&self) -> bool {
+        matches!(self, Sink::Postgres(p) if p.pending())
+    }
+
+    /// Tries to send spooled records (the writer does when idle).
+    fn retry(&mut self, shared: &Shared) {
+        if let Sink::Postgres(p) = self {
+            p.retry(shared);
+        }
+    }
+
+    /// One last attempt to send spooled records, before the sink is closed.
+    fn finish(&mut self, shared: &Shared) {
+        if let Sink::Postgres(p) = self {
+            p.finish(shared);
         }
     }
 }
@@ -163,25 +215,32 @@ const MAX_MESSAGES: usize = 20;
 /// State shared by a store's handle and its writer thread.
 #[derive(Debug)]
 pub struct Shared {
-    path: PathBuf,
+    /// The ledger's name in messages (a URL without its password).
+    name: String,
     messages: Mutex<Vec<String>>,
     has_messages: AtomicBool,
     suppressed: AtomicU64,
     written: AtomicU64,
     dropped: AtomicU64,
     failed: AtomicU64,
+    /// Records waiting in a spool (PostgreSQL while the database is unreachable).
+    spooled: AtomicU64,
+    /// The database is unreachable (PostgreSQL).
+    down: AtomicBool,
 }
 
 impl Shared {
-    fn new(path: &Path) -> Self {
+    fn new(location: &Location) -> Self {
         Shared {
-            path: path.to_path_buf(),
+            name: location.display_name(),
             messages: Mutex::new(Vec::new()),
             has_messages: AtomicBool::new(false),
             suppressed: AtomicU64::new(0),
             written: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            spooled: AtomicU64::new(0),
+            down: AtomicBool::new(false),
         }
     }
 
@@ -199,7 +258,7 @@ impl Shared {
     fn write(&self, sink: &mut Sink, batch: &[CallRecord]) {
         // Not while a fork copies the process (see `crate::fork`).
         let io = crate::fork::writing();
-        let written = sink.write(batch);
+        let written = sink.write_with(batch, self);
         drop(io);
         match written {
             Ok(_) => {
@@ -216,6 +275,21 @@ impl Shared {
             }
         }
     }
+
+    /// Tries to send spooled records (in a section of ledger I/O).
+    fn retry(&self, sink: &mut Sink) {
+        let io = crate::fork::writing();
+        sink.retry(self);
+        drop(io);
+    }
+
+    /// Sends what it can and closes the sink (in a section of ledger I/O).
+    fn close(&self, mut sink: Sink) {
+        let io = crate::fork::writing();
+        sink.finish(self);
+        drop(sink);
+        drop(io);
+    }
 }
 
 /// Counters of a store.
@@ -229,6 +303,10 @@ pub struct StoreStats {
     pub failed: u64,
     /// Records waiting in the queue.
     pub queued: u64,
+    /// Records waiting in the local spool for the database to come back (PostgreSQL).
+    pub spooled: u64,
+    /// The database is unreachable: records go to the spool (PostgreSQL).
+    pub backend_down: bool,
 }
 
 /// Runs a blocking section (the binding releases the GIL around it).
@@ -240,21 +318,16 @@ enum Mode {
 }
 
 impl Mode {
-    /// Opens `path` and, for `Batch`, starts the writer thread.
-    fn open(
-        path: &Path,
-        format: Format,
-        durability: Durability,
-        shared: &Arc<Shared>,
-    ) -> Result<Mode> {
+    /// Opens `location` and, for `Batch`, starts the writer thread.
+    fn open(location: &Location, durability: Durability, shared: &Arc<Shared>) -> Result<Mode> {
         let io = crate::fork::writing();
-        let sink = Sink::open(path, format, durability == Durability::Sync);
+        let sink = Sink::open_at(location, durability == Durability::Sync, shared);
         drop(io);
         let sink = sink?;
         Ok(match durability {
             Durability::Batch => Mode::Batch(
                 writer::BatchWriter::start(sink, shared.clone()).map_err(|e| Error::Ledger {
-                    path: path.display().to_string(),
+                    path: location.display_name(),
                     message: format!("cannot start the writer thread: {e}"),
                 })?,
             ),
@@ -281,9 +354,9 @@ struct Proc {
 impl Proc {
     /// The side of the child process of generation `generation`: never fails (a problem is a
     /// message, and the child's records are counted as failed).
-    fn reopen(path: &Path, format: Format, durability: Durability, generation: u64) -> Proc {
-        let shared = Arc::new(Shared::new(path));
-        let mode = match Mode::open(path, format, durability, &shared) {
+    fn reopen(location: &Location, durability: Durability, generation: u64) -> Proc {
+        let shared = Arc::new(Shared::new(location));
+        let mode = match Mode::open(location, durability, &shared) {
             Ok(m) => Some(m),
             Err(e) => {
                 shared.message(format!(
@@ -306,7 +379,7 @@ impl Proc {
         if !self.closed_warned.swap(true, Ordering::Relaxed) {
             self.shared.message(format!(
                 "ledger {} is closed: calls are tracked in memory only from now on",
-                self.shared.path.display()
+                self.shared.name
             ));
         }
     }
@@ -324,8 +397,7 @@ impl Drop for Proc {
 
 /// A tracker's durable sink.
 pub struct Store {
-    path: PathBuf,
-    format: Format,
+    location: Location,
     durability: Durability,
     /// The side of the process that opened the store (its children's hang below it).
     root: Proc,
@@ -335,8 +407,7 @@ pub struct Store {
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
-            .field("path", &self.path)
-            .field("format", &self.format)
+            .field("location", &self.location)
             .field("durability", &self.durability)
             .finish_non_exhaustive()
     }
@@ -347,19 +418,25 @@ impl Store {
     /// an unwritable path, a newer schema, a file that is not a ledger — are the caller's to
     /// raise; after this, nothing the store does raises.
     pub fn open(path: &Path, durability: Durability) -> Result<Store> {
-        let format = Format::of(path);
-        if format == Format::Jsonl && Format::by_extension(path) == Some(Format::Sqlite) {
-            // Never append JSON lines to a file named like a database.
-            return Err(Error::Ledger {
-                path: path.display().to_string(),
-                message: "is not a SQLite database; refusing to write into it".into(),
-            });
+        Store::open_at(&Location::file(path), durability)
+    }
+
+    /// Opens (creating) the ledger at `location`: a file, or a PostgreSQL database (an
+    /// unreachable one is not an error: its records are spooled until it is back).
+    pub fn open_at(location: &Location, durability: Durability) -> Result<Store> {
+        if let Location::File { path, format } = location {
+            if *format == Format::Jsonl && Format::by_extension(path) == Some(Format::Sqlite) {
+                // Never append JSON lines to a file named like a database.
+                return Err(Error::Ledger {
+                    path: path.display().to_string(),
+                    message: "is not a SQLite database; refusing to write into it".into(),
+                });
+            }
         }
-        let shared = Arc::new(Shared::new(path));
-        let mode = Mode::open(path, format, durability, &shared)?;
+        let shared = Arc::new(Shared::new(location));
+        let mode = Mode::open(location, durability, &shared)?;
         Ok(Store {
-            path: path.to_path_buf(),
-            format,
+            location: location.clone(),
             durability,
             root: Proc {
                 generation: crate::fork::generation(),
@@ -397,14 +474,9 @@ impl Store {
         }
     }
 
-    /// The ledger file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Its format.
-    pub fn format(&self) -> Format {
-        self.format
+    /// Where the ledger is.
+    pub fn location(&self) -> &Location {
+        &self.location
     }
 
     /// The durability mode.
@@ -434,12 +506,7 @@ impl Store {
             let mut p = &self.root;
             while p.generation != generation {
                 p = p.child.get_or_init(|| {
-                    Box::new(Proc::reopen(
-                        &self.path,
-                        self.format,
-                        self.durability,
-                        generation,
-                    ))
+                    Box::new(Proc::reopen(&self.location, self.durability, generation))
                 });
             }
             p
@@ -502,13 +569,20 @@ impl Store {
     }
 
     /// Waits until every record this process appended so far is committed.
+    /// With `durability="sync"` (no writer thread), it is also when records spooled during a
+    /// database outage are tried again (as on each append).
     pub fn flush(&self) {
-        if let Some(Proc {
-            mode: Some(Mode::Batch(w)),
-            ..
-        }) = self.find()
-        {
-            w.flush();
+        let Some(p) = self.find() else { return };
+        match &p.mode {
+            Some(Mode::Batch(w)) => w.flush(),
+            Some(Mode::Sync(sink)) => self.blocking(|| {
+                if let Some(s) = sink.lock().as_mut() {
+                    if s.pending() {
+                        p.shared.retry(s);
+                    }
+                }
+            }),
+            None => {}
         }
     }
 
@@ -517,7 +591,12 @@ impl Store {
     pub fn close(&self) {
         match self.find().and_then(|p| p.mode.as_ref()) {
             Some(Mode::Batch(w)) => w.close(),
-            Some(Mode::Sync(s)) => drop(s.lock().take()),
+            Some(Mode::Sync(s)) => {
+                let p = self.find().map(|p| p.shared.clone());
+                if let (Some(sink), Some(shared)) = (s.lock().take(), p) {
+                    shared.close(sink);
+                }
+            }
             None => {}
         }
     }
@@ -535,6 +614,8 @@ impl Store {
                 Some(Mode::Batch(w)) => w.queued() as u64,
                 _ => 0,
             },
+            spooled: p.shared.spooled.load(Ordering::Relaxed),
+            backend_down: p.shared.down.load(Ordering::Relaxed),
         }
     }
 }

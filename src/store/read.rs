@@ -7,7 +7,6 @@
 //! the same way a JSONL ledger is always read.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -18,6 +17,7 @@ use crate::ledger::{sort_rows, CallRecord, Dimension, SummaryRow, Totals};
 use crate::money::Decimal;
 
 use super::location::Location;
+use super::postgres::PgLedger;
 use super::record::{csv_line, write_csv_line, write_json_line, CSV_HEADER};
 use super::{reader, unseen_keys, Format, SqliteLedger, TimeRange};
 
@@ -36,8 +36,13 @@ pub fn parse_time_bound(s: &str, now: DateTime<Utc>, end_of_day: bool) -> Result
              (2026-11-01) or a time (2026-11-01T09:30:00Z)"
         ))
     };
-    if let Some(unit) = t.chars().last().filter(char::is_ascii_alphabetic) {
-        let n: i64 = t[..t.len() - 1].trim().parse().map_err(|_| bad())?;
+    // A duration is a number then a unit (`7d`); `...T09:30:00Z` ends in a letter too.
+    let duration = t
+        .chars()
+        .last()
+        .filter(char::is_ascii_alphabetic)
+        .and_then(|unit| Some((unit, t[..t.len() - 1].trim().parse::<i64>().ok()?)));
+    if let Some((unit, n)) = duration {
         let d = match unit {
             's' => Duration::try_seconds(n),
             'm' => Duration::try_minutes(n),
@@ -131,7 +136,7 @@ pub struct Report {
     pub totals: Totals,
     /// Problems met while reading (bad JSONL lines, with their numbers).
     pub warnings: Vec<String>,
-    /// The ledger's format.
+    /// The ledger's file format (`None`: a database server's).
     pub format: Option<Format>,
 }
 
@@ -159,7 +164,28 @@ pub fn report(
 ) -> Result<Report> {
     location.check_exists()?;
     let dims = parse_dims(by)?;
-    let Location::File { path, format } = location;
+    let (path, format) = match location {
+        Location::File { path, format } => (path, format),
+        Location::Postgres(url) => {
+            // Grouped and summed by the database.
+            let mut db = PgLedger::open_read(url)?;
+            let (mut rows, totals) = db.aggregate(&dims, range)?;
+            sort_rows(&mut rows);
+            let unseen = unseen_keys::unseen(&dims, &rows);
+            let warnings = if unseen.is_empty() {
+                Vec::new()
+            } else {
+                unseen_keys::warnings(&unseen, &db.attribution_keys(range)?)
+            };
+            return Ok(Report {
+                by: by.to_vec(),
+                rows,
+                totals,
+                warnings,
+                format: None,
+            });
+        }
+    };
     if *format == Format::Sqlite {
         // Exact integer sums in one pass over the time index, when every cost has them.
         let db = SqliteLedger::open_read(path)?;
@@ -303,21 +329,57 @@ pub struct ImportStats {
     pub warnings: Vec<String>,
 }
 
-/// Copies every record of `source` (JSONL or SQLite) into the SQLite ledger `into` (created if
-/// missing). Idempotent: a run id already stored is skipped, so importing twice adds nothing.
+/// Where an import writes: a SQLite file or a PostgreSQL database.
+enum ImportTarget {
+    Sqlite(SqliteLedger),
+    Postgres(Box<PgLedger>),
+}
+
+impl ImportTarget {
+    fn open(into: &Location) -> Result<Self> {
+        match into {
+            Location::Postgres(url) => match PgLedger::open(url) {
+                Ok(db) => Ok(ImportTarget::Postgres(Box::new(db))),
+                Err(super::postgres::OpenError::Connect(e)) => {
+                    Err(url.err(super::postgres::describe(&e)))
+                }
+                Err(super::postgres::OpenError::Other(e)) => Err(e),
+            },
+            Location::File { path, .. } => {
+                if path.metadata().is_ok_and(|m| m.len() > 0) && Format::of(path) != Format::Sqlite
+                {
+                    return Err(Error::Ledger {
+                        path: path.display().to_string(),
+                        message: "import writes into a SQLite ledger or a PostgreSQL database; \
+                                  this file is not one"
+                            .into(),
+                    });
+                }
+                Ok(ImportTarget::Sqlite(SqliteLedger::open(path, false)?))
+            }
+        }
+    }
+
+    fn insert(&mut self, records: &[CallRecord]) -> Result<usize> {
+        match self {
+            ImportTarget::Sqlite(db) => db.insert(records),
+            ImportTarget::Postgres(db) => db
+                .insert(records)
+                .map_err(|e| db.url().err(super::postgres::describe(&e))),
+        }
+    }
+}
+
+/// Copies every record of `source` (JSONL, SQLite or PostgreSQL) into the SQLite ledger or
+/// PostgreSQL database `into` (created if missing). Idempotent: a run id already stored is
+/// skipped, so importing twice adds nothing.
 pub fn import_jsonl(
     source: &Location,
-    into: &Path,
+    into: &Location,
     progress: &mut dyn FnMut(u64),
 ) -> Result<ImportStats> {
     source.check_exists()?;
-    if into.metadata().is_ok_and(|m| m.len() > 0) && Format::of(into) != Format::Sqlite {
-        return Err(Error::Ledger {
-            path: into.display().to_string(),
-            message: "import writes into a SQLite ledger; this file is not one".into(),
-        });
-    }
-    let mut db = SqliteLedger::open(into, false)?;
+    let mut db = ImportTarget::open(into)?;
     let mut stats = ImportStats::default();
     let mut batch: Vec<CallRecord> = Vec::with_capacity(10_000);
     let mut failure: Option<Error> = None;

@@ -3,9 +3,9 @@
 //! budget preloads, reports that cannot use SQLite's integer sums) goes through.
 //!
 //! A reader holds at most one batch in memory, so a ledger of millions of rows streams. It
-//! reads the records the ledger held when it was opened: SQLite's up to the row id that was
-//! the last one then (in time order), JSONL's up to the byte that was the last one (in file
-//! order).
+//! reads the records the ledger held when it was opened: SQLite's and PostgreSQL's up to the
+//! row id that was the last one then (in time order), JSONL's up to the byte that was the
+//! last one (in file order).
 
 use std::path::PathBuf;
 
@@ -14,6 +14,7 @@ use crate::ledger::CallRecord;
 
 use super::jsonl::JsonlReader;
 use super::location::Location;
+use super::postgres::{PgLedger, PgUrl};
 use super::sqlite::{range_condition_from, read_row, SqliteLedger, SELECT, SELECT_ID_COLUMN};
 use super::{Format, TimeRange};
 
@@ -42,6 +43,68 @@ pub fn open_reader(location: &Location, range: TimeRange) -> Result<Box<dyn Reco
             path,
             format: Format::Sqlite,
         } => Ok(Box::new(SqliteReader::open(path, range)?)),
+        Location::Postgres(url) => Ok(Box::new(PgReader::open(url, range)?)),
+    }
+}
+
+/// Pages through a PostgreSQL ledger in `(time, id)` order over its time index, keyset
+/// paging as [`SqliteReader`] does, up to the last id when it opened.
+struct PgReader {
+    db: PgLedger,
+    range: TimeRange,
+    last_id: i64,
+    after: Option<(chrono::DateTime<chrono::Utc>, i64)>,
+    read: u64,
+    done: bool,
+}
+
+impl PgReader {
+    fn open(url: &PgUrl, range: TimeRange) -> Result<Self> {
+        let mut db = PgLedger::open_read(url)?;
+        let last_id = db.last_id()?;
+        Ok(PgReader {
+            db,
+            range,
+            last_id,
+            after: None,
+            read: 0,
+            done: last_id == 0,
+        })
+    }
+}
+
+impl RecordReader for PgReader {
+    fn next_batch(&mut self, max: usize, out: &mut Vec<CallRecord>) -> Result<()> {
+        if self.done {
+            return Ok(());
+        }
+        let mut last = None;
+        let n = self.db.for_each_page(
+            &self.range,
+            self.last_id,
+            self.after,
+            max,
+            &mut |r, time, id| {
+                out.push(r);
+                last = Some((time, id));
+            },
+        )?;
+        self.read += n as u64;
+        if n < max {
+            self.done = true;
+        }
+        if last.is_some() {
+            self.after = last;
+        }
+        Ok(())
+    }
+
+    fn take_warnings(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn progress(&self) -> u64 {
+        self.read
     }
 }
 

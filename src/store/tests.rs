@@ -518,10 +518,10 @@ fn import_is_idempotent_and_export_round_trips() {
         .and_then(|mut f| std::io::Write::write_all(&mut f, b"{oops\n"))
         .unwrap();
     let db = tmp("into.db");
-    let s1 = import_jsonl(&Location::file(&src), &db, &mut |_| {}).unwrap();
+    let s1 = import_jsonl(&Location::file(&src), &Location::file(&db), &mut |_| {}).unwrap();
     assert_eq!((s1.read, s1.added, s1.already_present), (6, 6, 0));
     assert!(s1.warnings[0].contains(":7:"), "{:?}", s1.warnings);
-    let s2 = import_jsonl(&Location::file(&src), &db, &mut |_| {}).unwrap();
+    let s2 = import_jsonl(&Location::file(&src), &Location::file(&db), &mut |_| {}).unwrap();
     assert_eq!((s2.read, s2.added, s2.already_present), (6, 0, 6));
     let mut out = Vec::new();
     let (n, _) = export(
@@ -587,6 +587,11 @@ fn time_bounds_parse() {
     assert_eq!(
         p("2026-11-01T09:30:00+02:00", false),
         Utc.with_ymd_and_hms(2026, 11, 1, 7, 30, 0).unwrap()
+    );
+    // Regression: a `Z` time ends in a letter, and was taken for a duration's unit.
+    assert_eq!(
+        p("2026-11-01T09:30:00Z", false),
+        Utc.with_ymd_and_hms(2026, 11, 1, 9, 30, 0).unwrap()
     );
     assert_eq!(
         p("2026-11-01T09:30", false),

@@ -25,6 +25,8 @@ pub const QUEUE_CAPACITY: usize = 32_768;
 pub const MAX_BATCH: usize = 4_096;
 /// How long a batch waits for more records after its first.
 pub const LINGER: Duration = Duration::from_millis(50);
+/// How often an idle writer tries to send records spooled while the database was down.
+pub const RETRY: Duration = Duration::from_secs(1);
 /// How long `append` waits for room in a full queue before dropping the record.
 pub const FULL_WAIT: Duration = Duration::from_millis(250);
 
@@ -60,10 +62,22 @@ impl BatchWriter {
                 let mut acks: Vec<Sender<()>> = Vec::new();
                 let mut open = true;
                 while open {
-                    match rx.recv() {
+                    // With records in a spool, wake up now and then to send them.
+                    let first = if sink.pending() {
+                        match rx.recv_timeout(RETRY) {
+                            Err(RecvTimeoutError::Timeout) => {
+                                shared.retry(&mut sink);
+                                continue;
+                            }
+                            other => other.map_err(|_| ()),
+                        }
+                    } else {
+                        rx.recv().map_err(|_| ())
+                    };
+                    match first {
                         Ok(Msg::Record(r)) => batch.push(*r),
                         Ok(Msg::Flush(a)) => acks.push(a),
-                        Err(_) => break,
+                        Err(()) => break,
                     }
                     let deadline = Instant::now() + LINGER;
                     while acks.is_empty() && batch.len() < MAX_BATCH {
@@ -86,9 +100,7 @@ impl BatchWriter {
                     }
                 }
                 // Closing the connection is ledger I/O too (see `crate::fork`).
-                let io = crate::fork::writing();
-                drop(sink);
-                drop(io);
+                shared.close(sink);
             })?;
         Ok(BatchWriter {
             tx: RwLock::new(Some(tx)),
@@ -157,7 +169,7 @@ pub fn count_dropped(shared: &Shared) {
             "ledger {}: the write queue is full ({QUEUE_CAPACITY} records waiting for more than \
              {} ms); {n} record(s) dropped from the ledger so far (they are still in the \
              tracker's totals)",
-            shared.path.display(),
+            shared.name,
             FULL_WAIT.as_millis()
         ));
     }

@@ -1,0 +1,694 @@
+//! The PostgreSQL ledger: the SQLite ledger's records in a shared database, for applications
+//! on many hosts. One `llmledger_calls` row per call (unique by run id, so a retried batch
+//! never duplicates a call), exact money as `numeric` plus the integer pico-dollar column,
+//! a `llmledger_schema` table with one row per applied migration. Migrations only add, and
+//! run under a PostgreSQL advisory lock so two hosts starting at once do not race.
+//!
+//! Client: the `postgres` crate (sync, maintained with `tokio-postgres` by the rust-postgres
+//! project): the writer thread is a plain thread, so a blocking client fits it, and it speaks
+//! `COPY`, which batches use. A batch is one `COPY ... FROM STDIN` (text format) straight into
+//! the ledger; when one of its run ids is already stored (a retry), that COPY fails whole and
+//! the batch goes through a temporary staging table and `INSERT ... SELECT ... ON CONFLICT DO
+//! NOTHING` instead. One record (`durability="sync"`) is a plain `INSERT ... ON CONFLICT DO
+//! NOTHING`. Multi-row `INSERT`s were measured too ([`PgLedger::insert_values`]): several
+//! times slower than COPY (docs/hosts.md, "Speed").
+//!
+//! Reading ([`PgLedger::for_each_page`]): rows come back as the JSONL ledger's JSON objects,
+//! built by the database (`json_build_object`, money as text), and are parsed by the JSONL
+//! reader's own parser, so both backends read a record the same way. Reports group in the
+//! database ([`scan`]).
+
+mod scan;
+pub mod sink;
+pub mod url;
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+use postgres::Client;
+
+use crate::catalog::CostBreakdown;
+use crate::error::Result;
+use crate::ledger::{latency_micros, uuid_string, CallRecord};
+use crate::money::Decimal;
+
+use super::record::{money_text, parse_json_line, time_text};
+use super::sqlite::pico;
+use super::TimeRange;
+
+pub use sink::PgSink;
+pub use url::{describe, PgUrl};
+
+/// Schema steps, in order: step `i` brings a database from version `i` to `i + 1`. Steps only
+/// add (tables, columns, indexes): nothing stored is ever rewritten.
+const MIGRATIONS: &[&str] = &[
+    // 1: the first schema (the SQLite ledger's version 2 columns, plus latency_us).
+    "CREATE TABLE llmledger_calls (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        time timestamptz NOT NULL,
+        run_id uuid NOT NULL UNIQUE,
+        parent_run_id uuid,
+        root_run_id uuid NOT NULL,
+        root_run_name text,
+        model text,
+        requested_model text,
+        provider text,
+        attribution jsonb NOT NULL DEFAULT '{}',
+        tags jsonb NOT NULL DEFAULT '[]',
+        input_tokens bigint NOT NULL DEFAULT 0,
+        cache_read_tokens bigint NOT NULL DEFAULT 0,
+        cache_write_tokens bigint NOT NULL DEFAULT 0,
+        cache_write_1h_tokens bigint NOT NULL DEFAULT 0,
+        output_tokens bigint NOT NULL DEFAULT 0,
+        reasoning_tokens bigint NOT NULL DEFAULT 0,
+        input_audio_tokens bigint NOT NULL DEFAULT 0,
+        output_audio_tokens bigint NOT NULL DEFAULT 0,
+        usage_source text NOT NULL,
+        estimated_by text,
+        service_tier text,
+        cost numeric,
+        cost_input numeric,
+        cost_cache_read numeric,
+        cost_cache_write numeric,
+        cost_output numeric,
+        cost_reasoning numeric,
+        cost_audio numeric,
+        cost_pico bigint,
+        unpriced_reason text,
+        price_entry text,
+        catalog_version text,
+        latency_s double precision,
+        latency_us bigint,
+        streamed_chunks bigint NOT NULL DEFAULT 0,
+        error text
+    );
+    CREATE INDEX llmledger_calls_time ON llmledger_calls (time, id);
+    CREATE INDEX llmledger_calls_model_time ON llmledger_calls (model, time);
+    CREATE INDEX llmledger_calls_root_run ON llmledger_calls (root_run_id);",
+    // 2: where usage details came from, and components priced by a fallback (SQLite's 3).
+    "ALTER TABLE llmledger_calls ADD COLUMN usage_notes text;
+    ALTER TABLE llmledger_calls ADD COLUMN price_notes text;",
+];
+
+/// The schema version of the PostgreSQL ledger this llmledger writes and reads.
+#[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)] // a handful of steps
+pub const PG_SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
+
+/// The advisory lock migrations hold (one number for every llmledger: "llmledgr").
+const MIGRATION_LOCK: i64 = 0x6c6c_6d6c_6564_6772;
+
+/// The columns a batch writes, in the order of [`cells`].
+const COLUMNS: &str = "time, run_id, parent_run_id, root_run_id, root_run_name, model, \
+    requested_model, provider, attribution, tags, input_tokens, cache_read_tokens, \
+    cache_write_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, \
+    input_audio_tokens, output_audio_tokens, usage_source, estimated_by, service_tier, cost, \
+    cost_input, cost_cache_read, cost_cache_write, cost_output, cost_reasoning, cost_audio, \
+    cost_pico, unpriced_reason, price_entry, catalog_version, latency_s, latency_us, \
+    streamed_chunks, error, usage_notes, price_notes";
+
+/// The SQL type of each of [`COLUMNS`].
+const TYPES: [&str; 38] = [
+    "timestamptz",
+    "uuid",
+    "uuid",
+    "uuid",
+    "text",
+    "text",
+    "text",
+    "text",
+    "jsonb",
+    "jsonb",
+    "bigint",
+    "bigint",
+    "bigint",
+    "bigint",
+    "bigint",
+    "bigint",
+    "bigint",
+    "bigint",
+    "text",
+    "text",
+    "text",
+    "numeric",
+    "numeric",
+    "numeric",
+    "numeric",
+    "numeric",
+    "numeric",
+    "numeric",
+    "bigint",
+    "text",
+    "text",
+    "text",
+    "double precision",
+    "bigint",
+    "bigint",
+    "text",
+    "text",
+    "text",
+];
+
+/// A row as the JSONL ledger's JSON object (what [`parse_json_line`] reads), as text.
+const ROW_JSON: &str = "json_build_object(
+    'time', c.time, 'run_id', c.run_id, 'parent_run_id', c.parent_run_id,
+    'root_run_id', c.root_run_id, 'root_run_name', c.root_run_name, 'model', c.model,
+    'requested_model', c.requested_model, 'provider', c.provider,
+    'attribution', c.attribution, 'tags', c.tags,
+    'input_tokens', c.input_tokens, 'cache_read_tokens', c.cache_read_tokens,
+    'cache_write_tokens', c.cache_write_tokens, 'cache_write_1h_tokens', c.cache_write_1h_tokens,
+    'output_tokens', c.output_tokens, 'reasoning_tokens', c.reasoning_tokens,
+    'input_audio_tokens', c.input_audio_tokens, 'output_audio_tokens', c.output_audio_tokens,
+    'usage_source', c.usage_source, 'estimated_by', c.estimated_by,
+    'service_tier', c.service_tier, 'cost', c.cost::text,
+    'cost_components', CASE WHEN c.cost IS NULL THEN NULL ELSE json_build_object(
+        'input', c.cost_input::text, 'cache_read', c.cost_cache_read::text,
+        'cache_write', c.cost_cache_write::text, 'output', c.cost_output::text,
+        'reasoning', c.cost_reasoning::text, 'audio', c.cost_audio::text) END,
+    'unpriced_reason', c.unpriced_reason, 'price_entry', c.price_entry,
+    'catalog_version', c.catalog_version, 'latency_s', c.latency_s,
+    'streamed_chunks', c.streamed_chunks, 'error', c.error,
+    'usage_notes', c.usage_notes, 'price_notes', c.price_notes)::text";
+
+fn clamp(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// A record's values, as text in the order of [`COLUMNS`] (`None`: SQL NULL).
+#[allow(clippy::many_single_char_names)] // one short name per kind of conversion
+fn cells(r: &CallRecord) -> [Option<String>; 38] {
+    let attribution: serde_json::Map<String, serde_json::Value> = r
+        .attribution
+        .iter()
+        .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.clone())))
+        .collect();
+    let c = r.cost.as_ref();
+    let m = |f: fn(&CostBreakdown) -> Decimal| c.map(|c| money_text(f(c)));
+    let u = &r.usage;
+    let s = |v: Option<&str>| v.map(str::to_string);
+    let n = |v: u64| Some(clamp(v).to_string());
+    [
+        Some(time_text(&r.time)),
+        Some(uuid_string(r.run_id)),
+        r.parent_run_id.map(uuid_string),
+        Some(uuid_string(r.root_run_id)),
+        s(r.root_run_name.as_deref()),
+        s(r.model.as_deref()),
+        s(r.requested_model.as_deref()),
+        s(r.provider.as_deref()),
+        Some(serde_json::Value::Object(attribution).to_string()),
+        Some(serde_json::to_string(&r.tags).unwrap_or_else(|_| "[]".into())),
+        n(u.input),
+        n(u.cache_read),
+        n(u.cache_write),
+        n(u.cache_write_1h),
+        n(u.output),
+        n(u.reasoning),
+        n(u.input_audio),
+        n(u.output_audio),
+        Some(r.usage_source.as_str().to_string()),
+        s(r.estimated_by.as_deref()),
+        s(r.service_tier.as_deref()),
+        m(|c| c.total),
+        m(|c| c.input),
+        m(|c| c.cache_read),
+        m(|c| c.cache_write),
+        m(|c| c.output),
+        m(|c| c.reasoning),
+        m(|c| c.audio),
+        c.and_then(|c| pico(c.total)).map(|p| p.to_string()),
+        s(r.unpriced_reason.as_deref()),
+        s(r.price_entry.as_deref()),
+        s(r.catalog_version.as_deref()),
+        // `{:?}` of an f64 is its shortest exact text: read back as the same float.
+        r.latency
+            .filter(|l| l.is_finite())
+            .map(|l| format!("{l:?}")),
+        r.latency
+            .and_then(latency_micros)
+            .map(|us| clamp(us).to_string()),
+        Some(r.chunks.to_string()),
+        s(r.error.as_deref()),
+        s(r.usage_notes.as_deref()),
+        s(r.price_notes.as_deref()),
+    ]
+}
+
+/// Appends `cell` to a text-format `COPY` line.
+fn copy_cell(cell: Option<&str>, out: &mut Vec<u8>) {
+    let Some(cell) = cell else {
+        out.extend_from_slice(b"\\N");
+        return;
+    };
+    for b in cell.bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.push(b),
+        }
+    }
+}
+
+/// One connection to a PostgreSQL ledger.
+pub struct PgLedger {
+    client: Client,
+    url: PgUrl,
+    /// The staging table of batches exists in this session.
+    staging: bool,
+}
+
+impl std::fmt::Debug for PgLedger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgLedger")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The schema version stored (0: no llmledger tables yet).
+fn stored_version(client: &mut Client) -> std::result::Result<i32, postgres::Error> {
+    let has: bool = client
+        .query_one("SELECT to_regclass('llmledger_schema') IS NOT NULL", &[])?
+        .get(0);
+    if !has {
+        return Ok(0);
+    }
+    Ok(client
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM llmledger_schema",
+            &[],
+        )?
+        .get(0))
+}
+
+impl PgLedger {
+    /// Connects, creating or migrating the tables. A connection failure keeps its
+    /// `postgres::Error` (the sink tells an unreachable server from a refusal by it).
+    pub fn open(url: &PgUrl) -> std::result::Result<Self, OpenError> {
+        let client = url.connect().map_err(OpenError::Connect)?;
+        let mut ledger = PgLedger {
+            client,
+            url: url.clone(),
+            staging: false,
+        };
+        ledger.migrate()?;
+        Ok(ledger)
+    }
+
+    /// Connects to an existing ledger for reading (migrating an older one first).
+    pub fn open_read(url: &PgUrl) -> Result<Self> {
+        let mut client = url.connect().map_err(|e| url.err(describe(&e)))?;
+        let version = stored_version(&mut client).map_err(|e| url.err(describe(&e)))?;
+        if version == 0 {
+            return Err(url.err(
+                "has no llmledger ledger (no llmledger_schema table): write to it with \
+                 CostTracker(store=...) or `llmledger import --into` first",
+            ));
+        }
+        let mut ledger = PgLedger {
+            client,
+            url: url.clone(),
+            staging: false,
+        };
+        if version != PG_SCHEMA_VERSION {
+            ledger.migrate()?;
+        }
+        Ok(ledger)
+    }
+
+    /// The URL (without its password, when shown).
+    pub fn url(&self) -> &PgUrl {
+        &self.url
+    }
+
+    fn refuse_newer(&self, version: i32) -> Result<()> {
+        if version > PG_SCHEMA_VERSION {
+            return Err(self.url.err(format!(
+                "was written by a newer llmledger (PostgreSQL ledger schema version {version}; \
+                 this llmledger {} reads versions up to {PG_SCHEMA_VERSION}). Upgrade \
+                 llmledger to use it; the database was not modified",
+                env!("CARGO_PKG_VERSION")
+            )));
+        }
+        Ok(())
+    }
+
+    /// Applies the missing schema steps, holding the advisory lock so hosts migrate one at a
+    /// time (the version is read again inside the lock).
+    fn migrate(&mut self) -> Result<()> {
+        let e = |url: &PgUrl, m: &postgres::Error| url.err(describe(m));
+        let version = stored_version(&mut self.client).map_err(|m| e(&self.url, &m))?;
+        self.refuse_newer(version)?;
+        if version == PG_SCHEMA_VERSION {
+            return Ok(());
+        }
+        self.client
+            .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+            .map_err(|m| e(&self.url, &m))?;
+        let done = self.migrate_locked();
+        let unlocked = self
+            .client
+            .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]);
+        done?;
+        unlocked.map_err(|m| e(&self.url, &m))?;
+        Ok(())
+    }
+
+    fn migrate_locked(&mut self) -> Result<()> {
+        let url = self.url.clone();
+        let e = |m: postgres::Error| url.err(describe(&m));
+        self.client
+            .batch_execute(
+                "CREATE TABLE IF NOT EXISTS llmledger_schema (
+                    version integer PRIMARY KEY,
+                    applied_at timestamptz NOT NULL DEFAULT now(),
+                    applied_by text NOT NULL)",
+            )
+            .map_err(e)?;
+        let version = stored_version(&mut self.client).map_err(e)?;
+        self.refuse_newer(version)?;
+        let by = concat!("llmledger ", env!("CARGO_PKG_VERSION"));
+        for (i, step) in MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(usize::try_from(version).unwrap_or(0))
+        {
+            let mut tx = self.client.transaction().map_err(e)?;
+            tx.batch_execute(step).map_err(e)?;
+            let v = i32::try_from(i + 1).unwrap_or(i32::MAX);
+            tx.execute(
+                "INSERT INTO llmledger_schema (version, applied_by) VALUES ($1, $2)",
+                &[&v, &by],
+            )
+            .map_err(e)?;
+            tx.commit().map_err(e)?;
+        }
+        Ok(())
+    }
+
+    /// The schema version of the open ledger.
+    pub fn schema_version(&mut self) -> Result<i32> {
+        stored_version(&mut self.client).map_err(|m| self.url.err(describe(&m)))
+    }
+
+    /// Appends records in one transaction; run ids already stored are skipped. Returns how
+    /// many were added. One record is a plain `INSERT`, more go through `COPY`.
+    pub fn insert(
+        &mut self,
+        records: &[CallRecord],
+    ) -> std::result::Result<usize, postgres::Error> {
+        match records.len() {
+            0 => Ok(0),
+            1 => insert_values(&mut self.client, records),
+            _ => self.insert_copy(records),
+        }
+    }
+
+    /// A batch through `COPY` into the session's staging table, then into the ledger skipping
+    /// run ids it has.
+    fn insert_copy(
+        &mut self,
+        records: &[CallRecord],
+    ) -> std::result::Result<usize, postgres::Error> {
+        if !self.staging {
+            let mut cols = String::new();
+            for (name, ty) in COLUMNS.split(", ").zip(TYPES) {
+                let _ = write!(
+                    cols,
+                    "{}{} {ty}",
+                    if cols.is_empty() { "" } else { ", " },
+                    name.trim()
+                );
+            }
+            self.client.batch_execute(&format!(
+                "CREATE TEMPORARY TABLE IF NOT EXISTS llmledger_staging ({cols}) \
+                 ON COMMIT DELETE ROWS"
+            ))?;
+            self.staging = true;
+        }
+        insert_copy(&mut self.client, records)
+    }
+
+    /// Multi-row `INSERT`s of at most 1,000 rows each, in one transaction (the alternative to
+    /// `COPY` the benchmark measures).
+    pub fn insert_values(
+        &mut self,
+        records: &[CallRecord],
+    ) -> std::result::Result<usize, postgres::Error> {
+        insert_values(&mut self.client, records)
+    }
+
+    /// Pages of records in `(time, id)` order: those in `range`, with `id <= last_id`, after
+    /// `after` (a time and id already read), at most `max`. Each is handed to `f` with its
+    /// id. Returns how many were read.
+    pub fn for_each_page(
+        &mut self,
+        range: &TimeRange,
+        last_id: i64,
+        after: Option<(chrono::DateTime<chrono::Utc>, i64)>,
+        max: usize,
+        f: &mut dyn FnMut(CallRecord, chrono::DateTime<chrono::Utc>, i64),
+    ) -> Result<usize> {
+        let mut conds = vec!["c.id <= $1".to_string()];
+        let mut params: Vec<Box<dyn postgres::types::ToSql + Sync>> = vec![Box::new(last_id)];
+        range_conds(range, &mut conds, &mut params);
+        if let Some((t, id)) = after {
+            params.push(Box::new(t));
+            params.push(Box::new(id));
+            conds.push(format!(
+                "(c.time, c.id) > (${}, ${})",
+                params.len() - 1,
+                params.len()
+            ));
+        }
+        let sql = format!(
+            "SELECT {ROW_JSON}, c.id, c.time FROM llmledger_calls c WHERE {} \
+             ORDER BY c.time, c.id LIMIT {max}",
+            conds.join(" AND ")
+        );
+        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
+            params.iter().map(|p| p.as_ref() as _).collect();
+        let rows = self
+            .client
+            .query(&sql, &refs)
+            .map_err(|m| self.url.err(describe(&m)))?;
+        let n = rows.len();
+        for row in rows {
+            let (rec, id, time) = self.row_record(&row)?;
+            f(rec, time, id);
+        }
+        Ok(n)
+    }
+
+    fn row_record(
+        &self,
+        row: &postgres::Row,
+    ) -> Result<(CallRecord, i64, chrono::DateTime<chrono::Utc>)> {
+        let json: String = row.try_get(0).map_err(|m| self.url.err(describe(&m)))?;
+        let id: i64 = row.try_get(1).map_err(|m| self.url.err(describe(&m)))?;
+        let time = row.try_get(2).map_err(|m| self.url.err(describe(&m)))?;
+        let rec = parse_json_line(&json).map_err(|m| self.url.err(format!("row {id}: {m}")))?;
+        Ok((rec, id, time))
+    }
+
+    /// The largest row id (0: none).
+    pub fn last_id(&mut self) -> Result<i64> {
+        let v: Option<i64> = self
+            .client
+            .query_one("SELECT max(id) FROM llmledger_calls", &[])
+            .map_err(|m| self.url.err(describe(&m)))?
+            .get(0);
+        Ok(v.unwrap_or(0))
+    }
+
+    /// Records with an id above `after`, in id order, at most `max`, each handed to `f` with
+    /// its id (what a follower polls).
+    pub fn after_id(
+        &mut self,
+        after: i64,
+        max: i64,
+        f: &mut dyn FnMut(CallRecord, i64),
+    ) -> Result<usize> {
+        let sql = format!(
+            "SELECT {ROW_JSON}, c.id, c.time FROM llmledger_calls c WHERE c.id > $1 \
+             ORDER BY c.id LIMIT $2"
+        );
+        let rows = self
+            .client
+            .query(&sql, &[&after, &max])
+            .map_err(|m| self.url.err(describe(&m)))?;
+        let n = rows.len();
+        for row in rows {
+            let (rec, id, _) = self.row_record(&row)?;
+            f(rec, id);
+        }
+        Ok(n)
+    }
+
+    /// Records with ids in `(after, up_to]`, each handed to `f` with its id.
+    pub fn ids_between(
+        &mut self,
+        after: i64,
+        up_to: i64,
+        f: &mut dyn FnMut(CallRecord, i64),
+    ) -> Result<usize> {
+        let sql = format!(
+            "SELECT {ROW_JSON}, c.id, c.time FROM llmledger_calls c WHERE c.id > $1 \
+             AND c.id <= $2 ORDER BY c.id"
+        );
+        let rows = self
+            .client
+            .query(&sql, &[&after, &up_to])
+            .map_err(|m| self.url.err(describe(&m)))?;
+        let n = rows.len();
+        for row in rows {
+            let (rec, id, _) = self.row_record(&row)?;
+            f(rec, id);
+        }
+        Ok(n)
+    }
+
+    /// Calls stored in `range`.
+    pub fn count(&mut self, range: &TimeRange) -> Result<u64> {
+        let mut conds = vec!["true".to_string()];
+        let mut params: Vec<Box<dyn postgres::types::ToSql + Sync>> = Vec::new();
+        range_conds(range, &mut conds, &mut params);
+        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
+            params.iter().map(|p| p.as_ref() as _).collect();
+        let n: i64 = self
+            .client
+            .query_one(
+                &format!(
+                    "SELECT count(*) FROM llmledger_calls c WHERE {}",
+                    conds.join(" AND ")
+                ),
+                &refs,
+            )
+            .map_err(|m| self.url.err(describe(&m)))?
+            .get(0);
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
+
+/// Why a ledger could not be opened: the server could not be reached (or the connection
+/// broke), or something else (a refusal by the server, a newer schema).
+#[derive(Debug)]
+pub enum OpenError {
+    /// Connecting failed.
+    Connect(postgres::Error),
+    /// Anything else.
+    Other(crate::Error),
+}
+
+impl From<crate::Error> for OpenError {
+    fn from(e: crate::Error) -> Self {
+        OpenError::Other(e)
+    }
+}
+
+/// Time bounds as conditions on `c.time`, their parameters appended to `params`.
+fn range_conds(
+    range: &TimeRange,
+    conds: &mut Vec<String>,
+    params: &mut Vec<Box<dyn postgres::types::ToSql + Sync>>,
+) {
+    if let Some(s) = range.since {
+        params.push(Box::new(s));
+        conds.push(format!("c.time >= ${}", params.len()));
+    }
+    if let Some(u) = range.until {
+        params.push(Box::new(u));
+        conds.push(format!("c.time < ${}", params.len()));
+    }
+}
+
+fn insert_copy(
+    client: &mut Client,
+    records: &[CallRecord],
+) -> std::result::Result<usize, postgres::Error> {
+    let mut buf = Vec::with_capacity(records.len() * 600);
+    for r in records {
+        for (i, cell) in cells(r).iter().enumerate() {
+            if i > 0 {
+                buf.push(b'\t');
+            }
+            copy_cell(cell.as_deref(), &mut buf);
+        }
+        buf.push(b'\n');
+    }
+    // Almost every batch is new: COPY it straight into the ledger. A run id already stored
+    // (a batch retried after its commit was lost, a spool sent again) fails the COPY whole;
+    // then the batch goes through the staging table, skipping what is there.
+    match copy_rows(client, "llmledger_calls", &buf, false) {
+        Err(e) if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) => {
+            copy_rows(client, "llmledger_staging", &buf, true)
+        }
+        other => other,
+    }
+}
+
+/// One transaction: `COPY` of `rows` into `table`, then, from the staging table, the
+/// `INSERT ... ON CONFLICT DO NOTHING` into the ledger. Returns the rows added.
+fn copy_rows(
+    client: &mut Client,
+    table: &str,
+    rows: &[u8],
+    from_staging: bool,
+) -> std::result::Result<usize, postgres::Error> {
+    let mut tx = client.transaction()?;
+    let copied = {
+        let mut w = tx.copy_in(&format!("COPY {table} ({COLUMNS}) FROM STDIN"))?;
+        // A write error is the connection's: `finish` reports it.
+        let _ = w.write_all(rows);
+        w.finish()?
+    };
+    let added = if from_staging {
+        tx.execute(
+            &format!(
+                "INSERT INTO llmledger_calls ({COLUMNS}) SELECT {COLUMNS} FROM \
+                 llmledger_staging ON CONFLICT DO NOTHING"
+            ),
+            &[],
+        )?
+    } else {
+        copied
+    };
+    tx.commit()?;
+    Ok(usize::try_from(added).unwrap_or(usize::MAX))
+}
+
+fn insert_values(
+    client: &mut Client,
+    records: &[CallRecord],
+) -> std::result::Result<usize, postgres::Error> {
+    const ROWS: usize = 1000;
+    let mut tx = client.transaction()?;
+    let mut added = 0u64;
+    for chunk in records.chunks(ROWS) {
+        let mut sql = format!("INSERT INTO llmledger_calls ({COLUMNS}) VALUES ");
+        let mut values: Vec<Option<String>> = Vec::with_capacity(chunk.len() * 36);
+        for (i, r) in chunk.iter().enumerate() {
+            sql.push_str(if i == 0 { "(" } else { ", (" });
+            for (j, ty) in TYPES.iter().enumerate() {
+                let _ = write!(
+                    sql,
+                    "{}(${}::text)::{ty}",
+                    if j == 0 { "" } else { ", " },
+                    i * 36 + j + 1
+                );
+            }
+            sql.push(')');
+            values.extend(cells(r));
+        }
+        sql.push_str(" ON CONFLICT DO NOTHING");
+        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
+            values.iter().map(|v| v as _).collect();
+        added += tx.execute(&sql, &refs)?;
+    }
+    tx.commit()?;
+    Ok(usize::try_from(added).unwrap_or(usize::MAX))
+}
+
+#[cfg(test)]
+mod tests;

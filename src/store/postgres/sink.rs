@@ -1,0 +1,393 @@
+//! Writing to a PostgreSQL ledger through outages: while the database is down or
+//! unreachable, batches go to a local spool (a JSONL ledger file, written with the JSONL
+//! backend and flushed to the disk), and are sent, oldest first, when it is back. A run id
+//! already stored is skipped, so a batch sent twice (the connection broke after the commit,
+//! or the process died between sending the spool and emptying it) is stored once.
+//!
+//! Spool files live in [`spool_dir`] (`LLMLEDGER_SPOOL_DIR`, else
+//! `$XDG_STATE_HOME/llmledger/spool`, else `~/.local/state/llmledger/spool`), owner-only
+//! (directory `0700`, files `0600`), one per process and database:
+//! `<database key>.<pid>.jsonl`. A process holds a lock on its own spool; at start it adopts
+//! (and sends) the spools of the same database that no live process holds, so what a
+//! process that died during an outage spooled is not lost either.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crate::error::Result;
+use crate::ledger::CallRecord;
+use crate::store::jsonl::{JsonlLedger, JsonlReader};
+use crate::store::{Shared, TimeRange};
+
+use super::{describe, OpenError, PgLedger, PgUrl};
+
+/// The first pause between reconnection attempts; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Records sent per transaction when a spool is replayed.
+const REPLAY_BATCH: usize = 4096;
+/// A message about a growing spool every this many records.
+const SPOOL_NOTE_EVERY: u64 = 10_000;
+
+/// The directory of spool files.
+pub fn spool_dir() -> PathBuf {
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(d) = var("LLMLEDGER_SPOOL_DIR") {
+        return d;
+    }
+    if let Some(d) = var("XDG_STATE_HOME") {
+        return d.join("llmledger").join("spool");
+    }
+    if let Some(h) = var("HOME") {
+        return h.join(".local/state/llmledger/spool");
+    }
+    std::env::temp_dir().join("llmledger-spool")
+}
+
+/// A stable short name of a database (FNV-1a of its URL without the password).
+fn database_key(url: &PgUrl) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in url.redacted().bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("pg-{h:016x}")
+}
+
+/// One spool file, locked by this process.
+struct Spool {
+    path: PathBuf,
+    /// Holds the lock (and truncates the file once it is sent).
+    lock: File,
+    /// This process's own spool appends through the JSONL backend.
+    writer: Option<JsonlLedger>,
+    records: u64,
+}
+
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
+}
+
+fn open_private(path: &Path) -> std::io::Result<File> {
+    let mut o = OpenOptions::new();
+    o.create(true).read(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(path)
+}
+
+/// A PostgreSQL ledger's writing side: its connection when there is one, and its spools.
+pub struct PgSink {
+    url: PgUrl,
+    db: Option<PgLedger>,
+    dir: PathBuf,
+    key: String,
+    own: Option<Spool>,
+    /// Spools adopted from processes that are gone.
+    orphans: Vec<Spool>,
+    next_try: Instant,
+    backoff: Duration,
+    down_since: Option<Instant>,
+}
+
+impl std::fmt::Debug for PgSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgSink")
+            .field("url", &self.url)
+            .field("connected", &self.db.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgSink {
+    /// Connects (creating the tables) and adopts spools left by processes that are gone. An
+    /// unreachable server is not an error: the sink starts in an outage, spooling. A refusal
+    /// by the server (authentication, a missing database, a newer schema) is.
+    pub fn open(url: &PgUrl, shared: &Shared) -> Result<PgSink> {
+        let mut sink = PgSink {
+            url: url.clone(),
+            db: None,
+            dir: spool_dir(),
+            key: database_key(url),
+            own: None,
+            orphans: Vec::new(),
+            next_try: Instant::now(),
+            backoff: FIRST_BACKOFF,
+            down_since: None,
+        };
+        match PgLedger::open(url) {
+            Ok(db) => sink.db = Some(db),
+            Err(OpenError::Connect(e)) if e.as_db_error().is_none() => {
+                sink.went_down(&describe(&e), shared);
+            }
+            Err(OpenError::Connect(e)) => return Err(url.err(describe(&e))),
+            Err(OpenError::Other(e)) => return Err(e),
+        }
+        sink.adopt_orphans(shared);
+        if sink.db.is_some() && sink.pending() {
+            sink.replay(shared);
+        }
+        Ok(sink)
+    }
+
+    /// Records are waiting in a spool.
+    pub fn pending(&self) -> bool {
+        self.own.as_ref().is_some_and(|s| s.records > 0) || !self.orphans.is_empty()
+    }
+
+    fn spooled(&self) -> u64 {
+        self.own.as_ref().map_or(0, |s| s.records)
+            + self.orphans.iter().map(|s| s.records).sum::<u64>()
+    }
+
+    fn own_name(&self) -> String {
+        format!("{}.{}.jsonl", self.key, std::process::id())
+    }
+
+    fn adopt_orphans(&mut self, shared: &Shared) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let own = self.own_name();
+        let prefix = format!("{}.", self.key);
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let is_spool = Path::new(&name)
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("jsonl"));
+            if !name.starts_with(&prefix) || !is_spool || name == own {
+                continue;
+            }
+            let path = entry.path();
+            let Ok(file) = OpenOptions::new().read(true).write(true).open(&path) else {
+                continue;
+            };
+            if file.try_lock().is_err() {
+                continue; // a live process's spool
+            }
+            let records = std::fs::read(&path).map_or(0, |b| {
+                b.split(|&c| c == b'\n').filter(|l| !l.is_empty()).count() as u64
+            });
+            if records == 0 {
+                let _ = std::fs::remove_file(&path);
+                continue;
+            }
+            shared.message(format!(
+                "ledger {}: found {records} record(s) spooled by a process that is gone ({}); \
+                 sending them",
+                self.url.redacted(),
+                path.display()
+            ));
+            self.orphans.push(Spool {
+                path,
+                lock: file,
+                writer: None,
+                records,
+            });
+        }
+        shared.spooled.store(self.spooled(), Ordering::Relaxed);
+    }
+
+    /// The connection failed: spool from now on, and say so once per outage.
+    fn went_down(&mut self, why: &str, shared: &Shared) {
+        self.db = None;
+        self.next_try = Instant::now() + self.backoff;
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        shared.down.store(true, Ordering::Relaxed);
+        if self.down_since.is_none() {
+            self.down_since = Some(Instant::now());
+            shared.message(format!(
+                "ledger {} is unreachable ({why}); calls go on, their records are spooled to \
+                 {} and sent when the database is back",
+                self.url.redacted(),
+                self.dir.join(self.own_name()).display()
+            ));
+        }
+    }
+
+    /// Appends records to this process's spool (flushed to the disk).
+    fn spool(&mut self, records: &[CallRecord], shared: &Shared) -> Result<()> {
+        if self.own.is_none() {
+            let path = self.dir.join(self.own_name());
+            let e = |m: std::io::Error| self.url.err(format!("spool {}: {m}", path.display()));
+            private_dir(&self.dir).map_err(e)?;
+            let lock = open_private(&path).map_err(e)?;
+            lock.try_lock()
+                .map_err(|m| self.url.err(format!("spool {}: {m}", path.display())))?;
+            let writer = JsonlLedger::open(&path, true)?;
+            self.own = Some(Spool {
+                path,
+                lock,
+                writer: Some(writer),
+                records: 0,
+            });
+        }
+        let Some(own) = self.own.as_mut() else {
+            return Ok(());
+        };
+        if let Some(w) = own.writer.as_mut() {
+            w.append(records)?;
+        }
+        let before = own.records;
+        own.records += records.len() as u64;
+        if before / SPOOL_NOTE_EVERY != own.records / SPOOL_NOTE_EVERY {
+            shared.message(format!(
+                "ledger {} is still unreachable: {} record(s) spooled in {}",
+                self.url.redacted(),
+                own.records,
+                own.path.display()
+            ));
+        }
+        shared.spooled.store(self.spooled(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Sends every spool (adopted ones first), emptying each once it is stored. Stops at the
+    /// first failure (the connection is then down again).
+    fn replay(&mut self, shared: &Shared) {
+        let mut sent = 0u64;
+        let mut added = 0u64;
+        let mut spools: Vec<Spool> = std::mem::take(&mut self.orphans);
+        let own_at = spools.len();
+        spools.extend(self.own.take());
+        let mut failed: Option<String> = None;
+        for (i, spool) in spools.iter_mut().enumerate() {
+            if failed.is_some() || spool.records == 0 {
+                continue;
+            }
+            match self.send_file(spool, shared) {
+                Ok((s, a)) => {
+                    sent += s;
+                    added += a;
+                    spool.records = 0;
+                    if i < own_at {
+                        let _ = std::fs::remove_file(&spool.path);
+                    } else {
+                        // Emptied, not removed: this process keeps (and holds) its spool.
+                        let _ = spool.lock.set_len(0);
+                        let _ = spool.lock.sync_all();
+                    }
+                }
+                Err(why) => failed = Some(why),
+            }
+        }
+        if spools.len() > own_at {
+            self.own = spools.pop();
+        }
+        self.orphans = spools.into_iter().filter(|s| s.records > 0).collect();
+        shared.spooled.store(self.spooled(), Ordering::Relaxed);
+        if let Some(why) = failed {
+            self.went_down(&why, shared);
+            return;
+        }
+        shared.down.store(false, Ordering::Relaxed);
+        self.backoff = FIRST_BACKOFF;
+        let after = self
+            .down_since
+            .take()
+            .map(|t| format!(" after {:.1} s", t.elapsed().as_secs_f64()))
+            .unwrap_or_default();
+        shared.message(format!(
+            "ledger {} is back{after}: {sent} spooled record(s) sent ({} were already stored)",
+            self.url.redacted(),
+            sent - added
+        ));
+    }
+
+    /// Sends one spool file's records. Returns (records read, records added).
+    fn send_file(
+        &mut self,
+        spool: &Spool,
+        shared: &Shared,
+    ) -> std::result::Result<(u64, u64), String> {
+        let Some(db) = self.db.as_mut() else {
+            return Err("not connected".into());
+        };
+        let mut reader =
+            JsonlReader::open(&spool.path, TimeRange::default()).map_err(|e| e.to_string())?;
+        let mut batch = Vec::with_capacity(REPLAY_BATCH);
+        let (mut sent, mut added) = (0u64, 0u64);
+        loop {
+            batch.clear();
+            while batch.len() < REPLAY_BATCH {
+                match reader.next_record().map_err(|e| e.to_string())? {
+                    Some(r) => batch.push(r),
+                    None => break,
+                }
+            }
+            for w in reader.take_warnings() {
+                shared.message(format!("spool {w} (skipped)"));
+            }
+            if batch.is_empty() {
+                return Ok((sent, added));
+            }
+            added += db.insert(&batch).map_err(|e| describe(&e))? as u64;
+            sent += batch.len() as u64;
+        }
+    }
+
+    /// Reconnects and sends the spools, when it is time to try again.
+    fn recover(&mut self, shared: &Shared, force: bool) {
+        if self.db.is_some() && !self.pending() {
+            return;
+        }
+        if !force && Instant::now() < self.next_try {
+            return;
+        }
+        if self.db.is_none() {
+            match PgLedger::open(&self.url) {
+                Ok(db) => self.db = Some(db),
+                Err(OpenError::Connect(e)) => return self.went_down(&describe(&e), shared),
+                Err(OpenError::Other(e)) => return self.went_down(&e.to_string(), shared),
+            }
+        }
+        self.replay(shared);
+    }
+
+    /// Writes records: to the database when it is reachable and nothing older waits in a
+    /// spool, else to the spool. Fails only when the spool cannot be written either.
+    pub fn write(&mut self, records: &[CallRecord], shared: &Shared) -> Result<usize> {
+        self.recover(shared, false);
+        if !self.pending() {
+            if let Some(db) = self.db.as_mut() {
+                match db.insert(records) {
+                    Ok(_) => return Ok(records.len()),
+                    Err(e) => {
+                        let why = describe(&e);
+                        self.went_down(&why, shared);
+                    }
+                }
+            }
+        }
+        self.spool(records, shared)?;
+        Ok(records.len())
+    }
+
+    /// What the writer does when idle with records in a spool: try to send them.
+    pub fn retry(&mut self, shared: &Shared) {
+        self.recover(shared, false);
+    }
+
+    /// One last attempt to send the spools (at close).
+    pub fn finish(&mut self, shared: &Shared) {
+        if self.pending() {
+            self.recover(shared, true);
+        }
+    }
+}
