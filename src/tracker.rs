@@ -14,6 +14,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 
+use crate::budget::LedgerSpend as _;
 use crate::budget::{
     Alert, BudgetBackend, BudgetExceeded, BudgetState, Budgets, CallScope, Clock, ReservationId,
     SystemClock,
@@ -22,7 +23,6 @@ use crate::catalog::{Catalog, Entry};
 use crate::ids::RunMap;
 use crate::ledger::{CallRecord, Dimension, Ledger, SummaryRow, Totals};
 use crate::money::Decimal;
-use crate::budget::LedgerSpend as _;
 use crate::store::Store;
 use crate::tokens::{self, Prompt};
 use crate::usage::{Fields, Usage};

@@ -56,9 +56,7 @@ def call(t: CostTracker, user: str = "alice", model: Any = None) -> None:
 
 
 def tracker(url: str, prefix: str, budgets: list[Budget], **kw: Any) -> CostTracker:
-    return CostTracker(
-        prices=PRICES, budgets=budgets, budget_store=url, budget_prefix=prefix, **kw
-    )
+    return CostTracker(prices=PRICES, budgets=budgets, budget_store=url, budget_prefix=prefix, **kw)
 
 
 def state(t: CostTracker, value: str | None = "alice") -> dict[str, Any]:
@@ -138,7 +136,11 @@ def test_settling_twice_or_after_a_release_changes_nothing(
     # A released run (an error) settled later changes nothing either.
     run2 = uuid.uuid4()
     t.on_chat_model_start(
-        {}, [[]], run_id=run2, metadata=meta, invocation_params={"model": "shared-model", "max_tokens": OUT}
+        {},
+        [[]],
+        run_id=run2,
+        metadata=meta,
+        invocation_params={"model": "shared-model", "max_tokens": OUT},
     )
     assert state(t)["reserved"] > 0
     t.on_llm_error(RuntimeError("boom"), run_id=run2)
@@ -344,7 +346,7 @@ def test_four_processes_of_eight_threads_never_overrun_an_exact_budget(
     redis_url: str, redis_prefix: str, tmp_path: Path
 ) -> None:
     db = tmp_path / "race.db"
-    calls = 150
+    calls = 100
     limit = PER_CALL * calls + PER_CALL / 2
     procs = [
         subprocess.Popen(
@@ -377,9 +379,7 @@ def test_budget_store_needs_budgets_and_a_redis_url() -> None:
     assert CostTracker(budgets=[Budget.daily(1)]).budget_store_info() is None
 
 
-def test_streams_grow_the_shared_reservation_and_are_cut(
-    redis_url: str, redis_prefix: str
-) -> None:
+def test_streams_grow_the_shared_reservation_and_are_cut(redis_url: str, redis_prefix: str) -> None:
     prices = {"stream-model": {"input": "0", "output": "1000"}}  # $0.001 per output token
     t = CostTracker(
         prices=prices,

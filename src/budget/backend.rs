@@ -75,8 +75,7 @@ pub trait BudgetBackend: Send + Sync {
 
     /// Replaces a call's reservation by its cost (`None`: unknown, releases only). Returns
     /// the alerts that fire.
-    fn settle(&self, id: ReservationId, actual: Option<Decimal>, now: DateTime<Utc>)
-        -> Vec<Alert>;
+    fn settle(&self, id: ReservationId, actual: Option<Decimal>, now: DateTime<Utc>) -> Vec<Alert>;
 
     /// Frees a call's reservation without charging. Returns whether it existed.
     fn release(&self, id: ReservationId) -> bool;
@@ -206,12 +205,7 @@ impl BudgetBackend for super::Budgets {
         super::Budgets::reserve_at_least(self, id, total, now)
     }
 
-    fn settle(
-        &self,
-        id: ReservationId,
-        actual: Option<Decimal>,
-        now: DateTime<Utc>,
-    ) -> Vec<Alert> {
+    fn settle(&self, id: ReservationId, actual: Option<Decimal>, now: DateTime<Utc>) -> Vec<Alert> {
         super::Budgets::settle(self, id, actual, now)
     }
 

@@ -40,8 +40,8 @@ use crate::money::{format_usd, Decimal};
 
 pub use alert::{Alert, AlertKind};
 pub use backend::{BackendInfo, BudgetBackend, LedgerSpend, Refusal, SharedLedger};
-pub use redis::{OnBackendError, RedisBudgets, RedisSettings};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use redis::{OnBackendError, RedisBudgets, RedisSettings};
 pub use scope::{CallScope, Scope, ScopeKey, NONE_VALUE};
 pub use state::{BudgetState, Budgets, ReservationId, DEFAULT_MAX_VALUES};
 pub use window::{CalendarUnit, Window, Zone};

@@ -15,7 +15,7 @@ use super::extract;
 use super::log::{log_error, log_exception, log_warnings};
 use super::run_ids;
 use super::tokens;
-use crate::budget::{Budgets, RedisBudgets};
+use crate::budget::{BudgetBackend, Budgets, RedisBudgets};
 use crate::money::Decimal;
 use crate::report;
 use crate::tracker::{EndInfo, StartResult, Tracker, TrackerConfig};
@@ -458,7 +458,7 @@ impl PyTracker {
                 "budget_store= shares budgets among processes: pass budgets=[...] too",
             ));
         }
-        let shared_budgets = core.budgets().is_some_and(|b| b.is_shared());
+        let shared_budgets = core.budgets().is_some_and(BudgetBackend::is_shared);
         let core = Arc::new(core);
         if budgeted {
             budgeted::register(&core);
@@ -691,7 +691,7 @@ impl PyTracker {
         self.log_budget_messages(py);
         self.core
             .budgets()
-            .and_then(|b| b.info())
+            .and_then(BudgetBackend::info)
             .map(|i| budget::backend_info_dict(py, &i))
             .transpose()
     }
@@ -699,7 +699,9 @@ impl PyTracker {
     /// Calls in flight holding a budget reservation in this tracker.
     #[getter]
     fn open_reservations(&self) -> usize {
-        self.core.budgets().map_or(0, |b| b.open_reservations())
+        self.core
+            .budgets()
+            .map_or(0, BudgetBackend::open_reservations)
     }
 
     /// The durable ledger's path, format, durability and counters, or None.

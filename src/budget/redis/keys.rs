@@ -77,6 +77,10 @@ fn unescape(s: &str) -> String {
     s.replace("%3A", ":").replace("%25", "%")
 }
 
+/// A counter's scope value (`None`: global, or calls lacking the key).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct KeyValue(pub Option<String>);
+
 /// The key names of one tracker's budgets.
 #[derive(Clone, Debug)]
 pub(super) struct Keys {
@@ -118,13 +122,12 @@ impl Keys {
         k
     }
 
-    /// The scope value of a counter key of `budget`'s window `w` (`Some(None)`: the `None`
-    /// bucket; `None`: not such a key).
-    pub fn value_of(&self, budget: &str, w: &WindowSpec, key: &str) -> Option<Option<String>> {
+    /// The scope value of a counter key of `budget`'s window `w` (`None`: not such a key).
+    pub fn value_of(&self, budget: &str, w: &WindowSpec, key: &str) -> Option<KeyValue> {
         let rest = key.strip_prefix(&self.base(budget, w))?;
         match rest.strip_prefix('=') {
-            Some(v) => Some(Some(unescape(v))),
-            None => (rest == "-").then_some(None),
+            Some(v) => Some(KeyValue(Some(unescape(v)))),
+            None => (rest == "-").then_some(KeyValue(None)),
         }
     }
 
@@ -164,34 +167,45 @@ mod tests {
 
     #[test]
     fn keys_share_a_hash_tag_and_escape_names() {
-        let k = Keys::new("app");
-        let b = Budget::daily(Decimal::ONE)
+        let keys = Keys::new("app");
+        let daily = Budget::daily(Decimal::ONE)
             .unwrap()
             .per(ScopeKey::parse("user_id"));
-        let t = DateTime::parse_from_rfc3339("2026-12-02T10:00:00Z")
+        let at = DateTime::parse_from_rfc3339("2026-12-02T10:00:00Z")
             .unwrap()
             .with_timezone(&Utc);
-        let w = WindowSpec::of(&b, t);
-        assert_eq!(w.kind, "c");
-        assert_eq!(w.b - w.a, 86_400_000);
-        let c = k.counter("day: users", &w, Some("org:al%ice"));
-        assert!(c.starts_with("{app}:w:day%3A users:c"), "{c}");
-        assert!(c.ends_with(":=org%3Aal%25ice"), "{c}");
+        let win = WindowSpec::of(&daily, at);
+        assert_eq!(win.kind, "c");
+        assert_eq!(win.b - win.a, 86_400_000);
+        let counter = keys.counter("day: users", &win, Some("org:al%ice"));
+        assert!(counter.starts_with("{app}:w:day%3A users:c"), "{counter}");
+        assert!(counter.ends_with(":=org%3Aal%25ice"), "{counter}");
         assert_eq!(
-            k.value_of("day: users", &w, &c),
-            Some(Some("org:al%ice".into()))
+            keys.value_of("day: users", &win, &counter),
+            Some(KeyValue(Some("org:al%ice".into())))
         );
-        let none = k.counter("day: users", &w, None);
-        assert_eq!(k.value_of("day: users", &w, &none), Some(None));
-        assert_eq!(k.value_of("other", &w, &c), None);
-        for key in [k.leases(), k.reservation("x"), k.marker("d", &w), k.values("d", &w)] {
+        let none = keys.counter("day: users", &win, None);
+        assert_eq!(
+            keys.value_of("day: users", &win, &none),
+            Some(KeyValue(None))
+        );
+        assert_eq!(keys.value_of("other", &win, &counter), None);
+        for key in [
+            keys.leases(),
+            keys.reservation("x"),
+            keys.marker("d", &win),
+            keys.values("d", &win),
+        ] {
             assert!(key.starts_with("{app}:"), "{key}");
         }
-        let r = Budget::new(Decimal::ONE, Window::Rolling(Duration::minutes(15))).unwrap();
-        let w = WindowSpec::of(&r, t);
-        assert_eq!((w.kind, w.a, w.b), ("r", 900_000, 3515));
-        let h = Budget::new(Decimal::ONE, Window::calendar(CalendarUnit::Hour)).unwrap();
-        assert_eq!(WindowSpec::of(&h, t).id, format!("c{}", t.timestamp()));
+        let rolling = Budget::new(Decimal::ONE, Window::Rolling(Duration::minutes(15))).unwrap();
+        let win = WindowSpec::of(&rolling, at);
+        assert_eq!((win.kind, win.a, win.b), ("r", 900_000, 3515));
+        let hourly = Budget::new(Decimal::ONE, Window::calendar(CalendarUnit::Hour)).unwrap();
+        assert_eq!(
+            WindowSpec::of(&hourly, at).id,
+            format!("c{}", at.timestamp())
+        );
     }
 
     #[test]
@@ -204,7 +218,10 @@ mod tests {
             redact("rediss://:s3cret@cache:6380"),
             "rediss://***@cache:6380"
         );
-        assert_eq!(redact("redis://127.0.0.1:6379/0"), "redis://127.0.0.1:6379/0");
+        assert_eq!(
+            redact("redis://127.0.0.1:6379/0"),
+            "redis://127.0.0.1:6379/0"
+        );
         assert!(!redact("nonsense s3cret").contains("s3cret"));
     }
 }

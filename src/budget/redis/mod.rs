@@ -28,10 +28,10 @@ use crate::money::Decimal;
 use super::backend::{parts, BackendInfo, BudgetBackend, Refusal, SharedLedger};
 use super::state::state_row;
 use super::{
-    assign_names, Alert, AlertKind, Budget, BudgetExceeded, BudgetState, CallScope,
-    ReservationId, Window,
+    assign_names, Alert, AlertKind, Budget, BudgetExceeded, BudgetState, CallScope, ReservationId,
+    Window,
 };
-use keys::{redact, Keys, WindowSpec};
+use keys::{redact, KeyValue, Keys, WindowSpec};
 use pending::{Pending, PendingQueue};
 
 /// The script, loaded by its SHA (and sent again after a Redis restart forgot it).
@@ -192,9 +192,9 @@ impl RedisBudgets {
         let shown_url = redact(&settings.url);
         let client = redis::Client::open(settings.url.as_str()).map_err(|e| {
             Error::InvalidArgument(format!(
-                "budget_store='{shown_url}' is not a Redis URL llmledger can use ({}): use \
+                "budget_store='{shown_url}' is not a Redis URL llmledger can use ({:?}): use \
                  redis://[user:password@]host:port/db",
-                format!("{:?}", e.kind())
+                e.kind()
             ))
         })?;
         if settings.prefix.is_empty() || settings.prefix.contains(['{', '}']) {
@@ -248,7 +248,9 @@ impl RedisBudgets {
         if let Some(c) = self.pool.lock().pop() {
             return Ok(c);
         }
-        let c = self.client.get_connection_with_timeout(self.settings.timeout)?;
+        let c = self
+            .client
+            .get_connection_with_timeout(self.settings.timeout)?;
         c.set_read_timeout(Some(self.settings.timeout))?;
         c.set_write_timeout(Some(self.settings.timeout))?;
         Ok(c)
@@ -258,7 +260,9 @@ impl RedisBudgets {
     fn run(&self, keys: &[String], args: &[String]) -> std::result::Result<Reply, Failure> {
         if let Some(until) = *self.down_until.lock() {
             if Instant::now() < until {
-                return Err(Failure::Unreachable("unreachable (retrying shortly)".into()));
+                return Err(Failure::Unreachable(
+                    "unreachable (retrying shortly)".into(),
+                ));
             }
         }
         let result = self.connection().and_then(|mut c| {
@@ -340,13 +344,13 @@ impl RedisBudgets {
             keys.push(self.keys.counter(&def.name, &w, v.as_deref()));
             keys.push(self.keys.marker(&def.name, &w));
             keys.push(self.keys.values(&def.name, &w));
-            args.extend(self.spec_args(def, &w));
+            args.extend(Self::spec_args(def, &w));
             windows.push(w);
         }
         windows
     }
 
-    fn spec_args(&self, def: &Budget, w: &WindowSpec) -> [String; 6] {
+    fn spec_args(def: &Budget, w: &WindowSpec) -> [String; 6] {
         let blocks = match (def.blocks(), def.cut_streams) {
             (false, _) => "0",
             (true, false) => "1",
@@ -489,7 +493,7 @@ impl RedisBudgets {
             self.keys.values(&def.name, &w),
         ];
         let mut args = self.head("seed", "-", "", 0);
-        let spec = self.spec_args(def, &w);
+        let spec = Self::spec_args(def, &w);
         args.extend([
             w.kind.to_string(),
             w.a.to_string(),
@@ -644,7 +648,11 @@ impl RedisBudgets {
         )))
     }
 
-    fn state_of(&self, i: usize, now: DateTime<Utc>) -> std::result::Result<Vec<BudgetState>, Failure> {
+    fn state_of(
+        &self,
+        i: usize,
+        now: DateTime<Utc>,
+    ) -> std::result::Result<Vec<BudgetState>, Failure> {
         let def = &self.defs[i];
         let w = WindowSpec::of(def, now);
         let keys = vec![
@@ -657,7 +665,7 @@ impl RedisBudgets {
         let reply = self.run(&keys, &args)?;
         let mut rows: Vec<(Option<String>, BudgetState)> = Vec::new();
         for c in reply[1..].chunks(4).filter(|c| c.len() == 4) {
-            let Some(value) = self.keys.value_of(&def.name, &w, &c[0]) else {
+            let Some(KeyValue(value)) = self.keys.value_of(&def.name, &w, &c[0]) else {
                 continue;
             };
             let st = state_row(
@@ -672,7 +680,17 @@ impl RedisBudgets {
         }
         if def.scope == super::Scope::Global && rows.is_empty() {
             let resets = Self::resets_at(def, &w, "");
-            rows.push((None, state_row(def, None, Decimal::ZERO, Decimal::ZERO, w.start(now), resets)));
+            rows.push((
+                None,
+                state_row(
+                    def,
+                    None,
+                    Decimal::ZERO,
+                    Decimal::ZERO,
+                    w.start(now),
+                    resets,
+                ),
+            ));
         }
         rows.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(rows.into_iter().map(|(_, s)| s).collect())
@@ -701,25 +719,25 @@ impl BudgetBackend for RedisBudgets {
         let amount = amount.max(Decimal::ZERO);
         let run = run_key(run_id);
         let p = pico(amount);
-        let (keys, windows) = match self.with_windows("reserve", &run, &p.to_string(), &parts, None, Utc::now())
-        {
-            Ok((reply, counters, windows)) => {
-                if reply[0] == "refused" {
-                    return Err(self.refusal(&parts, &windows, &reply, amount));
+        let (keys, windows) =
+            match self.with_windows("reserve", &run, &p.to_string(), &parts, None, Utc::now()) {
+                Ok((reply, counters, windows)) => {
+                    if reply[0] == "refused" {
+                        return Err(self.refusal(&parts, &windows, &reply, amount));
+                    }
+                    (counters, windows)
                 }
-                (counters, windows)
-            }
-            Err(Failure::Unreachable(e)) => match self.settings.on_error {
-                OnBackendError::Closed => {
-                    self.refused_unreachable.fetch_add(1, Ordering::Relaxed);
-                    return Err(self.unreachable(&e));
-                }
-                OnBackendError::Open => {
-                    self.admitted_unchecked.fetch_add(1, Ordering::Relaxed);
-                    (Vec::new(), Vec::new())
-                }
-            },
-        };
+                Err(Failure::Unreachable(e)) => match self.settings.on_error {
+                    OnBackendError::Closed => {
+                        self.refused_unreachable.fetch_add(1, Ordering::Relaxed);
+                        return Err(self.unreachable(&e));
+                    }
+                    OnBackendError::Open => {
+                        self.admitted_unchecked.fetch_add(1, Ordering::Relaxed);
+                        (Vec::new(), Vec::new())
+                    }
+                },
+            };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.held.lock().insert(
             id,
@@ -767,7 +785,7 @@ impl BudgetBackend for RedisBudgets {
             ks.push(k.clone());
             ks.push(self.keys.marker(&def.name, w));
             ks.push(self.keys.values(&def.name, w));
-            args.extend(self.spec_args(def, w));
+            args.extend(Self::spec_args(def, w));
         }
         match self.run(&ks, &args) {
             Ok(reply) if reply[0] == "over" => Err(self.refusal(
@@ -798,8 +816,19 @@ impl BudgetBackend for RedisBudgets {
         true
     }
 
-    fn charge(&self, run_id: u128, call: &CallScope, amount: Decimal, now: DateTime<Utc>) -> Vec<Alert> {
-        self.settle_run(run_key(run_id), parts(&self.defs, call), Some(pico(amount)), now)
+    fn charge(
+        &self,
+        run_id: u128,
+        call: &CallScope,
+        amount: Decimal,
+        now: DateTime<Utc>,
+    ) -> Vec<Alert> {
+        self.settle_run(
+            run_key(run_id),
+            parts(&self.defs, call),
+            Some(pico(amount)),
+            now,
+        )
     }
 
     fn state(&self, _now: DateTime<Utc>) -> Vec<BudgetState> {
@@ -817,12 +846,15 @@ impl BudgetBackend for RedisBudgets {
     fn reset(&self, budget: Option<&str>, value: Option<&str>) -> Result<usize> {
         let targets: Vec<usize> = match budget {
             None => (0..self.defs.len()).collect(),
-            Some(name) => vec![self.defs.iter().position(|b| b.name == name).ok_or_else(|| {
-                Error::InvalidArgument(format!("no budget named '{name}'"))
-            })?],
+            Some(name) => vec![self
+                .defs
+                .iter()
+                .position(|b| b.name == name)
+                .ok_or_else(|| Error::InvalidArgument(format!("no budget named '{name}'")))?],
         };
         let now = self.redis_now();
-        let failed = |_| Error::InvalidArgument(format!("budget store {} is unreachable", self.shown_url));
+        let failed =
+            |_| Error::InvalidArgument(format!("budget store {} is unreachable", self.shown_url));
         let mut keys = vec![self.keys.leases(), self.keys.leases()];
         for i in targets {
             let def = &self.defs[i];
@@ -830,14 +862,16 @@ impl BudgetBackend for RedisBudgets {
             let mut args = self.head("state", "-", "", 0);
             args.extend([w.kind.to_string(), w.a.to_string(), w.b.to_string()]);
             let vk = self.keys.values(&def.name, &w);
-            let reply = self.run(&[self.keys.leases(), vk.clone(), vk], &args).map_err(failed)?;
+            let reply = self
+                .run(&[self.keys.leases(), vk.clone(), vk], &args)
+                .map_err(failed)?;
             for c in reply[1..].chunks(4).filter(|c| c.len() == 4) {
                 let v = self.keys.value_of(&def.name, &w, &c[0]);
                 let matches = match (value, &v) {
-                    (None, _) => true,
-                    (Some(want), Some(None)) => want == super::NONE_VALUE,
-                    (Some(want), Some(Some(have))) => want == have,
                     (_, None) => false,
+                    (None, _) => true,
+                    (Some(want), Some(KeyValue(None))) => want == super::NONE_VALUE,
+                    (Some(want), Some(KeyValue(Some(have)))) => want == have,
                 };
                 if matches {
                     keys.push(c[0].clone());

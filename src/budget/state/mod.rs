@@ -69,7 +69,6 @@ struct Reservation {
     parts: Vec<(usize, Option<Arc<str>>)>,
 }
 
-
 struct Inner {
     values: Vec<Values>,
     reservations: HashMap<u64, Reservation>,

@@ -122,7 +122,12 @@ impl ValueState {
 
     /// What adding spend at `time` makes of it: the new `spent` and the slot edit, computed
     /// without changing anything.
-    pub(super) fn plan_add(&self, def: &Budget, amount: Decimal, time: DateTime<Utc>) -> (Decimal, SlotEdit) {
+    pub(super) fn plan_add(
+        &self,
+        def: &Budget,
+        amount: Decimal,
+        time: DateTime<Utc>,
+    ) -> (Decimal, SlotEdit) {
         let spent = self.spent.saturating_add(amount);
         let Window::Rolling(d) = def.window else {
             return (spent, SlotEdit::None);
