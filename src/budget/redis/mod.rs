@@ -919,3 +919,47 @@ impl BudgetBackend for RedisBudgets {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn money_is_whole_pico_dollars_rounded_up() {
+        assert_eq!(pico(d("0.000000075")), 75_000);
+        assert_eq!(pico(d("1.5")), 1_500_000_000_000);
+        // A user's price with more decimals: rounded up, never down (a budget never lets
+        // a call through on a rounding).
+        assert_eq!(pico(d("0.0000000000001")), 1);
+        assert_eq!(pico(d("-1")), 0);
+        // Amounts past what a Lua double holds exactly (2^53 pico is about $9,007) stay exact.
+        assert_eq!(pico(d("123456.000000000001")), 123_456_000_000_000_001);
+        assert_eq!(usd("123456000000000001"), d("123456.000000000001"));
+        assert_eq!(usd("75000"), d("0.000000075"));
+    }
+
+    #[test]
+    fn settings_are_checked_without_contacting_redis() {
+        let b = vec![Budget::daily(Decimal::ONE).unwrap()];
+        let mut s = RedisSettings::new("redis://:pw@127.0.0.1:1/0");
+        let r = RedisBudgets::new(b.clone(), s.clone(), None).unwrap();
+        assert_eq!(r.definitions()[0].name, "day");
+        assert_eq!(r.info().unwrap().url, "redis://***@127.0.0.1:1/0");
+        s.prefix = "a{b}".into();
+        assert!(RedisBudgets::new(b.clone(), s, None).is_err());
+        let err = RedisBudgets::new(b, RedisSettings::new("redis://:pw@[bad"), None)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(!err.contains("pw"), "{err}");
+        assert_eq!(
+            OnBackendError::from_str("closed").unwrap(),
+            OnBackendError::Closed
+        );
+        assert!(OnBackendError::from_str("shut").is_err());
+    }
+}
