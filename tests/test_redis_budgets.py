@@ -396,3 +396,22 @@ def test_streams_grow_the_shared_reservation_and_are_cut(redis_url: str, redis_p
     [s] = t.budgets()
     assert s["reserved"] == 0 and Decimal("0.005") < s["spent"] <= Decimal("0.007")
     assert t.open_reservations == 0
+
+
+def test_reset_budget_clears_the_shared_window_for_every_host(
+    redis_url: str, redis_prefix: str
+) -> None:
+    budgets = [Budget.daily(PER_CALL * 2, per="user_id")]
+    a = tracker(redis_url, redis_prefix, budgets)
+    b = tracker(redis_url, redis_prefix, budgets)
+    for user in ("alice", "alice", "bob"):
+        call(a, user=user)
+    with pytest.raises(BudgetExceededError):
+        call(b)
+    assert b.reset_budget(value="alice") == 1
+    call(b)  # alice may spend again, on every host
+    assert state(a)["spent"] == PER_CALL and state(a, "bob")["spent"] == PER_CALL
+    assert a.reset_budget() == 2
+    assert [s["spent"] for s in b.budgets()] == [0, 0]
+    with pytest.raises(ValueError, match="no budget named"):
+        a.reset_budget("nope")

@@ -217,8 +217,9 @@ if op == 'reserve' then
     keep(p, grace)
     keys[#keys + 1] = p.key
   end
+  -- No expiry while held: the lease (and the reclaim that follows it) is its end, so its
+  -- amount is always given back.
   redis.call('HSET', rk, 'amt', ARGV[4], 'keys', table.concat(keys, '\n'), 'st', 'r')
-  redis.call('PEXPIRE', rk, tonumber(ARGV[5]) + grace)
   redis.call('ZADD', leases, now + tonumber(ARGV[5]), ARGV[3])
   return {'ok', tostring(now)}
 end
@@ -242,7 +243,6 @@ if op == 'grow' then
     end
   end
   redis.call('HSET', rk, 'amt', S(add(P(f[1]), delta)))
-  redis.call('PEXPIRE', rk, tonumber(ARGV[5]) + grace)
   redis.call('ZADD', leases, now + tonumber(ARGV[5]), ARGV[3])
   return over or {'ok'}
 end
