@@ -103,9 +103,10 @@ end
 -- Drops a rolling window's slots that have left it; returns the spend in it.
 local function roll(p, now)
   local k = p.key
-  local spent = P(redis.call('HGET', k, 'spent'))
+  local f = redis.call('HMGET', k, 'spent', 'lo')
+  local spent = P(f[1])
   if p.kind ~= 'r' then return spent end
-  local lo = tonumber(redis.call('HGET', k, 'lo') or '')
+  local lo = tonumber(f[2] or '')
   local cut = math.floor((now - p.a) / p.b)
   if not lo or lo >= cut then return spent end
   if cut - lo > 1024 then
@@ -129,8 +130,10 @@ local function roll(p, now)
 end
 
 -- Keeps a counter (and its window's marker and values set) until its window has ended.
-local function keep(p, grace)
+local function keep(p, grace, new)
   if p.kind == 'c' then
+    -- A calendar window's end is fixed: its keys get their expiry when created.
+    if not new then return end
     redis.call('PEXPIREAT', p.key, p.b + grace)
     redis.call('PEXPIREAT', p.vals, p.b + grace)
   elseif p.kind == 'r' then
@@ -144,7 +147,9 @@ local function created(p)
   if redis.call('EXISTS', p.key) == 0 then
     redis.call('HSET', p.key, 'spent', '0', 'reserved', '0', 'fired', '0')
     redis.call('SADD', p.vals, p.key)
+    return true
   end
+  return false
 end
 
 -- Whether a refusal now should alert: once per window (rolling: per window length).
@@ -198,23 +203,26 @@ if op == 'reserve' then
   local bad = checks(n, now, true)
   if bad then return bad end
   local amt = P(ARGV[4])
+  local ps, res, new = {}, {}, {}
   for i = 1, n do
     local p = part(i)
-    created(p)
+    ps[i] = p
+    new[i] = created(p)
     local spent = roll(p, now)
     local reserved = P(redis.call('HGET', p.key, 'reserved'))
+    res[i] = reserved
     if p.blocks > 0 and gt(add(add(spent, reserved), amt), p.limit) then
       local due = block_alert_due(p, now)
-      keep(p, grace)
+      for j = 1, i do keep(ps[j], grace, new[j]) end
       return {'refused', tostring(i - 1), S(spent), S(reserved), tostring(due),
         redis.call('HGET', p.key, 'lo') or '', tostring(now)}
     end
   end
   local keys = {}
   for i = 1, n do
-    local p = part(i)
-    redis.call('HSET', p.key, 'reserved', S(add(P(redis.call('HGET', p.key, 'reserved')), amt)))
-    keep(p, grace)
+    local p = ps[i]
+    redis.call('HSET', p.key, 'reserved', S(add(res[i], amt)))
+    keep(p, grace, new[i])
     keys[#keys + 1] = p.key
   end
   -- No expiry while held: the lease (and the reclaim that follows it) is its end, so its
@@ -267,7 +275,7 @@ if op == 'settle' then
       -- A window seeded from the ledger after this call ended already counts it.
       local seeded = tonumber(redis.call('GET', p.marker) or '')
       if not (seeded and rec < seeded) then
-        created(p)
+        local new = created(p)
         local before = roll(p, at)
         local spent = add(before, amt)
         redis.call('HSET', p.key, 'spent', S(spent))
@@ -278,17 +286,18 @@ if op == 'settle' then
           local lo = tonumber(redis.call('HGET', p.key, 'lo') or '')
           if not lo or slot < lo then redis.call('HSET', p.key, 'lo', slot) end
         end
-        local fired = tonumber(redis.call('HGET', p.key, 'fired') or '0')
+        local stored = tonumber(redis.call('HGET', p.key, 'fired') or '0')
+        local fired = stored
         if p.kind == 'r' then fired = math.min(fired, reached(p.thr, before)) end
         local r = reached(p.thr, spent)
-        redis.call('HSET', p.key, 'fired', math.max(r, fired))
+        if math.max(r, fired) ~= stored then redis.call('HSET', p.key, 'fired', math.max(r, fired)) end
         if r > fired then
           out[#out + 1] = tostring(i - 1)
           out[#out + 1] = tostring(r)
           out[#out + 1] = S(spent)
           out[#out + 1] = redis.call('HGET', p.key, 'reserved')
         end
-        keep(p, grace)
+        keep(p, grace, new)
       end
     end
   end
