@@ -8,13 +8,25 @@ global, monthly per user, rolling 15 minutes per model), and with them plus `cut
 side by side with LangChain's OpenAICallbackHandler (no budgets: it has none) and a no-op
 handler, one thread and two threads sharing one handler, as ratios to OpenAICallbackHandler.
 
+`--across P` instead runs P processes at once, each making `--calls` budgeted calls one after
+another (start + end timed per call), with no budgets, in-process budgets and the same budgets
+shared through Redis (`--redis URL`, default redis://127.0.0.1:6379/0, under a throw-away key
+prefix that is deleted afterwards): calls per second over all processes, and each call's
+latency p50 / p99, and what the budgets add to it.
+
 Run: python benchmarks/bench_budgets.py [--calls N] [--repeat R]
+     python benchmarks/bench_budgets.py --across 4 [--calls N] [--redis URL]
 Build the extension with `maturin develop --release` first.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
 import uuid
 import warnings
 from typing import Any
@@ -47,11 +59,95 @@ def budgets(cut: bool = False) -> list[Budget]:
     ]
 
 
+def worker(mode: str, calls: int, url: str, prefix: str) -> None:
+    """One process of `--across`: `calls` calls, each start + end timed; prints a JSON line."""
+    kw: dict[str, Any] = {}
+    if mode != "none":
+        # Wide limits: every call is admitted (the benchmark times admission, not refusal).
+        kw["budgets"] = [
+            Budget.daily(10**9),
+            Budget.monthly(10**9, per="user_id"),
+            Budget(10**9, window="rolling:15m", per="model"),
+        ]
+    if mode == "redis":
+        kw.update(budget_store=url, budget_prefix=prefix)
+    t = CostTracker(**kw)
+    result = realistic_result()
+    lat = []
+    for _ in range(200):  # warm up: connections, tokenizer, script cache
+        rid = uuid.uuid4()
+        t.on_chat_model_start({}, MESSAGES, run_id=rid, **KW)  # type: ignore[arg-type]
+        t.on_llm_end(result, run_id=rid)
+    ids = [uuid.uuid4() for _ in range(calls)]
+    begin = time.perf_counter()
+    for rid in ids:
+        a = time.perf_counter_ns()
+        t.on_chat_model_start({}, MESSAGES, run_id=rid, **KW)  # type: ignore[arg-type]
+        t.on_llm_end(result, run_id=rid)
+        lat.append(time.perf_counter_ns() - a)
+    elapsed = time.perf_counter() - begin
+    assert t.internal_errors == 0 and t.open_reservations == 0
+    info = t.budget_store_info()
+    assert info is None or info["errors"] == 0, info
+    print(json.dumps({"elapsed": elapsed, "lat": lat}))
+
+
+def across(args: argparse.Namespace) -> None:
+    prefix = f"llmledger-bench-{uuid.uuid4().hex[:8]}"
+    rows = {}
+    try:
+        for mode in ("none", "in-process", "redis"):
+            cmd = [sys.executable, __file__, "--worker", mode, "--calls", str(args.calls)]
+            cmd += ["--redis", args.redis, "--prefix", prefix]
+            procs = [
+                subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(args.across)
+            ]
+            outs = [json.loads(p.communicate()[0]) for p in procs]
+            assert all(p.returncode == 0 for p in procs)
+            wall = max(o["elapsed"] for o in outs)
+            lat = sorted(x for o in outs for x in o["lat"])
+            q = statistics.quantiles(lat, n=100)
+            rows[mode] = (args.across * args.calls / wall, q[49] / 1000, q[98] / 1000)
+    finally:
+        try:
+            import redis
+
+            r = redis.Redis.from_url(args.redis)
+            keys = list(r.scan_iter(match="{" + prefix + "}:*", count=1000))
+            for i in range(0, len(keys), 500):
+                r.delete(*keys[i : i + 500])
+        except ImportError:
+            print(f"(delete the keys {{{prefix}}}:* by hand: no redis package)")
+    print(
+        f"{args.across} processes x {args.calls} calls (start + end, three budgets), each "
+        "call timed; added = minus the same without budgets"
+    )
+    print(
+        f"{'budgets':<12} {'calls/s':>9} {'p50 us':>8} {'p99 us':>8} {'added p50':>10} {'added p99':>10}"
+    )
+    base = rows["none"]
+    for mode, (rate, p50, p99) in rows.items():
+        print(
+            f"{mode:<12} {rate:>9.0f} {p50:>8.1f} {p99:>8.1f} "
+            f"{p50 - base[1]:>10.1f} {p99 - base[2]:>10.1f}"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=40_000)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--across", type=int, default=0, help="processes (Redis vs in-process)")
+    ap.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--prefix", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.worker:
+        worker(args.worker, args.calls, args.redis, args.prefix)
+        return
+    if args.across:
+        across(args)
+        return
     handlers = {
         "OpenAICallbackHandler": OpenAICallbackHandler,
         "no-op handler": NoOpHandler,

@@ -14,14 +14,16 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 
+use crate::budget::LedgerSpend as _;
 use crate::budget::{
-    Alert, BudgetExceeded, BudgetState, Budgets, CallScope, Clock, ReservationId, SystemClock,
+    Alert, BudgetBackend, BudgetExceeded, BudgetState, Budgets, CallScope, Clock, ReservationId,
+    SystemClock,
 };
 use crate::catalog::{Catalog, Entry};
 use crate::ids::RunMap;
 use crate::ledger::{CallRecord, Dimension, Ledger, SummaryRow, Totals};
 use crate::money::Decimal;
-use crate::store::{Store, TimeRange};
+use crate::store::Store;
 use crate::tokens::{self, Prompt};
 use crate::usage::{Fields, Usage};
 
@@ -179,7 +181,7 @@ pub struct Tracker {
     /// The durable ledger every finished record is also sent to, if any.
     store: Option<Arc<Store>>,
     /// Budgets checked before each call and charged after it, if any.
-    budgets: Option<Budgets>,
+    budgets: Option<Box<dyn BudgetBackend>>,
     /// Where time comes from (record times, budget windows); injectable for tests.
     clock: Arc<dyn Clock>,
     /// Calls refused by a blocking budget.
@@ -222,8 +224,15 @@ impl Tracker {
 
     /// This tracker, checking `budgets` before every call (no-op for an empty set).
     #[must_use]
-    pub fn with_budgets(mut self, budgets: Budgets) -> Self {
-        self.budgets = Some(budgets).filter(|b| !b.is_empty());
+    pub fn with_budgets(self, budgets: Budgets) -> Self {
+        self.with_budget_backend(Box::new(budgets))
+    }
+
+    /// This tracker, checking the budgets of `backend` (in-process or shared) before every
+    /// call (no-op for an empty set).
+    #[must_use]
+    pub fn with_budget_backend(mut self, backend: Box<dyn BudgetBackend>) -> Self {
+        self.budgets = Some(backend).filter(|b| !b.is_empty());
         self
     }
 
@@ -235,8 +244,8 @@ impl Tracker {
     }
 
     /// The budgets, if any.
-    pub fn budgets(&self) -> Option<&Budgets> {
-        self.budgets.as_ref()
+    pub fn budgets(&self) -> Option<&dyn BudgetBackend> {
+        self.budgets.as_deref()
     }
 
     /// The time now, by the tracker's clock.
@@ -264,33 +273,17 @@ impl Tracker {
         let (Some(budgets), Some(store)) = (&self.budgets, &self.store) else {
             return Ok(Vec::new());
         };
+        if !budgets.preloads() {
+            return Ok(Vec::new());
+        }
         let now = self.now();
         let Some(since) = budgets.preload_since(now) else {
             return Ok(Vec::new());
         };
-        if let crate::store::Location::File { path, .. } = store.location() {
-            if !path.exists() {
-                return Ok(Vec::new());
-            }
-        }
-        let range = TimeRange {
-            since: Some(since),
-            until: None,
-        };
-        let mut warnings = Vec::new();
-        crate::store::read::for_each(
-            store.location(),
-            &range,
-            &mut warnings,
-            &mut |_| {},
-            &mut |r| {
-                if let Some(c) = &r.cost {
-                    budgets.preload(&CallScope::from_record(&r), r.time, c.total, now);
-                }
-                true
-            },
-        )?;
-        Ok(warnings)
+        let ledger = crate::store::StoreSpend(store.clone());
+        ledger.for_each_since(since, &mut |call, time, cost| {
+            budgets.preload(call, time, cost, now);
+        })
     }
 
     /// A call's worst-case cost before it is sent: its prompt tokens, and output bounded by
@@ -410,7 +403,7 @@ impl Tracker {
                 root_run_id: Some(root_run_id),
                 root_run_name: root_run_name.as_deref(),
             };
-            match budgets.reserve(&scope, estimate, now) {
+            match budgets.reserve(info.run_id, &scope, estimate, now) {
                 Ok(id) => reservation = Some(id),
                 Err(refused) => {
                     self.blocked.fetch_add(1, Ordering::Relaxed);
@@ -439,6 +432,9 @@ impl Tracker {
             reservation,
             priced_by,
         };
+        // Reservations to give back, released after the runs' lock (a shared budget store is
+        // a network request).
+        let mut release = Vec::new();
         let mut runs = self.runs.lock();
         if runs.len() >= MAX_OPEN_RUNS {
             // Starts whose ends never came: forget the oldest half rather than grow forever.
@@ -446,16 +442,16 @@ impl Tracker {
                 runs.iter().map(|(k, v)| (*k, v.started)).collect();
             by_age.sort_by_key(|(_, t)| *t);
             for (k, _) in by_age.iter().take(by_age.len() / 2) {
-                if let (Some(b), Some(id)) =
-                    (&self.budgets, runs.remove(k).and_then(|c| c.reservation))
-                {
-                    b.release(id);
-                }
+                release.extend(runs.remove(k).and_then(|c| c.reservation));
             }
         }
         if let Some(old) = runs.insert(info.run_id, ctx) {
             // The same run id started twice: its first reservation would never be settled.
-            if let (Some(b), Some(id)) = (&self.budgets, old.reservation) {
+            release.extend(old.reservation);
+        }
+        drop(runs);
+        if let Some(b) = &self.budgets {
+            for id in release {
                 b.release(id);
             }
         }
@@ -478,7 +474,7 @@ impl Tracker {
     /// Whether streamed text must be handed to [`Tracker::token`]: to estimate the output
     /// of a stream that reports no usage, or to watch a stream a budget may cut.
     pub fn wants_stream_text(&self) -> bool {
-        self.config.estimate || self.budgets.as_ref().is_some_and(Budgets::cuts_streams)
+        self.config.estimate || self.budgets.as_ref().is_some_and(|b| b.cuts_streams())
     }
 
     /// A streamed chunk arrived for `run_id`, with its text (kept to estimate the output of

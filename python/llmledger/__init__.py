@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from llmledger._core import (
     Budget,
     BudgetAlert,
+    BudgetBackendError,
     BudgetExceededError,
     LedgerError,
     LedgerReader,
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Budget",
     "BudgetAlert",
+    "BudgetBackendError",
     "BudgetExceededError",
     "CostTracker",
     "LedgerError",

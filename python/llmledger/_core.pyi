@@ -9,6 +9,7 @@ from typing import Any, TypeAlias, final
 __all__ = [
     "Budget",
     "BudgetAlert",
+    "BudgetBackendError",
     "BudgetExceededError",
     "HOOK_NAMES",
     "LedgerError",
@@ -67,6 +68,10 @@ class BudgetExceededError(LlmLedgerError):
     requested: Decimal
     window: str
     resets_at: datetime.datetime | None
+
+class BudgetBackendError(BudgetExceededError):
+    """The shared budget store could not be asked and the tracker refuses calls then
+    (`budget_backend_error="closed"`)."""
 
 _Prices: TypeAlias = Mapping[str, Any] | str | os.PathLike[str] | None
 _Money: TypeAlias = Decimal | int | float | str
@@ -167,6 +172,11 @@ class Tracker:
         clock: Callable[[], datetime.datetime] | None = None,
         log_alerts: bool = True,
         on_record: Callable[[dict[str, Any]], object] | None = None,
+        budget_store: str | None = None,
+        budget_prefix: str | None = None,
+        budget_lease: float | None = None,
+        budget_timeout: float | None = None,
+        budget_backend_error: str | None = None,
     ) -> Tracker: ...
     def totals(self) -> dict[str, Any]: ...
     @property
@@ -220,6 +230,9 @@ class Tracker:
     def flush(self) -> None: ...
     def close(self) -> None: ...
     def store_info(self) -> dict[str, Any] | None: ...
+    def budget_store_info(self) -> dict[str, Any] | None: ...
+    @property
+    def open_reservations(self) -> int: ...
     def reset(self) -> None: ...
     def price(self, model: str, provider: str | None = None) -> dict[str, Any] | None: ...
     def budgets(self) -> list[dict[str, Any]]: ...

@@ -209,6 +209,23 @@ class CostTracker(_LangChainHooks):
             `BudgetExceededError` there, before any request is sent. The reservation is
             settled to the real cost at the end. With `store=`, the current windows resume
             from the ledger.
+        budget_store: `"redis://host:6379/0"` (or `rediss://`, with `user:password@`) shares
+            every budget window among all processes and hosts naming the same Redis, prefix
+            and budgets (same names): one atomic script reserves each call in every budget it
+            belongs to, settles it once by run id, and fires each threshold once per window
+            for all hosts. Windows follow the Redis server's clock. With `store=`, a missing
+            window (new, flushed or restarted Redis) is seeded once from the ledger. `None`
+            (default): budgets live in this process. See docs/hosts.md.
+        budget_prefix: the Redis keys' prefix and hash tag (`{llmledger}:...`, the default).
+        budget_lease: seconds a reservation holds before Redis gives it back (a process that
+            died mid-call blocks nothing longer; default 600, set it above your longest call).
+        budget_timeout: seconds one Redis request may take (connect, read, write; default
+            0.25). After a failure Redis is left alone for a second.
+        budget_backend_error: what a call does when Redis cannot be asked: `"open"` (default:
+            it goes on unchecked, logged and counted in `budget_store_info()`, and its cost is
+            settled when Redis is back: availability over the limit) or `"closed"` (it is
+            refused with `BudgetBackendError`, a `BudgetExceededError` subclass: the limit
+            over availability).
         on_alert: called with a `BudgetAlert` when a budget threshold is reached or a call
             is refused (in the hook's thread; an exception in it is logged, never raised).
         log_alerts: also log each alert as a WARNING on the `llmledger` logger (default).
@@ -247,6 +264,11 @@ class CostTracker(_LangChainHooks):
         clock: Callable[[], datetime.datetime] | None = None,
         log_alerts: bool = True,
         on_record: Callable[[dict[str, Any]], object] | None = None,
+        budget_store: str | None = None,
+        budget_prefix: str | None = None,
+        budget_lease: float | None = None,
+        budget_timeout: float | None = None,
+        budget_backend_error: str | None = None,
     ) -> None:
         super().__init__()
         if isinstance(attribute, str):
@@ -264,6 +286,11 @@ class CostTracker(_LangChainHooks):
             clock=clock,
             log_alerts=log_alerts,
             on_record=on_record,
+            budget_store=budget_store,
+            budget_prefix=budget_prefix,
+            budget_lease=budget_lease,
+            budget_timeout=budget_timeout,
+            budget_backend_error=budget_backend_error,
         )
         if store is not None or alert_webhook is not None:
             _to_close.add(self)
@@ -441,6 +468,18 @@ class CostTracker(_LangChainHooks):
         local spool while a PostgreSQL ledger is unreachable), `backend_down` (that outage
         now) and, for PostgreSQL, `spool_dir`; or None without one."""
         return self._core.store_info()
+
+    def budget_store_info(self) -> dict[str, Any] | None:
+        """The shared budget store's `url` (never its password), `prefix`, settings and
+        counters (`reachable`, `errors`, `admitted_unchecked`, `refused_unreachable`,
+        `pending_settlements`, `replayed_settlements`, `seeded_windows`, ...), or None for
+        in-process budgets."""
+        return self._core.budget_store_info()
+
+    @property
+    def open_reservations(self) -> int:
+        """Calls in flight holding a budget reservation in this tracker."""
+        return self._core.open_reservations
 
     def reset(self) -> None:
         """Forgets every record and total (budgets keep their windows: see

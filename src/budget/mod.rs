@@ -19,7 +19,9 @@
 //! `docs/budgets.md`.
 
 mod alert;
+mod backend;
 mod clock;
+mod redis;
 mod scope;
 mod state;
 mod window;
@@ -37,7 +39,9 @@ use crate::error::{Error, Result};
 use crate::money::{format_usd, Decimal};
 
 pub use alert::{Alert, AlertKind};
+pub use backend::{BackendInfo, BudgetBackend, LedgerSpend, Refusal, SharedLedger};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use redis::{OnBackendError, RedisBudgets, RedisSettings};
 pub use scope::{CallScope, Scope, ScopeKey, NONE_VALUE};
 pub use state::{BudgetState, Budgets, ReservationId, DEFAULT_MAX_VALUES};
 pub use window::{CalendarUnit, Window, Zone};
@@ -252,10 +256,41 @@ pub struct BudgetExceeded {
     /// The alert to send for this refusal ([`AlertKind::Blocked`]): present for the first
     /// refusal per window and scope value, so the sinks are not flooded.
     pub alert: Option<Alert>,
+    /// Set when no budget refused the call but the shared budget store could not be asked
+    /// and the tracker refuses calls then (`budget_backend_error="closed"`): what failed.
+    /// The binding raises `BudgetBackendError` for it.
+    pub backend_error: Option<String>,
+}
+
+impl BudgetExceeded {
+    /// The refusal of a call because the budget store is unreachable (`closed` mode).
+    pub fn unreachable(message: String) -> BudgetExceeded {
+        BudgetExceeded {
+            budget: String::new(),
+            scope: String::new(),
+            value: None,
+            limit: Decimal::ZERO,
+            spent: Decimal::ZERO,
+            reserved: Decimal::ZERO,
+            requested: Decimal::ZERO,
+            window: String::new(),
+            resets_at: None,
+            rolling: false,
+            alert: None,
+            backend_error: Some(message),
+        }
+    }
 }
 
 impl fmt::Display for BudgetExceeded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(e) = &self.backend_error {
+            return write!(
+                f,
+                "the budget store is unreachable and this tracker refuses calls then \
+                 (budget_backend_error='closed'): {e}"
+            );
+        }
         write!(f, "budget '{}' (", self.budget)?;
         if self.scope == "global" {
             f.write_str("global")?;

@@ -14,9 +14,10 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 use pyo3::{PyTraverseError, PyVisit};
 
-use super::errors::BudgetExceededError;
+use super::errors::{BudgetBackendError, BudgetExceededError};
 use crate::budget::{
-    Action, Alert, Budget, BudgetExceeded, BudgetState, Clock, Scope, Window, Zone,
+    Action, Alert, BackendInfo, Budget, BudgetExceeded, BudgetState, Clock, OnBackendError,
+    RedisSettings, Scope, Window, Zone,
 };
 use crate::money::Decimal;
 use crate::webhook::Webhook;
@@ -376,6 +377,9 @@ impl PyBudgetAlert {
 /// The exception for a refused call: its message is the refusal's text, its attributes the
 /// refusal's fields.
 pub fn exceeded_error(py: Python<'_>, e: &BudgetExceeded) -> PyErr {
+    if e.backend_error.is_some() {
+        return BudgetBackendError::new_err(e.to_string());
+    }
     let err = BudgetExceededError::new_err(e.to_string());
     let set = || -> PyResult<()> {
         let v = err.value(py);
@@ -623,4 +627,75 @@ pub fn definitions(budgets: &Bound<'_, PyAny>) -> PyResult<Vec<Budget>> {
                 })
         })
         .collect()
+}
+
+/// A duration in seconds from a keyword argument: positive and finite.
+fn seconds(v: f64, what: &str) -> PyResult<Duration> {
+    if v.is_finite() && v > 0.0 && v < 1e9 {
+        Ok(Duration::from_secs_f64(v))
+    } else {
+        Err(PyValueError::new_err(format!(
+            "{what} must be a positive number of seconds, got {v}"
+        )))
+    }
+}
+
+/// The shared budget store's settings from the tracker's keyword arguments (`None`: the
+/// budgets are in-process).
+pub fn shared_settings(
+    store: Option<&str>,
+    prefix: Option<&str>,
+    lease: Option<f64>,
+    timeout: Option<f64>,
+    on_error: Option<&str>,
+) -> PyResult<Option<RedisSettings>> {
+    let Some(url) = store else {
+        if prefix.is_some() || lease.is_some() || timeout.is_some() || on_error.is_some() {
+            return Err(PyValueError::new_err(
+                "budget_prefix, budget_lease, budget_timeout and budget_backend_error set up a \
+                 shared budget store: pass budget_store='redis://host:6379/0' too",
+            ));
+        }
+        return Ok(None);
+    };
+    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    if !matches!(scheme.as_deref(), Some("redis" | "rediss")) {
+        return Err(PyValueError::new_err(
+            "budget_store must be a redis:// (or rediss://) URL such as \
+             'redis://127.0.0.1:6379/0'",
+        ));
+    }
+    let mut s = RedisSettings::new(url);
+    if let Some(p) = prefix {
+        s.prefix = p.to_string();
+    }
+    if let Some(l) = lease {
+        s.lease = seconds(l, "budget_lease")?;
+    }
+    if let Some(t) = timeout {
+        s.timeout = seconds(t, "budget_timeout")?;
+    }
+    if let Some(e) = on_error {
+        s.on_error = OnBackendError::from_str(e)?;
+    }
+    Ok(Some(s))
+}
+
+/// A shared budget store's address and counters as a dict.
+pub fn backend_info_dict<'py>(py: Python<'py>, i: &BackendInfo) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("backend", i.backend)?;
+    d.set_item("url", &i.url)?;
+    d.set_item("prefix", &i.prefix)?;
+    d.set_item("budget_backend_error", i.on_error)?;
+    d.set_item("lease_seconds", i.lease_seconds)?;
+    d.set_item("reachable", i.reachable)?;
+    d.set_item("errors", i.errors)?;
+    d.set_item("admitted_unchecked", i.admitted_unchecked)?;
+    d.set_item("refused_unreachable", i.refused_unreachable)?;
+    d.set_item("pending_settlements", i.pending_settlements)?;
+    d.set_item("replayed_settlements", i.replayed_settlements)?;
+    d.set_item("dropped_settlements", i.dropped_settlements)?;
+    d.set_item("seeded_windows", i.seeded_windows)?;
+    Ok(d)
 }

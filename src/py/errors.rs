@@ -33,6 +33,13 @@ create_exception!(
     "A blocking budget refused a call before it was sent (or cut a stream). Attributes: `budget`, `scope`, `value`, `limit`, `spent`, `reserved`, `requested`, `window`, `resets_at`; the message says the same in words. The only exception a CostTracker lets out."
 );
 
+create_exception!(
+    llmledger,
+    BudgetBackendError,
+    BudgetExceededError,
+    "The shared budget store (`budget_store=\"redis://...\"`) could not be asked and the tracker refuses calls then (`budget_backend_error=\"closed\"`). A subclass of `BudgetExceededError`, so code that stops on a budget stops on it too; `budget` and the other attributes are empty, the message says what failed (never the URL's password)."
+);
+
 impl From<Error> for PyErr {
     fn from(e: Error) -> PyErr {
         match e {

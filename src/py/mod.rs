@@ -29,6 +29,10 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "BudgetExceededError",
         py.get_type::<errors::BudgetExceededError>(),
     )?;
+    m.add(
+        "BudgetBackendError",
+        py.get_type::<errors::BudgetBackendError>(),
+    )?;
     m.add_function(wrap_pyfunction!(hooks::bind_hook, m)?)?;
     m.add(
         "HOOK_NAMES",

@@ -15,7 +15,7 @@ use super::extract;
 use super::log::{log_error, log_exception, log_warnings};
 use super::run_ids;
 use super::tokens;
-use crate::budget::Budgets;
+use crate::budget::{BudgetBackend, Budgets, RedisBudgets};
 use crate::money::Decimal;
 use crate::report;
 use crate::tracker::{EndInfo, StartResult, Tracker, TrackerConfig};
@@ -36,6 +36,8 @@ pub struct PyTracker {
     /// Hook calls that failed inside llmledger (bad arguments, conversion errors, panics):
     /// logged, never raised.
     internal_errors: AtomicU64,
+    /// Whether the budgets live in a shared store (Redis): their calls release the GIL.
+    shared_budgets: bool,
     /// The `clock=` callable's holder (also the core's clock), for the garbage collector.
     clock: Option<Arc<PyClock>>,
     /// `on_record`: called with each finished record's dict (behind a lock only so the
@@ -103,8 +105,9 @@ impl PyTracker {
     /// Records an ended run, logs what the core had to say about it and sends the budget
     /// alerts it fired.
     fn record(&self, py: Python<'_>, info: EndInfo, tags: Option<&Bound<'_, PyAny>>) {
-        let outcome = if self.may_estimate(&info) {
-            // The core may count the prompt and output: without the GIL (can be long).
+        let outcome = if self.shared_budgets || self.may_estimate(&info) {
+            // The core may count the prompt and output: without the GIL (can be long); a
+            // shared budget store's settlement is a network request.
             let tags = tags.map(extract::tag_list).unwrap_or_default();
             py.detach(|| self.core.end(info, || tags))
         } else {
@@ -112,6 +115,7 @@ impl PyTracker {
                 .end(info, || tags.map(extract::tag_list).unwrap_or_default())
         };
         log_warnings(py, &outcome.warnings);
+        self.log_budget_messages(py);
         if !outcome.alerts.is_empty() {
             self.sinks.dispatch(py, outcome.alerts);
         }
@@ -124,10 +128,20 @@ impl PyTracker {
         }
     }
 
+    /// Logs what a shared budget store had to say (it became unreachable, came back).
+    fn log_budget_messages(&self, py: Python<'_>) {
+        if let Some(b) = self.core.budgets() {
+            for m in b.take_messages() {
+                log_error(py, &m);
+            }
+        }
+    }
+
     /// A budget's refusal becomes `BudgetExceededError`, after its alert (if due) went out.
     /// A call refused at its start is never sent, and LangChain sends no error event after a
     /// start hook raises: every other budgeted tracker forgets the run it admitted.
     fn refused(&self, py: Python<'_>, run_id: u128, result: StartResult) -> PyResult<()> {
+        self.log_budget_messages(py);
         match result {
             Ok(()) => Ok(()),
             Err(mut refusal) => {
@@ -219,12 +233,14 @@ impl PyTracker {
             info.max_output = extract::max_output(call.kwargs);
         }
         let result = if budgets
-            && info
-                .prompt
-                .as_ref()
-                .is_some_and(|p| p.text_len() >= tokens::DETACH_MIN_BYTES)
+            && (self.shared_budgets
+                || info
+                    .prompt
+                    .as_ref()
+                    .is_some_and(|p| p.text_len() >= tokens::DETACH_MIN_BYTES))
         {
-            // The prompt is counted for the reservation: without the GIL when long.
+            // The prompt is counted for the reservation: without the GIL when long (and a
+            // shared budget store is a network request).
             py.detach(|| self.core.start(info))
         } else {
             self.core.start(info)
@@ -244,7 +260,12 @@ impl PyTracker {
         let run_id = run_ids::run_id(run_id)?;
         let result = match token {
             Some(t) if self.core.wants_stream_text() => {
-                self.core.token(run_id, &tokens::chunk_text(t, chunk))
+                let text = tokens::chunk_text(t, chunk);
+                if self.shared_budgets {
+                    py.detach(|| self.core.token(run_id, &text))
+                } else {
+                    self.core.token(run_id, &text)
+                }
             }
             _ => self.core.token(run_id, ""),
         };
@@ -328,7 +349,7 @@ impl PyTracker {
 #[pymethods]
 impl PyTracker {
     #[new]
-    #[pyo3(signature = (*, attribute=None, prices=None, max_records=None, estimate=true, store=None, durability=None, budgets=None, on_alert=None, alert_webhook=None, clock=None, log_alerts=true, on_record=None))]
+    #[pyo3(signature = (*, attribute=None, prices=None, max_records=None, estimate=true, store=None, durability=None, budgets=None, on_alert=None, alert_webhook=None, clock=None, log_alerts=true, on_record=None, budget_store=None, budget_prefix=None, budget_lease=None, budget_timeout=None, budget_backend_error=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -344,7 +365,19 @@ impl PyTracker {
         clock: Option<&Bound<'_, PyAny>>,
         log_alerts: bool,
         on_record: Option<&Bound<'_, PyAny>>,
+        budget_store: Option<&str>,
+        budget_prefix: Option<&str>,
+        budget_lease: Option<f64>,
+        budget_timeout: Option<f64>,
+        budget_backend_error: Option<&str>,
     ) -> PyResult<Self> {
+        let shared = budget::shared_settings(
+            budget_store,
+            budget_prefix,
+            budget_lease,
+            budget_timeout,
+            budget_backend_error,
+        )?;
         let on_record = match on_record.filter(|f| !f.is_none()) {
             Some(f) if !f.is_callable() => {
                 return Err(pyo3::exceptions::PyTypeError::new_err(
@@ -405,12 +438,27 @@ impl PyTracker {
         let sinks = AlertSinks::new(on_alert, alert_webhook, log_alerts)?;
         let budgeted = budgets.is_some();
         if let Some(b) = budgets {
-            core = core.with_budgets(b);
+            core = match shared {
+                // Shared windows: a missing one is seeded from the ledger by the backend.
+                Some(settings) => {
+                    let ledger = core.store().map(|s| {
+                        Arc::new(crate::store::StoreSpend(s.clone())) as crate::budget::SharedLedger
+                    });
+                    let redis = RedisBudgets::new(b.definitions().to_vec(), settings, ledger)?;
+                    core.with_budget_backend(Box::new(redis))
+                }
+                None => core.with_budgets(b),
+            };
             // Resume the current windows from the durable ledger (a restart, or other
             // processes writing to it).
             let warnings = core.preload_budgets()?;
             log_warnings(py, &warnings);
+        } else if shared.is_some() {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "budget_store= shares budgets among processes: pass budgets=[...] too",
+            ));
         }
+        let shared_budgets = core.budgets().is_some_and(BudgetBackend::is_shared);
         let core = Arc::new(core);
         if budgeted {
             budgeted::register(&core);
@@ -421,6 +469,7 @@ impl PyTracker {
             sinks,
             key_watch,
             internal_errors: AtomicU64::new(0),
+            shared_budgets,
             clock,
             on_record: parking_lot::Mutex::new(on_record),
         })
@@ -649,6 +698,25 @@ impl PyTracker {
     /// The alert webhook's host and counts (`sent`, `failed`, `dropped`), or None.
     fn alert_info<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
         self.sinks.stats(py)
+    }
+
+    /// The shared budget store's address (no password), settings and counters, or None
+    /// (in-process budgets, or none).
+    fn budget_store_info<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        self.log_budget_messages(py);
+        self.core
+            .budgets()
+            .and_then(BudgetBackend::info)
+            .map(|i| budget::backend_info_dict(py, &i))
+            .transpose()
+    }
+
+    /// Calls in flight holding a budget reservation in this tracker.
+    #[getter]
+    fn open_reservations(&self) -> usize {
+        self.core
+            .budgets()
+            .map_or(0, BudgetBackend::open_reservations)
     }
 
     /// The durable ledger's path, format, durability and counters, or None.

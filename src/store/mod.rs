@@ -18,6 +18,7 @@ pub mod postgres;
 pub mod read;
 pub mod reader;
 pub mod record;
+pub mod spend;
 pub mod sqlite;
 mod sqlite_scan;
 mod unseen_keys;
@@ -37,6 +38,7 @@ pub use jsonl::JsonlLedger;
 pub use location::Location;
 pub use read::{export, import_jsonl, parse_time_bound, report, spend_since, ImportStats, Report};
 pub use reader::{open_reader, RecordReader};
+pub use spend::StoreSpend;
 pub use sqlite::{SqliteLedger, SCHEMA_VERSION};
 
 /// The file format of a ledger.

@@ -375,7 +375,12 @@ impl Tracker {
         match (reservation, spent) {
             (Some(id), _) => budgets.settle(id, spent, record.time),
             // The start was never seen: nothing was reserved, the money is spent.
-            (None, Some(s)) => budgets.charge(&CallScope::from_record(record), s, record.time),
+            (None, Some(s)) => budgets.charge(
+                record.run_id,
+                &CallScope::from_record(record),
+                s,
+                record.time,
+            ),
             (None, None) => Vec::new(),
         }
     }

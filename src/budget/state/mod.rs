@@ -2,10 +2,12 @@
 //! calls in flight, thresholds fired. One lock guards all of it, so a reservation is checked
 //! and taken across every budget that applies as one step.
 
-use std::collections::{HashMap, VecDeque};
+mod value;
+
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
@@ -14,17 +16,15 @@ use crate::money::Decimal;
 use super::{
     assign_names, Action, Alert, AlertKind, Budget, BudgetExceeded, CallScope, Window, NONE_VALUE,
 };
+use value::{reached, Change, ValueState, Values};
 
 /// Scope values kept per budget before idle ones (nothing spent in the current window,
 /// nothing reserved) are swept out.
 pub const DEFAULT_MAX_VALUES: usize = 100_000;
-/// A rolling window keeps at most about this many spend entries per scope value: spend is
-/// grouped into slots of 1/256 of the window (at least a second).
-const ROLLING_SLOTS: i32 = 256;
 
 /// A reservation taken by [`Budgets::reserve`], to settle or release.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ReservationId(u64);
+pub struct ReservationId(pub(crate) u64);
 
 impl ReservationId {
     /// The raw number (unique within one `Budgets`).
@@ -67,230 +67,6 @@ struct Reservation {
     amount: Decimal,
     /// (budget index, scope value) pairs the amount is reserved in.
     parts: Vec<(usize, Option<Arc<str>>)>,
-}
-
-/// Spend within one rolling-window slot.
-struct Slot {
-    first: DateTime<Utc>,
-    last: DateTime<Utc>,
-    amount: Decimal,
-}
-
-/// How adding spend changes a rolling window's slots.
-enum SlotEdit {
-    /// Not a rolling window.
-    None,
-    /// The newest slot takes it: its new end and amount.
-    Back {
-        last: DateTime<Utc>,
-        amount: Decimal,
-    },
-    /// A slot of its own at this position (spend older than the newest slot).
-    Insert(usize, Slot),
-    /// A new newest slot.
-    Push(Slot),
-}
-
-/// What settling or charging a call does to one scope value, computed before anything is
-/// changed so that the changes to every budget are made at once, or not at all.
-struct Change {
-    reserved: Decimal,
-    /// The new spend, its slot edit and the thresholds fired (`None`: nothing spent).
-    spend: Option<(Decimal, SlotEdit, usize)>,
-    alert: Option<Alert>,
-}
-
-impl Change {
-    /// Makes the change: plain assignments, nothing that can fail half way.
-    fn apply(self, st: &mut ValueState) -> Option<Alert> {
-        st.reserved = self.reserved;
-        if let Some((spent, slot, fired)) = self.spend {
-            st.spent = spent;
-            st.apply_slot(slot);
-            st.fired = fired;
-        }
-        self.alert
-    }
-}
-
-#[derive(Default)]
-struct ValueState {
-    spent: Decimal,
-    reserved: Decimal,
-    /// Calendar windows: the current window; `None` until first used.
-    start: Option<DateTime<Utc>>,
-    end: Option<DateTime<Utc>>,
-    /// Rolling windows: spend by slot, oldest first.
-    slots: VecDeque<Slot>,
-    /// Thresholds fired in this window (they are ascending, so a count).
-    fired: usize,
-    /// Whether a call ever touched it (the `None` bucket exists from the start).
-    used: bool,
-    /// When a refusal last produced a `Blocked` alert.
-    blocked_at: Option<DateTime<Utc>>,
-}
-
-impl ValueState {
-    /// Brings the window up to `now`: a calendar window that has ended starts afresh, a
-    /// rolling window lets its old spend go. A clock that went backwards changes nothing
-    /// (an earlier window never comes back with a clean slate).
-    fn roll(&mut self, def: &Budget, now: DateTime<Utc>) {
-        match def.window {
-            Window::Calendar { .. } => {
-                let ended = self.end.is_some_and(|e| now >= e);
-                if self.start.is_none() || ended {
-                    self.start = def.window.window_start(now);
-                    self.end = def.window.resets_at(now);
-                    if ended {
-                        self.spent = Decimal::ZERO;
-                        self.fired = 0;
-                        self.blocked_at = None;
-                    }
-                }
-            }
-            Window::Rolling(d) => {
-                let cutoff = now - d;
-                let mut dropped = false;
-                while self.slots.front().is_some_and(|s| s.last <= cutoff) {
-                    let s = self.slots.pop_front().expect("front exists");
-                    self.spent -= s.amount;
-                    dropped = true;
-                }
-                if self.slots.is_empty() {
-                    self.spent = Decimal::ZERO;
-                }
-                if dropped {
-                    // Spend fell: thresholds it is now below fire again when reached again.
-                    self.fired = self.fired.min(reached(def, self.spent));
-                }
-            }
-            Window::Lifetime => {}
-        }
-    }
-
-    /// Adds spend at `time` (rolling windows keep it in its slot until it expires).
-    fn add(&mut self, def: &Budget, amount: Decimal, time: DateTime<Utc>) {
-        let (spent, slot) = self.plan_add(def, amount, time);
-        self.spent = spent;
-        self.apply_slot(slot);
-    }
-
-    /// What adding spend at `time` makes of it: the new `spent` and the slot edit, computed
-    /// without changing anything.
-    fn plan_add(&self, def: &Budget, amount: Decimal, time: DateTime<Utc>) -> (Decimal, SlotEdit) {
-        let spent = self.spent.saturating_add(amount);
-        let Window::Rolling(d) = def.window else {
-            return (spent, SlotEdit::None);
-        };
-        let slot_len = (d / ROLLING_SLOTS).max(Duration::seconds(1));
-        let new = Slot {
-            first: time,
-            last: time,
-            amount,
-        };
-        let edit = match self.slots.back() {
-            Some(s) if time >= s.first && time - s.first < slot_len => SlotEdit::Back {
-                last: s.last.max(time),
-                amount: s.amount.saturating_add(amount),
-            },
-            // Older than the newest slot (preloaded out of order): its own slot, in order.
-            Some(s) if time < s.first => {
-                SlotEdit::Insert(self.slots.partition_point(|s| s.first <= time), new)
-            }
-            _ => SlotEdit::Push(new),
-        };
-        (spent, edit)
-    }
-
-    /// Applies a slot edit from [`ValueState::plan_add`].
-    fn apply_slot(&mut self, edit: SlotEdit) {
-        match edit {
-            SlotEdit::None => {}
-            SlotEdit::Back { last, amount } => {
-                if let Some(s) = self.slots.back_mut() {
-                    s.last = last;
-                    s.amount = amount;
-                }
-            }
-            SlotEdit::Insert(at, slot) => self.slots.insert(at, slot),
-            SlotEdit::Push(slot) => self.slots.push_back(slot),
-        }
-    }
-
-    /// When this value's window resets (calendar) or its oldest spend expires (rolling).
-    fn resets_at(&self, def: &Budget) -> Option<DateTime<Utc>> {
-        match def.window {
-            Window::Calendar { .. } => self.end,
-            Window::Rolling(d) => self.slots.front().map(|s| s.last + d),
-            Window::Lifetime => None,
-        }
-    }
-
-    /// Whether a refusal now should alert: once per calendar window (`roll` clears the
-    /// mark), at most once per rolling window length, once per lifetime.
-    fn block_alert_due(&self, def: &Budget, now: DateTime<Utc>) -> bool {
-        match (def.window, self.blocked_at) {
-            (_, None) => true,
-            (Window::Rolling(d), Some(b)) => now - b >= d,
-            _ => false,
-        }
-    }
-
-    /// Whether it holds nothing worth keeping (after `roll`).
-    fn is_idle(&self) -> bool {
-        self.spent.is_zero() && self.reserved.is_zero() && self.slots.is_empty()
-    }
-}
-
-/// How many of `def`'s thresholds `spent` has reached.
-fn reached(def: &Budget, spent: Decimal) -> usize {
-    def.alert_at
-        .iter()
-        .take_while(|t| spent >= t.saturating_mul(def.limit))
-        .count()
-}
-
-/// One budget's scope values.
-#[derive(Default)]
-struct Values {
-    map: HashMap<Arc<str>, ValueState>,
-    /// Global budgets, and calls lacking the scope's key.
-    none: ValueState,
-    sweep_at: usize,
-}
-
-impl Values {
-    fn get(&mut self, v: Option<&Arc<str>>) -> Option<&mut ValueState> {
-        match v {
-            None => Some(&mut self.none),
-            Some(k) => self.map.get_mut(k),
-        }
-    }
-
-    fn get_or_insert(
-        &mut self,
-        v: Option<&Arc<str>>,
-        def: &Budget,
-        max: usize,
-        now: DateTime<Utc>,
-    ) -> &mut ValueState {
-        let Some(k) = v else {
-            self.none.used = true;
-            return &mut self.none;
-        };
-        if !self.map.contains_key(k) && self.map.len() >= self.sweep_at.max(max) {
-            // Forget values with nothing spent in their current window and nothing
-            // reserved: they are what a new value would start as. Live values stay, so the
-            // map can outgrow `max` only with that many values spending at once; the next
-            // sweep waits until the map doubles, keeping sweeps amortised O(1) per insert.
-            self.map.retain(|_, s| {
-                s.roll(def, now);
-                !s.is_idle()
-            });
-            self.sweep_at = (self.map.len() * 2).max(max);
-        }
-        self.map.entry(k.clone()).or_default()
-    }
 }
 
 struct Inner {
@@ -406,13 +182,7 @@ impl Budgets {
 
     /// The (budget index, scope value) pairs a call belongs to.
     fn parts(&self, call: &CallScope) -> Vec<(usize, Option<Arc<str>>)> {
-        let mut parts = Vec::with_capacity(self.defs.len());
-        let mut vals = Vec::new();
-        for (i, def) in self.defs.iter().enumerate() {
-            call.values(&def.scope, &mut vals);
-            parts.extend(vals.drain(..).map(|v| (i, v)));
-        }
-        parts
+        super::backend::parts(&self.defs, call)
     }
 
     /// Reserves a call's estimated cost in every budget that applies, or in none: if a
@@ -828,11 +598,38 @@ fn exceeded(
         resets_at,
         rolling: matches!(def.window, Window::Rolling(_)),
         alert,
+        backend_error: None,
     }
 }
 
 fn row(def: &Budget, value: Option<&Arc<str>>, st: &ValueState, now: DateTime<Utc>) -> BudgetState {
-    let percent = (st.spent.saturating_mul(Decimal::ONE_HUNDRED))
+    state_row(
+        def,
+        value.map(AsRef::as_ref),
+        st.spent,
+        st.reserved,
+        match def.window {
+            Window::Calendar { .. } => st.start.or_else(|| def.window.window_start(now)),
+            Window::Rolling(_) => def.window.window_start(now),
+            Window::Lifetime => None,
+        },
+        match def.window {
+            Window::Calendar { .. } => st.end.or_else(|| def.window.resets_at(now)),
+            _ => st.resets_at(def),
+        },
+    )
+}
+
+/// One budget's row for scope value `value`, as every backend reports it.
+pub(crate) fn state_row(
+    def: &Budget,
+    value: Option<&str>,
+    spent: Decimal,
+    reserved: Decimal,
+    window_start: Option<DateTime<Utc>>,
+    resets_at: Option<DateTime<Utc>>,
+) -> BudgetState {
+    let percent = (spent.saturating_mul(Decimal::ONE_HUNDRED))
         .checked_div(def.limit)
         .unwrap_or(Decimal::MAX)
         .round_dp(2)
@@ -844,19 +641,12 @@ fn row(def: &Budget, value: Option<&Arc<str>>, st: &ValueState, now: DateTime<Ut
         window: def.window.to_string(),
         action: def.action,
         limit: def.limit,
-        spent: st.spent,
-        reserved: st.reserved,
-        remaining: (def.limit - st.spent.saturating_add(st.reserved)).max(Decimal::ZERO),
+        spent,
+        reserved,
+        remaining: (def.limit - spent.saturating_add(reserved)).max(Decimal::ZERO),
         percent,
-        window_start: match def.window {
-            Window::Calendar { .. } => st.start.or_else(|| def.window.window_start(now)),
-            Window::Rolling(_) => def.window.window_start(now),
-            Window::Lifetime => None,
-        },
-        resets_at: match def.window {
-            Window::Calendar { .. } => st.end.or_else(|| def.window.resets_at(now)),
-            _ => st.resets_at(def),
-        },
+        window_start,
+        resets_at,
     }
 }
 

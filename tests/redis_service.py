@@ -1,0 +1,160 @@
+"""Redis for the shared-budget tests: the machine's server (`redis_url`, with a per-test key
+prefix, `redis_prefix`, whose keys are deleted afterwards) and a server of the test's own on a
+free port (`own_redis`), for kill -9 and restarts without touching the shared one.
+
+Without a Redis on 127.0.0.1:6379 (or `LLMLEDGER_REDIS_URL`) the tests skip, saying how to run
+them; with `LLMLEDGER_REQUIRE_SERVICES=1` (what `.ci/run` sets) they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+URL = os.environ.get("LLMLEDGER_REDIS_URL", "redis://127.0.0.1:6379/0")
+HOW = (
+    "start one with `redis-server --daemonize yes` (or point LLMLEDGER_REDIS_URL at one), "
+    "or run `.ci/run`, which starts it"
+)
+
+
+def _missing(why: str) -> None:
+    if os.environ.get("LLMLEDGER_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"Redis is required (LLMLEDGER_REQUIRE_SERVICES=1) but {why}")
+    pytest.skip(f"Redis tests skipped: {why}; {HOW}")
+
+
+def _client(url: str) -> Any:
+    try:
+        import redis
+    except ImportError:
+        _missing("the `redis` Python package is not installed (make build installs it)")
+    return redis.Redis.from_url(url, socket_timeout=2)
+
+
+@pytest.fixture(scope="session")
+def _redis_server() -> Any:
+    r = _client(URL)
+    try:
+        r.ping()
+    except Exception as e:  # noqa: BLE001 - any failure to reach it means "no Redis"
+        _missing(f"no Redis answers at {URL} ({type(e).__name__})")
+    return r
+
+
+@pytest.fixture
+def redis_url(_redis_server: Any) -> str:
+    """The shared Redis's URL (use it with `redis_prefix`)."""
+    return URL
+
+
+@pytest.fixture
+def redis_prefix(_redis_server: Any) -> Iterator[str]:
+    """A key prefix of this test's own; its keys are deleted after the test."""
+    prefix = f"llmledger-test-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    delete_keys(_redis_server, prefix)
+
+
+def delete_keys(r: Any, prefix: str) -> None:
+    keys = list(r.scan_iter(match="{" + prefix + "}:*", count=1000))
+    for i in range(0, len(keys), 500):
+        r.delete(*keys[i : i + 500])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class OwnRedis:
+    """A redis-server of the test's own (never the shared one on 6379)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.pid: int | None = None
+
+    def start(self, keep_data: bool = True) -> None:
+        if not keep_data:
+            shutil.rmtree(self.dir / "appendonlydir", ignore_errors=True)
+        pidfile = self.dir / "redis.pid"
+        pidfile.unlink(missing_ok=True)
+        subprocess.run(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--daemonize",
+                "yes",
+                "--dir",
+                str(self.dir),
+                "--pidfile",
+                str(pidfile),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+                "--logfile",
+                str(self.dir / "redis.log"),
+            ],
+            check=True,
+        )
+        r = _client(self.url)
+        for _ in range(200):
+            try:
+                r.ping()
+                break
+            except Exception:  # noqa: BLE001 - not up yet
+                time.sleep(0.02)
+        else:
+            raise RuntimeError("own redis-server did not start: " + self.log())
+        self.pid = int(pidfile.read_text())
+
+    def kill9(self) -> None:
+        assert self.pid is not None
+        os.kill(self.pid, 9)
+        for _ in range(200):
+            try:
+                os.kill(self.pid, 0)
+                time.sleep(0.01)
+            except ProcessLookupError:
+                break
+        self.pid = None
+
+    def client(self) -> Any:
+        return _client(self.url)
+
+    def log(self) -> str:
+        p = self.dir / "redis.log"
+        return p.read_text() if p.exists() else ""
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path, _redis_server: Any) -> Iterator[OwnRedis]:
+    """A redis-server on a free port, with an append-only file (restart with or without its
+    data); killed after the test."""
+    if shutil.which("redis-server") is None:
+        _missing("redis-server is not installed")
+    d = tmp_path / "own-redis"
+    d.mkdir()
+    server = OwnRedis(d)
+    server.start()
+    yield server
+    if server.pid is not None:
+        server.kill9()

@@ -1,0 +1,417 @@
+"""Budgets shared through Redis (`CostTracker(budget_store="redis://...")`), against a real
+Redis: several trackers and processes sharing one window, idempotent settlement, leases of a
+killed process, thresholds once for all hosts, Redis killed and restarted with and without its
+data, seeding a missing window from the ledger. See docs/hosts.md."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessage
+from langchain_core.outputs import ChatGeneration, LLMResult
+from llmledger import (
+    Budget,
+    BudgetAlert,
+    BudgetBackendError,
+    BudgetExceededError,
+    CostTracker,
+    ledger_summary,
+)
+from llmledger.testing import UsageFakeChatModel
+from redis_service import OwnRedis
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="redis-server, SIGKILL")
+
+# Input free, $1 per 1M output tokens: a call's reservation (max_tokens of output) is exactly
+# its cost when it generates max_tokens, so "exact estimates" are exact.
+PRICES = {"shared-model": {"input": "0", "output": "1"}}
+OUT = 20
+PER_CALL = Decimal(OUT) / 1_000_000
+
+
+def llm(**kw: Any) -> UsageFakeChatModel:
+    return UsageFakeChatModel(
+        model="shared-model",
+        provider="acme",
+        responses=["fine"],
+        usage={"input_tokens": 3, "output_tokens": OUT, "total_tokens": OUT + 3},
+        **kw,
+    )
+
+
+def call(t: CostTracker, user: str = "alice", model: Any = None) -> None:
+    (model or llm()).invoke(
+        "hi", config={"callbacks": [t], "metadata": {"user_id": user}}, max_tokens=OUT
+    )
+
+
+def tracker(url: str, prefix: str, budgets: list[Budget], **kw: Any) -> CostTracker:
+    return CostTracker(prices=PRICES, budgets=budgets, budget_store=url, budget_prefix=prefix, **kw)
+
+
+def state(t: CostTracker, value: str | None = "alice") -> dict[str, Any]:
+    return next(b for b in t.budgets() if b["value"] == value)
+
+
+def test_two_trackers_share_one_window_and_thresholds_fire_once(
+    redis_url: str, redis_prefix: str
+) -> None:
+    alerts: list[BudgetAlert] = []
+    budgets = [Budget.daily(PER_CALL * 5, per="user_id", alert_at=[0.5, 0.8])]
+    a = tracker(redis_url, redis_prefix, budgets, on_alert=alerts.append, log_alerts=False)
+    b = tracker(redis_url, redis_prefix, budgets, on_alert=alerts.append, log_alerts=False)
+    for i in range(5):
+        call(a if i % 2 else b)
+    with pytest.raises(BudgetExceededError) as refused:
+        call(a)
+    assert not isinstance(refused.value, BudgetBackendError)
+    assert refused.value.spent == PER_CALL * 5 and refused.value.reserved == 0
+    with pytest.raises(BudgetExceededError):
+        call(b)
+    # Another user has a window of their own.
+    call(a, user="bob")
+    for t in (a, b):
+        s = state(t)
+        assert (s["spent"], s["reserved"], s["remaining"]) == (PER_CALL * 5, 0, 0)
+        assert state(t, "bob")["spent"] == PER_CALL
+        assert t.open_reservations == 0
+    # 50 % and 80 % once each for alice, across both trackers, and one "blocked" alert.
+    kinds = sorted((x.kind, str(x.threshold), x.value) for x in alerts)
+    assert kinds == [
+        ("blocked", "1", "alice"),
+        ("threshold", "0.5", "alice"),
+        ("threshold", "0.8", "alice"),
+    ]
+    assert a.total_cost + b.total_cost == PER_CALL * 6
+
+
+def test_keys_share_the_prefix_hash_tag_and_money_is_integer_pico(
+    redis_url: str, redis_prefix: str
+) -> None:
+    import redis
+
+    t = tracker(redis_url, redis_prefix, [Budget.daily(1), Budget.monthly(1, per="user_id")])
+    call(t)
+    r = redis.Redis.from_url(redis_url)
+    keys = sorted(k.decode() for k in r.scan_iter(match="{" + redis_prefix + "}:*"))
+    assert keys and all(k.startswith("{" + redis_prefix + "}:") for k in keys)
+    counters = [k for k in keys if ":w:" in k]
+    assert len(counters) == 2
+    for k in counters:
+        assert r.hget(k, "spent") == str(OUT * 1_000_000).encode()  # 20e-6 USD in pico
+        assert r.hget(k, "reserved") == b"0"
+        assert 0 < r.pttl(k) <= (32 * 86_400 + 4_000) * 1000  # expires after its window
+
+
+def test_settling_twice_or_after_a_release_changes_nothing(
+    redis_url: str, redis_prefix: str
+) -> None:
+    t = tracker(redis_url, redis_prefix, [Budget.daily(1, per="user_id")])
+    run = uuid.uuid4()
+    call(t)
+    usage = {"input_tokens": 3, "output_tokens": OUT, "total_tokens": OUT + 3}
+    response = LLMResult(
+        generations=[[ChatGeneration(message=AIMessage("x", usage_metadata=usage))]],
+        llm_output={"model_name": "shared-model"},
+    )
+    meta = {"user_id": "alice"}
+    t.on_chat_model_start({}, [[]], run_id=run, metadata=meta, invocation_params={})
+    t.on_llm_end(response, run_id=run)
+    spent = state(t)["spent"]
+    assert spent == PER_CALL * 2
+    # The same run's end again (a retried callback): no start to settle, charged by run id:
+    # the script has it marked done.
+    t.on_llm_end(response, run_id=run)
+    assert state(t)["spent"] == spent
+    # A released run (an error) settled later changes nothing either.
+    run2 = uuid.uuid4()
+    t.on_chat_model_start(
+        {},
+        [[]],
+        run_id=run2,
+        metadata=meta,
+        invocation_params={"model": "shared-model", "max_tokens": OUT},
+    )
+    assert state(t)["reserved"] > 0
+    t.on_llm_error(RuntimeError("boom"), run_id=run2)
+    assert state(t)["reserved"] == 0
+    t.on_llm_end(response, run_id=run2)
+    assert state(t)["spent"] == spent
+    assert t.internal_errors == 0
+
+
+# A child holding reservations forever: each call's model sleeps.
+HOLDER = r"""
+import os, sys, threading, time
+from llmledger import Budget, CostTracker
+from llmledger.testing import UsageFakeChatModel
+
+url, prefix, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+
+class Stuck(UsageFakeChatModel):
+    def _generate(self, *a, **kw):
+        os.write(1, b"holding\n")
+        time.sleep(3600)
+
+t = CostTracker(prices={"shared-model": {"input": "0", "output": "1"}},
+                budgets=[Budget.daily(float(sys.argv[4]), per="user_id")],
+                budget_store=url, budget_prefix=prefix, budget_lease=1.0)
+m = Stuck(model="shared-model", provider="acme")
+for _ in range(n):
+    threading.Thread(target=lambda: m.invoke(
+        "hi", config={"callbacks": [t], "metadata": {"user_id": "alice"}}, max_tokens=20),
+        daemon=True).start()
+time.sleep(3600)
+"""
+
+
+def test_a_killed_process_blocks_the_budget_only_for_its_lease(
+    redis_url: str, redis_prefix: str
+) -> None:
+    limit = PER_CALL * 3
+    child = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(HOLDER), redis_url, redis_prefix, "3", str(limit)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        for _ in range(3):
+            assert child.stdout.readline().strip() == "holding"
+        t = tracker(redis_url, redis_prefix, [Budget.daily(limit, per="user_id")])
+        assert state(t)["reserved"] == limit
+        with pytest.raises(BudgetExceededError):
+            call(t)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        time.sleep(1.2)  # the lease
+        # Reclaimed inside the script of the next request: no sweeper.
+        call(t)
+        s = state(t)
+        assert (s["spent"], s["reserved"]) == (PER_CALL, 0)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        if child.stdout is not None:
+            child.stdout.close()
+
+
+def test_closed_refuses_with_budget_backend_error_and_never_shows_the_password(
+    ledger_log: pytest.LogCaptureFixture,
+) -> None:
+    from redis_service import free_port
+
+    url = f"redis://:s3cret-pw@127.0.0.1:{free_port()}/0"  # nothing listens there
+    t = CostTracker(
+        prices=PRICES,
+        budgets=[Budget.daily(1)],
+        budget_store=url,
+        budget_backend_error="closed",
+        budget_timeout=0.2,
+    )
+    with pytest.raises(BudgetBackendError) as e:
+        call(t)
+    assert isinstance(e.value, BudgetExceededError)
+    assert "unreachable" in str(e.value) and "s3cret" not in str(e.value)
+    info = t.budget_store_info()
+    assert info is not None
+    assert info["refused_unreachable"] == 1 and info["reachable"] is False
+    assert "s3cret" not in repr(info) and info["url"] == url.replace(":s3cret-pw@", "***@")
+    assert t.successful_requests == 0 and t.blocked_calls == 1
+    logged = " ".join(r.getMessage() for r in ledger_log.records)
+    assert "unreachable" in logged and "s3cret" not in logged
+    with pytest.raises(ValueError, match="budget_backend_error"):
+        CostTracker(budgets=[Budget.daily(1)], budget_store=url, budget_backend_error="maybe")
+    with pytest.raises(ValueError, match="budget_store"):
+        CostTracker(budgets=[Budget.daily(1)], budget_backend_error="open")
+
+
+def redis_spent(t: CostTracker, value: str | None = "alice") -> Decimal:
+    s = state(t, value)
+    assert s["reserved"] == 0
+    return Decimal(s["spent"])
+
+
+def ledger_spent(path: Path, user: str = "alice") -> Decimal:
+    rows = ledger_summary(path, by=["user_id"])["rows"]
+    return sum((Decimal(r["cost"]) for r in rows if r["user_id"] == user), Decimal(0))
+
+
+def test_open_goes_on_while_redis_is_down_and_settles_once_when_it_is_back(
+    own_redis: OwnRedis, tmp_path: Path, redis_prefix: str
+) -> None:
+    db = tmp_path / "costs.db"
+    budgets = [Budget.daily(1, per="user_id")]
+    t = tracker(own_redis.url, redis_prefix, budgets, store=db, budget_timeout=0.2)
+    for _ in range(3):
+        call(t)
+    own_redis.kill9()
+    for _ in range(4):
+        call(t)  # admitted unchecked, settlements queued
+    info = t.budget_store_info()
+    assert info is not None
+    assert info["admitted_unchecked"] == 4 and info["pending_settlements"] == 4
+    own_redis.start(keep_data=True)
+    time.sleep(1.1)  # past the retry pause
+    call(t)  # replays the queue, then its own call
+    t.flush()
+    info = t.budget_store_info()
+    assert info is not None
+    assert info["pending_settlements"] == 0 and info["replayed_settlements"] == 4
+    assert redis_spent(t) == PER_CALL * 8 == ledger_spent(db)
+    # A second tracker sees the same window.
+    assert redis_spent(tracker(own_redis.url, redis_prefix, budgets)) == PER_CALL * 8
+
+
+def test_a_restart_without_data_seeds_the_window_from_the_ledger_once(
+    own_redis: OwnRedis, tmp_path: Path, redis_prefix: str
+) -> None:
+    db = tmp_path / "costs.db"
+    budgets = [Budget.daily(1, per="user_id"), Budget(1, window="rolling:1h")]
+    t = tracker(own_redis.url, redis_prefix, budgets, store=db, budget_timeout=0.2)
+    for _ in range(5):
+        call(t)
+    # The first call seeded both windows of the new Redis (from an empty ledger).
+    assert (t.budget_store_info() or {})["seeded_windows"] == 2
+    own_redis.kill9()
+    call(t)  # admitted while down: in the ledger, its settlement queued
+    own_redis.start(keep_data=False)  # a new, empty Redis
+    time.sleep(1.2)  # past the retry pause, and the seed's slack for unflushed writes
+    # Four hosts' first calls at once: the window is seeded once, not four times.
+    others = [tracker(own_redis.url, redis_prefix, budgets, store=db) for _ in range(4)]
+    threads = [threading.Thread(target=call, args=(o,)) for o in others]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    call(t)  # replays the queued settlement: already in the seed, not counted again
+    for o in others:
+        o.flush()
+    t.flush()
+    seeded = sum((o.budget_store_info() or {})["seeded_windows"] for o in [t, *others])
+    assert seeded == 2 + 2  # after the restart: the day and the rolling hour, once each
+    assert ledger_spent(db) == PER_CALL * 11
+    assert redis_spent(t) == PER_CALL * 11
+    [rolling] = [b for b in t.budgets() if b["window"] == "rolling 1h"]
+    assert rolling["spent"] == PER_CALL * 11
+
+
+# One process of the race: `threads` threads, each making calls until refused.
+RACER = """
+import sys, threading
+from llmledger import Budget, BudgetExceededError, CostTracker
+from llmledger.testing import UsageFakeChatModel
+
+url, prefix, db, limit, threads = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+usage = {"input_tokens": 3, "output_tokens": 20, "total_tokens": 23}
+t = CostTracker(prices={"shared-model": {"input": "0", "output": "1"}}, store=db,
+                budgets=[Budget.daily(limit, per="user_id")], budget_store=url,
+                budget_prefix=prefix)
+admitted, refused = [], []
+go = threading.Barrier(threads)
+
+def worker():
+    m = UsageFakeChatModel(model="shared-model", provider="acme", usage=usage)
+    go.wait()
+    while True:
+        try:
+            m.invoke("hi", config={"callbacks": [t], "metadata": {"user_id": "racer"}},
+                     max_tokens=20)
+            admitted.append(1)
+        except BudgetExceededError:
+            refused.append(1)
+            if len(refused) > 2 * threads:
+                return
+
+ts = [threading.Thread(target=worker) for _ in range(threads)]
+for x in ts: x.start()
+for x in ts: x.join()
+t.close()
+print(len(admitted), t.open_reservations, t.internal_errors, flush=True)
+"""
+
+
+def test_four_processes_of_eight_threads_never_overrun_an_exact_budget(
+    redis_url: str, redis_prefix: str, tmp_path: Path
+) -> None:
+    db = tmp_path / "race.db"
+    calls = 100
+    limit = PER_CALL * calls + PER_CALL / 2
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(RACER), redis_url, redis_prefix, str(db)]
+            + [str(limit), "8"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    admitted = [tuple(map(int, o[0].split())) for o in outs]
+    assert sum(a for a, _, _ in admitted) == calls
+    assert all(open_ == 0 and errors == 0 for _, open_, errors in admitted)
+    t = tracker(redis_url, redis_prefix, [Budget.daily(limit, per="user_id")])
+    s = state(t, "racer")
+    assert s["reserved"] == 0
+    assert s["spent"] == PER_CALL * calls == ledger_spent(db, "racer")
+
+
+def test_budget_store_needs_budgets_and_a_redis_url() -> None:
+    with pytest.raises(ValueError, match="pass budgets"):
+        CostTracker(budget_store="redis://127.0.0.1:6379/0")
+    with pytest.raises(ValueError, match="redis://"):
+        CostTracker(budgets=[Budget.daily(1)], budget_store="memcached://x")
+    with pytest.raises(ValueError, match="budget_lease"):
+        CostTracker(budgets=[Budget.daily(1)], budget_store="redis://x", budget_lease=0)
+    assert CostTracker(budgets=[Budget.daily(1)]).budget_store_info() is None
+
+
+def test_streams_grow_the_shared_reservation_and_are_cut(redis_url: str, redis_prefix: str) -> None:
+    prices = {"stream-model": {"input": "0", "output": "1000"}}  # $0.001 per output token
+    t = CostTracker(
+        prices=prices,
+        budgets=[Budget.daily("0.005", cut_streams=True)],
+        budget_store=redis_url,
+        budget_prefix=redis_prefix,
+    )
+    m = UsageFakeChatModel(
+        model="stream-model", provider="acme", responses=[" ".join(["word"] * 40)]
+    )
+    with pytest.raises(BudgetExceededError):
+        for _ in m.stream("go", config={"callbacks": [t]}, max_tokens=1):
+            pass
+    [s] = t.budgets()
+    assert s["reserved"] == 0 and Decimal("0.005") < s["spent"] <= Decimal("0.007")
+    assert t.open_reservations == 0
+
+
+def test_reset_budget_clears_the_shared_window_for_every_host(
+    redis_url: str, redis_prefix: str
+) -> None:
+    budgets = [Budget.daily(PER_CALL * 2, per="user_id")]
+    a = tracker(redis_url, redis_prefix, budgets)
+    b = tracker(redis_url, redis_prefix, budgets)
+    for user in ("alice", "alice", "bob"):
+        call(a, user=user)
+    with pytest.raises(BudgetExceededError):
+        call(b)
+    assert b.reset_budget(value="alice") == 1
+    call(b)  # alice may spend again, on every host
+    assert state(a)["spent"] == PER_CALL and state(a, "bob")["spent"] == PER_CALL
+    assert a.reset_budget() == 2
+    assert [s["spent"] for s in b.budgets()] == [0, 0]
+    with pytest.raises(ValueError, match="no budget named"):
+        a.reset_budget("nope")
