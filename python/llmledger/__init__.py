@@ -38,6 +38,7 @@ from llmledger._core import (
     ledger_summary,
     price,
     read_ledger,
+    token_memo,
     tokenizer_for,
 )
 
@@ -67,6 +68,7 @@ __all__ = [
     "live",
     "price",
     "read_ledger",
+    "token_memo",
     "tokenizer_for",
     "track_costs",
 ]

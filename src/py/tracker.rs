@@ -12,13 +12,14 @@ use super::budget::{self, AlertSinks, PyClock};
 use super::catalog::{catalog_with, price_dict};
 use super::convert;
 use super::extract;
+use super::held::HeldPrompts;
 use super::log::{log_error, log_exception, log_warnings};
 use super::run_ids;
 use super::tokens;
 use crate::budget::Budgets;
 use crate::money::Decimal;
 use crate::report;
-use crate::tracker::{EndInfo, StartResult, Tracker, TrackerConfig};
+use crate::tracker::{EndInfo, StartInfo, StartResult, Tracker, TrackerConfig};
 
 /// Errors are recorded as `Type: message`, at most this many characters.
 const MAX_ERROR_CHARS: usize = 500;
@@ -41,6 +42,9 @@ pub struct PyTracker {
     /// `on_record`: called with each finished record's dict (behind a lock only so the
     /// garbage collector can clear it; taken only for a record the core returned).
     on_record: parking_lot::Mutex<Option<Py<PyAny>>>,
+    /// Open runs' prompts, by reference, to count at their end if the response reports no
+    /// usage (trackers without budgets; see `held.rs`).
+    held: HeldPrompts,
 }
 
 fn error_text(error: &Bound<'_, PyAny>) -> String {
@@ -102,7 +106,8 @@ impl PyTracker {
 
     /// Records an ended run, logs what the core had to say about it and sends the budget
     /// alerts it fired.
-    fn record(&self, py: Python<'_>, info: EndInfo, tags: Option<&Bound<'_, PyAny>>) {
+    fn record(&self, py: Python<'_>, mut info: EndInfo, tags: Option<&Bound<'_, PyAny>>) {
+        self.count_held_prompt(py, &mut info);
         let outcome = if self.may_estimate(&info) {
             // The core may count the prompt and output: without the GIL (can be long).
             let tags = tags.map(extract::tag_list).unwrap_or_default();
@@ -122,6 +127,46 @@ impl PyTracker {
                 call_on_record(py, &hook, &r);
             }
         }
+    }
+
+    /// What a start does with its prompt. With budgets, it is counted now for the reservation
+    /// (through the token memo: only messages never seen are tokenized, without the GIL when
+    /// long). Without budgets and with estimates on, nothing is read or copied: a reference to
+    /// it is returned, held until the end, and counted only if the response reports no usage.
+    fn prompt_at_start(
+        &self,
+        py: Python<'_>,
+        call: &Start<'_, '_>,
+        info: &mut StartInfo,
+    ) -> Option<tokens::PromptRef> {
+        if self.core.budgets().is_some() {
+            info.max_output = extract::max_output(call.kwargs);
+            let inputs = call.inputs?;
+            let counter = crate::tokens::counter_for(info.model.as_deref().unwrap_or_default());
+            let tools = tokens::tools_param(call.kwargs);
+            info.prompt_tokens = tokens::count_prompt(py, inputs, tools.as_ref(), &counter);
+            return None;
+        }
+        if !self.core.config().estimate {
+            return None;
+        }
+        tokens::PromptRef::of(call.inputs?, call.kwargs)
+    }
+
+    /// At a run's end: lets go of the prompt its start held, counting it first when the core
+    /// will estimate the call's input (the response reports no usage, or a malformed input
+    /// count), for the model the core counts for (the response's, else the one asked for).
+    fn count_held_prompt(&self, py: Python<'_>, info: &mut EndInfo) {
+        let Some(held) = self.held.take(info.run_id) else {
+            return;
+        };
+        if self.core.needs_prompt(info) {
+            let model = info.model.as_deref().or(held.model.as_deref());
+            let counter = crate::tokens::counter_for(model.unwrap_or_default());
+            info.prompt_tokens = held.prompt.count(py, &counter);
+        }
+        // Dropped here: with the GIL, no lock held.
+        drop(held);
     }
 
     /// A budget's refusal becomes `BudgetExceededError`, after its alert (if due) went out.
@@ -211,24 +256,12 @@ impl PyTracker {
             }
         }
         log_warnings(py, &std::mem::take(&mut info.warnings));
-        let budgets = self.core.budgets().is_some();
-        if self.core.config().estimate || budgets {
-            info.prompt = call.inputs.and_then(|i| tokens::prompt_of(i, call.kwargs));
+        let held = self.prompt_at_start(py, call, &mut info);
+        let model = if held.is_some() { info.model.clone() } else { None };
+        let result = self.core.start(info);
+        if let (Some(prompt), Ok(())) = (held, &result) {
+            self.held.hold(run_id, prompt, model);
         }
-        if budgets {
-            info.max_output = extract::max_output(call.kwargs);
-        }
-        let result = if budgets
-            && info
-                .prompt
-                .as_ref()
-                .is_some_and(|p| p.text_len() >= tokens::DETACH_MIN_BYTES)
-        {
-            // The prompt is counted for the reservation: without the GIL when long.
-            py.detach(|| self.core.start(info))
-        } else {
-            self.core.start(info)
-        };
         self.refused(py, run_id, result)
     }
 
@@ -423,6 +456,7 @@ impl PyTracker {
             internal_errors: AtomicU64::new(0),
             clock,
             on_record: parking_lot::Mutex::new(on_record),
+            held: HeldPrompts::default(),
         })
     }
 
@@ -439,6 +473,7 @@ impl PyTracker {
         if let Some(c) = &self.clock {
             c.traverse(&visit)?;
         }
+        self.held.traverse(&visit)?;
         Ok(())
     }
 
@@ -450,6 +485,7 @@ impl PyTracker {
         if let Some(c) = &self.clock {
             c.clear();
         }
+        self.held.clear();
     }
 
     /// Running totals as a dict.
@@ -512,6 +548,12 @@ impl PyTracker {
     #[getter]
     fn open_runs(&self) -> usize {
         self.core.open_runs()
+    }
+    /// Open runs whose prompt is held by reference (to count at the end if the response
+    /// reports no usage).
+    #[getter]
+    fn held_prompts(&self) -> usize {
+        self.held.len()
     }
     /// Hook calls that failed inside llmledger (bad arguments, an internal error): each was
     /// logged on the `llmledger` logger and the LLM call went on.
