@@ -141,6 +141,18 @@ START = {
 }
 
 
+def _counting(
+    where: str, t: CostTracker, prompt: list[list[Any]], rid: uuid.UUID
+) -> Callable[[], object]:
+    """The call that counts `prompt`: `count_message_tokens`, a budgeted start, or the end of
+    a call whose response reports no usage."""
+    if where == "count_message_tokens":
+        return lambda: count_message_tokens(prompt[0], "gpt-4o")
+    if where == "budgeted start":
+        return lambda: t.on_chat_model_start({}, prompt, run_id=rid, **START)
+    return lambda: t.on_llm_end(_no_usage(), run_id=rid)
+
+
 @pytest.mark.parametrize("where", ["count_message_tokens", "budgeted start", "estimate at end"])
 def test_other_threads_run_while_a_long_prompt_is_counted(where: str) -> None:
     """Holding the GIL, the other thread can only run after the count (`ran_after` about
@@ -149,17 +161,11 @@ def test_other_threads_run_while_a_long_prompt_is_counted(where: str) -> None:
     seen = []
     for _ in range(3):
         prompt = [[HumanMessage(_long_prompt())]]
-        if where == "count_message_tokens":
-            call: Callable[[], object] = lambda: count_message_tokens(prompt[0], "gpt-4o")  # noqa: E731
-        elif where == "budgeted start":
-            t = CostTracker(budgets=[Budget.daily(1000)])
-            call = lambda: t.on_chat_model_start({}, prompt, run_id=uuid.uuid4(), **START)  # noqa: E731
-        else:
-            t = CostTracker()
-            rid = uuid.uuid4()
+        t = CostTracker(budgets=[Budget.daily(1000)] if where == "budgeted start" else None)
+        rid = uuid.uuid4()
+        if where == "estimate at end":
             t.on_chat_model_start({}, prompt, run_id=rid, **START)
-            call = lambda: t.on_llm_end(_no_usage(), run_id=rid)  # noqa: E731
-        ran_after, took = _runs_during(call)
+        ran_after, took = _runs_during(_counting(where, t, prompt, rid))
         seen.append((round(ran_after, 4), round(took, 4)))
         if where == "estimate at end":
             assert t.records()[0]["input_tokens"] == count_message_tokens(prompt[0], "gpt-4o")
