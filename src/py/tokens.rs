@@ -66,7 +66,10 @@ fn get<'py>(d: &Bound<'py, PyDict>, key: &str) -> Option<Bound<'py, PyAny>> {
     d.get_item(key).ok().flatten().filter(|v| !v.is_none())
 }
 
-fn get_interned<'py>(d: &Bound<'py, PyDict>, key: &Bound<'py, PyString>) -> Option<Bound<'py, PyAny>> {
+fn get_interned<'py>(
+    d: &Bound<'py, PyDict>,
+    key: &Bound<'py, PyString>,
+) -> Option<Bound<'py, PyAny>> {
     d.get_item(key).ok().flatten().filter(|v| !v.is_none())
 }
 
@@ -368,8 +371,11 @@ impl Tally {
         }
         let msg = chat_message(m)?;
         self.miss_bytes += msg.text_len();
-        self.misses
-            .push((self.counts.len(), msg.key(self.encoding), Miss::Message(msg)));
+        self.misses.push((
+            self.counts.len(),
+            msg.key(self.encoding),
+            Miss::Message(msg),
+        ));
         self.counts.push(MessageCount::default());
         Ok(())
     }
@@ -621,7 +627,11 @@ pub fn count_message_tokens(
     let mut tally = Tally::new(counter.encoding);
     tally_messages(&mut tally, messages)?;
     tally.count_misses(py);
-    Ok(tokens::chat_total(&counter, &tally.counts, &tools_of(tools)))
+    Ok(tokens::chat_total(
+        &counter,
+        &tally.counts,
+        &tools_of(tools),
+    ))
 }
 
 /// What the process's token memo holds: `{"max_messages", "messages", "bytes", "max_bytes",
@@ -629,7 +639,7 @@ pub fn count_message_tokens(
 /// it off; resizing forgets what it held).
 #[pyfunction]
 #[pyo3(signature = (*, max_messages=None))]
-pub fn token_memo<'py>(py: Python<'py>, max_messages: Option<usize>) -> PyResult<Bound<'py, PyDict>> {
+pub fn token_memo(py: Python<'_>, max_messages: Option<usize>) -> PyResult<Bound<'_, PyDict>> {
     if let Some(n) = max_messages {
         memo::configure(n);
     }

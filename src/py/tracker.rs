@@ -257,7 +257,11 @@ impl PyTracker {
         }
         log_warnings(py, &std::mem::take(&mut info.warnings));
         let held = self.prompt_at_start(py, call, &mut info);
-        let model = if held.is_some() { info.model.clone() } else { None };
+        let model = if held.is_some() {
+            info.model.clone()
+        } else {
+            None
+        };
         let result = self.core.start(info);
         if let (Some(prompt), Ok(())) = (held, &result) {
             self.held.hold(run_id, prompt, model);

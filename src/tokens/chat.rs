@@ -215,17 +215,26 @@ pub fn count_messages(counter: &Counter, messages: &[ChatMessage], tools: &[Valu
 
 /// [`count_messages`] without the memo: every message tokenized now (the reference the
 /// memo's tests compare with).
-pub fn count_messages_uncached(counter: &Counter, messages: &[ChatMessage], tools: &[Value]) -> u64 {
+pub fn count_messages_uncached(
+    counter: &Counter,
+    messages: &[ChatMessage],
+    tools: &[Value],
+) -> u64 {
     let counts: Vec<MessageCount> = messages
         .iter()
         .map(|m| m.count_raw(counter.encoding))
         .collect();
-    chat_total(counter, &counts, tools)
+    total_of(counter, &counts, tools_raw(counter.encoding, tools))
 }
 
 /// A chat prompt's tokens from its messages' counts: the chat format's overhead per message
 /// and name, the reply priming, and `tools`, scaled for the model `counter` counts for.
 pub fn chat_total(counter: &Counter, counts: &[MessageCount], tools: &[Value]) -> u64 {
+    total_of(counter, counts, tools_memo(counter.encoding, tools))
+}
+
+/// A chat prompt's tokens from its messages' counts and its tools' tokens.
+fn total_of(counter: &Counter, counts: &[MessageCount], tools: i64) -> u64 {
     let mut n: i64 = 0;
     for c in counts {
         n += counter.per_message + i64::try_from(c.raw).unwrap_or(i64::MAX / 4);
@@ -236,13 +245,27 @@ pub fn chat_total(counter: &Counter, counts: &[MessageCount], tools: &[Value]) -
     if !counts.is_empty() {
         n += REPLY_PRIMING;
     }
-    n += tools_raw(counter.encoding, tools);
+    n += tools;
     counter.scale(u64::try_from(n).unwrap_or(0))
+}
+
+/// [`tools_raw`] through the process's memo: an agent sends the same tool definitions with
+/// every call.
+fn tools_memo(enc: Encoding, tools: &[Value]) -> i64 {
+    if tools.is_empty() {
+        return 0;
+    }
+    let json = serde_json::to_string(tools).unwrap_or_default();
+    let c = memo::get_or_count(MessageKey::tools(enc, &json), || MessageCount {
+        raw: u64::try_from(tools_raw(enc, tools)).unwrap_or(0),
+        named: false,
+    });
+    i64::try_from(c.raw).unwrap_or(i64::MAX / 4)
 }
 
 /// Tokens that tool definitions add to a prompt, for the model `counter` counts for.
 pub fn count_tools(counter: &Counter, tools: &[Value]) -> u64 {
-    counter.scale(u64::try_from(tools_raw(counter.encoding, tools)).unwrap_or(0))
+    counter.scale(u64::try_from(tools_memo(counter.encoding, tools)).unwrap_or(0))
 }
 
 /// The cookbook's rendering of function definitions: per function a fixed opening, the
@@ -466,6 +489,11 @@ mod tests {
         }
         for model in ["gpt-4o", "gpt-4", "gpt-3.5-turbo-0301", "claude-sonnet-4-5"] {
             let c = counter_for(model);
+            let tools = [serde_json::json!({"name": "f", "description": "d",
+                "parameters": {"properties": {"x": {"type": "string", "enum": ["a", "b"]}}}})];
+            let with_tools = count_messages_uncached(&c, &msgs, &tools);
+            assert_eq!(count_messages(&c, &msgs, &tools), with_tools);
+            assert_eq!(count_messages(&c, &msgs, &tools), with_tools);
             let want = count_messages_uncached(&c, &msgs, &[]);
             // First (tokenizing, remembering), then again (from the memo), then a growing
             // history as a chat app sends it.
@@ -483,7 +511,10 @@ mod tests {
         let m = [ChatMessage::text("user", "ünïcödé text")];
         for model in ["gpt-4o", "gpt-4", "davinci"] {
             let c = counter_for(model);
-            assert_eq!(count_messages(&c, &m, &[]), count_messages_uncached(&c, &m, &[]));
+            assert_eq!(
+                count_messages(&c, &m, &[]),
+                count_messages_uncached(&c, &m, &[])
+            );
         }
     }
 }

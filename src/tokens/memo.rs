@@ -103,6 +103,7 @@ enum Tag {
     CallName = 6,
     CallArguments = 7,
     Prompt = 8,
+    Tools = 9,
 }
 
 fn seed() -> u64 {
@@ -164,6 +165,13 @@ impl MessageKey {
     pub fn prompt(encoding: Encoding, text: &str) -> u128 {
         let mut k = MessageKey::new(encoding);
         Self::push(&mut k.parts, Tag::Prompt, text);
+        k.finish()
+    }
+
+    /// The key of a request's tool definitions (`json`: their JSON text).
+    pub fn tools(encoding: Encoding, json: &str) -> u128 {
+        let mut k = MessageKey::new(encoding);
+        Self::push(&mut k.parts, Tag::Tools, json);
         k.finish()
     }
 
@@ -320,7 +328,9 @@ fn with_memo<T>(f: impl FnOnce(&Memo) -> T) -> Option<T> {
         return None;
     }
     let mut table = g.table.try_write()?;
-    let memo = table.get_or_insert_with(|| Arc::new(Memo::new(max))).clone();
+    let memo = table
+        .get_or_insert_with(|| Arc::new(Memo::new(max)))
+        .clone();
     drop(table);
     Some(f(&memo))
 }
@@ -480,7 +490,10 @@ mod tests {
     fn remembers_and_forgets_the_least_recently_used() {
         let m = Memo::new(8);
         assert_eq!(m.max_messages(), 8);
-        let c = |raw| MessageCount { raw, named: raw % 2 == 0 };
+        let c = |raw| MessageCount {
+            raw,
+            named: raw % 2 == 0,
+        };
         for i in 0..8 {
             m.insert(key(i), c(i));
         }
@@ -515,7 +528,13 @@ mod tests {
         assert_eq!(SLOT_BYTES, 24);
         for i in 0..1_000_000u64 {
             let k = key(i);
-            m.insert(k, MessageCount { raw: i, named: false });
+            m.insert(
+                k,
+                MessageCount {
+                    raw: i,
+                    named: false,
+                },
+            );
             assert_eq!(m.get(k).map(|c| c.raw), Some(i));
         }
         assert!(m.len() <= DEFAULT_MAX_MESSAGES);
@@ -524,7 +543,13 @@ mod tests {
         assert_eq!(m.bytes(), bytes);
         // The most recent messages are remembered, with their own counts.
         let recent = (999_000..1_000_000u64)
-            .filter(|&i| m.get(key(i)) == Some(MessageCount { raw: i, named: false }))
+            .filter(|&i| {
+                m.get(key(i))
+                    == Some(MessageCount {
+                        raw: i,
+                        named: false,
+                    })
+            })
             .count();
         assert!(recent > 990, "{recent}");
     }
@@ -538,7 +563,10 @@ mod tests {
                 std::thread::spawn(move || {
                     for i in 0..20_000u64 {
                         let k = key(i % 16);
-                        let want = MessageCount { raw: i % 16, named: false };
+                        let want = MessageCount {
+                            raw: i % 16,
+                            named: false,
+                        };
                         if let Some(got) = m.get(k) {
                             assert_eq!(got, want, "thread {t}");
                         }
