@@ -332,7 +332,8 @@ pub fn tools_param<'py>(kwargs: Option<&Bound<'py, PyDict>>) -> Option<Bound<'py
         .flatten()?
         .cast_into::<PyDict>()
         .ok()?;
-    get(&params, "tools").or_else(|| get(&params, "functions"))
+    get_interned(&params, intern!(py, "tools"))
+        .or_else(|| get_interned(&params, intern!(py, "functions")))
 }
 
 /// A prompt being counted: each message's count, from the memo or (for the messages not in
