@@ -34,7 +34,6 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.messages.utils import get_buffer_string
-from langchain_core.outputs import ChatGeneration, LLMResult
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
