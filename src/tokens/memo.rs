@@ -372,8 +372,12 @@ pub struct MemoStats {
 pub fn stats() -> MemoStats {
     let g = global();
     let configured = g.max_messages.load(Ordering::Relaxed).div_ceil(WAYS) * WAYS;
-    let table = g.table.read();
-    let (messages, bytes) = table.as_ref().map_or((0, 0), |m| (m.len(), m.bytes()));
+    // Never waits (see `with_memo`): a table being swapped reads as empty.
+    let (messages, bytes) = g
+        .table
+        .try_read()
+        .and_then(|t| t.as_ref().map(|m| (m.len(), m.bytes())))
+        .unwrap_or((0, 0));
     MemoStats {
         max_messages: configured,
         messages,
