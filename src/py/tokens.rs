@@ -291,14 +291,17 @@ pub struct PromptRef {
 
 impl PromptRef {
     /// The start's prompt: `None` when `inputs` is not a non-empty list.
-    pub fn of(inputs: &Bound<'_, PyAny>, kwargs: Option<&Bound<'_, PyDict>>) -> Option<PromptRef> {
+    pub fn of(
+        inputs: &Bound<'_, PyAny>,
+        invocation_params: Option<&Bound<'_, PyAny>>,
+    ) -> Option<PromptRef> {
         let lists = inputs.cast::<PyList>().ok()?;
         if lists.is_empty() {
             return None;
         }
         Some(PromptRef {
             inputs: inputs.clone().unbind(),
-            tools: tools_param(kwargs).map(Bound::unbind),
+            tools: tools_param(invocation_params).map(Bound::unbind),
         })
     }
 
@@ -323,17 +326,13 @@ impl PromptRef {
 }
 
 /// The tool definitions of a start's invocation params (`tools`, else `functions`).
-pub fn tools_param<'py>(kwargs: Option<&Bound<'py, PyDict>>) -> Option<Bound<'py, PyAny>> {
-    let kw = kwargs?;
-    let py = kw.py();
-    let params = kw
-        .get_item(intern!(py, "invocation_params"))
-        .ok()
-        .flatten()?
-        .cast_into::<PyDict>()
-        .ok()?;
-    get_interned(&params, intern!(py, "tools"))
-        .or_else(|| get_interned(&params, intern!(py, "functions")))
+pub fn tools_param<'py>(
+    invocation_params: Option<&Bound<'py, PyAny>>,
+) -> Option<Bound<'py, PyAny>> {
+    let params = invocation_params?.cast::<PyDict>().ok()?;
+    let py = params.py();
+    get_interned(params, intern!(py, "tools"))
+        .or_else(|| get_interned(params, intern!(py, "functions")))
 }
 
 /// A prompt being counted: each message's count, from the memo or (for the messages not in

@@ -140,17 +140,17 @@ impl PyTracker {
         info: &mut StartInfo,
     ) -> Option<tokens::PromptRef> {
         if self.core.budgets().is_some() {
-            info.max_output = extract::max_output(call.kwargs);
+            info.max_output = extract::max_output(call.invocation_params);
             let inputs = call.inputs?;
             let counter = crate::tokens::counter_for(info.model.as_deref().unwrap_or_default());
-            let tools = tokens::tools_param(call.kwargs);
+            let tools = tokens::tools_param(call.invocation_params);
             info.prompt_tokens = tokens::count_prompt(py, inputs, tools.as_ref(), &counter);
             return None;
         }
         if !self.core.config().estimate {
             return None;
         }
-        tokens::PromptRef::of(call.inputs?, call.kwargs)
+        tokens::PromptRef::of(call.inputs?, call.invocation_params)
     }
 
     /// At a run's end: lets go of the prompt its start held, counting it first when the core
@@ -193,7 +193,10 @@ pub(super) struct Start<'a, 'py> {
     pub parent_run_id: Option<&'a Bound<'py, PyAny>>,
     pub tags: Option<&'a Bound<'py, PyAny>>,
     pub metadata: Option<&'a Bound<'py, PyAny>>,
-    pub kwargs: Option<&'a Bound<'py, PyDict>>,
+    /// `invocation_params` (the model, its limits, the tools).
+    pub invocation_params: Option<&'a Bound<'py, PyAny>>,
+    /// `name` (the run's name).
+    pub name: Option<&'a Bound<'py, PyAny>>,
     pub inputs: Option<&'a Bound<'py, PyAny>>,
 }
 
@@ -244,7 +247,8 @@ impl PyTracker {
             call.serialized,
             call.tags,
             call.metadata,
-            call.kwargs,
+            call.invocation_params,
+            call.name,
         );
         if let Some(md) = call.metadata.and_then(|m| m.cast::<PyDict>().ok()) {
             let keys = &self.core.config().attribute;
