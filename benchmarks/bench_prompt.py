@@ -32,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from langchain_core.callbacks.manager import handle_event
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.messages.utils import get_buffer_string
 
@@ -113,13 +114,16 @@ def rag_app(calls: int, system_bytes: int, memo: bool, default: int) -> tuple[fl
 def chat_start(handler: Any) -> Callable[..., None]:
     """How LangChain's callback manager starts a chat run on `handler`
     (`langchain_core.callbacks.manager.handle_event`): `on_chat_model_start`, and for a
-    handler without one, `on_llm_start` with each message list flattened to a string."""
+    handler without one, LangChain's fallback: each message list flattened to a string, then
+    `on_llm_start` through `handle_event` again (the manager's own loop around the first call,
+    the same for every handler, is left out, as the end's is)."""
 
     def start(serialized: Any, messages: list[list[BaseMessage]], **kw: Any) -> None:
         try:
             handler.on_chat_model_start(serialized, messages, **kw)
         except NotImplementedError:
-            handler.on_llm_start(serialized, [get_buffer_string(m) for m in messages], **kw)
+            strings = [get_buffer_string(m) for m in messages]
+            handle_event([handler], "on_llm_start", "ignore_llm", serialized, strings, **kw)
 
     return start
 
