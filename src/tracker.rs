@@ -70,8 +70,12 @@ pub struct StartInfo {
     /// The service tier asked for, if any.
     pub service_tier: Option<String>,
     /// The prompt, kept until the end in case usage must be estimated (and counted at
-    /// start for a budget's reservation).
+    /// start for a budget's reservation), when the caller hands it over as text.
     pub prompt: Option<Prompt>,
+    /// The prompt's tokens, when the caller counted them itself (the binding counts a
+    /// budgeted call's prompt through the token memo, without the GIL); used instead of
+    /// `prompt` for the reservation and the end's estimate.
+    pub prompt_tokens: Option<u64>,
     /// The most output tokens the request allows (`max_tokens` and its kin, times `n`), if
     /// it says: bounds a budget's reservation.
     pub max_output: Option<u64>,
@@ -125,6 +129,10 @@ pub struct EndInfo {
     /// The generated text (messages, tool calls), read only when the tracker may count
     /// tokens ([`Tracker::may_estimate`]).
     pub output_text: Vec<String>,
+    /// The prompt's tokens, counted by the caller at the end from a prompt it kept by
+    /// reference (the binding does not copy the prompt at start), when the start left no
+    /// prompt of its own and [`Tracker::needs_prompt`] said so.
+    pub prompt_tokens: Option<u64>,
 }
 
 struct RunContext {
@@ -385,7 +393,10 @@ impl Tracker {
             let now = self.now();
             let model = info.model.as_deref();
             let counter = tokens::counter_for(model.unwrap_or_default());
-            let prompt_count = info.prompt.take().map_or(0, |p| p.count(&counter));
+            let prompt_count = match info.prompt_tokens {
+                Some(n) => n,
+                None => info.prompt.take().map_or(0, |p| p.count(&counter)),
+            };
             prompt_tokens = Some(prompt_count);
             let (estimate, entry) = self.reservation_estimate(
                 model,

@@ -7,6 +7,8 @@ the cost as None. Attribution values and tags are bounded.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -205,6 +207,25 @@ def test_a_huge_metadata_value_is_cut_and_marked(
     assert [r["user_id"] for r in stored] == [rec["attribution"]["user_id"]]
     # A value of exactly the limit is kept whole.
     assert started(t, metadata={"user_id": "u" * 256})["attribution"]["user_id"] == "u" * 256
+
+
+def test_the_first_cut_and_drop_are_logged_in_one_spaced_sentence() -> None:
+    """Each is logged once per process: a fresh process sees its first ones. (The messages
+    once carried a run of spaces where a line continuation was lost.)"""
+    code = (
+        "import logging, uuid\n"
+        "from langchain_core.messages import HumanMessage\n"
+        "from llmledger import CostTracker\n"
+        "logging.basicConfig(level=logging.WARNING, format='%(message)s')\n"
+        "CostTracker().on_chat_model_start({}, [[HumanMessage('hi')]], run_id=uuid.uuid4(),"
+        " metadata={'user_id': 'u' * 300}, tags=[str(i) for i in range(70)])\n"
+    )
+    err = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stderr
+    assert "metadata['user_id'] is 300 characters long: recorded cut to 256 and marked '…" in err
+    assert "the first 64 are recorded (further drops are not logged)" in err
+    assert "  " not in err, err
 
 
 def test_tags_given_as_one_string_are_one_tag() -> None:

@@ -39,6 +39,7 @@ from llmledger._core import (
     ledger_summary,
     price,
     read_ledger,
+    token_memo,
     tokenizer_for,
 )
 
@@ -69,6 +70,7 @@ __all__ = [
     "live",
     "price",
     "read_ledger",
+    "token_memo",
     "tokenizer_for",
     "track_costs",
 ]

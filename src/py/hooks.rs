@@ -8,7 +8,7 @@
 //! dict, which measured about 240 ns of an `on_llm_end` that otherwise takes about 760 ns.
 //! These hooks are `METH_FASTCALL | METH_KEYWORDS` functions instead: they read the keywords
 //! they need straight from the call's argument array and ignore the others (the start hooks
-//! keep the others in a dict: invocation parameters and the like).
+//! read `invocation_params` and `name` as keywords too: no dict is built for a call).
 //!
 //! Each function's `self` is the `llmledger._core.Tracker` it was bound to by [`bind_hook`].
 //!
@@ -23,7 +23,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyString, PyTuple};
+use pyo3::types::{PyString, PyTuple};
 
 use super::errors::BudgetExceededError;
 use super::tracker::{PyTracker, Start};
@@ -39,9 +39,10 @@ enum Kw {
     Token,
     Chunk,
     Name,
+    InvocationParams,
 }
 
-const KEYWORDS: [(Kw, &str); 8] = [
+const KEYWORDS: [(Kw, &str); 9] = [
     (Kw::RunId, "run_id"),
     (Kw::ParentRunId, "parent_run_id"),
     (Kw::Tags, "tags"),
@@ -50,12 +51,13 @@ const KEYWORDS: [(Kw, &str); 8] = [
     (Kw::Token, "token"),
     (Kw::Chunk, "chunk"),
     (Kw::Name, "name"),
+    (Kw::InvocationParams, "invocation_params"),
 ];
 
 /// The keyword names as interned strings: a call's keyword names are interned constants of
 /// the caller's code, so a pointer comparison nearly always finds them.
-fn interned(py: Python<'_>) -> &[Py<PyString>; 8] {
-    static NAMES: PyOnceLock<[Py<PyString>; 8]> = PyOnceLock::new();
+fn interned(py: Python<'_>) -> &[Py<PyString>; 9] {
+    static NAMES: PyOnceLock<[Py<PyString>; 9]> = PyOnceLock::new();
     NAMES.get_or_init(py, || {
         KEYWORDS.map(|(_, name)| PyString::intern(py, name).unbind())
     })
@@ -72,19 +74,17 @@ fn keyword(py: Python<'_>, name: &Bound<'_, PyAny>) -> Option<Kw> {
 }
 
 /// What a hook takes: its leading positional arguments (named for messages) and the keywords
-/// it reads; `extra` keeps every other keyword in a dict.
+/// it reads (every other keyword is ignored).
 struct Spec {
     name: &'static str,
     positional: &'static [&'static str],
     reads: &'static [Kw],
-    extra: bool,
 }
 
 /// A call's arguments, borrowed from the caller for the length of the call.
 struct Args<'a, 'py> {
     positional: [Option<Borrowed<'a, 'py, PyAny>>; 2],
-    keywords: [Option<Borrowed<'a, 'py, PyAny>>; 8],
-    extra: Option<Bound<'py, PyDict>>,
+    keywords: [Option<Borrowed<'a, 'py, PyAny>>; 9],
 }
 
 impl<'py> Args<'_, 'py> {
@@ -139,8 +139,7 @@ unsafe fn parse<'a, 'py>(
     }
     let mut out = Args {
         positional: [None, None],
-        keywords: [None; 8],
-        extra: None,
+        keywords: [None; 9],
     };
     for (i, slot) in out.positional.iter_mut().enumerate().take(nargs) {
         // SAFETY: the caller passes `nargs` valid positional arguments.
@@ -155,13 +154,8 @@ unsafe fn parse<'a, 'py>(
     for (i, name) in names.iter_borrowed().enumerate() {
         // SAFETY: one value follows the positional arguments per keyword name.
         let value = unsafe { Borrowed::from_ptr(py, *args.add(nargs + i)) };
-        match keyword(py, &name).filter(|k| spec.reads.contains(k)) {
-            Some(k) => out.keywords[k as usize] = Some(value),
-            None if spec.extra => out
-                .extra
-                .get_or_insert_with(|| PyDict::new(py))
-                .set_item(name, value)?,
-            None => {}
+        if let Some(k) = keyword(py, &name).filter(|k| spec.reads.contains(k)) {
+            out.keywords[k as usize] = Some(value);
         }
     }
     Ok(out)
@@ -237,7 +231,8 @@ fn start(t: &PyTracker, py: Python<'_>, spec: &Spec, a: &Args<'_, '_>) -> PyResu
         parent_run_id: a.get(Kw::ParentRunId),
         tags: a.get(Kw::Tags),
         metadata: a.get(Kw::Metadata),
-        kwargs: a.extra.as_ref(),
+        invocation_params: a.get(Kw::InvocationParams),
+        name: a.get(Kw::Name),
     };
     t.on_start(py, &call)
 }
@@ -287,7 +282,7 @@ fn chain_end(t: &PyTracker, _py: Python<'_>, spec: &Spec, a: &Args<'_, '_>) -> P
 
 /// Defines a hook: its spec, its `extern "C"` entry point and its method definition.
 macro_rules! hooks {
-    ($($name:literal => $fn:ident, $doc:literal, ($($pos:literal),*), [$($kw:ident),*], $extra:literal, $body:ident;)*) => {
+    ($($name:literal => $fn:ident, $doc:literal, ($($pos:literal),*), [$($kw:ident),*], $body:ident;)*) => {
         $(
             /// The hook's entry point.
             ///
@@ -305,7 +300,6 @@ macro_rules! hooks {
                     name: $name,
                     positional: &[$($pos),*],
                     reads: &[$(Kw::$kw),*],
-                    extra: $extra,
                 };
                 // SAFETY: CPython's contract for this calling convention.
                 unsafe { call(slf, args, nargs, kwnames, &SPEC, $body) }
@@ -337,25 +331,25 @@ unsafe impl Sync for MethodDef {}
 hooks! {
     "on_chat_model_start" => ON_CHAT_MODEL_START,
         "LangChain's on_chat_model_start, bound to a llmledger tracker.",
-        ("serialized", "messages"), [RunId, ParentRunId, Tags, Metadata], true, start;
+        ("serialized", "messages"), [RunId, ParentRunId, Tags, Metadata, InvocationParams, Name], start;
     "on_llm_start" => ON_LLM_START,
         "LangChain's on_llm_start, bound to a llmledger tracker.",
-        ("serialized", "prompts"), [RunId, ParentRunId, Tags, Metadata], true, start;
+        ("serialized", "prompts"), [RunId, ParentRunId, Tags, Metadata, InvocationParams, Name], start;
     "on_llm_new_token" => ON_LLM_NEW_TOKEN,
         "LangChain's on_llm_new_token, bound to a llmledger tracker.",
-        ("token"), [Token, Chunk, RunId], false, token;
+        ("token"), [Token, Chunk, RunId], token;
     "on_llm_end" => ON_LLM_END,
         "LangChain's on_llm_end, bound to a llmledger tracker.",
-        ("response"), [RunId, ParentRunId, Tags], false, end;
+        ("response"), [RunId, ParentRunId, Tags], end;
     "on_llm_error" => ON_LLM_ERROR,
         "LangChain's on_llm_error, bound to a llmledger tracker.",
-        ("error"), [RunId, ParentRunId, Tags, Response], false, error;
+        ("error"), [RunId, ParentRunId, Tags, Response], error;
     "on_chain_start" => ON_CHAIN_START,
         "LangChain's on_chain_start (and tool and retriever starts), bound to a llmledger tracker.",
-        ("serialized", "inputs"), [RunId, ParentRunId, Name], false, chain_start;
+        ("serialized", "inputs"), [RunId, ParentRunId, Name], chain_start;
     "on_chain_end" => ON_CHAIN_END,
         "LangChain's on_chain_end (and chain errors, tool and retriever ends and errors), bound to a llmledger tracker.",
-        ("outputs"), [RunId], false, chain_end;
+        ("outputs"), [RunId], chain_end;
 }
 
 /// Every LangChain hook a tracker implements: the seven defined above, and the tool,

@@ -8,6 +8,7 @@ mod errors;
 mod extract;
 mod follow;
 mod fork;
+mod held;
 mod hooks;
 mod ledger;
 mod log;
@@ -53,6 +54,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(tokens::count_tokens_batch, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::count_message_tokens, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::tokenizer_for, m)?)?;
+    m.add_function(wrap_pyfunction!(tokens::token_memo, m)?)?;
     m.add_class::<ledger::PyLedgerReader>()?;
     m.add_function(wrap_pyfunction!(ledger::read_ledger, m)?)?;
     m.add_function(wrap_pyfunction!(ledger::ledger_summary, m)?)?;

@@ -11,7 +11,9 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::Value;
 
 use super::extract::text_of;
-use crate::tokens::{self, ChatMessage, ContentPart, Counter, Encoding, Prompt, ToolCall};
+use crate::tokens::{
+    self, memo, ChatMessage, ContentPart, Counter, Encoding, MessageCount, MessageKey, MessageSink,
+};
 
 /// Text at least this long is counted with the GIL released (shorter counts take less time
 /// than a release and re-acquire is worth).
@@ -64,21 +66,42 @@ fn get<'py>(d: &Bound<'py, PyDict>, key: &str) -> Option<Bound<'py, PyAny>> {
     d.get_item(key).ok().flatten().filter(|v| !v.is_none())
 }
 
+fn get_interned<'py>(
+    d: &Bound<'py, PyDict>,
+    key: &Bound<'py, PyString>,
+) -> Option<Bound<'py, PyAny>> {
+    d.get_item(key).ok().flatten().filter(|v| !v.is_none())
+}
+
 fn str_in(d: &Bound<'_, PyDict>, key: &str) -> Option<String> {
     get(d, key).and_then(|v| text_of(&v))
 }
 
-/// Reads message content (a string or a list of blocks) into parts; `tool_use` blocks
+/// Calls `f` with `v`'s text: borrowed from a `str` (no copy), else `str(v)`; `None` for
+/// `None` or a `str()` that raises.
+fn with_text<R>(v: &Bound<'_, PyAny>, f: impl FnOnce(&str) -> R) -> Option<R> {
+    if let Ok(s) = v.cast::<PyString>() {
+        return s.to_str().ok().map(f);
+    }
+    text_of(v).map(|t| f(&t))
+}
+
+/// Calls `f` with the text of `d[key]` (see [`with_text`]).
+fn with_text_in<R>(
+    d: &Bound<'_, PyDict>,
+    key: &Bound<'_, PyString>,
+    f: impl FnOnce(&str) -> R,
+) -> Option<R> {
+    get_interned(d, key).and_then(|v| with_text(&v, f))
+}
+
+/// Reads message content (a string or a list of blocks) into `sink`; `tool_use` blocks
 /// (Anthropic) become tool calls.
-fn read_content(
-    content: &Bound<'_, PyAny>,
-    parts: &mut Vec<ContentPart>,
-    calls: &mut Vec<ToolCall>,
-) {
+fn read_content(content: &Bound<'_, PyAny>, sink: &mut impl MessageSink) {
     if let Ok(s) = content.cast::<PyString>() {
         if let Ok(s) = s.to_str() {
             if !s.is_empty() {
-                parts.push(ContentPart::Text(s.to_string()));
+                sink.text(s);
             }
         }
         return;
@@ -86,9 +109,10 @@ fn read_content(
     let Ok(items) = content.try_iter() else {
         return;
     };
+    let py = content.py();
     for item in items.flatten() {
         if item.cast::<PyString>().is_ok() {
-            read_content(&item, parts, calls);
+            read_content(&item, sink);
             continue;
         }
         let Ok(block) = item.cast::<PyDict>() else {
@@ -101,27 +125,24 @@ fn read_content(
                     .and_then(|u| u.cast_into::<PyDict>().ok())
                     .and_then(|u| str_in(&u, "detail"))
                     .or_else(|| str_in(block, "detail"));
-                parts.push(ContentPart::Image {
-                    low: detail.as_deref() == Some("low"),
-                });
+                sink.image(detail.as_deref() == Some("low"));
             }
-            "tool_use" | "server_tool_use" => calls.push(ToolCall {
-                name: str_in(block, "name").unwrap_or_default(),
-                arguments: get(block, "input")
+            "tool_use" | "server_tool_use" => {
+                let name = str_in(block, "name").unwrap_or_default();
+                let args = get(block, "input")
                     .map(|i| json_of(&i).to_string())
-                    .unwrap_or_default(),
-            }),
+                    .unwrap_or_default();
+                sink.tool_call(&name, &args);
+            }
             "tool_result" => {
                 if let Some(c) = get(block, "content") {
-                    read_content(&c, parts, calls);
+                    read_content(&c, sink);
                 }
             }
             // Earlier turns' reasoning is not sent back as billed input.
             "thinking" | "redacted_thinking" | "reasoning" => {}
             _ => {
-                if let Some(t) = str_in(block, "text") {
-                    parts.push(ContentPart::Text(t));
-                }
+                with_text_in(block, intern!(py, "text"), |t| sink.text(t));
             }
         }
     }
@@ -140,7 +161,7 @@ fn role_for(ty: &str) -> &str {
 }
 
 /// Tool calls of a LangChain `AIMessage` (`tool_calls`: name and args dict).
-fn langchain_tool_calls(msg: &Bound<'_, PyAny>, calls: &mut Vec<ToolCall>) {
+fn langchain_tool_calls(msg: &Bound<'_, PyAny>, sink: &mut impl MessageSink) {
     let py = msg.py();
     let Ok(Some(tcs)) = msg.getattr_opt(intern!(py, "tool_calls")) else {
         return;
@@ -148,54 +169,62 @@ fn langchain_tool_calls(msg: &Bound<'_, PyAny>, calls: &mut Vec<ToolCall>) {
     let Ok(tcs) = tcs.try_iter() else { return };
     for tc in tcs.flatten() {
         if let Ok(tc) = tc.cast::<PyDict>() {
-            calls.push(ToolCall {
-                name: str_in(tc, "name").unwrap_or_default(),
-                arguments: get(tc, "args")
-                    .map(|a| json_of(&a).to_string())
-                    .unwrap_or_default(),
-            });
+            let name = str_in(tc, "name").unwrap_or_default();
+            let args = get(tc, "args")
+                .map(|a| json_of(&a).to_string())
+                .unwrap_or_default();
+            sink.tool_call(&name, &args);
         }
     }
 }
 
-/// One message: a LangChain message, an OpenAI-style dict, a `(role, content)` tuple or a
-/// string (a user message), as LangChain accepts them.
-pub fn chat_message(m: &Bound<'_, PyAny>) -> PyResult<ChatMessage> {
+/// An OpenAI-style dict message (`role`, `name`, `content`, `tool_calls`).
+fn read_dict_message(d: &Bound<'_, PyDict>, sink: &mut impl MessageSink) -> PyResult<()> {
+    let py = d.py();
+    if with_text_in(d, intern!(py, "role"), |r| sink.role(r)).is_none() {
+        sink.role("user");
+    }
+    with_text_in(d, intern!(py, "name"), |n| sink.name(n));
+    if let Some(c) = get_interned(d, intern!(py, "content")) {
+        read_content(&c, sink);
+    }
+    if let Some(tcs) = get_interned(d, intern!(py, "tool_calls")) {
+        for tc in tcs.try_iter()?.flatten() {
+            let Ok(tc) = tc.cast_into::<PyDict>() else {
+                continue;
+            };
+            let f = get(&tc, "function").and_then(|f| f.cast_into::<PyDict>().ok());
+            let f = f.as_ref().unwrap_or(&tc);
+            let name = str_in(f, "name").unwrap_or_default();
+            let args = match get(f, "arguments") {
+                Some(a) if a.cast::<PyString>().is_ok() => text_of(&a).unwrap_or_default(),
+                Some(a) => json_of(&a).to_string(),
+                None => String::new(),
+            };
+            sink.tool_call(&name, &args);
+        }
+    }
+    Ok(())
+}
+
+/// Reads one message into `sink`: a LangChain message, an OpenAI-style dict, a `(role,
+/// content)` tuple or a string (a user message), as LangChain accepts them. Text is borrowed
+/// from the Python strings, not copied (a [`MessageKey`] only hashes it).
+pub fn read_message(m: &Bound<'_, PyAny>, sink: &mut impl MessageSink) -> PyResult<()> {
     let py = m.py();
-    let mut msg = ChatMessage::default();
     if let Ok(s) = m.cast::<PyString>() {
-        return Ok(ChatMessage::text("user", s.to_str()?));
+        sink.role("user");
+        sink.text(s.to_str()?);
+        return Ok(());
     }
     if let Ok(d) = m.cast::<PyDict>() {
-        msg.role = str_in(d, "role").unwrap_or_else(|| "user".into());
-        msg.name = str_in(d, "name");
-        if let Some(c) = get(d, "content") {
-            read_content(&c, &mut msg.content, &mut msg.tool_calls);
-        }
-        if let Some(tcs) = get(d, "tool_calls") {
-            for tc in tcs.try_iter()?.flatten() {
-                let Ok(tc) = tc.cast_into::<PyDict>() else {
-                    continue;
-                };
-                let f = get(&tc, "function").and_then(|f| f.cast_into::<PyDict>().ok());
-                let f = f.as_ref().unwrap_or(&tc);
-                msg.tool_calls.push(ToolCall {
-                    name: str_in(f, "name").unwrap_or_default(),
-                    arguments: match get(f, "arguments") {
-                        Some(a) if a.cast::<PyString>().is_ok() => text_of(&a).unwrap_or_default(),
-                        Some(a) => json_of(&a).to_string(),
-                        None => String::new(),
-                    },
-                });
-            }
-        }
-        return Ok(msg);
+        return read_dict_message(d, sink);
     }
     if let Ok(t) = m.cast::<PyTuple>() {
         if t.len() == 2 {
-            msg.role = role_for(&text_of(&t.get_item(0)?).unwrap_or_default()).to_string();
-            read_content(&t.get_item(1)?, &mut msg.content, &mut msg.tool_calls);
-            return Ok(msg);
+            sink.role(role_for(&text_of(&t.get_item(0)?).unwrap_or_default()));
+            read_content(&t.get_item(1)?, sink);
+            return Ok(());
         }
     }
     let ty = m
@@ -210,37 +239,38 @@ pub fn chat_message(m: &Bound<'_, PyAny>) -> PyResult<ChatMessage> {
                     .map_or_else(|_| "?".into(), |n| n.to_string())
             ))
         })?;
-    msg.role = if ty == "chat" || ty == "ChatMessageChunk" {
+    let role = if ty == "chat" || ty == "ChatMessageChunk" {
         m.getattr(intern!(py, "role"))
             .ok()
             .and_then(|r| text_of(&r))
-            .unwrap_or_else(|| "user".into())
+            .map_or(Cow::Borrowed("user"), Cow::Owned)
     } else {
-        role_for(&ty).to_string()
+        Cow::Borrowed(role_for(&ty))
     };
-    msg.name = m
-        .getattr_opt(intern!(py, "name"))?
-        .and_then(|n| text_of(&n))
-        .filter(|n| !n.is_empty());
+    sink.role(&role);
+    if let Some(n) = m.getattr_opt(intern!(py, "name"))? {
+        with_text(&n, |n| {
+            if !n.is_empty() {
+                sink.name(n);
+            }
+        });
+    }
     if let Some(c) = m.getattr_opt(intern!(py, "content"))? {
-        read_content(&c, &mut msg.content, &mut msg.tool_calls);
+        read_content(&c, sink);
     }
     // Anthropic messages carry their calls both as tool_use blocks and as tool_calls. Only
     // assistant messages have `tool_calls` (a missing attribute costs an exception).
-    if msg.tool_calls.is_empty() && msg.role == "assistant" {
-        langchain_tool_calls(m, &mut msg.tool_calls);
+    if !sink.has_tool_calls() && role == "assistant" {
+        langchain_tool_calls(m, sink);
     }
-    Ok(msg)
+    Ok(())
 }
 
-fn messages_of(messages: &Bound<'_, PyAny>) -> PyResult<Vec<ChatMessage>> {
-    if messages.cast::<PyString>().is_ok() {
-        return Ok(vec![chat_message(messages)?]);
-    }
-    messages
-        .try_iter()?
-        .map(|m| chat_message(&m?))
-        .collect::<PyResult<Vec<_>>>()
+/// One message, copied into the core's `ChatMessage` (see [`read_message`]).
+pub fn chat_message(m: &Bound<'_, PyAny>) -> PyResult<ChatMessage> {
+    let mut msg = ChatMessage::default();
+    read_message(m, &mut msg)?;
+    Ok(msg)
 }
 
 fn tools_of(tools: Option<&Bound<'_, PyAny>>) -> Vec<Value> {
@@ -251,32 +281,203 @@ fn tools_of(tools: Option<&Bound<'_, PyAny>>) -> Vec<Value> {
     }
 }
 
-/// The prompt of a start hook: the chat messages (`list[list[BaseMessage]]`) or the prompts
-/// (`list[str]`), with the tool definitions from the invocation params.
-pub fn prompt_of(inputs: &Bound<'_, PyAny>, kwargs: Option<&Bound<'_, PyDict>>) -> Option<Prompt> {
-    let py = inputs.py();
+/// A start hook's prompt, held by reference (no text copied) until it is counted: the chat
+/// messages (`list[list[BaseMessage]]`) or the prompts (`list[str]`), and the tool
+/// definitions from the invocation params.
+pub struct PromptRef {
+    inputs: Py<PyAny>,
+    tools: Option<Py<PyAny>>,
+}
+
+impl PromptRef {
+    /// The start's prompt: `None` when `inputs` is not a non-empty list.
+    pub fn of(
+        inputs: &Bound<'_, PyAny>,
+        invocation_params: Option<&Bound<'_, PyAny>>,
+    ) -> Option<PromptRef> {
+        let lists = inputs.cast::<PyList>().ok()?;
+        if lists.is_empty() {
+            return None;
+        }
+        Some(PromptRef {
+            inputs: inputs.clone().unbind(),
+            tools: tools_param(invocation_params).map(Bound::unbind),
+        })
+    }
+
+    /// Its tokens for the model `counter` counts for (see [`count_prompt`]).
+    pub fn count(&self, py: Python<'_>, counter: &Counter) -> Option<u64> {
+        count_prompt(
+            py,
+            self.inputs.bind(py),
+            self.tools.as_ref().map(|t| t.bind(py)),
+            counter,
+        )
+    }
+
+    /// The Python objects it holds, for the garbage collector.
+    pub fn traverse(&self, visit: &pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        visit.call(&self.inputs)?;
+        if let Some(t) = &self.tools {
+            visit.call(t)?;
+        }
+        Ok(())
+    }
+}
+
+/// The tool definitions of a start's invocation params (`tools`, else `functions`).
+pub fn tools_param<'py>(
+    invocation_params: Option<&Bound<'py, PyAny>>,
+) -> Option<Bound<'py, PyAny>> {
+    let params = invocation_params?.cast::<PyDict>().ok()?;
+    let py = params.py();
+    get_interned(params, intern!(py, "tools"))
+        .or_else(|| get_interned(params, intern!(py, "functions")))
+}
+
+/// A prompt being counted: each message's count, from the memo or (for the messages not in
+/// it) from a copy of the message tokenized afterwards, without the GIL when long.
+struct Tally {
+    encoding: Encoding,
+    counts: Vec<MessageCount>,
+    /// Messages (or prompt texts) the memo did not have: where their count goes, their key,
+    /// and their copy.
+    misses: Vec<(usize, u128, Miss)>,
+    miss_bytes: usize,
+}
+
+enum Miss {
+    Message(ChatMessage),
+    Text(String),
+}
+
+impl Tally {
+    fn new(encoding: Encoding) -> Tally {
+        Tally {
+            encoding,
+            counts: Vec::new(),
+            misses: Vec::new(),
+            miss_bytes: 0,
+        }
+    }
+
+    /// Adds a message: its count if the memo has it, else a copy to count.
+    fn message(&mut self, m: &Bound<'_, PyAny>) -> PyResult<()> {
+        let mut key = MessageKey::new(self.encoding);
+        read_message(m, &mut key)?;
+        if let Some(c) = memo::lookup(key.finish()) {
+            self.counts.push(c);
+            return Ok(());
+        }
+        let msg = chat_message(m)?;
+        self.miss_bytes += msg.text_len();
+        self.misses.push((
+            self.counts.len(),
+            msg.key(self.encoding),
+            Miss::Message(msg),
+        ));
+        self.counts.push(MessageCount::default());
+        Ok(())
+    }
+
+    /// Adds a completion prompt.
+    fn text(&mut self, t: &Bound<'_, PyAny>) {
+        let found = with_text(t, |t| {
+            let key = MessageKey::prompt(self.encoding, t);
+            (key, memo::lookup(key).ok_or_else(|| t.to_string()))
+        });
+        match found {
+            Some((_, Ok(c))) => self.counts.push(c),
+            Some((key, Err(copy))) => {
+                self.miss_bytes += copy.len();
+                self.misses.push((self.counts.len(), key, Miss::Text(copy)));
+                self.counts.push(MessageCount::default());
+            }
+            None => {}
+        }
+    }
+
+    /// Tokenizes what the memo did not have (without the GIL when it is long) and remembers
+    /// it.
+    fn count_misses(&mut self, py: Python<'_>) {
+        if self.misses.is_empty() {
+            return;
+        }
+        let enc = self.encoding;
+        let misses = std::mem::take(&mut self.misses);
+        let count = move || -> Vec<(usize, MessageCount)> {
+            misses
+                .into_iter()
+                .map(|(i, key, miss)| {
+                    let c = match &miss {
+                        Miss::Message(m) => m.count_raw(enc),
+                        Miss::Text(t) => MessageCount {
+                            raw: enc.count(t),
+                            named: false,
+                        },
+                    };
+                    memo::remember(key, c);
+                    (i, c)
+                })
+                .collect()
+        };
+        let counted = if self.miss_bytes >= DETACH_MIN_BYTES {
+            py.detach(count)
+        } else {
+            count()
+        };
+        for (i, c) in counted {
+            self.counts[i] = c;
+        }
+    }
+}
+
+/// Tokens of a start hook's prompt for the model `counter` counts for: chat messages
+/// (`list[list[message]]`, with the chat overhead and `tools`) or completion prompts
+/// (`list[str]`). Each message is looked up in the process's memo by its key (hashed from
+/// the Python strings, no copy); only the messages it lacks are copied and tokenized, with
+/// the GIL released when they are long. `None` when the prompt cannot be read (not a
+/// non-empty list, or a message of an unknown kind).
+pub fn count_prompt(
+    py: Python<'_>,
+    inputs: &Bound<'_, PyAny>,
+    tools: Option<&Bound<'_, PyAny>>,
+    counter: &Counter,
+) -> Option<u64> {
     let lists = inputs.cast::<PyList>().ok()?;
     if lists.is_empty() {
         return None;
     }
+    let mut tally = Tally::new(counter.encoding);
     if lists.get_item(0).ok()?.cast::<PyString>().is_ok() {
-        return Some(Prompt::Text(
-            lists.iter().filter_map(|p| text_of(&p)).collect(),
-        ));
+        for p in lists.iter() {
+            tally.text(&p);
+        }
+        tally.count_misses(py);
+        return Some(tally.counts.iter().map(|c| counter.scale(c.raw)).sum());
     }
-    let mut messages = Vec::new();
     for list in lists.iter() {
-        messages.extend(messages_of(&list).ok()?);
+        tally_messages(&mut tally, &list).ok()?;
     }
-    let params = kwargs
-        .and_then(|k| k.get_item(intern!(py, "invocation_params")).ok().flatten())
-        .and_then(|p| p.cast_into::<PyDict>().ok());
-    let tools = params
-        .as_ref()
-        .and_then(|p| get(p, "tools").or_else(|| get(p, "functions")))
-        .map(|t| tools_of(Some(&t)))
-        .unwrap_or_default();
-    Some(Prompt::Chat { messages, tools })
+    tally.count_misses(py);
+    Some(tokens::chat_total(counter, &tally.counts, &tools_of(tools)))
+}
+
+/// Adds `messages` (an iterable of messages, or one string) to `tally`.
+fn tally_messages(tally: &mut Tally, messages: &Bound<'_, PyAny>) -> PyResult<()> {
+    if messages.cast::<PyString>().is_ok() {
+        return tally.message(messages);
+    }
+    if let Ok(l) = messages.cast::<PyList>() {
+        for m in l.iter() {
+            tally.message(&m)?;
+        }
+        return Ok(());
+    }
+    for m in messages.try_iter()? {
+        tally.message(&m?)?;
+    }
+    Ok(())
 }
 
 /// The generated text of an `LLMResult`: each generation's message content and tool calls
@@ -423,15 +624,34 @@ pub fn count_message_tokens(
     tools: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<u64> {
     let counter = tokens::counter_for(model);
-    let prompt = Prompt::Chat {
-        messages: messages_of(messages)?,
-        tools: tools_of(tools),
-    };
-    Ok(if prompt.text_len() >= DETACH_MIN_BYTES {
-        py.detach(|| prompt.count(&counter))
-    } else {
-        prompt.count(&counter)
-    })
+    let mut tally = Tally::new(counter.encoding);
+    tally_messages(&mut tally, messages)?;
+    tally.count_misses(py);
+    Ok(tokens::chat_total(
+        &counter,
+        &tally.counts,
+        &tools_of(tools),
+    ))
+}
+
+/// What the process's token memo holds: `{"max_messages", "messages", "bytes", "max_bytes",
+/// "hits", "misses"}`. With `max_messages=N` it is first resized to hold N messages (0 turns
+/// it off; resizing forgets what it held).
+#[pyfunction]
+#[pyo3(signature = (*, max_messages=None))]
+pub fn token_memo(py: Python<'_>, max_messages: Option<usize>) -> PyResult<Bound<'_, PyDict>> {
+    if let Some(n) = max_messages {
+        memo::configure(n);
+    }
+    let s = memo::stats();
+    let d = PyDict::new(py);
+    d.set_item("max_messages", s.max_messages)?;
+    d.set_item("messages", s.messages)?;
+    d.set_item("bytes", s.bytes)?;
+    d.set_item("max_bytes", s.max_bytes)?;
+    d.set_item("hits", s.hits)?;
+    d.set_item("misses", s.misses)?;
+    Ok(d)
 }
 
 /// How `model`'s tokens are counted: `{"model", "encoding", "exact", "method"}`. `exact` is

@@ -12,13 +12,14 @@ use super::budget::{self, AlertSinks, PyClock};
 use super::catalog::{catalog_with, price_dict};
 use super::convert;
 use super::extract;
+use super::held::HeldPrompts;
 use super::log::{log_error, log_exception, log_warnings};
 use super::run_ids;
 use super::tokens;
 use crate::budget::{BudgetBackend, Budgets, RedisBudgets};
 use crate::money::Decimal;
 use crate::report;
-use crate::tracker::{EndInfo, StartResult, Tracker, TrackerConfig};
+use crate::tracker::{EndInfo, StartInfo, StartResult, Tracker, TrackerConfig};
 
 /// Errors are recorded as `Type: message`, at most this many characters.
 const MAX_ERROR_CHARS: usize = 500;
@@ -43,6 +44,9 @@ pub struct PyTracker {
     /// `on_record`: called with each finished record's dict (behind a lock only so the
     /// garbage collector can clear it; taken only for a record the core returned).
     on_record: parking_lot::Mutex<Option<Py<PyAny>>>,
+    /// Open runs' prompts, by reference, to count at their end if the response reports no
+    /// usage (trackers without budgets; see `held.rs`).
+    held: HeldPrompts,
 }
 
 fn error_text(error: &Bound<'_, PyAny>) -> String {
@@ -104,7 +108,8 @@ impl PyTracker {
 
     /// Records an ended run, logs what the core had to say about it and sends the budget
     /// alerts it fired.
-    fn record(&self, py: Python<'_>, info: EndInfo, tags: Option<&Bound<'_, PyAny>>) {
+    fn record(&self, py: Python<'_>, mut info: EndInfo, tags: Option<&Bound<'_, PyAny>>) {
+        self.count_held_prompt(py, &mut info);
         let outcome = if self.shared_budgets || self.may_estimate(&info) {
             // The core may count the prompt and output: without the GIL (can be long); a
             // shared budget store's settlement is a network request.
@@ -137,6 +142,46 @@ impl PyTracker {
         }
     }
 
+    /// What a start does with its prompt. With budgets, it is counted now for the reservation
+    /// (through the token memo: only messages never seen are tokenized, without the GIL when
+    /// long). Without budgets and with estimates on, nothing is read or copied: a reference to
+    /// it is returned, held until the end, and counted only if the response reports no usage.
+    fn prompt_at_start(
+        &self,
+        py: Python<'_>,
+        call: &Start<'_, '_>,
+        info: &mut StartInfo,
+    ) -> Option<tokens::PromptRef> {
+        if self.core.budgets().is_some() {
+            info.max_output = extract::max_output(call.invocation_params);
+            let inputs = call.inputs?;
+            let counter = crate::tokens::counter_for(info.model.as_deref().unwrap_or_default());
+            let tools = tokens::tools_param(call.invocation_params);
+            info.prompt_tokens = tokens::count_prompt(py, inputs, tools.as_ref(), &counter);
+            return None;
+        }
+        if !self.core.config().estimate {
+            return None;
+        }
+        tokens::PromptRef::of(call.inputs?, call.invocation_params)
+    }
+
+    /// At a run's end: lets go of the prompt its start held, counting it first when the core
+    /// will estimate the call's input (the response reports no usage, or a malformed input
+    /// count), for the model the core counts for (the response's, else the one asked for).
+    fn count_held_prompt(&self, py: Python<'_>, info: &mut EndInfo) {
+        let Some(held) = self.held.take(info.run_id) else {
+            return;
+        };
+        if self.core.needs_prompt(info) {
+            let model = info.model.as_deref().or(held.model.as_deref());
+            let counter = crate::tokens::counter_for(model.unwrap_or_default());
+            info.prompt_tokens = held.prompt.count(py, &counter);
+        }
+        // Dropped here: with the GIL, no lock held.
+        drop(held);
+    }
+
     /// A budget's refusal becomes `BudgetExceededError`, after its alert (if due) went out.
     /// A call refused at its start is never sent, and LangChain sends no error event after a
     /// start hook raises: every other budgeted tracker forgets the run it admitted.
@@ -162,7 +207,10 @@ pub(super) struct Start<'a, 'py> {
     pub parent_run_id: Option<&'a Bound<'py, PyAny>>,
     pub tags: Option<&'a Bound<'py, PyAny>>,
     pub metadata: Option<&'a Bound<'py, PyAny>>,
-    pub kwargs: Option<&'a Bound<'py, PyDict>>,
+    /// `invocation_params` (the model, its limits, the tools).
+    pub invocation_params: Option<&'a Bound<'py, PyAny>>,
+    /// `name` (the run's name).
+    pub name: Option<&'a Bound<'py, PyAny>>,
     pub inputs: Option<&'a Bound<'py, PyAny>>,
 }
 
@@ -213,7 +261,8 @@ impl PyTracker {
             call.serialized,
             call.tags,
             call.metadata,
-            call.kwargs,
+            call.invocation_params,
+            call.name,
         );
         if let Some(md) = call.metadata.and_then(|m| m.cast::<PyDict>().ok()) {
             let keys = &self.core.config().attribute;
@@ -225,26 +274,21 @@ impl PyTracker {
             }
         }
         log_warnings(py, &std::mem::take(&mut info.warnings));
-        let budgets = self.core.budgets().is_some();
-        if self.core.config().estimate || budgets {
-            info.prompt = call.inputs.and_then(|i| tokens::prompt_of(i, call.kwargs));
-        }
-        if budgets {
-            info.max_output = extract::max_output(call.kwargs);
-        }
-        let result = if budgets
-            && (self.shared_budgets
-                || info
-                    .prompt
-                    .as_ref()
-                    .is_some_and(|p| p.text_len() >= tokens::DETACH_MIN_BYTES))
-        {
-            // The prompt is counted for the reservation: without the GIL when long (and a
-            // shared budget store is a network request).
+        let held = self.prompt_at_start(py, call, &mut info);
+        let model = if held.is_some() {
+            info.model.clone()
+        } else {
+            None
+        };
+        let result = if self.shared_budgets {
+            // A shared budget store's reservation is a network request: without the GIL.
             py.detach(|| self.core.start(info))
         } else {
             self.core.start(info)
         };
+        if let (Some(prompt), Ok(())) = (held, &result) {
+            self.held.hold(run_id, prompt, model);
+        }
         self.refused(py, run_id, result)
     }
 
@@ -472,6 +516,7 @@ impl PyTracker {
             shared_budgets,
             clock,
             on_record: parking_lot::Mutex::new(on_record),
+            held: HeldPrompts::default(),
         })
     }
 
@@ -488,6 +533,7 @@ impl PyTracker {
         if let Some(c) = &self.clock {
             c.traverse(&visit)?;
         }
+        self.held.traverse(&visit)?;
         Ok(())
     }
 
@@ -499,6 +545,7 @@ impl PyTracker {
         if let Some(c) = &self.clock {
             c.clear();
         }
+        self.held.clear();
     }
 
     /// Running totals as a dict.
@@ -561,6 +608,12 @@ impl PyTracker {
     #[getter]
     fn open_runs(&self) -> usize {
         self.core.open_runs()
+    }
+    /// Open runs whose prompt is held by reference (to count at the end if the response
+    /// reports no usage).
+    #[getter]
+    fn held_prompts(&self) -> usize {
+        self.held.len()
     }
     /// Hook calls that failed inside llmledger (bad arguments, an internal error): each was
     /// logged on the `llmledger` logger and the LLM call went on.

@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 
+use super::memo::{self, MessageCount, MessageKey};
 use super::{Counter, Encoding};
 
 /// Tokens that prime every reply (`<|start|>assistant<|message|>`).
@@ -51,6 +52,69 @@ pub struct ChatMessage {
     pub tool_calls: Vec<ToolCall>,
 }
 
+/// What a reader of messages reports, field by field, in reading order: the same reader
+/// builds a [`ChatMessage`] (to count) or a [`MessageKey`] (to look the count up in the memo,
+/// without copying any text).
+pub trait MessageSink {
+    /// The message's role (reported first).
+    fn role(&mut self, role: &str);
+    /// Its name.
+    fn name(&mut self, name: &str);
+    /// A text part.
+    fn text(&mut self, text: &str);
+    /// An image part (`low`: sent at `detail: low`).
+    fn image(&mut self, low: bool);
+    /// A tool call, with its arguments as JSON text.
+    fn tool_call(&mut self, name: &str, arguments: &str);
+    /// Whether a tool call was reported (LangChain messages may carry their calls twice).
+    fn has_tool_calls(&self) -> bool;
+}
+
+impl MessageSink for ChatMessage {
+    fn role(&mut self, role: &str) {
+        role.clone_into(&mut self.role);
+    }
+    fn name(&mut self, name: &str) {
+        self.name = Some(name.to_string());
+    }
+    fn text(&mut self, text: &str) {
+        self.content.push(ContentPart::Text(text.to_string()));
+    }
+    fn image(&mut self, low: bool) {
+        self.content.push(ContentPart::Image { low });
+    }
+    fn tool_call(&mut self, name: &str, arguments: &str) {
+        self.tool_calls.push(ToolCall {
+            name: name.to_string(),
+            arguments: arguments.to_string(),
+        });
+    }
+    fn has_tool_calls(&self) -> bool {
+        !self.tool_calls.is_empty()
+    }
+}
+
+impl MessageSink for MessageKey {
+    fn role(&mut self, role: &str) {
+        MessageKey::role(self, role);
+    }
+    fn name(&mut self, name: &str) {
+        MessageKey::name(self, name);
+    }
+    fn text(&mut self, text: &str) {
+        MessageKey::text(self, text);
+    }
+    fn image(&mut self, low: bool) {
+        MessageKey::image(self, low);
+    }
+    fn tool_call(&mut self, name: &str, arguments: &str) {
+        MessageKey::tool_call(self, name, arguments);
+    }
+    fn has_tool_calls(&self) -> bool {
+        MessageKey::has_tool_calls(self)
+    }
+}
+
 impl ChatMessage {
     /// A message with text content.
     pub fn text(role: &str, text: &str) -> ChatMessage {
@@ -78,6 +142,59 @@ impl ChatMessage {
             .sum();
         parts + calls + self.role.len() + self.name.as_ref().map_or(0, String::len)
     }
+
+    /// Reports the message to `sink`, field by field, as a reader of Python messages does.
+    pub fn report(&self, sink: &mut impl MessageSink) {
+        sink.role(&self.role);
+        if let Some(name) = &self.name {
+            sink.name(name);
+        }
+        for part in &self.content {
+            match part {
+                ContentPart::Text(t) => sink.text(t),
+                ContentPart::Image { low } => sink.image(*low),
+            }
+        }
+        for call in &self.tool_calls {
+            sink.tool_call(&call.name, &call.arguments);
+        }
+    }
+
+    /// The message's key in the token memo, for `encoding`.
+    pub fn key(&self, encoding: Encoding) -> u128 {
+        let mut key = MessageKey::new(encoding);
+        self.report(&mut key);
+        key.finish()
+    }
+
+    /// The message's tokens with `encoding`, tokenized now (not through the memo): its text,
+    /// images and tool calls, without the chat format's overhead.
+    pub fn count_raw(&self, enc: Encoding) -> MessageCount {
+        let mut n = raw(enc, &self.role);
+        for part in &self.content {
+            n += match part {
+                ContentPart::Text(t) => raw(enc, t),
+                ContentPart::Image { low: true } => IMAGE_TOKENS_LOW,
+                ContentPart::Image { low: false } => IMAGE_TOKENS_DEFAULT,
+            };
+        }
+        if let Some(name) = &self.name {
+            n += raw(enc, name);
+        }
+        for call in &self.tool_calls {
+            n += TOOL_CALL_OVERHEAD + raw(enc, &call.name) + raw(enc, &call.arguments);
+        }
+        MessageCount {
+            raw: u64::try_from(n).unwrap_or(0),
+            named: self.name.is_some(),
+        }
+    }
+
+    /// The message's tokens with `encoding`, through the process's memo (tokenized only the
+    /// first time it is seen).
+    pub fn count_memo(&self, enc: Encoding) -> MessageCount {
+        memo::get_or_count(self.key(enc), || self.count_raw(enc))
+    }
 }
 
 fn raw(enc: Encoding, text: &str) -> i64 {
@@ -85,36 +202,70 @@ fn raw(enc: Encoding, text: &str) -> i64 {
 }
 
 /// Tokens of `messages` (and `tools`, OpenAI or Anthropic format) as a prompt to the model
-/// `counter` counts for, reply priming included.
+/// `counter` counts for, reply priming included. Each message is counted through the
+/// process's memo: a message seen before (in this conversation's earlier calls, or a repeated
+/// system prompt) is not tokenized again.
 pub fn count_messages(counter: &Counter, messages: &[ChatMessage], tools: &[Value]) -> u64 {
-    let enc = counter.encoding;
+    let counts: Vec<MessageCount> = messages
+        .iter()
+        .map(|m| m.count_memo(counter.encoding))
+        .collect();
+    chat_total(counter, &counts, tools)
+}
+
+/// [`count_messages`] without the memo: every message tokenized now (the reference the
+/// memo's tests compare with).
+pub fn count_messages_uncached(
+    counter: &Counter,
+    messages: &[ChatMessage],
+    tools: &[Value],
+) -> u64 {
+    let counts: Vec<MessageCount> = messages
+        .iter()
+        .map(|m| m.count_raw(counter.encoding))
+        .collect();
+    total_of(counter, &counts, tools_raw(counter.encoding, tools))
+}
+
+/// A chat prompt's tokens from its messages' counts: the chat format's overhead per message
+/// and name, the reply priming, and `tools`, scaled for the model `counter` counts for.
+pub fn chat_total(counter: &Counter, counts: &[MessageCount], tools: &[Value]) -> u64 {
+    total_of(counter, counts, tools_memo(counter.encoding, tools))
+}
+
+/// A chat prompt's tokens from its messages' counts and its tools' tokens.
+fn total_of(counter: &Counter, counts: &[MessageCount], tools: i64) -> u64 {
     let mut n: i64 = 0;
-    for m in messages {
-        n += counter.per_message + raw(enc, &m.role);
-        for part in &m.content {
-            n += match part {
-                ContentPart::Text(t) => raw(enc, t),
-                ContentPart::Image { low: true } => IMAGE_TOKENS_LOW,
-                ContentPart::Image { low: false } => IMAGE_TOKENS_DEFAULT,
-            };
-        }
-        if let Some(name) = &m.name {
-            n += raw(enc, name) + counter.per_name;
-        }
-        for call in &m.tool_calls {
-            n += TOOL_CALL_OVERHEAD + raw(enc, &call.name) + raw(enc, &call.arguments);
+    for c in counts {
+        n += counter.per_message + i64::try_from(c.raw).unwrap_or(i64::MAX / 4);
+        if c.named {
+            n += counter.per_name;
         }
     }
-    if !messages.is_empty() {
+    if !counts.is_empty() {
         n += REPLY_PRIMING;
     }
-    n += tools_raw(enc, tools);
+    n += tools;
     counter.scale(u64::try_from(n).unwrap_or(0))
+}
+
+/// [`tools_raw`] through the process's memo: an agent sends the same tool definitions with
+/// every call.
+fn tools_memo(enc: Encoding, tools: &[Value]) -> i64 {
+    if tools.is_empty() {
+        return 0;
+    }
+    let json = serde_json::to_string(tools).unwrap_or_default();
+    let c = memo::get_or_count(MessageKey::tools(enc, &json), || MessageCount {
+        raw: u64::try_from(tools_raw(enc, tools)).unwrap_or(0),
+        named: false,
+    });
+    i64::try_from(c.raw).unwrap_or(i64::MAX / 4)
 }
 
 /// Tokens that tool definitions add to a prompt, for the model `counter` counts for.
 pub fn count_tools(counter: &Counter, tools: &[Value]) -> u64 {
-    counter.scale(u64::try_from(tools_raw(counter.encoding, tools)).unwrap_or(0))
+    counter.scale(u64::try_from(tools_memo(counter.encoding, tools)).unwrap_or(0))
 }
 
 /// The cookbook's rendering of function definitions: per function a fixed opening, the
@@ -315,5 +466,55 @@ mod tests {
                 > count_messages(&c, &[ChatMessage::text("assistant", "")], &[])
         );
         assert_eq!(count_messages(&c, &[], &[]), 0);
+    }
+
+    #[test]
+    fn memo_counts_equal_uncached_counts() {
+        let mut msgs = cookbook_messages();
+        for i in 0..40 {
+            msgs.push(ChatMessage {
+                name: (i % 3 == 0).then(|| format!("n{i}")),
+                content: vec![
+                    ContentPart::Text(format!("turn {i}: {}", "東京 lorem 🚀 ".repeat(i))),
+                    ContentPart::Image { low: i % 2 == 0 },
+                ],
+                tool_calls: (0..i % 3)
+                    .map(|j| ToolCall {
+                        name: format!("tool{j}"),
+                        arguments: format!("{{\"x\": {i}}}"),
+                    })
+                    .collect(),
+                ..ChatMessage::text(if i % 2 == 0 { "user" } else { "assistant" }, "")
+            });
+        }
+        for model in ["gpt-4o", "gpt-4", "gpt-3.5-turbo-0301", "claude-sonnet-4-5"] {
+            let c = counter_for(model);
+            let tools = [serde_json::json!({"name": "f", "description": "d",
+                "parameters": {"properties": {"x": {"type": "string", "enum": ["a", "b"]}}}})];
+            let with_tools = count_messages_uncached(&c, &msgs, &tools);
+            assert_eq!(count_messages(&c, &msgs, &tools), with_tools);
+            assert_eq!(count_messages(&c, &msgs, &tools), with_tools);
+            let want = count_messages_uncached(&c, &msgs, &[]);
+            // First (tokenizing, remembering), then again (from the memo), then a growing
+            // history as a chat app sends it.
+            assert_eq!(count_messages(&c, &msgs, &[]), want, "{model}");
+            assert_eq!(count_messages(&c, &msgs, &[]), want, "{model}");
+            for n in 0..msgs.len() {
+                assert_eq!(
+                    count_messages(&c, &msgs[..n], &[]),
+                    count_messages_uncached(&c, &msgs[..n], &[]),
+                    "{model} {n}"
+                );
+            }
+        }
+        // The same text under two encodings is two entries.
+        let m = [ChatMessage::text("user", "ünïcödé text")];
+        for model in ["gpt-4o", "gpt-4", "davinci"] {
+            let c = counter_for(model);
+            assert_eq!(
+                count_messages(&c, &m, &[]),
+                count_messages_uncached(&c, &m, &[])
+            );
+        }
     }
 }

@@ -9,12 +9,17 @@
 //! with user content: it is `encode_ordinary`, never `encode` with special tokens allowed.
 
 mod chat;
+pub mod memo;
 
 use std::thread;
 
 use tiktoken_rs::CoreBPE;
 
-pub use chat::{count_messages, count_tools, ChatMessage, ContentPart, ToolCall};
+pub use chat::{
+    chat_total, count_messages, count_messages_uncached, count_tools, ChatMessage, ContentPart,
+    MessageSink, ToolCall,
+};
+pub use memo::{MessageCount, MessageKey};
 
 /// A BPE vocabulary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -261,7 +266,7 @@ impl Prompt {
     pub fn count(&self, counter: &Counter) -> u64 {
         match self {
             Prompt::Chat { messages, tools } => count_messages(counter, messages, tools),
-            Prompt::Text(prompts) => prompts.iter().map(|p| counter.count(p)).sum(),
+            Prompt::Text(prompts) => prompts.iter().map(|p| count_prompt_text(counter, p)).sum(),
         }
     }
 
@@ -272,6 +277,17 @@ impl Prompt {
             Prompt::Text(prompts) => prompts.iter().map(String::len).sum(),
         }
     }
+}
+
+/// Tokens of a completion prompt for the model `counter` counts for, through the process's
+/// memo (a prompt sent again is not tokenized again).
+pub fn count_prompt_text(counter: &Counter, text: &str) -> u64 {
+    let enc = counter.encoding;
+    let c = memo::get_or_count(MessageKey::prompt(enc, text), || MessageCount {
+        raw: enc.count(text),
+        named: false,
+    });
+    counter.scale(c.raw)
 }
 
 /// Texts at least this long in total are counted on several threads.

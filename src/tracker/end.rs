@@ -57,6 +57,15 @@ impl Tracker {
             && (info.usage.is_none() || info.malformed.has_countable())
     }
 
+    /// Whether ending `info` may count the prompt: as [`Tracker::may_estimate`], and the
+    /// response reported no usage or a malformed input count. A caller that kept the prompt
+    /// itself counts it then, and only then, into [`EndInfo::prompt_tokens`], for the model the
+    /// response names, else the one asked for (the model `end` counts for).
+    pub fn needs_prompt(&self, info: &EndInfo) -> bool {
+        self.may_estimate(info)
+            && (info.usage.is_none() || info.malformed.contains(crate::usage::Field::Input))
+    }
+
     /// A run ended (or failed): builds, prices and records its call, and settles its budget
     /// reservation to the real cost (releasing it when the cost is unknown). Returns the
     /// warnings to log (malformed usage, unknown model the first time, missing variant) and
@@ -69,7 +78,7 @@ impl Tracker {
         // One clock read gives the latency and the record's time.
         let ended = Instant::now();
         let run = match ctx {
-            Some(c) => self.run_of(c, ended),
+            Some(c) => self.run_of(c, ended, end.prompt_tokens),
             None => self.run_without_start(&end, end_tags),
         };
         let mut warnings = std::mem::take(&mut end.warnings);
@@ -123,8 +132,9 @@ impl Tracker {
     }
 
     /// What a started run's context leaves for its end.
-    fn run_of(&self, c: RunContext, ended: Instant) -> Run {
-        let prompt = match (c.prompt, c.prompt_tokens) {
+    /// `counted_at_end`: the prompt's tokens, counted by the caller from a prompt it kept.
+    fn run_of(&self, c: RunContext, ended: Instant, counted_at_end: Option<u64>) -> Run {
+        let prompt = match (c.prompt, c.prompt_tokens.or(counted_at_end)) {
             (Some(p), _) => Some(SeenPrompt::Text(p)),
             (None, Some(n)) => Some(SeenPrompt::Counted(n)),
             (None, None) => None,

@@ -36,10 +36,11 @@ fn cut(text: &str) -> Option<String> {
 
 /// A user's value as bounded text (`None` for `None`): a `str` as is, anything else through
 /// `str()`, a placeholder naming its type when `str()` raises; cut as [`cut`] says.
-/// `warnings` gets the first cut of the process.
+/// `warnings` gets the first cut of the process, naming the value as `what()` says (called
+/// only then: the name is formatted for a warning, not on every call).
 pub fn bounded_text(
     v: &Bound<'_, PyAny>,
-    what: &str,
+    what: impl FnOnce() -> String,
     warnings: &mut Vec<String>,
 ) -> Option<String> {
     if v.is_none() {
@@ -57,7 +58,9 @@ pub fn bounded_text(
         Some(short) => {
             if !WARNED_CUT.swap(true, Ordering::Relaxed) {
                 warnings.push(format!(
-                    "{what} is {} characters long: recorded cut to {MAX_VALUE_CHARS} and marked                      '…[+N chars]' (further cuts are not logged)",
+                    "{} is {} characters long: recorded cut to {MAX_VALUE_CHARS} and marked \
+                     '…[+N chars]' (further cuts are not logged)",
+                    what(),
                     text.chars().count()
                 ));
             }
@@ -88,7 +91,7 @@ pub fn attribution(
     let mut out = Vec::new();
     for (key, py_key) in keys.iter().zip(py_keys) {
         if let Some(v) = metadata.get_item(py_key.bind(py)).ok().flatten() {
-            if let Some(text) = bounded_text(&v, &format!("metadata['{key}']"), warnings) {
+            if let Some(text) = bounded_text(&v, || format!("metadata['{key}']"), warnings) {
                 out.push((key.clone(), text));
             }
         }
@@ -107,7 +110,7 @@ fn bounded_tags(tags: &Bound<'_, PyAny>, warnings: &mut Vec<String>) -> (Vec<Str
             more = true;
             return false;
         }
-        if let Some(text) = bounded_text(&t, "a tag", warnings) {
+        if let Some(text) = bounded_text(&t, || "a tag".to_string(), warnings) {
             out.push(text);
         }
         true
@@ -151,21 +154,22 @@ fn start_tags(tags: &Bound<'_, PyAny>, warnings: &mut Vec<String>) -> Vec<String
     let (tags, more) = bounded_tags(tags, warnings);
     if more && !WARNED_TAGS.swap(true, Ordering::Relaxed) {
         warnings.push(format!(
-            "a run has more than {MAX_TAGS} tags: the first {MAX_TAGS} are recorded              (further drops are not logged)"
+            "a run has more than {MAX_TAGS} tags: the first {MAX_TAGS} are recorded \
+             (further drops are not logged)"
         ));
     }
     tags
 }
 
 /// Reads a start hook's arguments.
-#[allow(clippy::too_many_arguments)]
 pub fn start_info(
     run_id: u128,
     parent_run_id: Option<u128>,
     serialized: Option<&Bound<'_, PyAny>>,
     tags: Option<&Bound<'_, PyAny>>,
     metadata: Option<&Bound<'_, PyAny>>,
-    kwargs: Option<&Bound<'_, PyDict>>,
+    invocation_params: Option<&Bound<'_, PyAny>>,
+    name: Option<&Bound<'_, PyAny>>,
 ) -> StartInfo {
     let mut info = StartInfo {
         run_id,
@@ -175,31 +179,20 @@ pub fn start_info(
     if let Some(t) = tags {
         info.tags = start_tags(t, &mut info.warnings);
     }
-    let py = match (serialized, kwargs) {
-        (Some(s), _) => s.py(),
-        (_, Some(k)) => k.py(),
-        _ => match metadata {
-            Some(m) => m.py(),
-            None => return info,
-        },
-    };
-    if let Some(kw) = kwargs {
-        if let Some(ip) = dict_get(kw, intern!(py, "invocation_params")) {
-            if let Some(ip) = as_dict(&ip) {
-                info.model = dict_get(ip, intern!(py, "model"))
-                    .or_else(|| dict_get(ip, intern!(py, "model_name")))
-                    .or_else(|| dict_get(ip, intern!(py, "model_id")))
-                    .and_then(|m| name_of(&m));
-                info.service_tier =
-                    dict_get(ip, intern!(py, "service_tier")).and_then(|t| text_of(&t));
-            }
-        }
-        info.name = dict_get(kw, intern!(py, "name")).and_then(|n| text_of(&n));
+    if let Some(ip) = invocation_params.and_then(|p| as_dict(p)) {
+        let py = ip.py();
+        info.model = dict_get(ip, intern!(py, "model"))
+            .or_else(|| dict_get(ip, intern!(py, "model_name")))
+            .or_else(|| dict_get(ip, intern!(py, "model_id")))
+            .and_then(|m| name_of(&m));
+        info.service_tier = dict_get(ip, intern!(py, "service_tier")).and_then(|t| text_of(&t));
     }
+    info.name = name.and_then(text_of);
     if info.name.is_none() {
         info.name = serialized.and_then(serialized_name);
     }
     if let Some(md) = metadata.and_then(|m| as_dict(m)) {
+        let py = md.py();
         info.provider = dict_get(md, intern!(py, "ls_provider")).and_then(|p| name_of(&p));
         if info.model.is_none() {
             info.model = dict_get(md, intern!(py, "ls_model_name")).and_then(|m| name_of(&m));
@@ -280,11 +273,9 @@ fn node_path(ns: &str, node: String) -> String {
 /// `max_output_tokens` (Google, OpenAI Responses), `max_new_tokens` (Hugging Face),
 /// `num_predict` (Ollama); times `n` when several completions are asked for. Read only when
 /// a budget needs it.
-pub fn max_output(kwargs: Option<&Bound<'_, PyDict>>) -> Option<u64> {
-    let kw = kwargs?;
-    let py = kw.py();
-    let ip = dict_get(kw, intern!(py, "invocation_params"))?;
-    let ip = as_dict(&ip)?;
+pub fn max_output(invocation_params: Option<&Bound<'_, PyAny>>) -> Option<u64> {
+    let ip = as_dict(invocation_params?)?;
+    let py = ip.py();
     let positive =
         |v: Bound<'_, PyAny>| v.extract::<i64>().ok().and_then(|n| u64::try_from(n).ok());
     let limit = [
