@@ -667,7 +667,7 @@ fn insert_values(
     let mut added = 0u64;
     for chunk in records.chunks(ROWS) {
         let mut sql = format!("INSERT INTO llmledger_calls ({COLUMNS}) VALUES ");
-        let mut values: Vec<Option<String>> = Vec::with_capacity(chunk.len() * 36);
+        let mut values: Vec<Option<String>> = Vec::with_capacity(chunk.len() * TYPES.len());
         for (i, r) in chunk.iter().enumerate() {
             sql.push_str(if i == 0 { "(" } else { ", (" });
             for (j, ty) in TYPES.iter().enumerate() {
@@ -675,7 +675,7 @@ fn insert_values(
                     sql,
                     "{}(${}::text)::{ty}",
                     if j == 0 { "" } else { ", " },
-                    i * 36 + j + 1
+                    i * TYPES.len() + j + 1
                 );
             }
             sql.push(')');
