@@ -61,6 +61,20 @@ pub struct CallRecord {
     pub chunks: u32,
     /// The error, for failed calls (`Type: message`).
     pub error: Option<String>,
+    /// What the start saw of the request that the advisor needs: its output cap and its
+    /// fingerprints (never text).
+    pub request: RequestFacts,
+}
+
+/// What a call's start saw of its request, for the advisor (`crate::advise`): no text.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RequestFacts {
+    /// The output cap the request set (`max_tokens` and its kin, times `n`); `None`: it set
+    /// none, or its start was not seen (then `fingerprint` is `None` too).
+    pub max_tokens: Option<u64>,
+    /// Keyed hashes of the prompt's prefixes and of the whole request; `None` when the start
+    /// was not seen, gave no prompt, or fingerprints are off.
+    pub fingerprint: Option<Arc<crate::fingerprint::Fingerprint>>,
 }
 
 impl CallRecord {
@@ -494,6 +508,7 @@ mod tests {
             latency: None,
             chunks: 0,
             error: None,
+            request: Default::default(),
         }
     }
 

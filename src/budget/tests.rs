@@ -737,6 +737,7 @@ fn call_scope_from_a_record() {
         latency: None,
         chunks: 0,
         error: None,
+        request: Default::default(),
     };
     let b = budgets(vec![Budget::daily(d("1"))
         .unwrap()

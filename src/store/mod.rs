@@ -12,6 +12,7 @@
 
 pub mod follow;
 pub mod jsonl;
+pub mod key;
 pub mod location;
 pub mod read;
 pub mod reader;
@@ -32,6 +33,7 @@ use crate::error::{Error, Result};
 use crate::ledger::CallRecord;
 
 pub use jsonl::JsonlLedger;
+pub use key::fingerprint_key;
 pub use location::Location;
 pub use read::{export, import_jsonl, parse_time_bound, report, spend_since, ImportStats, Report};
 pub use reader::{open_reader, RecordReader};
