@@ -578,6 +578,13 @@ impl Tracker {
         self.ledger.lock().records().cloned().collect()
     }
 
+    /// The latest `n` kept records, oldest first (cloned).
+    pub fn recent_records(&self, n: usize) -> Vec<CallRecord> {
+        let ledger = self.ledger.lock();
+        let skip = ledger.records().len().saturating_sub(n);
+        ledger.records().skip(skip).cloned().collect()
+    }
+
     /// Records dropped from memory because of `max_records`.
     pub fn dropped_records(&self) -> u64 {
         self.ledger.lock().dropped()

@@ -25,7 +25,7 @@ use crate::store::read::{self, ExportFormat, Report};
 use crate::store::{open_reader, Durability, Location, RecordReader, Store, TimeRange};
 
 /// A ledger named by Python: text is a path or a URL; a path-like object is a path.
-fn location(ledger: &Bound<'_, PyAny>) -> PyResult<Location> {
+pub(super) fn location(ledger: &Bound<'_, PyAny>) -> PyResult<Location> {
     if let Ok(s) = ledger.cast::<PyString>() {
         return Ok(Location::parse(&s.to_cow()?)?);
     }
@@ -115,7 +115,7 @@ fn bound(v: Option<&Bound<'_, PyAny>>, end_of_day: bool) -> PyResult<Option<Date
     )))
 }
 
-fn range(
+pub(super) fn range(
     since: Option<&Bound<'_, PyAny>>,
     until: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<TimeRange> {
@@ -126,7 +126,7 @@ fn range(
 }
 
 /// Calls a Python progress callback from a thread without the GIL.
-fn progress_fn(cb: Option<&Py<PyAny>>) -> impl FnMut(u64) + '_ {
+pub(super) fn progress_fn(cb: Option<&Py<PyAny>>) -> impl FnMut(u64) + '_ {
     move |n| {
         if let Some(cb) = cb {
             Python::attach(|py| {

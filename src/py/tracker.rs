@@ -41,6 +41,8 @@ pub struct PyTracker {
     /// `on_record`: called with each finished record's dict (behind a lock only so the
     /// garbage collector can clear it; taken only for a record the core returned).
     on_record: parking_lot::Mutex<Option<Py<PyAny>>>,
+    /// `advise=True`: which live hints were logged.
+    live: Option<crate::advise::live::Live>,
 }
 
 fn error_text(error: &Bound<'_, PyAny>) -> String {
@@ -58,6 +60,34 @@ fn error_text(error: &Bound<'_, PyAny>) -> String {
         s = s.chars().take(MAX_ERROR_CHARS).collect::<String>() + "...";
     }
     s
+}
+
+/// The fingerprint secret: the ledger's (its owner-only key file), or for a tracker without
+/// a ledger (or whose key file cannot be read) a fresh one for this tracker, with a warning.
+fn fingerprint_key(py: Python<'_>, store: Option<&crate::store::Store>) -> crate::fingerprint::Key {
+    use crate::fingerprint::Key;
+    if let Some(s) = store {
+        let loc = crate::store::Location::file(s.path());
+        match py.detach(|| crate::store::fingerprint_key(&loc)) {
+            Ok(k) => return k,
+            Err(e) => log_warnings(
+                py,
+                &[format!(
+                    "{e}: this tracker's request fingerprints get a key of their own, so the \
+                     advisor cannot match them with other processes' calls"
+                )],
+            ),
+        }
+    }
+    // The OS's randomness failing is not a reason to stop tracking: the time and process id
+    // still make a key that no key file holds.
+    Key::random().unwrap_or_else(|_| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        #[allow(clippy::cast_possible_truncation)]
+        Key([t as u64, u64::from(std::process::id()) ^ (t >> 64) as u64])
+    })
 }
 
 fn opt_uuid(v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u128>> {
@@ -121,6 +151,9 @@ impl PyTracker {
             if let Some(hook) = hook {
                 call_on_record(py, &hook, &r);
             }
+        }
+        if let Some(live) = &self.live {
+            super::advise::live_hints(py, &self.core, live);
         }
     }
 
@@ -212,11 +245,15 @@ impl PyTracker {
         }
         log_warnings(py, &std::mem::take(&mut info.warnings));
         let budgets = self.core.budgets().is_some();
-        if self.core.config().estimate || budgets {
+        let fingerprints = self.core.fingerprints();
+        if self.core.config().estimate || budgets || fingerprints {
             info.prompt = call.inputs.and_then(|i| tokens::prompt_of(i, call.kwargs));
         }
-        if budgets {
+        if budgets || fingerprints {
             info.max_output = extract::max_output(call.kwargs);
+        }
+        if fingerprints {
+            info.params = extract::request_params(call.kwargs);
         }
         let result = if budgets
             && info
@@ -328,7 +365,7 @@ impl PyTracker {
 #[pymethods]
 impl PyTracker {
     #[new]
-    #[pyo3(signature = (*, attribute=None, prices=None, max_records=None, estimate=true, store=None, durability=None, budgets=None, on_alert=None, alert_webhook=None, clock=None, log_alerts=true, on_record=None))]
+    #[pyo3(signature = (*, attribute=None, prices=None, max_records=None, estimate=true, fingerprints=true, advise=false, store=None, durability=None, budgets=None, on_alert=None, alert_webhook=None, clock=None, log_alerts=true, on_record=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -336,6 +373,8 @@ impl PyTracker {
         prices: Option<&Bound<'_, PyAny>>,
         max_records: Option<usize>,
         estimate: bool,
+        fingerprints: bool,
+        advise: bool,
         store: Option<&Bound<'_, PyAny>>,
         durability: Option<&str>,
         budgets: Option<&Bound<'_, PyAny>>,
@@ -389,7 +428,11 @@ impl PyTracker {
             max_records,
             estimate,
         });
-        if let Some(s) = super::ledger::open_store(py, store, durability)? {
+        let store = super::ledger::open_store(py, store, durability)?;
+        if fingerprints {
+            core = core.with_fingerprints(fingerprint_key(py, store.as_deref()));
+        }
+        if let Some(s) = store {
             core = core.with_store(s);
         }
         let clock = clock
@@ -423,6 +466,7 @@ impl PyTracker {
             internal_errors: AtomicU64::new(0),
             clock,
             on_record: parking_lot::Mutex::new(on_record),
+            live: advise.then(crate::advise::live::Live::default),
         })
     }
 
@@ -453,6 +497,22 @@ impl PyTracker {
     }
 
     /// Running totals as a dict.
+    /// What to change and how many dollars it is worth, from this tracker's calls (its
+    /// ledger's, when it has one): a list of finding dicts, largest saving first (see
+    /// `ledger_advise`).
+    #[pyo3(signature = (since=None, *, min_saving=None, batch_keywords=None))]
+    fn advise<'py>(
+        &self,
+        py: Python<'py>,
+        since: Option<&Bound<'py, PyAny>>,
+        min_saving: Option<&Bound<'py, PyAny>>,
+        batch_keywords: Option<Vec<String>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let options = super::advise::options(min_saving, batch_keywords)?;
+        let advice = super::advise::tracker_advice(py, &self.core, since, options)?;
+        super::advise::advice_object(py, &advice)?.get_item("findings")
+    }
+
     fn totals<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         convert::totals_dict(py, &self.core.totals())
     }

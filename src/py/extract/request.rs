@@ -1,0 +1,58 @@
+//! A start hook's sampling parameters, rendered for the request fingerprint
+//! (`crate::fingerprint`): the invocation params that change what a model answers, each as
+//! `key=repr(value)`, in a fixed order. Read only when fingerprints are on.
+
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
+
+use super::{as_dict, dict_get};
+
+/// `key=repr(value);` for each of these invocation params the request sets.
+const PARAMS: &[&str] = &[
+    "temperature",
+    "top_p",
+    "top_k",
+    "seed",
+    "stop",
+    "stop_sequences",
+    "n",
+    "max_tokens",
+    "max_completion_tokens",
+    "max_output_tokens",
+    "response_format",
+    "frequency_penalty",
+    "presence_penalty",
+    "logit_bias",
+    "reasoning_effort",
+    "reasoning",
+    "thinking",
+    "tool_choice",
+];
+
+/// The request's sampling parameters as bytes: equal parameters give equal bytes.
+pub fn request_params(kwargs: Option<&Bound<'_, PyDict>>) -> Vec<u8> {
+    let mut out = Vec::new();
+    let Some(kw) = kwargs else { return out };
+    let py = kw.py();
+    let Some(ip) = dict_get(kw, intern!(py, "invocation_params")) else {
+        return out;
+    };
+    let Some(ip) = as_dict(&ip) else { return out };
+    for name in PARAMS {
+        let Ok(Some(v)) = ip.get_item(PyString::intern(py, name)) else {
+            continue;
+        };
+        if v.is_none() {
+            continue;
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.push(b'=');
+        match v.repr() {
+            Ok(r) => out.extend_from_slice(r.to_string_lossy().as_bytes()),
+            Err(_) => out.extend_from_slice(b"?"),
+        }
+        out.push(b';');
+    }
+    out
+}
