@@ -158,6 +158,8 @@ class Tracker:
         prices: _Prices = None,
         max_records: int | None = None,
         estimate: bool = True,
+        fingerprints: bool = True,
+        advise: bool = False,
         store: str | os.PathLike[str] | None = None,
         durability: str | None = None,
         budgets: Budget | Sequence[Budget] | None = None,
@@ -167,6 +169,13 @@ class Tracker:
         log_alerts: bool = True,
         on_record: Callable[[dict[str, Any]], object] | None = None,
     ) -> Tracker: ...
+    def advise(
+        self,
+        since: str | datetime.datetime | datetime.date | None = None,
+        *,
+        min_saving: str | None = None,
+        batch_keywords: list[str] | None = None,
+    ) -> list[dict[str, Any]]: ...
     def totals(self) -> dict[str, Any]: ...
     @property
     def total_tokens(self) -> int: ...
@@ -298,6 +307,16 @@ def ledger_report(
     by: list[str] | None = None,
     since: _Bound = None,
     until: _Bound = None,
+    progress: Callable[[int], object] | None = None,
+) -> dict[str, Any]: ...
+def ledger_advise(
+    ledger: _Path,
+    *,
+    since: _Bound = None,
+    until: _Bound = None,
+    min_saving: str | None = None,
+    prices: _Prices = None,
+    batch_keywords: list[str] | None = None,
     progress: Callable[[int], object] | None = None,
 ) -> dict[str, Any]: ...
 def ledger_export(

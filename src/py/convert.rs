@@ -70,6 +70,11 @@ pub fn record_dict<'py>(py: Python<'py>, r: &CallRecord) -> PyResult<Bound<'py, 
     d.set_item("latency_s", r.latency)?;
     d.set_item("streamed_chunks", r.chunks)?;
     d.set_item("error", r.error.as_deref())?;
+    let req = crate::store::record::RequestColumns::of(&r.request);
+    d.set_item("max_tokens", req.max_tokens)?;
+    d.set_item("request_hash", req.request_hash)?;
+    d.set_item("prompt_prefixes", req.prompt_prefixes)?;
+    d.set_item("prompt_bytes", req.prompt_bytes)?;
     Ok(d)
 }
 

@@ -496,7 +496,6 @@ impl PyTracker {
         }
     }
 
-    /// Running totals as a dict.
     /// What to change and how many dollars it is worth, from this tracker's calls (its
     /// ledger's, when it has one): a list of finding dicts, largest saving first (see
     /// `ledger_advise`).
@@ -513,6 +512,7 @@ impl PyTracker {
         super::advise::advice_object(py, &advice)?.get_item("findings")
     }
 
+    /// Running totals as a dict.
     fn totals<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         convert::totals_dict(py, &self.core.totals())
     }
