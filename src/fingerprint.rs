@@ -3,19 +3,25 @@
 //! repeated prompt prefixes (a provider's prompt cache would have served them) and identical
 //! requests (a response cache would have) from a ledger alone.
 //!
-//! The prompt is hashed once, front to back, with SipHash-1-3 under a 128-bit secret: tool
-//! definitions first (providers put them before the messages in the cached prefix), then each
+//! The prompt is hashed once, front to back: tool definitions first (providers put them before the messages in the cached prefix), then each
 //! message (role, name, text parts, tool calls, each length-prefixed so no two prompts hash
 //! alike by shifting text between fields). After the tools and after each message the hash so
 //! far is one [`PrefixMark`], with the prompt's bytes up to there: two calls whose marks agree
 //! share that prefix. The request hash adds the model and the request's sampling parameters.
 //!
+//! The text streams through foldhash (seeded from the secret; several GB/s, so a long prompt
+//! costs the start hook well under a microsecond), and each mark is that 64-bit state run
+//! through SipHash-1-3 under the 128-bit secret: what is stored is a keyed PRF of the prefix.
+//! Marks are comparable within one llmledger build (foldhash's output may change between its
+//! versions; the rules look back an hour at most).
+//!
 //! The secret is per ledger (a sidecar key file, owner-only, see
 //! `crate::store::fingerprint_key`), so a ledger handed around does not let anyone confirm a
 //! guessed prompt by hashing it; readers compare hashes and never need the key.
 
-use std::hash::Hasher;
+use std::hash::{BuildHasher, Hasher};
 
+use foldhash::fast::{FixedState, FoldHasher};
 use siphasher::sip::SipHasher13;
 
 use crate::tokens::{ChatMessage, ContentPart, Prompt};
@@ -122,13 +128,20 @@ impl Fingerprint {
     }
 }
 
+/// The keyed hash of the text so far.
+fn keyed(key: Key, h: &FoldHasher<'_>) -> u64 {
+    let mut s = SipHasher13::new_with_keys(key.0[0], key.0[1]);
+    s.write_u64(h.finish());
+    s.finish()
+}
+
 /// Feeds one length-prefixed field.
-fn field(h: &mut SipHasher13, bytes: &[u8]) {
+fn field(h: &mut FoldHasher<'_>, bytes: &[u8]) {
     h.write_u64(bytes.len() as u64);
     h.write(bytes);
 }
 
-fn message(h: &mut SipHasher13, m: &ChatMessage) -> u64 {
+fn message(h: &mut FoldHasher<'_>, m: &ChatMessage) -> u64 {
     let mut bytes = 0u64;
     field(h, m.role.as_bytes());
     field(h, m.name.as_deref().unwrap_or_default().as_bytes());
@@ -163,7 +176,7 @@ fn push_mark(marks: &mut Vec<PrefixMark>, mark: PrefixMark) {
 /// The fingerprints of a request: `prompt` for `model`, with `params` (the request's sampling
 /// parameters, as the binding rendered them: any bytes that are equal for equal parameters).
 pub fn of(key: Key, prompt: &Prompt, model: Option<&str>, params: &[u8]) -> Fingerprint {
-    let mut h = SipHasher13::new_with_keys(key.0[0], key.0[1]);
+    let mut h = FixedState::with_seed(key.0[0] ^ key.0[1].rotate_left(32)).build_hasher();
     let mut marks = Vec::new();
     let mut bytes = 0u64;
     match prompt {
@@ -177,7 +190,7 @@ pub fn of(key: Key, prompt: &Prompt, model: Option<&str>, params: &[u8]) -> Fing
                 push_mark(
                     &mut marks,
                     PrefixMark {
-                        hash: h.finish(),
+                        hash: keyed(key, &h),
                         bytes,
                     },
                 );
@@ -187,7 +200,7 @@ pub fn of(key: Key, prompt: &Prompt, model: Option<&str>, params: &[u8]) -> Fing
                 push_mark(
                     &mut marks,
                     PrefixMark {
-                        hash: h.finish(),
+                        hash: keyed(key, &h),
                         bytes,
                     },
                 );
@@ -200,7 +213,7 @@ pub fn of(key: Key, prompt: &Prompt, model: Option<&str>, params: &[u8]) -> Fing
                 push_mark(
                     &mut marks,
                     PrefixMark {
-                        hash: h.finish(),
+                        hash: keyed(key, &h),
                         bytes,
                     },
                 );
@@ -211,7 +224,7 @@ pub fn of(key: Key, prompt: &Prompt, model: Option<&str>, params: &[u8]) -> Fing
     field(&mut h, model.unwrap_or_default().as_bytes());
     field(&mut h, params);
     Fingerprint {
-        request: h.finish(),
+        request: keyed(key, &h),
         prefixes: marks,
         prompt_bytes: bytes,
     }
