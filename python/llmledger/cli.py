@@ -358,12 +358,15 @@ def _pct(share: str) -> str:
     return f"{Decimal(share) * 100:.1f}%"
 
 
+def _observed(w: dict[str, Any]) -> str:
+    days = Decimal(w["days_observed"])
+    span = "1 day (or less)" if days == 1 else f"{days} days"
+    return f"{w['calls']:,} calls, {_usd(w['spend_usd'])} spent over {span}"
+
+
 def _advice_text(advice: dict[str, Any], ledger: str) -> str:
     w = advice["window"]
-    lines = [
-        f"llmledger advise {ledger}: {w['calls']:,} calls, {_usd(w['spend_usd'])} spent "
-        f"over {w['days_observed']} days observed"
-    ]
+    lines = [f"llmledger advise {ledger}: {_observed(w)}; monthly = 30 days at that rate"]
     findings = advice["findings"]
     if not findings:
         lines.append("no findings: nothing to change that the ledger's calls show.")
@@ -390,8 +393,7 @@ def _advice_markdown(advice: dict[str, Any], ledger: str) -> str:
     lines = [
         f"## llmledger advice: `{ledger}`",
         "",
-        f"{w['calls']:,} calls, {_usd(w['spend_usd'])} spent over {w['days_observed']} days "
-        "observed.",
+        f"{_observed(w)}; monthly figures are 30 days at that rate.",
         "",
     ]
     if not advice["findings"]:
