@@ -1,12 +1,11 @@
 //! `batch_api`: calls that are not latency-sensitive, priced at the model's batch (or flex)
 //! prices.
 
-use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::{model_key, usd, Call, Finding, ModelKey, Narrow, Rule};
+use super::{FastMap, model_key, usd, Call, Finding, ModelKey, Narrow, Rule};
 use crate::money::{self, Decimal};
 
 /// Calls of one root run (a chain or graph invocation) from which on they are a burst that
@@ -36,10 +35,10 @@ struct BatchGroup {
 /// `batch_api`.
 pub struct BatchApi {
     keywords: Vec<String>,
-    groups: HashMap<(ModelKey, &'static str), BatchGroup>,
+    groups: FastMap<(ModelKey, &'static str), BatchGroup>,
     /// Calls of each root run with a parent-child burst shape, not named as batch work:
     /// counted in when the root reaches [`BURST_CALLS`].
-    roots: HashMap<u128, (ModelKey, &'static str, Priced, Narrow)>,
+    roots: FastMap<u128, (ModelKey, &'static str, Priced, Narrow)>,
 }
 
 impl BatchApi {
@@ -47,8 +46,8 @@ impl BatchApi {
     pub fn new(keywords: &[String]) -> Self {
         BatchApi {
             keywords: keywords.iter().map(|k| k.to_ascii_lowercase()).collect(),
-            groups: HashMap::new(),
-            roots: HashMap::new(),
+            groups: FastMap::default(),
+            roots: FastMap::default(),
         }
     }
 

@@ -1,14 +1,12 @@
 //! `prompt_caching` (repeated prompt prefixes billed at the full input price) and
 //! `cache_writes_unread` (cache writes no call read within their lifetime).
 
-use std::collections::HashMap;
-use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use super::data::{data, CacheRule};
-use super::{model_key, price_text, usd, Call, Finding, ModelKey, Narrow, Rule};
+use super::{entry_id, model_key, price_text, usd, Call, FastMap, Finding, ModelKey, Narrow, Rule};
 use crate::money::Decimal;
 use crate::usage::Usage;
 
@@ -40,8 +38,10 @@ struct CachingGroup {
 /// `prompt_caching`.
 #[derive(Default)]
 pub struct PromptCaching {
-    prefixes: HashMap<(Arc<str>, u64), Prefix>,
-    groups: HashMap<ModelKey, CachingGroup>,
+    prefixes: FastMap<(usize, u64), Prefix>,
+    groups: FastMap<ModelKey, CachingGroup>,
+    /// The cache rule per entry, looked up once.
+    rules: FastMap<usize, Option<&'static CacheRule>>,
 }
 
 /// The tokens of a prefix of `bytes` of a prompt of `total` bytes and `input` tokens: its
@@ -76,11 +76,15 @@ impl Rule for PromptCaching {
         let Some(read_price) = prices.cache_read.filter(|p| *p < prices.input) else {
             return;
         };
-        let Some(rule) = c.provider_key().and_then(|p| data().cache_rule(p, &e.id)) else {
+        let rule = *self
+            .rules
+            .entry(entry_id(e))
+            .or_insert_with(|| c.provider_key().and_then(|p| data().cache_rule(p, &e.id)));
+        let Some(rule) = rule else {
             return;
         };
         let lifetime = Duration::seconds(rule.lifetime_s);
-        let key = e.key().clone();
+        let key = entry_id(e);
         let marks: Vec<(u64, u64)> = f
             .prefixes
             .iter()
@@ -90,7 +94,7 @@ impl Rule for PromptCaching {
         // The longest prefix sent within its lifetime is what the cache would have served.
         let hit = marks.iter().rev().find(|(h, _)| {
             self.prefixes
-                .get(&(key.clone(), *h))
+                .get(&(key, *h))
                 .is_some_and(|p| r.time - p.last <= lifetime)
         });
         if let Some(&(hash, tokens)) = hit {
@@ -100,7 +104,7 @@ impl Rule for PromptCaching {
             };
             if let Some(saved) = c.price(&cached).map(|p| full - p) {
                 let g = self.groups.entry(model_key(r)).or_default();
-                let p = self.prefixes.get_mut(&(key.clone(), hash)).expect("found above");
+                let p = self.prefixes.get_mut(&(key, hash)).expect("found above");
                 if !p.charged {
                     p.charged = true;
                     g.premium += p.premium;
@@ -120,11 +124,11 @@ impl Rule for PromptCaching {
         for (hash, tokens) in marks {
             let fresh = |this: &Self| {
                 this.prefixes
-                    .get(&(key.clone(), hash))
+                    .get(&(key, hash))
                     .is_some_and(|p| r.time - p.last <= lifetime)
             };
             if fresh(self) {
-                if let Some(p) = self.prefixes.get_mut(&(key.clone(), hash)) {
+                if let Some(p) = self.prefixes.get_mut(&(key, hash)) {
                     p.last = r.time;
                 }
                 continue;
@@ -137,7 +141,7 @@ impl Rule for PromptCaching {
                 .price(&written)
                 .map_or(Decimal::ZERO, |w| (w - full).max(Decimal::ZERO));
             self.prefixes.insert(
-                (key.clone(), hash),
+                (key, hash),
                 Prefix {
                     last: r.time,
                     premium,
@@ -229,9 +233,9 @@ struct UnreadGroup {
 #[derive(Default)]
 pub struct UnreadWrites {
     /// Pending writes by (entry, first prefix hash: the cache they went to).
-    pending: HashMap<(Arc<str>, u64), Vec<Write>>,
-    groups: HashMap<ModelKey, UnreadGroup>,
-    narrows: HashMap<ModelKey, Narrow>,
+    pending: FastMap<(usize, u64), Vec<Write>>,
+    groups: FastMap<ModelKey, UnreadGroup>,
+    narrows: FastMap<ModelKey, Narrow>,
 }
 
 impl UnreadWrites {
@@ -257,7 +261,7 @@ impl Rule for UnreadWrites {
             .as_ref()
             .and_then(|f| f.prefixes.first())
             .map_or(0, |m| m.hash);
-        let key = (e.key().clone(), first);
+        let key = (entry_id(e), first);
         if r.usage.cache_read > 0 {
             if let Some(ws) = self.pending.remove(&key) {
                 for w in ws.iter().filter(|w| r.time - w.time > w.lifetime) {

@@ -1,12 +1,11 @@
 //! `duplicate_requests`: identical requests (model, prompt, parameters: one request hash)
 //! repeated within [`WINDOW_S`]: what a response cache would have saved.
 
-use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
-use super::{model_key, usd, Call, Finding, ModelKey, Narrow, Rule};
+use super::{FastMap, model_key, usd, Call, Finding, ModelKey, Narrow, Rule};
 use crate::money::{self, Decimal};
 
 /// Repeats within this many seconds of the last identical request count.
@@ -26,8 +25,8 @@ struct DupGroup {
 #[derive(Default)]
 pub struct Duplicates {
     /// Request hash -> (last time, whether it was repeated yet).
-    seen: HashMap<u64, (DateTime<Utc>, bool)>,
-    groups: HashMap<ModelKey, DupGroup>,
+    seen: FastMap<u64, (DateTime<Utc>, bool)>,
+    groups: FastMap<ModelKey, DupGroup>,
 }
 
 impl Rule for Duplicates {

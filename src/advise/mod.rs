@@ -167,18 +167,21 @@ impl Call<'_> {
         e.cost(usage, self.date, Some(variant)).ok().map(|p| p.cost.total)
     }
 
-    /// This call's usage priced as a call of `model` (same provider, day, tier), and the
-    /// entry that priced it.
-    pub fn price_as(&self, model: &str) -> Option<(Decimal, Arc<Entry>)> {
-        let p = self.catalog.price_call(
-            model,
-            self.r.provider.as_deref(),
-            &self.r.usage,
-            self.date,
-            self.r.service_tier.as_deref(),
-        )?;
-        let total = p.priced.ok()?.cost.total;
-        Some((total, p.entry))
+    /// The entry `model` resolves to for this call's provider (as `Catalog::price_call`
+    /// resolves it).
+    pub fn resolve(&self, model: &str) -> Option<Arc<Entry>> {
+        self.catalog
+            .resolve(model, self.r.provider.as_deref())
+            .map(|r| r.entry)
+    }
+
+    /// This call's usage priced at `entry` (same day and tier): what `Catalog::price_call`
+    /// gives for the model `entry` was resolved from.
+    pub fn price_at(&self, entry: &Entry) -> Option<Decimal> {
+        entry
+            .cost(&self.r.usage, self.date, tier_variant(self.r.service_tier.as_deref()))
+            .ok()
+            .map(|p| p.cost.total)
     }
 
     /// The entry's provider key (`openai`, ...).
@@ -257,6 +260,14 @@ impl Narrow {
         }
         s
     }
+}
+
+/// The rules' maps: hashed with foldhash (keys are the advisor's own, not an attacker's).
+pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
+/// An entry's identity within one catalog (entries live as long as the catalog).
+pub fn entry_id(e: &Arc<Entry>) -> usize {
+    Arc::as_ptr(e) as usize
 }
 
 /// A group of calls by model and provider, the key most rules group by.

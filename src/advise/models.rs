@@ -1,14 +1,14 @@
 //! `cheaper_model` (short calls on an expensive model of a family with a cheaper member) and
 //! `newer_model` (calls on a model whose same-tier successor is cheaper).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::data::data;
-use super::{model_key, price_text, usd, Call, Finding, ModelKey, Narrow, Rule};
+use super::{entry_id, model_key, price_text, usd, Call, FastMap, Finding, ModelKey, Narrow, Rule};
+use crate::catalog::Entry;
 use crate::money::{self, Decimal};
 
 /// A call is a simple task when its prompt and its output are at most this long (tokens).
@@ -68,10 +68,16 @@ impl Switch {
     }
 }
 
+/// What a rule suggests for the calls of one entry and provider: the model, its entry, and
+/// the data item's source and date.
+type Suggestion = Option<(&'static str, Arc<Entry>, &'static str, &'static str)>;
+
 /// `cheaper_model`.
 #[derive(Default)]
 pub struct CheaperModel {
-    groups: HashMap<(ModelKey, &'static str), Switch>,
+    groups: FastMap<(ModelKey, &'static str), Switch>,
+    /// The suggestion per (entry, provider), looked up once.
+    suggested: FastMap<(usize, Option<Arc<str>>), Suggestion>,
 }
 
 impl Rule for CheaperModel {
@@ -83,16 +89,24 @@ impl Rule for CheaperModel {
         if !c.billed() || r.usage.input > SHORT_INPUT || r.usage.output > SHORT_OUTPUT {
             return;
         }
-        let Some((to, family)) = data().cheaper(p, &e.id) else {
+        let suggestion = self
+            .suggested
+            .entry((entry_id(e), r.provider.clone()))
+            .or_insert_with(|| {
+                let (to, family) = data().cheaper(p, &e.id)?;
+                let to_entry = c.resolve(to)?;
+                Some((to, to_entry, family.source.as_str(), family.checked.as_str()))
+            });
+        let Some((to, to_entry, source, checked)) = suggestion.clone() else {
             return;
         };
-        let Some((then, to_entry)) = c.price_as(to) else {
+        let Some(then) = c.price_at(&to_entry) else {
             return;
         };
         let g = self.groups.entry((model_key(r), to)).or_default();
         if g.source.is_empty() {
-            g.source.clone_from(&family.source);
-            g.checked.clone_from(&family.checked);
+            g.source = source.to_string();
+            g.checked = checked.to_string();
         }
         g.add(c, now, then, &to_entry);
     }
@@ -137,7 +151,9 @@ impl Rule for CheaperModel {
 /// `newer_model`.
 #[derive(Default)]
 pub struct NewerModel {
-    groups: HashMap<(ModelKey, &'static str), Switch>,
+    groups: FastMap<(ModelKey, &'static str), Switch>,
+    /// The successor per (entry, provider), looked up once.
+    suggested: FastMap<(usize, Option<Arc<str>>), Suggestion>,
 }
 
 impl Rule for NewerModel {
@@ -149,19 +165,24 @@ impl Rule for NewerModel {
         if !c.billed() {
             return;
         }
-        let Some(s) = data().successor(p, &e.id) else {
+        let suggestion = self
+            .suggested
+            .entry((entry_id(e), r.provider.clone()))
+            .or_insert_with(|| {
+                let s = data().successor(p, &e.id)?;
+                let to_entry = c.resolve(&s.successor)?;
+                Some((s.successor.as_str(), to_entry, s.source.as_str(), s.checked.as_str()))
+            });
+        let Some((to, to_entry, source, checked)) = suggestion.clone() else {
             return;
         };
-        let Some((then, to_entry)) = c.price_as(&s.successor) else {
+        let Some(then) = c.price_at(&to_entry) else {
             return;
         };
-        let g = self
-            .groups
-            .entry((model_key(r), s.successor.as_str()))
-            .or_default();
+        let g = self.groups.entry((model_key(r), to)).or_default();
         if g.source.is_empty() {
-            g.source.clone_from(&s.source);
-            g.checked.clone_from(&s.checked);
+            g.source = source.to_string();
+            g.checked = checked.to_string();
         }
         g.add(c, now, then, &to_entry);
     }

@@ -1,12 +1,11 @@
 //! `uncapped_output` (long outputs of calls that set no output cap) and `long_prompt`
 //! (prompts over [`LONG_PROMPT`] tokens that dominate spend).
 
-use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
-use super::{model_key, usd, Call, Finding, ModelKey, Narrow, Rule};
+use super::{FastMap, model_key, usd, Call, Finding, ModelKey, Narrow, Rule};
 use crate::catalog::{tier_variant, Entry};
 use crate::money::{self, Decimal};
 use crate::usage::Usage;
@@ -42,7 +41,7 @@ struct OutputGroup {
 /// `uncapped_output`.
 #[derive(Default)]
 pub struct UncappedOutput {
-    groups: HashMap<ModelKey, OutputGroup>,
+    groups: FastMap<ModelKey, OutputGroup>,
 }
 
 /// The nearest-rank `pct` percentile of `v` (sorted in place); 0 when empty.
@@ -161,7 +160,7 @@ struct PromptGroup {
 /// `long_prompt`.
 #[derive(Default)]
 pub struct LongPrompt {
-    groups: HashMap<ModelKey, PromptGroup>,
+    groups: FastMap<ModelKey, PromptGroup>,
     spend: Decimal,
 }
 
