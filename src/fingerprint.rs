@@ -19,6 +19,7 @@
 //! `crate::store::fingerprint_key`), so a ledger handed around does not let anyone confirm a
 //! guessed prompt by hashing it; readers compare hashes and never need the key.
 
+use std::fmt::Write;
 use std::hash::{BuildHasher, Hasher};
 
 use foldhash::fast::{FixedState, FoldHasher};
@@ -99,7 +100,7 @@ impl Fingerprint {
             if i > 0 {
                 s.push(' ');
             }
-            s.push_str(&format!("{:016x}:{}", m.hash, m.bytes));
+            let _ = write!(s, "{:016x}:{}", m.hash, m.bytes);
         }
         s
     }

@@ -508,7 +508,7 @@ mod tests {
             latency: None,
             chunks: 0,
             error: None,
-            request: Default::default(),
+            request: crate::ledger::RequestFacts::default(),
         }
     }
 

@@ -65,7 +65,7 @@ impl PromptCaching {
 impl Rule for PromptCaching {
     fn add(&mut self, c: &Call<'_>) {
         let r = c.r;
-        let (Some(f), Some(e), Some(full)) = (&r.request.fingerprint, &c.entry, c.cost) else {
+        let (Some(fp), Some(e), Some(full)) = (&r.request.fingerprint, &c.entry, c.cost) else {
             return;
         };
         if !c.billed() || r.usage.cache_read > 0 || r.usage.cache_write > 0 {
@@ -79,35 +79,35 @@ impl Rule for PromptCaching {
         let rule = *self
             .rules
             .entry(entry_id(e))
-            .or_insert_with(|| c.provider_key().and_then(|p| data().cache_rule(p, &e.id)));
+            .or_insert_with(|| c.provider_key().and_then(|provider| data().cache_rule(provider, &e.id)));
         let Some(rule) = rule else {
             return;
         };
         let lifetime = Duration::seconds(rule.lifetime_s);
         let key = entry_id(e);
-        let marks: Vec<(u64, u64)> = f
+        let marks: Vec<(u64, u64)> = fp
             .prefixes
             .iter()
-            .map(|m| (m.hash, prefix_tokens(r.usage.input, m.bytes, f.prompt_bytes)))
+            .map(|m| (m.hash, prefix_tokens(r.usage.input, m.bytes, fp.prompt_bytes)))
             .filter(|(_, t)| *t >= rule.min_tokens)
             .collect();
         // The longest prefix sent within its lifetime is what the cache would have served.
-        let hit = marks.iter().rev().find(|(h, _)| {
+        let hit = marks.iter().rev().find(|(hash, _)| {
             self.prefixes
-                .get(&(key, *h))
-                .is_some_and(|p| r.time - p.last <= lifetime)
+                .get(&(key, *hash))
+                .is_some_and(|prefix| r.time - prefix.last <= lifetime)
         });
         if let Some(&(hash, tokens)) = hit {
             let cached = Usage {
                 cache_read: tokens,
                 ..r.usage
             };
-            if let Some(saved) = c.price(&cached).map(|p| full - p) {
+            if let Some(saved) = c.price(&cached).map(|cached_cost| full - cached_cost) {
                 let g = self.groups.entry(model_key(r)).or_default();
-                let p = self.prefixes.get_mut(&(key, hash)).expect("found above");
-                if !p.charged {
-                    p.charged = true;
-                    g.premium += p.premium;
+                let prefix = self.prefixes.get_mut(&(key, hash)).expect("found above");
+                if !prefix.charged {
+                    prefix.charged = true;
+                    g.premium += prefix.premium;
                 }
                 g.calls += 1;
                 g.saving += saved;
@@ -125,11 +125,11 @@ impl Rule for PromptCaching {
             let fresh = |this: &Self| {
                 this.prefixes
                     .get(&(key, hash))
-                    .is_some_and(|p| r.time - p.last <= lifetime)
+                    .is_some_and(|prefix| r.time - prefix.last <= lifetime)
             };
             if fresh(self) {
-                if let Some(p) = self.prefixes.get_mut(&(key, hash)) {
-                    p.last = r.time;
+                if let Some(prefix) = self.prefixes.get_mut(&(key, hash)) {
+                    prefix.last = r.time;
                 }
                 continue;
             }

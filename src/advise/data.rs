@@ -66,6 +66,10 @@ pub struct AdviceData {
 }
 
 /// The bundled data, parsed once.
+///
+/// # Panics
+///
+/// Never in a build whose tests passed: the file is compiled in, and a test parses it.
 pub fn data() -> &'static AdviceData {
     static DATA_PARSED: OnceLock<AdviceData> = OnceLock::new();
     // The file is compiled in and checked by a test: it parses.

@@ -24,7 +24,7 @@ impl Live {
     /// every 100th: early enough for a short script, rarely enough to cost nothing).
     pub fn due(&self) -> bool {
         let n = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
-        matches!(n, 5 | 10 | 20 | 50) || n % 100 == 0
+        matches!(n, 5 | 10 | 20 | 50) || n.is_multiple_of(100)
     }
 
     /// The messages of the findings in `advice` not told yet (each rule and scope once).

@@ -83,7 +83,7 @@ pub struct CheaperModel {
 impl Rule for CheaperModel {
     fn add(&mut self, c: &Call<'_>) {
         let r = c.r;
-        let (Some(e), Some(now), Some(p)) = (&c.entry, c.cost, c.provider_key()) else {
+        let (Some(e), Some(now), Some(provider)) = (&c.entry, c.cost, c.provider_key()) else {
             return;
         };
         if !c.billed() || r.usage.input > SHORT_INPUT || r.usage.output > SHORT_OUTPUT {
@@ -93,7 +93,7 @@ impl Rule for CheaperModel {
             .suggested
             .entry((entry_id(e), r.provider.clone()))
             .or_insert_with(|| {
-                let (to, family) = data().cheaper(p, &e.id)?;
+                let (to, family) = data().cheaper(provider, &e.id)?;
                 let to_entry = c.resolve(to)?;
                 Some((to, to_entry, family.source.as_str(), family.checked.as_str()))
             });
@@ -159,7 +159,7 @@ pub struct NewerModel {
 impl Rule for NewerModel {
     fn add(&mut self, c: &Call<'_>) {
         let r = c.r;
-        let (Some(e), Some(now), Some(p)) = (&c.entry, c.cost, c.provider_key()) else {
+        let (Some(e), Some(now), Some(provider)) = (&c.entry, c.cost, c.provider_key()) else {
             return;
         };
         if !c.billed() {
@@ -169,9 +169,9 @@ impl Rule for NewerModel {
             .suggested
             .entry((entry_id(e), r.provider.clone()))
             .or_insert_with(|| {
-                let s = data().successor(p, &e.id)?;
-                let to_entry = c.resolve(&s.successor)?;
-                Some((s.successor.as_str(), to_entry, s.source.as_str(), s.checked.as_str()))
+                let next = data().successor(provider, &e.id)?;
+                let to_entry = c.resolve(&next.successor)?;
+                Some((next.successor.as_str(), to_entry, next.source.as_str(), next.checked.as_str()))
             });
         let Some((to, to_entry, source, checked)) = suggestion.clone() else {
             return;

@@ -23,7 +23,7 @@ fn call(i: u64, model: &str, input: u64, output: u64) -> CallRecord {
         output,
         ..Usage::default()
     };
-    let time = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap() + Duration::seconds(i as i64);
+    let time = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap() + Duration::seconds(i64::try_from(i).unwrap());
     let cost = catalog
         .price_call(model, Some("openai"), &usage, time.date_naive(), None)
         .and_then(|p| p.priced.ok())
@@ -154,12 +154,12 @@ fn repeats_outside_the_cache_lifetime_are_not_cached() {
     };
     let mut records: Vec<CallRecord> = (0..3).map(|i| call(i, "gpt-4o", 5000, 10)).collect();
     for (i, r) in records.iter_mut().enumerate() {
-        r.time += Duration::minutes(10 * i as i64);
+        r.time += Duration::minutes(10 * i64::try_from(i).unwrap());
         r.request.fingerprint = Some(fp(i as u64));
     }
     assert!(advise(&records, "0").findings.iter().all(|f| f.rule != "prompt_caching"));
     for (i, r) in records.iter_mut().enumerate() {
-        r.time -= Duration::minutes(10 * i as i64);
+        r.time -= Duration::minutes(10 * i64::try_from(i).unwrap());
     }
     let f = advise(&records, "0")
         .findings

@@ -737,7 +737,7 @@ fn call_scope_from_a_record() {
         latency: None,
         chunks: 0,
         error: None,
-        request: Default::default(),
+        request: crate::ledger::RequestFacts::default(),
     };
     let b = budgets(vec![Budget::daily(d("1"))
         .unwrap()

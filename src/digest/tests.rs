@@ -48,7 +48,7 @@ pub(crate) fn record(run: u128, cost: &str) -> CallRecord {
         latency: None,
         chunks: 0,
         error: None,
-        request: Default::default(),
+        request: crate::ledger::RequestFacts::default(),
     }
 }
 

@@ -67,8 +67,9 @@ pub fn ledger_advise<'py>(
     min_saving: Option<&Bound<'py, PyAny>>,
     prices: Option<&Bound<'py, PyAny>>,
     batch_keywords: Option<Vec<String>>,
-    progress: Option<Py<PyAny>>,
+    progress: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let progress = progress.filter(|p| !p.is_none()).map(|p| p.clone().unbind());
     let location = location(ledger)?;
     let range = range(since, until)?;
     let options = options(min_saving, batch_keywords)?;

@@ -366,7 +366,8 @@ impl PyTracker {
 impl PyTracker {
     #[new]
     #[pyo3(signature = (*, attribute=None, prices=None, max_records=None, estimate=true, fingerprints=true, advise=false, store=None, durability=None, budgets=None, on_alert=None, alert_webhook=None, clock=None, log_alerts=true, on_record=None))]
-    #[allow(clippy::too_many_arguments)]
+    // Python's keyword arguments, one per option.
+    #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
     fn new(
         py: Python<'_>,
         attribute: Option<Vec<String>>,

@@ -66,7 +66,7 @@ fn rec(i: u128, user: &str, model: &str, cost: Option<&str>, tags: &[&str]) -> C
         latency: Some(0.25),
         chunks: 4,
         error: None,
-        request: Default::default(),
+        request: crate::ledger::RequestFacts::default(),
     }
 }
 
