@@ -246,15 +246,30 @@ mod tests {
 
     #[test]
     fn shared_prefixes_share_marks_and_nothing_else() {
-        let a = of(K, &chat(&[("system", "rules"), ("user", "q1")]), Some("m"), b"");
-        let b = of(K, &chat(&[("system", "rules"), ("user", "q2")]), Some("m"), b"");
+        let a = of(
+            K,
+            &chat(&[("system", "rules"), ("user", "q1")]),
+            Some("m"),
+            b"",
+        );
+        let b = of(
+            K,
+            &chat(&[("system", "rules"), ("user", "q2")]),
+            Some("m"),
+            b"",
+        );
         assert_eq!(a.prefixes[0], b.prefixes[0]);
         assert_eq!(a.prefixes[0].bytes, 5);
         assert_ne!(a.prefixes[1].hash, b.prefixes[1].hash);
         assert_ne!(a.request, b.request);
         assert_eq!(a.prompt_bytes, 7);
         // Text moved between messages is another prompt.
-        let c = of(K, &chat(&[("system", "rule"), ("user", "sq1")]), Some("m"), b"");
+        let c = of(
+            K,
+            &chat(&[("system", "rule"), ("user", "sq1")]),
+            Some("m"),
+            b"",
+        );
         assert_ne!(c.prefixes[1].hash, a.prefixes[1].hash);
     }
 
@@ -272,7 +287,8 @@ mod tests {
 
     #[test]
     fn long_conversations_keep_head_and_tail_marks() {
-        let msgs: Vec<(String, String)> = (0..40).map(|i| ("user".into(), format!("m{i}"))).collect();
+        let msgs: Vec<(String, String)> =
+            (0..40).map(|i| ("user".into(), format!("m{i}"))).collect();
         let refs: Vec<(&str, &str)> = msgs.iter().map(|(r, t)| (r.as_str(), t.as_str())).collect();
         let f = of(K, &chat(&refs), None, b"");
         assert_eq!(f.prefixes.len(), MAX_MARKS);
@@ -283,8 +299,14 @@ mod tests {
     #[test]
     fn text_round_trips() {
         let f = of(K, &chat(&[("system", "s"), ("user", "q")]), None, b"");
-        assert_eq!(Fingerprint::parse_prefixes(&f.prefixes_text()).unwrap(), f.prefixes);
-        assert_eq!(Fingerprint::parse_request(&f.request_text()), Some(f.request));
+        assert_eq!(
+            Fingerprint::parse_prefixes(&f.prefixes_text()).unwrap(),
+            f.prefixes
+        );
+        assert_eq!(
+            Fingerprint::parse_request(&f.request_text()),
+            Some(f.request)
+        );
         let k = Key([0xdead, 0xbeef]);
         assert_eq!(Key::from_hex(&k.to_hex()), Some(k));
         assert_eq!(Key::from_hex("xyz"), None);

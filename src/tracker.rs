@@ -18,8 +18,8 @@ use crate::budget::{
     Alert, BudgetExceeded, BudgetState, Budgets, CallScope, Clock, ReservationId, SystemClock,
 };
 use crate::catalog::{Catalog, Entry};
-use crate::ids::RunMap;
 use crate::fingerprint;
+use crate::ids::RunMap;
 use crate::ledger::{CallRecord, Dimension, Ledger, RequestFacts, SummaryRow, Totals};
 use crate::money::Decimal;
 use crate::store::{Store, TimeRange};
@@ -240,14 +240,10 @@ impl Tracker {
         };
         RequestFacts {
             max_tokens: info.max_output,
-            fingerprint: info.prompt.as_ref().map(|p| {
-                Arc::new(fingerprint::of(
-                    key,
-                    p,
-                    info.model.as_deref(),
-                    &info.params,
-                ))
-            }),
+            fingerprint: info
+                .prompt
+                .as_ref()
+                .map(|p| Arc::new(fingerprint::of(key, p, info.model.as_deref(), &info.params))),
         }
     }
 

@@ -20,7 +20,7 @@ from langchain_anthropic import ChatAnthropic
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
 from llmledger import CostTracker
-from llmledger._core import ledger_advise
+from llmledger import ledger_advise
 from llmledger.cli import main
 
 M = Decimal(1_000_000)

@@ -31,6 +31,7 @@ __all__ = [
     "ledger_digest",
     "ledger_export",
     "ledger_import",
+    "ledger_advise",
     "ledger_report",
     "ledger_spend",
     "ledger_summary",

@@ -1,11 +1,10 @@
 //! `batch_api`: calls that are not latency-sensitive, priced at the model's batch (or flex)
 //! prices.
 
-
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::{FastMap, model_key, usd, Call, Finding, ModelKey, Narrow, Rule};
+use super::{model_key, usd, Call, FastMap, Finding, ModelKey, Narrow, Rule};
 use crate::money::{self, Decimal};
 
 /// Calls of one root run (a chain or graph invocation) from which on they are a burst that
@@ -64,7 +63,10 @@ impl Rule for BatchApi {
     fn add(&mut self, c: &Call<'_>) {
         let r = c.r;
         let Some(now) = c.cost else { return };
-        if !c.billed() || r.chunks > 0 || crate::catalog::tier_variant(r.service_tier.as_deref()).is_some() {
+        if !c.billed()
+            || r.chunks > 0
+            || crate::catalog::tier_variant(r.service_tier.as_deref()).is_some()
+        {
             return;
         }
         let (then, variant) = match c.price_variant(&r.usage, "batch") {

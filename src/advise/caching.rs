@@ -1,7 +1,6 @@
 //! `prompt_caching` (repeated prompt prefixes billed at the full input price) and
 //! `cache_writes_unread` (cache writes no call read within their lifetime).
 
-
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
@@ -57,7 +56,8 @@ impl PromptCaching {
     fn sweep(&mut self, now: DateTime<Utc>) {
         if self.prefixes.len() > MAX_PREFIXES {
             // Lifetimes are at most an hour: anything older is of no use.
-            self.prefixes.retain(|_, p| now - p.last <= Duration::hours(1));
+            self.prefixes
+                .retain(|_, p| now - p.last <= Duration::hours(1));
         }
     }
 }
@@ -76,10 +76,10 @@ impl Rule for PromptCaching {
         let Some(read_price) = prices.cache_read.filter(|p| *p < prices.input) else {
             return;
         };
-        let rule = *self
-            .rules
-            .entry(entry_id(e))
-            .or_insert_with(|| c.provider_key().and_then(|provider| data().cache_rule(provider, &e.id)));
+        let rule = *self.rules.entry(entry_id(e)).or_insert_with(|| {
+            c.provider_key()
+                .and_then(|provider| data().cache_rule(provider, &e.id))
+        });
         let Some(rule) = rule else {
             return;
         };
@@ -88,7 +88,12 @@ impl Rule for PromptCaching {
         let marks: Vec<(u64, u64)> = fp
             .prefixes
             .iter()
-            .map(|m| (m.hash, prefix_tokens(r.usage.input, m.bytes, fp.prompt_bytes)))
+            .map(|m| {
+                (
+                    m.hash,
+                    prefix_tokens(r.usage.input, m.bytes, fp.prompt_bytes),
+                )
+            })
             .filter(|(_, t)| *t >= rule.min_tokens)
             .collect();
         // The longest prefix sent within its lifetime is what the cache would have served.
@@ -276,7 +281,10 @@ impl Rule for UnreadWrites {
                 cache_write_1h: 0,
                 ..r.usage
             };
-            let Some(premium) = c.price(&plain).map(|p| full - p).filter(|p| *p > Decimal::ZERO)
+            let Some(premium) = c
+                .price(&plain)
+                .map(|p| full - p)
+                .filter(|p| *p > Decimal::ZERO)
             else {
                 return;
             };
@@ -307,8 +315,15 @@ impl Rule for UnreadWrites {
             if g.premium <= Decimal::ZERO {
                 continue;
             }
-            let narrow = self.narrows.remove(&(model.clone(), provider.clone())).unwrap_or_default();
-            let ttl = if g.one_hour == g.calls { "1-hour" } else { "5-minute" };
+            let narrow = self
+                .narrows
+                .remove(&(model.clone(), provider.clone()))
+                .unwrap_or_default();
+            let ttl = if g.one_hour == g.calls {
+                "1-hour"
+            } else {
+                "5-minute"
+            };
             out.push(Finding {
                 rule: "cache_writes_unread",
                 title: format!(

@@ -83,7 +83,11 @@ pub fn matches(id: &str, name: &str) -> Option<usize> {
         return Some(0);
     }
     let rest = id.strip_prefix(name)?;
-    if rest.is_empty() || rest.strip_prefix('-').is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()) && r.len() >= 4) {
+    if rest.is_empty()
+        || rest
+            .strip_prefix('-')
+            .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()) && r.len() >= 4)
+    {
         Some(name.len())
     } else {
         None

@@ -1,11 +1,10 @@
 //! `duplicate_requests`: identical requests (model, prompt, parameters: one request hash)
 //! repeated within [`WINDOW_S`]: what a response cache would have saved.
 
-
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
-use super::{FastMap, model_key, usd, Call, Finding, ModelKey, Narrow, Rule};
+use super::{model_key, usd, Call, FastMap, Finding, ModelKey, Narrow, Rule};
 use crate::money::{self, Decimal};
 
 /// Repeats within this many seconds of the last identical request count.

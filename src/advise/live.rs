@@ -41,7 +41,10 @@ impl Live {
             } else {
                 format!(" (saving so far {})", money::format_usd(f.saving))
             };
-            out.push(format!("advice [{}]: {}{money}. {}", f.rule, f.title, f.action));
+            out.push(format!(
+                "advice [{}]: {}{money}. {}",
+                f.rule, f.title, f.action
+            ));
         }
         out
     }

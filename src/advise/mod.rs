@@ -50,9 +50,16 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             min_saving: Decimal::new(1, 2),
-            batch_keywords: ["batch", "background", "nightly", "offline", "cron", "backfill"]
-                .map(String::from)
-                .to_vec(),
+            batch_keywords: [
+                "batch",
+                "background",
+                "nightly",
+                "offline",
+                "cron",
+                "backfill",
+            ]
+            .map(String::from)
+            .to_vec(),
         }
     }
 }
@@ -152,9 +159,13 @@ impl Call<'_> {
     /// `usage` priced as this call was (same entry, day, service tier).
     pub fn price(&self, usage: &Usage) -> Option<Decimal> {
         let e = self.entry.as_ref()?;
-        e.cost(usage, self.date, tier_variant(self.r.service_tier.as_deref()))
-            .ok()
-            .map(|p| p.cost.total)
+        e.cost(
+            usage,
+            self.date,
+            tier_variant(self.r.service_tier.as_deref()),
+        )
+        .ok()
+        .map(|p| p.cost.total)
     }
 
     /// `usage` priced at billing mode `variant` (`batch`, `flex`) of this call's entry, when
@@ -164,7 +175,9 @@ impl Call<'_> {
         if !e.version_at(self.date).variants.contains_key(variant) {
             return None;
         }
-        e.cost(usage, self.date, Some(variant)).ok().map(|p| p.cost.total)
+        e.cost(usage, self.date, Some(variant))
+            .ok()
+            .map(|p| p.cost.total)
     }
 
     /// The entry `model` resolves to for this call's provider (as `Catalog::price_call`
@@ -179,7 +192,11 @@ impl Call<'_> {
     /// gives for the model `entry` was resolved from.
     pub fn price_at(&self, entry: &Entry) -> Option<Decimal> {
         entry
-            .cost(&self.r.usage, self.date, tier_variant(self.r.service_tier.as_deref()))
+            .cost(
+                &self.r.usage,
+                self.date,
+                tier_variant(self.r.service_tier.as_deref()),
+            )
             .ok()
             .map(|p| p.cost.total)
     }
@@ -400,7 +417,9 @@ impl Advisor {
             spend: self.spend,
             first: self.first,
             last: self.last,
-            days_observed: (Decimal::from(span) / Decimal::from(86_400)).round_dp(4).normalize(),
+            days_observed: (Decimal::from(span) / Decimal::from(86_400))
+                .round_dp(4)
+                .normalize(),
         }
     }
 }

@@ -95,7 +95,12 @@ impl Rule for CheaperModel {
             .or_insert_with(|| {
                 let (to, family) = data().cheaper(provider, &e.id)?;
                 let to_entry = c.resolve(to)?;
-                Some((to, to_entry, family.source.as_str(), family.checked.as_str()))
+                Some((
+                    to,
+                    to_entry,
+                    family.source.as_str(),
+                    family.checked.as_str(),
+                ))
             });
         let Some((to, to_entry, source, checked)) = suggestion.clone() else {
             return;
@@ -171,7 +176,12 @@ impl Rule for NewerModel {
             .or_insert_with(|| {
                 let next = data().successor(provider, &e.id)?;
                 let to_entry = c.resolve(&next.successor)?;
-                Some((next.successor.as_str(), to_entry, next.source.as_str(), next.checked.as_str()))
+                Some((
+                    next.successor.as_str(),
+                    to_entry,
+                    next.source.as_str(),
+                    next.checked.as_str(),
+                ))
             });
         let Some((to, to_entry, source, checked)) = suggestion.clone() else {
             return;

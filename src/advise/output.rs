@@ -1,11 +1,10 @@
 //! `uncapped_output` (long outputs of calls that set no output cap) and `long_prompt`
 //! (prompts over [`LONG_PROMPT`] tokens that dominate spend).
 
-
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
-use super::{FastMap, model_key, usd, Call, Finding, ModelKey, Narrow, Rule};
+use super::{model_key, usd, Call, FastMap, Finding, ModelKey, Narrow, Rule};
 use crate::catalog::{tier_variant, Entry};
 use crate::money::{self, Decimal};
 use crate::usage::Usage;
@@ -58,9 +57,12 @@ impl Rule for UncappedOutput {
     fn add(&mut self, c: &Call<'_>) {
         let r = c.r;
         // Only calls whose start was seen say whether they set a cap.
-        let (Some(_), None, Some(e), Some(cost)) =
-            (&r.request.fingerprint, r.request.max_tokens, &c.entry, c.cost)
-        else {
+        let (Some(_), None, Some(e), Some(cost)) = (
+            &r.request.fingerprint,
+            r.request.max_tokens,
+            &c.entry,
+            c.cost,
+        ) else {
             return;
         };
         if !c.billed() {
@@ -103,7 +105,10 @@ impl Rule for UncappedOutput {
                     output_audio: l.usage.output_audio.min(cap),
                     ..l.usage
                 };
-                let Ok(p) = l.entry.cost(&capped, l.date, tier_variant(l.tier.as_deref())) else {
+                let Ok(p) = l
+                    .entry
+                    .cost(&capped, l.date, tier_variant(l.tier.as_deref()))
+                else {
                     continue;
                 };
                 saving += l.cost - p.cost.total;

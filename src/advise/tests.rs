@@ -23,7 +23,8 @@ fn call(i: u64, model: &str, input: u64, output: u64) -> CallRecord {
         output,
         ..Usage::default()
     };
-    let time = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap() + Duration::seconds(i64::try_from(i).unwrap());
+    let time = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap()
+        + Duration::seconds(i64::try_from(i).unwrap());
     let cost = catalog
         .price_call(model, Some("openai"), &usage, time.date_naive(), None)
         .and_then(|p| p.priced.ok())
@@ -72,7 +73,13 @@ fn data_parses_and_matches_snapshots_not_neighbours() {
     assert_eq!(matches("claude-opus-4-20250514", "claude-opus-4"), Some(13));
     let r = data().cache_rule("anthropic", "claude-opus-4-5").unwrap();
     assert_eq!(r.min_tokens, 4096);
-    assert_eq!(data().cache_rule("anthropic", "claude-sonnet-4-6").unwrap().min_tokens, 1024);
+    assert_eq!(
+        data()
+            .cache_rule("anthropic", "claude-sonnet-4-6")
+            .unwrap()
+            .min_tokens,
+        1024
+    );
     assert!(data().cache_rule("google", "gemini-2.5-pro").is_none());
 }
 
@@ -91,16 +98,29 @@ fn helpers() {
 fn cheaper_model_saving_is_the_repriced_difference() {
     let records: Vec<CallRecord> = (0..4).map(|i| call(i, "gpt-4o", 300, 100)).collect();
     let a = advise(&records, "0");
-    let f = a.findings.iter().find(|f| f.rule == "cheaper_model").unwrap();
+    let f = a
+        .findings
+        .iter()
+        .find(|f| f.rule == "cheaper_model")
+        .unwrap();
     // gpt-4o 2.50/10, gpt-4o-mini 0.15/0.60 per 1M.
-    assert_eq!(f.saving, d("4") * (d("300") * d("2.35") + d("100") * d("9.4")) / d("1000000"));
+    assert_eq!(
+        f.saving,
+        d("4") * (d("300") * d("2.35") + d("100") * d("9.4")) / d("1000000")
+    );
     assert_eq!(f.scope["root_run_name"], "app");
     assert_eq!(f.scope["tag"], "prod");
     // Two users: user_id is not in the scope.
     assert!(!f.scope.contains_key("user_id"));
     // Below one day of calls: 30 days of it is 30 times it.
-    assert_eq!(f.monthly_saving, (f.saving * d("30")).round_dp(6).normalize());
-    assert_eq!(a.spend, records.iter().map(|r| r.cost.as_ref().unwrap().total).sum());
+    assert_eq!(
+        f.monthly_saving,
+        (f.saving * d("30")).round_dp(6).normalize()
+    );
+    assert_eq!(
+        a.spend,
+        records.iter().map(|r| r.cost.as_ref().unwrap().total).sum()
+    );
 }
 
 #[test]
@@ -126,7 +146,11 @@ fn silent_without_the_prices_it_needs() {
         r.root_run_name = Some("nightly".into());
     }
     let a = advise(&records, "0");
-    assert!(a.findings.iter().all(|f| f.rule != "batch_api"), "{:?}", a.findings);
+    assert!(
+        a.findings.iter().all(|f| f.rule != "batch_api"),
+        "{:?}",
+        a.findings
+    );
     // gpt-4o has them.
     let mut records: Vec<CallRecord> = (0..3).map(|i| call(i, "gpt-4o", 3000, 500)).collect();
     for r in &mut records {
@@ -137,7 +161,10 @@ fn silent_without_the_prices_it_needs() {
         .into_iter()
         .find(|f| f.rule == "batch_api")
         .unwrap();
-    assert_eq!(f.saving, d("3") * (d("3000") * d("1.25") + d("500") * d("5")) / d("1000000"));
+    assert_eq!(
+        f.saving,
+        d("3") * (d("3000") * d("1.25") + d("500") * d("5")) / d("1000000")
+    );
 }
 
 #[test]
@@ -146,8 +173,14 @@ fn repeats_outside_the_cache_lifetime_are_not_cached() {
         Arc::new(Fingerprint {
             request: i,
             prefixes: vec![
-                PrefixMark { hash: 7, bytes: 9000 },
-                PrefixMark { hash: 100 + i, bytes: 10_000 },
+                PrefixMark {
+                    hash: 7,
+                    bytes: 9000,
+                },
+                PrefixMark {
+                    hash: 100 + i,
+                    bytes: 10_000,
+                },
             ],
             prompt_bytes: 10_000,
         })
@@ -157,7 +190,10 @@ fn repeats_outside_the_cache_lifetime_are_not_cached() {
         r.time += Duration::minutes(10 * i64::try_from(i).unwrap());
         r.request.fingerprint = Some(fp(i as u64));
     }
-    assert!(advise(&records, "0").findings.iter().all(|f| f.rule != "prompt_caching"));
+    assert!(advise(&records, "0")
+        .findings
+        .iter()
+        .all(|f| f.rule != "prompt_caching"));
     for (i, r) in records.iter_mut().enumerate() {
         r.time -= Duration::minutes(10 * i64::try_from(i).unwrap());
     }

@@ -69,7 +69,9 @@ pub fn ledger_advise<'py>(
     batch_keywords: Option<Vec<String>>,
     progress: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let progress = progress.filter(|p| !p.is_none()).map(|p| p.clone().unbind());
+    let progress = progress
+        .filter(|p| !p.is_none())
+        .map(|p| p.clone().unbind());
     let location = location(ledger)?;
     let range = range(since, until)?;
     let options = options(min_saving, batch_keywords)?;
@@ -110,7 +112,9 @@ pub(super) fn tracker_advice(
     let records = core.records();
     Ok(py.detach(move || {
         advise::advise_records(
-            records.iter().filter(|r| range.since.is_none_or(|s| r.time >= s)),
+            records
+                .iter()
+                .filter(|r| range.since.is_none_or(|s| r.time >= s)),
             catalog,
             options,
         )
@@ -119,7 +123,11 @@ pub(super) fn tracker_advice(
 
 /// Live hints: when due, the advice over the tracker's latest calls, each finding logged once
 /// per rule and scope. Called after the end hook's locks are released.
-pub(super) fn live_hints(py: Python<'_>, core: &crate::tracker::Tracker, live: &advise::live::Live) {
+pub(super) fn live_hints(
+    py: Python<'_>,
+    core: &crate::tracker::Tracker,
+    live: &advise::live::Live,
+) {
     if !live.due() {
         return;
     }

@@ -50,7 +50,10 @@ pub fn fingerprint_key(location: &Location) -> Result<Key> {
                     return Ok(k);
                 }
                 if !text.trim().is_empty() {
-                    return Err(err(&kp, "is not an llmledger fingerprint key (32 hex digits)"));
+                    return Err(err(
+                        &kp,
+                        "is not an llmledger fingerprint key (32 hex digits)",
+                    ));
                 }
                 // Empty: another process is writing it right now.
                 std::thread::sleep(std::time::Duration::from_millis(5));
@@ -92,7 +95,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(key_path(&ledger)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(key_path(&ledger))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         std::fs::write(key_path(&ledger), "nonsense").unwrap();

@@ -74,13 +74,9 @@ struct RecordOut<'a> {
     latency_s: Option<f64>,
     streamed_chunks: u32,
     error: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     max_tokens: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     request_hash: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     prompt_prefixes: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     prompt_bytes: Option<u64>,
 }
 
