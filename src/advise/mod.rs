@@ -180,12 +180,10 @@ impl Call<'_> {
             .map(|p| p.cost.total)
     }
 
-    /// The entry `model` resolves to for this call's provider (as `Catalog::price_call`
-    /// resolves it).
-    pub fn resolve(&self, model: &str) -> Option<Arc<Entry>> {
-        self.catalog
-            .resolve(model, self.r.provider.as_deref())
-            .map(|r| r.entry)
+    /// The entry `model` resolves to at `provider` (a catalog provider key: this call's
+    /// entry's, so a suggestion is priced at the same host).
+    pub fn resolve(&self, model: &str, provider: &str) -> Option<Arc<Entry>> {
+        self.catalog.resolve(model, Some(provider)).map(|r| r.entry)
     }
 
     /// This call's usage priced at `entry` (same day and tier): what `Catalog::price_call`

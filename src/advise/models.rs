@@ -76,8 +76,8 @@ type Suggestion = Option<(&'static str, Arc<Entry>, &'static str, &'static str)>
 #[derive(Default)]
 pub struct CheaperModel {
     groups: FastMap<(ModelKey, &'static str), Switch>,
-    /// The suggestion per (entry, provider), looked up once.
-    suggested: FastMap<(usize, Option<Arc<str>>), Suggestion>,
+    /// The suggestion per entry, looked up once.
+    suggested: FastMap<usize, Suggestion>,
 }
 
 impl Rule for CheaperModel {
@@ -91,10 +91,10 @@ impl Rule for CheaperModel {
         }
         let suggestion = self
             .suggested
-            .entry((entry_id(e), r.provider.clone()))
+            .entry(entry_id(e))
             .or_insert_with(|| {
                 let (to, family) = data().cheaper(provider, &e.id)?;
-                let to_entry = c.resolve(to)?;
+                let to_entry = c.resolve(to, provider)?;
                 Some((
                     to,
                     to_entry,
@@ -157,8 +157,8 @@ impl Rule for CheaperModel {
 #[derive(Default)]
 pub struct NewerModel {
     groups: FastMap<(ModelKey, &'static str), Switch>,
-    /// The successor per (entry, provider), looked up once.
-    suggested: FastMap<(usize, Option<Arc<str>>), Suggestion>,
+    /// The successor per entry, looked up once.
+    suggested: FastMap<usize, Suggestion>,
 }
 
 impl Rule for NewerModel {
@@ -172,10 +172,10 @@ impl Rule for NewerModel {
         }
         let suggestion = self
             .suggested
-            .entry((entry_id(e), r.provider.clone()))
+            .entry(entry_id(e))
             .or_insert_with(|| {
                 let next = data().successor(provider, &e.id)?;
-                let to_entry = c.resolve(&next.successor)?;
+                let to_entry = c.resolve(&next.successor, provider)?;
                 Some((
                     next.successor.as_str(),
                     to_entry,

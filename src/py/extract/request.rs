@@ -1,6 +1,7 @@
 //! A start hook's sampling parameters, rendered for the request fingerprint
 //! (`crate::fingerprint`): the invocation params that change what a model answers, each as
-//! `key=repr(value)`, in a fixed order. Read only when fingerprints are on.
+//! `key=repr(value)`, sorted by key. Read only when fingerprints are on: one pass over the
+//! invocation params (a handful of items), no lookup per known name.
 
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -39,13 +40,19 @@ pub fn request_params(kwargs: Option<&Bound<'_, PyDict>>) -> Vec<u8> {
         return out;
     };
     let Some(ip) = as_dict(&ip) else { return out };
-    for name in PARAMS {
-        let Ok(Some(v)) = ip.get_item(PyString::intern(py, name)) else {
-            continue;
-        };
+    let mut found: Vec<(&'static str, Bound<'_, PyAny>)> = Vec::new();
+    for (k, v) in ip.iter() {
         if v.is_none() {
             continue;
         }
+        let Ok(k) = k.cast::<PyString>() else { continue };
+        let Ok(k) = k.to_str() else { continue };
+        if let Some(name) = PARAMS.iter().find(|p| **p == k) {
+            found.push((name, v));
+        }
+    }
+    found.sort_unstable_by_key(|(k, _)| *k);
+    for (name, v) in found {
         out.extend_from_slice(name.as_bytes());
         out.push(b'=');
         match v.repr() {
