@@ -19,8 +19,7 @@ from fake_provider import FakeProvider, anthropic_usage, openai_usage
 from langchain_anthropic import ChatAnthropic
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
-from llmledger import CostTracker
-from llmledger import ledger_advise
+from llmledger import CostTracker, ledger_advise
 from llmledger.cli import main
 
 M = Decimal(1_000_000)

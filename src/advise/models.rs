@@ -89,19 +89,16 @@ impl Rule for CheaperModel {
         if !c.billed() || r.usage.input > SHORT_INPUT || r.usage.output > SHORT_OUTPUT {
             return;
         }
-        let suggestion = self
-            .suggested
-            .entry(entry_id(e))
-            .or_insert_with(|| {
-                let (to, family) = data().cheaper(provider, &e.id)?;
-                let to_entry = c.resolve(to, provider)?;
-                Some((
-                    to,
-                    to_entry,
-                    family.source.as_str(),
-                    family.checked.as_str(),
-                ))
-            });
+        let suggestion = self.suggested.entry(entry_id(e)).or_insert_with(|| {
+            let (to, family) = data().cheaper(provider, &e.id)?;
+            let to_entry = c.resolve(to, provider)?;
+            Some((
+                to,
+                to_entry,
+                family.source.as_str(),
+                family.checked.as_str(),
+            ))
+        });
         let Some((to, to_entry, source, checked)) = suggestion.clone() else {
             return;
         };
@@ -170,19 +167,16 @@ impl Rule for NewerModel {
         if !c.billed() {
             return;
         }
-        let suggestion = self
-            .suggested
-            .entry(entry_id(e))
-            .or_insert_with(|| {
-                let next = data().successor(provider, &e.id)?;
-                let to_entry = c.resolve(&next.successor, provider)?;
-                Some((
-                    next.successor.as_str(),
-                    to_entry,
-                    next.source.as_str(),
-                    next.checked.as_str(),
-                ))
-            });
+        let suggestion = self.suggested.entry(entry_id(e)).or_insert_with(|| {
+            let next = data().successor(provider, &e.id)?;
+            let to_entry = c.resolve(&next.successor, provider)?;
+            Some((
+                next.successor.as_str(),
+                to_entry,
+                next.source.as_str(),
+                next.checked.as_str(),
+            ))
+        });
         let Some((to, to_entry, source, checked)) = suggestion.clone() else {
             return;
         };

@@ -45,7 +45,9 @@ pub fn request_params(kwargs: Option<&Bound<'_, PyDict>>) -> Vec<u8> {
         if v.is_none() {
             continue;
         }
-        let Ok(k) = k.cast::<PyString>() else { continue };
+        let Ok(k) = k.cast::<PyString>() else {
+            continue;
+        };
         let Ok(k) = k.to_str() else { continue };
         if let Some(name) = PARAMS.iter().find(|p| **p == k) {
             found.push((name, v));
