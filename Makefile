@@ -61,6 +61,7 @@ bench: build-release
 	$(PY) benchmarks/bench_tokens.py
 	$(PY) benchmarks/bench_catalog.py
 	$(PY) benchmarks/bench_store.py
+	$(PY) benchmarks/bench_advise.py
 	$(PY) benchmarks/bench_budgets.py
 	$(PY) benchmarks/bench_dashboard.py
 

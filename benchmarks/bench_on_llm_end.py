@@ -209,6 +209,45 @@ def main() -> None:
         f"on_record (a Python function doing nothing) adds {hooked[0] - ct[1]:.0f} ns per call "
         f"on one thread, {hooked[1] - ct[2]:.0f} ns with two (the record's dict and the call)."
     )
+    fingerprint_cost(result, args.events, args.repeat)
+
+
+def fingerprint_cost(result: LLMResult, events: int, repeat: int) -> None:
+    """Start + end with a realistic chat prompt, request fingerprints on (the default) and off.
+
+    The prompt: a 2 kB system message and a 200-byte question, with sampling parameters, as
+    a RAG or assistant call sends them; the fingerprints hash it once (SipHash-1-3, keyed).
+    """
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    messages = [
+        [
+            SystemMessage("You are a support assistant for ACME. Follow the policy. " * 36),
+            HumanMessage("How do I reset my password when the e-mail link has expired? " * 3),
+        ]
+    ]
+    kw = {
+        **START_KW,
+        "invocation_params": {
+            **START_KW["invocation_params"],
+            "temperature": 0.2,
+            "max_tokens": 512,
+        },
+    }
+    variants = {
+        "fingerprints off": lambda: CostTracker(fingerprints=False),
+        "fingerprints on (default)": CostTracker,
+    }
+    best = dict.fromkeys(variants, float("inf"))
+    for _ in range(repeat):
+        for name, make in variants.items():
+            ns = bench(make, result, events, 1, 1, messages=messages, start_kw=kw, time_starts=True)
+            best[name] = min(best[name], ns)
+    off = best["fingerprints off"]
+    print(f"\nstart + end with a 2.2 kB chat prompt, {events} calls, best of {repeat}:")
+    for name, ns in best.items():
+        print(f"{name:<30} {ns:>12.0f} ns   {ns / off:>5.2f}x")
+    print(f"fingerprints add {best['fingerprints on (default)'] - off:.0f} ns per call")
 
 
 if __name__ == "__main__":

@@ -152,6 +152,8 @@ def main() -> None:
         print(f"$ llmledger report {ledger.name} --by user_id")
         llmledger_cli(["report", str(ledger), "--by", "user_id"])
 
+    advisor_demo()
+
     print("\n== Budgets: stopped before the money is spent ==")
     alerts: list[BudgetAlert] = []
     guarded = CostTracker(
@@ -178,6 +180,47 @@ def main() -> None:
         f"carol: spent ${state['spent']} of ${state['limit']}, remaining ${state['remaining']}, "
         f"resets at {state['resets_at']:%Y-%m-%d %H:%M} UTC"
     )
+
+
+def advisor_demo() -> None:
+    """A support bot, a nightly job and a classifier write a ledger; the advisor prices what
+    to change. Every figure re-prices the recorded calls with the catalog."""
+    print("\n== The advisor: what to change, and how many dollars it is worth ==")
+    policy = SystemMessage("You are ACME's support assistant. Follow the refund policy. " * 300)
+    support = UsageFakeChatModel(
+        model="gpt-4o",
+        responses=["Here is how to reset it."],
+        usage={"input_tokens": 4_600, "output_tokens": 180, "total_tokens": 4_780},
+    )
+    nightly = UsageFakeChatModel(
+        model="gpt-4o",
+        responses=["Digest of the day."],
+        usage={"input_tokens": 9_000, "output_tokens": 1_200, "total_tokens": 10_200},
+    )
+    classifier = UsageFakeChatModel(
+        model="gpt-4o",
+        responses=["billing"],
+        usage={"input_tokens": 900, "output_tokens": 5, "total_tokens": 905},
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        ledger = Path(tmp) / "costs.db"
+        t = CostTracker(store=ledger)
+        for i in range(12):  # the same long policy before every question
+            support.invoke(
+                [policy, HumanMessage(f"Ticket {i}: how do I reset my password?")],
+                config={"callbacks": [t], "metadata": {"user_id": f"u{i % 3}"}},
+            )
+        for i in range(8):  # a job no one waits on, call by call
+            nightly.invoke(
+                f"Summarise account {i}", config={"callbacks": [t], "run_name": "nightly-digest"}
+            )
+        for _ in range(20):  # one short question, asked again and again
+            classifier.invoke(
+                "Which team handles 'refund not received'?", config={"callbacks": [t]}
+            )
+        t.close()
+        print(f"$ llmledger advise {ledger.name}")
+        llmledger_cli(["advise", str(ledger)])
 
 
 if __name__ == "__main__":

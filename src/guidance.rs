@@ -38,7 +38,7 @@ pub fn unnamed_model(provider: Option<&str>) -> Option<String> {
 }
 
 /// How to get a provider's own token counts in a stream, for the provider's LangChain client.
-fn stream_usage_fix(provider: Option<&str>) -> String {
+pub fn stream_usage_fix(provider: Option<&str>) -> String {
     match provider.map(crate::catalog::normalize_provider) {
         Some("openai") => "pass ChatOpenAI(..., stream_usage=True): it is on by default only for \
              OpenAI's own endpoint, and off with a custom base_url or client (the server must \

@@ -68,6 +68,20 @@ pub struct CallRecord {
     /// Components priced by a fallback rather than a price of their own
     /// (`cache_read_tokens at the input price: no cache_read price`), `; `-separated.
     pub price_notes: Option<String>,
+    /// What the start saw of the request that the advisor needs: its output cap and its
+    /// fingerprints (never text).
+    pub request: RequestFacts,
+}
+
+/// What a call's start saw of its request, for the advisor (`crate::advise`): no text.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RequestFacts {
+    /// The output cap the request set (`max_tokens` and its kin, times `n`); `None`: it set
+    /// none, or its start was not seen (then `fingerprint` is `None` too).
+    pub max_tokens: Option<u64>,
+    /// Keyed hashes of the prompt's prefixes and of the whole request; `None` when the start
+    /// was not seen, gave no prompt, or fingerprints are off.
+    pub fingerprint: Option<Arc<crate::fingerprint::Fingerprint>>,
 }
 
 impl CallRecord {
@@ -523,6 +537,7 @@ mod tests {
             error: None,
             usage_notes: None,
             price_notes: None,
+            request: crate::ledger::RequestFacts::default(),
         }
     }
 

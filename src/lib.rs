@@ -11,10 +11,12 @@
 //! `py` (built with the default `python` feature) converts LangChain's objects into these
 //! types and back.
 
+pub mod advise;
 pub mod budget;
 pub mod catalog;
 pub mod digest;
 pub mod error;
+pub mod fingerprint;
 pub mod fork;
 pub mod guidance;
 pub mod ids;

@@ -20,8 +20,9 @@ use crate::budget::{
     SystemClock,
 };
 use crate::catalog::{Catalog, Entry};
+use crate::fingerprint;
 use crate::ids::RunMap;
-use crate::ledger::{CallRecord, Dimension, Ledger, SummaryRow, Totals};
+use crate::ledger::{CallRecord, Dimension, Ledger, RequestFacts, SummaryRow, Totals};
 use crate::money::Decimal;
 use crate::store::Store;
 use crate::tokens::{self, Prompt};
@@ -77,8 +78,15 @@ pub struct StartInfo {
     /// `prompt` for the reservation and the end's estimate.
     pub prompt_tokens: Option<u64>,
     /// The most output tokens the request allows (`max_tokens` and its kin, times `n`), if
-    /// it says: bounds a budget's reservation.
+    /// it says: bounds a budget's reservation, and is recorded (the advisor's
+    /// `uncapped_output`) when fingerprints are on.
     pub max_output: Option<u64>,
+    /// The request's sampling parameters as the binding rendered them (equal bytes for equal
+    /// parameters): part of the request fingerprint.
+    pub params: Vec<u8>,
+    /// The caller holds the prompt itself (by reference) to count at the end if need be:
+    /// `prompt` is then only hashed for the request fingerprint, not kept.
+    pub prompt_held: bool,
     /// Problems found while reading the start's arguments (attribution cut, tags dropped),
     /// for the binding to log.
     pub warnings: Vec<String>,
@@ -160,6 +168,8 @@ struct RunContext {
     /// The catalog entry its reservation was priced with and the model's token counter,
     /// kept to count and price a stream's running estimate when a budget cuts streams.
     priced_by: Option<(Arc<Entry>, tokens::Counter)>,
+    /// The request's cap and fingerprints, for the record.
+    request: RequestFacts,
 }
 
 /// A run's prompt as its start left it: the text (to count if usage must be estimated), or
@@ -196,6 +206,8 @@ pub struct Tracker {
     blocked: AtomicU64,
     /// Whether `end` returns a copy of each record (for a per-record hook).
     return_records: bool,
+    /// The secret request fingerprints are keyed with; `None`: no fingerprints.
+    fingerprint_key: Option<fingerprint::Key>,
 }
 
 /// Models already warned about as unpriced, process-wide: one warning per model.
@@ -219,6 +231,35 @@ impl Tracker {
             clock: Arc::new(SystemClock),
             blocked: AtomicU64::new(0),
             return_records: false,
+            fingerprint_key: None,
+        }
+    }
+
+    /// Records request fingerprints (and output caps) keyed with `key` (see
+    /// [`crate::fingerprint`]).
+    #[must_use]
+    pub fn with_fingerprints(mut self, key: fingerprint::Key) -> Self {
+        self.fingerprint_key = Some(key);
+        self
+    }
+
+    /// Whether calls are fingerprinted (the binding then reads their prompts and caps).
+    pub fn fingerprints(&self) -> bool {
+        self.fingerprint_key.is_some()
+    }
+
+    /// What the start leaves for the advisor: the request's cap and fingerprints. Hashing
+    /// the prompt once, front to back, is the only work (see [`crate::fingerprint::of`]).
+    fn request_facts(&self, info: &StartInfo) -> RequestFacts {
+        let Some(key) = self.fingerprint_key else {
+            return RequestFacts::default();
+        };
+        RequestFacts {
+            max_tokens: info.max_output,
+            fingerprint: info
+                .prompt
+                .as_ref()
+                .map(|p| Arc::new(fingerprint::of(key, p, info.model.as_deref(), &info.params))),
         }
     }
 
@@ -386,6 +427,7 @@ impl Tracker {
             Some(p) => self.root_of(p),
             None => (info.run_id, info.name.as_deref().map(Arc::from)),
         };
+        let request = self.request_facts(&info);
         let mut prompt_tokens = None;
         let mut reservation = None;
         let mut priced_by = None;
@@ -436,12 +478,17 @@ impl Tracker {
             tags: info.tags,
             service_tier: info.service_tier,
             chunks: 0,
-            prompt: info.prompt.filter(|_| self.config.estimate),
+            // Kept for the end's estimate unless the caller counted it (`prompt_tokens`) or
+            // holds it itself.
+            prompt: info.prompt.filter(|_| {
+                self.config.estimate && !info.prompt_held && info.prompt_tokens.is_none()
+            }),
             streamed: String::new(),
             streamed_tokens: 0,
             prompt_tokens,
             reservation,
             priced_by,
+            request,
         };
         // Reservations to give back, released after the runs' lock (a shared budget store is
         // a network request).
@@ -543,6 +590,13 @@ impl Tracker {
     /// Kept records, oldest first (cloned).
     pub fn records(&self) -> Vec<CallRecord> {
         self.ledger.lock().records().cloned().collect()
+    }
+
+    /// The latest `n` kept records, oldest first (cloned).
+    pub fn recent_records(&self, n: usize) -> Vec<CallRecord> {
+        let ledger = self.ledger.lock();
+        let skip = ledger.records().len().saturating_sub(n);
+        ledger.records().skip(skip).cloned().collect()
     }
 
     /// Records dropped from memory because of `max_records`.

@@ -170,7 +170,7 @@ def test_tracker_writes_postgres_and_import_is_idempotent(
     assert "10 records read, 0 added, 10 already present" in capsys.readouterr().out
     versions = psql(postgres_url, "SELECT version FROM llmledger_schema ORDER BY version")
     # One row per schema step, each applied once.
-    assert versions.split() == ["1", "2"]
+    assert versions.split() == ["1", "2", "3"]
 
 
 def test_env_ledger_and_redacted_password(

@@ -4,7 +4,8 @@ Exact, attributed costs of every LangChain call, priced by a Rust core with a bu
 date-aware price catalog, and token counts from OpenAI's own vocabularies, offline.
 
 Reading a durable ledger back: `read_ledger(path, since=...)` streams its records,
-`ledger_summary(path, by=[...])` gives the rows and totals of `llmledger report`.
+`ledger_summary(path, by=[...])` gives the rows and totals of `llmledger report`,
+`ledger_advise(path, since=...)` the findings of `llmledger advise`.
 
 Importing llmledger is cheap: the LangChain parts (`CostTracker`, `track_costs`) load on
 first use, and no tokenizer vocabulary loads before the first count that needs it.
@@ -36,6 +37,7 @@ from llmledger._core import (
     count_message_tokens,
     count_tokens,
     count_tokens_batch,
+    ledger_advise,
     ledger_summary,
     price,
     read_ledger,
@@ -65,6 +67,7 @@ __all__ = [
     "count_message_tokens",
     "count_tokens",
     "count_tokens_batch",
+    "ledger_advise",
     "ledger_summary",
     "ledger_tracker",
     "live",

@@ -32,6 +32,7 @@ __all__ = [
     "ledger_digest",
     "ledger_export",
     "ledger_import",
+    "ledger_advise",
     "ledger_report",
     "ledger_spend",
     "ledger_summary",
@@ -165,6 +166,8 @@ class Tracker:
         prices: _Prices = None,
         max_records: int | None = None,
         estimate: bool = True,
+        fingerprints: bool = True,
+        advise: bool = False,
         store: str | os.PathLike[str] | None = None,
         durability: str | None = None,
         budgets: Budget | Sequence[Budget] | None = None,
@@ -179,6 +182,13 @@ class Tracker:
         budget_timeout: float | None = None,
         budget_backend_error: str | None = None,
     ) -> Tracker: ...
+    def advise(
+        self,
+        since: str | datetime.datetime | datetime.date | None = None,
+        *,
+        min_saving: str | None = None,
+        batch_keywords: list[str] | None = None,
+    ) -> list[dict[str, Any]]: ...
     def totals(self) -> dict[str, Any]: ...
     @property
     def total_tokens(self) -> int: ...
@@ -331,6 +341,16 @@ def ledger_report(
     progress: Callable[[int], object] | None = None,
     currency: str | None = None,
     rate: _Rate | None = None,
+) -> dict[str, Any]: ...
+def ledger_advise(
+    ledger: _Path,
+    *,
+    since: _Bound = None,
+    until: _Bound = None,
+    min_saving: str | None = None,
+    prices: _Prices = None,
+    batch_keywords: list[str] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> dict[str, Any]: ...
 def ledger_export(
     path: _Path,

@@ -195,6 +195,13 @@ class CostTracker(_LangChainHooks):
             llmledger's tokenizer and price that, marking the record `usage_source =
             "estimated"`. The prompt is held in memory until the call ends, never stored.
             `False` records such calls as unpriced instead.
+        fingerprints: record, per call, keyed hashes of its prompt's prefixes and of the whole
+            request (model, prompt, sampling parameters), never the text, and its output cap:
+            what `advise()` needs to find repeated prefixes and duplicate requests. The key
+            is the ledger's (`<ledger>.key`, owner-only) or, without a ledger, the tracker's.
+        advise: log a hint on the `llmledger` logger the first time an advisor rule fires
+            for a scope (once each), with its saving so far: the tracker looks at its latest
+            calls after calls 5, 10, 20, 50 and every 100th. See `advise()`.
         store: a durable ledger file every call is also written to: `"costs.db"` (SQLite,
             the default for any other extension) or `"costs.jsonl"` (JSON lines). Several
             processes may share one. A `"postgresql://user@host/db"` URL writes to PostgreSQL,
@@ -256,6 +263,8 @@ class CostTracker(_LangChainHooks):
         prices: PricesArg = None,
         max_records: int | None = None,
         estimate: bool = True,
+        fingerprints: bool = True,
+        advise: bool = False,
         store: StoreArg = None,
         durability: str = "batch",
         budgets: _core.Budget | Sequence[_core.Budget] | None = None,
@@ -278,6 +287,8 @@ class CostTracker(_LangChainHooks):
             prices=prices,
             max_records=max_records,
             estimate=estimate,
+            fingerprints=fingerprints,
+            advise=advise,
             store=store,
             durability=durability,
             budgets=budgets,
@@ -414,6 +425,31 @@ class CostTracker(_LangChainHooks):
         `rate`, the cost column is in that currency and a last line names the rate."""
         return self._core.report(
             [by] if isinstance(by, str) else list(by), currency=currency, rate=rate
+        )
+
+    def advise(
+        self,
+        since: str | datetime.datetime | datetime.date | None = None,
+        *,
+        min_saving: str | Decimal = "0.01",
+        batch_keywords: Sequence[str] = (),
+    ) -> list[dict[str, Any]]:
+        """What to change, and how many dollars it is worth, from this tracker's own calls.
+
+        Every dollar figure re-prices the recorded token counts with the catalog (exact
+        decimals, as strings). With `store=`, the whole ledger (flushed first) is read; else
+        the calls kept in memory. `since`: `"30d"`, a date or datetime. Findings saving less
+        than `min_saving` USD are left out (findings about accuracy, with saving "0", stay).
+        `batch_keywords` adds words that mark batch work in root run names and tags. Each
+        finding: rule, title, saving_usd, monthly_saving_usd, share_of_spend, calls, scope,
+        evidence, action, caveat (docs/advise.md).
+
+        Example:
+            >>> CostTracker().advise()
+            []
+        """
+        return self._core.advise(
+            since, min_saving=str(min_saving), batch_keywords=list(batch_keywords)
         )
 
     def records(self) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ Examples:
     llmledger report costs.db --by user_id,model --since 7d
     llmledger report costs.db --by node --format html -o report.html
     llmledger watch costs.db --by model,user_id --budget 10/day
+    llmledger advise costs.db --since 30d    # what to change, with the dollars it saves
     llmledger export costs.db --format csv -o costs.csv
     llmledger import costs.jsonl --into costs.db
 """
@@ -358,6 +359,108 @@ def _cmd_watch(args: argparse.Namespace) -> int:
     return watch(follower, title=args.ledger, refresh=args.refresh, count=args.count)
 
 
+def _usd(amount: str) -> str:
+    """`$1.2345` for an exact decimal string (at least two decimals, nothing rounded)."""
+    d = Decimal(amount)
+    return f"${d:.2f}" if d == d.quantize(Decimal("0.01")) else f"${d}"
+
+
+def _pct(share: str) -> str:
+    return f"{Decimal(share) * 100:.1f}%"
+
+
+def _observed(w: dict[str, Any]) -> str:
+    days = Decimal(w["days_observed"])
+    span = "1 day (or less)" if days == 1 else f"{days} days"
+    return f"{w['calls']:,} calls, {_usd(w['spend_usd'])} spent over {span}"
+
+
+def _advice_text(advice: dict[str, Any], ledger: str) -> str:
+    w = advice["window"]
+    lines = [f"llmledger advise {ledger}: {_observed(w)}; monthly = 30 days at that rate"]
+    findings = advice["findings"]
+    if not findings:
+        lines.append("no findings: nothing to change that the ledger's calls show.")
+    for i, f in enumerate(findings, 1):
+        lines.append("")
+        if Decimal(f["saving_usd"]) > 0:
+            money = (
+                f"saves {_usd(f['saving_usd'])} ({_pct(f['share_of_spend'])} of spend), "
+                f"about {_usd(f['monthly_saving_usd'])} a month"
+            )
+        else:
+            money = "no saving computed"
+        lines.append(f"{i}. [{f['rule']}] {money}")
+        lines.append(f"   {f['title']}")
+        scope = ", ".join(f"{k}={v}" for k, v in f["scope"].items())
+        lines.append(f"   scope: {scope}; calls: {f['calls']:,}")
+        lines.append(f"   do: {f['action']}")
+        lines.append(f"   check: {f['caveat']}")
+    return "\n".join(lines)
+
+
+def _advice_markdown(advice: dict[str, Any], ledger: str) -> str:
+    w = advice["window"]
+    lines = [
+        f"## llmledger advice: `{ledger}`",
+        "",
+        f"{_observed(w)}; monthly figures are 30 days at that rate.",
+        "",
+    ]
+    if not advice["findings"]:
+        lines.append("No findings.")
+        return "\n".join(lines)
+    lines += [
+        "| # | rule | saving | monthly | share | calls | finding |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for i, f in enumerate(advice["findings"], 1):
+        title = f["title"].replace("|", "\\|")
+        lines.append(
+            f"| {i} | `{f['rule']}` | {_usd(f['saving_usd'])} | "
+            f"{_usd(f['monthly_saving_usd'])} | {_pct(f['share_of_spend'])} | {f['calls']:,} | "
+            f"{title} |"
+        )
+    lines.append("")
+    for i, f in enumerate(advice["findings"], 1):
+        scope = ", ".join(f"`{k}={v}`" for k, v in f["scope"].items())
+        lines += [
+            f"### {i}. `{f['rule']}`: {_usd(f['saving_usd'])}",
+            "",
+            f"{f['title']}",
+            "",
+            f"- **scope**: {scope}",
+            f"- **do**: {f['action']}",
+            f"- **check**: {f['caveat']}",
+            "",
+        ]
+    return "\n".join(lines).rstrip()
+
+
+def _cmd_advise(args: argparse.Namespace) -> int:
+    progress = _Progress(args.ledger, "reading")
+    try:
+        advice = _core.ledger_advise(
+            args.ledger,
+            since=args.since,
+            until=args.until,
+            min_saving=args.min_saving,
+            prices=args.prices,
+            batch_keywords=args.batch_keyword or [],
+            progress=progress,
+        )
+    finally:
+        progress.done()
+    if args.format == "json":
+        json.dump({"ledger": args.ledger, **advice}, sys.stdout, indent=2)
+        print()
+    elif args.format == "markdown":
+        print(_advice_markdown(advice, args.ledger))
+    else:
+        print(_advice_text(advice, args.ledger))
+    return 0
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     progress = _Progress(args.ledger, "exporting")
     out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
@@ -534,6 +637,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     w.add_argument("--count", type=int, help=argparse.SUPPRESS)
     w.set_defaults(func=_cmd_watch)
+
+    a = sub.add_parser(
+        "advise",
+        parents=[window],
+        help="what to change, and how many dollars it saves, from a ledger's own calls",
+        description="Findings ranked by the money the ledger's own calls would have saved "
+        "(every figure re-priced with the catalog, exact): prompt caching, cheaper or newer "
+        "models, the batch API, output caps, duplicate requests, estimated usage, unpriced "
+        "models (docs/advise.md).",
+    )
+    a.add_argument("ledger", help="a SQLite (.db) or JSONL ledger")
+    a.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    a.add_argument(
+        "--min-saving",
+        default="0.01",
+        metavar="USD",
+        help="leave out money findings saving less (default 0.01)",
+    )
+    a.add_argument("--prices", help="a JSON or TOML price file layered on the catalog")
+    a.add_argument(
+        "--batch-keyword",
+        action="append",
+        metavar="WORD",
+        help="a word that marks batch work in root run names and tags (repeatable; adds to "
+        "batch, background, nightly, offline, cron, backfill)",
+    )
+    a.set_defaults(func=_cmd_advise)
 
     e = sub.add_parser("export", parents=[window], help="write a ledger's records as CSV or JSONL")
     e.add_argument("ledger", help="a SQLite (.db) or JSONL ledger, or a postgresql:// URL")

@@ -739,6 +739,7 @@ fn call_scope_from_a_record() {
         error: None,
         usage_notes: None,
         price_notes: None,
+        request: crate::ledger::RequestFacts::default(),
     };
     let b = budgets(vec![Budget::daily(d("1"))
         .unwrap()

@@ -303,8 +303,8 @@ impl PriceSet {
             c.audio = self.audio_cost(usage)?;
         }
         c.total = money::sum(&c.parts())
-        .filter(|t| *t <= money::MAX_CALL_COST)
-        .ok_or_else(too_costly)?;
+            .filter(|t| *t <= money::MAX_CALL_COST)
+            .ok_or_else(too_costly)?;
         Ok(c)
     }
 }

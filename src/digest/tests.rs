@@ -50,6 +50,7 @@ pub(crate) fn record(run: u128, cost: &str) -> CallRecord {
         error: None,
         usage_notes: None,
         price_notes: None,
+        request: crate::ledger::RequestFacts::default(),
     }
 }
 

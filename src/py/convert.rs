@@ -72,6 +72,11 @@ pub fn record_dict<'py>(py: Python<'py>, r: &CallRecord) -> PyResult<Bound<'py, 
     d.set_item("error", r.error.as_deref())?;
     d.set_item("usage_notes", r.usage_notes.as_deref())?;
     d.set_item("price_notes", r.price_notes.as_deref())?;
+    let req = crate::store::record::RequestColumns::of(&r.request);
+    d.set_item("max_tokens", req.max_tokens)?;
+    d.set_item("request_hash", req.request_hash)?;
+    d.set_item("prompt_prefixes", req.prompt_prefixes)?;
+    d.set_item("prompt_bytes", req.prompt_bytes)?;
     Ok(d)
 }
 

@@ -126,7 +126,7 @@ fn bound(v: Option<&Bound<'_, PyAny>>, end_of_day: bool) -> PyResult<Option<Date
     )))
 }
 
-fn range(
+pub(super) fn range(
     since: Option<&Bound<'_, PyAny>>,
     until: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<TimeRange> {
@@ -137,7 +137,7 @@ fn range(
 }
 
 /// Calls a Python progress callback from a thread without the GIL.
-fn progress_fn(cb: Option<&Py<PyAny>>) -> impl FnMut(u64) + '_ {
+pub(super) fn progress_fn(cb: Option<&Py<PyAny>>) -> impl FnMut(u64) + '_ {
     move |n| {
         if let Some(cb) = cb {
             Python::attach(|py| {

@@ -1,6 +1,7 @@
 //! The binding layer: `PyO3` classes and functions, and nothing else. Compiled into the
 //! `llmledger._core` extension module.
 
+mod advise;
 mod budget;
 mod catalog;
 mod convert;
@@ -61,6 +62,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<follow::PyFollower>()?;
     m.add_function(wrap_pyfunction!(follow::ledger_digest, m)?)?;
     m.add_function(wrap_pyfunction!(ledger::ledger_report, m)?)?;
+    m.add_function(wrap_pyfunction!(advise::ledger_advise, m)?)?;
     m.add_function(wrap_pyfunction!(ledger::ledger_export, m)?)?;
     m.add_function(wrap_pyfunction!(ledger::ledger_import, m)?)?;
     m.add_function(wrap_pyfunction!(ledger::ledger_spend, m)?)?;

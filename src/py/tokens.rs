@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::extract::text_of;
 use crate::tokens::{
     self, memo, ChatMessage, ContentPart, Counter, Encoding, MessageCount, MessageKey, MessageSink,
+    Prompt,
 };
 
 /// Text at least this long is counted with the GIL released (shorter counts take less time
@@ -271,6 +272,32 @@ pub fn chat_message(m: &Bound<'_, PyAny>) -> PyResult<ChatMessage> {
     let mut msg = ChatMessage::default();
     read_message(m, &mut msg)?;
     Ok(msg)
+}
+
+/// A start's prompt copied into the core's form (the messages' text, the tool definitions),
+/// for the request fingerprint: `None` when `inputs` is not a non-empty list or a message
+/// cannot be read.
+pub fn prompt_of(
+    inputs: &Bound<'_, PyAny>,
+    invocation_params: Option<&Bound<'_, PyAny>>,
+) -> Option<Prompt> {
+    let lists = inputs.cast::<PyList>().ok()?;
+    if lists.is_empty() {
+        return None;
+    }
+    if lists.get_item(0).ok()?.cast::<PyString>().is_ok() {
+        return Some(Prompt::Text(
+            lists.iter().filter_map(|p| text_of(&p)).collect(),
+        ));
+    }
+    let mut messages = Vec::new();
+    for list in lists.iter() {
+        for m in list.try_iter().ok()? {
+            messages.push(chat_message(&m.ok()?).ok()?);
+        }
+    }
+    let tools = tools_of(tools_param(invocation_params).as_ref());
+    Some(Prompt::Chat { messages, tools })
 }
 
 fn tools_of(tools: Option<&Bound<'_, PyAny>>) -> Vec<Value> {

@@ -47,6 +47,8 @@ pub struct PyTracker {
     /// Open runs' prompts, by reference, to count at their end if the response reports no
     /// usage (trackers without budgets; see `held.rs`).
     held: HeldPrompts,
+    /// `advise=True`: which live hints were logged.
+    live: Option<crate::advise::live::Live>,
 }
 
 fn error_text(error: &Bound<'_, PyAny>) -> String {
@@ -64,6 +66,34 @@ fn error_text(error: &Bound<'_, PyAny>) -> String {
         s = s.chars().take(MAX_ERROR_CHARS).collect::<String>() + "...";
     }
     s
+}
+
+/// The fingerprint secret: the ledger's (its owner-only key file), or for a tracker without
+/// a ledger (or whose key file cannot be read) a fresh one for this tracker, with a warning.
+fn fingerprint_key(py: Python<'_>, store: Option<&crate::store::Store>) -> crate::fingerprint::Key {
+    use crate::fingerprint::Key;
+    if let Some(s) = store {
+        let loc = s.location().clone();
+        match py.detach(|| crate::store::fingerprint_key(&loc)) {
+            Ok(k) => return k,
+            Err(e) => log_warnings(
+                py,
+                &[format!(
+                    "{e}: this tracker's request fingerprints get a key of their own, so the \
+                     advisor cannot match them with other processes' calls"
+                )],
+            ),
+        }
+    }
+    // The OS's randomness failing is not a reason to stop tracking: the time and process id
+    // still make a key that no key file holds.
+    Key::random().unwrap_or_else(|_| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        #[allow(clippy::cast_possible_truncation)]
+        Key([t as u64, u64::from(std::process::id()) ^ (t >> 64) as u64])
+    })
 }
 
 fn opt_uuid(v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u128>> {
@@ -130,6 +160,9 @@ impl PyTracker {
             if let Some(hook) = hook {
                 call_on_record(py, &hook, &r);
             }
+        }
+        if let Some(live) = &self.live {
+            super::advise::live_hints(py, &self.core, live);
         }
     }
 
@@ -274,7 +307,20 @@ impl PyTracker {
             }
         }
         log_warnings(py, &std::mem::take(&mut info.warnings));
+        let fingerprints = self.core.fingerprints();
         let held = self.prompt_at_start(py, call, &mut info);
+        if fingerprints {
+            // The request fingerprint hashes the prompt's text: a copy, hashed by the core's
+            // start and not kept there when this binding holds the prompt by reference.
+            info.prompt = call
+                .inputs
+                .and_then(|i| tokens::prompt_of(i, call.invocation_params));
+            info.prompt_held = held.is_some();
+            if info.max_output.is_none() {
+                info.max_output = extract::max_output(call.invocation_params);
+            }
+            info.params = extract::request_params(call.invocation_params);
+        }
         let model = if held.is_some() {
             info.model.clone()
         } else {
@@ -393,14 +439,17 @@ impl PyTracker {
 #[pymethods]
 impl PyTracker {
     #[new]
-    #[pyo3(signature = (*, attribute=None, prices=None, max_records=None, estimate=true, store=None, durability=None, budgets=None, on_alert=None, alert_webhook=None, clock=None, log_alerts=true, on_record=None, budget_store=None, budget_prefix=None, budget_lease=None, budget_timeout=None, budget_backend_error=None))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (*, attribute=None, prices=None, max_records=None, estimate=true, fingerprints=true, advise=false, store=None, durability=None, budgets=None, on_alert=None, alert_webhook=None, clock=None, log_alerts=true, on_record=None, budget_store=None, budget_prefix=None, budget_lease=None, budget_timeout=None, budget_backend_error=None))]
+    // Python's keyword arguments, one per option.
+    #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
     fn new(
         py: Python<'_>,
         attribute: Option<Vec<String>>,
         prices: Option<&Bound<'_, PyAny>>,
         max_records: Option<usize>,
         estimate: bool,
+        fingerprints: bool,
+        advise: bool,
         store: Option<&Bound<'_, PyAny>>,
         durability: Option<&str>,
         budgets: Option<&Bound<'_, PyAny>>,
@@ -466,7 +515,11 @@ impl PyTracker {
             max_records,
             estimate,
         });
-        if let Some(s) = super::ledger::open_store(py, store, durability)? {
+        let store = super::ledger::open_store(py, store, durability)?;
+        if fingerprints {
+            core = core.with_fingerprints(fingerprint_key(py, store.as_deref()));
+        }
+        if let Some(s) = store {
             core = core.with_store(s);
         }
         let clock = clock
@@ -517,6 +570,7 @@ impl PyTracker {
             clock,
             on_record: parking_lot::Mutex::new(on_record),
             held: HeldPrompts::default(),
+            live: advise.then(crate::advise::live::Live::default),
         })
     }
 
@@ -546,6 +600,22 @@ impl PyTracker {
             c.clear();
         }
         self.held.clear();
+    }
+
+    /// What to change and how many dollars it is worth, from this tracker's calls (its
+    /// ledger's, when it has one): a list of finding dicts, largest saving first (see
+    /// `ledger_advise`).
+    #[pyo3(signature = (since=None, *, min_saving=None, batch_keywords=None))]
+    fn advise<'py>(
+        &self,
+        py: Python<'py>,
+        since: Option<&Bound<'py, PyAny>>,
+        min_saving: Option<&Bound<'py, PyAny>>,
+        batch_keywords: Option<Vec<String>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let options = super::advise::options(min_saving, batch_keywords)?;
+        let advice = super::advise::tracker_advice(py, &self.core, since, options)?;
+        super::advise::advice_object(py, &advice)?.get_item("findings")
     }
 
     /// Running totals as a dict.

@@ -17,7 +17,7 @@ use crate::ledger::CallRecord;
 use super::location::Location;
 use super::postgres::{PgLedger, PgUrl};
 use super::record::parse_json_line;
-use super::sqlite::{read_row, SELECT, SELECT_ID_COLUMN};
+use super::sqlite::{read_row, SELECT, SELECT_ID};
 use super::{Format, SqliteLedger};
 
 /// Rows read per SQLite statement, so the writer is never kept waiting on a long read.
@@ -141,7 +141,7 @@ impl Follower {
                 .map_err(e)?;
             let mut page = 0i64;
             while let Some(row) = rows.next().map_err(e)? {
-                let id: i64 = row.get(SELECT_ID_COLUMN).map_err(e)?;
+                let id: i64 = row.get(SELECT_ID).map_err(e)?;
                 let rec = read_row(row).map_err(|m| err(&self.path, m))?;
                 self.pos = u64::try_from(id).unwrap_or(self.pos);
                 page += 1;

@@ -13,6 +13,7 @@
 
 pub mod follow;
 pub mod jsonl;
+pub mod key;
 pub mod location;
 pub mod postgres;
 pub mod read;
@@ -35,6 +36,7 @@ use crate::error::{Error, Result};
 use crate::ledger::CallRecord;
 
 pub use jsonl::JsonlLedger;
+pub use key::fingerprint_key;
 pub use location::Location;
 pub use read::{export, import_jsonl, parse_time_bound, report, spend_since, ImportStats, Report};
 pub use reader::{open_reader, RecordReader};

@@ -15,7 +15,7 @@ use crate::ledger::CallRecord;
 use super::jsonl::JsonlReader;
 use super::location::Location;
 use super::postgres::{PgLedger, PgUrl};
-use super::sqlite::{range_condition_from, read_row, SqliteLedger, SELECT, SELECT_ID_COLUMN};
+use super::sqlite::{range_condition_from, read_row, SqliteLedger, SELECT, SELECT_ID};
 use super::{Format, TimeRange};
 
 /// A ledger's records in a time range, batch by batch.
@@ -192,7 +192,7 @@ impl RecordReader for SqliteReader {
         let mut last = None;
         while let Some(row) = rows.next().map_err(e)? {
             let time: String = row.get(0).map_err(e)?;
-            let id: i64 = row.get(SELECT_ID_COLUMN).map_err(e)?;
+            let id: i64 = row.get(SELECT_ID).map_err(e)?;
             out.push(read_row(row).map_err(|m| SqliteLedger::err(&path, m))?);
             last = Some((time, id));
             n += 1;

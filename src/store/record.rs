@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::catalog::CostBreakdown;
-use crate::ledger::{uuid_string, CallRecord};
+use crate::fingerprint::Fingerprint;
+use crate::ledger::{uuid_string, CallRecord, RequestFacts};
 use crate::money::{self, Decimal};
 use crate::usage::{Usage, UsageSource};
 
@@ -75,6 +76,56 @@ struct RecordOut<'a> {
     error: Option<&'a str>,
     usage_notes: Option<&'a str>,
     price_notes: Option<&'a str>,
+    max_tokens: Option<u64>,
+    request_hash: Option<String>,
+    prompt_prefixes: Option<String>,
+    prompt_bytes: Option<u64>,
+}
+
+/// A record's request facts as stored (JSONL fields, SQLite columns): `max_tokens`,
+/// `request_hash` (16 hex digits), `prompt_prefixes` (`hash:bytes ...`), `prompt_bytes`.
+pub struct RequestColumns {
+    /// `max_tokens`
+    pub max_tokens: Option<u64>,
+    /// `request_hash`
+    pub request_hash: Option<String>,
+    /// `prompt_prefixes`
+    pub prompt_prefixes: Option<String>,
+    /// `prompt_bytes`
+    pub prompt_bytes: Option<u64>,
+}
+
+impl RequestColumns {
+    /// The stored form of `r`.
+    pub fn of(r: &RequestFacts) -> RequestColumns {
+        let f = r.fingerprint.as_deref();
+        RequestColumns {
+            max_tokens: r.max_tokens,
+            request_hash: f.map(Fingerprint::request_text),
+            prompt_prefixes: f.map(Fingerprint::prefixes_text),
+            prompt_bytes: f.map(|f| f.prompt_bytes),
+        }
+    }
+
+    /// The facts back; fingerprints that do not parse are dropped (they only inform advice).
+    pub fn facts(self) -> RequestFacts {
+        let fingerprint = match (self.request_hash, self.prompt_prefixes) {
+            (Some(h), Some(p)) => Fingerprint::parse_request(&h)
+                .zip(Fingerprint::parse_prefixes(&p))
+                .map(|(request, prefixes)| {
+                    Arc::new(Fingerprint {
+                        request,
+                        prefixes,
+                        prompt_bytes: self.prompt_bytes.unwrap_or(0),
+                    })
+                }),
+            _ => None,
+        };
+        RequestFacts {
+            max_tokens: self.max_tokens,
+            fingerprint,
+        }
+    }
 }
 
 fn cost_out(c: &CostBreakdown) -> CostOut {
@@ -91,6 +142,7 @@ fn cost_out(c: &CostBreakdown) -> CostOut {
 
 /// Appends one record as a JSON line (with its `\n`) to `out`.
 pub fn write_json_line(r: &CallRecord, out: &mut Vec<u8>) {
+    let req = RequestColumns::of(&r.request);
     let rec = RecordOut {
         time: time_text(&r.time),
         run_id: uuid_string(r.run_id),
@@ -128,6 +180,10 @@ pub fn write_json_line(r: &CallRecord, out: &mut Vec<u8>) {
         error: r.error.as_deref(),
         usage_notes: r.usage_notes.as_deref(),
         price_notes: r.price_notes.as_deref(),
+        max_tokens: req.max_tokens,
+        request_hash: req.request_hash,
+        prompt_prefixes: req.prompt_prefixes,
+        prompt_bytes: req.prompt_bytes,
     };
     // Serialising plain strings, numbers and maps cannot fail.
     let _ = serde_json::to_writer(&mut *out, &rec);
@@ -197,6 +253,14 @@ struct RecordIn {
     streamed_chunks: Option<u32>,
     #[serde(default)]
     error: Option<String>,
+    #[serde(default)]
+    max_tokens: Option<u64>,
+    #[serde(default)]
+    request_hash: Option<String>,
+    #[serde(default)]
+    prompt_prefixes: Option<String>,
+    #[serde(default)]
+    prompt_bytes: Option<u64>,
 }
 
 /// An amount of a record (`cost`, `cost_components.*`): a decimal string (or number) that can
@@ -352,6 +416,13 @@ pub fn parse_json_line(line: &str) -> Result<CallRecord, String> {
         error: r.error,
         usage_notes: r.usage_notes,
         price_notes: r.price_notes,
+        request: RequestColumns {
+            max_tokens: r.max_tokens,
+            request_hash: r.request_hash,
+            prompt_prefixes: r.prompt_prefixes,
+            prompt_bytes: r.prompt_bytes,
+        }
+        .facts(),
     })
 }
 

@@ -22,7 +22,9 @@ use crate::ledger::{uuid_string, CallRecord};
 use crate::money::Decimal;
 use crate::usage::Usage;
 
-use super::record::{money_text, parse_time, parse_usage_source, parse_uuid, time_text};
+use super::record::{
+    money_text, parse_time, parse_usage_source, parse_uuid, time_text, RequestColumns,
+};
 use super::TimeRange;
 
 /// Schema steps, in order: step `i` brings a ledger from version `i` to version `i + 1`.
@@ -72,6 +74,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // 3: where usage details came from, and components priced by a fallback.
     "ALTER TABLE calls ADD COLUMN usage_notes TEXT;
     ALTER TABLE calls ADD COLUMN price_notes TEXT;",
+    // 4: what the advisor reads of a request: its output cap and its fingerprints (keyed
+    // hashes, never text; see docs/ledger.md).
+    "ALTER TABLE calls ADD COLUMN max_tokens INTEGER;
+    ALTER TABLE calls ADD COLUMN request_hash TEXT;
+    ALTER TABLE calls ADD COLUMN prompt_prefixes TEXT;
+    ALTER TABLE calls ADD COLUMN prompt_bytes INTEGER;",
 ];
 
 /// The schema version this llmledger writes and reads.
@@ -92,12 +100,11 @@ const INSERT: &str = "INSERT OR IGNORE INTO calls (time, run_id, parent_run_id, 
     input_audio_tokens, output_audio_tokens, usage_source, service_tier, cost, cost_input, \
     cost_cache_read, cost_cache_write, cost_output, cost_reasoning, cost_audio, cost_pico, \
     unpriced_reason, price_entry, catalog_version, latency_s, streamed_chunks, error, \
-    estimated_by, requested_model, usage_notes, price_notes) VALUES \
-    (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, \
-    ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37)";
-
-/// The index of the row id in [`SELECT`]'s columns.
-pub(super) const SELECT_ID_COLUMN: usize = 36;
+    estimated_by, requested_model, usage_notes, price_notes, max_tokens, request_hash, \
+    prompt_prefixes, prompt_bytes) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, \
+    ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, \
+    ?39, ?40, ?41)";
 
 /// Every column `read_row` reads, then the row id (a reader's cursor).
 pub(super) const SELECT: &str =
@@ -106,8 +113,12 @@ pub(super) const SELECT: &str =
     cache_write_1h_tokens, output_tokens, reasoning_tokens, input_audio_tokens, \
     output_audio_tokens, usage_source, service_tier, cost, cost_input, cost_cache_read, \
     cost_cache_write, cost_output, cost_reasoning, cost_audio, unpriced_reason, price_entry, \
-    catalog_version, latency_s, streamed_chunks, error, estimated_by, requested_model, usage_notes, price_notes, c.id \
+    catalog_version, latency_s, streamed_chunks, error, estimated_by, requested_model, \
+    usage_notes, price_notes, max_tokens, request_hash, prompt_prefixes, prompt_bytes, c.id \
     FROM calls c";
+
+/// The index of `c.id` in [`SELECT`]'s columns.
+pub(super) const SELECT_ID: usize = 40;
 
 /// True when `path` starts with SQLite's file header.
 pub fn has_sqlite_header(path: &Path) -> bool {
@@ -439,6 +450,7 @@ fn insert_one(stmt: &mut rusqlite::CachedStatement<'_>, r: &CallRecord) -> rusql
     let c = r.cost.as_ref();
     let m = |f: fn(&CostBreakdown) -> Decimal| c.map(|c| money_text(f(c)));
     let u = &r.usage;
+    let req = RequestColumns::of(&r.request);
     stmt.execute(params![
         time_text(&r.time),
         uuid_string(r.run_id),
@@ -477,6 +489,10 @@ fn insert_one(stmt: &mut rusqlite::CachedStatement<'_>, r: &CallRecord) -> rusql
         r.requested_model.as_deref(),
         r.usage_notes.as_deref(),
         r.price_notes.as_deref(),
+        req.max_tokens.map(clamp),
+        req.request_hash,
+        req.prompt_prefixes,
+        req.prompt_bytes.map(clamp),
     ])
 }
 
@@ -563,5 +579,18 @@ pub(super) fn read_row(row: &rusqlite::Row<'_>) -> std::result::Result<CallRecor
         error: s(31)?,
         usage_notes: s(34)?,
         price_notes: s(35)?,
+        request: RequestColumns {
+            max_tokens: row
+                .get::<_, Option<i64>>(36)
+                .map_err(|e| e.to_string())?
+                .and_then(|v| u64::try_from(v).ok()),
+            request_hash: s(37)?,
+            prompt_prefixes: s(38)?,
+            prompt_bytes: row
+                .get::<_, Option<i64>>(39)
+                .map_err(|e| e.to_string())?
+                .and_then(|v| u64::try_from(v).ok()),
+        }
+        .facts(),
     })
 }

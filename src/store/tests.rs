@@ -68,6 +68,7 @@ fn rec(i: u128, user: &str, model: &str, cost: Option<&str>, tags: &[&str]) -> C
         error: None,
         usage_notes: None,
         price_notes: None,
+        request: crate::ledger::RequestFacts::default(),
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::{price_variant, warned_models, EndInfo, EndOutcome, RunContext, SeenPrompt, Tracker};
 use crate::budget::{Alert, CallScope, ReservationId};
-use crate::ledger::CallRecord;
+use crate::ledger::{CallRecord, RequestFacts};
 use crate::shared_names::shared_name;
 use crate::tokens::{self, Counter};
 use crate::usage::{partial_description, Field, Fields, Usage, UsageSource};
@@ -28,6 +28,8 @@ struct Run {
     reservation: Option<ReservationId>,
     /// What llmledger can count itself (estimates on, start seen).
     seen: Option<Seen>,
+    /// The request's cap and fingerprints.
+    request: RequestFacts,
 }
 
 /// The text a run's start and stream left: its prompt (or the prompt's count) and the
@@ -112,6 +114,7 @@ impl Tracker {
             error: end.error,
             usage_notes: end.usage_notes,
             price_notes: None,
+            request: run.request,
         };
         self.price(&mut record, usage.unknown, &mut warnings);
         if record.usage_source == UsageSource::Estimated && record.chunks > 0 {
@@ -157,6 +160,7 @@ impl Tracker {
             chunks: c.chunks,
             reservation: c.reservation,
             seen,
+            request: c.request,
         }
     }
 
@@ -179,6 +183,7 @@ impl Tracker {
             chunks: 0,
             reservation: None,
             seen: None,
+            request: RequestFacts::default(),
         }
     }
 

@@ -16,10 +16,12 @@ use crate::tracker::EndInfo;
 use crate::usage::{Field, Fields, Usage};
 
 mod count;
+mod request;
 mod start;
 mod usage;
 
 use count::Reader;
+pub use request::request_params;
 pub use start::{attribution, max_output, serialized_name, start_info, tag_list, NODE_KEY};
 use usage::{read_raw_usage, read_usage_metadata, Read};
 

@@ -88,6 +88,13 @@ const MIGRATIONS: &[&str] = &[
     // 2: where usage details came from, and components priced by a fallback (SQLite's 3).
     "ALTER TABLE llmledger_calls ADD COLUMN usage_notes text;
     ALTER TABLE llmledger_calls ADD COLUMN price_notes text;",
+    // 3: what the advisor reads of a request (SQLite's 4), and the ledger's fingerprint
+    // secret, shared by every host that writes it.
+    "ALTER TABLE llmledger_calls ADD COLUMN max_tokens bigint;
+    ALTER TABLE llmledger_calls ADD COLUMN request_hash text;
+    ALTER TABLE llmledger_calls ADD COLUMN prompt_prefixes text;
+    ALTER TABLE llmledger_calls ADD COLUMN prompt_bytes bigint;
+    CREATE TABLE llmledger_secret (name text PRIMARY KEY, value text NOT NULL);",
 ];
 
 /// The schema version of the PostgreSQL ledger this llmledger writes and reads.
@@ -104,10 +111,11 @@ const COLUMNS: &str = "time, run_id, parent_run_id, root_run_id, root_run_name, 
     input_audio_tokens, output_audio_tokens, usage_source, estimated_by, service_tier, cost, \
     cost_input, cost_cache_read, cost_cache_write, cost_output, cost_reasoning, cost_audio, \
     cost_pico, unpriced_reason, price_entry, catalog_version, latency_s, latency_us, \
-    streamed_chunks, error, usage_notes, price_notes";
+    streamed_chunks, error, usage_notes, price_notes, max_tokens, request_hash, prompt_prefixes, \
+    prompt_bytes";
 
 /// The SQL type of each of [`COLUMNS`].
-const TYPES: [&str; 38] = [
+const TYPES: [&str; 42] = [
     "timestamptz",
     "uuid",
     "uuid",
@@ -146,6 +154,10 @@ const TYPES: [&str; 38] = [
     "text",
     "text",
     "text",
+    "bigint",
+    "text",
+    "text",
+    "bigint",
 ];
 
 /// A row as the JSONL ledger's JSON object (what [`parse_json_line`] reads), as text.
@@ -167,7 +179,9 @@ const ROW_JSON: &str = "json_build_object(
     'unpriced_reason', c.unpriced_reason, 'price_entry', c.price_entry,
     'catalog_version', c.catalog_version, 'latency_s', c.latency_s,
     'streamed_chunks', c.streamed_chunks, 'error', c.error,
-    'usage_notes', c.usage_notes, 'price_notes', c.price_notes)::text";
+    'usage_notes', c.usage_notes, 'price_notes', c.price_notes,
+    'max_tokens', c.max_tokens, 'request_hash', c.request_hash,
+    'prompt_prefixes', c.prompt_prefixes, 'prompt_bytes', c.prompt_bytes)::text";
 
 fn clamp(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
@@ -175,7 +189,7 @@ fn clamp(v: u64) -> i64 {
 
 /// A record's values, as text in the order of [`COLUMNS`] (`None`: SQL NULL).
 #[allow(clippy::many_single_char_names)] // one short name per kind of conversion
-fn cells(r: &CallRecord) -> [Option<String>; 38] {
+fn cells(r: &CallRecord) -> [Option<String>; 42] {
     let attribution: serde_json::Map<String, serde_json::Value> = r
         .attribution
         .iter()
@@ -186,6 +200,7 @@ fn cells(r: &CallRecord) -> [Option<String>; 38] {
     let u = &r.usage;
     let s = |v: Option<&str>| v.map(str::to_string);
     let n = |v: u64| Some(clamp(v).to_string());
+    let req = crate::store::record::RequestColumns::of(&r.request);
     [
         Some(time_text(&r.time)),
         Some(uuid_string(r.run_id)),
@@ -230,6 +245,10 @@ fn cells(r: &CallRecord) -> [Option<String>; 38] {
         s(r.error.as_deref()),
         s(r.usage_notes.as_deref()),
         s(r.price_notes.as_deref()),
+        req.max_tokens.map(|v| clamp(v).to_string()),
+        req.request_hash,
+        req.prompt_prefixes,
+        req.prompt_bytes.map(|v| clamp(v).to_string()),
     ]
 }
 
@@ -688,6 +707,37 @@ fn insert_values(
     }
     tx.commit()?;
     Ok(usize::try_from(added).unwrap_or(usize::MAX))
+}
+
+/// The ledger's fingerprint secret (`llmledger_secret`), created by the first host that asks:
+/// every host of one ledger hashes with the same key, so the advisor matches their calls.
+pub fn fingerprint_key(url: &PgUrl) -> Result<crate::fingerprint::Key> {
+    use crate::fingerprint::Key;
+    let e = |m: postgres::Error| url.err(describe(&m));
+    // Opening migrates the schema (the secret's table is step 3).
+    let mut ledger = PgLedger::open(url).map_err(|o| match o {
+        OpenError::Connect(m) => url.err(describe(&m)),
+        OpenError::Other(m) => m,
+    })?;
+    let fresh = Key::random().map_err(|m| url.err(format!("a fingerprint key: {m}")))?;
+    ledger
+        .client
+        .execute(
+            "INSERT INTO llmledger_secret (name, value) VALUES ('fingerprint_key', $1) \
+             ON CONFLICT (name) DO NOTHING",
+            &[&fresh.to_hex()],
+        )
+        .map_err(e)?;
+    let row = ledger
+        .client
+        .query_one(
+            "SELECT value FROM llmledger_secret WHERE name = 'fingerprint_key'",
+            &[],
+        )
+        .map_err(e)?;
+    let text: String = row.try_get(0).map_err(e)?;
+    Key::from_hex(&text)
+        .ok_or_else(|| url.err("llmledger_secret's fingerprint_key is not 32 hex digits"))
 }
 
 #[cfg(test)]

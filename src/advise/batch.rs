@@ -1,0 +1,165 @@
+//! `batch_api`: calls that are not latency-sensitive, priced at the model's batch (or flex)
+//! prices.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::{model_key, usd, Call, FastMap, Finding, ModelKey, Narrow, Rule};
+use crate::money::{self, Decimal};
+
+/// Calls of one root run (a chain or graph invocation) from which on they are a burst that
+/// `.batch()` or a loop made: work no user waits on call by call.
+pub const BURST_CALLS: u64 = 10;
+/// Root runs followed at most for bursts.
+const MAX_ROOTS: usize = 100_000;
+
+#[derive(Default)]
+struct Priced {
+    calls: u64,
+    now: Decimal,
+    then: Decimal,
+}
+
+#[derive(Default)]
+struct BatchGroup {
+    calls: u64,
+    now: Decimal,
+    then: Decimal,
+    variant: &'static str,
+    why_named: u64,
+    why_burst: u64,
+    narrow: Narrow,
+}
+
+/// `batch_api`.
+pub struct BatchApi {
+    keywords: Vec<String>,
+    groups: FastMap<(ModelKey, &'static str), BatchGroup>,
+    /// Calls of each root run with a parent-child burst shape, not named as batch work:
+    /// counted in when the root reaches [`BURST_CALLS`].
+    roots: FastMap<u128, (ModelKey, &'static str, Priced, Narrow)>,
+}
+
+impl BatchApi {
+    /// The rule, with the words that mark batch work.
+    pub fn new(keywords: &[String]) -> Self {
+        BatchApi {
+            keywords: keywords.iter().map(|k| k.to_ascii_lowercase()).collect(),
+            groups: FastMap::default(),
+            roots: FastMap::default(),
+        }
+    }
+
+    fn named_batch(&self, c: &Call<'_>) -> bool {
+        let has = |s: &str| {
+            let s = s.to_ascii_lowercase();
+            self.keywords.iter().any(|k| s.contains(k.as_str()))
+        };
+        c.r.root_run_name.as_deref().is_some_and(has) || c.r.tags.iter().any(|t| has(t))
+    }
+}
+
+impl Rule for BatchApi {
+    fn add(&mut self, c: &Call<'_>) {
+        let r = c.r;
+        let Some(now) = c.cost else { return };
+        if !c.billed()
+            || r.chunks > 0
+            || crate::catalog::tier_variant(r.service_tier.as_deref()).is_some()
+        {
+            return;
+        }
+        let (then, variant) = match c.price_variant(&r.usage, "batch") {
+            Some(p) => (p, "batch"),
+            None => match c.price_variant(&r.usage, "flex") {
+                Some(p) => (p, "flex"),
+                None => return,
+            },
+        };
+        if self.named_batch(c) {
+            let g = self.groups.entry((model_key(r), variant)).or_default();
+            g.calls += 1;
+            g.now += now;
+            g.then += then;
+            g.variant = variant;
+            g.why_named += 1;
+            g.narrow.add(r);
+            return;
+        }
+        if r.parent_run_id.is_none() {
+            return;
+        }
+        if !self.roots.contains_key(&r.root_run_id) && self.roots.len() >= MAX_ROOTS {
+            return;
+        }
+        let e = self
+            .roots
+            .entry(r.root_run_id)
+            .or_insert_with(|| (model_key(r), variant, Priced::default(), Narrow::default()));
+        e.2.calls += 1;
+        e.2.now += now;
+        e.2.then += then;
+        e.3.add(r);
+    }
+
+    fn finish(&mut self, _end: Option<DateTime<Utc>>) -> Vec<Finding> {
+        for (_, (key, variant, p, narrow)) in self.roots.drain() {
+            if p.calls < BURST_CALLS {
+                continue;
+            }
+            let g = self.groups.entry((key, variant)).or_default();
+            g.calls += p.calls;
+            g.now += p.now;
+            g.then += p.then;
+            g.variant = variant;
+            g.why_burst += p.calls;
+            g.narrow.merge(&narrow);
+        }
+        let mut out = Vec::new();
+        for (((model, provider), variant), g) in self.groups.drain() {
+            let saving = g.now - g.then;
+            if saving <= Decimal::ZERO {
+                continue;
+            }
+            let action = if variant == "batch" {
+                "submit these calls through the provider's Batch API (results within 24 hours): \
+                 OpenAI's /v1/batches, Anthropic's Message Batches (client.messages.batches); \
+                 LangChain's .batch() alone does not use it"
+                    .to_string()
+            } else {
+                "send these calls with service_tier=\"flex\" (slower, cheaper processing): \
+                 ChatOpenAI(model=..., service_tier=\"flex\")"
+                    .to_string()
+            };
+            out.push(Finding {
+                rule: "batch_api",
+                title: format!(
+                    "{} non-streaming background calls to {model} at standard prices would have \
+                     cost {} at {variant} prices instead of {}",
+                    g.calls,
+                    money::format_usd(g.then),
+                    money::format_usd(g.now)
+                ),
+                saving,
+                monthly_saving: Decimal::ZERO,
+                share_of_spend: Decimal::ZERO,
+                calls: g.calls,
+                scope: g.narrow.scope(&model, provider.as_deref()),
+                evidence: json!({
+                    "calls": g.calls,
+                    "named_as_batch_work": g.why_named,
+                    "in_bursts_of_one_root_run": g.why_burst,
+                    "burst_calls_at_least": BURST_CALLS,
+                    "current_cost_usd": usd(g.now),
+                    "variant": variant,
+                    "variant_cost_usd": usd(g.then),
+                }),
+                action,
+                caveat: "Only for work no one waits on: batch results can take up to 24 hours, \
+                    flex requests may be slower or refused at busy times."
+                    .into(),
+            });
+        }
+        out
+    }
+}

@@ -1,0 +1,232 @@
+use std::str::FromStr;
+use std::sync::Arc;
+
+use chrono::{Duration, TimeZone, Utc};
+
+use super::caching::prefix_tokens;
+use super::data::{data, matches};
+use super::output::percentile;
+use super::*;
+use crate::fingerprint::{Fingerprint, PrefixMark};
+use crate::ledger::RequestFacts;
+use crate::usage::UsageSource;
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+/// A call priced by the bundled catalog, as the tracker would record it.
+fn call(i: u64, model: &str, input: u64, output: u64) -> CallRecord {
+    let catalog = Catalog::bundled().unwrap();
+    let usage = Usage {
+        input,
+        output,
+        ..Usage::default()
+    };
+    let time = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap()
+        + Duration::seconds(i64::try_from(i).unwrap());
+    let cost = catalog
+        .price_call(model, Some("openai"), &usage, time.date_naive(), None)
+        .and_then(|p| p.priced.ok())
+        .map(|p| p.cost);
+    CallRecord {
+        time,
+        run_id: u128::from(i) + 1,
+        parent_run_id: None,
+        root_run_id: u128::from(i) + 1,
+        root_run_name: Some("app".into()),
+        model: Some(model.into()),
+        requested_model: Some(model.into()),
+        provider: Some("openai".into()),
+        attribution: vec![("user_id".into(), format!("u{}", i % 2))],
+        tags: vec!["prod".into()],
+        usage,
+        usage_source: UsageSource::Provider,
+        estimated_by: None,
+        service_tier: None,
+        cost,
+        unpriced_reason: None,
+        price_entry: None,
+        catalog_version: None,
+        latency: Some(0.5),
+        chunks: 0,
+        error: None,
+        request: RequestFacts::default(),
+    }
+}
+
+fn advise(records: &[CallRecord], min_saving: &str) -> Advice {
+    let options = Options {
+        min_saving: d(min_saving),
+        ..Options::default()
+    };
+    advise_records(records, Catalog::bundled().unwrap(), options)
+}
+
+#[test]
+fn data_parses_and_matches_snapshots_not_neighbours() {
+    assert!(!data().families.is_empty());
+    assert_eq!(matches("gpt-4o", "gpt-4o"), Some(6));
+    assert_eq!(matches("gpt-4o-2024-08-06", "gpt-4o"), Some(6));
+    assert_eq!(matches("gpt-4o-mini", "gpt-4o"), None);
+    assert_eq!(matches("claude-opus-4-5", "claude-opus-4"), None);
+    assert_eq!(matches("claude-opus-4-20250514", "claude-opus-4"), Some(13));
+    let r = data().cache_rule("anthropic", "claude-opus-4-5").unwrap();
+    assert_eq!(r.min_tokens, 4096);
+    assert_eq!(
+        data()
+            .cache_rule("anthropic", "claude-sonnet-4-6")
+            .unwrap()
+            .min_tokens,
+        1024
+    );
+    assert!(data().cache_rule("google", "gemini-2.5-pro").is_none());
+}
+
+#[test]
+fn helpers() {
+    assert_eq!(prefix_tokens(3000, 100, 300), 1000);
+    assert_eq!(prefix_tokens(10, 1, 3), 3);
+    assert_eq!(prefix_tokens(10, 1, 0), 0);
+    let mut v = vec![5, 1, 4, 2, 3, 6, 7, 8, 9, 10];
+    assert_eq!(percentile(&mut v, 90), 9);
+    assert_eq!(percentile(&mut [], 90), 0);
+    assert_eq!(percentile(&mut [7], 90), 7);
+}
+
+#[test]
+fn cheaper_model_saving_is_the_repriced_difference() {
+    let records: Vec<CallRecord> = (0..4).map(|i| call(i, "gpt-4o", 300, 100)).collect();
+    let a = advise(&records, "0");
+    let f = a
+        .findings
+        .iter()
+        .find(|f| f.rule == "cheaper_model")
+        .unwrap();
+    // gpt-4o 2.50/10, gpt-4o-mini 0.15/0.60 per 1M.
+    assert_eq!(
+        f.saving,
+        d("4") * (d("300") * d("2.35") + d("100") * d("9.4")) / d("1000000")
+    );
+    assert_eq!(f.scope["root_run_name"], "app");
+    assert_eq!(f.scope["tag"], "prod");
+    // Two users: user_id is not in the scope.
+    assert!(!f.scope.contains_key("user_id"));
+    // Below one day of calls: 30 days of it is 30 times it.
+    assert_eq!(
+        f.monthly_saving,
+        (f.saving * d("30")).round_dp(6).normalize()
+    );
+    assert_eq!(
+        a.spend,
+        records.iter().map(|r| r.cost.as_ref().unwrap().total).sum()
+    );
+}
+
+#[test]
+fn min_saving_drops_small_money_findings_only() {
+    let mut records: Vec<CallRecord> = (0..2).map(|i| call(i, "gpt-4o", 300, 100)).collect();
+    let mut unpriced = call(9, "acme-7b", 10, 10);
+    unpriced.cost = None;
+    records.push(unpriced);
+    let a = advise(&records, "1");
+    assert_eq!(
+        a.findings.iter().map(|f| f.rule).collect::<Vec<_>>(),
+        vec!["unpriced_models"]
+    );
+}
+
+#[test]
+fn silent_without_the_prices_it_needs() {
+    // gpt-3.5-turbo-0613 has no batch prices in the catalog: no batch_api finding.
+    let mut records: Vec<CallRecord> = (0..3)
+        .map(|i| call(i, "gpt-3.5-turbo-0613", 3000, 500))
+        .collect();
+    for r in &mut records {
+        r.root_run_name = Some("nightly".into());
+    }
+    let a = advise(&records, "0");
+    assert!(
+        a.findings.iter().all(|f| f.rule != "batch_api"),
+        "{:?}",
+        a.findings
+    );
+    // gpt-4o has them.
+    let mut records: Vec<CallRecord> = (0..3).map(|i| call(i, "gpt-4o", 3000, 500)).collect();
+    for r in &mut records {
+        r.root_run_name = Some("nightly".into());
+    }
+    let f = advise(&records, "0")
+        .findings
+        .into_iter()
+        .find(|f| f.rule == "batch_api")
+        .unwrap();
+    assert_eq!(
+        f.saving,
+        d("3") * (d("3000") * d("1.25") + d("500") * d("5")) / d("1000000")
+    );
+}
+
+#[test]
+fn repeats_outside_the_cache_lifetime_are_not_cached() {
+    let fp = |i: u64| {
+        Arc::new(Fingerprint {
+            request: i,
+            prefixes: vec![
+                PrefixMark {
+                    hash: 7,
+                    bytes: 9000,
+                },
+                PrefixMark {
+                    hash: 100 + i,
+                    bytes: 10_000,
+                },
+            ],
+            prompt_bytes: 10_000,
+        })
+    };
+    let mut records: Vec<CallRecord> = (0..3).map(|i| call(i, "gpt-4o", 5000, 10)).collect();
+    for (i, r) in records.iter_mut().enumerate() {
+        r.time += Duration::minutes(10 * i64::try_from(i).unwrap());
+        r.request.fingerprint = Some(fp(i as u64));
+    }
+    assert!(advise(&records, "0")
+        .findings
+        .iter()
+        .all(|f| f.rule != "prompt_caching"));
+    for (i, r) in records.iter_mut().enumerate() {
+        r.time -= Duration::minutes(10 * i64::try_from(i).unwrap());
+    }
+    let f = advise(&records, "0")
+        .findings
+        .into_iter()
+        .find(|f| f.rule == "prompt_caching")
+        .unwrap();
+    // 4500 prefix tokens (90% of the bytes) twice at 1.25 instead of 2.50; OpenAI charges no
+    // write premium.
+    assert_eq!(f.saving, d("2") * d("4500") * d("1.25") / d("1000000"));
+    assert_eq!(f.calls, 2);
+}
+
+#[test]
+fn json_has_the_issue_fields_and_exact_strings() {
+    let records: Vec<CallRecord> = (0..4).map(|i| call(i, "gpt-4o", 300, 100)).collect();
+    let j = advise(&records, "0").to_json();
+    let f = &j["findings"][0];
+    for k in [
+        "rule",
+        "title",
+        "saving_usd",
+        "monthly_saving_usd",
+        "share_of_spend",
+        "calls",
+        "scope",
+        "evidence",
+        "action",
+        "caveat",
+    ] {
+        assert!(f.get(k).is_some(), "{k}");
+    }
+    assert!(f["saving_usd"].is_string());
+    assert_eq!(j["window"]["calls"], 4);
+}

@@ -1,0 +1,314 @@
+//! Fingerprints of a call's request, taken at its start: keyed hashes of the prompt's prefixes
+//! and of the whole request, never the text. What the advisor (`crate::advise`) needs to find
+//! repeated prompt prefixes (a provider's prompt cache would have served them) and identical
+//! requests (a response cache would have) from a ledger alone.
+//!
+//! The prompt is hashed once, front to back: tool definitions first (providers put them before the messages in the cached prefix), then each
+//! message (role, name, text parts, tool calls, each length-prefixed so no two prompts hash
+//! alike by shifting text between fields). After the tools and after each message the hash so
+//! far is one [`PrefixMark`], with the prompt's bytes up to there: two calls whose marks agree
+//! share that prefix. The request hash adds the model and the request's sampling parameters.
+//!
+//! The text streams through foldhash (seeded from the secret; several GB/s, so a long prompt
+//! costs the start hook well under a microsecond), and each mark is that 64-bit state run
+//! through SipHash-1-3 under the 128-bit secret: what is stored is a keyed PRF of the prefix.
+//! Marks are comparable within one llmledger build (foldhash's output may change between its
+//! versions; the rules look back an hour at most).
+//!
+//! The secret is per ledger (a sidecar key file, owner-only, see
+//! `crate::store::fingerprint_key`), so a ledger handed around does not let anyone confirm a
+//! guessed prompt by hashing it; readers compare hashes and never need the key.
+
+use std::fmt::Write;
+use std::hash::{BuildHasher, Hasher};
+
+use foldhash::fast::{FixedState, FoldHasher};
+use siphasher::sip::SipHasher13;
+
+use crate::tokens::{ChatMessage, ContentPart, Prompt};
+
+/// Prefix marks kept per call at most: the first [`MARKS_HEAD`] (tools, system prompt, first
+/// turns: what different conversations share) and the last ones (the previous turn of a
+/// conversation: what its next turn repeats).
+pub const MAX_MARKS: usize = 16;
+const MARKS_HEAD: usize = 4;
+
+/// A 128-bit fingerprint secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Key(pub [u64; 2]);
+
+impl Key {
+    /// A fresh random key.
+    pub fn random() -> std::io::Result<Key> {
+        let mut b = [0u8; 16];
+        getrandom::fill(&mut b).map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(Key::from_bytes(b))
+    }
+
+    /// The key of 16 bytes.
+    pub fn from_bytes(b: [u8; 16]) -> Key {
+        let mut lo = [0u8; 8];
+        let mut hi = [0u8; 8];
+        lo.copy_from_slice(&b[..8]);
+        hi.copy_from_slice(&b[8..]);
+        Key([u64::from_le_bytes(lo), u64::from_le_bytes(hi)])
+    }
+
+    /// As 32 hex digits (the key file's text).
+    pub fn to_hex(self) -> String {
+        format!("{:016x}{:016x}", self.0[0], self.0[1])
+    }
+
+    /// From 32 hex digits.
+    pub fn from_hex(s: &str) -> Option<Key> {
+        let s = s.trim();
+        if s.len() != 32 || !s.is_ascii() {
+            return None;
+        }
+        Some(Key([
+            u64::from_str_radix(&s[..16], 16).ok()?,
+            u64::from_str_radix(&s[16..], 16).ok()?,
+        ]))
+    }
+}
+
+/// The prompt hashed up to a point: after the tools, or after a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PrefixMark {
+    /// The keyed hash of the prompt so far.
+    pub hash: u64,
+    /// The prompt's text bytes so far (of `Fingerprint::prompt_bytes`).
+    pub bytes: u64,
+}
+
+/// A call's request fingerprints.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// The keyed hash of the whole request: model, prompt, sampling parameters.
+    pub request: u64,
+    /// The prompt's prefixes, shortest first (at most [`MAX_MARKS`]).
+    pub prefixes: Vec<PrefixMark>,
+    /// The prompt's text bytes in all (what a mark's `bytes` is a share of).
+    pub prompt_bytes: u64,
+}
+
+impl Fingerprint {
+    /// `hex:bytes` per mark, space-separated (how the SQLite ledger stores the marks).
+    pub fn prefixes_text(&self) -> String {
+        let mut s = String::with_capacity(self.prefixes.len() * 24);
+        for (i, m) in self.prefixes.iter().enumerate() {
+            if i > 0 {
+                s.push(' ');
+            }
+            let _ = write!(s, "{:016x}:{}", m.hash, m.bytes);
+        }
+        s
+    }
+
+    /// The marks of [`Fingerprint::prefixes_text`]; `None` when malformed.
+    pub fn parse_prefixes(text: &str) -> Option<Vec<PrefixMark>> {
+        text.split_ascii_whitespace()
+            .map(|m| {
+                let (h, b) = m.split_once(':')?;
+                Some(PrefixMark {
+                    hash: u64::from_str_radix(h, 16).ok()?,
+                    bytes: b.parse().ok()?,
+                })
+            })
+            .collect()
+    }
+
+    /// The request hash as 16 hex digits.
+    pub fn request_text(&self) -> String {
+        format!("{:016x}", self.request)
+    }
+
+    /// A request hash from 16 hex digits.
+    pub fn parse_request(text: &str) -> Option<u64> {
+        u64::from_str_radix(text.trim(), 16).ok()
+    }
+}
+
+/// The keyed hash of the text so far.
+fn keyed(key: Key, h: &FoldHasher<'_>) -> u64 {
+    let mut s = SipHasher13::new_with_keys(key.0[0], key.0[1]);
+    s.write_u64(h.finish());
+    s.finish()
+}
+
+/// Feeds one length-prefixed field.
+fn field(h: &mut FoldHasher<'_>, bytes: &[u8]) {
+    h.write_u64(bytes.len() as u64);
+    h.write(bytes);
+}
+
+fn message(h: &mut FoldHasher<'_>, m: &ChatMessage) -> u64 {
+    let mut bytes = 0u64;
+    field(h, m.role.as_bytes());
+    field(h, m.name.as_deref().unwrap_or_default().as_bytes());
+    h.write_u64(m.content.len() as u64);
+    for p in &m.content {
+        match p {
+            ContentPart::Text(t) => {
+                h.write_u8(0);
+                field(h, t.as_bytes());
+                bytes += t.len() as u64;
+            }
+            ContentPart::Image { low } => h.write_u8(if *low { 1 } else { 2 }),
+        }
+    }
+    h.write_u64(m.tool_calls.len() as u64);
+    for c in &m.tool_calls {
+        field(h, c.name.as_bytes());
+        field(h, c.arguments.as_bytes());
+        bytes += (c.name.len() + c.arguments.len()) as u64;
+    }
+    bytes
+}
+
+/// Keeps the first [`MARKS_HEAD`] marks and the last ones, [`MAX_MARKS`] in all.
+fn push_mark(marks: &mut Vec<PrefixMark>, mark: PrefixMark) {
+    if marks.len() == MAX_MARKS {
+        marks.remove(MARKS_HEAD);
+    }
+    marks.push(mark);
+}
+
+/// The fingerprints of a request: `prompt` for `model`, with `params` (the request's sampling
+/// parameters, as the binding rendered them: any bytes that are equal for equal parameters).
+pub fn of(key: Key, prompt: &Prompt, model: Option<&str>, params: &[u8]) -> Fingerprint {
+    let mut h = FixedState::with_seed(key.0[0] ^ key.0[1].rotate_left(32)).build_hasher();
+    let mut marks = Vec::new();
+    let mut bytes = 0u64;
+    match prompt {
+        Prompt::Chat { messages, tools } => {
+            if !tools.is_empty() {
+                for t in tools {
+                    let text = t.to_string();
+                    field(&mut h, text.as_bytes());
+                    bytes += text.len() as u64;
+                }
+                push_mark(
+                    &mut marks,
+                    PrefixMark {
+                        hash: keyed(key, &h),
+                        bytes,
+                    },
+                );
+            }
+            for m in messages {
+                bytes += message(&mut h, m);
+                push_mark(
+                    &mut marks,
+                    PrefixMark {
+                        hash: keyed(key, &h),
+                        bytes,
+                    },
+                );
+            }
+        }
+        Prompt::Text(prompts) => {
+            for p in prompts {
+                field(&mut h, p.as_bytes());
+                bytes += p.len() as u64;
+                push_mark(
+                    &mut marks,
+                    PrefixMark {
+                        hash: keyed(key, &h),
+                        bytes,
+                    },
+                );
+            }
+        }
+    }
+    h.write_u8(0xff);
+    field(&mut h, model.unwrap_or_default().as_bytes());
+    field(&mut h, params);
+    Fingerprint {
+        request: keyed(key, &h),
+        prefixes: marks,
+        prompt_bytes: bytes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const K: Key = Key([1, 2]);
+
+    fn chat(msgs: &[(&str, &str)]) -> Prompt {
+        Prompt::Chat {
+            messages: msgs.iter().map(|(r, t)| ChatMessage::text(r, t)).collect(),
+            tools: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn shared_prefixes_share_marks_and_nothing_else() {
+        let a = of(
+            K,
+            &chat(&[("system", "rules"), ("user", "q1")]),
+            Some("m"),
+            b"",
+        );
+        let b = of(
+            K,
+            &chat(&[("system", "rules"), ("user", "q2")]),
+            Some("m"),
+            b"",
+        );
+        assert_eq!(a.prefixes[0], b.prefixes[0]);
+        assert_eq!(a.prefixes[0].bytes, 5);
+        assert_ne!(a.prefixes[1].hash, b.prefixes[1].hash);
+        assert_ne!(a.request, b.request);
+        assert_eq!(a.prompt_bytes, 7);
+        // Text moved between messages is another prompt.
+        let c = of(
+            K,
+            &chat(&[("system", "rule"), ("user", "sq1")]),
+            Some("m"),
+            b"",
+        );
+        assert_ne!(c.prefixes[1].hash, a.prefixes[1].hash);
+    }
+
+    #[test]
+    fn request_hash_covers_model_params_and_key() {
+        let p = chat(&[("user", "q")]);
+        let base = of(K, &p, Some("m"), b"t=0");
+        assert_eq!(base, of(K, &p, Some("m"), b"t=0"));
+        assert_ne!(base.request, of(K, &p, Some("n"), b"t=0").request);
+        assert_ne!(base.request, of(K, &p, Some("m"), b"t=1").request);
+        assert_ne!(base.request, of(Key([3, 4]), &p, Some("m"), b"t=0").request);
+        // The prefix of the same prompt does not depend on the model.
+        assert_eq!(base.prefixes, of(K, &p, Some("n"), b"t=0").prefixes);
+    }
+
+    #[test]
+    fn long_conversations_keep_head_and_tail_marks() {
+        let msgs: Vec<(String, String)> =
+            (0..40).map(|i| ("user".into(), format!("m{i}"))).collect();
+        let refs: Vec<(&str, &str)> = msgs.iter().map(|(r, t)| (r.as_str(), t.as_str())).collect();
+        let f = of(K, &chat(&refs), None, b"");
+        assert_eq!(f.prefixes.len(), MAX_MARKS);
+        assert_eq!(f.prefixes[0].bytes, 2);
+        assert_eq!(f.prefixes.last().unwrap().bytes, f.prompt_bytes);
+    }
+
+    #[test]
+    fn text_round_trips() {
+        let f = of(K, &chat(&[("system", "s"), ("user", "q")]), None, b"");
+        assert_eq!(
+            Fingerprint::parse_prefixes(&f.prefixes_text()).unwrap(),
+            f.prefixes
+        );
+        assert_eq!(
+            Fingerprint::parse_request(&f.request_text()),
+            Some(f.request)
+        );
+        let k = Key([0xdead, 0xbeef]);
+        assert_eq!(Key::from_hex(&k.to_hex()), Some(k));
+        assert_eq!(Key::from_hex("xyz"), None);
+    }
+}
