@@ -20,6 +20,7 @@ use crate::budget::{
 use crate::catalog::{Catalog, Entry};
 use crate::ids::RunMap;
 use crate::ledger::{CallRecord, Dimension, Ledger, SummaryRow, Totals};
+use crate::metrics::Metrics;
 use crate::money::Decimal;
 use crate::store::{Store, TimeRange};
 use crate::tokens::{self, Prompt};
@@ -183,6 +184,8 @@ pub struct Tracker {
     blocked: AtomicU64,
     /// Whether `end` returns a copy of each record (for a per-record hook).
     return_records: bool,
+    /// Monitoring aggregates every finished (or refused) call is also counted in.
+    metrics: Vec<Arc<Metrics>>,
 }
 
 /// Models already warned about as unpriced, process-wide: one warning per model.
@@ -206,7 +209,15 @@ impl Tracker {
             clock: Arc::new(SystemClock),
             blocked: AtomicU64::new(0),
             return_records: false,
+            metrics: Vec::new(),
         }
+    }
+
+    /// This tracker, also counting every call in `metrics` (Prometheus, OpenTelemetry).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics.push(metrics);
+        self
     }
 
     /// This tracker, returning a copy of each finished record from `end` (a per-record hook
@@ -409,6 +420,9 @@ impl Tracker {
                 Ok(id) => reservation = Some(id),
                 Err(refused) => {
                     self.blocked.fetch_add(1, Ordering::Relaxed);
+                    for m in &self.metrics {
+                        m.refused(model, info.provider.as_deref(), &info.attribution);
+                    }
                     return Err(refused);
                 }
             }

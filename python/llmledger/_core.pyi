@@ -150,6 +150,44 @@ class BudgetAlert:
     def to_json(self) -> str: ...
 
 @final
+_Tokens = tuple[int, int, int, int, int]
+_Series = tuple[
+    tuple[str, ...],
+    list[tuple[str, str, int]],
+    _Tokens,
+    Decimal,
+    int,
+    list[int],
+    float,
+    int,
+]
+_Observation = tuple[
+    str | None, str | None, str | None, str | None, _Tokens | None, Decimal | None, float | None
+]
+
+@final
+class Metrics:
+    def __new__(
+        cls,
+        *,
+        labels: list[str] | None = None,
+        top_n: int = 20,
+        series: bool = True,
+        max_observations: int = 0,
+        ledger: str | os.PathLike[str] | None = None,
+    ) -> Metrics: ...
+    def poll(self) -> int: ...
+    @property
+    def labels(self) -> list[str]: ...
+    @property
+    def top_n(self) -> int: ...
+    @property
+    def metadata_keys(self) -> list[str]: ...
+    @staticmethod
+    def duration_buckets() -> list[float]: ...
+    def series(self) -> list[_Series]: ...
+    def take_observations(self) -> tuple[list[_Observation], int]: ...
+
 class Tracker:
     def __new__(
         cls,
@@ -166,6 +204,7 @@ class Tracker:
         clock: Callable[[], datetime.datetime] | None = None,
         log_alerts: bool = True,
         on_record: Callable[[dict[str, Any]], object] | None = None,
+        metrics: Sequence[Metrics] | None = None,
     ) -> Tracker: ...
     def totals(self) -> dict[str, Any]: ...
     @property

@@ -11,6 +11,7 @@ mod fork;
 mod hooks;
 mod ledger;
 mod log;
+mod metrics;
 mod run_ids;
 mod tokens;
 mod tracker;
@@ -53,6 +54,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ledger::read_ledger, m)?)?;
     m.add_function(wrap_pyfunction!(ledger::ledger_summary, m)?)?;
     m.add_class::<follow::PyFollower>()?;
+    m.add_class::<metrics::PyMetrics>()?;
     m.add_function(wrap_pyfunction!(follow::ledger_digest, m)?)?;
     m.add_function(wrap_pyfunction!(ledger::ledger_report, m)?)?;
     m.add_function(wrap_pyfunction!(ledger::ledger_export, m)?)?;

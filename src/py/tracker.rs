@@ -13,6 +13,7 @@ use super::catalog::{catalog_with, price_dict};
 use super::convert;
 use super::extract;
 use super::log::{log_error, log_exception, log_warnings};
+use super::metrics::PyMetrics;
 use super::run_ids;
 use super::tokens;
 use crate::budget::Budgets;
@@ -328,7 +329,7 @@ impl PyTracker {
 #[pymethods]
 impl PyTracker {
     #[new]
-    #[pyo3(signature = (*, attribute=None, prices=None, max_records=None, estimate=true, store=None, durability=None, budgets=None, on_alert=None, alert_webhook=None, clock=None, log_alerts=true, on_record=None))]
+    #[pyo3(signature = (*, attribute=None, prices=None, max_records=None, estimate=true, store=None, durability=None, budgets=None, on_alert=None, alert_webhook=None, clock=None, log_alerts=true, on_record=None, metrics=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -344,7 +345,13 @@ impl PyTracker {
         clock: Option<&Bound<'_, PyAny>>,
         log_alerts: bool,
         on_record: Option<&Bound<'_, PyAny>>,
+        metrics: Option<Vec<PyRef<'_, PyMetrics>>>,
     ) -> PyResult<Self> {
+        let metrics: Vec<Arc<crate::metrics::Metrics>> = metrics
+            .unwrap_or_default()
+            .iter()
+            .map(|m| m.core().clone())
+            .collect();
         let on_record = match on_record.filter(|f| !f.is_none()) {
             Some(f) if !f.is_callable() => {
                 return Err(pyo3::exceptions::PyTypeError::new_err(
@@ -377,6 +384,12 @@ impl PyTracker {
                 attribute.push(key);
             }
         }
+        // A metrics label from metadata needs its key captured.
+        for key in metrics.iter().flat_map(|m| m.metadata_keys()) {
+            if !attribute.iter().any(|k| k.as_ref() == key) {
+                attribute.push(Arc::from(key));
+            }
+        }
         let attribute_keys = attribute
             .iter()
             .map(|k| PyString::new(py, k).unbind())
@@ -401,6 +414,9 @@ impl PyTracker {
         }
         if on_record.is_some() {
             core = core.with_records_returned();
+        }
+        for m in metrics {
+            core = core.with_metrics(m);
         }
         let sinks = AlertSinks::new(on_alert, alert_webhook, log_alerts)?;
         let budgeted = budgets.is_some();

@@ -360,6 +360,9 @@ impl Tracker {
             store.append(&record);
             warnings.extend(store.take_messages());
         }
+        for m in &self.metrics {
+            m.add(&record);
+        }
         self.ledger.lock().push(record);
     }
 }
