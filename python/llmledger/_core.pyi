@@ -149,7 +149,6 @@ class BudgetAlert:
     def text(self) -> str: ...
     def to_json(self) -> str: ...
 
-@final
 _Tokens = tuple[int, int, int, int, int]
 _Series = tuple[
     tuple[str, ...],
@@ -188,6 +187,7 @@ class Metrics:
     def series(self) -> list[_Series]: ...
     def take_observations(self) -> tuple[list[_Observation], int]: ...
 
+@final
 class Tracker:
     def __new__(
         cls,
