@@ -466,7 +466,7 @@ mod tests {
     #[test]
     fn counts_equal_the_totals_and_histogram_is_exact() {
         let m = metrics(&[], 20);
-        let mut t = crate::ledger::Totals::default();
+        let mut totals = crate::ledger::Totals::default();
         let mut a = record(1, "0.5");
         a.latency = Some(0.32);
         let mut b = record(2, "0.25");
@@ -475,13 +475,13 @@ mod tests {
         b.model.clone_from(&a.model);
         for r in [&a, &b] {
             m.add(r);
-            t.add(r);
+            totals.add(r);
         }
         let all = m.series();
         assert_eq!(all.len(), 1);
         let s = &all[0].series;
-        assert_eq!(s.cost, t.cost);
-        assert_eq!(s.usage, t.usage);
+        assert_eq!(s.cost, totals.cost);
+        assert_eq!(s.usage, totals.usage);
         assert_eq!(s.calls_of(Status::Ok, UsageSource::Provider), 1);
         assert_eq!(s.calls_of(Status::Error, UsageSource::Provider), 1);
         // 0.32 s sits in the bucket `le=0.32` (inclusive); 100 s past the last bound.

@@ -15,6 +15,7 @@ __all__ = [
     "LedgerFollower",
     "LedgerReader",
     "LlmLedgerError",
+    "Metrics",
     "PRICE_FIELDS",
     "PriceCatalogError",
     "SCHEMA_VERSION",

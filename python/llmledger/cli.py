@@ -363,8 +363,10 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
     )
     metrics._metrics.poll()  # read what is there now, so the first scrape is quick
     server, thread = start_http_server(args.port, addr=args.host, registry=registry)
-    host, port = server.server_address[:2]
-    print(f"llmledger: serving http://{host}:{port}/metrics for {args.ledger}", file=sys.stderr)
+    port = server.server_port
+    print(
+        f"llmledger: serving http://{args.host}:{port}/metrics for {args.ledger}", file=sys.stderr
+    )
     sys.stderr.flush()
     try:
         while thread.is_alive():

@@ -68,7 +68,7 @@ impl PyMetrics {
     /// per-call observations buffered at most (OpenTelemetry; 0: none); `ledger`: follow this
     /// ledger file (SQLite or JSONL) instead of a tracker, read by `poll()`.
     #[new]
-    #[pyo3(signature = (*, labels=None, top_n=crate::metrics::DEFAULT_TOP_N, series=true, max_observations=0, ledger=None))]
+    #[pyo3(signature = (*, labels=None, top_n=20, series=true, max_observations=0, ledger=None))]
     fn new(
         labels: Option<Vec<String>>,
         top_n: usize,
@@ -76,6 +76,9 @@ impl PyMetrics {
         max_observations: usize,
         ledger: Option<PathBuf>,
     ) -> PyResult<Self> {
+        // The signature's literal default is the core's (a path there would hide it from
+        // the stub checker).
+        debug_assert_eq!(crate::metrics::DEFAULT_TOP_N, 20);
         let core = Metrics::new(MetricsConfig {
             labels: labels.unwrap_or_default(),
             top_n,
