@@ -27,7 +27,6 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_on_llm_end import START_KW, bench, realistic_result  # noqa: E402
-
 from llmledger import CostTracker, OtelMetrics, PrometheusMetrics  # noqa: E402
 
 
