@@ -178,3 +178,35 @@ def test_off_by_default_imports_nothing() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_threads_lose_nothing_and_scrapes_run_alongside() -> None:
+    import threading
+
+    registry = CollectorRegistry()
+    t = CostTracker(metrics=PrometheusMetrics(registry=registry, labels=["user_id"]))
+    model = llm()
+    stop = threading.Event()
+    scraped: list[float] = []
+
+    def scraper() -> None:
+        while not stop.is_set():
+            scraped.append(total(scrape(registry)["llmledger_calls_total"]))
+
+    def work(k: int) -> None:
+        for i in range(250):
+            model.invoke("hi", config={"callbacks": [t], "metadata": {"user_id": f"u{k}-{i % 3}"}})
+
+    s = threading.Thread(target=scraper)
+    s.start()
+    workers = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    stop.set()
+    s.join()
+    m = scrape(registry)
+    assert total(m["llmledger_calls_total"]) == t.successful_requests == 1500
+    assert total(m["llmledger_cost_usd_total"]) == pytest.approx(float(t.total_cost), rel=1e-12)
+    assert scraped == sorted(scraped)  # counters only went up while calls came in
