@@ -148,3 +148,24 @@ def test_observations_past_the_bound_are_dropped_and_logged(
     ]
     assert inputs[0].count == 3
     assert "2 calls were not recorded" in caplog.text
+
+
+def test_two_trackers_on_one_provider_and_a_dropped_trackers_calls_are_kept() -> None:
+    import gc
+
+    reader = InMemoryMetricReader()
+    provider = MeterProvider([reader])
+    usage = {"input_tokens": 10, "output_tokens": 5, "total_tokens": 15}
+    kept = CostTracker(metrics=OtelMetrics(meter_provider=provider))
+    UsageFakeChatModel(model="gpt-4o", usage=usage).invoke("hi", config={"callbacks": [kept]})
+    # A short-lived tracker (one per request, say), gone before the next collection.
+    short = CostTracker(metrics=OtelMetrics(meter_provider=provider))
+    UsageFakeChatModel(model="gpt-4o", usage=usage).invoke("hi", config={"callbacks": [short]})
+    del short
+    gc.collect()
+    got = by_type(points(reader)["gen_ai.client.token.usage"][1])
+    assert (got[("openai", "input")].count, got[("openai", "input")].sum) == (2, 20)
+    # The gone tracker's adapter was let go once its calls were recorded.
+    from llmledger.otel import _Meter
+
+    assert len(_Meter.of(provider).adapters) == 1

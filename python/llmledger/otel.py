@@ -22,8 +22,10 @@ Example:
 from __future__ import annotations
 
 import logging
+import threading
+import weakref
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from opentelemetry import metrics as otel_metrics
 from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
@@ -70,6 +72,76 @@ def provider_name(ls_provider: str | None) -> str:
     return _PROVIDERS.get(ls_provider, ls_provider)
 
 
+class _Meter:
+    """The instruments of one MeterProvider, shared by every OtelMetrics on it (an SDK hands
+    back the first instrument of a name, callbacks and all, to a second creation)."""
+
+    _all: ClassVar[weakref.WeakKeyDictionary[MeterProvider, _Meter]] = weakref.WeakKeyDictionary()
+    _lock = threading.Lock()
+
+    @classmethod
+    def of(cls, provider: MeterProvider) -> _Meter:
+        with cls._lock:
+            meter = cls._all.get(provider)
+            if meter is None:
+                meter = cls._all[provider] = cls(provider)
+            return meter
+
+    def __init__(self, provider: MeterProvider) -> None:
+        # Held strongly until their tracker is gone and their last calls were recorded: a
+        # short-lived tracker's calls are not lost to the garbage collector.
+        self.adapters: list[OtelMetrics] = []
+        self._adapters_lock = threading.Lock()
+        meter = provider.get_meter("llmledger", _core.__version__, schema_url=SEMCONV_SCHEMA_URL)
+        self.tokens = meter.create_histogram(
+            "gen_ai.client.token.usage",
+            unit="{token}",
+            description="Number of input and output tokens used.",
+            explicit_bucket_boundaries_advisory=_TOKEN_BUCKETS,
+        )
+        self.duration = meter.create_histogram(
+            "gen_ai.client.operation.duration",
+            unit="s",
+            description="GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
+        )
+        self.cost = meter.create_histogram(
+            "gen_ai.client.operation.cost",
+            unit="USD",
+            description="Exact cost of the GenAI operation (priced calls only).",
+            explicit_bucket_boundaries_advisory=_COST_BUCKETS,
+        )
+        # Runs first at every collection: hands each tracker's buffered calls to the
+        # histograms, then reports the budgets.
+        meter.create_observable_gauge(
+            "llmledger.budget.remaining",
+            callbacks=[self._collect],
+            unit="USD",
+            description="A budget's limit - spent - reserved in its current window.",
+        )
+
+    def add(self, adapter: OtelMetrics) -> None:
+        with self._adapters_lock:
+            self.adapters.append(adapter)
+
+    def _collect(self, options: CallbackOptions) -> Iterable[Observation]:
+        out: list[Observation] = []
+        with self._adapters_lock:
+            adapters = list(self.adapters)
+        gone = []
+        for adapter in adapters:
+            adapter.flush()
+            budgets = adapter._budget_source()
+            if budgets is None:
+                gone.append(adapter)
+            else:
+                out.extend(adapter._budget_observations(budgets))
+        if gone:
+            with self._adapters_lock:
+                self.adapters = [a for a in self.adapters if a not in gone]
+        return out
+
+
 class OtelMetrics:
     """Emits `gen_ai.client.token.usage`, `gen_ai.client.operation.duration` and
     `gen_ai.client.operation.cost` for every call a tracker records, and budget gauges.
@@ -89,52 +161,33 @@ class OtelMetrics:
         max_observations: int = DEFAULT_MAX_OBSERVATIONS,
     ) -> None:
         provider = meter_provider or otel_metrics.get_meter_provider()
-        meter = provider.get_meter("llmledger", _core.__version__, schema_url=SEMCONV_SCHEMA_URL)
         self._metrics = _core.Metrics(series=False, max_observations=max_observations)
-        self._budgets: BudgetSource | None = None
+        # A weak reference to the tracker's method: the meter keeps this adapter, not the
+        # tracker.
+        self._budgets: weakref.WeakMethod[BudgetSource] | None = None
         self._attached = False
-        self._tokens = meter.create_histogram(
-            "gen_ai.client.token.usage",
-            unit="{token}",
-            description="Number of input and output tokens used.",
-            explicit_bucket_boundaries_advisory=_TOKEN_BUCKETS,
-        )
-        self._duration = meter.create_histogram(
-            "gen_ai.client.operation.duration",
-            unit="s",
-            description="GenAI operation duration.",
-            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
-        )
-        self._cost = meter.create_histogram(
-            "gen_ai.client.operation.cost",
-            unit="USD",
-            description="Exact cost of the GenAI operation (priced calls only).",
-            explicit_bucket_boundaries_advisory=_COST_BUCKETS,
-        )
-        # Runs first at every collection: hands the buffered calls to the histograms, then
-        # reports the budgets.
-        meter.create_observable_gauge(
-            "llmledger.budget.remaining",
-            callbacks=[self._collect],
-            unit="USD",
-            description="A budget's limit - spent - reserved in its current window.",
-        )
+        self._meter = _Meter.of(provider)
 
     def _attach(self, budgets: BudgetSource | None) -> _core.Metrics:
         if self._attached:
             raise ValueError("this OtelMetrics already exports another tracker")
         self._attached = True
-        self._budgets = budgets
+        if budgets is not None:
+            self._budgets = weakref.WeakMethod(budgets)  # type: ignore[arg-type]
+        self._meter.add(self)
         return self._metrics
 
-    def _collect(self, options: CallbackOptions) -> Iterable[Observation]:
-        self.flush()
+    def _budget_source(self) -> BudgetSource | None:
+        """The tracker's budget states, or None once the tracker is gone."""
+        return None if self._budgets is None else self._budgets()
+
+    def _budget_observations(self, budgets: BudgetSource) -> list[Observation]:
         out = []
-        for s in self._budgets() if self._budgets is not None else ():
-            attrs = {"llmledger.budget.name": s["budget"], "llmledger.budget.scope": s["scope"]}
-            if s["value"] is not None:
-                attrs["llmledger.budget.value"] = s["value"]
-            out.append(Observation(float(s["remaining"]), attrs))
+        for st in budgets():
+            attrs = {"llmledger.budget.name": st["budget"], "llmledger.budget.scope": st["scope"]}
+            if st["value"] is not None:
+                attrs["llmledger.budget.value"] = st["value"]
+            out.append(Observation(float(st["remaining"]), attrs))
         return out
 
     def flush(self) -> int:
@@ -147,7 +200,8 @@ class OtelMetrics:
                 "raise OtelMetrics(max_observations=...))",
                 dropped,
             )
-        tokens, duration, cost = self._tokens, self._duration, self._cost
+        m = self._meter
+        tokens, duration, cost = m.tokens, m.duration, m.cost
         for provider, req_model, resp_model, error_type, toks, usd, secs in observations:
             attrs: dict[str, str] = {
                 "gen_ai.operation.name": "chat",
