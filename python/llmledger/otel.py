@@ -173,7 +173,7 @@ class OtelMetrics:
             raise ValueError("this OtelMetrics already exports another tracker")
         self._attached = True
         if budgets is not None:
-            self._budgets = weakref.WeakMethod(budgets)  # type: ignore[arg-type]
+            self._budgets = weakref.WeakMethod(budgets)
         self._meter.add(self)
         return self._metrics
 
