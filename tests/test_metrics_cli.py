@@ -113,3 +113,23 @@ def test_without_prometheus_client_says_which_extra(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 2
     assert "pip install 'llmledger[prometheus]'" in r.stderr
+
+
+def test_an_unreadable_ledger_is_logged_and_the_scrape_still_answers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from llmledger import PrometheusMetrics
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    import sqlite3
+
+    path = tmp_path / "not-a-ledger.db"
+    with sqlite3.connect(path) as conn:  # a SQLite database, but some other app's
+        conn.execute("CREATE TABLE orders (id INTEGER)")
+    conn.close()
+    registry = CollectorRegistry()
+    PrometheusMetrics.of_ledger(path, registry=registry)
+    with caplog.at_level("WARNING", logger="llmledger"):
+        text = generate_latest(registry).decode()
+    assert "# TYPE llmledger_calls_total counter" in text
+    assert "serving the figures read so far" in caplog.text

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
@@ -38,6 +39,7 @@ DEFAULT_TOP_N = 20
 
 _TOKEN_TYPES = ("input", "cached", "cache_write", "output", "reasoning")
 _RESERVED = {"model", "provider", "type", "status", "usage_source", "le", "budget", "scope"}
+_log = logging.getLogger("llmledger")
 _LABEL_NAME = re.compile(r"[^a-zA-Z0-9_]")
 
 BudgetSource = Callable[[], Sequence[dict[str, Any]]]
@@ -141,7 +143,12 @@ class PrometheusMetrics:
 
     def collect(self) -> Iterator[Metric]:
         """Reads the core's aggregates (a followed ledger first reads its new rows)."""
-        self._metrics.poll()
+        try:
+            self._metrics.poll()
+        except _core.LlmLedgerError as e:
+            # A ledger that cannot be read now (replaced by another file, a disk error): the
+            # scrape still answers, with what was counted so far.
+            _log.warning("llmledger metrics: %s (serving the figures read so far)", e)
         yield from self._families(self._metrics.series(), self._budget_states())
 
     def _budget_states(self) -> list[dict[str, Any]]:
