@@ -118,10 +118,10 @@ def test_without_prometheus_client_says_which_extra(tmp_path: Path) -> None:
 def test_an_unreadable_ledger_is_logged_and_the_scrape_still_answers(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    import sqlite3
+
     from llmledger import PrometheusMetrics
     from prometheus_client import CollectorRegistry, generate_latest
-
-    import sqlite3
 
     path = tmp_path / "not-a-ledger.db"
     with sqlite3.connect(path) as conn:  # a SQLite database, but some other app's
