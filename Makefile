@@ -64,6 +64,7 @@ bench: build-release
 	$(PY) benchmarks/bench_advise.py
 	$(PY) benchmarks/bench_budgets.py
 	$(PY) benchmarks/bench_dashboard.py
+	$(PY) benchmarks/bench_metrics.py
 
 # The soak (10,000,000 calls, 8 threads, SQLite, three budgets; see benchmarks/soak.py).
 soak: build-release

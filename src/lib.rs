@@ -5,7 +5,7 @@
 //! ([`usage`]), per-call records and their aggregates ([`ledger`]) and the per-run state machine
 //! that turns callback events into records ([`tracker`]), the durable ledger that keeps them
 //! ([`store`]), token counting ([`tokens`]), budgets that stop a call before it spends
-//! ([`budget`]), the webhook that carries their alerts ([`webhook`]), the nearest-name
+//! ([`budget`]), the aggregates monitoring systems collect ([`metrics`]), the webhook that carries their alerts ([`webhook`]), the nearest-name
 //! suggestions of "did you mean ...?" messages ([`suggest`]) and the once-per-process
 //! warnings that say how to fix what they warn about ([`guidance`]). The binding layer in
 //! `py` (built with the default `python` feature) converts LangChain's objects into these
@@ -21,6 +21,7 @@ pub mod fork;
 pub mod guidance;
 pub mod ids;
 pub mod ledger;
+pub mod metrics;
 pub mod money;
 pub mod report;
 pub mod shared_names;

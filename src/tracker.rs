@@ -23,6 +23,7 @@ use crate::catalog::{Catalog, Entry};
 use crate::fingerprint;
 use crate::ids::RunMap;
 use crate::ledger::{CallRecord, Dimension, Ledger, RequestFacts, SummaryRow, Totals};
+use crate::metrics::Metrics;
 use crate::money::Decimal;
 use crate::store::Store;
 use crate::tokens::{self, Prompt};
@@ -208,6 +209,8 @@ pub struct Tracker {
     return_records: bool,
     /// The secret request fingerprints are keyed with; `None`: no fingerprints.
     fingerprint_key: Option<fingerprint::Key>,
+    /// Monitoring aggregates every finished (or refused) call is also counted in.
+    metrics: Vec<Arc<Metrics>>,
 }
 
 /// Models already warned about as unpriced, process-wide: one warning per model.
@@ -232,6 +235,7 @@ impl Tracker {
             blocked: AtomicU64::new(0),
             return_records: false,
             fingerprint_key: None,
+            metrics: Vec::new(),
         }
     }
 
@@ -261,6 +265,13 @@ impl Tracker {
                 .as_ref()
                 .map(|p| Arc::new(fingerprint::of(key, p, info.model.as_deref(), &info.params))),
         }
+    }
+
+    /// This tracker, also counting every call in `metrics` (Prometheus, OpenTelemetry).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics.push(metrics);
+        self
     }
 
     /// This tracker, returning a copy of each finished record from `end` (a per-record hook
@@ -460,6 +471,9 @@ impl Tracker {
                 Ok(id) => reservation = Some(id),
                 Err(refused) => {
                     self.blocked.fetch_add(1, Ordering::Relaxed);
+                    for m in &self.metrics {
+                        m.refused(model, info.provider.as_deref(), &info.attribution);
+                    }
                     return Err(refused);
                 }
             }

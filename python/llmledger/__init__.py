@@ -48,6 +48,8 @@ from llmledger._core import (
 if TYPE_CHECKING:
     from llmledger.callback import CostTracker
     from llmledger.context import ledger_tracker, track_costs
+    from llmledger.otel import OtelMetrics
+    from llmledger.prometheus import PrometheusMetrics
     from llmledger.watch import live
 
 __all__ = [
@@ -59,7 +61,9 @@ __all__ = [
     "LedgerError",
     "LedgerReader",
     "LlmLedgerError",
+    "OtelMetrics",
     "PriceCatalogError",
+    "PrometheusMetrics",
     "__version__",
     "catalog_entries",
     "catalog_version",
@@ -87,6 +91,9 @@ _LAZY = {
     "ledger_tracker": "llmledger.context",
     # The terminal dashboard loads rich (the `llmledger[watch]` extra) only when used.
     "live": "llmledger.watch",
+    # Metrics adapters load prometheus_client / opentelemetry-api (extras) only when used.
+    "PrometheusMetrics": "llmledger.prometheus",
+    "OtelMetrics": "llmledger.otel",
 }
 
 if os.environ.get("LLMLEDGER_LEDGER", "").strip():

@@ -16,6 +16,7 @@ __all__ = [
     "LedgerFollower",
     "LedgerReader",
     "LlmLedgerError",
+    "Metrics",
     "PRICE_FIELDS",
     "PriceCatalogError",
     "SCHEMA_VERSION",
@@ -157,6 +158,44 @@ class BudgetAlert:
     def text(self) -> str: ...
     def to_json(self) -> str: ...
 
+_Tokens = tuple[int, int, int, int, int]
+_Series = tuple[
+    tuple[str, ...],
+    list[tuple[str, str, int]],
+    _Tokens,
+    Decimal,
+    int,
+    list[int],
+    float,
+    int,
+]
+_Observation = tuple[
+    str | None, str | None, str | None, str | None, _Tokens | None, Decimal | None, float | None
+]
+
+@final
+class Metrics:
+    def __new__(
+        cls,
+        *,
+        labels: list[str] | None = None,
+        top_n: int = 20,
+        series: bool = True,
+        max_observations: int = 0,
+        ledger: str | os.PathLike[str] | None = None,
+    ) -> Metrics: ...
+    def poll(self) -> int: ...
+    @property
+    def labels(self) -> list[str]: ...
+    @property
+    def top_n(self) -> int: ...
+    @property
+    def metadata_keys(self) -> list[str]: ...
+    @staticmethod
+    def duration_buckets() -> list[float]: ...
+    def series(self) -> list[_Series]: ...
+    def take_observations(self) -> tuple[list[_Observation], int]: ...
+
 @final
 class Tracker:
     def __new__(
@@ -181,6 +220,7 @@ class Tracker:
         budget_lease: float | None = None,
         budget_timeout: float | None = None,
         budget_backend_error: str | None = None,
+        metrics: Sequence[Metrics] | None = None,
     ) -> Tracker: ...
     def advise(
         self,

@@ -25,6 +25,8 @@ __all__ = ["CostTracker"]
 
 PricesArg = Mapping[str, Any] | str | os.PathLike[str] | None
 StoreArg = str | os.PathLike[str] | None
+# "prometheus" / "otel", a PrometheusMetrics / OtelMetrics, or a list of them.
+MetricsArg = Any
 
 # Trackers with a durable ledger or an alert webhook, flushed and closed when the interpreter
 # exits cleanly.
@@ -33,6 +35,30 @@ _to_close: weakref.WeakSet[CostTracker] = weakref.WeakSet()
 
 # The LangChain hooks the tracker implements, each a function of the core (`_core.bind_hook`).
 _HOOKS: tuple[str, ...] = _core.HOOK_NAMES
+
+
+def _metric_adapters(metrics: MetricsArg) -> list[Any]:
+    """The metrics adapters `metrics=` names (their libraries are imported only here)."""
+    if metrics is None:
+        return []
+    items = [metrics] if isinstance(metrics, str) or not isinstance(metrics, Sequence) else metrics
+    out = []
+    for m in items:
+        if m == "prometheus":
+            from llmledger.prometheus import PrometheusMetrics
+
+            m = PrometheusMetrics()
+        elif m in ("otel", "opentelemetry"):
+            from llmledger.otel import OtelMetrics
+
+            m = OtelMetrics()
+        elif isinstance(m, str) or not hasattr(m, "_attach"):
+            raise ValueError(
+                f"metrics={m!r}: use 'prometheus', 'otel', a llmledger.PrometheusMetrics or "
+                "llmledger.OtelMetrics, or a list of these"
+            )
+        out.append(m)
+    return out
 
 
 @atexit.register
@@ -249,6 +275,13 @@ class CostTracker(_LangChainHooks):
             held, so it may read `totals()`. An exception in it is logged on the `llmledger`
             logger with its traceback, never raised. Calls refused by a budget before they
             were sent have no record. `None` (the default) costs nothing.
+        metrics: export to a monitoring system: `"prometheus"` (a collector on
+            `prometheus_client`'s default registry; `llmledger[prometheus]`), `"otel"` (the
+            OpenTelemetry API's global MeterProvider, GenAI semantic conventions;
+            `llmledger[otel]`), a configured `llmledger.PrometheusMetrics(...)` /
+            `llmledger.OtelMetrics(...)`, or a list of these. The core counts each call in
+            its own aggregates, read when the backend collects; see docs/metrics.md. `None`
+            (the default) imports nothing and costs nothing.
     """
 
     # Only a deliberate budget stop may escape; the shim catches everything else itself.
@@ -278,31 +311,42 @@ class CostTracker(_LangChainHooks):
         budget_lease: float | None = None,
         budget_timeout: float | None = None,
         budget_backend_error: str | None = None,
+        metrics: MetricsArg = None,
     ) -> None:
         super().__init__()
         if isinstance(attribute, str):
             attribute = (attribute,)
-        self._core = _core.Tracker(
-            attribute=list(attribute),
-            prices=prices,
-            max_records=max_records,
-            estimate=estimate,
-            fingerprints=fingerprints,
-            advise=advise,
-            store=store,
-            durability=durability,
-            budgets=budgets,
-            on_alert=on_alert,
-            alert_webhook=alert_webhook,
-            clock=clock,
-            log_alerts=log_alerts,
-            on_record=on_record,
-            budget_store=budget_store,
-            budget_prefix=budget_prefix,
-            budget_lease=budget_lease,
-            budget_timeout=budget_timeout,
-            budget_backend_error=budget_backend_error,
-        )
+        adapters = _metric_adapters(metrics)
+        core_metrics = [a._attach(self._budget_states) for a in adapters]
+        try:
+            self._core = _core.Tracker(
+                attribute=list(attribute),
+                prices=prices,
+                max_records=max_records,
+                estimate=estimate,
+                fingerprints=fingerprints,
+                advise=advise,
+                store=store,
+                durability=durability,
+                budgets=budgets,
+                on_alert=on_alert,
+                alert_webhook=alert_webhook,
+                clock=clock,
+                log_alerts=log_alerts,
+                on_record=on_record,
+                budget_store=budget_store,
+                budget_prefix=budget_prefix,
+                budget_lease=budget_lease,
+                budget_timeout=budget_timeout,
+                budget_backend_error=budget_backend_error,
+                metrics=core_metrics or None,
+            )
+        except BaseException:
+            for a in adapters:
+                if hasattr(a, "unregister"):
+                    a.unregister()
+            raise
+        self._metric_adapters = adapters
         if store is not None or alert_webhook is not None:
             _to_close.add(self)
             _fork.close_in_multiprocessing_children(_close_stores)
@@ -523,6 +567,12 @@ class CostTracker(_LangChainHooks):
         self._core.reset()
 
     # ---- budgets -----------------------------------------------------------------------
+    def _budget_states(self) -> list[dict[str, Any]]:
+        # What the metrics adapters read at collection time (a scrape may come while the
+        # tracker is still being made).
+        core = getattr(self, "_core", None)
+        return [] if core is None else core.budgets()
+
     def budgets(self) -> list[dict[str, Any]]:
         """Each budget's state now, one dict per budget and scope value: `budget`, `scope`,
         `value`, `window`, `action`, `limit`, `spent`, `reserved` (calls in flight),

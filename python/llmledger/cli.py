@@ -12,6 +12,7 @@ Examples:
     llmledger advise costs.db --since 30d    # what to change, with the dollars it saves
     llmledger export costs.db --format csv -o costs.csv
     llmledger import costs.jsonl --into costs.db
+    llmledger metrics costs.db --port 9464 --labels feature
 """
 
 from __future__ import annotations
@@ -458,6 +459,36 @@ def _cmd_advise(args: argparse.Namespace) -> int:
         print(_advice_markdown(advice, args.ledger))
     else:
         print(_advice_text(advice, args.ledger))
+
+
+def _cmd_metrics(args: argparse.Namespace) -> int:
+    try:
+        from prometheus_client import CollectorRegistry, start_http_server
+    except ImportError:
+        raise ValueError(
+            "llmledger metrics needs prometheus_client: pip install 'llmledger[prometheus]'"
+        ) from None
+    from llmledger.prometheus import PrometheusMetrics
+
+    registry = CollectorRegistry()
+    metrics = PrometheusMetrics.of_ledger(
+        args.ledger, registry=registry, labels=_dims(args.labels), top_n=args.top
+    )
+    metrics._metrics.poll()  # read what is there now, so the first scrape is quick
+    server, thread = start_http_server(args.port, addr=args.host, registry=registry)
+    port = server.server_port
+    print(
+        f"llmledger: serving http://{args.host}:{port}/metrics for {args.ledger}", file=sys.stderr
+    )
+    sys.stderr.flush()
+    try:
+        while thread.is_alive():
+            thread.join(1.0)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+        server.server_close()
     return 0
 
 
@@ -664,6 +695,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         "batch, background, nightly, offline, cron, backfill)",
     )
     a.set_defaults(func=_cmd_advise)
+    m = sub.add_parser(
+        "metrics",
+        help="serve Prometheus /metrics computed from a ledger other processes are writing",
+        description="Follows a ledger (.db or .jsonl) and serves its counters on /metrics: each "
+        "scrape reads only the rows added since the last one, so one exporter covers every "
+        "process writing the ledger. Needs prometheus_client "
+        "(pip install 'llmledger[prometheus]').",
+    )
+    m.add_argument("ledger", help="a SQLite (.db) or JSONL ledger (waited for if missing)")
+    m.add_argument("--port", type=int, default=9464, help="port to listen on (default 9464)")
+    m.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    m.add_argument(
+        "--labels",
+        default="",
+        help="comma-separated labels beyond model and provider (metadata keys: feature,user_id)",
+    )
+    m.add_argument(
+        "--top",
+        type=int,
+        default=20,
+        help="distinct values each label keeps; the rest are 'other' (default 20)",
+    )
+    m.set_defaults(func=_cmd_metrics)
 
     e = sub.add_parser("export", parents=[window], help="write a ledger's records as CSV or JSONL")
     e.add_argument("ledger", help="a SQLite (.db) or JSONL ledger, or a postgresql:// URL")

@@ -13,6 +13,7 @@ mod held;
 mod hooks;
 mod ledger;
 mod log;
+mod metrics;
 mod run_ids;
 mod tokens;
 mod tracker;
@@ -60,6 +61,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ledger::read_ledger, m)?)?;
     m.add_function(wrap_pyfunction!(ledger::ledger_summary, m)?)?;
     m.add_class::<follow::PyFollower>()?;
+    m.add_class::<metrics::PyMetrics>()?;
     m.add_function(wrap_pyfunction!(follow::ledger_digest, m)?)?;
     m.add_function(wrap_pyfunction!(ledger::ledger_report, m)?)?;
     m.add_function(wrap_pyfunction!(advise::ledger_advise, m)?)?;

@@ -14,6 +14,7 @@ use super::convert;
 use super::extract;
 use super::held::HeldPrompts;
 use super::log::{log_error, log_exception, log_warnings};
+use super::metrics::PyMetrics;
 use super::run_ids;
 use super::tokens;
 use crate::budget::{BudgetBackend, Budgets, RedisBudgets};
@@ -439,7 +440,7 @@ impl PyTracker {
 #[pymethods]
 impl PyTracker {
     #[new]
-    #[pyo3(signature = (*, attribute=None, prices=None, max_records=None, estimate=true, fingerprints=true, advise=false, store=None, durability=None, budgets=None, on_alert=None, alert_webhook=None, clock=None, log_alerts=true, on_record=None, budget_store=None, budget_prefix=None, budget_lease=None, budget_timeout=None, budget_backend_error=None))]
+    #[pyo3(signature = (*, attribute=None, prices=None, max_records=None, estimate=true, fingerprints=true, advise=false, store=None, durability=None, budgets=None, on_alert=None, alert_webhook=None, clock=None, log_alerts=true, on_record=None, budget_store=None, budget_prefix=None, budget_lease=None, budget_timeout=None, budget_backend_error=None, metrics=None))]
     // Python's keyword arguments, one per option.
     #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
     fn new(
@@ -463,6 +464,7 @@ impl PyTracker {
         budget_lease: Option<f64>,
         budget_timeout: Option<f64>,
         budget_backend_error: Option<&str>,
+        metrics: Option<Vec<PyRef<'_, PyMetrics>>>,
     ) -> PyResult<Self> {
         let shared = budget::shared_settings(
             budget_store,
@@ -471,6 +473,11 @@ impl PyTracker {
             budget_timeout,
             budget_backend_error,
         )?;
+        let metrics: Vec<Arc<crate::metrics::Metrics>> = metrics
+            .unwrap_or_default()
+            .iter()
+            .map(|m| m.core().clone())
+            .collect();
         let on_record = match on_record.filter(|f| !f.is_none()) {
             Some(f) if !f.is_callable() => {
                 return Err(pyo3::exceptions::PyTypeError::new_err(
@@ -503,6 +510,12 @@ impl PyTracker {
                 attribute.push(key);
             }
         }
+        // A metrics label from metadata needs its key captured.
+        for key in metrics.iter().flat_map(|m| m.metadata_keys()) {
+            if !attribute.iter().any(|k| k.as_ref() == key) {
+                attribute.push(Arc::from(key));
+            }
+        }
         let attribute_keys = attribute
             .iter()
             .map(|k| PyString::new(py, k).unbind())
@@ -531,6 +544,9 @@ impl PyTracker {
         }
         if on_record.is_some() {
             core = core.with_records_returned();
+        }
+        for m in metrics {
+            core = core.with_metrics(m);
         }
         let sinks = AlertSinks::new(on_alert, alert_webhook, log_alerts)?;
         let budgeted = budgets.is_some();

@@ -114,7 +114,9 @@ impl Follower {
 
     fn poll_sqlite(&mut self, f: &mut dyn FnMut(CallRecord)) -> Result<Poll> {
         if self.db.is_none() {
-            self.db = Some(SqliteLedger::open_read(&self.path)?);
+            // A ledger another process is still creating (schema not written yet) is waited
+            // for, as a missing one is.
+            self.db = SqliteLedger::open_read_when_ready(&self.path)?;
         }
         let Some(db) = self.db.as_ref() else {
             return Ok(Poll::default());
@@ -334,6 +336,22 @@ mod tests {
         std::fs::write(&path, &bytes[..cut - 40]).unwrap();
         let p = fo.poll(&mut |_| {}).unwrap();
         assert!(p.reset);
+    }
+
+    #[test]
+    fn sqlite_being_created_is_waited_for() {
+        let dir = tempdir();
+        let path = dir.join("l.db");
+        // What a writer's first moment leaves: a database file without the ledger's schema.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.pragma_update(None, "journal_mode", "wal").unwrap();
+        drop(conn);
+        assert!(path.metadata().unwrap().len() > 0);
+        let mut fo = Follower::new(&path);
+        assert_eq!(fo.poll(&mut |_| {}).unwrap(), Poll::default());
+        let mut db = SqliteLedger::open(&path, false).unwrap();
+        db.insert(&[record(1, "0.5")]).unwrap();
+        assert_eq!(fo.poll(&mut |_| {}).unwrap().records, 1);
     }
 
     #[test]

@@ -280,6 +280,13 @@ impl SqliteLedger {
 
     /// Opens an existing ledger for reading (migrating an older one first).
     pub fn open_read(path: &Path) -> Result<Self> {
+        Self::open_read_when_ready(path)?
+            .ok_or_else(|| Self::err(path, "is an empty database, not an llmledger ledger"))
+    }
+
+    /// [`Self::open_read`], or `None` while the file is still a new, empty database: its
+    /// creator (another process) has not written the schema yet, and a follower waits.
+    pub fn open_read_when_ready(path: &Path) -> Result<Option<Self>> {
         if !path.exists() {
             return Err(Self::err(path, "no such file"));
         }
@@ -289,21 +296,18 @@ impl SqliteLedger {
         )?;
         let version = Self::stored_version(&conn, path)?;
         if version == 0 {
-            return Err(Self::err(
-                path,
-                "is an empty database, not an llmledger ledger",
-            ));
+            return Ok(None);
         }
         if version < SCHEMA_VERSION {
             drop(conn);
-            return Self::open(path, false);
+            return Self::open(path, false).map(Some);
         }
         conn.pragma_update(None, "cache_size", -65_536)
             .map_err(|m| Self::err(path, m))?;
-        Ok(SqliteLedger {
+        Ok(Some(SqliteLedger {
             conn,
             path: path.to_path_buf(),
-        })
+        }))
     }
 
     fn migrate(&mut self) -> Result<()> {

@@ -406,6 +406,9 @@ impl Tracker {
             store.append(&record);
             warnings.extend(store.take_messages());
         }
+        for m in &self.metrics {
+            m.add(&record);
+        }
         self.ledger.lock().push(record);
     }
 }
