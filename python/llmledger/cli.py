@@ -459,6 +459,7 @@ def _cmd_advise(args: argparse.Namespace) -> int:
         print(_advice_markdown(advice, args.ledger))
     else:
         print(_advice_text(advice, args.ledger))
+    return 0
 
 
 def _cmd_metrics(args: argparse.Namespace) -> int:

@@ -26,11 +26,13 @@ fn call(i: u64, model: &str, input: u64, output: u64) -> CallRecord {
     let time = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap()
         + Duration::seconds(i64::try_from(i).unwrap());
     let cost = catalog
-        .price_call(model, Some("openai"), &usage, time.date_naive(), None)
+        .price_call(model, Some("openai"), &usage, time, None)
         .and_then(|p| p.priced.ok())
         .map(|p| p.cost);
     CallRecord {
         time,
+        usage_notes: None,
+        price_notes: None,
         run_id: u128::from(i) + 1,
         parent_run_id: None,
         root_run_id: u128::from(i) + 1,
