@@ -490,32 +490,7 @@ impl PyTracker {
             Some(b) => Some(Budgets::new(budget::definitions(b)?)?),
             None => None,
         };
-        let mut attribute: Vec<Arc<str>> = attribute
-            .unwrap_or_else(|| vec!["user_id".into(), "session_id".into()])
-            .into_iter()
-            .map(Arc::from)
-            .collect();
-        // LangGraph's node path is always captured (`extract::graph_node`), so `node` is a
-        // dimension of every tracker.
-        let node: Arc<str> = Arc::from(extract::NODE_KEY);
-        if !attribute.contains(&node) {
-            attribute.push(node);
-        }
-        // A budget per metadata key needs that key captured; one near a captured key is a typo.
-        if let Some(b) = &budgets {
-            b.check_keys(&attribute)?;
-        }
-        for key in budgets.iter().flat_map(Budgets::metadata_keys) {
-            if !attribute.contains(&key) {
-                attribute.push(key);
-            }
-        }
-        // A metrics label from metadata needs its key captured.
-        for key in metrics.iter().flat_map(|m| m.metadata_keys()) {
-            if !attribute.iter().any(|k| k.as_ref() == key) {
-                attribute.push(Arc::from(key));
-            }
-        }
+        let attribute = captured_keys(attribute, budgets.as_ref(), &metrics)?;
         let attribute_keys = attribute
             .iter()
             .map(|k| PyString::new(py, k).unbind())
@@ -881,4 +856,40 @@ impl PyTracker {
     ) -> PyResult<Option<Bound<'py, PyDict>>> {
         price_dict(py, &self.core.config().catalog, model, provider)
     }
+}
+
+/// The metadata keys a tracker captures: the ones asked for (`user_id`, `session_id` by
+/// default), LangGraph's node, and every key a budget or a metrics label is per.
+fn captured_keys(
+    attribute: Option<Vec<String>>,
+    budgets: Option<&Budgets>,
+    metrics: &[Arc<crate::metrics::Metrics>],
+) -> PyResult<Vec<Arc<str>>> {
+    let mut attribute: Vec<Arc<str>> = attribute
+        .unwrap_or_else(|| vec!["user_id".into(), "session_id".into()])
+        .into_iter()
+        .map(Arc::from)
+        .collect();
+    // LangGraph's node path is always captured (`extract::graph_node`), so `node` is a
+    // dimension of every tracker.
+    let node: Arc<str> = Arc::from(extract::NODE_KEY);
+    if !attribute.contains(&node) {
+        attribute.push(node);
+    }
+    // A budget per metadata key needs that key captured; one near a captured key is a typo.
+    if let Some(b) = budgets {
+        b.check_keys(&attribute)?;
+    }
+    for key in budgets.into_iter().flat_map(Budgets::metadata_keys) {
+        if !attribute.contains(&key) {
+            attribute.push(key);
+        }
+    }
+    // A metrics label from metadata needs its key captured.
+    for key in metrics.iter().flat_map(|m| m.metadata_keys()) {
+        if !attribute.iter().any(|k| k.as_ref() == key) {
+            attribute.push(Arc::from(key));
+        }
+    }
+    Ok(attribute)
 }

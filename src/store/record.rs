@@ -320,11 +320,8 @@ pub fn parse_usage_source(s: &str) -> Result<UsageSource, String> {
     })
 }
 
-/// Reads one JSON line back into a record. The error says what is wrong (the caller adds the
-/// file and line number).
-pub fn parse_json_line(line: &str) -> Result<CallRecord, String> {
-    let r: RecordIn = serde_json::from_str(line).map_err(|e| format!("not a JSON record ({e})"))?;
-    let time = parse_time(r.time.as_deref().ok_or("no 'time' field")?)?;
+/// A JSON record's run id, parent run id and root run id (its own when it names none).
+fn run_ids_in(r: &RecordIn) -> Result<(u128, Option<u128>, u128), String> {
     let run_id = parse_uuid(r.run_id.as_deref().ok_or("no 'run_id' field")?, "run_id")?;
     let parent_run_id = r
         .parent_run_id
@@ -335,6 +332,15 @@ pub fn parse_json_line(line: &str) -> Result<CallRecord, String> {
         Some(s) => parse_uuid(s, "root_run_id")?,
         None => run_id,
     };
+    Ok((run_id, parent_run_id, root_run_id))
+}
+
+/// Reads one JSON line back into a record. The error says what is wrong (the caller adds the
+/// file and line number).
+pub fn parse_json_line(line: &str) -> Result<CallRecord, String> {
+    let r: RecordIn = serde_json::from_str(line).map_err(|e| format!("not a JSON record ({e})"))?;
+    let time = parse_time(r.time.as_deref().ok_or("no 'time' field")?)?;
+    let (run_id, parent_run_id, root_run_id) = run_ids_in(&r)?;
     let usage_source = match r.usage_source.as_deref() {
         Some(s) => parse_usage_source(s)?,
         None => UsageSource::Provider,
