@@ -15,17 +15,17 @@ import tempfile
 import venv
 from pathlib import Path
 
-# One tracked call, priced from the bundled catalog: gpt-4o-mini at $0.15 / $0.60 per 1M.
+# One tracked call, priced from the bundled catalog: gpt-4o-mini at $0.15 / $0.60 per 1M. The
+# fake reports `ls_provider="openai"` as ChatOpenAI does (a provider the catalog does not know,
+# such as LangChain's GenericFakeChatModel's, gets no vendor's price: its cost is unknown).
 TRACKED_CALL = """
 from decimal import Decimal
-from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
-from langchain_core.messages import AIMessage
 import llmledger
 from llmledger import CostTracker
+from llmledger.testing import UsageFakeChatModel
 
 usage = {"input_tokens": 1000, "output_tokens": 500, "total_tokens": 1500}
-msg = AIMessage("hi", usage_metadata=usage, response_metadata={"model_name": "gpt-4o-mini"})
-llm = GenericFakeChatModel(messages=iter([msg]))
+llm = UsageFakeChatModel(model="gpt-4o-mini", responses=["hi"], usage=usage)
 tracker = CostTracker()
 llm.invoke("Hello", config={"callbacks": [tracker], "metadata": {"user_id": "u1"}})
 assert tracker.successful_requests == 1, tracker
