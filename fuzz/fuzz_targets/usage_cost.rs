@@ -181,6 +181,7 @@ fn run(u: &mut Unstructured) -> arbitrary::Result<()> {
             from,
             standard: tiered(u)?,
             variants,
+            windows: Vec::new(),
         });
     }
     versions.sort_by_key(|v| v.from);
