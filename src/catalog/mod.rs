@@ -181,7 +181,7 @@ impl Entry {
             Some(v) => self.variant_prices(version, v, &mut warnings),
         };
         let (set, tier_above) = tiered.select(usage.input);
-        let (cost, notes) = if usage.cache_read + usage.cache_write == 0 {
+        let (cost, notes) = if usage.cache_read == 0 && usage.cache_write == 0 {
             (set.cost(usage), Vec::new())
         } else {
             self.cost_with_fallbacks(set, usage)

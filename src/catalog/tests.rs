@@ -727,3 +727,21 @@ fn windows_in_a_user_file_are_checked() {
         assert!(err.contains(says), "{err}");
     }
 }
+
+#[test]
+fn cache_counts_whose_sum_overflows_do_not_panic() {
+    // Found by the usage_cost fuzz target: `cache_read + cache_write` overflowed u64 in the
+    // check for cached tokens (a panic in the hook's guard) before pricing said "overflow".
+    let c = Catalog::bundled().unwrap();
+    let e = c.resolve("gpt-4o-mini", Some("openai")).unwrap().entry;
+    let usage = Usage {
+        input: u64::MAX,
+        cache_read: u64::MAX,
+        cache_write: 1,
+        ..Usage::default()
+    };
+    // Priced (within the per-call ceiling) or refused with a reason: never a panic.
+    if let Ok(p) = e.cost(&usage, date("2026-11-23"), None) {
+        assert!(p.cost.total <= crate::money::MAX_CALL_COST);
+    }
+}
