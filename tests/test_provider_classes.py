@@ -50,9 +50,7 @@ def test_chat_fireworks_cached_tokens_at_fireworks_documented_discount(
     # LiteLLM 1.109.1's fireworks deepseek-v3p1: $0.56 input, $1.68 output per 1M; no cached
     # price there, so Fireworks' documented default (cached tokens at 50% of the input price,
     # docs.fireworks.ai/guides/prompt-caching) applies, and the record says so.
-    want = (
-        2_000 * Decimal("0.56") + 8_000 * Decimal("0.28") + 1_000 * Decimal("1.68")
-    ) / M
+    want = (2_000 * Decimal("0.56") + 8_000 * Decimal("0.28") + 1_000 * Decimal("1.68")) / M
     assert rec["cost"] == want
     assert rec["price_notes"] is not None and "50%" in rec["price_notes"]
 
