@@ -94,7 +94,10 @@ fn check_windows(entry: &Entry, versions: &[PriceVersion], usage: &Usage, at: Da
     let version = entry.version_at(at.date_naive());
     let (in_force, window) = version.standard_at(minute);
     let last = version.windows.iter().rev().find(|w| w.contains(minute));
-    assert_eq!(window, last, "not the last window containing minute {minute}");
+    assert_eq!(
+        window, last,
+        "not the last window containing minute {minute}"
+    );
     if window.is_none() {
         assert_eq!(in_force, &version.standard);
     }
@@ -107,7 +110,10 @@ fn check_windows(entry: &Entry, versions: &[PriceVersion], usage: &Usage, at: Da
         })
         .collect();
     let flat = entry_of(flat);
-    match (entry.cost_at(usage, at, None), flat.cost_at(usage, at, None)) {
+    match (
+        entry.cost_at(usage, at, None),
+        flat.cost_at(usage, at, None),
+    ) {
         (Ok(p), Ok(q)) => {
             assert_eq!(p.cost, q.cost, "at {at}: not the prices in force");
             assert_eq!(p.tier_above, q.tier_above);
@@ -277,7 +283,11 @@ fn run(u: &mut Unstructured) -> arbitrary::Result<()> {
     assert_eq!(
         entry.cost(&reconciled, day, None).ok().map(|p| p.cost),
         entry
-            .cost_at(&reconciled, day.and_hms_opt(12, 0, 0).unwrap().and_utc(), None)
+            .cost_at(
+                &reconciled,
+                day.and_hms_opt(12, 0, 0).unwrap().and_utc(),
+                None
+            )
             .ok()
             .map(|p| p.cost)
     );
