@@ -72,7 +72,7 @@ OUTPUT = ROOT / "src" / "catalog" / "prices.json"
 GENAI_PRICES_VERSION = "0.2.3"
 LITELLM_VERSION = "1.109.1"
 CHECKED = "2026-11-23"
-CATALOG_VERSION = "2026.11.23"
+CATALOG_VERSION = "2026.12.03"
 
 # Provider order: the first entry of a name is the one used when no provider is known, so the
 # model makers come first, then the hosts.

@@ -198,3 +198,32 @@ def test_chat_qwen_reports_openai_and_finds_dashscope() -> None:
     # the maker's (DashScope's) entry is found as for any OpenAI-compatible endpoint.
     entry = price("qwen-plus", "openai")
     assert entry is not None and entry["key"] == "dashscope/qwen-plus"
+
+
+def test_dashscope_qwen_doc_turbo_at_its_hand_checked_price() -> None:
+    # Alibaba Cloud Model Studio's qwen-doc-turbo page (China (Beijing), USD, checked
+    # 2026-12-03): $0.087 input, $0.144 output, $0.109 explicit cache creation per 1M. No USD
+    # price for implicit cache hits: cached tokens are billed at the input price and flagged.
+    entry = price("qwen-doc-turbo", "tongyi")
+    assert entry is not None and entry["key"] == "dashscope/qwen-doc-turbo"
+    assert entry["source"] == "https://www.alibabacloud.com/help/zh/model-studio/qwen-doc-turbo"
+    assert entry["checked"] == "2026-12-03"
+    usage = {
+        "input_tokens": 10_000,
+        "output_tokens": 1_000,
+        "total_tokens": 11_000,
+        "input_token_details": {"cache_creation": 2_000, "cache_read": 3_000},
+    }
+    t = CostTracker()
+    UsageFakeChatModel(model="qwen-doc-turbo", provider="tongyi", usage=usage).invoke(
+        "x", config={"callbacks": [t]}
+    )
+    (rec,) = t.records()
+    want = (
+        5_000 * Decimal("0.087")
+        + 2_000 * Decimal("0.109")
+        + 3_000 * Decimal("0.087")
+        + 1_000 * Decimal("0.144")
+    ) / M
+    assert rec["cost"] == want
+    assert rec["price_notes"] == "cache_read_tokens at the input price: no cache_read price"

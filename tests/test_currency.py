@@ -72,3 +72,25 @@ def test_cli_report_in_cny(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert rep["totals"]["cost"] == "0.06"
     assert rep["totals"]["converted_cost"] == "0.4272"
     assert rep["rows"][0]["converted_cost"] == "0.4272"
+
+
+def test_currency_view_converts_exactly_and_keeps_unknown_unknown() -> None:
+    from llmledger import _core
+
+    v = _core.currency_view(["0.06", None, Decimal("0.0000001")], "cny", "7.12")
+    assert (v["code"], v["rate"]) == ("CNY", Decimal("7.12"))
+    assert v["amounts"] == [Decimal("0.4272"), None, Decimal("0.000000712")]
+    assert v["label"] == "Amounts in CNY at 7.12 CNY per USD (the rate given; the ledger is in USD)"
+    with pytest.raises(ValueError, match="rate must be exact"):
+        _core.currency_view(["1"], "CNY", 7.12)  # type: ignore[arg-type]
+
+
+def test_tracker_html_report_in_cny(tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    tracked().report_html(out, currency="CNY", rate="7.12")
+    page = out.read_text()
+    # The page's data: the core's converted total and the rate it names.
+    assert '"converted_cost": "0.4272"' in page
+    assert '"label": "Amounts in CNY at 7.12 CNY per USD' in page
+    with pytest.raises(ValueError, match="currency and rate go together"):
+        tracked(calls=1).report_html(tmp_path / "x.html", rate="7.12")

@@ -156,3 +156,90 @@ def test_html_report_stays_small_for_many_groups(
 def test_html_needs_an_output_file(ledger: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", str(ledger), "--format", "html"]) == 2
     assert "--format html needs -o FILE" in capsys.readouterr().err
+
+
+def _in(code: str, amount: str | None) -> str:
+    if amount is None:
+        return "unknown"
+    whole, _, frac = amount.partition(".")
+    return f"{code} {whole}.{frac.ljust(2, '0')}"
+
+
+def _in_text(t: dict[str, Any]) -> str:
+    # As `_cost_text`: a group of unpriced calls only costs "unknown", in any currency.
+    if t["unpriced_calls"] and t["unpriced_calls"] >= t["calls"]:
+        return "unknown"
+    return ("\u2265 " if t["unpriced_calls"] else "") + _in("CNY", t["converted_cost"])
+
+
+CURRENCY_FIGURES = """() => {
+  const cells = (tr) => [...tr.children].map((td) => td.textContent.trim());
+  return {
+    ready: document.body.getAttribute('data-ready'),
+    subtitle: document.getElementById('subtitle').textContent,
+    note: document.querySelector('.card.wide .n').textContent,
+    header: cells(document.querySelector('#table-by thead tr')),
+    rows: [...document.querySelectorAll('#table-by tbody tr[data-row]')].map(cells),
+    total: cells(document.querySelector('#table-by tfoot tr')),
+    roots_header: cells(document.querySelector('#table-roots thead tr')),
+    roots: [...document.querySelectorAll('#table-roots tbody tr')].map(cells),
+    calls_header: cells(document.querySelector('#table-calls thead tr')),
+    calls: [...document.querySelectorAll('#table-calls tbody tr')].map(cells),
+    footer: document.getElementById('footer').textContent,
+  };
+}"""
+
+
+def test_html_report_in_cny_names_the_rate_and_converts_exactly(
+    ledger: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from decimal import Decimal
+
+    out = tmp_path / "report-cny.html"
+    args = ["report", str(ledger), "--by", "model", "--currency", "CNY", "--rate", "7.12"]
+    assert main([*args, "--format", "html", "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main([*args, "--format", "json"]) == 0
+    expected = json.loads(capsys.readouterr().out)
+    with browser_page(tmp_path / "profile") as page:
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(out.as_uri())
+        page.wait_for_selector("body[data-ready='1']", timeout=10_000)
+        f = page.evaluate(CURRENCY_FIGURES)
+        shot = tmp_path / "report-cny.png"
+        page.screenshot(path=str(shot), full_page=True)
+    print(f"screenshot: {shot}")
+    assert errors == []
+    label = "Amounts in CNY at 7.12 CNY per USD (the rate given; the ledger is in USD)"
+    assert label in f["subtitle"]
+    assert "7.12 CNY per USD" in f["footer"]
+    t = expected["totals"]
+    assert f["note"].startswith(_in_text(t) + " at 7.12 CNY per USD")
+    # The by-table: a CNY column beside the USD one, the core's own conversion, every row.
+    assert f["header"][7:9] == ["cost (USD)", "cost (CNY)"]
+    assert len(f["rows"]) == len(expected["rows"]) > 1
+    for cells, row in zip(f["rows"], expected["rows"], strict=True):
+        assert Decimal(row["converted_cost"]) == Decimal(row["cost"]) * Decimal("7.12")
+        assert cells[8] == _in_text(row)
+    assert f["total"][8] == _in_text(t)
+    # Root runs and the most expensive calls: each USD amount times the rate, exactly.
+    assert f["roots_header"][3:5] == ["cost (USD)", "cost (CNY)"]
+    assert f["calls_header"][4:6] == ["cost (USD)", "cost (CNY)"]
+    for cells in [*[r[3:5] for r in f["roots"]], *[c[4:6] for c in f["calls"]]]:
+        usd, cny = (c.removeprefix("\u2265 ") for c in cells)
+        if usd == cny == "unknown":
+            continue
+        assert usd.startswith("$") and cny.startswith("CNY ")
+        assert Decimal(cny[4:]) == Decimal(usd[1:]) * Decimal("7.12")
+    assert len(f["roots"]) == 10 and len(f["calls"]) == 10
+
+
+def test_html_report_currency_needs_a_rate(
+    ledger: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "r.html"
+    args = ["report", str(ledger), "--currency", "CNY", "--format", "html", "-o", str(out)]
+    assert main(args) != 0
+    assert "currency and rate go together" in capsys.readouterr().err
+    assert not out.exists()

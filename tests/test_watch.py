@@ -162,3 +162,74 @@ def test_tracker_follower_counts_each_call_once_past_max_records() -> None:
     assert f.poll() == 2
     assert f.poll() == 0
     assert json.loads(f.view())["totals"]["cost"] == str(tracker.total_cost)
+
+
+def _cny(usd: str) -> str:
+    # The core's conversion, written out: USD times the rate, at least two decimals.
+    from decimal import Decimal
+
+    d = (Decimal(usd) * Decimal("7.12")).normalize()
+    exp = d.as_tuple().exponent
+    return "CNY " + (f"{d:.2f}" if isinstance(exp, int) and exp >= -2 else f"{d:f}")
+
+
+def test_piped_watch_in_cny_names_the_rate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ledger = synthetic.write(tmp_path / "costs.jsonl", calls=300, days=1)
+    t = _expected(ledger, capsys)
+    args = ["watch", str(ledger), "--refresh", "0.05", "--count", "1"]
+    assert main([*args, "--currency", "cny", "--rate", "7.12"]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert f"cost={_cost_text(t)} " in line, "USD as before"
+    prefix = ">= " if t["unpriced_calls"] else ""
+    assert f" cost_cny={prefix}{_cny(t['cost'])} (7.12 CNY per USD) " in line
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        (["--currency", "CNY"], "currency and rate go together"),
+        (["--currency", "CNY", "--rate", "-1"], "rate must be positive"),
+    ],
+)
+def test_watch_refuses_a_bad_currency(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], says: str
+) -> None:
+    ledger = synthetic.write(tmp_path / "costs.jsonl", calls=10, days=1)
+    assert main(["watch", str(ledger), "--count", "1", *extra]) == 2
+    assert says in capsys.readouterr().err
+
+
+def test_watch_in_a_terminal_in_cny(
+    tmux: Tmux, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ledger = synthetic.write(tmp_path / "costs.jsonl", calls=400, days=1)
+    t = _expected(ledger, capsys)
+    cmd = (
+        f"{sys.executable} -m llmledger.cli watch {ledger} --refresh 0.5 "
+        f"--currency CNY --rate 7.12; echo EXITED $?; sleep 60"
+    )
+    tmux("new-session", "-d", "-s", tmux.session, "-x", "130", "-y", "60", cmd)
+    prefix = ">= " if t["unpriced_calls"] else ""
+    tmux.wait_for(re.escape(f"Total cost  {_cost_text(t)}  {prefix}{_cny(t['cost'])}"))
+    screen = tmux.screen()
+    assert "Amounts in CNY at 7.12 CNY per USD (the rate given; the ledger is in USD)" in screen
+    # The top tables and the feed carry a CNY column beside the USD one.
+    assert re.search(r"calls\s+cost\s+CNY\s+share", screen), screen
+    assert re.search(r"in/out\s+cost\s+CNY\s+usage", screen), screen
+    tmux("send-keys", "-t", tmux.session, "q")
+    tmux.wait_for("EXITED 0")
+
+
+def test_live_in_cny() -> None:
+    from llmledger import live
+
+    tracker = CostTracker()
+    llm = UsageFakeChatModel(model="gpt-4o-mini", responses=["one two three"] * 3)
+    out = io.StringIO()
+    with live(tracker, out=out, refresh=0.02, currency="CNY", rate="7.12"):
+        for _ in range(3):
+            llm.invoke("hello there", config={"callbacks": [tracker]})
+    last = out.getvalue().splitlines()[-1]
+    assert f" cost_cny={_cny(str(tracker.total_cost))} (7.12 CNY per USD) " in last

@@ -3,15 +3,19 @@
 //! never negative, is exactly the sum of its parts, and each part is exactly tokens x price /
 //! 1M; `reconcile` leaves every part within its whole, never lowers a count and is
 //! idempotent. A known cost is at most `MAX_CALL_COST`, so the tracker's totals of any
-//! feasible number of calls cannot overflow.
+//! feasible number of calls cannot overflow. Time-of-day windows (any daily UTC spans,
+//! wrapping past midnight or not, overlapping or not): a call at any time of day is priced
+//! by the last window containing its minute, else by the standard prices, exactly as the
+//! same entry with those prices and no windows; the record names that window; variants and
+//! `cost` (noon) follow the same rule.
 #![no_main]
 
 use std::collections::BTreeMap;
 
 use arbitrary::Unstructured;
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Timelike, Utc};
 use libfuzzer_sys::fuzz_target;
-use llmledger::catalog::{PriceSet, PriceVersion, Tier, Tiered};
+use llmledger::catalog::{PriceSet, PriceVersion, Tier, Tiered, TimeWindow};
 use llmledger::money::{Decimal, MAX_CALL_COST};
 use llmledger::{Entry, Usage};
 
@@ -65,6 +69,82 @@ fn tiered(u: &mut Unstructured) -> arbitrary::Result<Tiered> {
         })
         .collect::<arbitrary::Result<_>>()?;
     Ok(Tiered { base, tiers })
+}
+
+/// Daily UTC windows: starts and ends on any minute (an end below the start wraps past
+/// midnight; an end equal to it is empty), sometimes overlapping.
+fn windows(u: &mut Unstructured) -> arbitrary::Result<Vec<TimeWindow>> {
+    (0..u.int_in_range(0..=3)?)
+        .map(|_| {
+            Ok(TimeWindow {
+                start: u.int_in_range(0..=1439)?,
+                end: u.int_in_range(0..=1439)?,
+                prices: tiered(u)?,
+            })
+        })
+        .collect()
+}
+
+/// The entry's cost at `at` equals the cost, at the same time, of the same entry whose
+/// standard prices are the ones in force then and which has no windows; the window named is
+/// the last one containing the call's minute.
+fn check_windows(entry: &Entry, versions: &[PriceVersion], usage: &Usage, at: DateTime<Utc>) {
+    #[allow(clippy::cast_possible_truncation)] // below 1440
+    let minute = (at.hour() * 60 + at.minute()) as u16;
+    let version = entry.version_at(at.date_naive());
+    let (in_force, window) = version.standard_at(minute);
+    let last = version.windows.iter().rev().find(|w| w.contains(minute));
+    assert_eq!(
+        window, last,
+        "not the last window containing minute {minute}"
+    );
+    if window.is_none() {
+        assert_eq!(in_force, &version.standard);
+    }
+    let flat: Vec<PriceVersion> = versions
+        .iter()
+        .map(|v| PriceVersion {
+            standard: v.standard_at(minute).0.clone(),
+            windows: Vec::new(),
+            ..v.clone()
+        })
+        .collect();
+    let flat = entry_of(flat);
+    match (
+        entry.cost_at(usage, at, None),
+        flat.cost_at(usage, at, None),
+    ) {
+        (Ok(p), Ok(q)) => {
+            assert_eq!(p.cost, q.cost, "at {at}: not the prices in force");
+            assert_eq!(p.tier_above, q.tier_above);
+            assert_eq!(p.notes, q.notes);
+            assert_eq!(p.window, window.map(TimeWindow::describe));
+            assert!(!p.cost.total.is_sign_negative() && p.cost.total <= MAX_CALL_COST);
+            assert!(q.window.is_none());
+        }
+        (Err(_), Err(_)) => {}
+        (p, q) => panic!("at {at}: {p:?} but without windows {q:?}"),
+    }
+    // A billing mode (batch) is never priced by a window.
+    if let Ok(p) = entry.cost_at(usage, at, Some("batch")) {
+        assert!(p.window.is_none(), "batch priced by window {:?}", p.window);
+    }
+}
+
+fn entry_of(versions: Vec<PriceVersion>) -> Entry {
+    Entry::new(
+        "m".into(),
+        Some("p".into()),
+        None,
+        Vec::new(),
+        None,
+        None,
+        None,
+        None,
+        None,
+        versions,
+        true,
+    )
 }
 
 /// Token counts: mostly realistic, sometimes anything up to `u64::MAX`.
@@ -181,25 +261,36 @@ fn run(u: &mut Unstructured) -> arbitrary::Result<()> {
             from,
             standard: tiered(u)?,
             variants,
-            windows: Vec::new(),
+            windows: windows(u)?,
         });
     }
     versions.sort_by_key(|v| v.from);
     versions.dedup_by_key(|v| v.from);
-    let entry = Entry::new(
-        "m".into(),
-        Some("p".into()),
-        None,
-        Vec::new(),
-        None,
-        None,
-        None,
-        None,
-        None,
-        versions,
-        true,
-    );
+    let entry = entry_of(versions.clone());
     let day = NaiveDate::from_num_days_from_ce_opt(u.int_in_range(729_000..=741_000)?).unwrap();
+    for _ in 0..u.int_in_range(1..=3)? {
+        let at = day
+            .and_hms_opt(
+                u.int_in_range(0..=23)?,
+                u.int_in_range(0..=59)?,
+                u.int_in_range(0..=59)?,
+            )
+            .unwrap()
+            .and_utc();
+        check_windows(&entry, &versions, &reconciled, at);
+    }
+    // `cost` (a day, no time) is the call at noon.
+    assert_eq!(
+        entry.cost(&reconciled, day, None).ok().map(|p| p.cost),
+        entry
+            .cost_at(
+                &reconciled,
+                day.and_hms_opt(12, 0, 0).unwrap().and_utc(),
+                None
+            )
+            .ok()
+            .map(|p| p.cost)
+    );
     for variant in [None, Some("batch"), Some("priority")] {
         if let Ok(p) = entry.cost(&reconciled, day, variant) {
             assert!(!p.cost.total.is_sign_negative());

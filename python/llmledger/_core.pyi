@@ -30,6 +30,7 @@ __all__ = [
     "count_message_tokens",
     "count_tokens",
     "count_tokens_batch",
+    "currency_view",
     "ledger_digest",
     "ledger_export",
     "ledger_import",
@@ -337,6 +338,9 @@ def suggest_models(
     model: str, provider: str | None = None, *, prices: _Prices = None
 ) -> list[str]: ...
 def catalog_version() -> str: ...
+def currency_view(
+    amounts: Sequence[str | Decimal | int | None], currency: str, rate: _Rate
+) -> dict[str, Any]: ...
 def catalog_entries(*, prices: _Prices = None) -> list[dict[str, Any]]: ...
 def count_tokens(text: str, model: str = "gpt-4o", *, encoding: str | None = None) -> int: ...
 def count_tokens_batch(

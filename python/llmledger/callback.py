@@ -505,9 +505,12 @@ class CostTracker(_LangChainHooks):
         path: str | os.PathLike[str],
         by: Sequence[str] | str = ("model",),
         budgets: Sequence[str] = (),
+        currency: str | None = None,
+        rate: Decimal | int | str | None = None,
     ) -> None:
         """Writes the HTML report of this tracker's calls to `path`: one self-contained file
-        (see `llmledger report --format html`). `budgets`: `["10/day"]` to show.
+        (see `llmledger report --format html`). `budgets`: `["10/day"]` to show; `currency`
+        and `rate` (`"CNY"`, `"7.12"` per USD) also show costs in that currency.
 
         Example:
             >>> CostTracker().report_html("report.html", by="node")  # doctest: +SKIP
@@ -515,7 +518,8 @@ class CostTracker(_LangChainHooks):
         from llmledger.report_html import tracker_html, write_html
 
         dims = [by] if isinstance(by, str) else list(by)
-        write_html(tracker_html(self, by=dims, budgets=budgets), path)
+        page = tracker_html(self, by=dims, budgets=budgets, currency=currency, rate=rate)
+        write_html(page, path)
 
     def _repr_html_(self) -> str:
         """Jupyter's view: a compact HTML summary."""

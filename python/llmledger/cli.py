@@ -288,7 +288,13 @@ def _cmd_report_html(args: argparse.Namespace, by: list[str]) -> int:
     if not args.output:
         raise ValueError("--format html needs -o FILE (the report is one self-contained file)")
     page = ledger_html(
-        args.ledger, by=by, since=args.since, until=args.until, budgets=args.budget or []
+        args.ledger,
+        by=by,
+        since=args.since,
+        until=args.until,
+        budgets=args.budget or [],
+        currency=args.currency,
+        rate=args.rate,
     )
     write_html(page, args.output)
     print(f"llmledger: wrote {args.output} ({len(page.encode()) / 1e3:,.0f} kB)", file=sys.stderr)
@@ -357,7 +363,14 @@ def _cmd_watch(args: argparse.Namespace) -> int:
     follower = _core.LedgerFollower(
         args.ledger, by=_dims(args.by), budgets=args.budget or [], since=args.since
     )
-    return watch(follower, title=args.ledger, refresh=args.refresh, count=args.count)
+    return watch(
+        follower,
+        title=args.ledger,
+        refresh=args.refresh,
+        count=args.count,
+        currency=args.currency,
+        rate=args.rate,
+    )
 
 
 def _usd(amount: str) -> str:
@@ -667,6 +680,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="AMOUNT/WINDOW",
         help="a budget to follow: 10/day, 2.50/hour, 100/month, 5/rolling:15m (repeatable)",
     )
+    w.add_argument(
+        "--currency",
+        help="also show costs in this currency (CNY, EUR, ...) at --rate; the ledger stays USD",
+    )
+    w.add_argument("--rate", help="units of --currency per USD, as an exact decimal (7.12)")
     w.add_argument("--count", type=int, help=argparse.SUPPRESS)
     w.set_defaults(func=_cmd_watch)
 

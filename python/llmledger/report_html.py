@@ -45,7 +45,37 @@ def _script_safe(text: str) -> str:
 MAX_ROWS = 1000
 
 
-def _render(report: dict[str, Any], digest_json: str, *, title: str, source: str) -> str:
+def _in_currency(
+    report: dict[str, Any], digest_json: str, currency: str | None, rate: Any
+) -> tuple[dict[str, Any], str, dict[str, Any] | None]:
+    """Adds `converted_cost` (the core's exact conversion) to the digest's root runs and
+    calls, and to the report's totals and rows where the core has not; the ledger's USD
+    amounts are kept as they are."""
+    if currency is None and rate is None:
+        return report, digest_json, None
+    if currency is None or rate is None:
+        raise ValueError(
+            'currency and rate go together: currency="CNY", rate="7.12" (units per USD)'
+        )
+    digest = json.loads(digest_json)
+    items = [report["totals"], *report["rows"], *digest["roots"], *digest["top_calls"]]
+    view = _core.currency_view([i.get("cost") for i in items], currency, rate)
+    for item, amount in zip(items, view["amounts"], strict=True):
+        item.setdefault("converted_cost", amount)
+    meta = {"code": view["code"], "rate": view["rate"], "label": view["label"]}
+    return report, json.dumps(digest, default=_json_default), meta
+
+
+def _render(
+    report: dict[str, Any],
+    digest_json: str,
+    *,
+    title: str,
+    source: str,
+    currency: str | None = None,
+    rate: Any = None,
+) -> str:
+    report, digest_json, money = _in_currency(report, digest_json, currency, rate)
     rows = report["rows"]
     report = {**report, "rows": rows[:MAX_ROWS], "rows_omitted": max(0, len(rows) - MAX_ROWS)}
     stack_by = (report["by"] or ["model"])[0]
@@ -59,12 +89,14 @@ def _render(report: dict[str, Any], digest_json: str, *, title: str, source: str
             {
                 "source": source,
                 "stack_by": stack_by,
+                "currency": money,
                 "version": _core.__version__,
                 "catalog_version": _core.catalog_version(),
                 "generated": datetime.datetime.now(datetime.timezone.utc).strftime(
                     "%Y-%m-%d %H:%M UTC"
                 ),
-            }
+            },
+            default=_json_default,
         )[1:]
     )
     parts = {
@@ -86,10 +118,14 @@ def ledger_html(
     until: str | None = None,
     budgets: Sequence[str] = (),
     title: str | None = None,
+    currency: str | None = None,
+    rate: Decimal | int | str | None = None,
 ) -> str:
-    """The HTML report of a ledger file (SQLite or JSONL), as text."""
+    """The HTML report of a ledger file (SQLite or JSONL), as text. With `currency` and
+    `rate` (units per USD, exact: `"7.12"`) costs are also shown in that currency, and the
+    page names the rate; the ledger's amounts stay USD."""
     by = list(by)
-    rep = _core.ledger_report(ledger, by=by, since=since, until=until)
+    rep = _core.ledger_report(ledger, by=by, since=since, until=until, currency=currency, rate=rate)
     report = {
         "ledger": rep["path"],
         "since": since,
@@ -106,7 +142,14 @@ def ledger_html(
         until=until,
     )
     name = os.path.basename(os.fspath(ledger))
-    return _render(report, digest, title=title or f"LLM costs: {name}", source=rep["path"])
+    return _render(
+        report,
+        digest,
+        title=title or f"LLM costs: {name}",
+        source=rep["path"],
+        currency=currency,
+        rate=rate,
+    )
 
 
 def tracker_html(
@@ -115,8 +158,11 @@ def tracker_html(
     by: Sequence[str] = ("model",),
     budgets: Sequence[str] = (),
     title: str = "LLM costs",
+    currency: str | None = None,
+    rate: Decimal | int | str | None = None,
 ) -> str:
-    """The HTML report of the calls a tracker (`CostTracker` or `_core.Tracker`) recorded."""
+    """The HTML report of the calls a tracker (`CostTracker` or `_core.Tracker`) recorded;
+    `currency` and `rate` as for `ledger_html`."""
     core = getattr(tracker, "_core", tracker)
     by = list(by)
     report = {
@@ -129,7 +175,9 @@ def tracker_html(
     }
     follower = _core.LedgerFollower.of_tracker(core, by=by or ["model"], budgets=list(budgets))
     follower.poll()
-    return _render(report, follower.view(), title=title, source="this process")
+    return _render(
+        report, follower.view(), title=title, source="this process", currency=currency, rate=rate
+    )
 
 
 def write_html(page: str, path: str | os.PathLike[str]) -> None:

@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from decimal import Decimal
 from typing import IO, Any
 
 from llmledger import _core
@@ -51,6 +52,44 @@ def _cost(t: View) -> str:
     return (">= " if t["unpriced"] else "") + _usd(t["cost"])
 
 
+class Money:
+    """Another currency at the user's rate (`--currency CNY --rate 7.12`): the core converts
+    each frame's USD amounts (exact); this class only adds them to the view, as text
+    (`cost_in` beside `cost`, ...), and holds the line naming the rate."""
+
+    def __init__(self, currency: str, rate: Decimal | int | str) -> None:
+        meta = _core.currency_view([], currency, rate)
+        self.currency, self.rate = currency, rate
+        self.code: str = meta["code"]
+        self.label: str = meta["label"]
+
+    def text(self, amount: Decimal | None) -> str:
+        if amount is None:
+            return "unknown"
+        exp = amount.as_tuple().exponent
+        digits = f"{amount:.2f}" if isinstance(exp, int) and exp >= -2 else f"{amount:f}"
+        return f"{self.code} {digits}"
+
+    def apply(self, v: View) -> View:
+        """`v` with `cost_in` on its totals, top rows, root runs and latest calls, and
+        `cost_per_hour_in` on its rates."""
+        items: list[tuple[View, str]] = [(v["totals"], "cost"), (v["rates"], "cost_per_hour")]
+        for d in v["by"]:
+            items += [(r, "cost") for r in d["rows"]]
+        items += [(r, "cost") for r in v["roots"]]
+        items += [(c, "cost") for c in v["latest"]]
+        amounts = _core.currency_view([i[k] for i, k in items], self.currency, self.rate)
+        for (item, key), amount in zip(items, amounts["amounts"], strict=True):
+            item[key + "_in"] = self.text(amount)
+        return v
+
+
+def _cost_in(t: View) -> str:
+    if t["unpriced"] and t["unpriced"] >= t["calls"]:
+        return "unknown"
+    return (">= " if t["unpriced"] else "") + str(t["cost_in"])
+
+
 def _ago(seconds: float) -> str:
     s = int(seconds)
     return (
@@ -67,12 +106,17 @@ def _bar(share: float, width: int) -> Text:
     return Text("█" * n + "·" * (width - n), style="cyan")
 
 
-def plain_line(v: View, new: int) -> str:
+def plain_line(v: View, new: int, money: Money | None = None) -> str:
     """The one-line summary printed per refresh when the output is not a terminal."""
     t, r = v["totals"], v["rates"]
+    converted = (
+        f"cost_{money.code.lower()}={_cost_in(t)} ({money.rate} {money.code} per USD) "
+        if money
+        else ""
+    )
     return (
         f"{v['now']} calls={t['calls']} (+{new}) failed={t['failed']} "
-        f"unpriced={t['unpriced']} cost={_cost(t)} tokens={t['total_tokens']} "
+        f"unpriced={t['unpriced']} cost={_cost(t)} {converted}tokens={t['total_tokens']} "
         f"rate=${r['cost_per_minute']}/min tokens_per_s={r['tokens_per_second']}"
     )
 
@@ -80,10 +124,11 @@ def plain_line(v: View, new: int) -> str:
 class Dashboard:
     """Renders views of a follower; `frame` counts the refreshes drawn."""
 
-    def __init__(self, title: str, watched_since: float) -> None:
+    def __init__(self, title: str, watched_since: float, money: Money | None = None) -> None:
         self.title = title
         self.started = watched_since
         self.frame = 0
+        self.money = money
 
     def headline(self, v: View, width: int) -> Table:
         t, r = v["totals"], v["rates"]
@@ -98,8 +143,11 @@ class Dashboard:
         return g
 
     def headline_cells(self, t: View, r: View) -> list[Text]:
+        total = Text.assemble(("Total cost  ", "dim"), (_cost(t), "bold green"))
+        if self.money:
+            total.append_text(Text.assemble("  ", (_cost_in(t), "bold green")))
         return [
-            Text.assemble(("Total cost  ", "dim"), (_cost(t), "bold green")),
+            total,
             Text.assemble(("Calls  ", "dim"), (f"{t['calls']:,}", "bold")),
             Text.assemble(("Failed  ", "dim"), (f"{t['failed']:,}", "red" if t["failed"] else "")),
             Text.assemble(
@@ -110,6 +158,7 @@ class Dashboard:
                 ("Spend rate  ", "dim"),
                 (f"${r['cost_per_minute']}/min", "bold"),
                 f"  ${r['cost_per_hour']}/h",
+                *([f"  {r['cost_per_hour_in']}/h"] if self.money else []),
             ),
             Text.assemble(("Tokens/s  ", "dim"), str(r["tokens_per_second"])),
             Text.assemble(("Watched  ", "dim"), _ago(time.monotonic() - self.started)),
@@ -129,6 +178,8 @@ class Dashboard:
         tb.add_column(title.split(" by ")[-1], overflow="ellipsis", no_wrap=True, ratio=3)
         tb.add_column("calls", justify="right")
         tb.add_column("cost", justify="right", no_wrap=True)
+        if self.money:
+            tb.add_column(self.money.code, justify="right", no_wrap=True)
         tb.add_column("share", justify="right")
         if bar:
             tb.add_column("", no_wrap=True)
@@ -136,7 +187,10 @@ class Dashboard:
             key = r["key"] if r["key"] is not None else "-"
             if names:
                 key = f"{r.get('name') or ''} {key[:8]}".strip()
-            cells: list[Any] = [key, f"{r['calls']:,}", _cost(r), f"{100 * float(r['share']):.1f}%"]
+            cells: list[Any] = [key, f"{r['calls']:,}", _cost(r)]
+            if self.money:
+                cells.append(_cost_in(r))
+            cells.append(f"{100 * float(r['share']):.1f}%")
             if bar:
                 cells.append(_bar(float(r["share"]), bar))
             tb.add_row(*cells)
@@ -172,19 +226,27 @@ class Dashboard:
             tb.add_column("attribution", overflow="ellipsis", no_wrap=True, ratio=2)
         tb.add_column("in/out", justify="right", no_wrap=True)
         tb.add_column("cost", justify="right", no_wrap=True)
+        if self.money:
+            tb.add_column(self.money.code, justify="right", no_wrap=True)
         tb.add_column("usage", no_wrap=True)
         for c in v["latest"][:8]:
             cells = [_short_time(c["time"]), c["model"] or "-"]
             if wide:
                 cells.append(" ".join(f"{k}={val}" for k, val in c["attribution"].items()))
             cost = Text(_usd(c["cost"]), style="red" if c["failed"] else "")
-            cells += [f"{c['input_tokens']:,}/{c['output_tokens']:,}", cost, c["usage_source"]]
+            cells += [f"{c['input_tokens']:,}/{c['output_tokens']:,}", cost]
+            if self.money:
+                cells.append(str(c["cost_in"]))
+            cells.append(c["usage_source"])
             tb.add_row(*cells)
         return tb
 
     def render(self, v: View, width: int) -> RenderableType:
         self.frame += 1
-        bar = 12 if width >= 100 else 0
+        if self.money:
+            v = self.money.apply(v)
+        # A currency column takes the bar's room unless the terminal is wide.
+        bar = 12 if width >= (170 if self.money else 100) else 0
         tops = [self.top_table(f"Top by {d['name']}", d["rows"][:5], bar) for d in v["by"]]
         tops.append(self.top_table("Top by root run", v["roots"][:5], bar, names=True))
         if width >= 120:
@@ -201,6 +263,8 @@ class Dashboard:
         if budgets is not None:
             parts += [Text(""), budgets]
         parts += [Text(""), self.feed(v, width)]
+        if self.money:
+            parts += [Text(""), Text(self.money.label, style="dim")]
         if v["alerts"]:
             alerts = Text("Alerts  ", style="bold yellow")
             for a in v["alerts"][:3]:
@@ -253,11 +317,22 @@ def _wait_for_quit(stream: IO[str], seconds: float, keys: bool) -> bool:
     return False
 
 
-def _plain(follower: _core.LedgerFollower, refresh: float, count: int | None, out: IO[str]) -> int:
+def _view(follower: _core.LedgerFollower, money: Money | None) -> View:
+    v: View = json.loads(follower.view())
+    return money.apply(v) if money else v
+
+
+def _plain(
+    follower: _core.LedgerFollower,
+    refresh: float,
+    count: int | None,
+    out: IO[str],
+    money: Money | None = None,
+) -> int:
     n = 0
     while count is None or n < count:
         new = follower.poll()
-        print(plain_line(json.loads(follower.view()), new), file=out, flush=True)
+        print(plain_line(_view(follower, money), new, money), file=out, flush=True)
         n += 1
         if count is None or n < count:
             time.sleep(refresh)
@@ -271,17 +346,21 @@ def watch(
     refresh: float = 1.0,
     count: int | None = None,
     out: IO[str] | None = None,
+    currency: str | None = None,
+    rate: Decimal | int | str | None = None,
 ) -> int:
     """Draws `follower`'s view every `refresh` seconds until q, Ctrl-C or `count` refreshes;
-    without a terminal, prints one plain line per refresh instead."""
+    without a terminal, prints one plain line per refresh instead. With `currency` and `rate`
+    (units per USD, exact: `"7.12"`) costs are also shown in that currency, the rate named."""
+    money = _money(currency, rate)
     out = out or sys.stdout
     if not out.isatty():
         try:
-            return _plain(follower, refresh, count, out)
+            return _plain(follower, refresh, count, out, money)
         except KeyboardInterrupt:
             return 0
     console = Console(file=out)
-    board = Dashboard(title, time.monotonic())
+    board = Dashboard(title, time.monotonic(), money)
     stdin = sys.stdin
     try:
         with _keys(stdin) as keys, Live(console=console, screen=True, auto_refresh=False) as lv:
@@ -298,6 +377,16 @@ def watch(
     return 0
 
 
+def _money(currency: str | None, rate: Decimal | int | str | None) -> Money | None:
+    if currency is None and rate is None:
+        return None
+    if currency is None or rate is None:
+        raise ValueError(
+            'currency and rate go together: currency="CNY", rate="7.12" (units per USD)'
+        )
+    return Money(currency, rate)
+
+
 @contextlib.contextmanager
 def live(
     tracker: Any,
@@ -306,21 +395,25 @@ def live(
     budgets: Sequence[str] = (),
     refresh: float = 1.0,
     out: IO[str] | None = None,
+    currency: str | None = None,
+    rate: Decimal | int | str | None = None,
 ) -> Iterator[None]:
     """Shows the dashboard for the calls `tracker` records while the block runs (redrawn every
     `refresh` seconds in place, below the program's own output; the last frame stays).
-    Without a terminal, prints one plain line per refresh."""
+    Without a terminal, prints one plain line per refresh. `currency` and `rate` as for
+    `watch`."""
+    money = _money(currency, rate)
     core = getattr(tracker, "_core", tracker)
     follower = _core.LedgerFollower.of_tracker(core, by=list(by), budgets=list(budgets))
     out = out or sys.stdout
     stop = threading.Event()
-    board = Dashboard("this process", time.monotonic())
+    board = Dashboard("this process", time.monotonic(), money)
     if not out.isatty():
 
         def loop() -> None:
             while not stop.wait(refresh):
                 new = follower.poll()
-                print(plain_line(json.loads(follower.view()), new), file=out, flush=True)
+                print(plain_line(_view(follower, money), new, money), file=out, flush=True)
     else:
         console = Console(file=out)
         lv = Live(console=console, auto_refresh=False, transient=False)
@@ -348,4 +441,4 @@ def live(
             lv.update(board.render(v, console.width), refresh=True)
             lv.stop()
         else:
-            print(plain_line(v, new), file=out, flush=True)
+            print(plain_line(money.apply(v) if money else v, new, money), file=out, flush=True)

@@ -5,6 +5,7 @@ mod advise;
 mod budget;
 mod catalog;
 mod convert;
+mod currency;
 mod errors;
 mod extract;
 mod follow;
@@ -51,6 +52,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(catalog::suggest_models, m)?)?;
     m.add_function(wrap_pyfunction!(catalog::price_hosts, m)?)?;
     m.add_function(wrap_pyfunction!(catalog::catalog_version, m)?)?;
+    m.add_function(wrap_pyfunction!(currency::currency_view, m)?)?;
     m.add_function(wrap_pyfunction!(catalog::catalog_entries, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::count_tokens, m)?)?;
     m.add_function(wrap_pyfunction!(tokens::count_tokens_batch, m)?)?;
