@@ -158,8 +158,9 @@ fn a_newer_schema_is_refused_untouched() {
     assert!(e.contains("newer llmledger"), "{e}");
 }
 
-/// COPY through the staging table against multi-row INSERTs: `cargo test -- --ignored
-/// insert_speed --nocapture` prints both.
+/// Binary COPY, text COPY and multi-row INSERTs of the same batches, in one run:
+/// `cargo test --release --no-default-features --lib -- --ignored insert_speed --nocapture`
+/// prints the three.
 #[test]
 #[ignore = "a measurement, run by hand"]
 fn insert_speed() {
@@ -168,63 +169,89 @@ fn insert_speed() {
     let n = 100_000u128;
     let all = records(1, n);
     let t0 = Instant::now();
-    let mut bytes = 0;
-    for r in &all {
-        for c in &cells(r) {
-            let mut b = Vec::new();
-            copy_cell(c.as_deref(), &mut b);
-            bytes += b.len();
-        }
-    }
+    let bytes = copy_text(&all).len();
     eprintln!(
-        "encoding alone: {:.2} s ({bytes} bytes)",
+        "text encoding alone: {:.2} s ({bytes} bytes)",
         t0.elapsed().as_secs_f64()
     );
-    // The server's share: COPY of the encoded rows, then the INSERT ... SELECT.
-    db.insert(&all[..2]).unwrap();
-    let mut buf = Vec::new();
-    for r in &all[2..] {
-        for (i, c) in cells(r).iter().enumerate() {
-            if i > 0 {
-                buf.push(b'\t');
-            }
-            copy_cell(c.as_deref(), &mut buf);
-        }
-        buf.push(b'\n');
-    }
-    let mut tx = db.client.transaction().unwrap();
-    let t0 = Instant::now();
-    let mut w = tx
-        .copy_in(&format!("COPY llmledger_staging ({COLUMNS}) FROM STDIN"))
-        .unwrap();
-    std::io::Write::write_all(&mut w, &buf).unwrap();
-    w.finish().unwrap();
-    let t1 = Instant::now();
-    tx.execute(&format!("INSERT INTO llmledger_calls ({COLUMNS}) SELECT {COLUMNS} FROM llmledger_staging ON CONFLICT DO NOTHING"), &[]).unwrap();
-    tx.rollback().unwrap();
-    eprintln!(
-        "server: COPY {:.2} s, INSERT SELECT {:.2} s",
-        (t1 - t0).as_secs_f64(),
-        t1.elapsed().as_secs_f64()
-    );
-    for (label, copy) in [
-        ("COPY (staging table on a conflict)", true),
-        ("multi-row INSERT", false),
-    ] {
-        let base = if copy { 1 } else { 10_000_000 };
+    for (i, (label, how)) in [
+        ("binary COPY", Some(Copy::Binary)),
+        ("text COPY", Some(Copy::Text)),
+        ("multi-row INSERT (1,000 rows each)", None),
+        ("binary COPY again", Some(Copy::Binary)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let base = 1 + n * i as u128;
         let all = records(base, n);
         let t0 = Instant::now();
         for chunk in all.chunks(4096) {
-            if copy {
-                db.insert(chunk).unwrap();
-            } else {
-                db.insert_values(chunk).unwrap();
-            }
+            let added = match how {
+                Some(f) => db.insert_copy(chunk, f).unwrap(),
+                None => db.insert_values(chunk).unwrap(),
+            };
+            assert_eq!(added, chunk.len());
         }
         let secs = t0.elapsed().as_secs_f64();
         #[allow(clippy::cast_precision_loss)]
         let rate = n as f64 / secs;
         eprintln!("{label}: {n} records in {secs:.2} s = {rate:.0} records/s");
+    }
+}
+
+/// Every column's value fits its declared type, for records with and without each optional
+/// part (the three ways of writing a row are made from this one table).
+#[test]
+fn every_cell_fits_its_column() {
+    let mut full = record(7, "0.5");
+    full.parent_run_id = Some(3);
+    full.latency = Some(0.25);
+    full.error = Some("boom".into());
+    let mut bare = record(8, "0.5");
+    bare.cost = None;
+    bare.latency = None;
+    for r in [&full, &bare] {
+        let row = columns::Row::of(r);
+        let cells: Vec<_> = row.cells().collect();
+        assert_eq!(cells.len(), COLUMNS.len());
+        for (c, col) in cells.iter().zip(COLUMNS.iter()) {
+            assert!(c.fits(&col.ty.pg()), "{}: {c:?}", col.name);
+        }
+    }
+    assert!(!columns::Cell::Int(1).fits(&postgres::types::Type::TEXT));
+}
+
+/// The three ways of writing store the same values: a record read back after binary COPY,
+/// text COPY and INSERT is the record written (to the microsecond of its time).
+#[test]
+fn binary_text_and_insert_store_the_same() {
+    let Some(t) = TestDb::new() else { return };
+    let mut db = PgLedger::open(&t.url).unwrap();
+    let mk = |base: u128| {
+        let mut v = records(base, 3);
+        v[0].latency = Some(0.123_456_789);
+        v[1].cost = None;
+        v[1].unpriced_reason = Some("no price".into());
+        v[2].attribution.push(("zone".into(), "tab\there\nnew\\line".into()));
+        v
+    };
+    let (a, b, c) = (mk(100), mk(200), mk(300));
+    assert_eq!(db.insert_copy(&a, Copy::Binary).unwrap(), 3);
+    assert_eq!(db.insert_copy(&b, Copy::Text).unwrap(), 3);
+    assert_eq!(db.insert_values(&c).unwrap(), 3);
+    let mut got = Vec::new();
+    db.after_id(0, 100, &mut |r, _| got.push(r)).unwrap();
+    assert_eq!(got.len(), 9);
+    for (i, r) in got.iter().enumerate() {
+        let want = &[&a, &b, &c][i / 3][i % 3];
+        assert_eq!(r.run_id, want.run_id);
+        assert_eq!(r.cost, want.cost, "{i}");
+        assert_eq!(r.attribution, want.attribution, "{i}");
+        assert_eq!(r.latency, want.latency, "{i}");
+        assert_eq!(r.usage, want.usage, "{i}");
+        assert_eq!(r.tags, want.tags, "{i}");
+        assert_eq!(r.model, want.model, "{i}");
     }
 }
 
