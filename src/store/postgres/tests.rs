@@ -295,3 +295,84 @@ fn follower_waits_for_the_tables() {
         .unwrap();
     assert_eq!(fo.poll(&mut |_| {}).unwrap().records, 3);
 }
+
+/// A record the server refuses while it is up (a time before 4713 BC: SQLSTATE 22008) does not
+/// hold back its batch: the batch is split until the record is alone, the others land, the
+/// record goes to the owner-only dead-letter file and is counted; nothing is spooled.
+#[test]
+fn refused_record_goes_to_the_dead_letter_file_and_the_rest_lands() {
+    use crate::store::{Location, Shared};
+    let Some(t) = TestDb::new() else { return };
+    let dir = std::env::temp_dir().join(format!("llmledger-dead-{:016x}", rand_u64()));
+    let shared = Shared::new(&Location::Postgres(t.url.clone()));
+    let mut sink = PgSink::open_in(&t.url, &shared, dir.clone()).unwrap();
+    let mut batch = records(1, 100);
+    let ancient = chrono::NaiveDate::from_ymd_opt(-10_000, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    batch[37].time = ancient;
+    batch[80].time = ancient;
+    assert_eq!(sink.write(&batch, &shared).unwrap(), 100);
+    assert!(!sink.pending(), "nothing spooled");
+    let stored = read_all(&t.url);
+    assert_eq!(stored.len(), 98);
+    assert!(stored.iter().all(|r| r.run_id != 38 && r.run_id != 81));
+    assert_eq!(shared.rejected.load(std::sync::atomic::Ordering::Relaxed), 2);
+    let path = sink.dead_letter_path();
+    let text = std::fs::read_to_string(&path).unwrap();
+    // (Read as JSON: the JSONL reader refuses a year before 0, the reason the server did.)
+    let dead: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["run_id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(
+        dead,
+        vec![crate::ledger::uuid_string(38), crate::ledger::uuid_string(81)]
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let msgs = shared.messages.lock().join("\n");
+    assert!(msgs.contains("SQLSTATE 22008"), "{msgs}");
+    // A later batch goes straight in.
+    assert_eq!(sink.write(&records(200, 10), &shared).unwrap(), 10);
+    assert_eq!(read_all(&t.url).len(), 108);
+    drop(sink);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Text with NUL characters (which SQLite stores and PostgreSQL's text and jsonb refuse)
+/// lands, each NUL stored as U+FFFD, by binary COPY, text COPY and INSERT.
+#[test]
+fn nul_in_text_lands_as_the_replacement_character() {
+    let Some(t) = TestDb::new() else { return };
+    let mut db = PgLedger::open(&t.url).unwrap();
+    let nul = |base: u128| {
+        let mut v = records(base, 2);
+        for r in &mut v {
+            r.model = Some("gpt\u{0}4o".into());
+            r.tags = vec!["a\u{0}b".into()];
+            r.attribution = vec![("user\u{0}id".into(), "u\u{0}1".into())];
+        }
+        v
+    };
+    assert_eq!(db.insert_copy(&nul(1), Copy::Binary).unwrap(), 2);
+    assert_eq!(db.insert_copy(&nul(10), Copy::Text).unwrap(), 2);
+    assert_eq!(db.insert_values(&nul(20)[..1]).unwrap(), 1);
+    let got = read_all(&t.url);
+    assert_eq!(got.len(), 5);
+    for r in got {
+        assert_eq!(r.model.as_deref(), Some("gpt\u{fffd}4o"));
+        assert_eq!(r.tags, vec!["a\u{fffd}b".to_string()]);
+        assert_eq!(&*r.attribution[0].0, "user\u{fffd}id");
+        assert_eq!(r.attribution[0].1, "u\u{fffd}1");
+    }
+}
