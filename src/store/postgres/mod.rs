@@ -100,6 +100,21 @@ const MIGRATIONS: &[&str] = &[
 #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)] // a handful of steps
 pub const PG_SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
+thread_local! {
+    static FETCHED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Rows that queries of the ledger's records and reports fetched from the server on this
+/// thread so far: what shows that a report's grouping runs in the database (it fetches one row
+/// per group plus the totals' row, not one per call).
+pub fn rows_fetched_on_this_thread() -> u64 {
+    FETCHED.with(std::cell::Cell::get)
+}
+
+fn fetched(n: usize) {
+    FETCHED.with(|c| c.set(c.get() + n as u64));
+}
+
 /// The advisory lock migrations hold (one number for every llmledger: "llmledgr").
 const MIGRATION_LOCK: i64 = 0x6c6c_6d6c_6564_6772;
 
@@ -349,6 +364,7 @@ impl PgLedger {
             .query(&sql, &refs)
             .map_err(|m| self.url.err(describe(&m)))?;
         let n = rows.len();
+        fetched(n);
         for row in rows {
             let (rec, id, time) = self.row_record(&row)?;
             f(rec, time, id);
@@ -394,6 +410,7 @@ impl PgLedger {
             .query(&sql, &[&after, &max])
             .map_err(|m| self.url.err(describe(&m)))?;
         let n = rows.len();
+        fetched(n);
         for row in rows {
             let (rec, id, _) = self.row_record(&row)?;
             f(rec, id);
@@ -417,6 +434,7 @@ impl PgLedger {
             .query(&sql, &[&after, &up_to])
             .map_err(|m| self.url.err(describe(&m)))?;
         let n = rows.len();
+        fetched(n);
         for row in rows {
             let (rec, id, _) = self.row_record(&row)?;
             f(rec, id);

@@ -376,3 +376,34 @@ fn nul_in_text_lands_as_the_replacement_character() {
         assert_eq!(r.attribution[0].1, "u\u{fffd}1");
     }
 }
+
+/// The report groups in the database: over 3,000 calls it fetches one row per group and the
+/// totals' row, not 3,000 (the same count of rows read by `read_all` shows what the counter
+/// counts).
+#[test]
+fn report_fetches_one_row_per_group() {
+    use crate::store::{read, Location};
+    let Some(t) = TestDb::new() else { return };
+    let mut all = records(1, 3000);
+    for (i, r) in all.iter_mut().enumerate() {
+        r.model = Some(format!("model-{}", i % 5).into());
+        r.attribution = vec![("user_id".into(), format!("u{}", i % 7))];
+    }
+    let mut db = PgLedger::open(&t.url).unwrap();
+    for chunk in all.chunks(1000) {
+        db.insert(chunk).unwrap();
+    }
+    let at = Location::Postgres(t.url.clone());
+    for (by, groups) in [(vec!["model"], 5u64), (vec!["model", "user_id"], 35)] {
+        let by: Vec<String> = by.into_iter().map(String::from).collect();
+        let before = rows_fetched_on_this_thread();
+        let rep = read::report(&at, &by, &TimeRange::default(), &mut |_| {}).unwrap();
+        let fetched = rows_fetched_on_this_thread() - before;
+        assert_eq!(rep.rows.len() as u64, groups);
+        assert_eq!(rep.totals.successful_requests + rep.totals.failed_requests, 3000);
+        assert_eq!(fetched, groups + 1, "{by:?}");
+    }
+    let before = rows_fetched_on_this_thread();
+    assert_eq!(read_all(&t.url).len(), 3000);
+    assert_eq!(rows_fetched_on_this_thread() - before, 3000);
+}
