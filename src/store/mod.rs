@@ -272,8 +272,10 @@ impl Shared {
             Ok(_) => {
                 // Records moved to the dead-letter file are counted there, not here.
                 let moved = self.rejected.load(Ordering::Relaxed) - rejected;
-                self.written
-                    .fetch_add((batch.len() as u64).saturating_sub(moved), Ordering::Relaxed);
+                self.written.fetch_add(
+                    (batch.len() as u64).saturating_sub(moved),
+                    Ordering::Relaxed,
+                );
             }
             Err(e) => {
                 self.failed.fetch_add(batch.len() as u64, Ordering::Relaxed);

@@ -162,7 +162,9 @@ pub static COLUMNS: [Column; 42] = [
         .parent_run_id
         .map_or(Cell::Null, Cell::Uuid)),
     col!("root_run_id", Uuid, |w| Cell::Uuid(w.r.root_run_id)),
-    col!("root_run_name", Text, |w| text(w.r.root_run_name.as_deref())),
+    col!("root_run_name", Text, |w| text(
+        w.r.root_run_name.as_deref()
+    )),
     col!("model", Text, |w| text(w.r.model.as_deref())),
     col!("requested_model", Text, |w| text(
         w.r.requested_model.as_deref()
@@ -173,13 +175,17 @@ pub static COLUMNS: [Column; 42] = [
     col!("input_tokens", Bigint, |w| int(w.r.usage.input)),
     col!("cache_read_tokens", Bigint, |w| int(w.r.usage.cache_read)),
     col!("cache_write_tokens", Bigint, |w| int(w.r.usage.cache_write)),
-    col!("cache_write_1h_tokens", Bigint, |w| int(
-        w.r.usage.cache_write_1h
-    )),
+    col!("cache_write_1h_tokens", Bigint, |w| int(w
+        .r
+        .usage
+        .cache_write_1h)),
     col!("output_tokens", Bigint, |w| int(w.r.usage.output)),
     col!("reasoning_tokens", Bigint, |w| int(w.r.usage.reasoning)),
     col!("input_audio_tokens", Bigint, |w| int(w.r.usage.input_audio)),
-    col!("output_audio_tokens", Bigint, |w| int(w.r.usage.output_audio)),
+    col!("output_audio_tokens", Bigint, |w| int(w
+        .r
+        .usage
+        .output_audio)),
     col!("usage_source", Text, |w| Cell::Text(Cow::Borrowed(
         w.r.usage_source.as_str()
     ))),
@@ -215,12 +221,19 @@ pub static COLUMNS: [Column; 42] = [
         .latency
         .and_then(latency_micros)
         .map_or(Cell::Null, int)),
-    col!("streamed_chunks", Bigint, |w| Cell::Int(i64::from(w.r.chunks))),
+    col!("streamed_chunks", Bigint, |w| Cell::Int(i64::from(
+        w.r.chunks
+    ))),
     col!("error", Text, |w| text(w.r.error.as_deref())),
     col!("usage_notes", Text, |w| text(w.r.usage_notes.as_deref())),
     col!("price_notes", Text, |w| text(w.r.price_notes.as_deref())),
-    col!("max_tokens", Bigint, |w| w.req.max_tokens.map_or(Cell::Null, int)),
-    col!("request_hash", Text, |w| text(w.req.request_hash.as_deref())),
+    col!("max_tokens", Bigint, |w| w
+        .req
+        .max_tokens
+        .map_or(Cell::Null, int)),
+    col!("request_hash", Text, |w| text(
+        w.req.request_hash.as_deref()
+    )),
     col!("prompt_prefixes", Text, |w| text(
         w.req.prompt_prefixes.as_deref()
     )),
@@ -232,7 +245,11 @@ pub static COLUMNS: [Column; 42] = [
 
 /// The column list, comma-separated.
 pub fn names() -> String {
-    COLUMNS.iter().map(|c| c.name).collect::<Vec<_>>().join(", ")
+    COLUMNS
+        .iter()
+        .map(|c| c.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The columns' client types, in order.

@@ -397,7 +397,7 @@ impl PgSink {
             };
             let mut refused = Vec::new();
             let landed = land(db, &batch, &mut refused).map_err(|e| describe(&e));
-            self.dead_letter(refused, shared);
+            self.dead_letter(&refused, shared);
             added += landed? as u64;
             sent += batch.len() as u64;
         }
@@ -406,13 +406,16 @@ impl PgSink {
     /// The dead-letter file of this process and database (owner-only, beside the spools; a
     /// JSONL ledger, so `llmledger import` reads it).
     pub fn dead_letter_path(&self) -> PathBuf {
-        self.dir
-            .join(format!("dead-letter.{}.{}.jsonl", self.key, std::process::id()))
+        self.dir.join(format!(
+            "dead-letter.{}.{}.jsonl",
+            self.key,
+            std::process::id()
+        ))
     }
 
     /// Moves records the server refused to the dead-letter file, counting and logging them.
     /// Should the file fail too, they are counted as failed (and logged).
-    fn dead_letter(&mut self, refused: Vec<Refused>, shared: &Shared) {
+    fn dead_letter(&mut self, refused: &[Refused], shared: &Shared) {
         if refused.is_empty() {
             return;
         }
@@ -483,7 +486,7 @@ impl PgSink {
             if let Some(db) = self.db.as_mut() {
                 let mut refused = Vec::new();
                 let landed = land(db, records, &mut refused);
-                self.dead_letter(refused, shared);
+                self.dead_letter(&refused, shared);
                 match landed {
                     Ok(_) => return Ok(records.len()),
                     Err(e) => {

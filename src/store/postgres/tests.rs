@@ -233,7 +233,8 @@ fn binary_text_and_insert_store_the_same() {
         v[0].latency = Some(0.123_456_789);
         v[1].cost = None;
         v[1].unpriced_reason = Some("no price".into());
-        v[2].attribution.push(("zone".into(), "tab\there\nnew\\line".into()));
+        v[2].attribution
+            .push(("zone".into(), "tab\there\nnew\\line".into()));
         v
     };
     let (a, b, c) = (mk(100), mk(200), mk(300));
@@ -319,7 +320,10 @@ fn refused_record_goes_to_the_dead_letter_file_and_the_rest_lands() {
     let stored = read_all(&t.url);
     assert_eq!(stored.len(), 98);
     assert!(stored.iter().all(|r| r.run_id != 38 && r.run_id != 81));
-    assert_eq!(shared.rejected.load(std::sync::atomic::Ordering::Relaxed), 2);
+    assert_eq!(
+        shared.rejected.load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
     let path = sink.dead_letter_path();
     let text = std::fs::read_to_string(&path).unwrap();
     // (Read as JSON: the JSONL reader refuses a year before 0, the reason the server did.)
@@ -332,7 +336,10 @@ fn refused_record_goes_to_the_dead_letter_file_and_the_rest_lands() {
         .collect();
     assert_eq!(
         dead,
-        vec![crate::ledger::uuid_string(38), crate::ledger::uuid_string(81)]
+        vec![
+            crate::ledger::uuid_string(38),
+            crate::ledger::uuid_string(81)
+        ]
     );
     #[cfg(unix)]
     {
@@ -400,7 +407,10 @@ fn report_fetches_one_row_per_group() {
         let rep = read::report(&at, &by, &TimeRange::default(), &mut |_| {}).unwrap();
         let fetched = rows_fetched_on_this_thread() - before;
         assert_eq!(rep.rows.len() as u64, groups);
-        assert_eq!(rep.totals.successful_requests + rep.totals.failed_requests, 3000);
+        assert_eq!(
+            rep.totals.successful_requests + rep.totals.failed_requests,
+            3000
+        );
         assert_eq!(fetched, groups + 1, "{by:?}");
     }
     let before = rows_fetched_on_this_thread();
