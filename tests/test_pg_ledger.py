@@ -202,7 +202,10 @@ def test_nul_in_metadata_tags_and_model_lands(postgres_url: str, tmp_path: Path)
             assert r["model"] == f"gpt-4o{nul}mini"
             assert r["attribution"] == {"user_id": f"u{nul}1"}
             assert f"a{nul}b" in r["tags"]
-    assert psql(postgres_url, "SELECT count(*) FROM llmledger_calls WHERE model LIKE '%\ufffd%'") == "2"
+    assert (
+        psql(postgres_url, "SELECT count(*) FROM llmledger_calls WHERE model LIKE '%\ufffd%'")
+        == "2"
+    )
 
 
 def test_env_ledger_and_redacted_password(
