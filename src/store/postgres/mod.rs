@@ -6,7 +6,7 @@
 //!
 //! Client: the `postgres` crate (sync, maintained with `tokio-postgres` by the rust-postgres
 //! project): the writer thread is a plain thread, so a blocking client fits it, and it speaks
-//! `COPY`, which batches use. A batch is one `COPY ... FROM STDIN` (text format) straight into
+//! `COPY`, which batches use. A batch is one `COPY ... FROM STDIN (FORMAT binary)` straight into
 //! the ledger; when one of its run ids is already stored (a retry), that COPY fails whole and
 //! the batch goes through a temporary staging table and `INSERT ... SELECT ... ON CONFLICT DO
 //! NOTHING` instead. One record (`durability="sync"`) is a plain `INSERT ... ON CONFLICT DO
