@@ -10,8 +10,16 @@ over a ledger of 1 million calls next to the same group-by as a plain sqlite3 qu
    and as a command, interpreter start-up included) and `--by user_id`, each next to the same
    group-by as a plain Python sqlite3 query.
 
+   With --postgres also: --processes P processes (default 4), each with its own tracker,
+   writing one PostgreSQL ledger (and, beside it, P processes each with its own SQLite
+   file): the aggregate records/s, from the first process's start to the last one's flush.
+   Each row also gives the CPU this process used per call (the hooks and the writer thread;
+   the database server's CPU is not in it): where a store's wall time goes beyond the
+   memory-only loop is its writer (JSONL, SQLite) or its writer plus the server (PostgreSQL).
+
 Run: python benchmarks/bench_store.py [--calls N] [--sync-calls N] [--ledger-calls N]
      [--ledger PATH] [--repeat R] [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
+     [--processes P]
 Build the extension with `maturin develop --release` first (`make bench`).
 """
 
@@ -19,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import multiprocessing
 import os
 import sqlite3
 import statistics
@@ -67,7 +76,7 @@ def drive(t: CostTracker, n: int, res: list[Any]) -> float:
 
 def records_per_second(args: argparse.Namespace, tmp: Path) -> None:
     res = results()
-    rows: list[tuple[str, int, float]] = []
+    rows: list[tuple[str, int, float, float]] = []
     cases: list[tuple[str, str | None, str, int]] = [
         ("memory only (store=None)", None, "batch", args.calls),
         ("SQLite, batch", "b.db", "batch", args.calls),
@@ -82,23 +91,78 @@ def records_per_second(args: argparse.Namespace, tmp: Path) -> None:
         ]
     for label, name, durability, n in cases:
         times = []
+        cpus = []
         for rep in range(args.repeat):
             store: Any = tmp / f"{rep}-{name}" if name else None
             if name == "pg":
                 store = args.postgres
             t = CostTracker(store=store, durability=durability, max_records=0)
+            cpu0 = time.process_time()
             times.append(drive(t, n, res))
+            cpus.append(time.process_time() - cpu0)
             info = t.store_info()
             t.close()
             if info is not None:
                 assert info["written"] == n and info["dropped"] == 0, info
-        rows.append((label, n, statistics.median(times)))
+        rows.append((label, n, statistics.median(times), statistics.median(cpus)))
+    if args.postgres and args.processes > 1:
+        for label, kind in (("SQLite, batch", "sqlite"), ("PostgreSQL, batch", "pg")):
+            times = []
+            for rep in range(args.repeat):
+                store = args.postgres if kind == "pg" else str(tmp / f"mp{rep}")
+                times.append(processes_drive(store, kind, args.processes, args.calls))
+            rows.append(
+                (
+                    f"{label}, {args.processes} procs",
+                    args.calls,
+                    statistics.median(times),
+                    float("nan"),
+                )
+            )
     base = rows[0][1] / rows[0][2]
     print(f"\nRecords per second through the store (median of {args.repeat}; start + end + flush)")
-    print(f"{'case':<28} {'calls':>9} {'records/s':>12} {'us/call':>9} {'vs memory':>10}")
-    for label, n, secs in rows:
+    print(
+        f"{'case':<30} {'calls':>9} {'records/s':>12} {'us/call':>9} {'cpu us/call':>12} "
+        f"{'vs memory':>10}"
+    )
+    for label, n, secs, cpu in rows:
         rate = n / secs
-        print(f"{label:<28} {n:>9,} {rate:>12,.0f} {1e6 / rate:>9.2f} {rate / base:>10.2f}")
+        print(
+            f"{label:<30} {n:>9,} {rate:>12,.0f} {1e6 / rate:>9.2f} {1e6 * cpu / n:>12.2f} "
+            f"{rate / base:>10.2f}"
+        )
+
+
+def _one_process(store: str, n: int, barrier: Any, out: Any) -> None:
+    t = CostTracker(store=store, durability="batch", max_records=0)
+    res = results()
+    barrier.wait()
+    t0 = time.time()
+    drive(t, n, res)
+    t1 = time.time()
+    info = t.store_info()
+    t.close()
+    assert info is not None and info["written"] == n and info["dropped"] == 0, info
+    out.put((t0, t1))
+
+
+def processes_drive(store: str, kind: str, procs: int, calls: int) -> float:
+    """`calls` split over `procs` processes, each with its own tracker (one PostgreSQL ledger,
+    or one SQLite file each): seconds from the first start to the last flush."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(procs)
+    out = ctx.Queue()
+    ps = []
+    for i in range(procs):
+        s = store if kind == "pg" else f"{store}-{i}.db"
+        ps.append(ctx.Process(target=_one_process, args=(s, calls // procs, barrier, out)))
+    for p in ps:
+        p.start()
+    spans = [out.get(timeout=600) for _ in ps]
+    for p in ps:
+        p.join()
+        assert p.exitcode == 0, p.exitcode
+    return max(e for _, e in spans) - min(s for s, _ in spans)
 
 
 @contextlib.contextmanager
@@ -255,6 +319,12 @@ def main() -> None:
         metavar="URL",
         help="also a PostgreSQL ledger: a server URL; the benchmark writes to a fresh database "
         "it creates there (with psql) and drops",
+    )
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=4,
+        help="with --postgres: also this many processes writing one ledger (1: not)",
     )
     p.add_argument("--skip-report", action="store_true")
     p.add_argument("--skip-write", action="store_true", help="only the report part")

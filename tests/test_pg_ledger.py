@@ -173,6 +173,41 @@ def test_tracker_writes_postgres_and_import_is_idempotent(
     assert versions.split() == ["1", "2", "3"]
 
 
+def test_nul_in_metadata_tags_and_model_lands(postgres_url: str, tmp_path: Path) -> None:
+    """PostgreSQL's text and jsonb refuse NUL (SQLSTATE 22021 / 22P05), which SQLite stores:
+    such a record lands, each NUL stored as U+FFFD, instead of being retried for ever; the
+    same calls in SQLite keep the NUL."""
+    db = str(tmp_path / "nul.db")
+    for store in [postgres_url, db]:
+        for durability in ["batch", "sync"]:
+            t = CostTracker(store=store, durability=durability)
+            llm = UsageFakeChatModel(model="gpt-4o\x00mini", responses=["hi"])
+            llm.invoke(
+                "hello",
+                config={
+                    "callbacks": [t],
+                    "metadata": {"user_id": "u\x001"},
+                    "tags": ["a\x00b"],
+                },
+            )
+            t.close()
+            info = t.store_info()
+            assert info is not None
+            assert info["written"] == 1 and info["rejected"] == 0, info
+            assert info["spooled"] == 0 and info["failed"] == 0, info
+    for store, nul in [(postgres_url, "\ufffd"), (db, "\x00")]:
+        recs = list(read_ledger(store))
+        assert len(recs) == 2
+        for r in recs:
+            assert r["model"] == f"gpt-4o{nul}mini"
+            assert r["attribution"] == {"user_id": f"u{nul}1"}
+            assert f"a{nul}b" in r["tags"]
+    assert (
+        psql(postgres_url, "SELECT count(*) FROM llmledger_calls WHERE model LIKE '%\ufffd%'")
+        == "2"
+    )
+
+
 def test_env_ledger_and_redacted_password(
     postgres_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

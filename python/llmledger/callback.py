@@ -549,7 +549,8 @@ class CostTracker(_LangChainHooks):
     def store_info(self) -> dict[str, Any] | None:
         """The durable ledger's path (a URL without its password), format, durability and
         counters (`written`, `queued`, `dropped`, `failed`, `spooled`: records waiting in the
-        local spool while a PostgreSQL ledger is unreachable), `backend_down` (that outage
+        local spool while a PostgreSQL ledger is unreachable; `rejected`: records a PostgreSQL
+        server refused while up, moved to the dead-letter file), `backend_down` (that outage
         now) and, for PostgreSQL, `spool_dir`; or None without one."""
         return self._core.store_info()
 

@@ -77,6 +77,7 @@ pub fn stats_dict<'py>(py: Python<'py>, s: &Store) -> PyResult<Bound<'py, PyDict
     d.set_item("failed", st.failed)?;
     d.set_item("spooled", st.spooled)?;
     d.set_item("backend_down", st.backend_down)?;
+    d.set_item("rejected", st.rejected)?;
     if let Location::Postgres(_) = s.location() {
         d.set_item(
             "spool_dir",

@@ -231,6 +231,8 @@ pub struct Shared {
     spooled: AtomicU64,
     /// The database is unreachable (PostgreSQL).
     down: AtomicBool,
+    /// Records the server refused, moved to the dead-letter file (PostgreSQL).
+    rejected: AtomicU64,
 }
 
 impl Shared {
@@ -245,6 +247,7 @@ impl Shared {
             failed: AtomicU64::new(0),
             spooled: AtomicU64::new(0),
             down: AtomicBool::new(false),
+            rejected: AtomicU64::new(0),
         }
     }
 
@@ -262,12 +265,17 @@ impl Shared {
     fn write(&self, sink: &mut Sink, batch: &[CallRecord]) {
         // Not while a fork copies the process (see `crate::fork`).
         let io = crate::fork::writing();
+        let rejected = self.rejected.load(Ordering::Relaxed);
         let written = sink.write_with(batch, self);
         drop(io);
         match written {
             Ok(_) => {
-                self.written
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                // Records moved to the dead-letter file are counted there, not here.
+                let moved = self.rejected.load(Ordering::Relaxed) - rejected;
+                self.written.fetch_add(
+                    (batch.len() as u64).saturating_sub(moved),
+                    Ordering::Relaxed,
+                );
             }
             Err(e) => {
                 self.failed.fetch_add(batch.len() as u64, Ordering::Relaxed);
@@ -311,6 +319,8 @@ pub struct StoreStats {
     pub spooled: u64,
     /// The database is unreachable: records go to the spool (PostgreSQL).
     pub backend_down: bool,
+    /// Records the server refused while up, moved to the dead-letter file (PostgreSQL).
+    pub rejected: u64,
 }
 
 /// Runs a blocking section (the binding releases the GIL around it).
@@ -620,6 +630,7 @@ impl Store {
             },
             spooled: p.shared.spooled.load(Ordering::Relaxed),
             backend_down: p.shared.down.load(Ordering::Relaxed),
+            rejected: p.shared.rejected.load(Ordering::Relaxed),
         }
     }
 }

@@ -6,7 +6,7 @@
 //!
 //! Client: the `postgres` crate (sync, maintained with `tokio-postgres` by the rust-postgres
 //! project): the writer thread is a plain thread, so a blocking client fits it, and it speaks
-//! `COPY`, which batches use. A batch is one `COPY ... FROM STDIN` (text format) straight into
+//! `COPY`, which batches use. A batch is one `COPY ... FROM STDIN (FORMAT binary)` straight into
 //! the ledger; when one of its run ids is already stored (a retry), that COPY fails whole and
 //! the batch goes through a temporary staging table and `INSERT ... SELECT ... ON CONFLICT DO
 //! NOTHING` instead. One record (`durability="sync"`) is a plain `INSERT ... ON CONFLICT DO
@@ -18,6 +18,7 @@
 //! reader's own parser, so both backends read a record the same way. Reports group in the
 //! database ([`scan`]).
 
+mod columns;
 mod scan;
 pub mod sink;
 pub mod url;
@@ -27,14 +28,12 @@ use std::io::Write as _;
 
 use postgres::Client;
 
-use crate::catalog::CostBreakdown;
 use crate::error::Result;
-use crate::ledger::{latency_micros, uuid_string, CallRecord};
-use crate::money::Decimal;
+use crate::ledger::CallRecord;
 
-use super::record::{money_text, parse_json_line, time_text};
-use super::sqlite::pico;
+use super::record::parse_json_line;
 use super::TimeRange;
+use columns::{Row, COLUMNS};
 
 pub use sink::PgSink;
 pub use url::{describe, PgUrl};
@@ -101,64 +100,23 @@ const MIGRATIONS: &[&str] = &[
 #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)] // a handful of steps
 pub const PG_SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
+thread_local! {
+    static FETCHED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Rows that queries of the ledger's records and reports fetched from the server on this
+/// thread so far: what shows that a report's grouping runs in the database (it fetches one row
+/// per group plus the totals' row, not one per call).
+pub fn rows_fetched_on_this_thread() -> u64 {
+    FETCHED.with(std::cell::Cell::get)
+}
+
+fn fetched(n: usize) {
+    FETCHED.with(|c| c.set(c.get() + n as u64));
+}
+
 /// The advisory lock migrations hold (one number for every llmledger: "llmledgr").
 const MIGRATION_LOCK: i64 = 0x6c6c_6d6c_6564_6772;
-
-/// The columns a batch writes, in the order of [`cells`].
-const COLUMNS: &str = "time, run_id, parent_run_id, root_run_id, root_run_name, model, \
-    requested_model, provider, attribution, tags, input_tokens, cache_read_tokens, \
-    cache_write_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, \
-    input_audio_tokens, output_audio_tokens, usage_source, estimated_by, service_tier, cost, \
-    cost_input, cost_cache_read, cost_cache_write, cost_output, cost_reasoning, cost_audio, \
-    cost_pico, unpriced_reason, price_entry, catalog_version, latency_s, latency_us, \
-    streamed_chunks, error, usage_notes, price_notes, max_tokens, request_hash, prompt_prefixes, \
-    prompt_bytes";
-
-/// The SQL type of each of [`COLUMNS`].
-const TYPES: [&str; 42] = [
-    "timestamptz",
-    "uuid",
-    "uuid",
-    "uuid",
-    "text",
-    "text",
-    "text",
-    "text",
-    "jsonb",
-    "jsonb",
-    "bigint",
-    "bigint",
-    "bigint",
-    "bigint",
-    "bigint",
-    "bigint",
-    "bigint",
-    "bigint",
-    "text",
-    "text",
-    "text",
-    "numeric",
-    "numeric",
-    "numeric",
-    "numeric",
-    "numeric",
-    "numeric",
-    "numeric",
-    "bigint",
-    "text",
-    "text",
-    "text",
-    "double precision",
-    "bigint",
-    "bigint",
-    "text",
-    "text",
-    "text",
-    "bigint",
-    "text",
-    "text",
-    "bigint",
-];
 
 /// A row as the JSONL ledger's JSON object (what [`parse_json_line`] reads), as text.
 const ROW_JSON: &str = "json_build_object(
@@ -182,92 +140,6 @@ const ROW_JSON: &str = "json_build_object(
     'usage_notes', c.usage_notes, 'price_notes', c.price_notes,
     'max_tokens', c.max_tokens, 'request_hash', c.request_hash,
     'prompt_prefixes', c.prompt_prefixes, 'prompt_bytes', c.prompt_bytes)::text";
-
-fn clamp(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-/// A record's values, as text in the order of [`COLUMNS`] (`None`: SQL NULL).
-#[allow(clippy::many_single_char_names)] // one short name per kind of conversion
-fn cells(r: &CallRecord) -> [Option<String>; 42] {
-    let attribution: serde_json::Map<String, serde_json::Value> = r
-        .attribution
-        .iter()
-        .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.clone())))
-        .collect();
-    let c = r.cost.as_ref();
-    let m = |f: fn(&CostBreakdown) -> Decimal| c.map(|c| money_text(f(c)));
-    let u = &r.usage;
-    let s = |v: Option<&str>| v.map(str::to_string);
-    let n = |v: u64| Some(clamp(v).to_string());
-    let req = crate::store::record::RequestColumns::of(&r.request);
-    [
-        Some(time_text(&r.time)),
-        Some(uuid_string(r.run_id)),
-        r.parent_run_id.map(uuid_string),
-        Some(uuid_string(r.root_run_id)),
-        s(r.root_run_name.as_deref()),
-        s(r.model.as_deref()),
-        s(r.requested_model.as_deref()),
-        s(r.provider.as_deref()),
-        Some(serde_json::Value::Object(attribution).to_string()),
-        Some(serde_json::to_string(&r.tags).unwrap_or_else(|_| "[]".into())),
-        n(u.input),
-        n(u.cache_read),
-        n(u.cache_write),
-        n(u.cache_write_1h),
-        n(u.output),
-        n(u.reasoning),
-        n(u.input_audio),
-        n(u.output_audio),
-        Some(r.usage_source.as_str().to_string()),
-        s(r.estimated_by.as_deref()),
-        s(r.service_tier.as_deref()),
-        m(|c| c.total),
-        m(|c| c.input),
-        m(|c| c.cache_read),
-        m(|c| c.cache_write),
-        m(|c| c.output),
-        m(|c| c.reasoning),
-        m(|c| c.audio),
-        c.and_then(|c| pico(c.total)).map(|p| p.to_string()),
-        s(r.unpriced_reason.as_deref()),
-        s(r.price_entry.as_deref()),
-        s(r.catalog_version.as_deref()),
-        // `{:?}` of an f64 is its shortest exact text: read back as the same float.
-        r.latency
-            .filter(|l| l.is_finite())
-            .map(|l| format!("{l:?}")),
-        r.latency
-            .and_then(latency_micros)
-            .map(|us| clamp(us).to_string()),
-        Some(r.chunks.to_string()),
-        s(r.error.as_deref()),
-        s(r.usage_notes.as_deref()),
-        s(r.price_notes.as_deref()),
-        req.max_tokens.map(|v| clamp(v).to_string()),
-        req.request_hash,
-        req.prompt_prefixes,
-        req.prompt_bytes.map(|v| clamp(v).to_string()),
-    ]
-}
-
-/// Appends `cell` to a text-format `COPY` line.
-fn copy_cell(cell: Option<&str>, out: &mut Vec<u8>) {
-    let Some(cell) = cell else {
-        out.extend_from_slice(b"\\N");
-        return;
-    };
-    for b in cell.bytes() {
-        match b {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            _ => out.push(b),
-        }
-    }
-}
 
 /// One connection to a PostgreSQL ledger.
 pub struct PgLedger {
@@ -412,7 +284,8 @@ impl PgLedger {
     }
 
     /// Appends records in one transaction; run ids already stored are skipped. Returns how
-    /// many were added. One record is a plain `INSERT`, more go through `COPY`.
+    /// many were added. One record is a plain `INSERT`, more go through `COPY` (binary, see
+    /// [`Copy`]).
     pub fn insert(
         &mut self,
         records: &[CallRecord],
@@ -420,33 +293,31 @@ impl PgLedger {
         match records.len() {
             0 => Ok(0),
             1 => insert_values(&mut self.client, records),
-            _ => self.insert_copy(records),
+            _ => self.insert_copy(records, Copy::Binary),
         }
     }
 
-    /// A batch through `COPY` into the session's staging table, then into the ledger skipping
-    /// run ids it has.
-    fn insert_copy(
+    /// A batch through `COPY` in `format` straight into the ledger, or, when one of its run
+    /// ids is stored already, into the session's staging table and from there into the
+    /// ledger, skipping the run ids it has.
+    pub fn insert_copy(
         &mut self,
         records: &[CallRecord],
+        format: Copy,
     ) -> std::result::Result<usize, postgres::Error> {
         if !self.staging {
-            let mut cols = String::new();
-            for (name, ty) in COLUMNS.split(", ").zip(TYPES) {
-                let _ = write!(
-                    cols,
-                    "{}{} {ty}",
-                    if cols.is_empty() { "" } else { ", " },
-                    name.trim()
-                );
-            }
+            let cols: Vec<String> = COLUMNS
+                .iter()
+                .map(|c| format!("{} {}", c.name, c.ty.sql()))
+                .collect();
             self.client.batch_execute(&format!(
-                "CREATE TEMPORARY TABLE IF NOT EXISTS llmledger_staging ({cols}) \
-                 ON COMMIT DELETE ROWS"
+                "CREATE TEMPORARY TABLE IF NOT EXISTS llmledger_staging ({}) \
+                 ON COMMIT DELETE ROWS",
+                cols.join(", ")
             ))?;
             self.staging = true;
         }
-        insert_copy(&mut self.client, records)
+        insert_copy(&mut self.client, records, format)
     }
 
     /// Multi-row `INSERT`s of at most 1,000 rows each, in one transaction (the alternative to
@@ -493,6 +364,7 @@ impl PgLedger {
             .query(&sql, &refs)
             .map_err(|m| self.url.err(describe(&m)))?;
         let n = rows.len();
+        fetched(n);
         for row in rows {
             let (rec, id, time) = self.row_record(&row)?;
             f(rec, time, id);
@@ -538,6 +410,7 @@ impl PgLedger {
             .query(&sql, &[&after, &max])
             .map_err(|m| self.url.err(describe(&m)))?;
         let n = rows.len();
+        fetched(n);
         for row in rows {
             let (rec, id, _) = self.row_record(&row)?;
             f(rec, id);
@@ -561,6 +434,7 @@ impl PgLedger {
             .query(&sql, &[&after, &up_to])
             .map_err(|m| self.url.err(describe(&m)))?;
         let n = rows.len();
+        fetched(n);
         for row in rows {
             let (rec, id, _) = self.row_record(&row)?;
             f(rec, id);
@@ -622,50 +496,85 @@ fn range_conds(
     }
 }
 
+/// The format of a batch's `COPY`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Copy {
+    /// `FORMAT text`: every value as text, parsed by the server.
+    Text,
+    /// `FORMAT binary`: values in the server's own binary forms (the default: fastest,
+    /// docs/hosts.md "Speed").
+    Binary,
+}
+
 fn insert_copy(
     client: &mut Client,
     records: &[CallRecord],
+    format: Copy,
 ) -> std::result::Result<usize, postgres::Error> {
-    let mut buf = Vec::with_capacity(records.len() * 600);
-    for r in records {
-        for (i, cell) in cells(r).iter().enumerate() {
-            if i > 0 {
-                buf.push(b'\t');
-            }
-            copy_cell(cell.as_deref(), &mut buf);
-        }
-        buf.push(b'\n');
-    }
     // Almost every batch is new: COPY it straight into the ledger. A run id already stored
     // (a batch retried after its commit was lost, a spool sent again) fails the COPY whole;
     // then the batch goes through the staging table, skipping what is there.
-    match copy_rows(client, "llmledger_calls", &buf, false) {
+    match copy_rows(client, "llmledger_calls", records, format) {
         Err(e) if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) => {
-            copy_rows(client, "llmledger_staging", &buf, true)
+            copy_rows(client, "llmledger_staging", records, format)
         }
         other => other,
     }
 }
 
-/// One transaction: `COPY` of `rows` into `table`, then, from the staging table, the
+/// The text `COPY` lines of `records`.
+fn copy_text(records: &[CallRecord]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(records.len() * 600);
+    for r in records {
+        for (i, cell) in Row::of(r).cells().enumerate() {
+            if i > 0 {
+                buf.push(b'\t');
+            }
+            cell.copy_text(&mut buf);
+        }
+        buf.push(b'\n');
+    }
+    buf
+}
+
+/// One transaction: `COPY` of `records` into `table`, then, from the staging table, the
 /// `INSERT ... ON CONFLICT DO NOTHING` into the ledger. Returns the rows added.
 fn copy_rows(
     client: &mut Client,
     table: &str,
-    rows: &[u8],
-    from_staging: bool,
+    records: &[CallRecord],
+    format: Copy,
 ) -> std::result::Result<usize, postgres::Error> {
+    let names = columns::names();
     let mut tx = client.transaction()?;
-    let copied = {
-        let mut w = tx.copy_in(&format!("COPY {table} ({COLUMNS}) FROM STDIN"))?;
-        // A write error is the connection's: `finish` reports it.
-        let _ = w.write_all(rows);
-        w.finish()?
+    let copied = match format {
+        Copy::Text => {
+            let rows = copy_text(records);
+            let mut w = tx.copy_in(&format!("COPY {table} ({names}) FROM STDIN"))?;
+            // A write error is the connection's: `finish` reports it.
+            let _ = w.write_all(&rows);
+            w.finish()?
+        }
+        Copy::Binary => {
+            let w = tx.copy_in(&format!(
+                "COPY {table} ({names}) FROM STDIN (FORMAT binary)"
+            ))?;
+            let types = columns::types();
+            let mut w = postgres::binary_copy::BinaryCopyInWriter::new(w, &types);
+            for r in records {
+                let row = Row::of(r);
+                let cells: Vec<columns::Cell<'_>> = row.cells().collect();
+                let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                    cells.iter().map(|c| c as _).collect();
+                w.write(&refs)?;
+            }
+            w.finish()?
+        }
     };
-    let added = if from_staging {
+    let added = if table == "llmledger_staging" {
         tx.execute(
             &format!(
-                "INSERT INTO llmledger_calls ({COLUMNS}) SELECT {COLUMNS} FROM \
+                "INSERT INTO llmledger_calls ({names}) SELECT {names} FROM \
                  llmledger_staging ON CONFLICT DO NOTHING"
             ),
             &[],
@@ -682,23 +591,26 @@ fn insert_values(
     records: &[CallRecord],
 ) -> std::result::Result<usize, postgres::Error> {
     const ROWS: usize = 1000;
+    let names = columns::names();
     let mut tx = client.transaction()?;
     let mut added = 0u64;
     for chunk in records.chunks(ROWS) {
-        let mut sql = format!("INSERT INTO llmledger_calls ({COLUMNS}) VALUES ");
-        let mut values: Vec<Option<String>> = Vec::with_capacity(chunk.len() * TYPES.len());
-        for (i, r) in chunk.iter().enumerate() {
+        let mut sql = format!("INSERT INTO llmledger_calls ({names}) VALUES ");
+        let rows: Vec<Row<'_>> = chunk.iter().map(Row::of).collect();
+        let mut values: Vec<columns::Cell<'_>> = Vec::with_capacity(chunk.len() * COLUMNS.len());
+        for (i, row) in rows.iter().enumerate() {
             sql.push_str(if i == 0 { "(" } else { ", (" });
-            for (j, ty) in TYPES.iter().enumerate() {
+            for (j, col) in COLUMNS.iter().enumerate() {
                 let _ = write!(
                     sql,
-                    "{}(${}::text)::{ty}",
+                    "{}${}::{}",
                     if j == 0 { "" } else { ", " },
-                    i * TYPES.len() + j + 1
+                    i * COLUMNS.len() + j + 1,
+                    col.ty.sql()
                 );
             }
             sql.push(')');
-            values.extend(cells(r));
+            values.extend(row.cells());
         }
         sql.push_str(" ON CONFLICT DO NOTHING");
         let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =

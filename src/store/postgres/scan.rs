@@ -164,6 +164,7 @@ impl PgLedger {
                 .client
                 .query(&sql, &refs)
                 .map_err(|m| self.url.err(describe(&m)))?;
+            super::fetched(found.len());
             for row in &found {
                 let key = (0..n)
                     .map(|i| row.try_get::<_, Option<String>>(i))
@@ -180,6 +181,7 @@ impl PgLedger {
             .client
             .query_one(&sql, &refs[..range_params])
             .map_err(|m| self.url.err(describe(&m)))?;
+        super::fetched(1);
         debug_assert_eq!(row.len(), SUM_COLUMNS);
         let all = totals(self, &row, 0)?;
         if n == 0 && all.successful_requests + all.failed_requests > 0 {

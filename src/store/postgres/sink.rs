@@ -30,6 +30,53 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const REPLAY_BATCH: usize = 4096;
 /// A message about a growing spool every this many records.
 const SPOOL_NOTE_EVERY: u64 = 10_000;
+/// Messages about records moved to the dead-letter file, at most (then they are only counted).
+const DEAD_NOTES: u64 = 5;
+
+/// The server, up, refused the data of a batch (SQLSTATE class 22, data exception; 23,
+/// integrity constraint; 54, program limit): one of its records is to blame, not the
+/// connection or the server, and sending it again can never succeed.
+fn refused_data(e: &postgres::Error) -> bool {
+    e.as_db_error().is_some_and(|d| {
+        let c = d.code().code();
+        c.starts_with("22") || c.starts_with("23") || c.starts_with("54")
+    })
+}
+
+/// A record the server refused, with why (SQLSTATE and the server's message; not its detail,
+/// which can quote values).
+struct Refused {
+    record: CallRecord,
+    why: String,
+}
+
+/// Inserts `records`; when the server refuses their data, splits the batch in halves until
+/// each refused record is alone, so the others land, and hands those to `refused`. Returns
+/// the records added; an error is the connection's or the server's (not a record's).
+fn land(
+    db: &mut PgLedger,
+    records: &[CallRecord],
+    refused: &mut Vec<Refused>,
+) -> std::result::Result<usize, postgres::Error> {
+    match db.insert(records) {
+        Err(e) if refused_data(&e) => {
+            if let [one] = records {
+                let why = e.as_db_error().map_or_else(
+                    || describe(&e),
+                    |d| format!("SQLSTATE {}: {}", d.code().code(), d.message()),
+                );
+                refused.push(Refused {
+                    record: one.clone(),
+                    why,
+                });
+                return Ok(0);
+            }
+            let (a, b) = records.split_at(records.len() / 2);
+            Ok(land(db, a, refused)? + land(db, b, refused)?)
+        }
+        other => other,
+    }
+}
 
 /// The directory of spool files.
 pub fn spool_dir() -> PathBuf {
@@ -104,6 +151,8 @@ pub struct PgSink {
     next_try: Instant,
     backoff: Duration,
     down_since: Option<Instant>,
+    /// Where records the server refuses go (opened on the first).
+    dead: Option<JsonlLedger>,
 }
 
 impl std::fmt::Debug for PgSink {
@@ -120,16 +169,22 @@ impl PgSink {
     /// unreachable server is not an error: the sink starts in an outage, spooling. A refusal
     /// by the server (authentication, a missing database, a newer schema) is.
     pub fn open(url: &PgUrl, shared: &Shared) -> Result<PgSink> {
+        PgSink::open_in(url, shared, spool_dir())
+    }
+
+    /// [`PgSink::open`] with its spools in `dir`.
+    pub fn open_in(url: &PgUrl, shared: &Shared, dir: PathBuf) -> Result<PgSink> {
         let mut sink = PgSink {
             url: url.clone(),
             db: None,
-            dir: spool_dir(),
+            dir,
             key: database_key(url),
             own: None,
             orphans: Vec::new(),
             next_try: Instant::now(),
             backoff: FIRST_BACKOFF,
             down_since: None,
+            dead: None,
         };
         match PgLedger::open(url) {
             Ok(db) => sink.db = Some(db),
@@ -316,9 +371,9 @@ impl PgSink {
         spool: &Spool,
         shared: &Shared,
     ) -> std::result::Result<(u64, u64), String> {
-        let Some(db) = self.db.as_mut() else {
+        if self.db.is_none() {
             return Err("not connected".into());
-        };
+        }
         let mut reader =
             JsonlReader::open(&spool.path, TimeRange::default()).map_err(|e| e.to_string())?;
         let mut batch = Vec::with_capacity(REPLAY_BATCH);
@@ -337,9 +392,72 @@ impl PgSink {
             if batch.is_empty() {
                 return Ok((sent, added));
             }
-            added += db.insert(&batch).map_err(|e| describe(&e))? as u64;
+            let Some(db) = self.db.as_mut() else {
+                return Err("not connected".into());
+            };
+            let mut refused = Vec::new();
+            let landed = land(db, &batch, &mut refused).map_err(|e| describe(&e));
+            self.dead_letter(&refused, shared);
+            added += landed? as u64;
             sent += batch.len() as u64;
         }
+    }
+
+    /// The dead-letter file of this process and database (owner-only, beside the spools; a
+    /// JSONL ledger, so `llmledger import` reads it).
+    pub fn dead_letter_path(&self) -> PathBuf {
+        self.dir.join(format!(
+            "dead-letter.{}.{}.jsonl",
+            self.key,
+            std::process::id()
+        ))
+    }
+
+    /// Moves records the server refused to the dead-letter file, counting and logging them.
+    /// Should the file fail too, they are counted as failed (and logged).
+    fn dead_letter(&mut self, refused: &[Refused], shared: &Shared) {
+        if refused.is_empty() {
+            return;
+        }
+        let path = self.dead_letter_path();
+        let records: Vec<CallRecord> = refused.iter().map(|r| r.record.clone()).collect();
+        let written = self.write_dead(&path, &records);
+        let n = records.len() as u64;
+        let before = if written.is_ok() {
+            shared.rejected.fetch_add(n, Ordering::Relaxed)
+        } else {
+            shared.failed.fetch_add(n, Ordering::Relaxed);
+            0
+        };
+        for (i, r) in refused.iter().enumerate() {
+            if before + i as u64 >= DEAD_NOTES && written.is_ok() {
+                break;
+            }
+            let whither = match &written {
+                Ok(()) => format!("moved to {}", path.display()),
+                Err(e) => format!("and the dead-letter file failed too, so it is lost: {e}"),
+            };
+            shared.message(format!(
+                "ledger {} refused the record of run {} ({}); the rest of its batch was \
+                 stored, the record {whither}",
+                self.url.redacted(),
+                crate::ledger::uuid_string(r.record.run_id),
+                r.why
+            ));
+        }
+    }
+
+    fn write_dead(&mut self, path: &Path, records: &[CallRecord]) -> Result<()> {
+        if self.dead.is_none() {
+            let e = |m: std::io::Error| self.url.err(format!("{}: {m}", path.display()));
+            private_dir(&self.dir).map_err(e)?;
+            drop(open_private(path).map_err(e)?);
+            self.dead = Some(JsonlLedger::open(path, true)?);
+        }
+        if let Some(d) = self.dead.as_mut() {
+            d.append(records)?;
+        }
+        Ok(())
     }
 
     /// Reconnects and sends the spools, when it is time to try again.
@@ -366,7 +484,10 @@ impl PgSink {
         self.recover(shared, false);
         if !self.pending() {
             if let Some(db) = self.db.as_mut() {
-                match db.insert(records) {
+                let mut refused = Vec::new();
+                let landed = land(db, records, &mut refused);
+                self.dead_letter(&refused, shared);
+                match landed {
                     Ok(_) => return Ok(records.len()),
                     Err(e) => {
                         let why = describe(&e);

@@ -158,8 +158,9 @@ fn a_newer_schema_is_refused_untouched() {
     assert!(e.contains("newer llmledger"), "{e}");
 }
 
-/// COPY through the staging table against multi-row INSERTs: `cargo test -- --ignored
-/// insert_speed --nocapture` prints both.
+/// Binary COPY, text COPY and multi-row INSERTs of the same batches, in one run:
+/// `cargo test --release --no-default-features --lib -- --ignored insert_speed --nocapture`
+/// prints the three.
 #[test]
 #[ignore = "a measurement, run by hand"]
 fn insert_speed() {
@@ -168,63 +169,90 @@ fn insert_speed() {
     let n = 100_000u128;
     let all = records(1, n);
     let t0 = Instant::now();
-    let mut bytes = 0;
-    for r in &all {
-        for c in &cells(r) {
-            let mut b = Vec::new();
-            copy_cell(c.as_deref(), &mut b);
-            bytes += b.len();
-        }
-    }
+    let bytes = copy_text(&all).len();
     eprintln!(
-        "encoding alone: {:.2} s ({bytes} bytes)",
+        "text encoding alone: {:.2} s ({bytes} bytes)",
         t0.elapsed().as_secs_f64()
     );
-    // The server's share: COPY of the encoded rows, then the INSERT ... SELECT.
-    db.insert(&all[..2]).unwrap();
-    let mut buf = Vec::new();
-    for r in &all[2..] {
-        for (i, c) in cells(r).iter().enumerate() {
-            if i > 0 {
-                buf.push(b'\t');
-            }
-            copy_cell(c.as_deref(), &mut buf);
-        }
-        buf.push(b'\n');
-    }
-    let mut tx = db.client.transaction().unwrap();
-    let t0 = Instant::now();
-    let mut w = tx
-        .copy_in(&format!("COPY llmledger_staging ({COLUMNS}) FROM STDIN"))
-        .unwrap();
-    std::io::Write::write_all(&mut w, &buf).unwrap();
-    w.finish().unwrap();
-    let t1 = Instant::now();
-    tx.execute(&format!("INSERT INTO llmledger_calls ({COLUMNS}) SELECT {COLUMNS} FROM llmledger_staging ON CONFLICT DO NOTHING"), &[]).unwrap();
-    tx.rollback().unwrap();
-    eprintln!(
-        "server: COPY {:.2} s, INSERT SELECT {:.2} s",
-        (t1 - t0).as_secs_f64(),
-        t1.elapsed().as_secs_f64()
-    );
-    for (label, copy) in [
-        ("COPY (staging table on a conflict)", true),
-        ("multi-row INSERT", false),
-    ] {
-        let base = if copy { 1 } else { 10_000_000 };
+    for (i, (label, how)) in [
+        ("binary COPY", Some(Copy::Binary)),
+        ("text COPY", Some(Copy::Text)),
+        ("multi-row INSERT (1,000 rows each)", None),
+        ("binary COPY again", Some(Copy::Binary)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let base = 1 + n * i as u128;
         let all = records(base, n);
         let t0 = Instant::now();
         for chunk in all.chunks(4096) {
-            if copy {
-                db.insert(chunk).unwrap();
-            } else {
-                db.insert_values(chunk).unwrap();
-            }
+            let added = match how {
+                Some(f) => db.insert_copy(chunk, f).unwrap(),
+                None => db.insert_values(chunk).unwrap(),
+            };
+            assert_eq!(added, chunk.len());
         }
         let secs = t0.elapsed().as_secs_f64();
         #[allow(clippy::cast_precision_loss)]
         let rate = n as f64 / secs;
         eprintln!("{label}: {n} records in {secs:.2} s = {rate:.0} records/s");
+    }
+}
+
+/// Every column's value fits its declared type, for records with and without each optional
+/// part (the three ways of writing a row are made from this one table).
+#[test]
+fn every_cell_fits_its_column() {
+    let mut full = record(7, "0.5");
+    full.parent_run_id = Some(3);
+    full.latency = Some(0.25);
+    full.error = Some("boom".into());
+    let mut bare = record(8, "0.5");
+    bare.cost = None;
+    bare.latency = None;
+    for r in [&full, &bare] {
+        let row = columns::Row::of(r);
+        let cells: Vec<_> = row.cells().collect();
+        assert_eq!(cells.len(), COLUMNS.len());
+        for (c, col) in cells.iter().zip(COLUMNS.iter()) {
+            assert!(c.fits(&col.ty.pg()), "{}: {c:?}", col.name);
+        }
+    }
+    assert!(!columns::Cell::Int(1).fits(&postgres::types::Type::TEXT));
+}
+
+/// The three ways of writing store the same values: a record read back after binary COPY,
+/// text COPY and INSERT is the record written (to the microsecond of its time).
+#[test]
+fn binary_text_and_insert_store_the_same() {
+    let Some(t) = TestDb::new() else { return };
+    let mut db = PgLedger::open(&t.url).unwrap();
+    let mk = |base: u128| {
+        let mut v = records(base, 3);
+        v[0].latency = Some(0.123_456_789);
+        v[1].cost = None;
+        v[1].unpriced_reason = Some("no price".into());
+        v[2].attribution
+            .push(("zone".into(), "tab\there\nnew\\line".into()));
+        v
+    };
+    let (a, b, c) = (mk(100), mk(200), mk(300));
+    assert_eq!(db.insert_copy(&a, Copy::Binary).unwrap(), 3);
+    assert_eq!(db.insert_copy(&b, Copy::Text).unwrap(), 3);
+    assert_eq!(db.insert_values(&c).unwrap(), 3);
+    let mut got = Vec::new();
+    db.after_id(0, 100, &mut |r, _| got.push(r)).unwrap();
+    assert_eq!(got.len(), 9);
+    for (i, r) in got.iter().enumerate() {
+        let want = &[&a, &b, &c][i / 3][i % 3];
+        assert_eq!(r.run_id, want.run_id);
+        assert_eq!(r.cost, want.cost, "{i}");
+        assert_eq!(r.attribution, want.attribution, "{i}");
+        assert_eq!(r.latency, want.latency, "{i}");
+        assert_eq!(r.usage, want.usage, "{i}");
+        assert_eq!(r.tags, want.tags, "{i}");
+        assert_eq!(r.model, want.model, "{i}");
     }
 }
 
@@ -267,4 +295,125 @@ fn follower_waits_for_the_tables() {
         .insert(&records(1, 3))
         .unwrap();
     assert_eq!(fo.poll(&mut |_| {}).unwrap().records, 3);
+}
+
+/// A record the server refuses while it is up (a time before 4713 BC: SQLSTATE 22008) does not
+/// hold back its batch: the batch is split until the record is alone, the others land, the
+/// record goes to the owner-only dead-letter file and is counted; nothing is spooled.
+#[test]
+fn refused_record_goes_to_the_dead_letter_file_and_the_rest_lands() {
+    use crate::store::{Location, Shared};
+    let Some(t) = TestDb::new() else { return };
+    let dir = std::env::temp_dir().join(format!("llmledger-dead-{:016x}", rand_u64()));
+    let shared = Shared::new(&Location::Postgres(t.url.clone()));
+    let mut sink = PgSink::open_in(&t.url, &shared, dir.clone()).unwrap();
+    let mut batch = records(1, 100);
+    let ancient = chrono::NaiveDate::from_ymd_opt(-10_000, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    batch[37].time = ancient;
+    batch[80].time = ancient;
+    assert_eq!(sink.write(&batch, &shared).unwrap(), 100);
+    assert!(!sink.pending(), "nothing spooled");
+    let stored = read_all(&t.url);
+    assert_eq!(stored.len(), 98);
+    assert!(stored.iter().all(|r| r.run_id != 38 && r.run_id != 81));
+    assert_eq!(
+        shared.rejected.load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+    let path = sink.dead_letter_path();
+    let text = std::fs::read_to_string(&path).unwrap();
+    // (Read as JSON: the JSONL reader refuses a year before 0, the reason the server did.)
+    let dead: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["run_id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(
+        dead,
+        vec![
+            crate::ledger::uuid_string(38),
+            crate::ledger::uuid_string(81)
+        ]
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let msgs = shared.messages.lock().join("\n");
+    assert!(msgs.contains("SQLSTATE 22008"), "{msgs}");
+    // A later batch goes straight in.
+    assert_eq!(sink.write(&records(200, 10), &shared).unwrap(), 10);
+    assert_eq!(read_all(&t.url).len(), 108);
+    drop(sink);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Text with NUL characters (which SQLite stores and PostgreSQL's text and jsonb refuse)
+/// lands, each NUL stored as U+FFFD, by binary COPY, text COPY and INSERT.
+#[test]
+fn nul_in_text_lands_as_the_replacement_character() {
+    let Some(t) = TestDb::new() else { return };
+    let mut db = PgLedger::open(&t.url).unwrap();
+    let nul = |base: u128| {
+        let mut v = records(base, 2);
+        for r in &mut v {
+            r.model = Some("gpt\u{0}4o".into());
+            r.tags = vec!["a\u{0}b".into()];
+            r.attribution = vec![("user\u{0}id".into(), "u\u{0}1".into())];
+        }
+        v
+    };
+    assert_eq!(db.insert_copy(&nul(1), Copy::Binary).unwrap(), 2);
+    assert_eq!(db.insert_copy(&nul(10), Copy::Text).unwrap(), 2);
+    assert_eq!(db.insert_values(&nul(20)[..1]).unwrap(), 1);
+    let got = read_all(&t.url);
+    assert_eq!(got.len(), 5);
+    for r in got {
+        assert_eq!(r.model.as_deref(), Some("gpt\u{fffd}4o"));
+        assert_eq!(r.tags, vec!["a\u{fffd}b".to_string()]);
+        assert_eq!(&*r.attribution[0].0, "user\u{fffd}id");
+        assert_eq!(r.attribution[0].1, "u\u{fffd}1");
+    }
+}
+
+/// The report groups in the database: over 3,000 calls it fetches one row per group and the
+/// totals' row, not 3,000 (the same count of rows read by `read_all` shows what the counter
+/// counts).
+#[test]
+fn report_fetches_one_row_per_group() {
+    use crate::store::{read, Location};
+    let Some(t) = TestDb::new() else { return };
+    let mut all = records(1, 3000);
+    for (i, r) in all.iter_mut().enumerate() {
+        r.model = Some(format!("model-{}", i % 5).into());
+        r.attribution = vec![("user_id".into(), format!("u{}", i % 7))];
+    }
+    let mut db = PgLedger::open(&t.url).unwrap();
+    for chunk in all.chunks(1000) {
+        db.insert(chunk).unwrap();
+    }
+    let at = Location::Postgres(t.url.clone());
+    for (by, groups) in [(vec!["model"], 5u64), (vec!["model", "user_id"], 35)] {
+        let by: Vec<String> = by.into_iter().map(String::from).collect();
+        let before = rows_fetched_on_this_thread();
+        let rep = read::report(&at, &by, &TimeRange::default(), &mut |_| {}).unwrap();
+        let fetched = rows_fetched_on_this_thread() - before;
+        assert_eq!(rep.rows.len() as u64, groups);
+        assert_eq!(
+            rep.totals.successful_requests + rep.totals.failed_requests,
+            3000
+        );
+        assert_eq!(fetched, groups + 1, "{by:?}");
+    }
+    let before = rows_fetched_on_this_thread();
+    assert_eq!(read_all(&t.url).len(), 3000);
+    assert_eq!(rows_fetched_on_this_thread() - before, 3000);
 }
