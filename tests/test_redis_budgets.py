@@ -72,6 +72,9 @@ def test_two_trackers_share_one_window_and_thresholds_fire_once(
     b = tracker(redis_url, redis_prefix, budgets, on_alert=alerts.append, log_alerts=False)
     for i in range(5):
         call(a if i % 2 else b)
+    # A call's settlement reaches Redis a round trip after its end hook returns (it is off
+    # the call's path); flush() waits for it. b made the last call: its spend is in Redis now.
+    b.flush()
     with pytest.raises(BudgetExceededError) as refused:
         call(a)
     assert not isinstance(refused.value, BudgetBackendError)
@@ -85,7 +88,11 @@ def test_two_trackers_share_one_window_and_thresholds_fire_once(
         assert (s["spent"], s["reserved"], s["remaining"]) == (PER_CALL * 5, 0, 0)
         assert state(t, "bob")["spent"] == PER_CALL
         assert t.open_reservations == 0
-    # 50 % and 80 % once each for alice, across both trackers, and one "blocked" alert.
+    # 50 % and 80 % once each for alice, across both trackers, and one "blocked" alert
+    # (an alert of a settlement applied after its call's end hook is sent by the tracker's
+    # next end hook or flush()).
+    a.flush()
+    b.flush()
     kinds = sorted((x.kind, str(x.threshold), x.value) for x in alerts)
     assert kinds == [
         ("blocked", "1", "alice"),
@@ -102,6 +109,7 @@ def test_keys_share_the_prefix_hash_tag_and_money_is_integer_pico(
 
     t = tracker(redis_url, redis_prefix, [Budget.daily(1), Budget.monthly(1, per="user_id")])
     call(t)
+    t.flush()  # the call's settlement is applied off its path; flush() waits for it
     r = redis.Redis.from_url(redis_url)
     keys = sorted(k.decode() for k in r.scan_iter(match="{" + redis_prefix + "}:*"))
     assert keys and all(k.startswith("{" + redis_prefix + "}:") for k in keys)
@@ -256,9 +264,11 @@ def test_open_goes_on_while_redis_is_down_and_settles_once_when_it_is_back(
     t = tracker(own_redis.url, redis_prefix, budgets, store=db, budget_timeout=0.2)
     for _ in range(3):
         call(t)
+    t.flush()  # the three settlements are in Redis (they are sent off the calls' path)
     own_redis.kill9()
     for _ in range(4):
         call(t)  # admitted unchecked, settlements queued
+    t.flush()  # a settlement on its way when Redis failed joins the outage queue
     info = t.budget_store_info()
     assert info is not None
     assert info["admitted_unchecked"] == 4 and info["pending_settlements"] == 4
@@ -406,10 +416,12 @@ def test_reset_budget_clears_the_shared_window_for_every_host(
     b = tracker(redis_url, redis_prefix, budgets)
     for user in ("alice", "alice", "bob"):
         call(a, user=user)
+    a.flush()  # a's settlements are sent off its calls' path; flush() waits for them
     with pytest.raises(BudgetExceededError):
         call(b)
     assert b.reset_budget(value="alice") == 1
     call(b)  # alice may spend again, on every host
+    b.flush()
     assert state(a)["spent"] == PER_CALL and state(a, "bob")["spent"] == PER_CALL
     assert a.reset_budget() == 2
     assert [s["spent"] for s in b.budgets()] == [0, 0]
