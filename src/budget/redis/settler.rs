@@ -23,7 +23,7 @@ use super::keys::WindowSpec;
 use super::{ms, Failure, Inner, Pending, RedisSettings, Reply};
 
 /// How long the settler waits after a settlement is queued before sending it.
-const LINGER: StdDuration = StdDuration::from_micros(300);
+const LINGER: StdDuration = StdDuration::from_millis(1);
 
 #[derive(Default)]
 struct Queue {
@@ -31,6 +31,8 @@ struct Queue {
     /// Batches taken and not yet applied (or queued for the outage replay).
     in_flight: usize,
     stop: bool,
+    /// The settler waits for a first settlement (a push must wake it).
+    sleeping: bool,
 }
 
 /// Settlements waiting to be sent, and the alerts of those applied.
@@ -44,8 +46,14 @@ pub(super) struct Outbox {
 
 impl Outbox {
     pub fn push(&self, p: Pending) {
-        self.queue.lock().items.push(p);
-        self.wake.notify_one();
+        let mut q = self.queue.lock();
+        q.items.push(p);
+        // Only a sleeping settler needs waking: one lingering sends this too.
+        if q.sleeping {
+            q.sleeping = false;
+            drop(q);
+            self.wake.notify_one();
+        }
     }
 
     /// Everything queued, taken out (and counted in flight until `done`).
@@ -223,12 +231,15 @@ fn settler(inner: &Inner) {
         let batch = {
             let mut q = inner.outbox.queue.lock();
             while q.items.is_empty() && !q.stop {
+                q.sleeping = true;
                 inner.outbox.wake.wait(&mut q);
             }
+            q.sleeping = false;
             if !q.stop {
                 // A moment for the process's next call to take the settlement along in its
-                // own round trip (and for more calls' settlements to join the batch).
-                inner.outbox.wake.wait_for(&mut q, LINGER);
+                // own round trip (and for more calls' settlements to join the batch); a
+                // process making calls back to back wakes this thread once per LINGER.
+                let _ = inner.outbox.wake.wait_for(&mut q, LINGER);
             }
             if q.items.is_empty() {
                 if q.stop {
@@ -303,7 +314,11 @@ impl RedisBudgets {
 
 impl Drop for RedisBudgets {
     fn drop(&mut self) {
-        self.inner.outbox.queue.lock().stop = true;
+        {
+            let mut q = self.inner.outbox.queue.lock();
+            q.stop = true;
+            q.sleeping = false;
+        }
         self.inner.outbox.wake.notify_all();
         if let Some((generation, h)) = self.settler.lock().take() {
             if generation == crate::fork::generation() {
