@@ -12,6 +12,7 @@
 mod keys;
 mod pending;
 mod settler;
+mod spool;
 
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
@@ -36,6 +37,7 @@ use keys::{redact, KeyValue, Keys, WindowSpec};
 use pending::{Pending, PendingQueue};
 use settler::Outbox;
 pub use settler::RedisBudgets;
+use spool::SettlementSpool;
 
 /// The script, loaded by its SHA (and sent again after a Redis restart forgot it).
 const LUA: &str = include_str!("budgets.lua");
@@ -154,6 +156,8 @@ struct Inner {
     seeded: AtomicU64,
     /// Settlements of ended calls not yet sent (see `settler.rs`).
     outbox: Outbox,
+    /// The outage queue's copy on the disk (see `spool.rs`).
+    spool: SettlementSpool,
 }
 
 /// A script's reply: its words.
@@ -208,7 +212,8 @@ impl Inner {
                 settings.prefix
             )));
         }
-        Ok(Inner {
+        let inner = Inner {
+            spool: SettlementSpool::new(&shown_url, &settings.prefix),
             defs: budgets,
             keys: Keys::new(&settings.prefix),
             shown_url,
@@ -230,7 +235,56 @@ impl Inner {
             refused_unreachable: AtomicU64::new(0),
             seeded: AtomicU64::new(0),
             outbox: Outbox::default(),
-        })
+        };
+        inner.adopt_orphans();
+        Ok(inner)
+    }
+
+    /// Takes over the spooled settlements of trackers of this Redis and prefix that died
+    /// during an outage: spooled again as this tracker's, applied when Redis answers.
+    fn adopt_orphans(&self) {
+        for (path, found, unusable) in self.spool.orphans(&self.defs) {
+            let n = found.len();
+            for p in found {
+                self.for_outage(p);
+            }
+            let _ = std::fs::remove_file(&path);
+            if n + unusable > 0 {
+                self.say(format!(
+                    "budget store {}: {n} settlement(s) spooled by a process that is gone \
+                     ({}) are applied when it answers{}",
+                    self.shown_url,
+                    path.display(),
+                    if unusable > 0 {
+                        format!(
+                            "; {unusable} line(s) were unreadable or name budgets this \
+                             tracker does not define, and are dropped"
+                        )
+                    } else {
+                        String::new()
+                    }
+                ));
+            }
+        }
+    }
+
+    /// Queues a settlement until Redis answers, in memory and in the spool file.
+    fn for_outage(&self, p: Pending) {
+        // In memory first: the spool is emptied only when the memory queue is.
+        let copy = Pending {
+            run: p.run.clone(),
+            parts: p.parts.clone(),
+            actual: p.actual,
+            at: p.at,
+        };
+        self.pending.push(p);
+        if let Err(e) = self.spool.append(&self.defs, &copy) {
+            self.say(format!(
+                "budget store {}: a settlement could not be spooled to the disk ({e}); it is \
+                 kept in memory only",
+                self.shown_url
+            ));
+        }
     }
 
     /// The time by Redis's clock, as this host estimates it.
@@ -634,7 +688,7 @@ impl Inner {
             Ok((reply, _, windows)) => self.alerts(&parts, &windows, &reply),
             Err(Failure::Unreachable(_)) => {
                 if actual.is_some() {
-                    self.pending.push(Pending {
+                    self.for_outage(Pending {
                         run,
                         parts,
                         actual,
@@ -673,6 +727,9 @@ impl Inner {
             }
         }
         self.pending.put_back(left);
+        if self.pending.is_empty() {
+            self.spool.clear();
+        }
     }
 
     fn unreachable(&self, e: &str) -> Refusal {

@@ -183,7 +183,7 @@ impl Inner {
             Err(f) => {
                 for (p, _) in sent {
                     if p.actual.is_some() {
-                        self.pending.push(p);
+                        self.for_outage(p);
                     }
                 }
                 return Err(f);
