@@ -487,7 +487,9 @@ def test_a_flushed_redis_is_seeded_once_from_a_postgresql_ledger_by_two_new_proc
     # The day window and the rolling hour were seeded once each, by one host or the other.
     assert sum(r["seeded"] for r in reports) == 2
     # Not doubled: the ledger's spend counted once, plus the two new calls.
-    rows = {r["user_id"]: Decimal(r["cost"]) for r in ledger_summary(postgres_url, ["user_id"])["rows"]}
+    rows = {
+        r["user_id"]: Decimal(r["cost"]) for r in ledger_summary(postgres_url, ["user_id"])["rows"]
+    }
     assert rows == {"alice": PER_CALL * 8, "bob": PER_CALL * 2}
     now = tracker(redis_url, redis_prefix, budgets)
     assert redis_spent(now, "alice") == PER_CALL * 8
@@ -570,4 +572,3 @@ def test_outage_settlements_are_spooled_and_applied_once_even_after_the_process_
     v.flush()
     assert (v.budget_store_info() or {})["replayed_settlements"] == 4
     assert redis_spent(v) == PER_CALL * (3 + 2 + 4 + 2 + 1)
-

@@ -124,6 +124,15 @@ struct Held {
     windows: Vec<WindowSpec>,
 }
 
+/// When an operation happens: `at` the time its windows are taken at (`None`: Redis's now,
+/// checked by the script), `record` the call's end (a settlement older than a window's seed
+/// is already in it).
+#[derive(Clone, Copy)]
+struct Times {
+    at: Option<DateTime<Utc>>,
+    record: DateTime<Utc>,
+}
+
 /// What went wrong asking Redis.
 enum Failure {
     /// Redis could not be asked (or is being left alone after a failure).
@@ -599,10 +608,10 @@ impl Inner {
         run: &str,
         amount: &str,
         parts: &[(usize, Option<Arc<str>>)],
-        at: Option<DateTime<Utc>>,
-        record: DateTime<Utc>,
+        times: Times,
         mut carry: Vec<Pending>,
     ) -> std::result::Result<(Reply, Vec<String>, Vec<WindowSpec>), Failure> {
+        let Times { at, record } = times;
         for _ in 0..4 {
             let t = at.unwrap_or_else(|| self.redis_now());
             let mut keys = self.base_keys(run);
@@ -684,7 +693,11 @@ impl Inner {
     ) -> Vec<Alert> {
         self.replay();
         let amount = actual.map(|a| a.to_string()).unwrap_or_default();
-        match self.with_windows("settle", &run, &amount, &parts, None, now, Vec::new()) {
+        let times = Times {
+            at: None,
+            record: now,
+        };
+        match self.with_windows("settle", &run, &amount, &parts, times, Vec::new()) {
             Ok((reply, _, windows)) => self.alerts(&parts, &windows, &reply),
             Err(Failure::Unreachable(_)) => {
                 if actual.is_some() {
@@ -718,8 +731,10 @@ impl Inner {
                 &p.run,
                 &amount,
                 &p.parts,
-                Some(p.at),
-                p.at,
+                Times {
+                    at: Some(p.at),
+                    record: p.at,
+                },
                 Vec::new(),
             ) {
                 Ok(_) => self.pending.replayed(),
@@ -816,8 +831,10 @@ impl Inner {
             &run,
             &p.to_string(),
             &parts,
-            None,
-            Utc::now(),
+            Times {
+                at: None,
+                record: Utc::now(),
+            },
             carry,
         ) {
             Ok((reply, counters, windows)) => {
@@ -1003,8 +1020,8 @@ impl Inner {
         std::mem::take(&mut *self.messages.lock())
     }
 
-    fn info(&self) -> Option<BackendInfo> {
-        Some(BackendInfo {
+    fn info(&self) -> BackendInfo {
+        BackendInfo {
             backend: "redis",
             url: self.shown_url.clone(),
             prefix: self.settings.prefix.clone(),
@@ -1018,7 +1035,7 @@ impl Inner {
             replayed_settlements: self.pending.replayed_count(),
             dropped_settlements: self.pending.dropped_count(),
             seeded_windows: self.seeded.load(Ordering::Relaxed),
-        })
+        }
     }
 }
 

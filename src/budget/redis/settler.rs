@@ -401,6 +401,6 @@ impl BudgetBackend for RedisBudgets {
     }
 
     fn info(&self) -> Option<BackendInfo> {
-        self.inner.info()
+        Some(self.inner.info())
     }
 }

@@ -158,7 +158,10 @@ impl SettlementSpool {
         let mut out = Vec::new();
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if !name.starts_with(&prefix) || !name.ends_with(".jsonl") {
+            let jsonl = Path::new(&name)
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("jsonl"));
+            if !name.starts_with(&prefix) || !jsonl {
                 continue;
             }
             let path = entry.path();
