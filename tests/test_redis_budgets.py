@@ -72,6 +72,9 @@ def test_two_trackers_share_one_window_and_thresholds_fire_once(
     b = tracker(redis_url, redis_prefix, budgets, on_alert=alerts.append, log_alerts=False)
     for i in range(5):
         call(a if i % 2 else b)
+    # A call's settlement reaches Redis a round trip after its end hook returns (it is off
+    # the call's path); flush() waits for it. b made the last call: its spend is in Redis now.
+    b.flush()
     with pytest.raises(BudgetExceededError) as refused:
         call(a)
     assert not isinstance(refused.value, BudgetBackendError)
@@ -85,7 +88,11 @@ def test_two_trackers_share_one_window_and_thresholds_fire_once(
         assert (s["spent"], s["reserved"], s["remaining"]) == (PER_CALL * 5, 0, 0)
         assert state(t, "bob")["spent"] == PER_CALL
         assert t.open_reservations == 0
-    # 50 % and 80 % once each for alice, across both trackers, and one "blocked" alert.
+    # 50 % and 80 % once each for alice, across both trackers, and one "blocked" alert
+    # (an alert of a settlement applied after its call's end hook is sent by the tracker's
+    # next end hook or flush()).
+    a.flush()
+    b.flush()
     kinds = sorted((x.kind, str(x.threshold), x.value) for x in alerts)
     assert kinds == [
         ("blocked", "1", "alice"),
@@ -102,6 +109,7 @@ def test_keys_share_the_prefix_hash_tag_and_money_is_integer_pico(
 
     t = tracker(redis_url, redis_prefix, [Budget.daily(1), Budget.monthly(1, per="user_id")])
     call(t)
+    t.flush()  # the call's settlement is applied off its path; flush() waits for it
     r = redis.Redis.from_url(redis_url)
     keys = sorted(k.decode() for k in r.scan_iter(match="{" + redis_prefix + "}:*"))
     assert keys and all(k.startswith("{" + redis_prefix + "}:") for k in keys)
@@ -256,9 +264,11 @@ def test_open_goes_on_while_redis_is_down_and_settles_once_when_it_is_back(
     t = tracker(own_redis.url, redis_prefix, budgets, store=db, budget_timeout=0.2)
     for _ in range(3):
         call(t)
+    t.flush()  # the three settlements are in Redis (they are sent off the calls' path)
     own_redis.kill9()
     for _ in range(4):
         call(t)  # admitted unchecked, settlements queued
+    t.flush()  # a settlement on its way when Redis failed joins the outage queue
     info = t.budget_store_info()
     assert info is not None
     assert info["admitted_unchecked"] == 4 and info["pending_settlements"] == 4
@@ -406,12 +416,159 @@ def test_reset_budget_clears_the_shared_window_for_every_host(
     b = tracker(redis_url, redis_prefix, budgets)
     for user in ("alice", "alice", "bob"):
         call(a, user=user)
+    a.flush()  # a's settlements are sent off its calls' path; flush() waits for them
     with pytest.raises(BudgetExceededError):
         call(b)
     assert b.reset_budget(value="alice") == 1
     call(b)  # alice may spend again, on every host
+    b.flush()
     assert state(a)["spent"] == PER_CALL and state(a, "bob")["spent"] == PER_CALL
     assert a.reset_budget() == 2
     assert [s["spent"] for s in b.budgets()] == [0, 0]
     with pytest.raises(ValueError, match="no budget named"):
         a.reset_budget("nope")
+
+
+# One host of the seeding test: waits for the go file, makes one call for alice, reports.
+SEEDER = """
+import json, os, sys, time
+from llmledger import Budget, CostTracker
+from llmledger.testing import UsageFakeChatModel
+
+url, prefix, ledger, go = sys.argv[1:5]
+t = CostTracker(prices={"shared-model": {"input": "0", "output": "1"}}, store=ledger,
+                budgets=[Budget.daily(1, per="user_id"), Budget(1, window="rolling:1h")],
+                budget_store=url, budget_prefix=prefix)
+m = UsageFakeChatModel(model="shared-model", provider="acme",
+                       usage={"input_tokens": 3, "output_tokens": 20, "total_tokens": 23})
+while not os.path.exists(go):
+    time.sleep(0.001)
+m.invoke("hi", config={"callbacks": [t], "metadata": {"user_id": "alice"}}, max_tokens=20)
+t.close()
+print(json.dumps({"seeded": t.budget_store_info()["seeded_windows"],
+                  "errors": t.internal_errors}), flush=True)
+"""
+
+
+def test_a_flushed_redis_is_seeded_once_from_a_postgresql_ledger_by_two_new_processes(
+    redis_url: str, redis_prefix: str, postgres_url: str, tmp_path: Path
+) -> None:
+    import json
+
+    from redis_service import _client, delete_keys
+
+    budgets = [Budget.daily(1, per="user_id"), Budget(1, window="rolling:1h")]
+    first = tracker(redis_url, redis_prefix, budgets, store=postgres_url)
+    for user in ["alice"] * 6 + ["bob"] * 2:
+        call(first, user=user)
+    first.close()
+    assert redis_spent(first) == PER_CALL * 6
+    # Redis loses the windows (flushed, restarted without data, or a new server).
+    delete_keys(_client(redis_url), redis_prefix)
+    assert [b["spent"] for b in first.budgets()] == [0]  # only the empty global row is left
+    time.sleep(1.1)  # past the seed's slack for records other hosts may not have committed
+    go = tmp_path / "go"
+    hosts = [
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(SEEDER), redis_url, redis_prefix]
+            + [postgres_url, str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    time.sleep(1.5)  # both are up and waiting
+    go.touch()  # their first calls, at once, both find the windows missing
+    outs = [p.communicate(timeout=60) for p in hosts]
+    assert all(p.returncode == 0 for p in hosts), [o[1][-2000:] for o in outs]
+    reports = [json.loads(o[0]) for o in outs]
+    assert all(r["errors"] == 0 for r in reports)
+    # The day window and the rolling hour were seeded once each, by one host or the other.
+    assert sum(r["seeded"] for r in reports) == 2
+    # Not doubled: the ledger's spend counted once, plus the two new calls.
+    rows = {
+        r["user_id"]: Decimal(r["cost"]) for r in ledger_summary(postgres_url, ["user_id"])["rows"]
+    }
+    assert rows == {"alice": PER_CALL * 8, "bob": PER_CALL * 2}
+    now = tracker(redis_url, redis_prefix, budgets)
+    assert redis_spent(now, "alice") == PER_CALL * 8
+    assert redis_spent(now, "bob") == PER_CALL * 2
+    [rolling] = [b for b in now.budgets() if b["window"] == "rolling 1h"]
+    assert rolling["spent"] == PER_CALL * 10 and rolling["reserved"] == 0
+
+
+# A process that dies during an outage, its settlements spooled: kill -9 after flush().
+DYING = """
+import os, sys
+from llmledger import Budget, CostTracker
+from llmledger.testing import UsageFakeChatModel
+
+url, prefix = sys.argv[1:3]
+t = CostTracker(prices={"shared-model": {"input": "0", "output": "1"}},
+                budgets=[Budget.daily(1, per="user_id")], budget_store=url,
+                budget_prefix=prefix, budget_timeout=0.2)
+m = UsageFakeChatModel(model="shared-model", provider="acme",
+                       usage={"input_tokens": 3, "output_tokens": 20, "total_tokens": 23})
+for _ in range(4):
+    m.invoke("hi", config={"callbacks": [t], "metadata": {"user_id": "alice"}}, max_tokens=20)
+t.flush()
+info = t.budget_store_info()
+assert info["admitted_unchecked"] == 4 and info["pending_settlements"] == 4, info
+os.kill(os.getpid(), 9)
+"""
+
+
+def test_outage_settlements_are_spooled_and_applied_once_even_after_the_process_died(
+    own_redis: OwnRedis, tmp_path: Path, redis_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spool = tmp_path / "spool"
+    monkeypatch.setenv("LLMLEDGER_SPOOL_DIR", str(spool))
+    budgets = [Budget.daily(1, per="user_id")]
+    t = tracker(own_redis.url, redis_prefix, budgets, budget_timeout=0.2)
+    for _ in range(3):
+        call(t)
+    t.flush()
+    assert not spool.exists()  # nothing is written while Redis answers
+    own_redis.kill9()
+    for _ in range(2):
+        call(t)
+    t.flush()
+    [own] = spool.glob("redis-*.jsonl")
+    assert own.stat().st_mode & 0o777 == 0o600 and spool.stat().st_mode & 0o777 == 0o700
+    lines = own.read_text().splitlines()
+    assert len(lines) == 2 and all('"day per user_id"' in x and "alice" in x for x in lines)
+    assert "hi" not in own.read_text()  # no prompt text: run ids, budgets, scope values
+    # Another host dies during the outage with 4 settlements spooled.
+    child = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(DYING), own_redis.url, redis_prefix],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+    [orphan] = [p for p in spool.glob("redis-*.jsonl") if p != own]
+    orphan_text = orphan.read_text()
+    assert len(orphan_text.splitlines()) == 4
+    own_redis.start(keep_data=True)
+    time.sleep(1.1)  # past t's retry pause
+    # The next tracker adopts the dead process's spool; t replays its own.
+    u = tracker(own_redis.url, redis_prefix, budgets, budget_timeout=0.2)
+    assert (u.budget_store_info() or {})["pending_settlements"] == 4
+    assert not orphan.exists()
+    call(u)
+    call(t)
+    u.flush()
+    t.flush()
+    for x in (t, u):
+        assert (x.budget_store_info() or {})["pending_settlements"] == 0
+    assert redis_spent(u) == PER_CALL * (3 + 2 + 4 + 2)
+    assert not list(spool.glob("redis-*.jsonl"))  # every spool applied, then removed
+    # Sent twice (a process that died after applying its spool, before removing it): the
+    # runs' done marks make them count once.
+    (spool / orphan.name).write_text(orphan_text)
+    v = tracker(own_redis.url, redis_prefix, budgets)
+    call(v)
+    v.flush()
+    assert (v.budget_store_info() or {})["replayed_settlements"] == 4
+    assert redis_spent(v) == PER_CALL * (3 + 2 + 4 + 2 + 1)

@@ -89,6 +89,12 @@ pub trait BudgetBackend: Send + Sync {
         now: DateTime<Utc>,
     ) -> Vec<Alert>;
 
+    /// Applies every settlement still on its way to a shared store (waiting a little for
+    /// those in flight) and returns the alerts they fired that no hook has handed out yet.
+    fn flush(&self) -> Vec<Alert> {
+        Vec::new()
+    }
+
     /// Every budget's state at `now`, per scope value.
     fn state(&self, now: DateTime<Utc>) -> Vec<BudgetState>;
 

@@ -167,6 +167,18 @@ impl PyTracker {
         }
     }
 
+    /// Applies the settlements still on their way to a shared budget store and sends the
+    /// alerts they fired.
+    fn flush_budgets(&self, py: Python<'_>) {
+        if let Some(b) = self.core.budgets() {
+            let alerts = py.detach(|| b.flush());
+            self.log_budget_messages(py);
+            if !alerts.is_empty() {
+                self.sinks.dispatch(py, alerts);
+            }
+        }
+    }
+
     /// Logs what a shared budget store had to say (it became unreachable, came back).
     fn log_budget_messages(&self, py: Python<'_>) {
         if let Some(b) = self.core.budgets() {
@@ -765,6 +777,7 @@ impl PyTracker {
     /// Waits until every call recorded so far is in the durable ledger and every queued
     /// webhook alert went out or was given up on (no-op without them).
     fn flush(&self, py: Python<'_>) {
+        self.flush_budgets(py);
         if let Some(s) = self.core.store() {
             py.detach(|| s.flush());
             log_warnings(py, &s.take_messages());
@@ -775,6 +788,7 @@ impl PyTracker {
     /// Flushes and closes the durable ledger and the alert webhook; later calls are tracked
     /// in memory only.
     fn close(&self, py: Python<'_>) {
+        self.flush_budgets(py);
         if let Some(s) = self.core.store() {
             py.detach(|| s.close());
             log_warnings(py, &s.take_messages());

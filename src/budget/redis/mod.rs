@@ -11,6 +11,8 @@
 
 mod keys;
 mod pending;
+mod settler;
+mod spool;
 
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
@@ -25,7 +27,7 @@ use rust_decimal::prelude::ToPrimitive;
 use crate::error::{Error, Result};
 use crate::money::Decimal;
 
-use super::backend::{parts, BackendInfo, BudgetBackend, Refusal, SharedLedger};
+use super::backend::{parts, BackendInfo, Refusal, SharedLedger};
 use super::state::state_row;
 use super::{
     assign_names, Alert, AlertKind, Budget, BudgetExceeded, BudgetState, CallScope, ReservationId,
@@ -33,6 +35,9 @@ use super::{
 };
 use keys::{redact, KeyValue, Keys, WindowSpec};
 use pending::{Pending, PendingQueue};
+use settler::Outbox;
+pub use settler::RedisBudgets;
+use spool::SettlementSpool;
 
 /// The script, loaded by its SHA (and sent again after a Redis restart forgot it).
 const LUA: &str = include_str!("budgets.lua");
@@ -119,14 +124,23 @@ struct Held {
     windows: Vec<WindowSpec>,
 }
 
+/// When an operation happens: `at` the time its windows are taken at (`None`: Redis's now,
+/// checked by the script), `record` the call's end (a settlement older than a window's seed
+/// is already in it).
+#[derive(Clone, Copy)]
+struct Times {
+    at: Option<DateTime<Utc>>,
+    record: DateTime<Utc>,
+}
+
 /// What went wrong asking Redis.
 enum Failure {
     /// Redis could not be asked (or is being left alone after a failure).
     Unreachable(String),
 }
 
-/// Budgets whose windows live in Redis.
-pub struct RedisBudgets {
+/// The state shared by a tracker's calls and its settler thread.
+struct Inner {
     defs: Vec<Budget>,
     settings: RedisSettings,
     shown_url: String,
@@ -149,6 +163,10 @@ pub struct RedisBudgets {
     admitted_unchecked: AtomicU64,
     refused_unreachable: AtomicU64,
     seeded: AtomicU64,
+    /// Settlements of ended calls not yet sent (see `settler.rs`).
+    outbox: Outbox,
+    /// The outage queue's copy on the disk (see `spool.rs`).
+    spool: SettlementSpool,
 }
 
 /// A script's reply: its words.
@@ -174,7 +192,7 @@ fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
-impl RedisBudgets {
+impl Inner {
     /// Budgets from their definitions, shared through the Redis `settings` name. Nothing is
     /// sent until the first call; a bad URL is an error now. `ledger`: where a missing
     /// window's spend is read from.
@@ -182,7 +200,7 @@ impl RedisBudgets {
         mut budgets: Vec<Budget>,
         settings: RedisSettings,
         ledger: Option<SharedLedger>,
-    ) -> Result<RedisBudgets> {
+    ) -> Result<Inner> {
         for b in &mut budgets {
             b.alert_at = Budget::new(b.limit, b.window)?
                 .alert_at(b.alert_at.iter().copied())?
@@ -203,7 +221,8 @@ impl RedisBudgets {
                 settings.prefix
             )));
         }
-        Ok(RedisBudgets {
+        let inner = Inner {
+            spool: SettlementSpool::new(&shown_url, &settings.prefix),
             defs: budgets,
             keys: Keys::new(&settings.prefix),
             shown_url,
@@ -224,7 +243,57 @@ impl RedisBudgets {
             admitted_unchecked: AtomicU64::new(0),
             refused_unreachable: AtomicU64::new(0),
             seeded: AtomicU64::new(0),
-        })
+            outbox: Outbox::default(),
+        };
+        inner.adopt_orphans();
+        Ok(inner)
+    }
+
+    /// Takes over the spooled settlements of trackers of this Redis and prefix that died
+    /// during an outage: spooled again as this tracker's, applied when Redis answers.
+    fn adopt_orphans(&self) {
+        for (path, found, unusable) in self.spool.orphans(&self.defs) {
+            let n = found.len();
+            for p in found {
+                self.for_outage(p);
+            }
+            let _ = std::fs::remove_file(&path);
+            if n + unusable > 0 {
+                self.say(format!(
+                    "budget store {}: {n} settlement(s) spooled by a process that is gone \
+                     ({}) are applied when it answers{}",
+                    self.shown_url,
+                    path.display(),
+                    if unusable > 0 {
+                        format!(
+                            "; {unusable} line(s) were unreadable or name budgets this \
+                             tracker does not define, and are dropped"
+                        )
+                    } else {
+                        String::new()
+                    }
+                ));
+            }
+        }
+    }
+
+    /// Queues a settlement until Redis answers, in memory and in the spool file.
+    fn for_outage(&self, p: Pending) {
+        // In memory first: the spool is emptied only when the memory queue is.
+        let copy = Pending {
+            run: p.run.clone(),
+            parts: p.parts.clone(),
+            actual: p.actual,
+            at: p.at,
+        };
+        self.pending.push(p);
+        if let Err(e) = self.spool.append(&self.defs, &copy) {
+            self.say(format!(
+                "budget store {}: a settlement could not be spooled to the disk ({e}); it is \
+                 kept in memory only",
+                self.shown_url
+            ));
+        }
     }
 
     /// The time by Redis's clock, as this host estimates it.
@@ -258,6 +327,27 @@ impl RedisBudgets {
 
     /// Runs the script with `keys` and `args`, or says why it could not.
     fn run(&self, keys: &[String], args: &[String]) -> std::result::Result<Reply, Failure> {
+        self.exec(|c| self.invocation(keys, args).invoke(c))
+    }
+
+    /// The script's invocation with `keys` and `args`.
+    fn invocation(&self, keys: &[String], args: &[String]) -> redis::ScriptInvocation<'_> {
+        let mut inv = self.script.prepare_invoke();
+        for k in keys {
+            inv.key(k);
+        }
+        for a in args {
+            inv.arg(a);
+        }
+        inv
+    }
+
+    /// Runs `f` on a pooled connection (given back when it succeeded), or says why it could
+    /// not; keeps the reachable / unreachable state and its messages.
+    fn exec<T>(
+        &self,
+        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> std::result::Result<T, Failure> {
         if let Some(until) = *self.down_until.lock() {
             if Instant::now() < until {
                 return Err(Failure::Unreachable(
@@ -266,14 +356,7 @@ impl RedisBudgets {
             }
         }
         let result = self.connection().and_then(|mut c| {
-            let mut inv = self.script.prepare_invoke();
-            for k in keys {
-                inv.key(k);
-            }
-            for a in args {
-                inv.arg(a);
-            }
-            let r: redis::RedisResult<Reply> = inv.invoke(&mut c);
+            let r = f(&mut c);
             if r.is_ok() {
                 self.pool.lock().push(c);
             }
@@ -525,9 +608,10 @@ impl RedisBudgets {
         run: &str,
         amount: &str,
         parts: &[(usize, Option<Arc<str>>)],
-        at: Option<DateTime<Utc>>,
-        record: DateTime<Utc>,
+        times: Times,
+        mut carry: Vec<Pending>,
     ) -> std::result::Result<(Reply, Vec<String>, Vec<WindowSpec>), Failure> {
+        let Times { at, record } = times;
         for _ in 0..4 {
             let t = at.unwrap_or_else(|| self.redis_now());
             let mut keys = self.base_keys(run);
@@ -537,7 +621,12 @@ impl RedisBudgets {
             }
             args[9] = ms(record).to_string();
             let windows = self.add_parts(parts, t, &mut keys, &mut args);
-            let reply = self.run(&keys, &args)?;
+            // Settlements of this process's ended calls ride along in the same round trip.
+            let reply = if carry.is_empty() {
+                self.run(&keys, &args)?
+            } else {
+                self.send_batch(std::mem::take(&mut carry), Some((&keys, &args)))?
+            };
             match reply.first().map(String::as_str) {
                 Some("clock") => self.learn_clock(&reply[1]),
                 Some("seed") => {
@@ -593,8 +682,8 @@ impl RedisBudgets {
             .collect()
     }
 
-    /// Settles `run` (`actual`: the cost in pico-dollars; `None`: release only), or queues
-    /// the settlement when Redis cannot be asked. Returns the alerts.
+    /// Settles `run` now (`actual`: the cost in pico-dollars; `None`: release only), or
+    /// queues the settlement when Redis cannot be asked. Returns the alerts.
     fn settle_run(
         &self,
         run: String,
@@ -604,11 +693,15 @@ impl RedisBudgets {
     ) -> Vec<Alert> {
         self.replay();
         let amount = actual.map(|a| a.to_string()).unwrap_or_default();
-        match self.with_windows("settle", &run, &amount, &parts, None, now) {
+        let times = Times {
+            at: None,
+            record: now,
+        };
+        match self.with_windows("settle", &run, &amount, &parts, times, Vec::new()) {
             Ok((reply, _, windows)) => self.alerts(&parts, &windows, &reply),
             Err(Failure::Unreachable(_)) => {
                 if actual.is_some() {
-                    self.pending.push(Pending {
+                    self.for_outage(Pending {
                         run,
                         parts,
                         actual,
@@ -633,12 +726,25 @@ impl RedisBudgets {
         let mut left = Vec::new();
         for p in batch {
             let amount = p.actual.map(|a| a.to_string()).unwrap_or_default();
-            match self.with_windows("settle", &p.run, &amount, &p.parts, Some(p.at), p.at) {
+            match self.with_windows(
+                "settle",
+                &p.run,
+                &amount,
+                &p.parts,
+                Times {
+                    at: Some(p.at),
+                    record: p.at,
+                },
+                Vec::new(),
+            ) {
                 Ok(_) => self.pending.replayed(),
                 Err(_) => left.push(p),
             }
         }
         self.pending.put_back(left);
+        if self.pending.is_empty() {
+            self.spool.clear();
+        }
     }
 
     fn unreachable(&self, e: &str) -> Refusal {
@@ -702,7 +808,7 @@ fn run_key(run_id: u128) -> String {
     format!("{run_id:032x}")
 }
 
-impl BudgetBackend for RedisBudgets {
+impl Inner {
     fn definitions(&self) -> &[Budget] {
         &self.defs
     }
@@ -715,29 +821,39 @@ impl BudgetBackend for RedisBudgets {
         _now: DateTime<Utc>,
     ) -> std::result::Result<ReservationId, Refusal> {
         self.replay();
+        let carry = self.outbox.take_in_order(self.settings.timeout);
         let parts = parts(&self.defs, call);
         let amount = amount.max(Decimal::ZERO);
         let run = run_key(run_id);
         let p = pico(amount);
-        let (keys, windows) =
-            match self.with_windows("reserve", &run, &p.to_string(), &parts, None, Utc::now()) {
-                Ok((reply, counters, windows)) => {
-                    if reply[0] == "refused" {
-                        return Err(self.refusal(&parts, &windows, &reply, amount));
-                    }
-                    (counters, windows)
+        let (keys, windows) = match self.with_windows(
+            "reserve",
+            &run,
+            &p.to_string(),
+            &parts,
+            Times {
+                at: None,
+                record: Utc::now(),
+            },
+            carry,
+        ) {
+            Ok((reply, counters, windows)) => {
+                if reply[0] == "refused" {
+                    return Err(self.refusal(&parts, &windows, &reply, amount));
                 }
-                Err(Failure::Unreachable(e)) => match self.settings.on_error {
-                    OnBackendError::Closed => {
-                        self.refused_unreachable.fetch_add(1, Ordering::Relaxed);
-                        return Err(self.unreachable(&e));
-                    }
-                    OnBackendError::Open => {
-                        self.admitted_unchecked.fetch_add(1, Ordering::Relaxed);
-                        (Vec::new(), Vec::new())
-                    }
-                },
-            };
+                (counters, windows)
+            }
+            Err(Failure::Unreachable(e)) => match self.settings.on_error {
+                OnBackendError::Closed => {
+                    self.refused_unreachable.fetch_add(1, Ordering::Relaxed);
+                    return Err(self.unreachable(&e));
+                }
+                OnBackendError::Open => {
+                    self.admitted_unchecked.fetch_add(1, Ordering::Relaxed);
+                    (Vec::new(), Vec::new())
+                }
+            },
+        };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.held.lock().insert(
             id,
@@ -801,9 +917,9 @@ impl BudgetBackend for RedisBudgets {
 
     fn settle(&self, id: ReservationId, actual: Option<Decimal>, now: DateTime<Utc>) -> Vec<Alert> {
         let Some(h) = self.held.lock().remove(&id.0) else {
-            return Vec::new();
+            return self.outbox.take_alerts();
         };
-        self.settle_run(h.run, h.parts, actual.map(pico), now)
+        self.defer(h.run, h.parts, actual.map(pico), now)
     }
 
     fn release(&self, id: ReservationId) -> bool {
@@ -811,7 +927,12 @@ impl BudgetBackend for RedisBudgets {
             return false;
         };
         if !h.keys.is_empty() {
-            self.settle_run(h.run, h.parts, None, Utc::now());
+            self.outbox.push(Pending {
+                run: h.run,
+                parts: h.parts,
+                actual: None,
+                at: Utc::now(),
+            });
         }
         true
     }
@@ -823,7 +944,7 @@ impl BudgetBackend for RedisBudgets {
         amount: Decimal,
         now: DateTime<Utc>,
     ) -> Vec<Alert> {
-        self.settle_run(
+        self.defer(
             run_key(run_id),
             parts(&self.defs, call),
             Some(pico(amount)),
@@ -832,6 +953,7 @@ impl BudgetBackend for RedisBudgets {
     }
 
     fn state(&self, _now: DateTime<Utc>) -> Vec<BudgetState> {
+        self.drain();
         let now = self.redis_now();
         let mut rows = Vec::new();
         for i in 0..self.defs.len() {
@@ -844,6 +966,7 @@ impl BudgetBackend for RedisBudgets {
     }
 
     fn reset(&self, budget: Option<&str>, value: Option<&str>) -> Result<usize> {
+        self.drain();
         let targets: Vec<usize> = match budget {
             None => (0..self.defs.len()).collect(),
             Some(name) => vec![self
@@ -897,12 +1020,8 @@ impl BudgetBackend for RedisBudgets {
         std::mem::take(&mut *self.messages.lock())
     }
 
-    fn is_shared(&self) -> bool {
-        true
-    }
-
-    fn info(&self) -> Option<BackendInfo> {
-        Some(BackendInfo {
+    fn info(&self) -> BackendInfo {
+        BackendInfo {
             backend: "redis",
             url: self.shown_url.clone(),
             prefix: self.settings.prefix.clone(),
@@ -916,13 +1035,14 @@ impl BudgetBackend for RedisBudgets {
             replayed_settlements: self.pending.replayed_count(),
             dropped_settlements: self.pending.dropped_count(),
             seeded_windows: self.seeded.load(Ordering::Relaxed),
-        })
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::budget::BudgetBackend;
 
     fn d(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()
