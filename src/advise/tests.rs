@@ -86,6 +86,37 @@ fn data_parses_and_matches_snapshots_not_neighbours() {
 }
 
 #[test]
+fn every_advice_fact_names_its_source_and_the_day_it_was_checked() {
+    let d = data();
+    let mut items: Vec<(&str, &str, &str)> = Vec::new();
+    for r in &d.prompt_cache {
+        items.push((&r.provider, &r.source, &r.checked));
+        assert!(r.min_tokens > 0 && r.lifetime_s > 0, "{r:?}");
+        assert!(!r.models.iter().any(|m| m == "*"), "a wildcard guesses: {r:?}");
+    }
+    for f in &d.families {
+        items.push((&f.provider, &f.source, &f.checked));
+        assert!(f.models.len() >= 2, "{f:?}");
+    }
+    for s in &d.successors {
+        items.push((&s.provider, &s.source, &s.checked));
+    }
+    assert!(items.len() > 10);
+    for (provider, source, checked) in items {
+        assert!(source.starts_with("https://"), "{provider}: {source}");
+        assert!(
+            chrono::NaiveDate::parse_from_str(checked, "%Y-%m-%d").is_ok(),
+            "{provider}: {checked}"
+        );
+    }
+    assert!(d.about.contains("2026-12-03"));
+    // Removed for want of an official figure: the rule stays silent for them.
+    assert!(d.cache_rule("anthropic", "claude-opus-4-7").is_none());
+    assert!(d.cache_rule("openai", "gpt-3.5-turbo").is_none());
+    assert!(d.successor("anthropic", "claude-3-opus").is_none());
+}
+
+#[test]
 fn helpers() {
     assert_eq!(prefix_tokens(3000, 100, 300), 1000);
     assert_eq!(prefix_tokens(10, 1, 3), 3);
