@@ -433,10 +433,18 @@ pub fn advise_ledger(
 ) -> crate::error::Result<(Advice, Vec<String>)> {
     let mut advisor = Advisor::new(catalog, options);
     let mut warnings = Vec::new();
-    crate::store::read::for_each(location, range, &mut warnings, progress, &mut |r| {
-        advisor.add(&r);
-        true
-    })?;
+    // Only the columns the rules read: the rest is skipped in the database.
+    crate::store::read::for_each_columns(
+        location,
+        range,
+        crate::store::reader::Columns::Advise,
+        &mut warnings,
+        progress,
+        &mut |r| {
+            advisor.add(&r);
+            true
+        },
+    )?;
     Ok((advisor.finish(), warnings))
 }
 
