@@ -57,6 +57,25 @@ fn call(i: u64, model: &str, input: u64, output: u64) -> CallRecord {
     }
 }
 
+/// A 10,000-byte prompt whose first 9000 bytes are one shared prefix (hash 7), then its own
+/// (`own`); `request` is the whole request's hash.
+fn shared_prefix(request: u64, own: u64) -> Arc<Fingerprint> {
+    Arc::new(Fingerprint {
+        request,
+        prefixes: vec![
+            PrefixMark {
+                hash: 7,
+                bytes: 9000,
+            },
+            PrefixMark {
+                hash: own,
+                bytes: 10_000,
+            },
+        ],
+        prompt_bytes: 10_000,
+    })
+}
+
 fn advise(records: &[CallRecord], min_saving: &str) -> Advice {
     let options = Options {
         min_saving: d(min_saving),
@@ -205,22 +224,7 @@ fn silent_without_the_prices_it_needs() {
 
 #[test]
 fn repeats_outside_the_cache_lifetime_are_not_cached() {
-    let fp = |i: u64| {
-        Arc::new(Fingerprint {
-            request: i,
-            prefixes: vec![
-                PrefixMark {
-                    hash: 7,
-                    bytes: 9000,
-                },
-                PrefixMark {
-                    hash: 100 + i,
-                    bytes: 10_000,
-                },
-            ],
-            prompt_bytes: 10_000,
-        })
-    };
+    let fp = |i: u64| shared_prefix(i, 100 + i);
     let mut records: Vec<CallRecord> = (0..3).map(|i| call(i, "gpt-4o", 5000, 10)).collect();
     for (i, r) in records.iter_mut().enumerate() {
         r.time += Duration::minutes(10 * i64::try_from(i).unwrap());
@@ -286,20 +290,7 @@ fn the_column_skipping_read_gives_the_advice_of_full_records() {
         .collect();
     for (i, r) in records.iter_mut().enumerate() {
         let i = i as u64;
-        r.request.fingerprint = Some(Arc::new(Fingerprint {
-            request: i % 4,
-            prefixes: vec![
-                PrefixMark {
-                    hash: 7,
-                    bytes: 9000,
-                },
-                PrefixMark {
-                    hash: 100 + i,
-                    bytes: 10_000,
-                },
-            ],
-            prompt_bytes: 10_000,
-        }));
+        r.request.fingerprint = Some(shared_prefix(i % 4, 100 + i));
         r.request.max_tokens = (i % 2 == 0).then_some(1000);
         r.root_run_name = Some(if i < 4 { "nightly-digest" } else { "chat" }.into());
     }
