@@ -41,8 +41,9 @@ const MIN_SPAN_S: i64 = 86_400;
 pub struct Options {
     /// Money findings saving less than this (USD) are left out.
     pub min_saving: Decimal,
-    /// Root run names or tags containing one of these words (case-insensitive) mark calls
-    /// that are not latency-sensitive (the `batch_api` rule).
+    /// Root run names, tags or captured metadata values with a word starting with one of
+    /// these (case-insensitive) mark calls that are not latency-sensitive (the `batch_api`
+    /// rule).
     pub batch_keywords: Vec<String>,
 }
 
@@ -57,6 +58,10 @@ impl Default for Options {
                 "offline",
                 "cron",
                 "backfill",
+                "scheduled",
+                "eval",
+                "etl",
+                "ingest",
             ]
             .map(String::from)
             .to_vec(),

@@ -366,3 +366,43 @@ fn the_column_skipping_read_gives_the_advice_of_full_records() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn batch_work_is_named_by_a_word_start_in_names_tags_and_metadata() {
+    use super::batch::names_keyword;
+    let k = Options::default().batch_keywords;
+    for yes in [
+        "nightly-digest",
+        "BatchSummarize",
+        "weeklyBackfill",
+        "evaluation run",
+        "etl_orders",
+        "cron:hourly",
+        "Ingestion",
+    ] {
+        assert!(names_keyword(yes, &k), "{yes}");
+    }
+    for no in ["retrieval_chain", "acronym-helper", "chat", "rebatched", ""] {
+        assert!(!names_keyword(no, &k), "{no}");
+    }
+    // A captured metadata value marks the calls too, as a root run name or tag does.
+    let mut records: Vec<CallRecord> = (0..3).map(|i| call(i, "gpt-4o", 3000, 500)).collect();
+    for r in &mut records {
+        r.tags.clear();
+        r.root_run_name = Some("retrieval_chain".into());
+    }
+    assert!(advise(&records, "0")
+        .findings
+        .iter()
+        .all(|f| f.rule != "batch_api"));
+    for r in &mut records {
+        r.attribution.push(("job".into(), "nightly-sync".into()));
+    }
+    let f = advise(&records, "0")
+        .findings
+        .into_iter()
+        .find(|f| f.rule == "batch_api")
+        .unwrap();
+    assert_eq!(f.calls, 3);
+    assert_eq!(f.evidence["named_as_batch_work"], 3);
+}
