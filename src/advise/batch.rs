@@ -68,7 +68,7 @@ impl BatchApi {
 pub fn names_keyword(text: &str, keywords: &[String]) -> bool {
     let mut word = String::new();
     let mut prev_lower = false;
-    let mut check = |word: &mut String| {
+    let check = |word: &mut String| {
         let hit = !word.is_empty() && keywords.iter().any(|k| word.starts_with(k.as_str()));
         word.clear();
         hit
