@@ -74,10 +74,9 @@ pub fn names_keyword(text: &str, keywords: &[String]) -> bool {
         hit
     };
     for ch in text.chars() {
-        if !ch.is_alphanumeric() || (ch.is_uppercase() && prev_lower) {
-            if check(&mut word) {
-                return true;
-            }
+        let boundary = !ch.is_alphanumeric() || (ch.is_uppercase() && prev_lower);
+        if boundary && check(&mut word) {
+            return true;
         }
         if ch.is_alphanumeric() {
             word.extend(ch.to_lowercase());

@@ -291,7 +291,7 @@ fn the_column_skipping_read_gives_the_advice_of_full_records() {
     for (i, r) in records.iter_mut().enumerate() {
         let i = i as u64;
         r.request.fingerprint = Some(shared_prefix(i % 4, 100 + i));
-        r.request.max_tokens = (i % 2 == 0).then_some(1000);
+        r.request.max_tokens = i.is_multiple_of(2).then_some(1000);
         r.root_run_name = Some(if i < 4 { "nightly-digest" } else { "chat" }.into());
     }
     records.push(call(20, "gpt-4o", 200, 50));
