@@ -7,6 +7,7 @@ published prices (USD per 1M tokens, copied below), not by calling llmledger's p
 
 from __future__ import annotations
 
+import csv
 import datetime
 import json
 import logging
@@ -14,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import openai as openai_sdk
 import pytest
 from fake_provider import FakeProvider, anthropic_usage, openai_usage
 from langchain_anthropic import ChatAnthropic
@@ -292,6 +294,9 @@ def ledger_for_cli(fp: FakeProvider, path: Path) -> None:
     t = CostTracker(store=path)
     for i in range(10):
         openai(fp).invoke(f"classify {i}", config={"callbacks": [t]})
+    # One call on a model with a successor (saving less than the ten above).
+    fp.set_anthropic(usage=anthropic_usage(900, 300))
+    anthropic(fp, model="claude-opus-4-1").invoke("classify 10", config={"callbacks": [t]})
     t.close()
 
 
@@ -299,7 +304,7 @@ def test_cli_json(fake_provider: FakeProvider, tmp_path: Path, capsys: Any) -> N
     ledger_for_cli(fake_provider, tmp_path / "c.db")
     assert main(["advise", str(tmp_path / "c.db"), "--format", "json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["window"]["calls"] == 10
+    assert out["window"]["calls"] == 11
     rules = [f["rule"] for f in out["findings"]]
     assert rules == ["cheaper_model", "newer_model"]  # ranked by saving
     f = out["findings"][0]
@@ -349,5 +354,77 @@ def test_old_ledgers_without_fingerprints_still_advise(tmp_path: Path) -> None:
     }
     (tmp_path / "old.jsonl").write_text(json.dumps(line) + "\n")
     a = ledger_advise(tmp_path / "old.jsonl", min_saving="0")
-    assert {f["rule"] for f in a["findings"]} == {"cheaper_model", "newer_model"}
+    assert {f["rule"] for f in a["findings"]} == {
+        "cheaper_model"
+    }  # gpt-4o has no checked successor
     logging.getLogger("llmledger")  # the reader logged no warnings for the old line
+
+
+def test_export_carries_every_field_and_round_trips(
+    fake_provider: FakeProvider, tmp_path: Path, capsys: Any
+) -> None:
+    """CSV has every field of the record (the request facts too); JSONL imports back whole."""
+    fake_provider.set_openai(usage=openai_usage(1500, 100))
+    db = tmp_path / "c.db"
+    t = CostTracker(store=db)
+    system = "You are a careful assistant. " * 200
+    for i in range(3):
+        openai(fake_provider, max_tokens=200 if i else None).invoke(
+            [SystemMessage(system), HumanMessage(f"question {i}")], config={"callbacks": [t]}
+        )
+    t.close()
+    out_csv, out_jsonl = tmp_path / "out.csv", tmp_path / "out.jsonl"
+    assert main(["export", str(db), "--format", "csv", "-o", str(out_csv)]) == 0
+    assert main(["export", str(db), "--format", "jsonl", "-o", str(out_jsonl)]) == 0
+    capsys.readouterr()
+    with out_csv.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    records = [json.loads(line) for line in out_jsonl.read_text().splitlines()]
+    assert len(rows) == len(records) == 3
+    for row, rec in zip(rows, records, strict=True):
+        parts = rec.pop("cost_components")
+        for k, v in parts.items():
+            assert row["cost" if k == "total" else f"cost_{k}"] == v, k
+        rec["latency_s"] = rec.pop("latency_s", None)
+        for k, v in rec.items():
+            if k in ("attribution", "tags"):
+                assert json.loads(row[k]) == v, k
+            else:
+                assert row[k] == ("" if v is None else str(v)), k
+    new = [r for r in rows if r["max_tokens"] == "200"]
+    assert len(new) == 2 and rows[0]["max_tokens"] == ""
+    assert all(len(r["request_hash"]) == 16 and r["prompt_prefixes"] for r in rows)
+    assert all(int(r["prompt_bytes"]) > len(system) for r in rows)
+    assert len({r["prompt_prefixes"].split()[0] for r in rows}) == 1  # the shared system prompt
+    assert "careful assistant" not in out_csv.read_text()  # fingerprints, never text
+    # The JSONL export imports back field for field: the same records, the same advice.
+    back = tmp_path / "back.db"
+    assert main(["import", str(out_jsonl), "--into", str(back)]) == 0
+    assert main(["export", str(back), "--format", "csv", "-o", str(tmp_path / "b.csv")]) == 0
+    assert (tmp_path / "b.csv").read_text() == out_csv.read_text()
+    assert ledger_advise(back, min_saving="0") == ledger_advise(db, min_saving="0")
+
+
+def test_advise_over_postgres_equals_sqlite(
+    fake_provider: FakeProvider, tmp_path: Path, postgres_url: str, capsys: Any
+) -> None:
+    """PostgreSQL's column-skipping page gives the advice the SQLite ledger gives."""
+    db = tmp_path / "c.db"
+    ledger_for_cli(fake_provider, db)
+    t = CostTracker(store=db)
+    fake_provider.set_openai(usage=openai_usage(400, 100))
+    for _ in range(3):  # duplicates, and a failed call
+        openai(fake_provider, model="gpt-4o-mini", temperature=0).invoke(
+            "same question", config={"callbacks": [t]}
+        )
+    fake_provider.fail_next(status=400)
+    with pytest.raises(openai_sdk.BadRequestError):
+        openai(fake_provider).invoke("fails", config={"callbacks": [t]})
+    t.close()
+    assert main(["import", str(db), "--into", postgres_url]) == 0
+    capsys.readouterr()
+    want = ledger_advise(db, min_saving="0")
+    assert {f["rule"] for f in want["findings"]} >= {
+        "cheaper_model", "newer_model", "duplicate_requests"
+    }  # fmt: skip
+    assert ledger_advise(postgres_url, min_saving="0") == want

@@ -484,7 +484,7 @@ class CostTracker(_LangChainHooks):
         decimals, as strings). With `store=`, the whole ledger (flushed first) is read; else
         the calls kept in memory. `since`: `"30d"`, a date or datetime. Findings saving less
         than `min_saving` USD are left out (findings about accuracy, with saving "0", stay).
-        `batch_keywords` adds words that mark batch work in root run names and tags. Each
+        `batch_keywords` adds words that mark batch work in root run names, tags, metadata. Each
         finding: rule, title, saving_usd, monthly_saving_usd, share_of_spend, calls, scope,
         evidence, action, caveat (docs/advise.md).
 

@@ -50,13 +50,40 @@ impl BatchApi {
         }
     }
 
+    /// Whether the root run's name, a tag or a captured metadata value names batch work: a
+    /// keyword starting one of its words (`nightly-digest`, `BatchSummarize`, `evaluation`;
+    /// not `retrieval` for `eval`, nor `acronym` for `cron`).
     fn named_batch(&self, c: &Call<'_>) -> bool {
-        let has = |s: &str| {
-            let s = s.to_ascii_lowercase();
-            self.keywords.iter().any(|k| s.contains(k.as_str()))
-        };
-        c.r.root_run_name.as_deref().is_some_and(has) || c.r.tags.iter().any(|t| has(t))
+        let has = |s: &str| names_keyword(s, &self.keywords);
+        let r = c.r;
+        r.root_run_name.as_deref().is_some_and(has)
+            || r.tags.iter().any(|t| has(t))
+            || r.attribution.iter().any(|(_, v)| has(v))
     }
+}
+
+/// Whether a word of `text` starts with one of `keywords` (lower-case). Words are split at
+/// every character that is not a letter or digit, and before an upper-case letter that
+/// follows a lower-case one (`nightlyDigest`).
+pub fn names_keyword(text: &str, keywords: &[String]) -> bool {
+    let mut word = String::new();
+    let mut prev_lower = false;
+    let check = |word: &mut String| {
+        let hit = !word.is_empty() && keywords.iter().any(|k| word.starts_with(k.as_str()));
+        word.clear();
+        hit
+    };
+    for ch in text.chars() {
+        let boundary = !ch.is_alphanumeric() || (ch.is_uppercase() && prev_lower);
+        if boundary && check(&mut word) {
+            return true;
+        }
+        if ch.is_alphanumeric() {
+            word.extend(ch.to_lowercase());
+        }
+        prev_lower = ch.is_lowercase();
+    }
+    check(&mut word)
 }
 
 impl Rule for BatchApi {

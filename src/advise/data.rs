@@ -22,6 +22,9 @@ pub struct CacheRule {
     pub lifetime_s: i64,
     /// Where it was read.
     pub source: String,
+    /// What the source says and does not say.
+    #[serde(default)]
+    pub note: Option<String>,
     /// When.
     pub checked: String,
 }
@@ -35,6 +38,9 @@ pub struct Family {
     pub models: Vec<String>,
     /// Where it was read.
     pub source: String,
+    /// What the source says and does not say.
+    #[serde(default)]
+    pub note: Option<String>,
     /// When.
     pub checked: String,
 }
@@ -50,6 +56,9 @@ pub struct Successor {
     pub successor: String,
     /// Where it was read.
     pub source: String,
+    /// What the source says and does not say.
+    #[serde(default)]
+    pub note: Option<String>,
     /// When.
     pub checked: String,
 }
@@ -57,6 +66,9 @@ pub struct Successor {
 /// All of it.
 #[derive(Debug, Deserialize)]
 pub struct AdviceData {
+    /// What the file is and how it was checked.
+    #[serde(rename = "_about")]
+    pub about: String,
     /// Prompt caches.
     pub prompt_cache: Vec<CacheRule>,
     /// Families.

@@ -41,8 +41,9 @@ const MIN_SPAN_S: i64 = 86_400;
 pub struct Options {
     /// Money findings saving less than this (USD) are left out.
     pub min_saving: Decimal,
-    /// Root run names or tags containing one of these words (case-insensitive) mark calls
-    /// that are not latency-sensitive (the `batch_api` rule).
+    /// Root run names, tags or captured metadata values with a word starting with one of
+    /// these (case-insensitive) mark calls that are not latency-sensitive (the `batch_api`
+    /// rule).
     pub batch_keywords: Vec<String>,
 }
 
@@ -57,6 +58,10 @@ impl Default for Options {
                 "offline",
                 "cron",
                 "backfill",
+                "scheduled",
+                "eval",
+                "etl",
+                "ingest",
             ]
             .map(String::from)
             .to_vec(),
@@ -424,6 +429,9 @@ impl Advisor {
 
 /// The advice over the calls of the ledger at `location` in `range`, read through the
 /// ledger's reader (any backend). Returns it with the problems met reading (bad JSONL lines).
+///
+/// Reading and advising run side by side: a reader thread decodes batches of records (only
+/// the columns the rules read) while this thread hands the previous batch to the rules.
 pub fn advise_ledger(
     location: &crate::store::Location,
     range: &crate::store::TimeRange,
@@ -431,12 +439,59 @@ pub fn advise_ledger(
     options: Options,
     progress: &mut dyn FnMut(u64),
 ) -> crate::error::Result<(Advice, Vec<String>)> {
+    /// Records per batch sent from the reader thread.
+    const BATCH: usize = 2048;
+    enum Msg {
+        Batch(Vec<CallRecord>),
+        Progress(u64),
+    }
     let mut advisor = Advisor::new(catalog, options);
-    let mut warnings = Vec::new();
-    crate::store::read::for_each(location, range, &mut warnings, progress, &mut |r| {
-        advisor.add(&r);
-        true
-    })?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(4);
+    let read = std::thread::scope(|s| {
+        let reader = s.spawn(move || {
+            let mut warnings = Vec::new();
+            let mut batch = Vec::with_capacity(BATCH);
+            let mut open = true;
+            let progress_tx = tx.clone();
+            let done = crate::store::read::for_each_columns(
+                location,
+                range,
+                crate::store::reader::Columns::Advise,
+                &mut warnings,
+                &mut |n| {
+                    let _ = progress_tx.send(Msg::Progress(n));
+                },
+                &mut |r| {
+                    batch.push(r);
+                    if batch.len() >= BATCH {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                        // The advisor hung up only if it panicked: stop reading.
+                        open = tx.send(Msg::Batch(full)).is_ok();
+                    }
+                    open
+                },
+            );
+            if !batch.is_empty() {
+                let _ = tx.send(Msg::Batch(batch));
+            }
+            done.map(|()| warnings)
+        });
+        for msg in rx {
+            match msg {
+                Msg::Batch(records) => {
+                    for r in &records {
+                        advisor.add(r);
+                    }
+                }
+                Msg::Progress(n) => progress(n),
+            }
+        }
+        reader.join()
+    });
+    let warnings = match read {
+        Ok(result) => result?,
+        Err(panic) => std::panic::resume_unwind(panic),
+    };
     Ok((advisor.finish(), warnings))
 }
 

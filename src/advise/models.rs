@@ -72,95 +72,29 @@ impl Switch {
 /// the data item's source and date.
 type Suggestion = Option<(&'static str, Arc<Entry>, &'static str, &'static str)>;
 
-/// `cheaper_model`.
+/// The texts of one finding: title, action, caveat.
+struct Texts {
+    title: String,
+    action: String,
+    caveat: String,
+}
+
+/// What both rules keep: the calls grouped by model, provider and suggested model, and the
+/// suggestion per catalog entry, looked up once.
 #[derive(Default)]
-pub struct CheaperModel {
+struct Switches {
     groups: FastMap<(ModelKey, &'static str), Switch>,
-    /// The suggestion per entry, looked up once.
     suggested: FastMap<usize, Suggestion>,
 }
 
-impl Rule for CheaperModel {
-    fn add(&mut self, c: &Call<'_>) {
-        let r = c.r;
-        let (Some(e), Some(now), Some(provider)) = (&c.entry, c.cost, c.provider_key()) else {
-            return;
-        };
-        if !c.billed() || r.usage.input > SHORT_INPUT || r.usage.output > SHORT_OUTPUT {
-            return;
-        }
-        let suggestion = self.suggested.entry(entry_id(e)).or_insert_with(|| {
-            let (to, family) = data().cheaper(provider, &e.id)?;
-            let to_entry = c.resolve(to, provider)?;
-            Some((
-                to,
-                to_entry,
-                family.source.as_str(),
-                family.checked.as_str(),
-            ))
-        });
-        let Some((to, to_entry, source, checked)) = suggestion.clone() else {
-            return;
-        };
-        let Some(then) = c.price_at(&to_entry) else {
-            return;
-        };
-        let g = self.groups.entry((model_key(r), to)).or_default();
-        if g.source.is_empty() {
-            g.source = source.to_string();
-            g.checked = checked.to_string();
-        }
-        g.add(c, now, then, &to_entry);
-    }
-
-    fn finish(&mut self, _end: Option<DateTime<Utc>>) -> Vec<Finding> {
-        let mut out = Vec::new();
-        for (((model, provider), to), g) in self.groups.drain() {
-            let saving = g.now - g.then;
-            if saving <= Decimal::ZERO {
-                continue;
-            }
-            out.push(Finding {
-                rule: "cheaper_model",
-                title: format!(
-                    "{} short calls (prompts up to {SHORT_INPUT} tokens, outputs up to \
-                     {SHORT_OUTPUT}) went to {model}; {to} of the same family would have cost {} \
-                     instead of {}",
-                    g.calls,
-                    money::format_usd(g.then),
-                    money::format_usd(g.now)
-                ),
-                saving,
-                monthly_saving: Decimal::ZERO,
-                share_of_spend: Decimal::ZERO,
-                calls: g.calls,
-                scope: g.narrow.scope(&model, provider.as_deref()),
-                evidence: g.evidence(to),
-                action: format!(
-                    "send these calls to {to}: e.g. model=\"{to}\" on the chat model that makes \
-                     them (a second, cheaper client for the simple tasks)"
-                ),
-                caveat: format!(
-                    "{to} is a smaller model: check the answers' quality on a sample of these \
-                     calls before switching"
-                ),
-            });
-        }
-        out
-    }
-}
-
-/// `newer_model`.
-#[derive(Default)]
-pub struct NewerModel {
-    groups: FastMap<(ModelKey, &'static str), Switch>,
-    /// The successor per entry, looked up once.
-    suggested: FastMap<usize, Suggestion>,
-}
-
-impl Rule for NewerModel {
-    fn add(&mut self, c: &Call<'_>) {
-        let r = c.r;
+impl Switches {
+    /// Adds a billed, priced call when `suggest` (the data's model, source and date for the
+    /// call's provider and entry id) names a model the catalog prices.
+    fn add(
+        &mut self,
+        c: &Call<'_>,
+        suggest: impl FnOnce(&str, &str) -> Option<(&'static str, &'static str, &'static str)>,
+    ) {
         let (Some(e), Some(now), Some(provider)) = (&c.entry, c.cost, c.provider_key()) else {
             return;
         };
@@ -168,14 +102,8 @@ impl Rule for NewerModel {
             return;
         }
         let suggestion = self.suggested.entry(entry_id(e)).or_insert_with(|| {
-            let next = data().successor(provider, &e.id)?;
-            let to_entry = c.resolve(&next.successor, provider)?;
-            Some((
-                next.successor.as_str(),
-                to_entry,
-                next.source.as_str(),
-                next.checked.as_str(),
-            ))
+            let (to, source, checked) = suggest(provider, &e.id)?;
+            Some((to, c.resolve(to, provider)?, source, checked))
         });
         let Some((to, to_entry, source, checked)) = suggestion.clone() else {
             return;
@@ -183,7 +111,7 @@ impl Rule for NewerModel {
         let Some(then) = c.price_at(&to_entry) else {
             return;
         };
-        let g = self.groups.entry((model_key(r), to)).or_default();
+        let g = self.groups.entry((model_key(c.r), to)).or_default();
         if g.source.is_empty() {
             g.source = source.to_string();
             g.checked = checked.to_string();
@@ -191,35 +119,104 @@ impl Rule for NewerModel {
         g.add(c, now, then, &to_entry);
     }
 
-    fn finish(&mut self, _end: Option<DateTime<Utc>>) -> Vec<Finding> {
+    /// The findings of the groups that would have saved money, their texts from `texts`
+    /// (model, suggested model, group).
+    fn finish(
+        &mut self,
+        rule: &'static str,
+        texts: impl Fn(&str, &str, &Switch) -> Texts,
+    ) -> Vec<Finding> {
         let mut out = Vec::new();
         for (((model, provider), to), g) in self.groups.drain() {
             let saving = g.now - g.then;
             if saving <= Decimal::ZERO {
                 continue;
             }
+            let t = texts(&model, to, &g);
             out.push(Finding {
-                rule: "newer_model",
-                title: format!(
-                    "{model} has a newer model of the same tier, {to}, that would have billed \
-                     these {} calls {} instead of {}",
-                    g.calls,
-                    money::format_usd(g.then),
-                    money::format_usd(g.now)
-                ),
+                rule,
+                title: t.title,
                 saving,
                 monthly_saving: Decimal::ZERO,
                 share_of_spend: Decimal::ZERO,
                 calls: g.calls,
                 scope: g.narrow.scope(&model, provider.as_deref()),
                 evidence: g.evidence(to),
-                action: format!("change model=\"{model}\" to model=\"{to}\""),
-                caveat: format!(
-                    "{to} answers differently (and counts tokens with its own tokenizer, so the \
-                     same text may be more or fewer tokens): re-run your evaluations first"
-                ),
+                action: t.action,
+                caveat: t.caveat,
             });
         }
         out
+    }
+}
+
+/// `cheaper_model`.
+#[derive(Default)]
+pub struct CheaperModel(Switches);
+
+impl Rule for CheaperModel {
+    fn add(&mut self, c: &Call<'_>) {
+        if c.r.usage.input > SHORT_INPUT || c.r.usage.output > SHORT_OUTPUT {
+            return;
+        }
+        self.0.add(c, |provider, id| {
+            let (to, family) = data().cheaper(provider, id)?;
+            Some((to, family.source.as_str(), family.checked.as_str()))
+        });
+    }
+
+    fn finish(&mut self, _end: Option<DateTime<Utc>>) -> Vec<Finding> {
+        self.0.finish("cheaper_model", |model, to, g| Texts {
+            title: format!(
+                "{} short calls (prompts up to {SHORT_INPUT} tokens, outputs up to \
+                 {SHORT_OUTPUT}) went to {model}; {to} of the same family would have cost {} \
+                 instead of {}",
+                g.calls,
+                money::format_usd(g.then),
+                money::format_usd(g.now)
+            ),
+            action: format!(
+                "send these calls to {to}: e.g. model=\"{to}\" on the chat model that makes \
+                 them (a second, cheaper client for the simple tasks)"
+            ),
+            caveat: format!(
+                "{to} is a smaller model: check the answers' quality on a sample of these \
+                 calls before switching"
+            ),
+        })
+    }
+}
+
+/// `newer_model`.
+#[derive(Default)]
+pub struct NewerModel(Switches);
+
+impl Rule for NewerModel {
+    fn add(&mut self, c: &Call<'_>) {
+        self.0.add(c, |provider, id| {
+            let next = data().successor(provider, id)?;
+            Some((
+                next.successor.as_str(),
+                next.source.as_str(),
+                next.checked.as_str(),
+            ))
+        });
+    }
+
+    fn finish(&mut self, _end: Option<DateTime<Utc>>) -> Vec<Finding> {
+        self.0.finish("newer_model", |model, to, g| Texts {
+            title: format!(
+                "{model} has a newer model of the same tier, {to}, that would have billed \
+                 these {} calls {} instead of {}",
+                g.calls,
+                money::format_usd(g.then),
+                money::format_usd(g.now)
+            ),
+            action: format!("change model=\"{model}\" to model=\"{to}\""),
+            caveat: format!(
+                "{to} answers differently (and counts tokens with its own tokenizer, so the \
+                 same text may be more or fewer tokens): re-run your evaluations first"
+            ),
+        })
     }
 }

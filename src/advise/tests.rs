@@ -57,6 +57,25 @@ fn call(i: u64, model: &str, input: u64, output: u64) -> CallRecord {
     }
 }
 
+/// A 10,000-byte prompt whose first 9000 bytes are one shared prefix (hash 7), then its own
+/// (`own`); `request` is the whole request's hash.
+fn shared_prefix(request: u64, own: u64) -> Arc<Fingerprint> {
+    Arc::new(Fingerprint {
+        request,
+        prefixes: vec![
+            PrefixMark {
+                hash: 7,
+                bytes: 9000,
+            },
+            PrefixMark {
+                hash: own,
+                bytes: 10_000,
+            },
+        ],
+        prompt_bytes: 10_000,
+    })
+}
+
 fn advise(records: &[CallRecord], min_saving: &str) -> Advice {
     let options = Options {
         min_saving: d(min_saving),
@@ -83,6 +102,40 @@ fn data_parses_and_matches_snapshots_not_neighbours() {
         1024
     );
     assert!(data().cache_rule("google", "gemini-2.5-pro").is_none());
+}
+
+#[test]
+fn every_advice_fact_names_its_source_and_the_day_it_was_checked() {
+    let d = data();
+    let mut items: Vec<(&str, &str, &str)> = Vec::new();
+    for r in &d.prompt_cache {
+        items.push((&r.provider, &r.source, &r.checked));
+        assert!(r.min_tokens > 0 && r.lifetime_s > 0, "{r:?}");
+        assert!(
+            !r.models.iter().any(|m| m == "*"),
+            "a wildcard guesses: {r:?}"
+        );
+    }
+    for f in &d.families {
+        items.push((&f.provider, &f.source, &f.checked));
+        assert!(f.models.len() >= 2, "{f:?}");
+    }
+    for s in &d.successors {
+        items.push((&s.provider, &s.source, &s.checked));
+    }
+    assert!(items.len() > 10);
+    for (provider, source, checked) in items {
+        assert!(source.starts_with("https://"), "{provider}: {source}");
+        assert!(
+            chrono::NaiveDate::parse_from_str(checked, "%Y-%m-%d").is_ok(),
+            "{provider}: {checked}"
+        );
+    }
+    assert!(d.about.contains("2026-12-03"));
+    // Removed for want of an official figure: the rule stays silent for them.
+    assert!(d.cache_rule("anthropic", "claude-opus-4-7").is_none());
+    assert!(d.cache_rule("openai", "gpt-3.5-turbo").is_none());
+    assert!(d.successor("anthropic", "claude-3-opus").is_none());
 }
 
 #[test]
@@ -171,22 +224,7 @@ fn silent_without_the_prices_it_needs() {
 
 #[test]
 fn repeats_outside_the_cache_lifetime_are_not_cached() {
-    let fp = |i: u64| {
-        Arc::new(Fingerprint {
-            request: i,
-            prefixes: vec![
-                PrefixMark {
-                    hash: 7,
-                    bytes: 9000,
-                },
-                PrefixMark {
-                    hash: 100 + i,
-                    bytes: 10_000,
-                },
-            ],
-            prompt_bytes: 10_000,
-        })
-    };
+    let fp = |i: u64| shared_prefix(i, 100 + i);
     let mut records: Vec<CallRecord> = (0..3).map(|i| call(i, "gpt-4o", 5000, 10)).collect();
     for (i, r) in records.iter_mut().enumerate() {
         r.time += Duration::minutes(10 * i64::try_from(i).unwrap());
@@ -231,4 +269,140 @@ fn json_has_the_issue_fields_and_exact_strings() {
     }
     assert!(f["saving_usd"].is_string());
     assert_eq!(j["window"]["calls"], 4);
+}
+
+#[test]
+fn the_column_skipping_read_gives_the_advice_of_full_records() {
+    use crate::store::reader::Columns;
+    use crate::store::{Format, Location, Sink, TimeRange};
+    // Calls that fire most rules: repeated prefixes and requests, short calls on a model with
+    // a cheaper sibling, an uncapped long output, a failed call, an estimated and an unpriced
+    // one, nightly work.
+    let mut records: Vec<CallRecord> = (0..12)
+        .map(|i| {
+            call(
+                i,
+                if i % 3 == 0 { "gpt-4o" } else { "gpt-4o-mini" },
+                5000,
+                900,
+            )
+        })
+        .collect();
+    for (i, r) in records.iter_mut().enumerate() {
+        let i = i as u64;
+        r.request.fingerprint = Some(shared_prefix(i % 4, 100 + i));
+        r.request.max_tokens = i.is_multiple_of(2).then_some(1000);
+        r.root_run_name = Some(if i < 4 { "nightly-digest" } else { "chat" }.into());
+    }
+    records.push(call(20, "gpt-4o", 200, 50));
+    records.push(call(21, "gpt-4o", 200, 50));
+    let mut failed = call(22, "gpt-4o", 100, 0);
+    failed.error = Some("RateLimitError: slow down".into());
+    records.push(failed);
+    let mut estimated = call(23, "gpt-4o", 3000, 100);
+    estimated.usage_source = UsageSource::Estimated;
+    estimated.estimated_by = Some("o200k_base".into());
+    records.push(estimated);
+    let mut unpriced = call(24, "no-such-model-x", 3000, 100);
+    unpriced.cost = None;
+    unpriced.unpriced_reason = Some("no price for model 'no-such-model-x'".into());
+    records.push(unpriced);
+
+    let want = advise(&records, "0").to_json();
+    assert!(want["findings"].as_array().unwrap().len() >= 5, "{want}");
+    let dir = std::env::temp_dir().join(format!("llmledger-advise-cols-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in ["a.db", "a.jsonl"] {
+        let path = dir.join(name);
+        let _ = std::fs::remove_file(&path);
+        let mut sink = Sink::open(&path, Format::of(&path), false).unwrap();
+        sink.write(&records).unwrap();
+        drop(sink);
+        let loc = Location::file(&path);
+        let range = TimeRange::default();
+        let options = Options {
+            min_saving: d("0"),
+            ..Options::default()
+        };
+        let (got, warnings) = advise_ledger(
+            &loc,
+            &range,
+            Catalog::bundled().unwrap(),
+            options,
+            &mut |_| {},
+        )
+        .unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(got.to_json(), want, "{name}");
+        // What the projection leaves out is empty; what it keeps is there.
+        let mut back = Vec::new();
+        crate::store::read::for_each_columns(
+            &loc,
+            &range,
+            Columns::Advise,
+            &mut Vec::new(),
+            &mut |_| {},
+            &mut |r| {
+                back.push(r);
+                true
+            },
+        )
+        .unwrap();
+        assert_eq!(back.len(), records.len());
+        let failed = back.iter().find(|r| r.error.is_some()).unwrap();
+        assert_eq!(failed.usage.input, 100);
+        if name == "a.db" {
+            assert_eq!(failed.error.as_deref(), Some(""));
+            assert!(back
+                .iter()
+                .all(|r| r.requested_model.is_none() && r.latency.is_none()));
+        }
+        assert_eq!(back[0].request, records[0].request);
+        assert_eq!(back[0].attribution, records[0].attribution);
+        assert_eq!(
+            back[0].cost.as_ref().map(|c| (c.total, c.input)),
+            records[0].cost.as_ref().map(|c| (c.total, c.input))
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn batch_work_is_named_by_a_word_start_in_names_tags_and_metadata() {
+    use super::batch::names_keyword;
+    let k = Options::default().batch_keywords;
+    for yes in [
+        "nightly-digest",
+        "BatchSummarize",
+        "weeklyBackfill",
+        "evaluation run",
+        "etl_orders",
+        "cron:hourly",
+        "Ingestion",
+    ] {
+        assert!(names_keyword(yes, &k), "{yes}");
+    }
+    for no in ["retrieval_chain", "acronym-helper", "chat", "rebatched", ""] {
+        assert!(!names_keyword(no, &k), "{no}");
+    }
+    // A captured metadata value marks the calls too, as a root run name or tag does.
+    let mut records: Vec<CallRecord> = (0..3).map(|i| call(i, "gpt-4o", 3000, 500)).collect();
+    for r in &mut records {
+        r.tags.clear();
+        r.root_run_name = Some("retrieval_chain".into());
+    }
+    assert!(advise(&records, "0")
+        .findings
+        .iter()
+        .all(|f| f.rule != "batch_api"));
+    for r in &mut records {
+        r.attribution.push(("job".into(), "nightly-sync".into()));
+    }
+    let f = advise(&records, "0")
+        .findings
+        .into_iter()
+        .find(|f| f.rule == "batch_api")
+        .unwrap();
+    assert_eq!(f.calls, 3);
+    assert_eq!(f.evidence["named_as_batch_work"], 3);
 }

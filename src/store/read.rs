@@ -150,7 +150,21 @@ pub fn for_each(
     progress: &mut dyn FnMut(u64),
     f: &mut dyn FnMut(CallRecord) -> bool,
 ) -> Result<()> {
-    warnings.extend(reader::for_each_batched(location, *range, progress, f)?);
+    for_each_columns(location, range, reader::Columns::All, warnings, progress, f)
+}
+
+/// [`for_each`], filling only `columns` of each record (the rest skipped in the database).
+pub fn for_each_columns(
+    location: &Location,
+    range: &TimeRange,
+    columns: reader::Columns,
+    warnings: &mut Vec<String>,
+    progress: &mut dyn FnMut(u64),
+    f: &mut dyn FnMut(CallRecord) -> bool,
+) -> Result<()> {
+    warnings.extend(reader::for_each_batched(
+        location, *range, columns, progress, f,
+    )?);
     Ok(())
 }
 

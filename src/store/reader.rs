@@ -30,9 +30,45 @@ pub trait RecordReader: Send {
     fn progress(&self) -> u64;
 }
 
+/// Which of a record's fields a reader fills: a reader that needs fewer skips the rest in the
+/// database, so they are neither sent, copied nor parsed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Columns {
+    /// Every field.
+    #[default]
+    All,
+    /// What the advisor (`crate::advise`) reads. Left empty (`None`, zero): `requested_model`,
+    /// `estimated_by`, the output, reasoning and audio parts of the cost, `price_entry`,
+    /// `catalog_version`, `latency`, `usage_notes` and `price_notes`; `error` is `Some("")`
+    /// for a failed call (the advisor asks only whether it failed). JSONL lines are parsed
+    /// whole (the fields are in the text either way).
+    Advise,
+}
+
+/// The SQLite columns [`Columns::Advise`] reads, in [`SELECT`]'s positions (`read_row` reads
+/// both): NULL where the advisor needs nothing, so SQLite neither copies nor decodes them.
+const SELECT_ADVISE: &str =
+    "SELECT time, run_id, parent_run_id, root_run_id, root_run_name, model, \
+    provider, attribution, tags, input_tokens, cache_read_tokens, cache_write_tokens, \
+    cache_write_1h_tokens, output_tokens, reasoning_tokens, input_audio_tokens, \
+    output_audio_tokens, usage_source, service_tier, cost, cost_input, cost_cache_read, \
+    cost_cache_write, NULL, NULL, NULL, unpriced_reason, NULL, \
+    NULL, NULL, streamed_chunks, CASE WHEN error IS NULL THEN NULL ELSE '' END, NULL, NULL, \
+    NULL, NULL, max_tokens, request_hash, prompt_prefixes, prompt_bytes, c.id \
+    FROM calls c";
+
 /// Opens a reader of the records of `location` in `range`: the one place a read picks its
 /// backend.
 pub fn open_reader(location: &Location, range: TimeRange) -> Result<Box<dyn RecordReader>> {
+    open_reader_columns(location, range, Columns::All)
+}
+
+/// [`open_reader`], filling only `columns`.
+pub fn open_reader_columns(
+    location: &Location,
+    range: TimeRange,
+    columns: Columns,
+) -> Result<Box<dyn RecordReader>> {
     location.check_exists()?;
     match location {
         Location::File {
@@ -42,8 +78,8 @@ pub fn open_reader(location: &Location, range: TimeRange) -> Result<Box<dyn Reco
         Location::File {
             path,
             format: Format::Sqlite,
-        } => Ok(Box::new(SqliteReader::open(path, range)?)),
-        Location::Postgres(url) => Ok(Box::new(PgReader::open(url, range)?)),
+        } => Ok(Box::new(SqliteReader::open(path, range, columns)?)),
+        Location::Postgres(url) => Ok(Box::new(PgReader::open(url, range, columns)?)),
     }
 }
 
@@ -56,15 +92,17 @@ struct PgReader {
     after: Option<(chrono::DateTime<chrono::Utc>, i64)>,
     read: u64,
     done: bool,
+    columns: Columns,
 }
 
 impl PgReader {
-    fn open(url: &PgUrl, range: TimeRange) -> Result<Self> {
+    fn open(url: &PgUrl, range: TimeRange, columns: Columns) -> Result<Self> {
         let mut db = PgLedger::open_read(url)?;
         let last_id = db.last_id()?;
         Ok(PgReader {
             db,
             range,
+            columns,
             last_id,
             after: None,
             read: 0,
@@ -79,16 +117,20 @@ impl RecordReader for PgReader {
             return Ok(());
         }
         let mut last = None;
-        let n = self.db.for_each_page(
-            &self.range,
-            self.last_id,
-            self.after,
-            max,
-            &mut |r, time, id| {
-                out.push(r);
-                last = Some((time, id));
-            },
-        )?;
+        let mut f = |r, time, id| {
+            out.push(r);
+            last = Some((time, id));
+        };
+        let n = match self.columns {
+            Columns::All => {
+                self.db
+                    .for_each_page(&self.range, self.last_id, self.after, max, &mut f)?
+            }
+            Columns::Advise => {
+                self.db
+                    .for_each_page_advise(&self.range, self.last_id, self.after, max, &mut f)?
+            }
+        };
         self.read += n as u64;
         if n < max {
             self.done = true;
@@ -140,10 +182,12 @@ struct SqliteReader {
     after: Option<(String, i64)>,
     read: u64,
     done: bool,
+    /// [`SELECT`] or [`SELECT_ADVISE`].
+    select: &'static str,
 }
 
 impl SqliteReader {
-    fn open(path: &std::path::Path, range: TimeRange) -> Result<Self> {
+    fn open(path: &std::path::Path, range: TimeRange, columns: Columns) -> Result<Self> {
         let db = SqliteLedger::open_read(path)?;
         let last_id: Option<i64> = db
             .conn
@@ -156,6 +200,10 @@ impl SqliteReader {
             after: None,
             read: 0,
             done: last_id.is_none(),
+            select: match columns {
+                Columns::All => SELECT,
+                Columns::Advise => SELECT_ADVISE,
+            },
         })
     }
 
@@ -179,7 +227,8 @@ impl RecordReader for SqliteReader {
         }
         let glue = if cond.is_empty() { " WHERE " } else { " AND " };
         let sql = format!(
-            "{SELECT}{cond}{glue}{} ORDER BY c.time, c.id LIMIT {max}",
+            "{}{cond}{glue}{} ORDER BY c.time, c.id LIMIT {max}",
+            self.select,
             conds.join(" AND ")
         );
         let path = self.path();
@@ -221,11 +270,12 @@ impl RecordReader for SqliteReader {
 pub fn for_each_batched(
     location: &Location,
     range: TimeRange,
+    columns: Columns,
     progress: &mut dyn FnMut(u64),
     f: &mut dyn FnMut(CallRecord) -> bool,
 ) -> Result<Vec<String>> {
     const BATCH: usize = 4096;
-    let mut reader = open_reader(location, range)?;
+    let mut reader = open_reader_columns(location, range, columns)?;
     let mut batch = Vec::with_capacity(BATCH);
     let mut warnings = Vec::new();
     'read: loop {

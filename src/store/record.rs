@@ -471,6 +471,10 @@ pub const CSV_HEADER: &[&str] = &[
     "error",
     "usage_notes",
     "price_notes",
+    "max_tokens",
+    "request_hash",
+    "prompt_prefixes",
+    "prompt_bytes",
 ];
 
 /// Appends `cell` to `out`, quoted when it needs to be (RFC 4180).
@@ -505,6 +509,7 @@ pub fn write_csv_line(r: &CallRecord, out: &mut Vec<u8>) {
         .collect();
     let c = r.cost.as_ref();
     let m = |f: fn(&CostBreakdown) -> Decimal| c.map(|c| money_text(f(c))).unwrap_or_default();
+    let req = RequestColumns::of(&r.request);
     let cells = [
         time_text(&r.time),
         uuid_string(r.run_id),
@@ -543,6 +548,11 @@ pub fn write_csv_line(r: &CallRecord, out: &mut Vec<u8>) {
         opt(r.error.as_deref()),
         opt(r.usage_notes.as_deref()),
         opt(r.price_notes.as_deref()),
+        // The request facts as the JSONL ledger stores them (fingerprints, never text).
+        req.max_tokens.map(|v| v.to_string()).unwrap_or_default(),
+        req.request_hash.unwrap_or_default(),
+        req.prompt_prefixes.unwrap_or_default(),
+        req.prompt_bytes.map(|v| v.to_string()).unwrap_or_default(),
     ];
     csv_line(&cells, out);
 }

@@ -15,6 +15,7 @@ use crate::money::Decimal;
 use crate::usage::Usage;
 
 use super::{describe, range_conds, PgLedger};
+use crate::ledger::CallRecord;
 use crate::store::TimeRange;
 
 /// The sums of one group (or of all calls), in the order [`Sums::read`] reads them. The rules
@@ -109,7 +110,63 @@ fn totals(ledger: &PgLedger, row: &postgres::Row, at: usize) -> Result<Totals> {
     })
 }
 
+/// A record as JSON with only the keys the advisor reads (`reader::Columns::Advise`): the
+/// others are not sent, and `error` is `""` for a failed call.
+const ADVISE_ROW_JSON: &str = "json_build_object(
+    'time', c.time, 'run_id', c.run_id, 'parent_run_id', c.parent_run_id,
+    'root_run_id', c.root_run_id, 'root_run_name', c.root_run_name, 'model', c.model,
+    'provider', c.provider, 'attribution', c.attribution, 'tags', c.tags,
+    'input_tokens', c.input_tokens, 'cache_read_tokens', c.cache_read_tokens,
+    'cache_write_tokens', c.cache_write_tokens, 'cache_write_1h_tokens', c.cache_write_1h_tokens,
+    'output_tokens', c.output_tokens, 'reasoning_tokens', c.reasoning_tokens,
+    'input_audio_tokens', c.input_audio_tokens, 'output_audio_tokens', c.output_audio_tokens,
+    'usage_source', c.usage_source, 'service_tier', c.service_tier, 'cost', c.cost::text,
+    'cost_components', CASE WHEN c.cost IS NULL THEN NULL ELSE json_build_object(
+        'input', c.cost_input::text, 'cache_read', c.cost_cache_read::text,
+        'cache_write', c.cost_cache_write::text) END,
+    'unpriced_reason', c.unpriced_reason, 'streamed_chunks', c.streamed_chunks,
+    'error', CASE WHEN c.error IS NULL THEN NULL ELSE '' END,
+    'max_tokens', c.max_tokens, 'request_hash', c.request_hash,
+    'prompt_prefixes', c.prompt_prefixes, 'prompt_bytes', c.prompt_bytes)::text";
+
 impl PgLedger {
+    /// `for_each_page` reading only the advisor's columns ([`ADVISE_ROW_JSON`]): one page of
+    /// records in `(time, id)` order after `after`, up to `last_id`, each handed to `f` with
+    /// its time and id. Returns how many.
+    pub fn for_each_page_advise(
+        &mut self,
+        range: &TimeRange,
+        last_id: i64,
+        after: Option<(DateTime<Utc>, i64)>,
+        max: usize,
+        f: &mut dyn FnMut(CallRecord, DateTime<Utc>, i64),
+    ) -> Result<usize> {
+        let mut conds = vec!["c.id <= $1".to_string()];
+        let mut params: Vec<Box<dyn ToSql + Sync>> = vec![Box::new(last_id)];
+        range_conds(range, &mut conds, &mut params);
+        if let Some((t, id)) = after {
+            params.push(Box::new(t));
+            params.push(Box::new(id));
+            let n = params.len();
+            conds.push(format!("(c.time, c.id) > (${}, ${n})", n - 1));
+        }
+        let sql = format!(
+            "SELECT {ADVISE_ROW_JSON}, c.id, c.time FROM llmledger_calls c WHERE {} \
+             ORDER BY c.time, c.id LIMIT {max}",
+            conds.join(" AND ")
+        );
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
+        let rows = self
+            .client
+            .query(&sql, &refs)
+            .map_err(|m| self.url.err(describe(&m)))?;
+        for row in &rows {
+            let (rec, id, time) = self.row_record(row)?;
+            f(rec, time, id);
+        }
+        Ok(rows.len())
+    }
+
     /// Group-by rows and totals of the calls in `range`, grouped and summed by the database.
     pub fn aggregate(
         &mut self,
