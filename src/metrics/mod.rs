@@ -13,6 +13,8 @@
 //! value is counted under [`OTHER`]. The first ones seen, not the largest: a counter moved out
 //! of `other` into its own series would make `other` go down, and a counter never goes down.
 
+pub mod budgets;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
