@@ -170,7 +170,14 @@ _Series = tuple[
     int,
 ]
 _Observation = tuple[
-    str | None, str | None, str | None, str | None, _Tokens | None, Decimal | None, float | None
+    str,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
+    _Tokens | None,
+    Decimal | None,
+    float | None,
 ]
 
 @final

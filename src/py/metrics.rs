@@ -230,7 +230,7 @@ impl PyMetrics {
     }
 
     /// Takes the per-call observations buffered since the last take: `(observations,
-    /// dropped)`, each `(provider, request_model, response_model, error_type, tokens, cost,
+    /// dropped)`, each `(operation, provider, request_model, response_model, error_type, tokens, cost,
     /// duration)` with `tokens` as in `series()` or None (nothing consumed), `cost` a
     /// `Decimal` or None (unknown), `duration` seconds or None (start not seen).
     fn take_observations<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyList>, u64)> {
@@ -239,6 +239,7 @@ impl PyMetrics {
         for o in obs {
             let usage = o.usage.as_ref().map(|u| usage_tuple(py, u)).transpose()?;
             out.append((
+                o.operation.as_str(),
                 o.provider.as_deref(),
                 o.request_model.as_deref(),
                 o.response_model.as_deref(),
