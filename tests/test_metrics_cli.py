@@ -278,3 +278,26 @@ def test_a_bad_budget_is_refused_before_serving(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="give ledger= too"):
         _core.Metrics(budgets=["10/day"])
+
+
+def test_postgresql_password_is_never_printed(postgres_url: str) -> None:
+    # Trust authentication ignores the password, so the exporter connects with it.
+    with_password = postgres_url.replace("postgres@", "postgres:s3cret-pw@", 1)
+    assert "s3cret-pw" in with_password
+    finish([writer(postgres_url, 2, "a")])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llmledger", "metrics", with_password, "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        url = line.split("serving ", 1)[1].split()[0]
+        assert calls(scrape(url)) == 2
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=10)
+    assert "postgresql://postgres:***@" in line, line
+    assert "s3cret-pw" not in line + out + err
