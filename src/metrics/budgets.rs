@@ -83,14 +83,15 @@ impl LedgerBudgets {
     /// more are dropped.
     pub fn gauges(&mut self, now: DateTime<Utc>) -> Vec<BudgetGauge> {
         let out: Vec<BudgetGauge> = self.specs.iter().map(|s| self.gauge(s, now)).collect();
+        // A lifetime budget reads `lifetime`, not the minutes: only windows keep them.
         let keep_from = self
             .specs
             .iter()
-            .map(|s| s.window.window_start(now).map(minute_of))
-            .collect::<Option<Vec<i64>>>()
-            .and_then(|v| v.into_iter().min());
-        if let Some(from) = keep_from {
-            self.minutes = self.minutes.split_off(&from);
+            .filter_map(|s| s.window.window_start(now).map(minute_of))
+            .min();
+        match keep_from {
+            Some(from) => self.minutes = self.minutes.split_off(&from),
+            None => self.minutes.clear(),
         }
         out
     }
@@ -178,7 +179,7 @@ mod tests {
 
     #[test]
     fn minutes_no_window_needs_are_dropped() {
-        let mut b = budgets(&["1/hour"]);
+        let mut b = budgets(&["1/hour", "500"]);
         for m in 0..120 {
             b.add(&record(
                 &format!("2026-03-02T{:02}:{:02}:00Z", 10 + m / 60, m % 60),
@@ -187,6 +188,15 @@ mod tests {
         }
         let g = b.gauges(at("2026-03-02T11:30:00Z"));
         assert_eq!(g[0].spent, "0.60".parse().unwrap());
+        assert_eq!(g[1].spent, "1.20".parse().unwrap());
+        // A lifetime budget beside it keeps no minutes of its own.
         assert_eq!(b.minutes.len(), 60);
+        let mut lifetime = budgets(&["500"]);
+        lifetime.add(&record("2026-03-02T10:00:00Z", Some("0.01")));
+        assert_eq!(
+            lifetime.gauges(at("2026-03-02T11:30:00Z"))[0].spent,
+            "0.01".parse().unwrap()
+        );
+        assert!(lifetime.minutes.is_empty());
     }
 }
