@@ -88,6 +88,9 @@ pub struct StartInfo {
     /// The caller holds the prompt itself (by reference) to count at the end if need be:
     /// `prompt` is then only hashed for the request fingerprint, not kept.
     pub prompt_held: bool,
+    /// A completion model's call on text prompts (`on_llm_start`), not a chat model's: the
+    /// metrics' `gen_ai.operation.name`.
+    pub completion: bool,
     /// Problems found while reading the start's arguments (attribution cut, tags dropped),
     /// for the binding to log.
     pub warnings: Vec<String>,
@@ -171,6 +174,8 @@ struct RunContext {
     priced_by: Option<(Arc<Entry>, tokens::Counter)>,
     /// The request's cap and fingerprints, for the record.
     request: RequestFacts,
+    /// A completion model's call (see [`StartInfo::completion`]).
+    completion: bool,
 }
 
 /// A run's prompt as its start left it: the text (to count if usage must be estimated), or
@@ -503,6 +508,7 @@ impl Tracker {
             reservation,
             priced_by,
             request,
+            completion: info.completion,
         };
         // Reservations to give back, released after the runs' lock (a shared budget store is
         // a network request).

@@ -20,3 +20,16 @@ def test_bench_metrics_runs() -> None:
     assert "metrics='otel'" in out.stdout and "OpenLIT-style on_record" in out.stdout
     # The OpenLIT-style hook must really run (an exception in it would be logged, not raised).
     assert "on_record raised" not in out.stderr, out.stderr
+
+
+def test_bench_label_cap_runs() -> None:
+    bench = BENCH.parent / "bench_label_cap.py"
+    out = subprocess.run(
+        [sys.executable, str(bench), "--users", "500", "--calls", "5000", "--check", "200"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    for policy in ("first-N", "promote", "oracle"):
+        assert out.stdout.count(policy) == 2, out.stdout

@@ -169,3 +169,17 @@ def test_two_trackers_on_one_provider_and_a_dropped_trackers_calls_are_kept() ->
     from llmledger.otel import _Meter
 
     assert len(_Meter.of(provider).adapters) == 1
+
+
+def test_operation_name_is_text_completion_for_completion_models() -> None:
+    """A completion model (LangChain's `on_llm_start`, text prompts) is `text_completion`; a
+    chat model is `chat`, as the GenAI conventions name the two operations."""
+    from langchain_core.language_models.fake import FakeListLLM
+
+    t, reader = setup()
+    FakeListLLM(responses=["four words of output"]).invoke("a prompt", config={"callbacks": [t]})
+    UsageFakeChatModel(model="gpt-4o-mini").invoke("hi", config={"callbacks": [t]})
+    dur = points(reader)["gen_ai.client.operation.duration"][1]
+    ops = sorted(str(p.attributes["gen_ai.operation.name"]) for p in dur)
+    assert ops == ["chat", "text_completion"]
+    assert all(p.count == 1 for p in dur)

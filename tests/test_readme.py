@@ -13,6 +13,10 @@ these names already defined, standing for the reader's own app:
 
 A block runs with top-level `await` allowed. A block that needs a network or a real API key
 says so on a line `# readme-test: skip (<why>)`, and is not run.
+
+The OpenTelemetry block exports over OTLP/HTTP: the test points `OTEL_EXPORTER_OTLP_ENDPOINT`
+at a receiver it starts on 127.0.0.1 (a port the system picks), which decodes each request
+with `opentelemetry-proto`, and checks the GenAI metrics that arrive.
 """
 
 from __future__ import annotations
@@ -22,6 +26,10 @@ import asyncio
 import inspect
 import logging
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +103,96 @@ def _namespace() -> dict[str, Any]:
     }
 
 
+@contextmanager
+def otlp_receiver() -> Iterator[tuple[str, list[Any]]]:
+    """An OTLP/HTTP metrics receiver on 127.0.0.1: `(endpoint, requests)`, each request an
+    `ExportMetricsServiceRequest` decoded from the protobuf body."""
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+        ExportMetricsServiceRequest,
+        ExportMetricsServiceResponse,
+    )
+
+    received: list[Any] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            ok = self.path == "/v1/metrics"
+            if ok:
+                req = ExportMetricsServiceRequest()
+                req.ParseFromString(body)
+                received.append(req)
+            out = ExportMetricsServiceResponse().SerializeToString()
+            self.send_response(200 if ok else 404)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def fresh_global_meter_provider() -> Iterator[None]:
+    """Lets a block set OpenTelemetry's global MeterProvider (settable once per process),
+    then puts the process back as it was, so later tests see no global provider."""
+    from opentelemetry.metrics import _internal as otel_internal
+    from opentelemetry.util._once import Once
+
+    saved = (otel_internal._METER_PROVIDER, otel_internal._METER_PROVIDER_SET_ONCE)
+    otel_internal._METER_PROVIDER = None
+    otel_internal._METER_PROVIDER_SET_ONCE = Once()
+    try:
+        yield
+    finally:
+        provider = otel_internal._METER_PROVIDER
+        (otel_internal._METER_PROVIDER, otel_internal._METER_PROVIDER_SET_ONCE) = saved
+        shutdown = getattr(provider, "shutdown", None)
+        if callable(shutdown):
+            shutdown()
+
+
+def check_otlp_export(received: list[Any]) -> None:
+    """The call the block made arrived as the GenAI conventions' metrics (cumulative: each
+    export repeats the totals so far, so the last one of each metric is read)."""
+    points: dict[str, list[Any]] = {}
+    units: dict[str, str] = {}
+    for req in received:
+        for rm in req.resource_metrics:
+            for sm in rm.scope_metrics:
+                for m in sm.metrics:
+                    units[m.name] = m.unit
+                    points[m.name] = list(m.histogram.data_points)
+    assert received, "nothing was exported to the receiver"
+    assert units.get("gen_ai.client.token.usage") == "{token}", units
+    assert units.get("gen_ai.client.operation.duration") == "s"
+    assert units.get("gen_ai.client.operation.cost") == "USD"
+
+    def attrs(p: Any) -> dict[str, str]:
+        return {a.key: a.value.string_value for a in p.attributes}
+
+    tokens = {attrs(p)["gen_ai.token.type"]: p for p in points["gen_ai.client.token.usage"]}
+    assert {"input", "output"} <= set(tokens)
+    a = attrs(tokens["input"])
+    assert a["gen_ai.request.model"] == "gpt-4o-mini"
+    assert a["gen_ai.provider.name"] == "openai"
+    assert a["gen_ai.operation.name"] == "chat"
+    assert tokens["input"].count == 1 and tokens["input"].sum > 0
+    assert tokens["output"].count == 1 and tokens["output"].sum > 0
+    (cost,) = points["gen_ai.client.operation.cost"]
+    assert cost.count == 1 and cost.sum > 0
+
+
 def _run(code: str, ns: dict[str, Any]) -> None:
     compiled = compile(code, str(README), "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
     result = eval(compiled, ns)  # noqa: S307 - the README's own examples
@@ -123,8 +221,16 @@ def test_readme_example_runs(
     manager_log = logging.getLogger("langchain_core.callbacks.manager")
     filters = list(manager_log.filters)
     ns = _namespace()
+    otlp = "OTLPMetricExporter" in code
     try:
-        _run(code, ns)
+        if otlp:
+            with otlp_receiver() as (endpoint, received), fresh_global_meter_provider():
+                monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+                _run(code, ns)
+                ns["reader"].force_flush()
+            check_otlp_export(received)
+        else:
+            _run(code, ns)
     finally:
         manager_log.filters[:] = filters  # the README's logging filter, if the block adds it
         for value in ns.values():

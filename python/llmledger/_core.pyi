@@ -171,7 +171,14 @@ _Series = tuple[
     int,
 ]
 _Observation = tuple[
-    str | None, str | None, str | None, str | None, _Tokens | None, Decimal | None, float | None
+    str,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
+    _Tokens | None,
+    Decimal | None,
+    float | None,
 ]
 
 @final
@@ -184,6 +191,7 @@ class Metrics:
         series: bool = True,
         max_observations: int = 0,
         ledger: str | os.PathLike[str] | None = None,
+        budgets: list[str] | None = None,
     ) -> Metrics: ...
     def poll(self) -> int: ...
     @property
@@ -196,6 +204,9 @@ class Metrics:
     def duration_buckets() -> list[float]: ...
     def series(self) -> list[_Series]: ...
     def take_observations(self) -> tuple[list[_Observation], int]: ...
+    def budget_gauges(self) -> list[dict[str, Any]]: ...
+    @property
+    def ledger(self) -> str | None: ...
 
 @final
 class Tracker:

@@ -31,6 +31,9 @@ from typing import Any
 
 from llmledger import _core
 
+# As llmledger.context.LEDGER_ENV (not imported: it loads LangChain, and the CLI starts fast).
+LEDGER_ENV = "LLMLEDGER_LEDGER"
+
 # The catalog schema's price fields, in the core's order.
 _PRICE_FIELDS: tuple[str, ...] = _core.PRICE_FIELDS
 
@@ -484,15 +487,26 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
         ) from None
     from llmledger.prometheus import PrometheusMetrics
 
+    ledger = args.ledger or os.environ.get(LEDGER_ENV, "").strip()
+    if not ledger:
+        raise ValueError(
+            f"llmledger metrics needs a ledger: a path (costs.db, costs.jsonl) or a "
+            f"postgresql:// URL, or {LEDGER_ENV} in the environment"
+        )
     registry = CollectorRegistry()
     metrics = PrometheusMetrics.of_ledger(
-        args.ledger, registry=registry, labels=_dims(args.labels), top_n=args.top
+        ledger,
+        registry=registry,
+        labels=_dims(args.labels),
+        top_n=args.top,
+        budgets=args.budget or [],
     )
     metrics._metrics.poll()  # read what is there now, so the first scrape is quick
     server, thread = start_http_server(args.port, addr=args.host, registry=registry)
     port = server.server_port
     print(
-        f"llmledger: serving http://{args.host}:{port}/metrics for {args.ledger}", file=sys.stderr
+        f"llmledger: serving http://{args.host}:{port}/metrics for {metrics._metrics.ledger}",
+        file=sys.stderr,
     )
     sys.stderr.flush()
     try:
@@ -717,12 +731,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     m = sub.add_parser(
         "metrics",
         help="serve Prometheus /metrics computed from a ledger other processes are writing",
-        description="Follows a ledger (.db or .jsonl) and serves its counters on /metrics: each "
-        "scrape reads only the rows added since the last one, so one exporter covers every "
-        "process writing the ledger. Needs prometheus_client "
+        description="Follows a ledger (.db, .jsonl or postgresql://) and serves its counters on "
+        "/metrics: each scrape reads only the rows added since the last one, so one exporter "
+        "covers every process writing the ledger. Needs prometheus_client "
         "(pip install 'llmledger[prometheus]').",
     )
-    m.add_argument("ledger", help="a SQLite (.db) or JSONL ledger (waited for if missing)")
+    m.add_argument(
+        "ledger",
+        nargs="?",
+        help="a SQLite (.db) or JSONL ledger, or a postgresql:// URL (waited for if missing; "
+        f"default: ${LEDGER_ENV})",
+    )
     m.add_argument("--port", type=int, default=9464, help="port to listen on (default 9464)")
     m.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     m.add_argument(
@@ -735,6 +754,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=int,
         default=20,
         help="distinct values each label keeps; the rest are 'other' (default 20)",
+    )
+    m.add_argument(
+        "--budget",
+        action="append",
+        metavar="LIMIT",
+        help="a budget to serve as llmledger_budget_*_usd gauges, its spend computed from the "
+        "ledger: 10/day, 2.50/hour, 100/month, 5/rolling:15m, 500 (repeatable; USD, UTC)",
     )
     m.set_defaults(func=_cmd_metrics)
 

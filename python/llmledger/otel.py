@@ -202,9 +202,9 @@ class OtelMetrics:
             )
         m = self._meter
         tokens, duration, cost = m.tokens, m.duration, m.cost
-        for provider, req_model, resp_model, error_type, toks, usd, secs in observations:
+        for operation, provider, req_model, resp_model, error_type, toks, usd, secs in observations:
             attrs: dict[str, str] = {
-                "gen_ai.operation.name": "chat",
+                "gen_ai.operation.name": operation,
                 "gen_ai.provider.name": provider_name(provider),
             }
             if req_model:

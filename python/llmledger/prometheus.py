@@ -85,31 +85,61 @@ class PrometheusMetrics:
         labels: Iterable[str] = (),
         top_n: int = DEFAULT_TOP_N,
         _ledger: str | PathLike[str] | None = None,
+        _ledger_budgets: Sequence[str] = (),
     ) -> None:
         if isinstance(labels, str):
             labels = (labels,)
         labels = list(labels)
         self._label_names = ["model", "provider", *(_label_name(k) for k in labels)]
-        self._metrics = _core.Metrics(labels=labels, top_n=top_n, ledger=_ledger)
+        self._metrics = _core.Metrics(
+            labels=labels, top_n=top_n, ledger=_ledger, budgets=list(_ledger_budgets)
+        )
         self._registry = REGISTRY if registry is None else registry
-        self._budgets: BudgetSource | None = None
+        self._budgets: BudgetSource | None = self._ledger_budget_states if _ledger_budgets else None
         self._attached = False
         self._bounds = _bounds()
 
     @classmethod
     def of_ledger(
         cls,
-        path: str | PathLike[str],
+        ledger: str | PathLike[str],
         *,
         registry: CollectorRegistry | None = None,
         labels: Iterable[str] = (),
         top_n: int = DEFAULT_TOP_N,
+        budgets: Iterable[str] = (),
     ) -> PrometheusMetrics:
-        """Metrics of a ledger file (SQLite or JSONL) that other processes write: each scrape
-        reads only the rows added since the last one. Registered at once."""
-        m = cls(registry=registry, labels=labels, top_n=top_n, _ledger=path)
+        """Metrics of a ledger other processes write: a SQLite or JSONL file, or a
+        `postgresql://` URL. Each scrape reads only the rows added since the last one.
+        `budgets` (`["10/day", "2.50/hour", "5/rolling:15m", "500"]`, USD, UTC windows) are
+        served as the budget gauges, their spend computed from the ledger's exact costs.
+        Registered at once."""
+        if isinstance(budgets, str):
+            budgets = (budgets,)
+        m = cls(
+            registry=registry,
+            labels=labels,
+            top_n=top_n,
+            _ledger=ledger,
+            _ledger_budgets=list(budgets),
+        )
         m._register()
         return m
+
+    def _ledger_budget_states(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "budget": g["budget"],
+                "scope": "global",
+                "value": None,
+                "limit": g["limit"],
+                "spent": g["spent"],
+                "reserved": Decimal(0),  # a ledger holds finished calls only
+                "remaining": g["remaining"],
+                "resets_at": g["window_end"],
+            }
+            for g in self._metrics.budget_gauges()
+        ]
 
     # ---- wiring (called by CostTracker) -------------------------------------------------
     def _attach(self, budgets: BudgetSource | None) -> _core.Metrics:

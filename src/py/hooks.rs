@@ -233,6 +233,7 @@ fn start(t: &PyTracker, py: Python<'_>, spec: &Spec, a: &Args<'_, '_>) -> PyResu
         metadata: a.get(Kw::Metadata),
         invocation_params: a.get(Kw::InvocationParams),
         name: a.get(Kw::Name),
+        completion: spec.name == "on_llm_start",
     };
     t.on_start(py, &call)
 }

@@ -1,19 +1,22 @@
 //! `llmledger._core.Metrics`: the monitoring aggregates (`src/metrics.rs`) that the Prometheus
 //! and OpenTelemetry adapters read when they are collected. Fed by a tracker's end path (given
-//! to `Tracker(metrics=[...])`) or by a ledger file's follow cursor (`Metrics(ledger=path)`),
-//! so one exporter covers every process writing the ledger.
+//! to `Tracker(metrics=[...])`) or by a ledger's follow cursor (`Metrics(ledger=...)`: a
+//! SQLite or JSONL file, or a `postgresql://` URL), so one exporter covers every process
+//! writing the ledger.
 
 // PyO3 hands extracted arguments (paths, lists) over by value.
 #![allow(clippy::needless_pass_by_value)]
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyTuple};
+use pyo3::types::{PyDict, PyList, PyTuple};
 
+use super::ledger::location;
 use super::log::log_warnings;
+use crate::digest::BudgetSpec;
+use crate::metrics::budgets::LedgerBudgets;
 use crate::metrics::{Metrics, MetricsConfig, Status, DURATION_BUCKETS, USAGE_SOURCES};
 use crate::store::follow::Follower;
 use crate::usage::Usage;
@@ -26,6 +29,8 @@ pub struct PyMetrics {
     core: Arc<Metrics>,
     /// The ledger followed, for a file exporter (`llmledger metrics LEDGER`).
     follower: Option<Mutex<Follower>>,
+    /// Budgets measured against the followed ledger (`llmledger metrics --budget 10/day`).
+    budgets: Mutex<LedgerBudgets>,
 }
 
 impl PyMetrics {
@@ -40,12 +45,21 @@ impl PyMetrics {
         };
         let mut f = f.lock();
         let core = &self.core;
-        let mut poll = f.poll(&mut |r| core.add(&r))?;
+        let mut budgets = self.budgets.lock();
+        let mut add = |r: crate::ledger::CallRecord| {
+            core.add(&r);
+            budgets.add(&r);
+        };
+        let mut poll = f.poll(&mut add)?;
         if poll.reset {
             // The file went back: count it again from scratch (a counter reset, which
             // Prometheus' rate() handles).
             core.clear();
-            let again = f.poll(&mut |r| core.add(&r))?;
+            budgets.clear();
+            let again = f.poll(&mut |r| {
+                core.add(&r);
+                budgets.add(&r);
+            })?;
             poll.records = again.records;
             poll.warnings.extend(again.warnings);
         }
@@ -66,16 +80,35 @@ impl PyMetrics {
     /// Aggregates with extra `labels` (captured metadata keys or built-in dimensions), each
     /// keeping `top_n` values; `series`: keep the counters (Prometheus); `max_observations`:
     /// per-call observations buffered at most (OpenTelemetry; 0: none); `ledger`: follow this
-    /// ledger file (SQLite or JSONL) instead of a tracker, read by `poll()`.
+    /// ledger (a SQLite or JSONL path, or a `postgresql://` URL; it may not exist yet)
+    /// instead of a tracker, read by `poll()`.
     #[new]
-    #[pyo3(signature = (*, labels=None, top_n=20, series=true, max_observations=0, ledger=None))]
+    #[pyo3(signature = (*, labels=None, top_n=20, series=true, max_observations=0, ledger=None, budgets=None))]
     fn new(
         labels: Option<Vec<String>>,
         top_n: usize,
         series: bool,
         max_observations: usize,
-        ledger: Option<PathBuf>,
+        ledger: Option<&Bound<'_, PyAny>>,
+        budgets: Option<Vec<String>>,
     ) -> PyResult<Self> {
+        let follower = ledger
+            .filter(|l| !l.is_none())
+            .map(|l| location(l).map(|at| Mutex::new(Follower::at(&at))))
+            .transpose()?;
+        let budgets = budgets
+            .unwrap_or_default()
+            .iter()
+            .map(|b| BudgetSpec::parse(b))
+            .collect::<crate::Result<Vec<_>>>()?;
+        if !budgets.is_empty() && follower.is_none() {
+            return Err(crate::Error::InvalidArgument(
+                "budgets= are measured against a followed ledger: give ledger= too (a \
+                 tracker's own budgets are exported from the tracker)"
+                    .into(),
+            )
+            .into());
+        }
         // The signature's literal default is the core's (a path there would hide it from
         // the stub checker).
         debug_assert_eq!(crate::metrics::DEFAULT_TOP_N, 20);
@@ -87,7 +120,8 @@ impl PyMetrics {
         })?;
         Ok(PyMetrics {
             core: Arc::new(core),
-            follower: ledger.map(|p| Mutex::new(Follower::new(&p))),
+            follower,
+            budgets: Mutex::new(LedgerBudgets::new(budgets)),
         })
     }
 
@@ -97,6 +131,35 @@ impl PyMetrics {
         let (n, warnings) = py.detach(|| self.read_new())?;
         log_warnings(py, &warnings);
         Ok(n)
+    }
+
+    /// The `budgets=` as of now, measured against what `poll()` read: one dict per budget
+    /// with `budget` (as given), `window`, `limit`, `spent`, `remaining` (exact `Decimal`s)
+    /// and `window_end` (an aware `datetime`: when a calendar window resets, or when a
+    /// rolling window's oldest spend leaves it; None otherwise).
+    fn budget_gauges<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let gauges = self.budgets.lock().gauges(chrono::Utc::now());
+        let out = PyList::empty(py);
+        for g in gauges {
+            let d = PyDict::new(py);
+            d.set_item("budget", g.name)?;
+            d.set_item("window", g.window)?;
+            d.set_item("limit", g.limit)?;
+            d.set_item("spent", g.spent)?;
+            d.set_item("remaining", g.remaining)?;
+            d.set_item("window_end", g.window_end)?;
+            out.append(d)?;
+        }
+        Ok(out)
+    }
+
+    /// The followed ledger's name (its path, or its URL without the password); None for a
+    /// tracker's metrics.
+    #[getter]
+    fn ledger(&self) -> Option<String> {
+        self.follower
+            .as_ref()
+            .map(|f| f.lock().path().display().to_string())
     }
 
     /// The extra label names, in order (after `model` and `provider`).
@@ -167,7 +230,7 @@ impl PyMetrics {
     }
 
     /// Takes the per-call observations buffered since the last take: `(observations,
-    /// dropped)`, each `(provider, request_model, response_model, error_type, tokens, cost,
+    /// dropped)`, each `(operation, provider, request_model, response_model, error_type, tokens, cost,
     /// duration)` with `tokens` as in `series()` or None (nothing consumed), `cost` a
     /// `Decimal` or None (unknown), `duration` seconds or None (start not seen).
     fn take_observations<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyList>, u64)> {
@@ -176,6 +239,7 @@ impl PyMetrics {
         for o in obs {
             let usage = o.usage.as_ref().map(|u| usage_tuple(py, u)).transpose()?;
             out.append((
+                o.operation.as_str(),
                 o.provider.as_deref(),
                 o.request_model.as_deref(),
                 o.response_model.as_deref(),

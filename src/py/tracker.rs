@@ -258,6 +258,8 @@ pub(super) struct Start<'a, 'py> {
     /// `name` (the run's name).
     pub name: Option<&'a Bound<'py, PyAny>>,
     pub inputs: Option<&'a Bound<'py, PyAny>>,
+    /// `on_llm_start` (a completion model on text prompts), not `on_chat_model_start`.
+    pub completion: bool,
 }
 
 /// The process's trackers with budgets, so that one refusing a call can release what the
@@ -320,6 +322,7 @@ impl PyTracker {
             }
         }
         log_warnings(py, &std::mem::take(&mut info.warnings));
+        info.completion = call.completion;
         let fingerprints = self.core.fingerprints();
         let held = self.prompt_at_start(py, call, &mut info);
         if fingerprints {

@@ -8,6 +8,7 @@ use std::time::Instant;
 use super::{price_variant, warned_models, EndInfo, EndOutcome, RunContext, SeenPrompt, Tracker};
 use crate::budget::{Alert, CallScope, ReservationId};
 use crate::ledger::{CallRecord, RequestFacts};
+use crate::metrics::Operation;
 use crate::shared_names::shared_name;
 use crate::tokens::{self, Counter};
 use crate::usage::{partial_description, Field, Fields, Usage, UsageSource};
@@ -30,6 +31,8 @@ struct Run {
     seen: Option<Seen>,
     /// The request's cap and fingerprints.
     request: RequestFacts,
+    /// What kind of request it was (chat unless the start said otherwise).
+    operation: Operation,
 }
 
 /// The text a run's start and stream left: its prompt (or the prompt's count) and the
@@ -126,7 +129,7 @@ impl Tracker {
         }
         let alerts = self.settle(run.reservation, &record);
         let returned = self.return_records.then(|| record.clone());
-        self.keep(record, &mut warnings);
+        self.keep(record, run.operation, &mut warnings);
         EndOutcome {
             warnings,
             alerts,
@@ -161,6 +164,11 @@ impl Tracker {
             reservation: c.reservation,
             seen,
             request: c.request,
+            operation: if c.completion {
+                Operation::TextCompletion
+            } else {
+                Operation::Chat
+            },
         }
     }
 
@@ -184,6 +192,7 @@ impl Tracker {
             reservation: None,
             seen: None,
             request: RequestFacts::default(),
+            operation: Operation::Chat,
         }
     }
 
@@ -401,13 +410,13 @@ impl Tracker {
     }
 
     /// Sends `record` to the durable ledger (if any) and keeps it in memory.
-    fn keep(&self, record: CallRecord, warnings: &mut Vec<String>) {
+    fn keep(&self, record: CallRecord, operation: Operation, warnings: &mut Vec<String>) {
         if let Some(store) = &self.store {
             store.append(&record);
             warnings.extend(store.take_messages());
         }
         for m in &self.metrics {
-            m.add(&record);
+            m.add_call(&record, operation);
         }
         self.ledger.lock().push(record);
     }

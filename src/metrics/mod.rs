@@ -13,6 +13,8 @@
 //! value is counted under [`OTHER`]. The first ones seen, not the largest: a counter moved out
 //! of `other` into its own series would make `other` go down, and a counter never goes down.
 
+pub mod budgets;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -179,9 +181,31 @@ impl Series {
     }
 }
 
+/// What kind of request a call was, as `gen_ai.operation.name` says it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Operation {
+    /// A chat model's call (LangChain's `on_chat_model_start`).
+    #[default]
+    Chat,
+    /// A completion model's call on text prompts (LangChain's `on_llm_start`).
+    TextCompletion,
+}
+
+impl Operation {
+    /// The GenAI conventions' `gen_ai.operation.name` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Chat => "chat",
+            Operation::TextCompletion => "text_completion",
+        }
+    }
+}
+
 /// One call, as OpenTelemetry's histograms record it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Observation {
+    /// `gen_ai.operation.name`.
+    pub operation: Operation,
     /// `gen_ai.provider.name` (LangChain's provider name).
     pub provider: Option<Arc<str>>,
     /// `gen_ai.request.model`.
@@ -199,8 +223,9 @@ pub struct Observation {
 }
 
 impl Observation {
-    fn of(r: &CallRecord) -> Observation {
+    fn of(r: &CallRecord, operation: Operation) -> Observation {
         Observation {
+            operation,
             provider: r.provider.clone(),
             request_model: r.requested_model.clone(),
             response_model: r.model.clone(),
@@ -337,8 +362,13 @@ impl Metrics {
         })
     }
 
-    /// Counts one finished call.
+    /// Counts one finished call (a chat call, for the observations: a ledger does not say).
     pub fn add(&self, r: &CallRecord) {
+        self.add_call(r, Operation::Chat);
+    }
+
+    /// Counts one finished call of kind `operation`.
+    pub fn add_call(&self, r: &CallRecord, operation: Operation) {
         let top_n = self.config.top_n;
         // Values are read before the lock (they may allocate); the lock only caps and adds.
         let extra: Vec<Option<String>> = self.dims.iter().map(|d| d.clone_value_of(r)).collect();
@@ -355,7 +385,7 @@ impl Metrics {
         }
         if self.config.max_observations > 0 {
             if inner.observations.len() < self.config.max_observations {
-                inner.observations.push(Observation::of(r));
+                inner.observations.push(Observation::of(r, operation));
             } else {
                 inner.dropped_observations += 1;
             }
