@@ -236,6 +236,13 @@ mod tests {
     use super::*;
 
     const K: Key = Key([1, 2]);
+    /// What [`pinned_prompts`] fingerprint to under the pinned key: `request bytes marks`.
+    const PINNED: [&str; 4] = [
+        "14ef86b379cc7224 7 5bcce1fffee5dea0:5 a2b45aa53173c98c:7",
+        "7ef4351b09bc0843 75 a8e3c07a1b34a55d:48 8d5cbc7bd41ec1f2:49 0d635cff5856fe30:75",
+        "5efbf3f014fcfb9a 230 3d6f2a3f69d9dbf5:11 66508045c1e055b1:22 5b26061183ac76b9:33 675b2a55d9668efa:44 daf9e787e6d8395c:99 91ca24c03038b7f4:110 b0d1715434c628df:122 eb605343a02f8401:134 06887c76d7a0f7b8:146 e7886ee74c1fc25d:158 2b7ff965da7a7b7c:170 a427f8961de9cac4:182 758e8e93b3f7119f:194 da5a9b94985e8d03:206 45e901e6dded8302:218 d1bdce7a2654404c:230",
+        "c3dddbba6adeca14 3 9abab9de3f625089:1 43380fd871a3d059:3",
+    ];
 
     fn chat(msgs: &[(&str, &str)]) -> Prompt {
         Prompt::Chat {
@@ -294,6 +301,71 @@ mod tests {
         assert_eq!(f.prefixes.len(), MAX_MARKS);
         assert_eq!(f.prefixes[0].bytes, 2);
         assert_eq!(f.prefixes.last().unwrap().bytes, f.prompt_bytes);
+    }
+
+    /// Pinned values for a fixed key: what ledgers store must not change when how the
+    /// fingerprint is computed does (the advisor compares hashes across calls and hosts).
+    fn pinned_prompts() -> Vec<(Prompt, Option<&'static str>, &'static [u8])> {
+        let mut tooled = ChatMessage::text("assistant", "calling");
+        tooled.name = Some("bot".into());
+        tooled.content.push(ContentPart::Image { low: true });
+        tooled.content.push(ContentPart::Image { low: false });
+        tooled.tool_calls.push(crate::tokens::ToolCall {
+            name: "lookup".into(),
+            arguments: "{\"q\":\"caf\u{e9}\"}".into(),
+        });
+        let long: Vec<ChatMessage> = (0..20)
+            .map(|i| ChatMessage::text("user", &format!("turn {i} \u{1f600}")))
+            .collect();
+        vec![
+            (
+                chat(&[("system", "rules"), ("user", "q1")]),
+                Some("gpt-4o"),
+                b"t=0",
+            ),
+            (
+                Prompt::Chat {
+                    messages: vec![ChatMessage::text("system", "s"), tooled],
+                    tools: vec![
+                        serde_json::json!({"type": "function", "function": {"name": "lookup"}}),
+                    ],
+                },
+                Some("claude"),
+                b"",
+            ),
+            (
+                Prompt::Chat {
+                    messages: long,
+                    tools: Vec::new(),
+                },
+                None,
+                b"p",
+            ),
+            (
+                Prompt::Text(vec!["a".into(), "bc".into()]),
+                Some("davinci"),
+                b"",
+            ),
+        ]
+    }
+
+    #[test]
+    fn pinned_fingerprints_do_not_change() {
+        let key = Key([0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210]);
+        let got: Vec<String> = pinned_prompts()
+            .iter()
+            .map(|(p, m, params)| {
+                let f = of(key, p, *m, params);
+                format!(
+                    "{} {} {}",
+                    f.request_text(),
+                    f.prompt_bytes,
+                    f.prefixes_text()
+                )
+            })
+            .collect();
+        let want: [&str; 4] = PINNED;
+        assert_eq!(got, want);
     }
 
     #[test]
