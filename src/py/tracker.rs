@@ -308,19 +308,21 @@ impl PyTracker {
             }
         }
         log_warnings(py, &std::mem::take(&mut info.warnings));
-        let fingerprints = self.core.fingerprints();
         let held = self.prompt_at_start(py, call, &mut info);
-        if fingerprints {
-            // The request fingerprint hashes the prompt's text: a copy, hashed by the core's
-            // start and not kept there when this binding holds the prompt by reference.
-            info.prompt = call
-                .inputs
-                .and_then(|i| tokens::prompt_of(i, call.invocation_params));
-            info.prompt_held = held.is_some();
+        if let Some(key) = self.core.fingerprint_key() {
+            // The request fingerprint hashes the Python strings' own text (no copy), here
+            // while the prompt is at hand; the core keeps the result.
             if info.max_output.is_none() {
                 info.max_output = extract::max_output(call.invocation_params);
             }
             info.params = extract::request_params(call.invocation_params);
+            info.fingerprint = call
+                .inputs
+                .and_then(|i| {
+                    let model = info.model.as_deref();
+                    tokens::fingerprint(py, key, i, call.invocation_params, model, &info.params)
+                })
+                .map(Arc::new);
         }
         let model = if held.is_some() {
             info.model.clone()

@@ -3,11 +3,13 @@
 //!
 //! - `read`: LangChain messages, OpenAI-style dicts and tool definitions into the core's
 //!   `ChatMessage` (or any `MessageSink`, borrowing the Python strings' text);
+//! - `fingerprint`: a start's request fingerprint, hashed from the Python strings' text;
 //! - `count`: a prompt counted through the token memo, or held by reference to count later;
 //! - `output`: a response's generated text (only when it reports no usage);
 //! - `json`: Python values as the JSON text a provider is sent.
 
 mod count;
+mod fingerprint;
 mod json;
 mod output;
 mod read;
@@ -17,8 +19,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
 pub use count::{count_prompt, PromptRef};
+pub use fingerprint::fingerprint;
 pub use output::{chunk_text, output_texts};
-pub use read::{prompt_of, tools_param};
+pub use read::tools_param;
 
 use crate::tokens::{self, memo, Counter, Encoding};
 use count::{tally_messages, Tally};

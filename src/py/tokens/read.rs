@@ -7,18 +7,18 @@ use std::borrow::Cow;
 use pyo3::exceptions::PyValueError;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyDict, PyString, PyTuple};
 use serde_json::Value;
 
 use super::json::json_of;
 use crate::py::extract::text_of;
-use crate::tokens::{ChatMessage, MessageSink, Prompt};
+use crate::tokens::{ChatMessage, MessageKey, MessageSink};
 
 pub(super) fn get<'py>(d: &Bound<'py, PyDict>, key: &str) -> Option<Bound<'py, PyAny>> {
     d.get_item(key).ok().flatten().filter(|v| !v.is_none())
 }
 
-fn get_interned<'py>(
+pub(super) fn get_interned<'py>(
     d: &Bound<'py, PyDict>,
     key: &Bound<'py, PyString>,
 ) -> Option<Bound<'py, PyAny>> {
@@ -47,13 +47,39 @@ fn with_text_in<R>(
     get_interned(d, key).and_then(|v| with_text(&v, f))
 }
 
+/// A [`MessageSink`] that may keep a text part's Python `str` instead of its text: what the
+/// readers below feed every text part that is a `str` (its UTF-8, cached in the `str` by
+/// CPython, is `text`). Sinks that only look at the text once (a memo key, a copy) take it.
+pub trait PySink: MessageSink {
+    /// A text part that is the Python string `s`, whose text is `text`.
+    fn py_text(&mut self, s: &Bound<'_, PyString>, text: &str) {
+        let _ = s;
+        self.text(text);
+    }
+}
+
+impl PySink for ChatMessage {}
+impl PySink for MessageKey {}
+
+/// Feeds `sink` the text part `v`: a `str` as it is, else `str(v)`; nothing for `None`, a
+/// `str` that is not valid UTF-8 or a `str()` that raises.
+fn text_part(v: &Bound<'_, PyAny>, sink: &mut impl PySink) {
+    if let Ok(s) = v.cast::<PyString>() {
+        if let Ok(t) = s.to_str() {
+            sink.py_text(s, t);
+        }
+    } else if let Some(t) = text_of(v) {
+        sink.text(&t);
+    }
+}
+
 /// Reads message content (a string or a list of blocks) into `sink`; `tool_use` blocks
 /// (Anthropic) become tool calls.
-fn read_content(content: &Bound<'_, PyAny>, sink: &mut impl MessageSink) {
+fn read_content(content: &Bound<'_, PyAny>, sink: &mut impl PySink) {
     if let Ok(s) = content.cast::<PyString>() {
-        if let Ok(s) = s.to_str() {
-            if !s.is_empty() {
-                sink.text(s);
+        if let Ok(t) = s.to_str() {
+            if !t.is_empty() {
+                sink.py_text(s, t);
             }
         }
         return;
@@ -94,7 +120,9 @@ fn read_content(content: &Bound<'_, PyAny>, sink: &mut impl MessageSink) {
             // Earlier turns' reasoning is not sent back as billed input.
             "thinking" | "redacted_thinking" | "reasoning" => {}
             _ => {
-                with_text_in(block, intern!(py, "text"), |t| sink.text(t));
+                if let Some(t) = get_interned(block, intern!(py, "text")) {
+                    text_part(&t, sink);
+                }
             }
         }
     }
@@ -113,7 +141,7 @@ fn role_for(ty: &str) -> &str {
 }
 
 /// Tool calls of a LangChain `AIMessage` (`tool_calls`: name and args dict).
-fn langchain_tool_calls(msg: &Bound<'_, PyAny>, sink: &mut impl MessageSink) {
+fn langchain_tool_calls(msg: &Bound<'_, PyAny>, sink: &mut impl PySink) {
     let py = msg.py();
     let Ok(Some(tcs)) = msg.getattr_opt(intern!(py, "tool_calls")) else {
         return;
@@ -131,7 +159,7 @@ fn langchain_tool_calls(msg: &Bound<'_, PyAny>, sink: &mut impl MessageSink) {
 }
 
 /// An OpenAI-style dict message (`role`, `name`, `content`, `tool_calls`).
-fn read_dict_message(d: &Bound<'_, PyDict>, sink: &mut impl MessageSink) -> PyResult<()> {
+fn read_dict_message(d: &Bound<'_, PyDict>, sink: &mut impl PySink) -> PyResult<()> {
     let py = d.py();
     if with_text_in(d, intern!(py, "role"), |r| sink.role(r)).is_none() {
         sink.role("user");
@@ -162,11 +190,12 @@ fn read_dict_message(d: &Bound<'_, PyDict>, sink: &mut impl MessageSink) -> PyRe
 /// Reads one message into `sink`: a LangChain message, an OpenAI-style dict, a `(role,
 /// content)` tuple or a string (a user message), as LangChain accepts them. Text is borrowed
 /// from the Python strings, not copied (a [`MessageKey`] only hashes it).
-pub fn read_message(m: &Bound<'_, PyAny>, sink: &mut impl MessageSink) -> PyResult<()> {
+pub fn read_message(m: &Bound<'_, PyAny>, sink: &mut impl PySink) -> PyResult<()> {
     let py = m.py();
     if let Ok(s) = m.cast::<PyString>() {
         sink.role("user");
-        sink.text(s.to_str()?);
+        let t = s.to_str()?;
+        sink.py_text(s, t);
         return Ok(());
     }
     if let Ok(d) = m.cast::<PyDict>() {
@@ -225,32 +254,7 @@ pub fn chat_message(m: &Bound<'_, PyAny>) -> PyResult<ChatMessage> {
     Ok(msg)
 }
 
-/// A start's prompt copied into the core's form (the messages' text, the tool definitions),
-/// for the request fingerprint: `None` when `inputs` is not a non-empty list or a message
-/// cannot be read.
-pub fn prompt_of(
-    inputs: &Bound<'_, PyAny>,
-    invocation_params: Option<&Bound<'_, PyAny>>,
-) -> Option<Prompt> {
-    let lists = inputs.cast::<PyList>().ok()?;
-    if lists.is_empty() {
-        return None;
-    }
-    if lists.get_item(0).ok()?.cast::<PyString>().is_ok() {
-        return Some(Prompt::Text(
-            lists.iter().filter_map(|p| text_of(&p)).collect(),
-        ));
-    }
-    let mut messages = Vec::new();
-    for list in lists.iter() {
-        for m in list.try_iter().ok()? {
-            messages.push(chat_message(&m.ok()?).ok()?);
-        }
-    }
-    let tools = tools_of(tools_param(invocation_params).as_ref());
-    Some(Prompt::Chat { messages, tools })
-}
-
+/// The tool definitions (`tools_param`) as JSON values, one per tool.
 pub(super) fn tools_of(tools: Option<&Bound<'_, PyAny>>) -> Vec<Value> {
     match tools.map(json_of) {
         Some(Value::Array(items)) => items,
