@@ -143,9 +143,13 @@ impl PyTracker {
         self.count_held_prompt(py, &mut info);
         let outcome = if self.shared_budgets || self.may_estimate(&info) {
             // The core may count the prompt and output: without the GIL (can be long); a
-            // shared budget store's settlement is a network request.
+            // shared budget store's settlement is a network request. A fork waits for this
+            // (it takes the tracker's locks without the GIL: see `crate::fork`).
             let tags = tags.map(extract::tag_list).unwrap_or_default();
-            py.detach(|| self.core.end(info, || tags))
+            py.detach(|| {
+                let _fork = crate::fork::hook_work();
+                self.core.end(info, || tags)
+            })
         } else {
             self.core
                 .end(info, || tags.map(extract::tag_list).unwrap_or_default())
@@ -331,7 +335,10 @@ impl PyTracker {
         };
         let result = if self.shared_budgets {
             // A shared budget store's reservation is a network request: without the GIL.
-            py.detach(|| self.core.start(info))
+            py.detach(|| {
+                let _fork = crate::fork::hook_work();
+                self.core.start(info)
+            })
         } else {
             self.core.start(info)
         };
@@ -355,7 +362,10 @@ impl PyTracker {
             Some(t) if self.core.wants_stream_text() => {
                 let text = tokens::chunk_text(t, chunk);
                 if self.shared_budgets {
-                    py.detach(|| self.core.token(run_id, &text))
+                    py.detach(|| {
+                        let _fork = crate::fork::hook_work();
+                        self.core.token(run_id, &text)
+                    })
                 } else {
                     self.core.token(run_id, &text)
                 }

@@ -140,7 +140,11 @@ impl Tally {
                 .collect()
         };
         let counted = if self.miss_bytes >= DETACH_MIN_BYTES {
-            py.detach(count)
+            // The memo's lock is taken without the GIL: a fork waits (see `crate::fork`).
+            py.detach(|| {
+                let _fork = crate::fork::hook_work();
+                count()
+            })
         } else {
             count()
         };
