@@ -208,18 +208,25 @@ pub fn read_message(m: &Bound<'_, PyAny>, sink: &mut impl PySink) -> PyResult<()
             return Ok(());
         }
     }
-    let ty = m
-        .getattr_opt(intern!(py, "type"))?
-        .and_then(|t| text_of(&t))
-        .ok_or_else(|| {
-            PyValueError::new_err(format!(
-                "cannot count a message of type {}: expected a LangChain message, a dict with \
+    // The type is borrowed, not copied (this runs for every message of a fingerprinted or
+    // budgeted start).
+    let ty_value = m.getattr_opt(intern!(py, "type"))?;
+    let ty: Option<Cow<'_, str>> = match &ty_value {
+        Some(t) => match t.cast::<PyString>() {
+            Ok(s) => s.to_str().ok().map(Cow::Borrowed),
+            Err(_) => text_of(t).map(Cow::Owned),
+        },
+        None => None,
+    };
+    let ty = ty.ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "cannot count a message of type {}: expected a LangChain message, a dict with \
                  'role' and 'content', a (role, content) tuple or a string",
-                m.get_type()
-                    .name()
-                    .map_or_else(|_| "?".into(), |n| n.to_string())
-            ))
-        })?;
+            m.get_type()
+                .name()
+                .map_or_else(|_| "?".into(), |n| n.to_string())
+        ))
+    })?;
     let role = if ty == "chat" || ty == "ChatMessageChunk" {
         m.getattr(intern!(py, "role"))
             .ok()
