@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
-
-from llmledger import CostTracker
+from llmledger import Budget, CostTracker
 
 KEY = "0123456789abcdeffedcba9876543210"
 TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
@@ -117,6 +116,4 @@ def test_same_fingerprints_with_and_without_estimates(tmp_path: Path, estimate: 
 
 
 def test_same_fingerprints_with_a_budget(tmp_path: Path) -> None:
-    from llmledger import Budget
-
     assert fingerprints(tmp_path, budgets=[Budget.daily(1000)]) == PINNED
