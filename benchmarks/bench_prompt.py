@@ -5,8 +5,8 @@
    (`token_memo(max_messages=0)`: every message tokenized on every call, as before the memo).
 2. The same on a repeated 100,000-token system prompt (a RAG app): the first call, then the
    median of the next ones.
-3. A start + end pair without budgets, 1 and 2 threads sharing one handler, against
-   `OpenAICallbackHandler`'s pair; LangChain's fallback for a handler without
+3. A start + end pair without budgets, 1 and 2 threads sharing one handler, with request
+   fingerprints on (the default) and off, against `OpenAICallbackHandler`'s pair; LangChain's fallback for a handler without
    `on_chat_model_start` (NotImplementedError, then `on_llm_start` with each message list
    flattened by `get_buffer_string`) is part of its figure, as in a real call.
 4. `count_tokens` on 4 KB texts, one thread, against Python tiktoken.
@@ -163,6 +163,11 @@ def pair(make: Callable[[], Any], messages: list[BaseMessage], events: int, thre
     return statistics.median(timed) / BATCH * 1e9
 
 
+def unfingerprinted() -> CostTracker:
+    """A tracker without request fingerprints (`fingerprints=False`; on by default)."""
+    return CostTracker(fingerprints=False)
+
+
 def count_4k(texts: list[str], ours: bool) -> float:
     """Seconds to count `texts` on one thread."""
     enc = local_encoding("o200k_base")
@@ -213,6 +218,10 @@ def main() -> None:
         for threads in (1, 2):
             keep(f"pair ours {threads}", pair(CostTracker, small_talk, args.events, threads))
             keep(
+                f"pair ours nofp {threads}",
+                pair(unfingerprinted, small_talk, args.events, threads),
+            )
+            keep(
                 f"pair openai {threads}",
                 pair(OpenAICallbackHandler, small_talk, args.events, threads),
             )
@@ -237,11 +246,14 @@ def main() -> None:
     print("   (target: after the first, <= 0.2)")
     print("3. start + end pair without budgets, ns per pair (4-message chat prompt)")
     for threads in (1, 2):
-        ours, theirs = best[f"pair ours {threads}"], best[f"pair openai {threads}"]
-        print(
-            f"   {threads} thread(s): CostTracker {ours:8.0f}   OpenAICallbackHandler "
-            f"{theirs:8.0f}   ratio {ours / theirs:5.2f}  (target <= 0.25)"
-        )
+        theirs = best[f"pair openai {threads}"]
+        for key, what in (("ours", "fingerprints on "), ("ours nofp", "fingerprints off")):
+            ours = best[f"pair {key} {threads}"]
+            print(
+                f"   {threads} thread(s), {what}: CostTracker {ours:8.0f}   "
+                f"OpenAICallbackHandler {theirs:8.0f}   ratio {ours / theirs:5.2f}  "
+                "(target <= 0.25)"
+            )
     mb = sum(len(t.encode()) for t in texts) / 1e6
     ours, theirs = best["4k ours"], best["4k tiktoken"]
     print(

@@ -25,7 +25,7 @@ use std::hash::{BuildHasher, Hasher};
 use foldhash::fast::{FixedState, FoldHasher};
 use siphasher::sip::SipHasher13;
 
-use crate::tokens::{ChatMessage, ContentPart, Prompt};
+use crate::tokens::{ContentPart, Prompt};
 
 /// Prefix marks kept per call at most: the first [`MARKS_HEAD`] (tools, system prompt, first
 /// turns: what different conversations share) and the last ones (the previous turn of a
@@ -142,28 +142,16 @@ fn field(h: &mut FoldHasher<'_>, bytes: &[u8]) {
     h.write(bytes);
 }
 
-fn message(h: &mut FoldHasher<'_>, m: &ChatMessage) -> u64 {
-    let mut bytes = 0u64;
-    field(h, m.role.as_bytes());
-    field(h, m.name.as_deref().unwrap_or_default().as_bytes());
-    h.write_u64(m.content.len() as u64);
-    for p in &m.content {
-        match p {
-            ContentPart::Text(t) => {
-                h.write_u8(0);
-                field(h, t.as_bytes());
-                bytes += t.len() as u64;
-            }
-            ContentPart::Image { low } => h.write_u8(if *low { 1 } else { 2 }),
-        }
-    }
-    h.write_u64(m.tool_calls.len() as u64);
-    for c in &m.tool_calls {
-        field(h, c.name.as_bytes());
-        field(h, c.arguments.as_bytes());
-        bytes += (c.name.len() + c.arguments.len()) as u64;
-    }
-    bytes
+/// One part of a message's content, as [`Hashing::message`] takes it.
+#[derive(Clone, Copy, Debug)]
+pub enum Part<'a> {
+    /// Text.
+    Text(&'a str),
+    /// An image (`low`: sent at `detail: low`).
+    Image {
+        /// Sent at low detail.
+        low: bool,
+    },
 }
 
 /// Keeps the first [`MARKS_HEAD`] marks and the last ones, [`MAX_MARKS`] in all.
@@ -174,68 +162,145 @@ fn push_mark(marks: &mut Vec<PrefixMark>, mark: PrefixMark) {
     marks.push(mark);
 }
 
-/// The fingerprints of a request: `prompt` for `model`, with `params` (the request's sampling
-/// parameters, as the binding rendered them: any bytes that are equal for equal parameters).
+/// A request's fingerprints being computed, front to back: the tools, then each message (or
+/// completion prompt), then [`Hashing::finish`] with the model and parameters. It hashes
+/// borrowed text: the binding feeds it the Python strings' own UTF-8, with no copy.
+pub struct Hashing {
+    key: Key,
+    h: FoldHasher<'static>,
+    marks: Vec<PrefixMark>,
+    bytes: u64,
+}
+
+impl Hashing {
+    /// A request's hashing under `key`.
+    pub fn new(key: Key) -> Hashing {
+        Hashing {
+            key,
+            h: FixedState::with_seed(key.0[0] ^ key.0[1].rotate_left(32)).build_hasher(),
+            marks: Vec::new(),
+            bytes: 0,
+        }
+    }
+
+    fn mark(&mut self) {
+        let mark = PrefixMark {
+            hash: keyed(self.key, &self.h),
+            bytes: self.bytes,
+        };
+        push_mark(&mut self.marks, mark);
+    }
+
+    /// The tool definitions, each as its JSON text (first: providers put them before the
+    /// messages in the cached prefix). None: no mark.
+    pub fn tools<'a>(&mut self, tools: impl IntoIterator<Item = &'a str>) {
+        let mut any = false;
+        for text in tools {
+            field(&mut self.h, text.as_bytes());
+            self.bytes += text.len() as u64;
+            any = true;
+        }
+        if any {
+            self.mark();
+        }
+    }
+
+    /// One chat message: its role, name, content parts and tool calls (name, arguments).
+    pub fn message<'a>(
+        &mut self,
+        role: &str,
+        name: Option<&str>,
+        parts: impl ExactSizeIterator<Item = Part<'a>>,
+        tool_calls: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
+    ) {
+        let h = &mut self.h;
+        field(h, role.as_bytes());
+        field(h, name.unwrap_or_default().as_bytes());
+        h.write_u64(parts.len() as u64);
+        for p in parts {
+            match p {
+                Part::Text(t) => {
+                    h.write_u8(0);
+                    field(h, t.as_bytes());
+                    self.bytes += t.len() as u64;
+                }
+                Part::Image { low } => h.write_u8(if low { 1 } else { 2 }),
+            }
+        }
+        h.write_u64(tool_calls.len() as u64);
+        for (name, arguments) in tool_calls {
+            field(h, name.as_bytes());
+            field(h, arguments.as_bytes());
+            self.bytes += (name.len() + arguments.len()) as u64;
+        }
+        self.mark();
+    }
+
+    /// One completion prompt.
+    pub fn text(&mut self, prompt: &str) {
+        field(&mut self.h, prompt.as_bytes());
+        self.bytes += prompt.len() as u64;
+        self.mark();
+    }
+
+    /// The fingerprints, with the request's `model` and `params` (its sampling parameters as
+    /// the binding rendered them: any bytes that are equal for equal parameters).
+    pub fn finish(mut self, model: Option<&str>, params: &[u8]) -> Fingerprint {
+        self.h.write_u8(0xff);
+        field(&mut self.h, model.unwrap_or_default().as_bytes());
+        field(&mut self.h, params);
+        Fingerprint {
+            request: keyed(self.key, &self.h),
+            prefixes: self.marks,
+            prompt_bytes: self.bytes,
+        }
+    }
+}
+
+/// The fingerprints of a request: `prompt` for `model`, with `params` (see
+/// [`Hashing::finish`]).
 pub fn of(key: Key, prompt: &Prompt, model: Option<&str>, params: &[u8]) -> Fingerprint {
-    let mut h = FixedState::with_seed(key.0[0] ^ key.0[1].rotate_left(32)).build_hasher();
-    let mut marks = Vec::new();
-    let mut bytes = 0u64;
+    let mut h = Hashing::new(key);
     match prompt {
         Prompt::Chat { messages, tools } => {
-            if !tools.is_empty() {
-                for t in tools {
-                    let text = t.to_string();
-                    field(&mut h, text.as_bytes());
-                    bytes += text.len() as u64;
-                }
-                push_mark(
-                    &mut marks,
-                    PrefixMark {
-                        hash: keyed(key, &h),
-                        bytes,
-                    },
-                );
-            }
+            let texts: Vec<String> = tools.iter().map(ToString::to_string).collect();
+            h.tools(texts.iter().map(String::as_str));
             for m in messages {
-                bytes += message(&mut h, m);
-                push_mark(
-                    &mut marks,
-                    PrefixMark {
-                        hash: keyed(key, &h),
-                        bytes,
-                    },
+                h.message(
+                    &m.role,
+                    m.name.as_deref(),
+                    m.content.iter().map(|p| match p {
+                        ContentPart::Text(t) => Part::Text(t),
+                        ContentPart::Image { low } => Part::Image { low: *low },
+                    }),
+                    m.tool_calls
+                        .iter()
+                        .map(|c| (c.name.as_str(), c.arguments.as_str())),
                 );
             }
         }
         Prompt::Text(prompts) => {
             for p in prompts {
-                field(&mut h, p.as_bytes());
-                bytes += p.len() as u64;
-                push_mark(
-                    &mut marks,
-                    PrefixMark {
-                        hash: keyed(key, &h),
-                        bytes,
-                    },
-                );
+                h.text(p);
             }
         }
     }
-    h.write_u8(0xff);
-    field(&mut h, model.unwrap_or_default().as_bytes());
-    field(&mut h, params);
-    Fingerprint {
-        request: keyed(key, &h),
-        prefixes: marks,
-        prompt_bytes: bytes,
-    }
+    h.finish(model, params)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tokens::ChatMessage;
 
     const K: Key = Key([1, 2]);
+    /// What [`pinned_prompts`] fingerprint to under the pinned key: `request bytes marks`.
+    const PINNED: [&str; 4] = [
+        "14ef86b379cc7224 7 5bcce1fffee5dea0:5 a2b45aa53173c98c:7",
+        "7ef4351b09bc0843 75 a8e3c07a1b34a55d:48 8d5cbc7bd41ec1f2:49 0d635cff5856fe30:75",
+        "5efbf3f014fcfb9a 230 3d6f2a3f69d9dbf5:11 66508045c1e055b1:22 5b26061183ac76b9:33 675b2a55d9668efa:44 daf9e787e6d8395c:99 91ca24c03038b7f4:110 b0d1715434c628df:122 eb605343a02f8401:134 06887c76d7a0f7b8:146 e7886ee74c1fc25d:158 2b7ff965da7a7b7c:170 a427f8961de9cac4:182 758e8e93b3f7119f:194 da5a9b94985e8d03:206 45e901e6dded8302:218 d1bdce7a2654404c:230",
+        "c3dddbba6adeca14 3 9abab9de3f625089:1 43380fd871a3d059:3",
+    ];
 
     fn chat(msgs: &[(&str, &str)]) -> Prompt {
         Prompt::Chat {
@@ -294,6 +359,71 @@ mod tests {
         assert_eq!(f.prefixes.len(), MAX_MARKS);
         assert_eq!(f.prefixes[0].bytes, 2);
         assert_eq!(f.prefixes.last().unwrap().bytes, f.prompt_bytes);
+    }
+
+    /// Pinned values for a fixed key: what ledgers store must not change when how the
+    /// fingerprint is computed does (the advisor compares hashes across calls and hosts).
+    fn pinned_prompts() -> Vec<(Prompt, Option<&'static str>, &'static [u8])> {
+        let mut tooled = ChatMessage::text("assistant", "calling");
+        tooled.name = Some("bot".into());
+        tooled.content.push(ContentPart::Image { low: true });
+        tooled.content.push(ContentPart::Image { low: false });
+        tooled.tool_calls.push(crate::tokens::ToolCall {
+            name: "lookup".into(),
+            arguments: "{\"q\":\"caf\u{e9}\"}".into(),
+        });
+        let long: Vec<ChatMessage> = (0..20)
+            .map(|i| ChatMessage::text("user", &format!("turn {i} \u{1f600}")))
+            .collect();
+        vec![
+            (
+                chat(&[("system", "rules"), ("user", "q1")]),
+                Some("gpt-4o"),
+                b"t=0",
+            ),
+            (
+                Prompt::Chat {
+                    messages: vec![ChatMessage::text("system", "s"), tooled],
+                    tools: vec![
+                        serde_json::json!({"type": "function", "function": {"name": "lookup"}}),
+                    ],
+                },
+                Some("claude"),
+                b"",
+            ),
+            (
+                Prompt::Chat {
+                    messages: long,
+                    tools: Vec::new(),
+                },
+                None,
+                b"p",
+            ),
+            (
+                Prompt::Text(vec!["a".into(), "bc".into()]),
+                Some("davinci"),
+                b"",
+            ),
+        ]
+    }
+
+    #[test]
+    fn pinned_fingerprints_do_not_change() {
+        let key = Key([0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210]);
+        let got: Vec<String> = pinned_prompts()
+            .iter()
+            .map(|(p, m, params)| {
+                let f = of(key, p, *m, params);
+                format!(
+                    "{} {} {}",
+                    f.request_text(),
+                    f.prompt_bytes,
+                    f.prefixes_text()
+                )
+            })
+            .collect();
+        let want: [&str; 4] = PINNED;
+        assert_eq!(got, want);
     }
 
     #[test]

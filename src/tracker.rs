@@ -91,6 +91,9 @@ pub struct StartInfo {
     /// A completion model's call on text prompts (`on_llm_start`), not a chat model's: the
     /// metrics' `gen_ai.operation.name`.
     pub completion: bool,
+    /// The request fingerprint, when the caller computed it (the binding hashes the Python
+    /// strings' own text, no copy); else it is computed from `prompt`.
+    pub fingerprint: Option<Arc<fingerprint::Fingerprint>>,
     /// Problems found while reading the start's arguments (attribution cut, tags dropped),
     /// for the binding to log.
     pub warnings: Vec<String>,
@@ -257,18 +260,26 @@ impl Tracker {
         self.fingerprint_key.is_some()
     }
 
+    /// The secret calls are fingerprinted with, if they are (for a caller that computes the
+    /// fingerprint itself, `StartInfo::fingerprint`).
+    pub fn fingerprint_key(&self) -> Option<fingerprint::Key> {
+        self.fingerprint_key
+    }
+
     /// What the start leaves for the advisor: the request's cap and fingerprints. Hashing
     /// the prompt once, front to back, is the only work (see [`crate::fingerprint::of`]).
-    fn request_facts(&self, info: &StartInfo) -> RequestFacts {
+    fn request_facts(&self, info: &mut StartInfo) -> RequestFacts {
         let Some(key) = self.fingerprint_key else {
             return RequestFacts::default();
         };
+        let computed = info.fingerprint.take();
         RequestFacts {
             max_tokens: info.max_output,
-            fingerprint: info
-                .prompt
-                .as_ref()
-                .map(|p| Arc::new(fingerprint::of(key, p, info.model.as_deref(), &info.params))),
+            fingerprint: computed.or_else(|| {
+                info.prompt
+                    .as_ref()
+                    .map(|p| Arc::new(fingerprint::of(key, p, info.model.as_deref(), &info.params)))
+            }),
         }
     }
 
@@ -443,7 +454,7 @@ impl Tracker {
             Some(p) => self.root_of(p),
             None => (info.run_id, info.name.as_deref().map(Arc::from)),
         };
-        let request = self.request_facts(&info);
+        let request = self.request_facts(&mut info);
         let mut prompt_tokens = None;
         let mut reservation = None;
         let mut priced_by = None;

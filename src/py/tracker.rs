@@ -143,9 +143,13 @@ impl PyTracker {
         self.count_held_prompt(py, &mut info);
         let outcome = if self.shared_budgets || self.may_estimate(&info) {
             // The core may count the prompt and output: without the GIL (can be long); a
-            // shared budget store's settlement is a network request.
+            // shared budget store's settlement is a network request. A fork waits for this
+            // (it takes the tracker's locks without the GIL: see `crate::fork`).
             let tags = tags.map(extract::tag_list).unwrap_or_default();
-            py.detach(|| self.core.end(info, || tags))
+            py.detach(|| {
+                let _fork = crate::fork::hook_work();
+                self.core.end(info, || tags)
+            })
         } else {
             self.core
                 .end(info, || tags.map(extract::tag_list).unwrap_or_default())
@@ -323,19 +327,21 @@ impl PyTracker {
         }
         log_warnings(py, &std::mem::take(&mut info.warnings));
         info.completion = call.completion;
-        let fingerprints = self.core.fingerprints();
         let held = self.prompt_at_start(py, call, &mut info);
-        if fingerprints {
-            // The request fingerprint hashes the prompt's text: a copy, hashed by the core's
-            // start and not kept there when this binding holds the prompt by reference.
-            info.prompt = call
-                .inputs
-                .and_then(|i| tokens::prompt_of(i, call.invocation_params));
-            info.prompt_held = held.is_some();
+        if let Some(key) = self.core.fingerprint_key() {
+            // The request fingerprint hashes the Python strings' own text (no copy), here
+            // while the prompt is at hand; the core keeps the result.
             if info.max_output.is_none() {
                 info.max_output = extract::max_output(call.invocation_params);
             }
             info.params = extract::request_params(call.invocation_params);
+            info.fingerprint = call
+                .inputs
+                .and_then(|i| {
+                    let model = info.model.as_deref();
+                    tokens::fingerprint(py, key, i, call.invocation_params, model, &info.params)
+                })
+                .map(Arc::new);
         }
         let model = if held.is_some() {
             info.model.clone()
@@ -344,7 +350,10 @@ impl PyTracker {
         };
         let result = if self.shared_budgets {
             // A shared budget store's reservation is a network request: without the GIL.
-            py.detach(|| self.core.start(info))
+            py.detach(|| {
+                let _fork = crate::fork::hook_work();
+                self.core.start(info)
+            })
         } else {
             self.core.start(info)
         };
@@ -368,7 +377,10 @@ impl PyTracker {
             Some(t) if self.core.wants_stream_text() => {
                 let text = tokens::chunk_text(t, chunk);
                 if self.shared_budgets {
-                    py.detach(|| self.core.token(run_id, &text))
+                    py.detach(|| {
+                        let _fork = crate::fork::hook_work();
+                        self.core.token(run_id, &text)
+                    })
                 } else {
                     self.core.token(run_id, &text)
                 }
