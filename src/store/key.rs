@@ -28,17 +28,6 @@ fn err(path: &Path, message: impl std::fmt::Display) -> Error {
     }
 }
 
-fn create_owner_only(path: &Path) -> std::io::Result<std::fs::File> {
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    o.open(path)
-}
-
 /// The fingerprint secret of the ledger at `location`, created when it has none.
 pub fn fingerprint_key(location: &Location) -> Result<Key> {
     let path = match location {
@@ -66,7 +55,7 @@ pub fn fingerprint_key(location: &Location) -> Result<Key> {
             Err(e) => return Err(err(&kp, e)),
         }
         let key = Key::random().map_err(|e| err(&kp, e))?;
-        match create_owner_only(&kp) {
+        match super::private::create_private(&kp) {
             Ok(mut f) => {
                 f.write_all(key.to_hex().as_bytes())
                     .and_then(|()| f.sync_all())

@@ -16,6 +16,7 @@ pub mod jsonl;
 pub mod key;
 pub mod location;
 pub mod postgres;
+pub(crate) mod private;
 pub mod read;
 pub mod reader;
 pub mod record;

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use crate::error::Result;
 use crate::ledger::CallRecord;
 use crate::store::jsonl::{JsonlLedger, JsonlReader};
+use crate::store::private::{open_private, private_dir};
 use crate::store::{Shared, TimeRange};
 
 use super::{describe, OpenError, PgLedger, PgUrl};
@@ -115,28 +116,6 @@ struct Spool {
     /// This process's own spool appends through the JSONL backend.
     writer: Option<JsonlLedger>,
     records: u64,
-}
-
-fn private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut b = std::fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        b.mode(0o700);
-    }
-    b.create(dir)
-}
-
-fn open_private(path: &Path) -> std::io::Result<File> {
-    let mut o = OpenOptions::new();
-    o.create(true).read(true).append(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    o.open(path)
 }
 
 /// A PostgreSQL ledger's writing side: its connection when there is one, and its spools.
