@@ -107,6 +107,7 @@ def test_every_field_round_trips(tmp_path: Path, name: str, durability: str) -> 
         "dropped": 0,
         "failed": 0,
         "spooled": 0,
+        "rejected": 0,
         "backend_down": False,
     }
 
