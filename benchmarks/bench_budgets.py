@@ -12,10 +12,13 @@ handler, one thread and two threads sharing one handler, as ratios to OpenAICall
 another (start + end timed per call), with no budgets, in-process budgets and the same budgets
 shared through Redis (`--redis URL`, default redis://127.0.0.1:6379/0, under a throw-away key
 prefix that is deleted afterwards): calls per second over all processes, and each call's
-latency p50 / p99, and what the budgets add to it.
+latency p50 / p99, and what the budgets add to it. With `--rate R` the processes do not run
+flat out: together they start R calls per second (each process on its own schedule, sleeping
+between calls), so the latency is what a call pays at that load rather than in the queue of a
+saturated two-core machine; the run reports whether the rate was held.
 
 Run: python benchmarks/bench_budgets.py [--calls N] [--repeat R]
-     python benchmarks/bench_budgets.py --across 4 [--calls N] [--redis URL]
+     python benchmarks/bench_budgets.py --across 4 [--calls N] [--redis URL] [--rate R]
 Build the extension with `maturin develop --release` first.
 """
 
@@ -59,7 +62,7 @@ def budgets(cut: bool = False) -> list[Budget]:
     ]
 
 
-def worker(mode: str, calls: int, url: str, prefix: str) -> None:
+def worker(mode: str, calls: int, url: str, prefix: str, rate: float) -> None:
     """One process of `--across`: `calls` calls, each start + end timed; prints a JSON line."""
     kw: dict[str, Any] = {}
     if mode != "none":
@@ -79,8 +82,14 @@ def worker(mode: str, calls: int, url: str, prefix: str) -> None:
         t.on_chat_model_start({}, MESSAGES, run_id=rid, **KW)  # type: ignore[arg-type]
         t.on_llm_end(result, run_id=rid)
     ids = [uuid.uuid4() for _ in range(calls)]
+    period = 1e9 / rate if rate > 0 else 0.0
     begin = time.perf_counter()
-    for rid in ids:
+    start_ns = time.perf_counter_ns()
+    for i, rid in enumerate(ids):
+        if period:
+            ahead = start_ns + i * period - time.perf_counter_ns()
+            if ahead > 0:
+                time.sleep(ahead / 1e9)
         a = time.perf_counter_ns()
         t.on_chat_model_start({}, MESSAGES, run_id=rid, **KW)  # type: ignore[arg-type]
         t.on_llm_end(result, run_id=rid)
@@ -99,6 +108,7 @@ def across(args: argparse.Namespace) -> None:
         for mode in ("none", "in-process", "redis"):
             cmd = [sys.executable, __file__, "--worker", mode, "--calls", str(args.calls)]
             cmd += ["--redis", args.redis, "--prefix", prefix]
+            cmd += ["--rate", str(args.rate / args.across if args.rate else 0)]
             procs = [
                 subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(args.across)
             ]
@@ -118,9 +128,10 @@ def across(args: argparse.Namespace) -> None:
                 r.delete(*keys[i : i + 500])
         except ImportError:
             print(f"(delete the keys {{{prefix}}}:* by hand: no redis package)")
+    paced = f", paced to {args.rate:.0f} calls/s in all" if args.rate else ", flat out"
     print(
-        f"{args.across} processes x {args.calls} calls (start + end, three budgets), each "
-        "call timed; added = minus the same without budgets"
+        f"{args.across} processes x {args.calls} calls (start + end, three budgets){paced}, "
+        "each call timed; added = minus the same without budgets"
     )
     print(
         f"{'budgets':<12} {'calls/s':>9} {'p50 us':>8} {'p99 us':>8} {'added p50':>10} {'added p99':>10}"
@@ -131,6 +142,13 @@ def across(args: argparse.Namespace) -> None:
             f"{mode:<12} {rate:>9.0f} {p50:>8.1f} {p99:>8.1f} "
             f"{p50 - base[1]:>10.1f} {p99 - base[2]:>10.1f}"
         )
+    if args.rate:
+        slow = [mode for mode, (rate, _, _) in rows.items() if rate < 0.98 * args.rate]
+        print(
+            f"rate held ({args.rate:.0f} calls/s within 2%) by every mode"
+            if not slow
+            else f"rate NOT held by: {', '.join(slow)} (machine saturated: latencies include queueing)"
+        )
 
 
 def main() -> None:
@@ -139,11 +157,17 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--across", type=int, default=0, help="processes (Redis vs in-process)")
     ap.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    ap.add_argument(
+        "--rate",
+        type=float,
+        default=0,
+        help="with --across: calls/s over all processes (0: flat out)",
+    )
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--prefix", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        worker(args.worker, args.calls, args.redis, args.prefix)
+        worker(args.worker, args.calls, args.redis, args.prefix, args.rate)
         return
     if args.across:
         across(args)
