@@ -147,15 +147,12 @@ pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return "(a Redis URL)".into();
     };
-    let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     let auth = if authority.contains('@') { "***@" } else { "" };
-    let path = if path.is_empty() {
-        String::new()
-    } else {
-        // A query may carry a password too (`?password=`): only the database is shown.
-        format!("/{}", path.split('?').next().unwrap_or_default())
-    };
+    // A query may carry a password too (`?password=`): only the database is shown.
+    let path = tail.split(['?', '#']).next().unwrap_or_default();
     format!("{scheme}://{auth}{host}{path}")
 }
 
@@ -223,5 +220,14 @@ mod tests {
             "redis://127.0.0.1:6379/0"
         );
         assert!(!redact("nonsense s3cret").contains("s3cret"));
+        // A query right after the host (no database) is not taken for the host.
+        assert_eq!(
+            redact("redis://cache:6379?password=s3cret"),
+            "redis://cache:6379"
+        );
+        assert_eq!(
+            redact("redis+cluster://:s3cret@a:7000,b:7001/?protocol=resp3"),
+            "redis+cluster://***@a:7000,b:7001/"
+        );
     }
 }
