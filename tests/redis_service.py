@@ -158,3 +158,119 @@ def own_redis(tmp_path: Path, _redis_server: Any) -> Iterator[OwnRedis]:
     yield server
     if server.pid is not None:
         server.kill9()
+
+
+class OwnCluster:
+    """A Redis Cluster of the test's own: `primaries` primaries, each with one replica, on free
+    ports (a node timeout of one second, so a killed primary's replica takes over within a few
+    seconds)."""
+
+    def __init__(self, directory: Path, primaries: int = 3) -> None:
+        self.dir = directory
+        self.nodes = [OwnRedis(directory / f"node{i}") for i in range(2 * primaries)]
+        self.primaries = primaries
+
+    def start(self) -> None:
+        for n in self.nodes:
+            n.dir.mkdir(parents=True, exist_ok=True)
+            pidfile = n.dir / "redis.pid"
+            subprocess.run(
+                ["redis-server", "--port", str(n.port), "--bind", "127.0.0.1"]
+                + ["--daemonize", "yes", "--dir", str(n.dir), "--pidfile", str(pidfile)]
+                + ["--save", "", "--appendonly", "no", "--logfile", str(n.dir / "redis.log")]
+                + ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
+                + ["--cluster-node-timeout", "1000", "--cluster-port", str(free_port())],
+                check=True,
+            )
+            deadline = time.monotonic() + 20
+            while not (pidfile.exists() and pidfile.read_text().strip()):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server on {n.port} did not start: {n.log()}")
+                time.sleep(0.02)
+            n.pid = int(pidfile.read_text())
+        subprocess.run(
+            ["redis-cli", "--cluster", "create"]
+            + [f"127.0.0.1:{n.port}" for n in self.nodes]
+            + ["--cluster-replicas", "1", "--cluster-yes"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        self.wait_ok(replicas=True)
+
+    def wait_ok(self, timeout: float = 30, replicas: bool = False) -> None:
+        """Until every live node says the cluster is ok and every slot has a live primary
+        (and, with `replicas`, every primary a replica in sync)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                live = [n for n in self.nodes if n.pid is not None]
+                if all(
+                    b"cluster_state:ok" in n.client().execute_command("CLUSTER", "INFO")
+                    for n in live
+                ) and self.owner_of_slot_ok(live):
+                    if not replicas or all(self.replica_online(n) for n in live):
+                        return
+            except Exception:  # noqa: BLE001 - not settled yet
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("own Redis Cluster did not become ok: " + self.nodes[0].log())
+            time.sleep(0.1)
+
+    def owner_of_slot_ok(self, live: list[OwnRedis]) -> bool:
+        ports = {n.port for n in live}
+        slots = live[0].client().execute_command("CLUSTER", "SLOTS")
+        return sum(int(s[1]) - int(s[0]) + 1 for s in slots) == 16384 and all(
+            int(s[2][1]) in ports for s in slots
+        )
+
+    def replica_online(self, node: OwnRedis) -> bool:
+        """`node` is a replica, or a primary whose replica is connected and in sync."""
+        info = node.client().info("replication")
+        return info["role"] != "master" or (
+            info.get("connected_slaves") == 1 and info["slave0"]["state"] == "online"
+        )
+
+    def owner(self, key: str) -> OwnRedis:
+        """The node that is the primary of `key`'s slot now."""
+        c = next(n for n in self.nodes if n.pid is not None).client()
+        slot = int(c.execute_command("CLUSTER", "KEYSLOT", key))
+        for lo, hi, primary, *_ in c.execute_command("CLUSTER", "SLOTS"):
+            if int(lo) <= slot <= int(hi):
+                port = int(primary[1])
+                return next(n for n in self.nodes if n.port == port)
+        raise RuntimeError(f"no node serves slot {slot}")
+
+    def other_primary(self, node: OwnRedis) -> OwnRedis:
+        """A live primary other than `node`."""
+        return next(
+            n
+            for n in self.nodes
+            if n is not node
+            and n.pid is not None
+            and n.client().execute_command("ROLE")[0] == b"master"
+        )
+
+    def url(self, *seeds: OwnRedis) -> str:
+        """A `redis+cluster://` URL naming `seeds` (default: every node)."""
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in seeds or self.nodes)
+
+    def stop(self) -> None:
+        for n in self.nodes:
+            if n.pid is not None:
+                n.kill9()
+
+
+@pytest.fixture
+def own_cluster(tmp_path: Path, _redis_server: Any) -> Iterator[OwnCluster]:
+    """A Redis Cluster of three primaries and three replicas on free ports; killed after the
+    test."""
+    for tool in ("redis-server", "redis-cli"):
+        if shutil.which(tool) is None:
+            _missing(f"{tool} is not installed")
+    cluster = OwnCluster(tmp_path / "own-cluster")
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()

@@ -5,6 +5,7 @@ data, seeding a missing window from the ledger. See docs/hosts.md."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -28,7 +29,7 @@ from llmledger import (
     ledger_summary,
 )
 from llmledger.testing import UsageFakeChatModel
-from redis_service import OwnRedis
+from redis_service import OwnCluster, OwnRedis
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="redis-server, SIGKILL")
 
@@ -572,3 +573,119 @@ def test_outage_settlements_are_spooled_and_applied_once_even_after_the_process_
     v.flush()
     assert (v.budget_store_info() or {})["replayed_settlements"] == 4
     assert redis_spent(v) == PER_CALL * (3 + 2 + 4 + 2 + 1)
+
+
+def test_a_redis_cluster_shares_one_exact_budget_across_four_processes(
+    own_cluster: OwnCluster, tmp_path: Path
+) -> None:
+    prefix = f"llmledger-test-{uuid.uuid4().hex[:12]}"
+    owner = own_cluster.owner("{" + prefix + "}")
+    # The URL names one primary that does not serve the prefix's slot: the client must follow
+    # the cluster's redirection to the one that does.
+    other = own_cluster.other_primary(owner)
+    url = own_cluster.url(other)
+    db = tmp_path / "race.db"
+    calls = 60
+    limit = PER_CALL * calls + PER_CALL / 2
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(RACER), url, prefix, str(db), str(limit), "8"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    admitted = [tuple(map(int, o[0].split())) for o in outs]
+    assert sum(a for a, _, _ in admitted) == calls
+    assert all(open_ == 0 and errors == 0 for _, open_, errors in admitted)
+    t = tracker(url, prefix, [Budget.daily(limit, per="user_id")])
+    s = state(t, "racer")
+    assert s["reserved"] == 0
+    assert s["spent"] == PER_CALL * calls == ledger_spent(db, "racer")
+    # Every key is on the slot's primary (and its replica), none on the other primaries.
+    assert owner.client().keys("{" + prefix + "}:*")
+    assert not other.client().keys("{" + prefix + "}:*")
+
+
+def test_a_single_server_url_at_a_cluster_node_says_to_name_the_cluster(
+    own_cluster: OwnCluster, ledger_log: pytest.LogCaptureFixture
+) -> None:
+    prefix = f"llmledger-test-{uuid.uuid4().hex[:12]}"
+    owner = own_cluster.owner("{" + prefix + "}")
+    other = own_cluster.other_primary(owner)
+    t = tracker(other.url, prefix, [Budget.daily(1)], budget_timeout=0.5)
+    call(t)  # open: the call goes on, unchecked
+    info = t.budget_store_info()
+    assert info is not None and info["admitted_unchecked"] == 1
+    logged = " ".join(r.getMessage() for r in ledger_log.records)
+    assert "node of a Redis Cluster" in logged and "redis+cluster://" in logged, logged
+    with pytest.raises(ValueError, match="database other than 0"):
+        CostTracker(budgets=[Budget.daily(1)], budget_store=own_cluster.url(other) + "/3")
+
+
+def test_a_cluster_failover_loses_nothing_and_counts_nothing_twice(
+    own_cluster: OwnCluster, tmp_path: Path
+) -> None:
+    prefix = f"llmledger-test-{uuid.uuid4().hex[:12]}"
+    db = tmp_path / "costs.db"
+    budgets = [Budget.daily(1, per="user_id")]
+    t = tracker(own_cluster.url(), prefix, budgets, store=db, budget_timeout=0.3)
+    for _ in range(3):
+        call(t)
+    t.flush()
+    owner = own_cluster.owner("{" + prefix + "}")
+    # Replication is asynchronous: Redis itself may lose a primary's last writes when it
+    # dies. Wait until its replica has them, so the test sees what llmledger does.
+    assert owner.client().execute_command("WAIT", 1, 1500) == 1
+    owner.kill9()
+    for _ in range(2):
+        call(t)  # the primary is gone and its replica not yet promoted: admitted unchecked
+    t.flush()
+    info = t.budget_store_info()
+    assert info is not None and info["admitted_unchecked"] >= 1
+    own_cluster.wait_ok()  # the replica has taken over the slot
+    assert own_cluster.owner("{" + prefix + "}") is not owner
+    time.sleep(1.2)  # past the retry pause
+    for _ in range(2):
+        call(t)  # replays what was queued, then its own
+    t.flush()
+    info = t.budget_store_info()
+    assert info is not None and info["pending_settlements"] == 0
+    assert redis_spent(t) == PER_CALL * 7 == ledger_spent(db)
+
+
+def test_a_forked_child_opens_its_own_redis_connections(redis_url: str, redis_prefix: str) -> None:
+    # The parent's pooled connections are copied into a child by fork: were both to use one,
+    # each would read replies meant for the other. So the parent's calls (alice, her budget
+    # spent) must all be refused and the child's (bob) all admitted, each reading its own.
+    n = 30
+    t = tracker(redis_url, redis_prefix, [Budget.daily(PER_CALL * n + PER_CALL / 2, per="user_id")])
+    for _ in range(n):
+        call(t, "alice")
+    t.flush()
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+            for _ in range(n):
+                call(t, "bob")
+            t.flush()
+            code = 0 if t.internal_errors == 0 and t.blocked_calls == 0 else 2
+        finally:
+            os._exit(code)
+    refused = 0
+    for _ in range(n):
+        try:
+            call(t, "alice")
+        except BudgetExceededError:
+            refused += 1
+    _, status = os.waitpid(pid, 0)
+    t.flush()
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert refused == n and t.internal_errors == 0
+    info = t.budget_store_info()
+    assert info is not None and info["admitted_unchecked"] == 0 and info["errors"] == 0
+    assert redis_spent(t, "alice") == redis_spent(t, "bob") == PER_CALL * n

@@ -242,7 +242,8 @@ class CostTracker(_LangChainHooks):
             `BudgetExceededError` there, before any request is sent. The reservation is
             settled to the real cost at the end. With `store=`, the current windows resume
             from the ledger.
-        budget_store: `"redis://host:6379/0"` (or `rediss://`, with `user:password@`) shares
+        budget_store: `"redis://host:6379/0"` (or `rediss://`, with `user:password@`; a
+            Redis Cluster as `"redis+cluster://host:port[,host:port...]"`) shares
             every budget window among all processes and hosts naming the same Redis, prefix
             and budgets (same names): one atomic script reserves each call in every budget it
             belongs to, settles it once by run id, and fires each threshold once per window

@@ -659,10 +659,14 @@ pub fn shared_settings(
         return Ok(None);
     };
     let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
-    if !matches!(scheme.as_deref(), Some("redis" | "rediss")) {
+    if !matches!(
+        scheme.as_deref(),
+        Some("redis" | "rediss" | "redis+cluster" | "rediss+cluster")
+    ) {
         return Err(PyValueError::new_err(
             "budget_store must be a redis:// (or rediss://) URL such as \
-             'redis://127.0.0.1:6379/0'",
+             'redis://127.0.0.1:6379/0', or redis+cluster://host:port[,host:port…] for a Redis \
+             Cluster",
         ));
     }
     let mut s = RedisSettings::new(url);

@@ -9,6 +9,7 @@
 //! computes a window from its estimate of that clock, and the script sends it back when the
 //! estimate put a call in the wrong calendar window. See `docs/hosts.md`.
 
+mod conn;
 mod keys;
 mod pending;
 mod settler;
@@ -33,6 +34,7 @@ use super::{
     assign_names, Alert, AlertKind, Budget, BudgetExceeded, BudgetState, CallScope, ReservationId,
     Window,
 };
+use conn::{Client, Conn};
 use keys::{redact, KeyValue, Keys, WindowSpec};
 use pending::{Pending, PendingQueue};
 use settler::Outbox;
@@ -144,8 +146,9 @@ struct Inner {
     defs: Vec<Budget>,
     settings: RedisSettings,
     shown_url: String,
-    client: redis::Client,
-    pool: Mutex<Vec<redis::Connection>>,
+    client: Client,
+    /// Idle connections, and the process they were opened by (a forked child opens its own).
+    pool: Mutex<(u32, Vec<Conn>)>,
     script: redis::Script,
     keys: Keys,
     ledger: Option<SharedLedger>,
@@ -208,13 +211,7 @@ impl Inner {
         }
         assign_names(&mut budgets);
         let shown_url = redact(&settings.url);
-        let client = redis::Client::open(settings.url.as_str()).map_err(|e| {
-            Error::InvalidArgument(format!(
-                "budget_store='{shown_url}' is not a Redis URL llmledger can use ({:?}): use \
-                 redis://[user:password@]host:port/db",
-                e.kind()
-            ))
-        })?;
+        let client = Client::open(&settings.url, &shown_url, settings.timeout)?;
         if settings.prefix.is_empty() || settings.prefix.contains(['{', '}']) {
             return Err(Error::InvalidArgument(format!(
                 "budget_prefix='{}' must be non-empty text without '{{' or '}}'",
@@ -228,7 +225,7 @@ impl Inner {
             shown_url,
             settings,
             client,
-            pool: Mutex::new(Vec::new()),
+            pool: Mutex::new((std::process::id(), Vec::new())),
             script: redis::Script::new(LUA),
             ledger,
             held: Mutex::new(HashMap::new()),
@@ -313,21 +310,33 @@ impl Inner {
         self.has_messages.store(true, Ordering::Release);
     }
 
-    fn connection(&self) -> redis::RedisResult<redis::Connection> {
-        if let Some(c) = self.pool.lock().pop() {
-            return Ok(c);
+    fn connection(&self) -> redis::RedisResult<Conn> {
+        {
+            let mut pool = self.pool.lock();
+            let pid = std::process::id();
+            if pool.0 != pid {
+                // Forked: the parent's connections are its own (their replies would be read
+                // by two processes).
+                *pool = (pid, Vec::new());
+            }
+            if let Some(c) = pool.1.pop() {
+                return Ok(c);
+            }
         }
-        let c = self
-            .client
-            .get_connection_with_timeout(self.settings.timeout)?;
-        c.set_read_timeout(Some(self.settings.timeout))?;
-        c.set_write_timeout(Some(self.settings.timeout))?;
-        Ok(c)
+        self.client.connect(self.settings.timeout)
+    }
+
+    /// Gives a connection that worked back to the pool (unless opened before a fork).
+    fn give_back(&self, c: Conn) {
+        let mut pool = self.pool.lock();
+        if pool.0 == std::process::id() {
+            pool.1.push(c);
+        }
     }
 
     /// Runs the script with `keys` and `args`, or says why it could not.
     fn run(&self, keys: &[String], args: &[String]) -> std::result::Result<Reply, Failure> {
-        self.exec(|c| self.invocation(keys, args).invoke(c))
+        self.exec(|c| c.invoke(&self.invocation(keys, args)))
     }
 
     /// The script's invocation with `keys` and `args`.
@@ -346,7 +355,7 @@ impl Inner {
     /// not; keeps the reachable / unreachable state and its messages.
     fn exec<T>(
         &self,
-        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+        f: impl FnOnce(&mut Conn) -> redis::RedisResult<T>,
     ) -> std::result::Result<T, Failure> {
         if let Some(until) = *self.down_until.lock() {
             if Instant::now() < until {
@@ -358,7 +367,7 @@ impl Inner {
         let result = self.connection().and_then(|mut c| {
             let r = f(&mut c);
             if r.is_ok() {
-                self.pool.lock().push(c);
+                self.give_back(c);
             }
             r
         });
@@ -378,7 +387,7 @@ impl Inner {
             Err(e) => {
                 self.errors.fetch_add(1, Ordering::Relaxed);
                 *self.down_until.lock() = Some(Instant::now() + RETRY_AFTER);
-                let what = e.to_string();
+                let what = format!("{e}{}", conn::hint(&e));
                 if self.reachable.swap(false, Ordering::AcqRel) {
                     let then = match self.settings.on_error {
                         OnBackendError::Open => "calls go on unchecked (budget_backend_error='open') and are settled when it is back",

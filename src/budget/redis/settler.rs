@@ -7,12 +7,11 @@
 //! Alerts of a settlement applied later are handed to the tracker by the next end hook, or
 //! by `flush()` / `close()`, which first wait until every queued settlement is applied.
 
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Utc};
-use parking_lot::{Condvar, Mutex};
 
 use crate::error::Result;
 use crate::money::Decimal;
@@ -33,20 +32,65 @@ struct Queue {
     stop: bool,
     /// The settler waits for a first settlement (a push must wake it).
     sleeping: bool,
+    /// The fork generation the queue belongs to (see [`Outbox::lock`]).
+    generation: u64,
 }
 
 /// Settlements waiting to be sent, and the alerts of those applied.
+///
+/// The queue and its condition variables are the standard library's (futex words), not
+/// parking_lot's: the settler thread waits on them most of its life, and a parking_lot wait
+/// leaves the thread in a process-wide table of parked threads that a forked child copies
+/// and would then walk (a crash seen in the child's first wait).
 #[derive(Default)]
 pub(super) struct Outbox {
     queue: Mutex<Queue>,
     wake: Condvar,
     idle: Condvar,
-    alerts: Mutex<Vec<Alert>>,
+    alerts: parking_lot::Mutex<Vec<Alert>>,
 }
 
 impl Outbox {
+    /// The queue, locked. In a forked child, first emptied of what the parent had queued or
+    /// in flight: the parent applies its own settlements.
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        let mut q = self
+            .queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let generation = crate::fork::generation();
+        if q.generation != generation {
+            *q = Queue {
+                generation,
+                ..Queue::default()
+            };
+        }
+        q
+    }
+
+    /// Waits on `cv` (for at most `limit`), the queue unlocked meanwhile.
+    fn wait<'a>(
+        cv: &Condvar,
+        q: MutexGuard<'a, Queue>,
+        limit: Option<StdDuration>,
+    ) -> (MutexGuard<'a, Queue>, bool) {
+        match limit {
+            None => (
+                cv.wait(q)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+                false,
+            ),
+            Some(d) => {
+                let (q, r) = cv
+                    .wait_timeout(q, d)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                (q, r.timed_out())
+            }
+        }
+    }
+
     pub fn push(&self, p: Pending) {
-        let mut q = self.queue.lock();
+        let mut q = self.lock();
         q.items.push(p);
         // Only a sleeping settler needs waking: one lingering sends this too.
         if q.sleeping {
@@ -58,7 +102,7 @@ impl Outbox {
 
     /// Everything queued, taken out (and counted in flight until `done`).
     pub fn take(&self) -> Vec<Pending> {
-        let mut q = self.queue.lock();
+        let mut q = self.lock();
         if q.items.is_empty() {
             return Vec::new();
         }
@@ -67,7 +111,7 @@ impl Outbox {
     }
 
     fn done(&self) {
-        let mut q = self.queue.lock();
+        let mut q = self.lock();
         q.in_flight = q.in_flight.saturating_sub(1);
         if q.in_flight == 0 {
             self.idle.notify_all();
@@ -78,11 +122,14 @@ impl Outbox {
     /// `limit`): a process's next reservation never overtakes its own earlier settlements,
     /// so it never sees its own finished calls as still reserved.
     pub fn take_in_order(&self, limit: StdDuration) -> Vec<Pending> {
-        let mut q = self.queue.lock();
+        let mut q = self.lock();
         if q.in_flight > 0 {
             let until = Instant::now() + limit;
             while q.in_flight > 0 {
-                if self.idle.wait_until(&mut q, until).timed_out() {
+                let left = until.saturating_duration_since(Instant::now());
+                let (g, timed_out) = Self::wait(&self.idle, q, Some(left));
+                q = g;
+                if timed_out {
                     break;
                 }
             }
@@ -97,13 +144,16 @@ impl Outbox {
     /// Waits (at most `limit`) until nothing is queued or in flight.
     fn wait_idle(&self, limit: StdDuration) {
         let until = Instant::now() + limit;
-        let mut q = self.queue.lock();
+        let mut q = self.lock();
         while q.in_flight > 0 || !q.items.is_empty() {
             if q.in_flight == 0 {
                 // Queued, not taken: the caller sends it.
                 return;
             }
-            if self.idle.wait_until(&mut q, until).timed_out() {
+            let left = until.saturating_duration_since(Instant::now());
+            let (g, timed_out) = Self::wait(&self.idle, q, Some(left));
+            q = g;
+            if timed_out {
                 return;
             }
         }
@@ -162,8 +212,7 @@ impl Inner {
         batch: Vec<Pending>,
         extra: Option<(&[String], &[String])>,
     ) -> std::result::Result<Reply, Failure> {
-        let mut pipe = redis::pipe();
-        pipe.ignore_errors();
+        let mut calls: Vec<(Vec<String>, Vec<String>)> = Vec::with_capacity(batch.len() + 1);
         let mut sent: Vec<(Pending, Vec<WindowSpec>)> = Vec::with_capacity(batch.len());
         let t = self.redis_now();
         for p in batch {
@@ -172,13 +221,15 @@ impl Inner {
             let mut args = self.head("settle", &p.run, &amount, p.parts.len());
             args[9] = ms(p.at).to_string();
             let windows = self.add_parts(&p.parts, t, &mut keys, &mut args);
-            pipe.invoke_script(&self.invocation(&keys, &args));
+            calls.push((keys, args));
             sent.push((p, windows));
         }
+        let mut invocations: Vec<redis::ScriptInvocation<'_>> =
+            calls.iter().map(|(k, a)| self.invocation(k, a)).collect();
         if let Some((k, a)) = extra {
-            pipe.invoke_script(&self.invocation(k, a));
+            invocations.push(self.invocation(k, a));
         }
-        let results: Vec<redis::RedisResult<Reply>> = match self.exec(|c| pipe.query(c)) {
+        let results = match self.exec(|c| c.pipeline(&invocations, &self.script)) {
             Ok(r) => r,
             Err(f) => {
                 for (p, _) in sent {
@@ -228,18 +279,24 @@ impl Inner {
 /// than a round trip are batched), until told to stop with nothing left.
 fn settler(inner: &Inner) {
     loop {
-        let batch = {
-            let mut q = inner.outbox.queue.lock();
+        {
+            let mut q = inner.outbox.lock();
             while q.items.is_empty() && !q.stop {
                 q.sleeping = true;
-                inner.outbox.wake.wait(&mut q);
+                q = Outbox::wait(&inner.outbox.wake, q, None).0;
             }
             q.sleeping = false;
+        }
+        // From here to the batch applied: a fork waits (the child must not copy the queue,
+        // the connection pool or the budgets' locks held by this thread, which it has not).
+        let _work = crate::fork::hook_work();
+        let batch = {
+            let mut q = inner.outbox.lock();
             if !q.stop {
                 // A moment for the process's next call to take the settlement along in its
                 // own round trip (and for more calls' settlements to join the batch); a
                 // process making calls back to back wakes this thread once per LINGER.
-                let _ = inner.outbox.wake.wait_for(&mut q, LINGER);
+                q = Outbox::wait(&inner.outbox.wake, q, Some(LINGER)).0;
             }
             if q.items.is_empty() {
                 if q.stop {
@@ -258,7 +315,7 @@ fn settler(inner: &Inner) {
 pub struct RedisBudgets {
     inner: Arc<Inner>,
     /// The settler thread and the fork generation it was started in.
-    settler: Mutex<Option<(u64, JoinHandle<()>)>>,
+    settler: parking_lot::Mutex<Option<(u64, JoinHandle<()>)>>,
 }
 
 impl RedisBudgets {
@@ -272,7 +329,7 @@ impl RedisBudgets {
     ) -> Result<RedisBudgets> {
         Ok(RedisBudgets {
             inner: Arc::new(Inner::new(budgets, settings, ledger)?),
-            settler: Mutex::new(None),
+            settler: parking_lot::Mutex::new(None),
         })
     }
 
@@ -315,7 +372,7 @@ impl RedisBudgets {
 impl Drop for RedisBudgets {
     fn drop(&mut self) {
         {
-            let mut q = self.inner.outbox.queue.lock();
+            let mut q = self.inner.outbox.lock();
             q.stop = true;
             q.sleeping = false;
         }
