@@ -689,3 +689,56 @@ def test_a_forked_child_opens_its_own_redis_connections(redis_url: str, redis_pr
     info = t.budget_store_info()
     assert info is not None and info["admitted_unchecked"] == 0 and info["errors"] == 0
     assert redis_spent(t, "alice") == redis_spent(t, "bob") == PER_CALL * n
+
+
+def test_a_window_rolls_over_by_redis_time_with_fresh_spend_and_thresholds(
+    redis_url: str, redis_prefix: str
+) -> None:
+    # A real boundary, by the Redis server's clock (the tests cannot move it): a minute
+    # window, the test waiting for the next minute (at most a minute).
+    import redis
+
+    r = redis.Redis.from_url(redis_url)
+
+    def redis_now() -> float:
+        s, us = r.time()
+        return s + us / 1e6
+
+    alerts: list[BudgetAlert] = []
+    budgets = [Budget(PER_CALL * 2, window="minute", per="user_id", alert_at=[0.5])]
+    kw: dict[str, Any] = {"on_alert": alerts.append, "log_alerts": False}
+    if redis_now() % 60 > 52:  # too close to the end of this minute for the first half
+        time.sleep(60.5 - redis_now() % 60)
+    a = tracker(redis_url, redis_prefix, budgets, **kw)
+    b = tracker(redis_url, redis_prefix, budgets, **kw)
+    first = int(redis_now() // 60) * 60
+    call(a)
+    call(b)
+    b.flush()
+    with pytest.raises(BudgetExceededError):
+        call(a)
+    assert state(a)["spent"] == PER_CALL * 2
+    old = [k for k in r.scan_iter(match="{" + redis_prefix + "}:w:*")]
+    assert old and all(f":c{first}" in k.decode() for k in old), old
+    # The old window's counters expire by themselves: after its end, a lease and the grace.
+    lease_ms, grace_ms = 600_000, 3_600_000
+    for k in old:
+        left = r.pttl(k)
+        assert 0 < left <= (first + 60 - redis_now()) * 1000 + lease_ms + grace_ms + 2000
+    time.sleep(first + 60.3 - redis_now())  # the next minute, by Redis's clock
+    # A new window: nothing spent in it, room for two calls again, and its 50 % threshold
+    # fires again (once, for both trackers).
+    for t in (a, b):  # no counter of alice's in the new window yet
+        assert [x for x in t.budgets() if x["value"] == "alice" and x["spent"]] == []
+    call(b)
+    call(a)
+    a.flush()
+    with pytest.raises(BudgetExceededError):
+        call(b)
+    a.flush()
+    b.flush()
+    assert state(b)["spent"] == PER_CALL * 2
+    new = {k for k in r.scan_iter(match="{" + redis_prefix + "}:w:*")} - set(old)
+    assert new and all(f":c{first + 60}" in k.decode() for k in new), new
+    kinds = sorted((x.kind, str(x.threshold)) for x in alerts)
+    assert kinds == [("blocked", "1"), ("blocked", "1"), ("threshold", "0.5"), ("threshold", "0.5")]
