@@ -353,16 +353,14 @@ print(len(admitted), t.open_reservations, t.internal_errors, flush=True)
 """
 
 
-def test_four_processes_of_eight_threads_never_overrun_an_exact_budget(
-    redis_url: str, redis_prefix: str, tmp_path: Path
-) -> None:
-    db = tmp_path / "race.db"
-    calls = 100
+def race(url: str, prefix: str, db: Path, calls: int) -> None:
+    """Four processes of eight threads call against one per-user budget with room for exactly
+    `calls` calls: exactly that many are admitted, no reservation is left, and the shared
+    window's spend equals the ledger's."""
     limit = PER_CALL * calls + PER_CALL / 2
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", textwrap.dedent(RACER), redis_url, redis_prefix, str(db)]
-            + [str(limit), "8"],
+            [sys.executable, "-c", textwrap.dedent(RACER), url, prefix, str(db), str(limit), "8"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -374,10 +372,16 @@ def test_four_processes_of_eight_threads_never_overrun_an_exact_budget(
     admitted = [tuple(map(int, o[0].split())) for o in outs]
     assert sum(a for a, _, _ in admitted) == calls
     assert all(open_ == 0 and errors == 0 for _, open_, errors in admitted)
-    t = tracker(redis_url, redis_prefix, [Budget.daily(limit, per="user_id")])
+    t = tracker(url, prefix, [Budget.daily(limit, per="user_id")])
     s = state(t, "racer")
     assert s["reserved"] == 0
     assert s["spent"] == PER_CALL * calls == ledger_spent(db, "racer")
+
+
+def test_four_processes_of_eight_threads_never_overrun_an_exact_budget(
+    redis_url: str, redis_prefix: str, tmp_path: Path
+) -> None:
+    race(redis_url, redis_prefix, tmp_path / "race.db", 100)
 
 
 def test_budget_store_needs_budgets_and_a_redis_url() -> None:
@@ -583,28 +587,7 @@ def test_a_redis_cluster_shares_one_exact_budget_across_four_processes(
     # The URL names one primary that does not serve the prefix's slot: the client must follow
     # the cluster's redirection to the one that does.
     other = own_cluster.other_primary(owner)
-    url = own_cluster.url(other)
-    db = tmp_path / "race.db"
-    calls = 60
-    limit = PER_CALL * calls + PER_CALL / 2
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", textwrap.dedent(RACER), url, prefix, str(db), str(limit), "8"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(4)
-    ]
-    outs = [p.communicate(timeout=120) for p in procs]
-    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
-    admitted = [tuple(map(int, o[0].split())) for o in outs]
-    assert sum(a for a, _, _ in admitted) == calls
-    assert all(open_ == 0 and errors == 0 for _, open_, errors in admitted)
-    t = tracker(url, prefix, [Budget.daily(limit, per="user_id")])
-    s = state(t, "racer")
-    assert s["reserved"] == 0
-    assert s["spent"] == PER_CALL * calls == ledger_spent(db, "racer")
+    race(own_cluster.url(other), prefix, tmp_path / "race.db", 60)
     # Every key is on the slot's primary (and its replica), none on the other primaries.
     assert owner.client().keys("{" + prefix + "}:*")
     assert not other.client().keys("{" + prefix + "}:*")
