@@ -16,10 +16,12 @@ over a ledger of 1 million calls next to the same group-by as a plain sqlite3 qu
    Each row also gives the CPU this process used per call (the hooks and the writer thread;
    the database server's CPU is not in it): where a store's wall time goes beyond the
    memory-only loop is its writer (JSONL, SQLite) or its writer plus the server (PostgreSQL).
+   Run ids are time-ordered UUIDv7, as LangChain 1.x makes them (`--run-ids uuid4`: random
+   ones, the unique run-id index's worst case).
 
 Run: python benchmarks/bench_store.py [--calls N] [--sync-calls N] [--ledger-calls N]
      [--ledger PATH] [--repeat R] [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
-     [--processes P]
+     [--processes P] [--run-ids uuid7|uuid4]
 Build the extension with `maturin develop --release` first (`make bench`).
 """
 
@@ -43,7 +45,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_on_llm_end import realistic_result  # noqa: E402
+from langchain_core.utils.uuid import uuid7  # noqa: E402
 from llmledger import CostTracker, _core  # noqa: E402
+
+# LangChain 1.x's callback manager makes time-ordered UUIDv7 run ids; random v4 ids (older
+# versions, or an application's own) are the ledger indexes' worst case.
+RUN_IDS: dict[str, Callable[[], uuid.UUID]] = {"uuid7": uuid7, "uuid4": uuid.uuid4}
 
 MODELS = ["gpt-4o-mini", "gpt-4o", "gpt-4.1", "o4-mini", "claude-sonnet-4-5"]
 
@@ -59,9 +66,11 @@ def results() -> list[Any]:
     return out
 
 
-def drive(t: CostTracker, n: int, res: list[Any]) -> float:
-    """n calls (start + end) through `t`; seconds until the ledger has them all."""
-    ids = [uuid.uuid4() for _ in range(n)]
+def drive(t: CostTracker, n: int, res: list[Any], run_ids: str) -> float:
+    """n calls (start + end) through `t`, with run ids of the kind `run_ids`; seconds until the
+    ledger has them all."""
+    make = RUN_IDS[run_ids]
+    ids = [make() for _ in range(n)]
     metas = [{"user_id": f"user-{i % 1000}", "session_id": f"s-{i % 97}"} for i in range(1000)]
     start_kw: dict[str, Any] = {"invocation_params": {"model": "x"}}
     t0 = time.perf_counter()
@@ -98,7 +107,7 @@ def records_per_second(args: argparse.Namespace, tmp: Path) -> None:
                 store = args.postgres
             t = CostTracker(store=store, durability=durability, max_records=0)
             cpu0 = time.process_time()
-            times.append(drive(t, n, res))
+            times.append(drive(t, n, res, args.run_ids))
             cpus.append(time.process_time() - cpu0)
             info = t.store_info()
             t.close()
@@ -110,7 +119,7 @@ def records_per_second(args: argparse.Namespace, tmp: Path) -> None:
             times = []
             for rep in range(args.repeat):
                 store = args.postgres if kind == "pg" else str(tmp / f"mp{rep}")
-                times.append(processes_drive(store, kind, args.processes, args.calls))
+                times.append(processes_drive(store, kind, args.processes, args.calls, args.run_ids))
             rows.append(
                 (
                     f"{label}, {args.processes} procs",
@@ -120,7 +129,10 @@ def records_per_second(args: argparse.Namespace, tmp: Path) -> None:
                 )
             )
     base = rows[0][1] / rows[0][2]
-    print(f"\nRecords per second through the store (median of {args.repeat}; start + end + flush)")
+    print(
+        f"\nRecords per second through the store (median of {args.repeat}; start + end + flush; "
+        f"run ids {args.run_ids})"
+    )
     print(
         f"{'case':<30} {'calls':>9} {'records/s':>12} {'us/call':>9} {'cpu us/call':>12} "
         f"{'vs memory':>10}"
@@ -133,12 +145,12 @@ def records_per_second(args: argparse.Namespace, tmp: Path) -> None:
         )
 
 
-def _one_process(store: str, n: int, barrier: Any, out: Any) -> None:
+def _one_process(store: str, n: int, run_ids: str, barrier: Any, out: Any) -> None:
     t = CostTracker(store=store, durability="batch", max_records=0)
     res = results()
     barrier.wait()
     t0 = time.time()
-    drive(t, n, res)
+    drive(t, n, res, run_ids)
     t1 = time.time()
     info = t.store_info()
     t.close()
@@ -146,7 +158,7 @@ def _one_process(store: str, n: int, barrier: Any, out: Any) -> None:
     out.put((t0, t1))
 
 
-def processes_drive(store: str, kind: str, procs: int, calls: int) -> float:
+def processes_drive(store: str, kind: str, procs: int, calls: int, run_ids: str) -> float:
     """`calls` split over `procs` processes, each with its own tracker (one PostgreSQL ledger,
     or one SQLite file each): seconds from the first start to the last flush."""
     ctx = multiprocessing.get_context("spawn")
@@ -155,7 +167,7 @@ def processes_drive(store: str, kind: str, procs: int, calls: int) -> float:
     ps = []
     for i in range(procs):
         s = store if kind == "pg" else f"{store}-{i}.db"
-        ps.append(ctx.Process(target=_one_process, args=(s, calls // procs, barrier, out)))
+        ps.append(ctx.Process(target=_one_process, args=(s, calls // procs, run_ids, barrier, out)))
     for p in ps:
         p.start()
     spans = [out.get(timeout=600) for _ in ps]
@@ -191,7 +203,7 @@ def build_ledger(path: Path, n: int) -> None:
     done = 0
     while done < n:
         k = min(chunk, n - done)
-        drive(t, k, res)
+        drive(t, k, res, "uuid7")
         done += k
         print(f"\r  writing the ledger: {done:,} / {n:,} calls", end="", file=sys.stderr)
     t.close()
@@ -325,6 +337,13 @@ def main() -> None:
         type=int,
         default=4,
         help="with --postgres: also this many processes writing one ledger (1: not)",
+    )
+    p.add_argument(
+        "--run-ids",
+        choices=sorted(RUN_IDS),
+        default="uuid7",
+        help="uuid7 (LangChain's, time-ordered; default) or uuid4 (random: the unique run-id "
+        "index takes each insert at a random place)",
     )
     p.add_argument("--skip-report", action="store_true")
     p.add_argument("--skip-write", action="store_true", help="only the report part")
