@@ -725,3 +725,46 @@ def test_a_window_rolls_over_by_redis_time_with_fresh_spend_and_thresholds(
     assert new and all(f":c{first + 60}" in k.decode() for k in new), new
     kinds = sorted((x.kind, str(x.threshold)) for x in alerts)
     assert kinds == [("blocked", "1"), ("blocked", "1"), ("threshold", "0.5"), ("threshold", "0.5")]
+
+
+def test_a_child_forked_during_an_outage_spools_apart_from_its_parent(
+    own_redis: OwnRedis, tmp_path: Path, redis_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spool = tmp_path / "spool"
+    monkeypatch.setenv("LLMLEDGER_SPOOL_DIR", str(spool))
+    budgets = [Budget.daily(1, per="user_id")]
+    t = tracker(own_redis.url, redis_prefix, budgets, budget_timeout=0.2)
+    for _ in range(3):
+        call(t)
+    t.flush()
+    own_redis.kill9()
+    for _ in range(2):
+        call(t)  # spooled to the parent's file
+    t.flush()
+    [parent_file] = spool.glob("redis-*.jsonl")
+    pid = os.fork()
+    if pid == 0:  # the child: two calls while Redis is down, then it dies
+        code = 1
+        try:
+            for _ in range(2):
+                call(t)
+            t.flush()
+            info = t.budget_store_info() or {}
+            code = 0 if info.get("pending_settlements") == 2 else 3  # its own two only
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert len(parent_file.read_text().splitlines()) == 2  # the child wrote a file of its own
+    [child_file] = [p for p in spool.glob("redis-*.jsonl") if p != parent_file]
+    assert len(child_file.read_text().splitlines()) == 2
+    own_redis.start(keep_data=True)
+    time.sleep(1.1)  # past the retry pause
+    call(t)  # replays the parent's two, removes the parent's file only
+    t.flush()
+    assert not parent_file.exists() and child_file.exists()
+    u = tracker(own_redis.url, redis_prefix, budgets, budget_timeout=0.2)  # adopts the child's
+    call(u)
+    u.flush()
+    assert not list(spool.glob("redis-*.jsonl"))
+    assert redis_spent(u) == PER_CALL * (3 + 2 + 2 + 1 + 1)

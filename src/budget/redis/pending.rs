@@ -26,14 +26,26 @@ pub(super) struct Pending {
 
 #[derive(Default)]
 pub(super) struct PendingQueue {
-    queue: Mutex<VecDeque<Pending>>,
+    /// The queue and the fork generation it belongs to.
+    queue: Mutex<(u64, VecDeque<Pending>)>,
     replayed: AtomicU64,
     dropped: AtomicU64,
 }
 
 impl PendingQueue {
+    /// The queue, locked. A forked child starts with none of its parent's settlements: the
+    /// parent applies them (or, if it dies first, the next tracker adopts its spool file).
+    fn lock(&self) -> parking_lot::MappedMutexGuard<'_, VecDeque<Pending>> {
+        let mut g = self.queue.lock();
+        let generation = crate::fork::generation();
+        if g.0 != generation {
+            *g = (generation, VecDeque::new());
+        }
+        parking_lot::MutexGuard::map(g, |(_, q)| q)
+    }
+
     pub fn push(&self, p: Pending) {
-        let mut q = self.queue.lock();
+        let mut q = self.lock();
         if q.len() >= MAX_PENDING {
             q.pop_front();
             self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -42,7 +54,7 @@ impl PendingQueue {
     }
 
     pub fn len(&self) -> usize {
-        self.queue.lock().len()
+        self.lock().len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -51,7 +63,7 @@ impl PendingQueue {
 
     /// Up to a batch of the oldest, taken out (`None`: nothing waits).
     pub fn take_batch(&self) -> Option<Vec<Pending>> {
-        let mut q = self.queue.lock();
+        let mut q = self.lock();
         if q.is_empty() {
             return None;
         }
@@ -64,7 +76,7 @@ impl PendingQueue {
         if left.is_empty() {
             return;
         }
-        let mut q = self.queue.lock();
+        let mut q = self.lock();
         for p in left.into_iter().rev() {
             q.push_front(p);
         }

@@ -35,6 +35,10 @@ static OPENED: AtomicU64 = AtomicU64::new(0);
 struct Own {
     path: PathBuf,
     file: File,
+    /// The fork generation that created it: a forked child has a file of its own (were it to
+    /// write into the parent's, the parent's `clear` would remove the child's settlements,
+    /// and the child's its parent's).
+    generation: u64,
 }
 
 pub(super) struct SettlementSpool {
@@ -103,6 +107,11 @@ impl SettlementSpool {
     /// Appends `p` to this tracker's file (flushed to the disk).
     pub fn append(&self, defs: &[Budget], p: &Pending) -> std::io::Result<()> {
         let mut own = self.own.lock();
+        let generation = crate::fork::generation();
+        if own.as_ref().is_some_and(|o| o.generation != generation) {
+            // The parent's file (and its lock, which the parent keeps): left to the parent.
+            *own = None;
+        }
         if own.is_none() {
             private_dir(&self.dir)?;
             let n = OPENED.fetch_add(1, Ordering::Relaxed);
@@ -111,7 +120,11 @@ impl SettlementSpool {
                 .join(format!("{}.{}-{n}.jsonl", self.key, std::process::id()));
             let file = open_private(&path)?;
             file.try_lock().map_err(std::io::Error::other)?;
-            *own = Some(Own { path, file });
+            *own = Some(Own {
+                path,
+                file,
+                generation,
+            });
         }
         let Some(o) = own.as_mut() else {
             return Ok(());
@@ -123,7 +136,9 @@ impl SettlementSpool {
     /// Empties this tracker's file: every settlement in it has been applied.
     pub fn clear(&self) {
         if let Some(o) = self.own.lock().take() {
-            let _ = std::fs::remove_file(&o.path);
+            if o.generation == crate::fork::generation() {
+                let _ = std::fs::remove_file(&o.path);
+            }
         }
     }
 
@@ -167,6 +182,44 @@ impl SettlementSpool {
 mod tests {
     use super::*;
     use crate::money::Decimal;
+
+    #[test]
+    fn a_forked_child_spools_to_a_file_of_its_own_and_leaves_the_parents() {
+        let dir = std::env::temp_dir().join(format!("llmledger-spool-fork-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut spool = SettlementSpool::new("redis://127.0.0.1:1/0", "fork-test");
+        spool.dir.clone_from(&dir);
+        let mut defs = vec![Budget::daily(Decimal::ONE).unwrap()];
+        defs[0].name = "day".into();
+        let p = |run: &str| Pending {
+            run: run.into(),
+            parts: vec![(0, None)],
+            actual: Some(1),
+            at: DateTime::from_timestamp_millis(1_764_633_600_000).unwrap(),
+        };
+        let files = || {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            v.sort();
+            v
+        };
+        spool.append(&defs, &p("parent")).unwrap();
+        let [parent] = files().try_into().unwrap();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                crate::fork::tests::simulate_fork();
+                spool.append(&defs, &p("child")).unwrap();
+                assert_eq!(files().len(), 2);
+                // The child's Redis is back: it empties its own file, not its parent's.
+                spool.clear();
+                assert_eq!(files(), vec![parent.clone()]);
+            });
+        });
+        assert_eq!(std::fs::read_to_string(&parent).unwrap().lines().count(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn a_spooled_settlement_reads_back_by_budget_name() {
