@@ -11,7 +11,7 @@ import pytest
 # The local fake OpenAI / Anthropic server (function-scoped: one server per test).
 from fake_provider import fake_provider  # noqa: F401
 from llmledger.testing import UsageFakeChatModel
-from pg_service import postgres_url  # noqa: F401
+from pg_service import cluster, postgres_url  # noqa: F401
 from redis_service import _redis_server, own_cluster, own_redis, redis_prefix, redis_url  # noqa: F401
 
 

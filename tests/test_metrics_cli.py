@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from llmledger import ledger_summary
+from pg_service import Cluster
 from prometheus_client.parser import text_string_to_metric_families
 
 # A writer process: `n` calls, each committed before on_llm_end returns, then "done".
@@ -301,3 +302,31 @@ def test_postgresql_password_is_never_printed(postgres_url: str) -> None:
         out, err = proc.communicate(timeout=10)
     assert "postgresql://postgres:***@" in line, line
     assert "s3cret-pw" not in line + out + err
+
+
+def test_postgresql_down_the_scrape_answers_and_counts_on_once_it_is_back(
+    cluster: Cluster,
+) -> None:
+    """The database the exporter follows crashes: scrapes go on answering with the figures read
+    so far (the outage logged, the password-free URL named), and once it is back the exporter
+    reads on from where it was: no row counted twice or missed."""
+    proc, url = exporter(cluster.url)
+    try:
+        finish([writer(cluster.url, 20, "a")])
+        assert calls(scrape(url)) == 20
+        cluster.crash()
+        assert calls(scrape(url)) == 20
+        assert calls(scrape(url)) == 20
+        cluster.start()
+        finish([writer(cluster.url, 10, "b")])
+        deadline = time.monotonic() + 30
+        while calls(scrape(url)) != 30 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        m = scrape(url)
+        assert calls(m) == 30
+        exact = ledger_summary(cluster.url)["totals"]
+        assert totals_of(m)["input"] == exact["input_tokens"] == 30_000
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert cluster.url.split("@")[1] in err, err[-2000:]

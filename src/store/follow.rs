@@ -229,7 +229,19 @@ struct PgFollow {
 }
 
 impl PgFollow {
+    /// Hands over the rows committed since the last poll. A failed poll (the database down, a
+    /// connection broken) drops the connection, so the next one connects again; the cursor
+    /// and the gaps already include every row handed over before the failure, so none is
+    /// handed over twice.
     fn poll(&mut self, pos: &mut u64, f: &mut dyn FnMut(CallRecord)) -> Result<Poll> {
+        let r = self.poll_connected(pos, f);
+        if r.is_err() {
+            self.db = None;
+        }
+        r
+    }
+
+    fn poll_connected(&mut self, pos: &mut u64, f: &mut dyn FnMut(CallRecord)) -> Result<Poll> {
         let mut poll = Poll::default();
         if self.db.is_none() {
             match PgLedger::open_read(&self.url) {
@@ -253,16 +265,24 @@ impl PgFollow {
         self.gaps.retain(|g| now.duration_since(g.2) < GAP_WATCH);
         // Rows committed late, in gaps seen before.
         let mut found: Vec<i64> = Vec::new();
+        let mut late = Ok(());
         for &(after, up_to, _) in &self.gaps {
-            db.ids_between(after, up_to, &mut |r, id| {
-                found.push(id);
-                poll.records += 1;
-                f(r);
-            })?;
+            late = db
+                .ids_between(after, up_to, &mut |r, id| {
+                    found.push(id);
+                    poll.records += 1;
+                    f(r);
+                })
+                .map(drop);
+            if late.is_err() {
+                break;
+            }
         }
+        // Rows handed over leave their gaps even when the read failed part-way.
         for id in found {
             split_gap(&mut self.gaps, id);
         }
+        late?;
         // Then the new rows.
         loop {
             let mut last = cursor;
@@ -273,9 +293,12 @@ impl PgFollow {
                 last = id;
                 poll.records += 1;
                 f(r);
-            })?;
+            });
+            // The cursor moves past every row handed over, even when the read failed
+            // part-way.
             cursor = last;
-            if i64::try_from(n).unwrap_or(0) < SQLITE_PAGE {
+            *pos = u64::try_from(cursor).unwrap_or(0);
+            if i64::try_from(n?).unwrap_or(0) < SQLITE_PAGE {
                 break;
             }
         }
