@@ -7,12 +7,9 @@ machine's shared server is never touched."""
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import stat
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,65 +17,13 @@ from pathlib import Path
 import pytest
 from llmledger import CostTracker, ledger_summary
 from llmledger.testing import UsageFakeChatModel
-from pg_service import _missing, psql
-
-PG_BIN = Path(os.environ.get("LLMLEDGER_PG_BIN", "/usr/lib/postgresql/15/bin"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Cluster:
-    """A PostgreSQL cluster in `dir` on `port`, run as user `postgres` when we are root."""
-
-    def __init__(self, root: Path) -> None:
-        self.dir = root / "pgdata"
-        self.port = _free_port()
-        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-        self.log = root / "pg.log"
-        self.as_user: list[str] = []
-        if os.geteuid() == 0:
-            self.as_user = ["runuser", "-u", "postgres", "--"]
-            shutil.chown(root, "postgres")
-        self.run("initdb", "-D", str(self.dir), "-A", "trust", "-U", "postgres", "--no-sync")
-
-    def run(self, tool: str, *args: str) -> None:
-        subprocess.run(
-            [*self.as_user, str(PG_BIN / tool), *args],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-
-    def start(self) -> None:
-        opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self.run("pg_ctl", "-D", str(self.dir), "-l", str(self.log), "-o", opts, "-w", "start")
-
-    def crash(self) -> None:
-        self.run("pg_ctl", "-D", str(self.dir), "-m", "immediate", "-w", "stop")
+from pg_service import Cluster, psql, throwaway_cluster
 
 
 @pytest.fixture
 def cluster() -> Iterator[Cluster]:
-    if not (PG_BIN / "initdb").exists():
-        _missing(f"no {PG_BIN}/initdb (apt-get install postgresql-15)")
-    # Not under pytest's tmp_path: the server's user must reach it (pytest's is root-only).
-    root = Path(tempfile.mkdtemp(prefix="llmledger-pg-"))
-    try:
-        c = Cluster(root)
-        c.start()
-        try:
-            yield c
-        finally:
-            try:
-                c.run("pg_ctl", "-D", str(c.dir), "-m", "immediate", "stop")
-            except subprocess.CalledProcessError:
-                pass  # already stopped
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    with throwaway_cluster() as c:
+        yield c
 
 
 def calls(t: CostTracker, n: int, user: str) -> None:

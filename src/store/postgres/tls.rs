@@ -263,9 +263,9 @@ impl ConnectError {
         self.refused
     }
 
-    fn tls_setup(p: &TlsParams, message: &str) -> ConnectError {
+    fn tls_setup(message: &str) -> ConnectError {
         ConnectError {
-            message: format!("TLS (sslmode={}): {message}", p.mode.name()),
+            message: format!("TLS: {message}"),
             refused: true,
             by_server: false,
             handshake: false,
@@ -371,7 +371,7 @@ fn plain(cfg: &Config, p: &TlsParams) -> Result<Client, ConnectError> {
 fn with_tls(cfg: &Config, p: &TlsParams, wire: WireMode) -> Result<Client, ConnectError> {
     let config = p
         .client_config(cfg.get_ssl_negotiation())
-        .map_err(|m| ConnectError::tls_setup(p, &m))?;
+        .map_err(|m| ConnectError::tls_setup(&m))?;
     let mut cfg = cfg.clone();
     cfg.ssl_mode(wire);
     cfg.connect(MakeRustlsConnect::new(config))
