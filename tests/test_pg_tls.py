@@ -181,6 +181,10 @@ def test_a_certificate_from_another_ca_is_not_trusted(server: TlsServer) -> None
         m = refused(server.url(f"sslmode={mode}&sslrootcert={server.other_ca.cert}"))
         assert "the server's certificate is not trusted" in m, m
         assert str(server.other_ca.cert) in m, m
+    # prefer (the default) then tries without TLS, as libpq does; this server refuses that,
+    # and the message gives both reasons.
+    m = refused(server.url(f"sslrootcert={server.other_ca.cert}"))
+    assert "no encryption" in m and "over TLS failed first" in m and "not trusted" in m, m
 
 
 def test_sslrootcert_system_reads_ssl_cert_file(

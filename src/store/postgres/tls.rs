@@ -325,6 +325,15 @@ impl ConnectError {
         }
     }
 
+    /// This error of a second attempt, saying how the first (`how`) failed too.
+    fn after(mut self, first: &ConnectError, how: &str) -> ConnectError {
+        self.message = format!(
+            "{} (the attempt {how} failed first: {})",
+            self.message, first.message
+        );
+        self
+    }
+
     /// A session error right after connecting (the connection broke, or the server refused).
     pub fn after_connect(e: &postgres::Error) -> ConnectError {
         ConnectError {
@@ -350,11 +359,13 @@ pub fn connect(cfg: &Config, p: &TlsParams) -> Result<Client, ConnectError> {
     }
     match p.mode {
         SslMode::Allow => match plain(cfg, p) {
-            Err(e) if e.by_server => with_tls(cfg, p, WireMode::Require),
+            Err(first) if first.by_server => {
+                with_tls(cfg, p, WireMode::Require).map_err(|e| e.after(&first, "without TLS"))
+            }
             other => other,
         },
         SslMode::Prefer => match with_tls(cfg, p, WireMode::Prefer) {
-            Err(e) if e.handshake => plain(cfg, p),
+            Err(first) if first.handshake => plain(cfg, p).map_err(|e| e.after(&first, "over TLS")),
             other => other,
         },
         _ => with_tls(cfg, p, WireMode::Require),
