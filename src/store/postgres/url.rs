@@ -98,13 +98,16 @@ pub fn redact(text: &str) -> String {
 }
 
 /// `message` with every password of `url` in it replaced by `***` (for messages of the
-/// client library, which might quote the URL).
+/// client library, which might quote the URL); a password too short to replace safely (it
+/// could be part of any word) drops the message instead.
 fn scrub(message: &str, url: &str) -> String {
     let mut m = message.to_string();
     for span in secret_spans(url) {
         let secret = &url[span];
-        if secret.len() >= 3 {
+        if secret.len() >= 4 {
             m = m.replace(secret, "***");
+        } else if !secret.is_empty() && m.contains(secret) {
+            return "the client could not parse it".into();
         }
     }
     m
@@ -245,6 +248,20 @@ mod tests {
         );
         let u = PgUrl::parse("postgresql://app:pa/ss@db/costs").unwrap();
         assert_eq!(u.redacted(), "postgresql://app:***@db/costs");
+    }
+
+    #[test]
+    fn client_messages_are_scrubbed_of_passwords() {
+        let url = "postgresql://app:hunter2@db/x";
+        assert_eq!(scrub("bad hunter2 here", url), "bad *** here");
+        assert_eq!(
+            scrub("unknown option `o`", "postgresql://app:o@db/x"),
+            "the client could not parse it"
+        );
+        assert_eq!(
+            scrub("unknown option `x`", "postgresql://app:zq@db/x"),
+            "unknown option `x`"
+        );
     }
 
     #[test]
