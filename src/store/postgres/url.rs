@@ -142,6 +142,17 @@ impl PgUrl {
         } else {
             TlsParams::from_config(&cfg)
         };
+        if cfg.get_ssl_negotiation() == postgres::config::SslNegotiation::Direct
+            && !matches!(
+                tls.mode,
+                SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull
+            )
+        {
+            // As libpq: direct TLS has no plain fallback to negotiate.
+            return Err(bad(
+                "sslnegotiation=direct needs sslmode=require, verify-ca or verify-full".into(),
+            ));
+        }
         Ok(PgUrl {
             text: client_text,
             redacted,
@@ -304,6 +315,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("sslmode=verify-full"), "{e}");
+        let e = PgUrl::parse("postgresql://db/x?sslnegotiation=direct")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("sslnegotiation=direct needs sslmode=require"),
+            "{e}"
+        );
+        assert!(PgUrl::parse("postgresql://db/x?sslnegotiation=direct&sslmode=require").is_ok());
         let e = PgUrl::parse("postgresql://app:hunter2@db/x?sslcrl=/x.pem")
             .unwrap_err()
             .to_string();
