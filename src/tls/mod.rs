@@ -12,7 +12,7 @@ mod redis_url;
 mod tests;
 
 pub use params::{percent_decode, take_query_params};
-pub use redis_url::redis_client;
+pub use redis_url::{redis_client, redis_tls};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};

@@ -10,10 +10,20 @@ const REDIS_TLS_PARAMS: [&str; 3] = ["sslrootcert", "sslcert", "sslkey"];
 /// `sslrootcert=/path/ca.pem` (or `system`, the default: the system's store), `sslcert=` and
 /// `sslkey=` (PEM files), which are taken out before the `redis` crate sees the URL.
 pub fn redis_client(url: &str) -> redis::RedisResult<redis::Client> {
+    match redis_tls(url)? {
+        (_, None) => redis::Client::open(url),
+        (base, Some(certs)) => redis::Client::build_with_tls(base.as_str(), certs),
+    }
+}
+
+/// `url` without the TLS parameters [`redis_client`] reads, and the certificates they name
+/// (None when they name none): for clients built another way, such as
+/// `redis::cluster::ClusterClientBuilder::new(nodes).certs(certificates)`.
+pub fn redis_tls(url: &str) -> redis::RedisResult<(String, Option<redis::TlsCertificates>)> {
     install_default_provider();
     let (base, params) = take_query_params(url, &REDIS_TLS_PARAMS);
     if params.is_empty() {
-        return redis::Client::open(url);
+        return Ok((base, None));
     }
     let invalid =
         |m: String| redis::RedisError::from((redis::ErrorKind::InvalidClientConfig, "TLS", m));
@@ -38,13 +48,13 @@ pub fn redis_client(url: &str) -> redis::RedisResult<redis::Client> {
         }),
         _ => return Err(invalid("sslcert= and sslkey= go together".into())),
     };
-    redis::Client::build_with_tls(
-        base.as_str(),
-        redis::TlsCertificates {
+    Ok((
+        base,
+        Some(redis::TlsCertificates {
             client_tls,
             root_cert,
-        },
-    )
+        }),
+    ))
 }
 
 #[cfg(test)]
