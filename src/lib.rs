@@ -27,6 +27,7 @@ pub mod report;
 pub mod shared_names;
 pub mod store;
 pub mod suggest;
+pub mod tls;
 pub mod tokens;
 pub mod tracker;
 pub mod usage;

@@ -72,9 +72,19 @@ def delete_keys(r: Any, prefix: str) -> None:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    """`n` distinct free ports (all held at once while they are picked, so none repeats)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 class OwnRedis:
@@ -169,9 +179,15 @@ class OwnCluster:
         self.dir = directory
         self.nodes = [OwnRedis(directory / f"node{i}") for i in range(2 * primaries)]
         self.primaries = primaries
+        # Client and cluster-bus ports, all distinct (a bus port picked later could be a port
+        # another node was given but has not bound yet).
+        ports = free_ports(4 * primaries)
+        for n, port in zip(self.nodes, ports, strict=False):
+            n.port, n.url = port, f"redis://127.0.0.1:{port}/0"
+        self.bus = ports[2 * primaries :]
 
     def start(self) -> None:
-        for n in self.nodes:
+        for n, bus in zip(self.nodes, self.bus, strict=True):
             n.dir.mkdir(parents=True, exist_ok=True)
             pidfile = n.dir / "redis.pid"
             subprocess.run(
@@ -179,7 +195,7 @@ class OwnCluster:
                 + ["--daemonize", "yes", "--dir", str(n.dir), "--pidfile", str(pidfile)]
                 + ["--save", "", "--appendonly", "no", "--logfile", str(n.dir / "redis.log")]
                 + ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
-                + ["--cluster-node-timeout", "1000", "--cluster-port", str(free_port())],
+                + ["--cluster-node-timeout", "1000", "--cluster-port", str(bus)],
                 check=True,
             )
             deadline = time.monotonic() + 20

@@ -231,7 +231,8 @@ class CostTracker(_LangChainHooks):
         store: a durable ledger file every call is also written to: `"costs.db"` (SQLite,
             the default for any other extension) or `"costs.jsonl"` (JSON lines). Several
             processes may share one. A `"postgresql://user@host/db"` URL writes to PostgreSQL,
-            shared by hosts, spooling locally while the database is down (docs/hosts.md).
+            shared by hosts, spooling locally while the database is down, over TLS as its
+            libpq `sslmode` says (`?sslmode=verify-full&sslrootcert=ca.pem`; docs/hosts.md).
             `None` keeps memory only.
         durability: `"batch"` (default: a writer thread commits in batches; a crash loses at
             most the last batch) or `"sync"` (each call is committed before `on_llm_end`

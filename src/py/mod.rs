@@ -26,6 +26,9 @@ use pyo3::prelude::*;
 #[pyo3(name = "_core")]
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
+    // rustls's process default (ring) before any TLS: the redis crate's rediss:// connections
+    // build their configuration from it.
+    crate::tls::install_default_provider();
     m.add_class::<tracker::PyTracker>()?;
     m.add_class::<budget::PyBudget>()?;
     m.add_class::<budget::PyBudgetAlert>()?;

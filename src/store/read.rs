@@ -354,9 +354,7 @@ impl ImportTarget {
         match into {
             Location::Postgres(url) => match PgLedger::open(url) {
                 Ok(db) => Ok(ImportTarget::Postgres(Box::new(db))),
-                Err(super::postgres::OpenError::Connect(e)) => {
-                    Err(url.err(super::postgres::describe(&e)))
-                }
+                Err(super::postgres::OpenError::Connect(e)) => Err(url.err(e)),
                 Err(super::postgres::OpenError::Other(e)) => Err(e),
             },
             Location::File { path, .. } => {

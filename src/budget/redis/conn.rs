@@ -89,18 +89,29 @@ impl Client {
             ))
         };
         match cluster_nodes(url, shown)? {
-            None => redis::Client::open(url)
+            // `rediss://` may name its own CA and client certificate (`sslrootcert=`, ...).
+            None => crate::tls::redis_client(url)
                 .map(Client::Server)
                 .map_err(invalid),
-            Some(nodes) => ClusterClient::builder(nodes)
-                .connection_timeout(timeout)
-                .response_timeout(timeout)
-                .retries(CLUSTER_RETRIES)
-                .min_retry_wait(CLUSTER_MIN_RETRY_WAIT_MS)
-                .max_retry_wait(CLUSTER_MAX_RETRY_WAIT_MS)
-                .build()
-                .map(Client::Cluster)
-                .map_err(invalid),
+            Some(nodes) => {
+                let mut bases = Vec::with_capacity(nodes.len());
+                let mut certs = None;
+                for n in &nodes {
+                    let (base, c) = crate::tls::redis_tls(n).map_err(invalid)?;
+                    bases.push(base);
+                    certs = c;
+                }
+                let mut builder = ClusterClient::builder(bases)
+                    .connection_timeout(timeout)
+                    .response_timeout(timeout)
+                    .retries(CLUSTER_RETRIES)
+                    .min_retry_wait(CLUSTER_MIN_RETRY_WAIT_MS)
+                    .max_retry_wait(CLUSTER_MAX_RETRY_WAIT_MS);
+                if let Some(c) = certs {
+                    builder = builder.certs(c);
+                }
+                builder.build().map(Client::Cluster).map_err(invalid)
+            }
         }
     }
 

@@ -21,6 +21,7 @@
 mod columns;
 mod scan;
 pub mod sink;
+pub mod tls;
 pub mod url;
 
 use std::fmt::Write as _;
@@ -36,6 +37,7 @@ use super::TimeRange;
 use columns::{Row, COLUMNS};
 
 pub use sink::PgSink;
+pub use tls::{ConnectError, SslMode};
 pub use url::{describe, PgUrl};
 
 /// Schema steps, in order: step `i` brings a database from version `i` to `i + 1`. Steps only
@@ -175,7 +177,7 @@ fn stored_version(client: &mut Client) -> std::result::Result<i32, postgres::Err
 
 impl PgLedger {
     /// Connects, creating or migrating the tables. A connection failure keeps its
-    /// `postgres::Error` (the sink tells an unreachable server from a refusal by it).
+    /// [`ConnectError`] (the sink tells an unreachable server from a refusal).
     pub fn open(url: &PgUrl) -> std::result::Result<Self, OpenError> {
         let client = url.connect().map_err(OpenError::Connect)?;
         let mut ledger = PgLedger {
@@ -189,7 +191,7 @@ impl PgLedger {
 
     /// Connects to an existing ledger for reading (migrating an older one first).
     pub fn open_read(url: &PgUrl) -> Result<Self> {
-        let mut client = url.connect().map_err(|e| url.err(describe(&e)))?;
+        let mut client = url.connect().map_err(|e| url.err(e))?;
         let version = stored_version(&mut client).map_err(|e| url.err(describe(&e)))?;
         if version == 0 {
             return Err(url.err(
@@ -464,12 +466,13 @@ impl PgLedger {
     }
 }
 
-/// Why a ledger could not be opened: the server could not be reached (or the connection
-/// broke), or something else (a refusal by the server, a newer schema).
+/// Why a ledger could not be opened: connecting failed (the server could not be reached, the
+/// connection broke, or the server or the TLS check refused), or something else (a newer
+/// schema, a failed migration).
 #[derive(Debug)]
 pub enum OpenError {
     /// Connecting failed.
-    Connect(postgres::Error),
+    Connect(ConnectError),
     /// Anything else.
     Other(crate::Error),
 }
@@ -628,7 +631,7 @@ pub fn fingerprint_key(url: &PgUrl) -> Result<crate::fingerprint::Key> {
     let e = |m: postgres::Error| url.err(describe(&m));
     // Opening migrates the schema (the secret's table is step 3).
     let mut ledger = PgLedger::open(url).map_err(|o| match o {
-        OpenError::Connect(m) => url.err(describe(&m)),
+        OpenError::Connect(m) => url.err(m),
         OpenError::Other(m) => m,
     })?;
     let fresh = Key::random().map_err(|m| url.err(format!("a fingerprint key: {m}")))?;

@@ -167,10 +167,10 @@ impl PgSink {
         };
         match PgLedger::open(url) {
             Ok(db) => sink.db = Some(db),
-            Err(OpenError::Connect(e)) if e.as_db_error().is_none() => {
-                sink.went_down(&describe(&e), shared);
+            Err(OpenError::Connect(e)) if !e.refused() => {
+                sink.went_down(&e.to_string(), shared);
             }
-            Err(OpenError::Connect(e)) => return Err(url.err(describe(&e))),
+            Err(OpenError::Connect(e)) => return Err(url.err(e)),
             Err(OpenError::Other(e)) => return Err(e),
         }
         sink.adopt_orphans(shared);
@@ -450,7 +450,7 @@ impl PgSink {
         if self.db.is_none() {
             match PgLedger::open(&self.url) {
                 Ok(db) => self.db = Some(db),
-                Err(OpenError::Connect(e)) => return self.went_down(&describe(&e), shared),
+                Err(OpenError::Connect(e)) => return self.went_down(&e.to_string(), shared),
                 Err(OpenError::Other(e)) => return self.went_down(&e.to_string(), shared),
             }
         }

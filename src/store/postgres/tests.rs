@@ -417,3 +417,44 @@ fn report_fetches_one_row_per_group() {
     assert_eq!(read_all(&t.url).len(), 3000);
     assert_eq!(rows_fetched_on_this_thread() - before, 3000);
 }
+
+#[test]
+fn sslmode_decides_whether_the_session_is_encrypted() {
+    let Some(t) = TestDb::new() else { return };
+    let url = |mode: &str| {
+        // The test database has no password: its shown URL is the URL.
+        PgUrl::parse(&format!("{}?sslmode={mode}", t.url.redacted())).unwrap()
+    };
+    let ssl_of = |u: &PgUrl| -> bool {
+        let mut c = u.connect().unwrap();
+        c.query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+    };
+    let server_ssl: String = Client::connect(&t.admin, NoTls)
+        .unwrap()
+        .query_one("SHOW ssl", &[])
+        .unwrap()
+        .get(0);
+    assert!(!ssl_of(&url("disable")));
+    if server_ssl == "on" {
+        for mode in ["allow", "prefer", "require"] {
+            // allow: plain first, and the server takes it.
+            assert_eq!(ssl_of(&url(mode)), mode != "allow", "sslmode={mode}");
+        }
+        assert!(
+            ssl_of(&t.url),
+            "the default (prefer) uses TLS when the server offers it"
+        );
+    } else {
+        assert!(!ssl_of(&url("prefer")));
+        let e = url("require").connect().err().unwrap();
+        assert!(
+            e.refused() && e.to_string().contains("does not support TLS"),
+            "{e}"
+        );
+    }
+}
