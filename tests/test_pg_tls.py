@@ -236,3 +236,29 @@ def test_sslmode_require_against_a_server_without_tls(tmp_path: Path) -> None:
         t = calls(c.url)
         assert session_ssl(c) == "false"
         t.close()
+
+
+def test_a_url_without_a_password_takes_it_from_pgpass_or_pgpassword(
+    server: TlsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    store = server.url("sslmode=require", password=None)
+    passfile = tmp_path / "pgpass"
+    passfile.write_text(
+        "# libpq's format\n"
+        f"127.0.0.1:{server.cluster.port}:other-db:postgres:wrong\n"
+        f"127.0.0.1:{server.cluster.port}:postgres:postgres:{PASSWORD}\n"
+    )
+    passfile.chmod(0o600)
+    monkeypatch.setenv("PGPASSFILE", str(passfile))
+    t = calls(store)
+    assert (t.store_info() or {})["written"] == 3
+    t.close()
+    # A password file others can read is ignored, as libpq ignores it, and the error says so.
+    passfile.chmod(0o644)
+    message = str(pytest.raises(LedgerError, CostTracker, store=store).value)
+    assert "ignored" in message and str(passfile) in message and PASSWORD not in message
+    assert "asks for a password and none was given" in message, message
+    # PGPASSWORD comes first.
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)
+    calls(store).close()

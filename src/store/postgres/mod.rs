@@ -19,6 +19,7 @@
 //! database ([`scan`]).
 
 mod columns;
+mod passfile;
 mod scan;
 pub mod sink;
 pub mod tls;

@@ -248,6 +248,15 @@ pub struct ConnectError {
     handshake: bool,
 }
 
+impl ConnectError {
+    /// Adds `note` to the message (something that may explain the failure).
+    pub fn add_note(&mut self, note: &str) {
+        self.message.push_str(" (");
+        self.message.push_str(note);
+        self.message.push(')');
+    }
+}
+
 impl std::fmt::Display for ConnectError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message)
@@ -312,6 +321,19 @@ impl ConnectError {
                      sslmode={} requires TLS: turn ssl on in the server, or use sslmode=prefer",
                     p.mode.name()
                 ),
+                refused: true,
+                by_server: false,
+                handshake: false,
+            };
+        }
+        if describe(e).contains("password missing") {
+            // The server asks for a password and none was given (URL, PGPASSWORD, password
+            // file): asking again will not find one.
+            return ConnectError {
+                message: "the server asks for a password and none was given: put it in the URL \
+                          (postgresql://user:password@host/db), PGPASSWORD or a password file \
+                          (PGPASSFILE, else ~/.pgpass, owner-only)"
+                    .into(),
                 refused: true,
                 by_server: false,
                 handshake: false,

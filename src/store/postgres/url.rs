@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use postgres::{Client, Config};
 
+use super::passfile;
 use super::tls::{self, ConnectError, SslMode, TlsParams};
 use crate::error::{Error, Result};
 
@@ -182,7 +183,14 @@ impl PgUrl {
             cfg.application_name("llmledger");
         }
         cfg.tcp_user_timeout(TCP_USER_TIMEOUT);
-        let mut client = tls::connect(&cfg, &self.tls)?;
+        // No password in the URL: PGPASSWORD or the password file, as libpq.
+        let ignored = passfile::fill(&mut cfg);
+        let mut client = tls::connect(&cfg, &self.tls).map_err(|mut e| {
+            if let Some(w) = ignored {
+                e.add_note(&w);
+            }
+            e
+        })?;
         client
             .batch_execute("SET TIME ZONE 'UTC'")
             .map_err(|e| ConnectError::after_connect(&e))?;
