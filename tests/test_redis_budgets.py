@@ -524,13 +524,15 @@ os.kill(os.getpid(), 9)
 """
 
 
-def test_outage_settlements_are_spooled_and_applied_once_even_after_the_process_died(
-    own_redis: OwnRedis, tmp_path: Path, redis_prefix: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def spooled_outage(
+    own_redis: OwnRedis, tmp_path: Path, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Path, list[Budget], CostTracker]:
+    """A tracker with a spool folder of the test's own: 3 calls while Redis answers (nothing
+    spooled), then Redis killed and 2 calls spooled (after the returned tracker's flush)."""
     spool = tmp_path / "spool"
     monkeypatch.setenv("LLMLEDGER_SPOOL_DIR", str(spool))
     budgets = [Budget.daily(1, per="user_id")]
-    t = tracker(own_redis.url, redis_prefix, budgets, budget_timeout=0.2)
+    t = tracker(own_redis.url, prefix, budgets, budget_timeout=0.2)
     for _ in range(3):
         call(t)
     t.flush()
@@ -538,6 +540,13 @@ def test_outage_settlements_are_spooled_and_applied_once_even_after_the_process_
     own_redis.kill9()
     for _ in range(2):
         call(t)
+    return spool, budgets, t
+
+
+def test_outage_settlements_are_spooled_and_applied_once_even_after_the_process_died(
+    own_redis: OwnRedis, tmp_path: Path, redis_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spool, budgets, t = spooled_outage(own_redis, tmp_path, redis_prefix, monkeypatch)
     t.flush()
     [own] = spool.glob("redis-*.jsonl")
     assert own.stat().st_mode & 0o777 == 0o600 and spool.stat().st_mode & 0o777 == 0o700
@@ -730,16 +739,7 @@ def test_a_window_rolls_over_by_redis_time_with_fresh_spend_and_thresholds(
 def test_a_child_forked_during_an_outage_spools_apart_from_its_parent(
     own_redis: OwnRedis, tmp_path: Path, redis_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    spool = tmp_path / "spool"
-    monkeypatch.setenv("LLMLEDGER_SPOOL_DIR", str(spool))
-    budgets = [Budget.daily(1, per="user_id")]
-    t = tracker(own_redis.url, redis_prefix, budgets, budget_timeout=0.2)
-    for _ in range(3):
-        call(t)
-    t.flush()
-    own_redis.kill9()
-    for _ in range(2):
-        call(t)  # spooled to the parent's file
+    spool, budgets, t = spooled_outage(own_redis, tmp_path, redis_prefix, monkeypatch)
     t.flush()
     [parent_file] = spool.glob("redis-*.jsonl")
     pid = os.fork()
