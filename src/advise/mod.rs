@@ -509,4 +509,6 @@ pub fn advise_records<'a>(
 }
 
 #[cfg(test)]
+mod golden;
+#[cfg(test)]
 mod tests;
