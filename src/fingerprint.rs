@@ -107,17 +107,60 @@ impl Fingerprint {
 
     /// The marks of [`Fingerprint::prefixes_text`]; `None` when malformed.
     pub fn parse_prefixes(text: &str) -> Option<Vec<PrefixMark>> {
-        text.split_ascii_whitespace()
-            .map(|m| {
-                let (h, b) = m.split_once(':')?;
-                Some(PrefixMark {
-                    hash: u64::from_str_radix(h, 16).ok()?,
-                    bytes: b.parse().ok()?,
-                })
-            })
-            .collect()
+        parse_marks_as_written(text.as_bytes()).or_else(|| parse_marks(text))
     }
+}
 
+/// [`Fingerprint::parse_prefixes`] of text exactly as [`Fingerprint::prefixes_text`] writes
+/// it (`hex:bytes`, one space apart), in one pass; `None` for anything else, which
+/// [`parse_marks`] then reads (or refuses).
+fn parse_marks_as_written(text: &[u8]) -> Option<Vec<PrefixMark>> {
+    let mut marks = Vec::with_capacity(text.iter().filter(|c| **c == b' ').count() + 1);
+    let mut rest = text;
+    loop {
+        let colon = rest.iter().position(|c| *c == b':')?;
+        let (hex, tail) = (&rest[..colon], &rest[colon + 1..]);
+        if hex.is_empty() || hex.len() > 16 {
+            return None;
+        }
+        let hash = hex.iter().try_fold(0u64, |h, c| {
+            Some(h << 4 | u64::from(char::from(*c).to_digit(16)?))
+        })?;
+        let end = tail.iter().position(|c| *c == b' ').unwrap_or(tail.len());
+        let digits = &tail[..end];
+        if digits.is_empty() {
+            return None;
+        }
+        let bytes = digits.iter().try_fold(0u64, |n, c| {
+            let d = c.wrapping_sub(b'0');
+            (d <= 9).then_some(())?;
+            n.checked_mul(10)?.checked_add(u64::from(d))
+        })?;
+        marks.push(PrefixMark { hash, bytes });
+        if end == tail.len() {
+            return Some(marks);
+        }
+        rest = &tail[end + 1..];
+        if rest.is_empty() {
+            return None;
+        }
+    }
+}
+
+/// [`Fingerprint::parse_prefixes`] of any text: marks split at ASCII whitespace.
+fn parse_marks(text: &str) -> Option<Vec<PrefixMark>> {
+    text.split_ascii_whitespace()
+        .map(|m| {
+            let (h, b) = m.split_once(':')?;
+            Some(PrefixMark {
+                hash: u64::from_str_radix(h, 16).ok()?,
+                bytes: b.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+impl Fingerprint {
     /// The request hash as 16 hex digits.
     pub fn request_text(&self) -> String {
         format!("{:016x}", self.request)
@@ -301,6 +344,53 @@ mod tests {
         "5efbf3f014fcfb9a 230 3d6f2a3f69d9dbf5:11 66508045c1e055b1:22 5b26061183ac76b9:33 675b2a55d9668efa:44 daf9e787e6d8395c:99 91ca24c03038b7f4:110 b0d1715434c628df:122 eb605343a02f8401:134 06887c76d7a0f7b8:146 e7886ee74c1fc25d:158 2b7ff965da7a7b7c:170 a427f8961de9cac4:182 758e8e93b3f7119f:194 da5a9b94985e8d03:206 45e901e6dded8302:218 d1bdce7a2654404c:230",
         "c3dddbba6adeca14 3 9abab9de3f625089:1 43380fd871a3d059:3",
     ];
+
+    #[test]
+    fn marks_as_written_parse_as_any_marks_do() {
+        // The one-pass reader answers as the general one wherever it answers at all, and
+        // leaves the rest (other spacing, signs, long hex, overflow, junk) to it.
+        for text in [
+            "",
+            "0000000000000007:10",
+            "f2a74de452e6b438:6000 8A6A63EC24EDE6A4:6400",
+            "7:1 8:2 9:3",
+            "7:1  8:2",
+            " 7:1",
+            "7:1 ",
+            "7:1\t8:2",
+            "+7:1",
+            "7:+1",
+            "00000000000000007:1",
+            "ffffffffffffffff:18446744073709551615",
+            "ffffffffffffffff:18446744073709551616",
+            "1ffffffffffffffff:1",
+            "7:",
+            ":1",
+            "7",
+            "7:1:2",
+            "g:1",
+            "7:1x",
+            "é:1",
+        ] {
+            let general = parse_marks(text);
+            if let Some(fast) = parse_marks_as_written(text.as_bytes()) {
+                assert_eq!(Some(fast), general, "{text:?}");
+            }
+            assert_eq!(Fingerprint::parse_prefixes(text), general, "{text:?}");
+        }
+        for f in pinned_prompts_marks() {
+            assert_eq!(parse_marks_as_written(f.as_bytes()), parse_marks(&f));
+            assert!(parse_marks_as_written(f.as_bytes()).is_some(), "{f}");
+        }
+    }
+
+    /// The marks of [`PINNED`], as the ledger stores them.
+    fn pinned_prompts_marks() -> Vec<String> {
+        PINNED
+            .iter()
+            .map(|p| p.splitn(3, ' ').nth(2).unwrap().to_string())
+            .collect()
+    }
 
     fn chat(msgs: &[(&str, &str)]) -> Prompt {
         Prompt::Chat {

@@ -66,6 +66,43 @@ impl BatchApi {
 /// every character that is not a letter or digit, and before an upper-case letter that
 /// follows a lower-case one (`nightlyDigest`).
 pub fn names_keyword(text: &str, keywords: &[String]) -> bool {
+    if text.is_ascii() {
+        names_keyword_ascii(text.as_bytes(), keywords)
+    } else {
+        names_keyword_unicode(text, keywords)
+    }
+}
+
+/// [`names_keyword`] of ASCII text, on its bytes: the same words (ASCII letters and digits
+/// are the alphanumerics, ASCII case the case), compared in place instead of collected.
+fn names_keyword_ascii(text: &[u8], keywords: &[String]) -> bool {
+    let starts = |word: &[u8]| {
+        !word.is_empty()
+            && keywords.iter().any(|k| {
+                k.len() <= word.len()
+                    && word
+                        .iter()
+                        .zip(k.as_bytes())
+                        .all(|(c, k)| c.to_ascii_lowercase() == *k)
+            })
+    };
+    let mut start = 0;
+    let mut prev_lower = false;
+    for (i, &c) in text.iter().enumerate() {
+        let alnum = c.is_ascii_alphanumeric();
+        if !alnum || (c.is_ascii_uppercase() && prev_lower) {
+            if starts(&text[start..i]) {
+                return true;
+            }
+            start = if alnum { i } else { i + 1 };
+        }
+        prev_lower = c.is_ascii_lowercase();
+    }
+    starts(&text[start..])
+}
+
+/// [`names_keyword`] of any text.
+fn names_keyword_unicode(text: &str, keywords: &[String]) -> bool {
     let mut word = String::new();
     let mut prev_lower = false;
     let check = |word: &mut String| {
@@ -188,5 +225,48 @@ impl Rule for BatchApi {
             });
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ascii_words_are_the_unicode_words() {
+        // Random ASCII names against keyword lists that include odd ones (empty, upper-case,
+        // with a separator, non-ASCII): the byte scan answers as the char scan does.
+        let alphabet = b"abtchBATCHnightlyNIGHTLYevalEVAL09_- ./:";
+        let lists: Vec<Vec<String>> = [
+            &["batch", "nightly", "eval"][..],
+            &[""],
+            &["Batch", "EVAL"],
+            &["b-a", "h1"],
+            &["über", "cron"],
+            &[],
+        ]
+        .iter()
+        .map(|l| l.iter().map(|k| (*k).to_string()).collect())
+        .collect();
+        let mut state = 7u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            usize::try_from(state >> 33).unwrap()
+        };
+        for _ in 0..20_000 {
+            let len = next() % 24;
+            let text: String = (0..len)
+                .map(|_| char::from(alphabet[next() % alphabet.len()]))
+                .collect();
+            for k in &lists {
+                assert_eq!(
+                    names_keyword_ascii(text.as_bytes(), k),
+                    names_keyword_unicode(&text, k),
+                    "{text:?} {k:?}"
+                );
+            }
+        }
     }
 }

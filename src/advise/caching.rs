@@ -41,6 +41,8 @@ pub struct PromptCaching {
     groups: FastMap<ModelKey, CachingGroup>,
     /// The cache rule per entry, looked up once.
     rules: FastMap<usize, Option<&'static CacheRule>>,
+    /// The current call's marks (hash, tokens): one buffer for every call.
+    marks: Vec<(u64, u64)>,
 }
 
 /// The tokens of a prefix of `bytes` of a prompt of `total` bytes and `input` tokens: its
@@ -85,17 +87,19 @@ impl Rule for PromptCaching {
         };
         let lifetime = Duration::seconds(rule.lifetime_s);
         let key = entry_id(e);
-        let marks: Vec<(u64, u64)> = fp
-            .prefixes
-            .iter()
-            .map(|m| {
-                (
-                    m.hash,
-                    prefix_tokens(r.usage.input, m.bytes, fp.prompt_bytes),
-                )
-            })
-            .filter(|(_, t)| *t >= rule.min_tokens)
-            .collect();
+        let mut marks = std::mem::take(&mut self.marks);
+        marks.clear();
+        marks.extend(
+            fp.prefixes
+                .iter()
+                .map(|m| {
+                    (
+                        m.hash,
+                        prefix_tokens(r.usage.input, m.bytes, fp.prompt_bytes),
+                    )
+                })
+                .filter(|(_, t)| *t >= rule.min_tokens),
+        );
         // The longest prefix sent within its lifetime is what the cache would have served.
         let hit = marks.iter().rev().find(|(hash, _)| {
             self.prefixes
@@ -126,7 +130,7 @@ impl Rule for PromptCaching {
                 }
             }
         }
-        for (hash, tokens) in marks {
+        for &(hash, tokens) in &marks {
             let fresh = |this: &Self| {
                 this.prefixes
                     .get(&(key, hash))
@@ -154,6 +158,7 @@ impl Rule for PromptCaching {
                 },
             );
         }
+        self.marks = marks;
         self.sweep(r.time);
     }
 

@@ -164,13 +164,11 @@ impl Call<'_> {
     /// `usage` priced as this call was (same entry, day, service tier).
     pub fn price(&self, usage: &Usage) -> Option<Decimal> {
         let e = self.entry.as_ref()?;
-        e.cost(
+        e.cost_total(
             usage,
             self.date,
             tier_variant(self.r.service_tier.as_deref()),
         )
-        .ok()
-        .map(|p| p.cost.total)
     }
 
     /// `usage` priced at billing mode `variant` (`batch`, `flex`) of this call's entry, when
@@ -180,9 +178,7 @@ impl Call<'_> {
         if !e.version_at(self.date).variants.contains_key(variant) {
             return None;
         }
-        e.cost(usage, self.date, Some(variant))
-            .ok()
-            .map(|p| p.cost.total)
+        e.cost_total(usage, self.date, Some(variant))
     }
 
     /// The entry `model` resolves to at `provider` (a catalog provider key: this call's
@@ -194,14 +190,11 @@ impl Call<'_> {
     /// This call's usage priced at `entry` (same day and tier): what `Catalog::price_call`
     /// gives for the model `entry` was resolved from.
     pub fn price_at(&self, entry: &Entry) -> Option<Decimal> {
-        entry
-            .cost(
-                &self.r.usage,
-                self.date,
-                tier_variant(self.r.service_tier.as_deref()),
-            )
-            .ok()
-            .map(|p| p.cost.total)
+        entry.cost_total(
+            &self.r.usage,
+            self.date,
+            tier_variant(self.r.service_tier.as_deref()),
+        )
     }
 
     /// The entry's provider key (`openai`, ...).

@@ -105,13 +105,13 @@ impl Rule for UncappedOutput {
                     output_audio: l.usage.output_audio.min(cap),
                     ..l.usage
                 };
-                let Ok(p) = l
+                let Some(p) = l
                     .entry
-                    .cost(&capped, l.date, tier_variant(l.tier.as_deref()))
+                    .cost_total(&capped, l.date, tier_variant(l.tier.as_deref()))
                 else {
                     continue;
                 };
-                saving += l.cost - p.cost.total;
+                saving += l.cost - p;
                 cut_calls += 1;
                 beyond += l.usage.output - cap;
             }

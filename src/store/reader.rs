@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use crate::error::Result;
 use crate::ledger::CallRecord;
 
+use super::advise_row::AdviseRows;
 use super::jsonl::JsonlReader;
 use super::location::Location;
 use super::postgres::{PgLedger, PgUrl};
@@ -47,7 +48,7 @@ pub enum Columns {
 
 /// The SQLite columns [`Columns::Advise`] reads, in [`SELECT`]'s positions (`read_row` reads
 /// both): NULL where the advisor needs nothing, so SQLite neither copies nor decodes them.
-const SELECT_ADVISE: &str =
+pub(super) const SELECT_ADVISE: &str =
     "SELECT time, run_id, parent_run_id, root_run_id, root_run_name, model, \
     provider, attribution, tags, input_tokens, cache_read_tokens, cache_write_tokens, \
     cache_write_1h_tokens, output_tokens, reasoning_tokens, input_audio_tokens, \
@@ -184,6 +185,8 @@ struct SqliteReader {
     done: bool,
     /// [`SELECT`] or [`SELECT_ADVISE`].
     select: &'static str,
+    /// With [`SELECT_ADVISE`]: its decoder (rows read in place).
+    advise: Option<AdviseRows>,
 }
 
 impl SqliteReader {
@@ -204,6 +207,7 @@ impl SqliteReader {
                 Columns::All => SELECT,
                 Columns::Advise => SELECT_ADVISE,
             },
+            advise: (columns == Columns::Advise).then(AdviseRows::default),
         })
     }
 
@@ -242,7 +246,11 @@ impl RecordReader for SqliteReader {
         while let Some(row) = rows.next().map_err(e)? {
             let time: String = row.get(0).map_err(e)?;
             let id: i64 = row.get(SELECT_ID).map_err(e)?;
-            out.push(read_row(row).map_err(|m| SqliteLedger::err(&path, m))?);
+            let record = match &mut self.advise {
+                Some(rows) => rows.read(row),
+                None => read_row(row),
+            };
+            out.push(record.map_err(|m| SqliteLedger::err(&path, m))?);
             last = Some((time, id));
             n += 1;
         }
