@@ -111,38 +111,46 @@ impl Fingerprint {
     }
 }
 
+/// The value of an ASCII hex digit.
+fn hex_digit(c: u8) -> Option<u64> {
+    match c {
+        b'0'..=b'9' => Some(u64::from(c - b'0')),
+        b'a'..=b'f' => Some(u64::from(c - b'a' + 10)),
+        b'A'..=b'F' => Some(u64::from(c - b'A' + 10)),
+        _ => None,
+    }
+}
+
 /// [`Fingerprint::parse_prefixes`] of text exactly as [`Fingerprint::prefixes_text`] writes
 /// it (`hex:bytes`, one space apart), in one pass; `None` for anything else, which
 /// [`parse_marks`] then reads (or refuses).
 fn parse_marks_as_written(text: &[u8]) -> Option<Vec<PrefixMark>> {
-    let mut marks = Vec::with_capacity(text.iter().filter(|c| **c == b' ').count() + 1);
-    let mut rest = text;
+    // Marks are at least 4 bytes apart (`h:1 `): room for all of them, one allocation.
+    let mut marks = Vec::with_capacity(text.len() / 20 + 1);
+    let mut i = 0;
     loop {
-        let colon = rest.iter().position(|c| *c == b':')?;
-        let (hex, tail) = (&rest[..colon], &rest[colon + 1..]);
-        if hex.is_empty() || hex.len() > 16 {
+        let (mut hash, from) = (0u64, i);
+        while let Some(d) = text.get(i).copied().and_then(hex_digit) {
+            hash = hash << 4 | d;
+            i += 1;
+        }
+        if i == from || i - from > 16 || text.get(i) != Some(&b':') {
             return None;
         }
-        let hash = hex.iter().try_fold(0u64, |h, c| {
-            Some(h << 4 | u64::from(char::from(*c).to_digit(16)?))
-        })?;
-        let end = tail.iter().position(|c| *c == b' ').unwrap_or(tail.len());
-        let digits = &tail[..end];
-        if digits.is_empty() {
+        i += 1;
+        let (mut bytes, from) = (0u64, i);
+        while let Some(&c) = text.get(i).filter(|c| c.is_ascii_digit()) {
+            bytes = bytes.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+            i += 1;
+        }
+        if i == from {
             return None;
         }
-        let bytes = digits.iter().try_fold(0u64, |n, c| {
-            let d = c.wrapping_sub(b'0');
-            (d <= 9).then_some(())?;
-            n.checked_mul(10)?.checked_add(u64::from(d))
-        })?;
         marks.push(PrefixMark { hash, bytes });
-        if end == tail.len() {
-            return Some(marks);
-        }
-        rest = &tail[end + 1..];
-        if rest.is_empty() {
-            return None;
+        match text.get(i) {
+            None => return Some(marks),
+            Some(b' ') if i + 1 < text.len() => i += 1,
+            Some(_) => return None,
         }
     }
 }
@@ -168,6 +176,13 @@ impl Fingerprint {
 
     /// A request hash from 16 hex digits.
     pub fn parse_request(text: &str) -> Option<u64> {
+        let b = text.as_bytes();
+        if b.len() == 16 {
+            // As written: no sign, no spaces.
+            if let Some(h) = b.iter().try_fold(0u64, |h, c| Some(h << 4 | hex_digit(*c)?)) {
+                return Some(h);
+            }
+        }
         u64::from_str_radix(text.trim(), 16).ok()
     }
 }
@@ -377,6 +392,23 @@ mod tests {
                 assert_eq!(Some(fast), general, "{text:?}");
             }
             assert_eq!(Fingerprint::parse_prefixes(text), general, "{text:?}");
+        }
+        for text in [
+            "6b4cb2424a23d596",
+            "6B4CB2424A23D596",
+            "ffffffffffffffff",
+            "+b4cb2424a23d596",
+            " 6b4cb2424a23d5 ",
+            "6b4cb2424a23d59g",
+            "000000000000000000ff",
+            "ff",
+            "",
+        ] {
+            assert_eq!(
+                Fingerprint::parse_request(text),
+                u64::from_str_radix(text.trim(), 16).ok(),
+                "{text:?}"
+            );
         }
         for f in pinned_prompts_marks() {
             assert_eq!(parse_marks_as_written(f.as_bytes()), parse_marks(&f));

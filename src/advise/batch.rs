@@ -34,6 +34,8 @@ struct BatchGroup {
 /// `batch_api`.
 pub struct BatchApi {
     keywords: Vec<String>,
+    /// [`first_bytes`] of `keywords`.
+    first: [bool; 256],
     groups: FastMap<(ModelKey, &'static str), BatchGroup>,
     /// Calls of each root run with a parent-child burst shape, not named as batch work:
     /// counted in when the root reaches [`BURST_CALLS`].
@@ -43,8 +45,10 @@ pub struct BatchApi {
 impl BatchApi {
     /// The rule, with the words that mark batch work.
     pub fn new(keywords: &[String]) -> Self {
+        let keywords: Vec<String> = keywords.iter().map(|k| k.to_ascii_lowercase()).collect();
         BatchApi {
-            keywords: keywords.iter().map(|k| k.to_ascii_lowercase()).collect(),
+            first: first_bytes(&keywords),
+            keywords,
             groups: FastMap::default(),
             roots: FastMap::default(),
         }
@@ -54,7 +58,13 @@ impl BatchApi {
     /// keyword starting one of its words (`nightly-digest`, `BatchSummarize`, `evaluation`;
     /// not `retrieval` for `eval`, nor `acronym` for `cron`).
     fn named_batch(&self, c: &Call<'_>) -> bool {
-        let has = |s: &str| names_keyword(s, &self.keywords);
+        let has = |s: &str| {
+            if s.is_ascii() {
+                names_keyword_ascii(s.as_bytes(), &self.keywords, &self.first)
+            } else {
+                names_keyword_unicode(s, &self.keywords)
+            }
+        };
         let r = c.r;
         r.root_run_name.as_deref().is_some_and(has)
             || r.tags.iter().any(|t| has(t))
@@ -67,17 +77,32 @@ impl BatchApi {
 /// follows a lower-case one (`nightlyDigest`).
 pub fn names_keyword(text: &str, keywords: &[String]) -> bool {
     if text.is_ascii() {
-        names_keyword_ascii(text.as_bytes(), keywords)
+        names_keyword_ascii(text.as_bytes(), keywords, &first_bytes(keywords))
     } else {
         names_keyword_unicode(text, keywords)
     }
 }
 
+/// The bytes a word must start with to start with one of `keywords`: every byte when one
+/// is empty (it starts every word).
+fn first_bytes(keywords: &[String]) -> [bool; 256] {
+    let mut first = [false; 256];
+    for k in keywords {
+        match k.as_bytes().first() {
+            Some(b) => first[usize::from(*b)] = true,
+            None => first = [true; 256],
+        }
+    }
+    first
+}
+
 /// [`names_keyword`] of ASCII text, on its bytes: the same words (ASCII letters and digits
-/// are the alphanumerics, ASCII case the case), compared in place instead of collected.
-fn names_keyword_ascii(text: &[u8], keywords: &[String]) -> bool {
+/// are the alphanumerics, ASCII case the case), compared in place instead of collected;
+/// `first` is [`first_bytes`] of `keywords`.
+fn names_keyword_ascii(text: &[u8], keywords: &[String], first: &[bool; 256]) -> bool {
     let starts = |word: &[u8]| {
-        !word.is_empty()
+        word.first()
+            .is_some_and(|c| first[usize::from(c.to_ascii_lowercase())])
             && keywords.iter().any(|k| {
                 k.len() <= word.len()
                     && word
@@ -133,6 +158,19 @@ impl Rule for BatchApi {
         {
             return;
         }
+        // Which calls could count is cheaper to ask than what they would cost: priced last.
+        let Some(e) = &c.entry else { return };
+        let variants = &e.version_at(c.date).variants;
+        if !variants.contains_key("batch") && !variants.contains_key("flex") {
+            return;
+        }
+        let named = self.named_batch(c);
+        if !named
+            && (r.parent_run_id.is_none()
+                || (!self.roots.contains_key(&r.root_run_id) && self.roots.len() >= MAX_ROOTS))
+        {
+            return;
+        }
         let (then, variant) = match c.price_variant(&r.usage, "batch") {
             Some(p) => (p, "batch"),
             None => match c.price_variant(&r.usage, "flex") {
@@ -140,7 +178,7 @@ impl Rule for BatchApi {
                 None => return,
             },
         };
-        if self.named_batch(c) {
+        if named {
             let g = self.groups.entry((model_key(r), variant)).or_default();
             g.calls += 1;
             g.now += now;
@@ -148,12 +186,6 @@ impl Rule for BatchApi {
             g.variant = variant;
             g.why_named += 1;
             g.narrow.add(r);
-            return;
-        }
-        if r.parent_run_id.is_none() {
-            return;
-        }
-        if !self.roots.contains_key(&r.root_run_id) && self.roots.len() >= MAX_ROOTS {
             return;
         }
         let e = self
@@ -262,7 +294,7 @@ mod tests {
                 .collect();
             for k in &lists {
                 assert_eq!(
-                    names_keyword_ascii(text.as_bytes(), k),
+                    names_keyword_ascii(text.as_bytes(), k, &first_bytes(k)),
                     names_keyword_unicode(&text, k),
                     "{text:?} {k:?}"
                 );

@@ -424,7 +424,8 @@ impl Advisor {
 /// ledger's reader (any backend). Returns it with the problems met reading (bad JSONL lines).
 ///
 /// Reading and advising run side by side: a reader thread decodes batches of records (only
-/// the columns the rules read) while this thread hands the previous batch to the rules.
+/// the columns the rules read) while this thread hands the previous batch to the rules. The
+/// batches' vectors go back to the reader to be filled again: no allocation per batch.
 pub fn advise_ledger(
     location: &crate::store::Location,
     range: &crate::store::TimeRange,
@@ -432,49 +433,52 @@ pub fn advise_ledger(
     options: Options,
     progress: &mut dyn FnMut(u64),
 ) -> crate::error::Result<(Advice, Vec<String>)> {
-    /// Records per batch sent from the reader thread.
-    const BATCH: usize = 2048;
+    /// Records per batch sent from the reader thread: small enough that a batch is still in
+    /// the cache shared by the two threads when the rules take it.
+    const BATCH: usize = 512;
+    /// Batches the reader may be ahead of the rules.
+    const AHEAD: usize = 4;
     enum Msg {
         Batch(Vec<CallRecord>),
         Progress(u64),
     }
     let mut advisor = Advisor::new(catalog, options);
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(4);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(AHEAD);
+    let (back_tx, back_rx) = std::sync::mpsc::sync_channel::<Vec<CallRecord>>(AHEAD + 2);
     let read = std::thread::scope(|s| {
         let reader = s.spawn(move || {
-            let mut warnings = Vec::new();
-            let mut batch = Vec::with_capacity(BATCH);
-            let mut open = true;
-            let progress_tx = tx.clone();
-            let done = crate::store::read::for_each_columns(
+            let mut source = crate::store::reader::open_reader_columns(
                 location,
-                range,
+                *range,
                 crate::store::reader::Columns::Advise,
-                &mut warnings,
-                &mut |n| {
-                    let _ = progress_tx.send(Msg::Progress(n));
-                },
-                &mut |r| {
-                    batch.push(r);
-                    if batch.len() >= BATCH {
-                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                        // The advisor hung up only if it panicked: stop reading.
-                        open = tx.send(Msg::Batch(full)).is_ok();
-                    }
-                    open
-                },
-            );
-            if !batch.is_empty() {
-                let _ = tx.send(Msg::Batch(batch));
+            )?;
+            let mut warnings = Vec::new();
+            loop {
+                let mut batch = back_rx
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                source.next_batch(BATCH, &mut batch)?;
+                warnings.extend(source.take_warnings());
+                if batch.is_empty() {
+                    break;
+                }
+                let _ = tx.send(Msg::Progress(source.progress()));
+                // The advisor hung up only if it panicked: stop reading.
+                if tx.send(Msg::Batch(batch)).is_err() {
+                    break;
+                }
             }
-            done.map(|()| warnings)
+            let _ = tx.send(Msg::Progress(source.progress()));
+            Ok::<_, crate::error::Error>(warnings)
         });
         for msg in rx {
             match msg {
-                Msg::Batch(records) => {
+                Msg::Batch(mut records) => {
                     for r in &records {
                         advisor.add(r);
                     }
+                    records.clear();
+                    let _ = back_tx.try_send(records);
                 }
                 Msg::Progress(n) => progress(n),
             }

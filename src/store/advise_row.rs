@@ -31,7 +31,14 @@ const MAX_INTERNED: usize = 4096;
 #[derive(Default)]
 pub struct AdviseRows {
     names: HashSet<Arc<str>, foldhash::fast::RandomState>,
+    /// The last root run name, model and provider: most rows repeat the row before's.
+    last: [Option<Arc<str>>; 3],
 }
+
+/// [`AdviseRows::last`]'s places.
+const ROOT_NAME: usize = 0;
+const MODEL: usize = 1;
+const PROVIDER: usize = 2;
 
 /// Why the fast path gave up on a row: [`read_row`] decodes it instead.
 struct Slow;
@@ -77,8 +84,8 @@ fn count(row: &rusqlite::Row<'_>, i: usize) -> Fast<u64> {
 fn money(row: &rusqlite::Row<'_>, i: usize) -> Fast<Option<Decimal>> {
     text(row, i)?
         .map(|t| {
-            Decimal::from_str(t)
-                .ok()
+            crate::money::parse_stored(t)
+                .or_else(|| Decimal::from_str(t).ok())
                 .and_then(|d| crate::money::call_cost(d).ok())
                 .ok_or(Slow)
         })
@@ -119,6 +126,87 @@ fn stored_time(b: &[u8]) -> Fast<DateTime<Utc>> {
         .ok_or(Slow)
 }
 
+/// A small reader of the JSON the ledger writes for attribution and tags: flat objects and
+/// arrays of strings without escapes. Anything else (`None`) is left to serde_json.
+struct Json<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Json<'a> {
+    fn new(text: &'a str) -> Self {
+        Json { text, at: 0 }
+    }
+
+    fn peek(&mut self) -> Option<u8> {
+        while let Some(c) = self.text.as_bytes().get(self.at) {
+            if !matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+                return Some(*c);
+            }
+            self.at += 1;
+        }
+        None
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.at += 1)
+    }
+
+    /// A string with no escapes or control characters (both serde_json's business).
+    fn string(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let from = self.at;
+        let len = self.text.as_bytes()[from..]
+            .iter()
+            .position(|c| *c == b'"' || *c == b'\\' || *c < 0x20)?;
+        if self.text.as_bytes()[from + len] != b'"' {
+            return None;
+        }
+        self.at = from + len + 1;
+        // Both ends are next to a `"`, never inside a character.
+        Some(&self.text[from..from + len])
+    }
+
+    /// The end: only whitespace after the value.
+    fn end(&mut self) -> Option<()> {
+        self.peek().is_none().then_some(())
+    }
+
+    /// `{"key": "value", ...}`, in text order.
+    fn object(mut self) -> Option<Vec<(&'a str, &'a str)>> {
+        let mut out = Vec::new();
+        self.eat(b'{')?;
+        if self.eat(b'}').is_none() {
+            loop {
+                let k = self.string()?;
+                self.eat(b':')?;
+                out.push((k, self.string()?));
+                if self.eat(b',').is_none() {
+                    self.eat(b'}')?;
+                    break;
+                }
+            }
+        }
+        self.end().map(|()| out)
+    }
+
+    /// `["tag", ...]`.
+    fn strings(mut self) -> Option<Vec<String>> {
+        let mut out = Vec::new();
+        self.eat(b'[')?;
+        if self.eat(b']').is_none() {
+            loop {
+                out.push(self.string()?.to_string());
+                if self.eat(b',').is_none() {
+                    self.eat(b']')?;
+                    break;
+                }
+            }
+        }
+        self.end().map(|()| out)
+    }
+}
+
 impl AdviseRows {
     /// The record of an advisor row (`SELECT_ADVISE`'s columns, in `SELECT`'s positions).
     pub fn read(&mut self, row: &rusqlite::Row<'_>) -> std::result::Result<CallRecord, String> {
@@ -140,8 +228,15 @@ impl AdviseRows {
         a
     }
 
-    fn name(&mut self, s: Option<&str>) -> Option<Arc<str>> {
-        s.map(|s| self.intern(s))
+    /// The shared name `s` of column `col` (one of [`AdviseRows::last`]'s places).
+    fn name(&mut self, col: usize, s: Option<&str>) -> Option<Arc<str>> {
+        let s = s?;
+        if let Some(last) = self.last[col].as_ref().filter(|l| &***l == s) {
+            return Some(last.clone());
+        }
+        let a = self.intern(s);
+        self.last[col] = Some(a.clone());
+        Some(a)
     }
 
     /// Captured metadata as `read_row` makes it: keys in order, the last of a repeated key,
@@ -150,6 +245,17 @@ impl AdviseRows {
         let json = json.unwrap_or("{}");
         if json == "{}" {
             return Ok(Vec::new());
+        }
+        if let Some(mut pairs) = Json::new(json).object() {
+            // serde_json's map: sorted by key, the last of a repeated key.
+            pairs.sort_by(|a, b| a.0.cmp(b.0));
+            let mut out = Vec::with_capacity(pairs.len());
+            for (i, (k, v)) in pairs.iter().enumerate() {
+                if pairs.get(i + 1).is_none_or(|next| next.0 != *k) {
+                    out.push((self.intern(k), (*v).to_string()));
+                }
+            }
+            return Ok(out);
         }
         let map: BTreeMap<&str, serde_json::Value> =
             serde_json::from_str(json).map_err(|_| Slow)?;
@@ -179,7 +285,10 @@ impl AdviseRows {
         };
         let tags = match text(row, 8)?.unwrap_or("[]") {
             "[]" => Vec::new(),
-            json => serde_json::from_str(json).map_err(|_| Slow)?,
+            json => match Json::new(json).strings() {
+                Some(tags) => tags,
+                None => serde_json::from_str(json).map_err(|_| Slow)?,
+            },
         };
         let usage_source = match text(row, 17)?.unwrap_or("none") {
             "provider" => UsageSource::Provider,
@@ -197,10 +306,10 @@ impl AdviseRows {
                 Some(r) => uuid(r)?,
                 None => run_id,
             },
-            root_run_name: self.name(text(row, 4)?),
-            model: self.name(text(row, 5)?),
+            root_run_name: self.name(ROOT_NAME, text(row, 4)?),
+            model: self.name(MODEL, text(row, 5)?),
             requested_model: None,
-            provider: self.name(text(row, 6)?),
+            provider: self.name(PROVIDER, text(row, 6)?),
             attribution: self.attribution(text(row, 7)?)?,
             tags,
             usage: Usage {
@@ -344,6 +453,10 @@ mod tests {
                 None,
                 None,
             ),
+            // JSON as people write it: spacing, repeated string keys, escapes in values.
+            ("2026-11-30T12:00:05.000000Z", " { \"b\" : \"1\" ,\"a\":\"2\",\n\"b\":\"3\" } ", " [ \"x\" ,\"y\" ] ", "provider", Some("0.5"), 1, None, None),
+            ("2026-11-30T12:00:06.000000Z", r#"{"a": "line\nbreak", "é": "ü"}"#, r#"["é", ""]"#, "provider", Some("0.5"), 1, None, None),
+            ("2026-11-30T12:00:07.000000Z", r#"{"": ""}"#, r#"[]"#, "provider", Some("0.5"), 1, None, None),
         ];
         for (i, (time, attribution, tags, source, cost, input, hash, prefixes)) in
             rows.iter().enumerate()
@@ -388,6 +501,12 @@ mod tests {
             ("time", "'yesterday'"),
             ("time", "'2026-02-30T12:00:00.000000Z'"),
             ("attribution", "'[1]'"),
+            ("attribution", "'{\"a\": \"1\",}'"),
+            ("attribution", "'{\"a\": \"1\"} x'"),
+            ("attribution", "'{\"a\": \"tab\there\"}'"),
+            ("tags", "'[\"x\",]'"),
+            ("tags", "'[\"x\"] ]'"),
+            ("tags", "'[1]'"),
         ] {
             conn.execute(
                 &format!("UPDATE calls SET {column} = {value} WHERE id = 1"),

@@ -242,24 +242,37 @@ impl RecordReader for SqliteReader {
             .query(rusqlite::params_from_iter(args.iter()))
             .map_err(e)?;
         let mut n = 0usize;
-        let mut last = None;
+        // The last row's time as stored, in one buffer (not a String per row).
+        let mut last_time = String::new();
+        let mut last_id = None;
         while let Some(row) = rows.next().map_err(e)? {
-            let time: String = row.get(0).map_err(e)?;
+            let time = match row.get_ref(0).map_err(e)? {
+                rusqlite::types::ValueRef::Text(t) => std::str::from_utf8(t).ok(),
+                _ => None,
+            };
+            match time {
+                Some(t) => {
+                    last_time.clear();
+                    last_time.push_str(t);
+                }
+                // What `get` says of a time that is not text.
+                None => last_time = row.get(0).map_err(e)?,
+            }
             let id: i64 = row.get(SELECT_ID).map_err(e)?;
             let record = match &mut self.advise {
                 Some(rows) => rows.read(row),
                 None => read_row(row),
             };
             out.push(record.map_err(|m| SqliteLedger::err(&path, m))?);
-            last = Some((time, id));
+            last_id = Some(id);
             n += 1;
         }
         self.read += n as u64;
         if n < max {
             self.done = true;
         }
-        if last.is_some() {
-            self.after = last;
+        if let Some(id) = last_id {
+            self.after = Some((last_time, id));
         }
         Ok(())
     }
