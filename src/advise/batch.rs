@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::{model_key, usd, Call, FastMap, Finding, ModelKey, Narrow, Rule};
+use super::{usd, Call, FastMap, Finding, ModelKey, Narrow, Rule};
 use crate::money::{self, Decimal};
 
 /// Calls of one root run (a chain or graph invocation) from which on they are a burst that
@@ -58,13 +58,7 @@ impl BatchApi {
     /// keyword starting one of its words (`nightly-digest`, `BatchSummarize`, `evaluation`;
     /// not `retrieval` for `eval`, nor `acronym` for `cron`).
     fn named_batch(&self, c: &Call<'_>) -> bool {
-        let has = |s: &str| {
-            if s.is_ascii() {
-                names_keyword_ascii(s.as_bytes(), &self.keywords, &self.first)
-            } else {
-                names_keyword_unicode(s, &self.keywords)
-            }
-        };
+        let has = |s: &str| names_keyword_with(s, &self.keywords, &self.first);
         let r = c.r;
         r.root_run_name.as_deref().is_some_and(has)
             || r.tags.iter().any(|t| has(t))
@@ -75,9 +69,15 @@ impl BatchApi {
 /// Whether a word of `text` starts with one of `keywords` (lower-case). Words are split at
 /// every character that is not a letter or digit, and before an upper-case letter that
 /// follows a lower-case one (`nightlyDigest`).
+#[cfg(test)]
 pub fn names_keyword(text: &str, keywords: &[String]) -> bool {
+    names_keyword_with(text, keywords, &first_bytes(keywords))
+}
+
+/// [`names_keyword`], with `first`: [`first_bytes`] of `keywords`, worked out once.
+fn names_keyword_with(text: &str, keywords: &[String], first: &[bool; 256]) -> bool {
     if text.is_ascii() {
-        names_keyword_ascii(text.as_bytes(), keywords, &first_bytes(keywords))
+        names_keyword_ascii(text.as_bytes(), keywords, first)
     } else {
         names_keyword_unicode(text, keywords)
     }
@@ -179,7 +179,7 @@ impl Rule for BatchApi {
             },
         };
         if named {
-            let g = self.groups.entry((model_key(r), variant)).or_default();
+            let g = self.groups.entry((c.key(), variant)).or_default();
             g.calls += 1;
             g.now += now;
             g.then += then;
@@ -191,7 +191,7 @@ impl Rule for BatchApi {
         let e = self
             .roots
             .entry(r.root_run_id)
-            .or_insert_with(|| (model_key(r), variant, Priced::default(), Narrow::default()));
+            .or_insert_with(|| (c.key(), variant, Priced::default(), Narrow::default()));
         e.2.calls += 1;
         e.2.now += now;
         e.2.then += then;

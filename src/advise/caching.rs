@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use super::data::{data, CacheRule};
-use super::{entry_id, model_key, price_text, usd, Call, FastMap, Finding, ModelKey, Narrow, Rule};
+use super::{entry_id, price_text, usd, Call, FastMap, Finding, ModelKey, Narrow, Rule};
 use crate::money::Decimal;
 use crate::usage::Usage;
 
@@ -112,7 +112,7 @@ impl Rule for PromptCaching {
                 ..r.usage
             };
             if let Some(saved) = c.price(&cached).map(|cached_cost| full - cached_cost) {
-                let g = self.groups.entry(model_key(r)).or_default();
+                let g = self.groups.entry(c.key()).or_default();
                 let prefix = self.prefixes.get_mut(&(key, hash)).expect("found above");
                 if !prefix.charged {
                     prefix.charged = true;
@@ -294,7 +294,7 @@ impl Rule for UnreadWrites {
                 return;
             };
             let one_hour = r.usage.cache_write_1h > 0;
-            let group = model_key(r);
+            let group = c.key();
             self.narrows.entry(group.clone()).or_default().add(r);
             self.pending.entry(key).or_default().push(Write {
                 time: r.time,

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
-use super::{model_key, usd, Call, FastMap, Finding, ModelKey, Narrow, Rule};
+use super::{usd, Call, FastMap, Finding, ModelKey, Narrow, Rule};
 use crate::money::{self, Decimal};
 
 /// Repeats within this many seconds of the last identical request count.
@@ -40,7 +40,7 @@ impl Rule for Duplicates {
         let window = Duration::seconds(WINDOW_S);
         match self.seen.get_mut(&f.request) {
             Some((last, repeated)) if r.time - *last <= window => {
-                let g = self.groups.entry(model_key(r)).or_default();
+                let g = self.groups.entry(c.key()).or_default();
                 g.repeats += 1;
                 if !*repeated {
                     g.distinct += 1;

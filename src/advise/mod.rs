@@ -157,10 +157,17 @@ pub struct Call<'a> {
     pub date: NaiveDate,
     /// Its usage priced as the tracker prices it; `None`: unknown.
     pub cost: Option<Decimal>,
+    /// Its group key ([`model_key`]), in the advisor's own names.
+    key: &'a ModelKey,
     catalog: &'a Catalog,
 }
 
 impl Call<'_> {
+    /// The group key of the call: [`model_key`] of its record.
+    pub fn key(&self) -> ModelKey {
+        self.key.clone()
+    }
+
     /// `usage` priced as this call was (same entry, day, service tier).
     pub fn price(&self, usage: &Usage) -> Option<Decimal> {
         let e = self.entry.as_ref()?;
@@ -294,6 +301,42 @@ pub fn model_key(r: &CallRecord) -> ModelKey {
     )
 }
 
+/// The advisor's own copies of the names it groups by. A ledger's records come from a reader
+/// thread whose names they share: cloning those for every group lookup would pass their
+/// reference counts back and forth between the two threads' caches.
+#[derive(Default)]
+struct Keys {
+    names: std::collections::HashSet<Arc<str>, foldhash::fast::RandomState>,
+    /// The last record's key: most records repeat the one before's.
+    last: Option<ModelKey>,
+}
+
+impl Keys {
+    fn name(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.names.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.names.insert(a.clone());
+        a
+    }
+
+    /// [`model_key`] of `r`.
+    fn of(&mut self, r: &CallRecord) -> &ModelKey {
+        let model = r.model.as_deref().unwrap_or("?");
+        let provider = r.provider.as_deref();
+        let same = self
+            .last
+            .as_ref()
+            .is_some_and(|(m, p)| **m == *model && p.as_deref() == provider);
+        if !same {
+            let key = (self.name(model), provider.map(|p| self.name(p)));
+            self.last = Some(key);
+        }
+        self.last.as_ref().expect("set above")
+    }
+}
+
 /// A price per 1M tokens as evidence text (`None`: not in the catalog).
 pub fn price_text(p: Option<Decimal>) -> Value {
     p.map_or(Value::Null, |p| Value::String(money::format(p)))
@@ -315,6 +358,7 @@ trait Rule {
 /// Streams records through every rule.
 pub struct Advisor {
     catalog: Arc<Catalog>,
+    keys: Keys,
     options: Options,
     rules: Vec<Box<dyn Rule + Send>>,
     calls: u64,
@@ -340,6 +384,7 @@ impl Advisor {
         ];
         Advisor {
             catalog,
+            keys: Keys::default(),
             options,
             rules,
             calls: 0,
@@ -371,6 +416,7 @@ impl Advisor {
             entry,
             date: r.time.date_naive(),
             cost: None,
+            key: self.keys.of(r),
             catalog: &self.catalog,
         };
         call.cost = call.price(&r.usage);
@@ -425,7 +471,7 @@ impl Advisor {
 ///
 /// Reading and advising run side by side: a reader thread decodes batches of records (only
 /// the columns the rules read) while this thread hands the previous batch to the rules. The
-/// batches' vectors go back to the reader to be filled again: no allocation per batch.
+/// batches go back to the reader, which drops the records it made and fills the vector again.
 pub fn advise_ledger(
     location: &crate::store::Location,
     range: &crate::store::TimeRange,
@@ -454,9 +500,13 @@ pub fn advise_ledger(
             )?;
             let mut warnings = Vec::new();
             loop {
-                let mut batch = back_rx
-                    .try_recv()
-                    .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                let mut batch = match back_rx.try_recv() {
+                    Ok(mut done) => {
+                        done.clear();
+                        done
+                    }
+                    Err(_) => Vec::with_capacity(BATCH),
+                };
                 source.next_batch(BATCH, &mut batch)?;
                 warnings.extend(source.take_warnings());
                 if batch.is_empty() {
@@ -473,11 +523,12 @@ pub fn advise_ledger(
         });
         for msg in rx {
             match msg {
-                Msg::Batch(mut records) => {
+                Msg::Batch(records) => {
                     for r in &records {
                         advisor.add(r);
                     }
-                    records.clear();
+                    // The reader drops them, as it made them: their memory and shared
+                    // names stay with that thread.
                     let _ = back_tx.try_send(records);
                 }
                 Msg::Progress(n) => progress(n),

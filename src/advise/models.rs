@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::data::data;
-use super::{entry_id, model_key, price_text, usd, Call, FastMap, Finding, ModelKey, Narrow, Rule};
+use super::{entry_id, price_text, usd, Call, FastMap, Finding, ModelKey, Narrow, Rule};
 use crate::catalog::Entry;
 use crate::money::{self, Decimal};
 
@@ -111,7 +111,7 @@ impl Switches {
         let Some(then) = c.price_at(&to_entry) else {
             return;
         };
-        let g = self.groups.entry((model_key(c.r), to)).or_default();
+        let g = self.groups.entry((c.key(), to)).or_default();
         if g.source.is_empty() {
             g.source = source.to_string();
             g.checked = checked.to_string();
