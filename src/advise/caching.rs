@@ -11,6 +11,9 @@ use crate::usage::Usage;
 
 /// Prefixes remembered at most per rule; past it, those unseen for a lifetime are dropped.
 const MAX_PREFIXES: usize = 200_000;
+/// Over calls in time order, the prefixes remembered before the first sweep (then twice as
+/// many as the last sweep kept).
+const MIN_SWEEP: usize = 1024;
 
 /// A prefix of some model's prompts: when it was last sent, and the first call's premium.
 struct Prefix {
@@ -35,8 +38,13 @@ struct CachingGroup {
 }
 
 /// `prompt_caching`.
-#[derive(Default)]
 pub struct PromptCaching {
+    /// Sweep when more prefixes than this are remembered.
+    limit: usize,
+    /// Calls come in time order: a prefix unseen for longer than the longest lifetime is
+    /// never a hit again, so sweeping often changes nothing but the memory the rule holds
+    /// (and how much of it each call touches).
+    ordered: bool,
     prefixes: FastMap<(usize, u64), Prefix>,
     groups: FastMap<ModelKey, CachingGroup>,
     /// The cache rule per entry, looked up once.
@@ -55,13 +63,42 @@ pub fn prefix_tokens(input: u64, bytes: u64, total: u64) -> u64 {
 }
 
 impl PromptCaching {
-    fn sweep(&mut self, now: DateTime<Utc>) {
-        if self.prefixes.len() > MAX_PREFIXES {
-            // Lifetimes are at most an hour: anything older is of no use.
-            self.prefixes
-                .retain(|_, p| now - p.last <= Duration::hours(1));
+    /// The rule; `ordered`: the calls will come in time order (see [`PromptCaching::ordered`]).
+    pub fn new(ordered: bool) -> Self {
+        PromptCaching {
+            limit: if ordered { MIN_SWEEP } else { MAX_PREFIXES },
+            ordered,
+            prefixes: FastMap::default(),
+            groups: FastMap::default(),
+            rules: FastMap::default(),
+            marks: Vec::new(),
         }
     }
+
+    fn sweep(&mut self, now: DateTime<Utc>) {
+        if self.prefixes.len() > self.limit {
+            // Lifetimes are at most an hour: anything older is of no use.
+            let horizon = if self.ordered {
+                Duration::seconds(longest_lifetime_s().max(3600))
+            } else {
+                Duration::hours(1)
+            };
+            self.prefixes.retain(|_, p| now - p.last <= horizon);
+            if self.ordered {
+                self.limit = MIN_SWEEP.max(2 * self.prefixes.len());
+            }
+        }
+    }
+}
+
+/// The longest cache lifetime of any rule in the advisor's data.
+fn longest_lifetime_s() -> i64 {
+    data()
+        .prompt_cache
+        .iter()
+        .map(|r| r.lifetime_s)
+        .max()
+        .unwrap_or(0)
 }
 
 impl Rule for PromptCaching {

@@ -323,3 +323,73 @@ fn varied_ledger_advice_is_pinned_in_memory_sqlite_and_jsonl() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_sqlite_ledger_whose_times_do_not_sort_is_advised_as_read() {
+    // Times stored with an offset sort as text, not as times: the ledger's order goes back
+    // in time, and the advice must be the plain advisor's over the records as read.
+    let records = varied();
+    let dir = std::env::temp_dir().join(format!("llmledger-golden-order-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("o.db");
+    let _ = std::fs::remove_file(&file);
+    let mut sink = Sink::open(&file, Format::Sqlite, false).unwrap();
+    sink.write(&records).unwrap();
+    drop(sink);
+    let conn = rusqlite::Connection::open(&file).unwrap();
+    for id in (100..6000).step_by(97) {
+        let time: String = conn
+            .query_row("SELECT time FROM calls WHERE id = ?1", [id], |r| r.get(0))
+            .unwrap();
+        let t = chrono::DateTime::parse_from_rfc3339(&time).unwrap();
+        let shifted = t
+            .with_timezone(&chrono::FixedOffset::east_opt(5 * 3600).unwrap())
+            .to_rfc3339();
+        conn.execute(
+            "UPDATE calls SET time = ?1 WHERE id = ?2",
+            rusqlite::params![shifted, id],
+        )
+        .unwrap();
+    }
+    drop(conn);
+    let location = Location::file(&file);
+    let mut reader = crate::store::reader::open_reader_columns(
+        &location,
+        TimeRange::default(),
+        crate::store::reader::Columns::Advise,
+    )
+    .unwrap();
+    let mut as_read = Vec::new();
+    loop {
+        let n = as_read.len();
+        reader.next_batch(1000, &mut as_read).unwrap();
+        if as_read.len() == n {
+            break;
+        }
+    }
+    assert_eq!(as_read.len(), records.len());
+    assert!(
+        as_read.windows(2).any(|w| w[1].time < w[0].time),
+        "not out of order"
+    );
+    let mut ordered = Advisor::time_ordered(Catalog::bundled().unwrap(), options());
+    for r in &as_read {
+        ordered.add(r);
+    }
+    assert!(ordered.disordered());
+    let want = pretty(&advise_records(
+        &as_read,
+        Catalog::bundled().unwrap(),
+        options(),
+    ));
+    let (got, _) = advise_ledger(
+        &location,
+        &TimeRange::default(),
+        Catalog::bundled().unwrap(),
+        options(),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(pretty(&got), want);
+    let _ = std::fs::remove_dir_all(&dir);
+}

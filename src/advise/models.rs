@@ -45,7 +45,7 @@ impl Switch {
                 let b = &e.version_at(c.date).standard.base;
                 (Some(b.input), Some(b.output))
             };
-            self.from_prices = c.entry.as_deref().map_or((None, None), p);
+            self.from_prices = c.entry.map_or((None, None), |e| p(e));
             self.to_prices = p(to);
             self.to_entry = Some(to.key().clone());
         }

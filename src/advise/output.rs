@@ -78,7 +78,7 @@ impl Rule for UncappedOutput {
                 usage: r.usage,
                 date: c.date,
                 tier: r.service_tier.clone(),
-                entry: e.clone(),
+                entry: std::sync::Arc::clone(e),
                 cost,
             });
         }

@@ -454,9 +454,36 @@ mod tests {
                 None,
             ),
             // JSON as people write it: spacing, repeated string keys, escapes in values.
-            ("2026-11-30T12:00:05.000000Z", " { \"b\" : \"1\" ,\"a\":\"2\",\n\"b\":\"3\" } ", " [ \"x\" ,\"y\" ] ", "provider", Some("0.5"), 1, None, None),
-            ("2026-11-30T12:00:06.000000Z", r#"{"a": "line\nbreak", "é": "ü"}"#, r#"["é", ""]"#, "provider", Some("0.5"), 1, None, None),
-            ("2026-11-30T12:00:07.000000Z", r#"{"": ""}"#, r#"[]"#, "provider", Some("0.5"), 1, None, None),
+            (
+                "2026-11-30T12:00:05.000000Z",
+                " { \"b\" : \"1\" ,\"a\":\"2\",\n\"b\":\"3\" } ",
+                " [ \"x\" ,\"y\" ] ",
+                "provider",
+                Some("0.5"),
+                1,
+                None,
+                None,
+            ),
+            (
+                "2026-11-30T12:00:06.000000Z",
+                r#"{"a": "line\nbreak", "é": "ü"}"#,
+                r#"["é", ""]"#,
+                "provider",
+                Some("0.5"),
+                1,
+                None,
+                None,
+            ),
+            (
+                "2026-11-30T12:00:07.000000Z",
+                r#"{"": ""}"#,
+                r#"[]"#,
+                "provider",
+                Some("0.5"),
+                1,
+                None,
+                None,
+            ),
         ];
         for (i, (time, attribution, tags, source, cost, input, hash, prefixes)) in
             rows.iter().enumerate()
