@@ -1,6 +1,8 @@
 //! `prompt_caching` (repeated prompt prefixes billed at the full input price) and
 //! `cache_writes_unread` (cache writes no call read within their lifetime).
 
+use std::collections::hash_map::Entry;
+
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
@@ -19,9 +21,40 @@ const MIN_SWEEP: usize = 1024;
 struct Prefix {
     last: DateTime<Utc>,
     /// What writing it to the cache would have added to the first call of its run.
-    premium: Decimal,
+    premium: Premium,
     /// Whether a repeat already counted that premium.
     charged: bool,
+}
+
+/// The first call of a prefix's run, to price its cache-write premium when a repeat first
+/// counts it: most prefixes (a prompt's own end) are never repeated, and pricing them all
+/// would cost a pricing per call.
+struct Premium {
+    /// The call's usage with the prefix's tokens written to the cache.
+    written: Usage,
+    /// Its cost as recorded.
+    full: Decimal,
+    date: chrono::NaiveDate,
+    tier: Option<&'static str>,
+}
+
+impl Premium {
+    /// What `Call::price` of the written usage adds to the call's cost (zero if nothing,
+    /// or if the catalog cannot price it), at `entry` (the call's, the prefix's key's).
+    fn price(&self, entry: &crate::catalog::Entry) -> Decimal {
+        entry
+            .cost_total(&self.written, self.date, self.tier)
+            .map_or(Decimal::ZERO, |w| (w - self.full).max(Decimal::ZERO))
+    }
+}
+
+/// `catalog::tier_variant` of a record's service tier, as a name that lives on its own.
+fn tier_name(tier: Option<&str>) -> Option<&'static str> {
+    match crate::catalog::tier_variant(tier)? {
+        "flex" => Some("flex"),
+        "priority" => Some("priority"),
+        _ => Some("batch"),
+    }
 }
 
 #[derive(Default)]
@@ -153,7 +186,7 @@ impl Rule for PromptCaching {
                 let prefix = self.prefixes.get_mut(&(key, hash)).expect("found above");
                 if !prefix.charged {
                     prefix.charged = true;
-                    g.premium += prefix.premium;
+                    g.premium += prefix.premium.price(e);
                 }
                 g.calls += 1;
                 g.saving += saved;
@@ -168,32 +201,33 @@ impl Rule for PromptCaching {
             }
         }
         for &(hash, tokens) in &marks {
-            let fresh = |this: &Self| {
-                this.prefixes
-                    .get(&(key, hash))
-                    .is_some_and(|prefix| r.time - prefix.last <= lifetime)
-            };
-            if fresh(self) {
-                if let Some(prefix) = self.prefixes.get_mut(&(key, hash)) {
-                    prefix.last = r.time;
+            let fresh = |p: &Prefix| r.time - p.last <= lifetime;
+            match self.prefixes.entry((key, hash)) {
+                Entry::Occupied(mut o) if fresh(o.get()) => o.get_mut().last = r.time,
+                slot => {
+                    let prefix = Prefix {
+                        last: r.time,
+                        premium: Premium {
+                            written: Usage {
+                                cache_write: tokens,
+                                ..r.usage
+                            },
+                            full,
+                            date: c.date,
+                            tier: tier_name(r.service_tier.as_deref()),
+                        },
+                        charged: false,
+                    };
+                    match slot {
+                        Entry::Occupied(mut o) => {
+                            o.insert(prefix);
+                        }
+                        Entry::Vacant(v) => {
+                            v.insert(prefix);
+                        }
+                    }
                 }
-                continue;
             }
-            let written = Usage {
-                cache_write: tokens,
-                ..r.usage
-            };
-            let premium = c
-                .price(&written)
-                .map_or(Decimal::ZERO, |w| (w - full).max(Decimal::ZERO));
-            self.prefixes.insert(
-                (key, hash),
-                Prefix {
-                    last: r.time,
-                    premium,
-                    charged: false,
-                },
-            );
         }
         self.marks = marks;
         self.sweep(r.time);

@@ -33,6 +33,8 @@ pub struct AdviseRows {
     names: HashSet<Arc<str>, foldhash::fast::RandomState>,
     /// The last root run name, model and provider: most rows repeat the row before's.
     last: [Option<Arc<str>>; 3],
+    /// The last row's metadata keys, in order: rows mostly capture the same ones.
+    last_keys: Vec<Arc<str>>,
 }
 
 /// [`AdviseRows::last`]'s places.
@@ -249,10 +251,20 @@ impl AdviseRows {
         if let Some(mut pairs) = Json::new(json).object() {
             // serde_json's map: sorted by key, the last of a repeated key.
             pairs.sort_by(|a, b| a.0.cmp(b.0));
-            let mut out = Vec::with_capacity(pairs.len());
+            let mut out: Vec<(Arc<str>, String)> = Vec::with_capacity(pairs.len());
             for (i, (k, v)) in pairs.iter().enumerate() {
                 if pairs.get(i + 1).is_none_or(|next| next.0 != *k) {
-                    out.push((self.intern(k), (*v).to_string()));
+                    let n = out.len();
+                    let key = match self.last_keys.get(n) {
+                        Some(last) if &**last == *k => last.clone(),
+                        _ => {
+                            let key = self.intern(k);
+                            self.last_keys.truncate(n);
+                            self.last_keys.push(key.clone());
+                            key
+                        }
+                    };
+                    out.push((key, (*v).to_string()));
                 }
             }
             return Ok(out);
