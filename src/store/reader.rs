@@ -221,13 +221,19 @@ impl RecordReader for SqliteReader {
         if self.done {
             return Ok(());
         }
-        let (cond, mut args) = range_condition_from(&self.range, 0);
+        let (cond, range_args) = range_condition_from(&self.range, 0);
+        let mut args: Vec<rusqlite::types::Value> = range_args
+            .into_iter()
+            .map(rusqlite::types::Value::Text)
+            .collect();
         let mut conds = vec![format!("c.id <= {}", self.last_id)];
         if let Some((time, id)) = &self.after {
-            args.push(time.clone());
-            let t = args.len();
-            // `c.time >= ?` alone bounds the index scan; the rest skips what was read.
-            conds.push(format!("c.time >= ?{t} AND (c.time > ?{t} OR c.id > {id})"));
+            args.push(rusqlite::types::Value::Text(time.clone()));
+            args.push(rusqlite::types::Value::Integer(*id));
+            let (t, i) = (args.len() - 1, args.len());
+            // `c.time >= ?` alone bounds the index scan; the rest skips what was read. The
+            // id is a parameter, so every page is the one cached statement.
+            conds.push(format!("c.time >= ?{t} AND (c.time > ?{t} OR c.id > ?{i})"));
         }
         let glue = if cond.is_empty() { " WHERE " } else { " AND " };
         let sql = format!(
