@@ -383,154 +383,157 @@ mod tests {
         n
     }
 
-    #[test]
-    fn rows_decode_as_read_row_decodes_them_odd_ones_too() {
-        let dir = std::env::temp_dir().join(format!("llmledger-advise-row-{}", std::process::id()));
+    /// A row to store: the columns the cases vary.
+    struct Odd {
+        time: &'static str,
+        attribution: &'static str,
+        tags: &'static str,
+        source: &'static str,
+        cost: Option<&'static str>,
+        input: i64,
+        hash: Option<&'static str>,
+        prefixes: Option<&'static str>,
+    }
+
+    const PLAIN: Odd = Odd {
+        time: "2026-11-30T12:00:00.123456Z",
+        attribution: r#"{"user_id": "u1"}"#,
+        tags: r#"["prod"]"#,
+        source: "provider",
+        cost: Some("0.0012"),
+        input: 100,
+        hash: Some("00000000000000ff"),
+        prefixes: Some("0000000000000007:10 00000000000000aa:20"),
+    };
+
+    const ODD: [Odd; 9] = [
+        PLAIN,
+        // Keys out of order, repeated, escaped; values that are not strings.
+        Odd {
+            time: "2026-11-30T12:00:01.000000Z",
+            attribution: r#"{"b": 1, "a": "x", "b": "two", "n": null, "o": {"k": [1, 2.5]}}"#,
+            tags: r#"["a", "b\u0041"]"#,
+            source: "estimated",
+            cost: Some("1.50"),
+            input: 5,
+            hash: None,
+            prefixes: None,
+        },
+        Odd {
+            time: "2026-11-30T12:00:02.000000Z",
+            attribution: r#"{"us\u0065r": "u2"}"#,
+            tags: "[]",
+            source: "cache",
+            cost: None,
+            input: -3,
+            hash: Some("zz"),
+            prefixes: Some("1:2"),
+        },
+        // Other time forms: an offset, no fraction, a leap second.
+        Odd {
+            time: "2026-11-30T14:00:03+02:00",
+            attribution: "{}",
+            source: "none",
+            cost: Some("0"),
+            hash: Some("1"),
+            prefixes: Some("bad"),
+            ..PLAIN
+        },
+        Odd {
+            time: "2026-11-30T12:00:04Z",
+            cost: Some("0.10000"),
+            ..PLAIN
+        },
+        Odd {
+            time: "2026-06-30T23:59:60.500000Z",
+            cost: None,
+            ..PLAIN
+        },
+        // JSON as people write it: spacing, repeated string keys, escapes in values.
+        Odd {
+            time: "2026-11-30T12:00:05.000000Z",
+            attribution: " { \"b\" : \"1\" ,\"a\":\"2\",\n\"b\":\"3\" } ",
+            tags: " [ \"x\" ,\"y\" ] ",
+            ..PLAIN
+        },
+        Odd {
+            time: "2026-11-30T12:00:06.000000Z",
+            attribution: r#"{"a": "line\nbreak", "é": "ü"}"#,
+            tags: r#"["é", ""]"#,
+            ..PLAIN
+        },
+        Odd {
+            time: "2026-11-30T12:00:07.000000Z",
+            attribution: r#"{"": ""}"#,
+            tags: "[]",
+            ..PLAIN
+        },
+    ];
+
+    fn uuid(i: usize) -> String {
+        format!("00000000-0000-4000-8000-{i:012}")
+    }
+
+    /// A ledger of `rows` in a fresh folder named for `name`.
+    fn ledger(name: &str, rows: &[Odd]) -> (std::path::PathBuf, rusqlite::Connection) {
+        let dir = std::env::temp_dir().join(format!("llmledger-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("odd.db");
         let _ = std::fs::remove_file(&path);
         drop(SqliteLedger::open(&path, false).unwrap());
         let conn = rusqlite::Connection::open(&path).unwrap();
-        let uuid = |i: u32| format!("00000000-0000-4000-8000-{i:012}");
-        // (time, attribution, tags, usage_source, cost, input_tokens, request_hash, prefixes)
-        let rows: &[(
-            &str,
-            &str,
-            &str,
-            &str,
-            Option<&str>,
-            i64,
-            Option<&str>,
-            Option<&str>,
-        )] = &[
-            (
-                "2026-11-30T12:00:00.123456Z",
-                r#"{"user_id": "u1"}"#,
-                r#"["prod"]"#,
-                "provider",
-                Some("0.0012"),
-                100,
-                Some("00000000000000ff"),
-                Some("0000000000000007:10 00000000000000aa:20"),
-            ),
-            // Keys out of order, repeated, escaped; values that are not strings.
-            (
-                "2026-11-30T12:00:01.000000Z",
-                r#"{"b": 1, "a": "x", "b": "two", "n": null, "o": {"k": [1, 2.5]}}"#,
-                r#"["a", "b\u0041"]"#,
-                "estimated",
-                Some("1.50"),
-                5,
-                None,
-                None,
-            ),
-            (
-                "2026-11-30T12:00:02.000000Z",
-                r#"{"us\u0065r": "u2"}"#,
-                "[]",
-                "cache",
-                None,
-                -3,
-                Some("zz"),
-                Some("1:2"),
-            ),
-            // Other time forms: an offset, no fraction, a leap second.
-            (
-                "2026-11-30T14:00:03+02:00",
-                "{}",
-                "[]",
-                "none",
-                Some("0"),
-                0,
-                Some("1"),
-                Some("bad"),
-            ),
-            (
-                "2026-11-30T12:00:04Z",
-                "{}",
-                "[]",
-                "provider",
-                Some("0.10000"),
-                1,
-                None,
-                None,
-            ),
-            (
-                "2026-06-30T23:59:60.500000Z",
-                "{}",
-                "[]",
-                "provider",
-                None,
-                1,
-                None,
-                None,
-            ),
-            // JSON as people write it: spacing, repeated string keys, escapes in values.
-            (
-                "2026-11-30T12:00:05.000000Z",
-                " { \"b\" : \"1\" ,\"a\":\"2\",\n\"b\":\"3\" } ",
-                " [ \"x\" ,\"y\" ] ",
-                "provider",
-                Some("0.5"),
-                1,
-                None,
-                None,
-            ),
-            (
-                "2026-11-30T12:00:06.000000Z",
-                r#"{"a": "line\nbreak", "é": "ü"}"#,
-                r#"["é", ""]"#,
-                "provider",
-                Some("0.5"),
-                1,
-                None,
-                None,
-            ),
-            (
-                "2026-11-30T12:00:07.000000Z",
-                r#"{"": ""}"#,
-                r#"[]"#,
-                "provider",
-                Some("0.5"),
-                1,
-                None,
-                None,
-            ),
-        ];
-        for (i, (time, attribution, tags, source, cost, input, hash, prefixes)) in
-            rows.iter().enumerate()
-        {
-            let i = u32::try_from(i).unwrap();
-            conn.execute(
-                "INSERT INTO calls (time, run_id, parent_run_id, root_run_id, root_run_name, \
+        for (i, o) in rows.iter().enumerate() {
+            insert(&conn, i, o);
+        }
+        (path, conn)
+    }
+
+    /// Row `i` (its id is `i + 1`): `o`, and columns that vary with `i`.
+    fn insert(conn: &rusqlite::Connection, i: usize, o: &Odd) {
+        conn.execute(
+            "INSERT INTO calls (id, time, run_id, parent_run_id, root_run_id, root_run_name, \
                  model, provider, attribution, tags, input_tokens, usage_source, cost, \
                  cost_input, service_tier, unpriced_reason, error, max_tokens, request_hash, \
-                 prompt_prefixes, prompt_bytes) VALUES (?1, ?2, ?3, ?4, 'nightly', 'gpt-4o', \
-                 'openai', ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-                rusqlite::params![
-                    time,
-                    uuid(i),
-                    (i % 2 == 1).then(|| uuid(100)),
-                    if i % 3 == 0 { uuid(i) } else { uuid(100) },
-                    attribution,
-                    tags,
-                    input,
-                    source,
-                    cost,
-                    (i == 1).then_some("flex"),
-                    cost.is_none().then_some("no price"),
-                    (i == 2).then_some("RateLimitError: slow"),
-                    (i % 2 == 0).then_some(i64::from(i) - 1),
-                    hash,
-                    prefixes,
-                    Some(30),
-                ],
-            )
-            .unwrap();
-        }
-        assert_eq!(same_as_read_row(&path), rows.len());
-        // Rows read_row refuses are refused the same way: a bad UUID, a bad amount, an
-        // unknown usage source, text in a count, a time that is no time.
+                 prompt_prefixes, prompt_bytes) VALUES (?16, ?1, ?2, ?3, ?4, 'nightly', \
+                 'gpt-4o', 'openai', ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 30)",
+            rusqlite::params![
+                o.time,
+                uuid(i),
+                (i % 2 == 1).then(|| uuid(100)),
+                if i.is_multiple_of(3) {
+                    uuid(i)
+                } else {
+                    uuid(100)
+                },
+                o.attribution,
+                o.tags,
+                o.input,
+                o.source,
+                o.cost,
+                (i == 1).then_some("flex"),
+                o.cost.is_none().then_some("no price"),
+                (i == 2).then_some("RateLimitError: slow"),
+                i.is_multiple_of(2).then(|| i64::try_from(i).unwrap() - 1),
+                o.hash,
+                o.prefixes,
+                i64::try_from(i + 1).unwrap(),
+            ],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn rows_decode_as_read_row_decodes_them_odd_ones_too() {
+        let (path, _) = ledger("advise-row", &ODD);
+        assert_eq!(same_as_read_row(&path), ODD.len());
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn rows_read_row_refuses_are_refused() {
+        // A bad UUID, a bad amount, an unknown usage source, text in a count, a time that is
+        // no time, JSON that is not the JSON of a record.
+        let (path, conn) = ledger("advise-row-bad", &[PLAIN]);
         for (column, value) in [
             ("run_id", "'not-a-uuid'"),
             ("cost", "'1.2.3'"),
@@ -553,31 +556,18 @@ mod tests {
             )
             .unwrap();
             same_as_read_row(&path);
+            let db = SqliteLedger::open_read(&path).unwrap();
+            let mut stmt = db.conn.prepare(SELECT_ADVISE).unwrap();
+            let mut rows = stmt.query([]).unwrap();
+            let row = rows.next().unwrap().unwrap();
             assert!(
-                AdviseRows::default()
-                    .read(
-                        &SqliteLedger::open_read(&path)
-                            .unwrap()
-                            .conn
-                            .prepare(&format!("{SELECT_ADVISE} WHERE c.id = 1"))
-                            .unwrap()
-                            .query([])
-                            .unwrap()
-                            .next()
-                            .unwrap()
-                            .unwrap()
-                    )
-                    .is_err(),
+                AdviseRows::default().read(row).is_err(),
                 "{column} = {value}"
             );
-            conn.execute("DELETE FROM calls WHERE id = 1", []).unwrap();
-            conn.execute(
-                "INSERT INTO calls (id, time, run_id, root_run_id, usage_source) \
-                 VALUES (1, '2026-11-30T12:00:00.000000Z', ?1, ?1, 'provider')",
-                [uuid(1000)],
-            )
-            .unwrap();
+            drop(rows);
+            conn.execute("DELETE FROM calls", []).unwrap();
+            insert(&conn, 0, &PLAIN);
         }
-        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 }
