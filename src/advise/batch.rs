@@ -12,6 +12,8 @@ use crate::money::{self, Decimal};
 pub const BURST_CALLS: u64 = 10;
 /// Root runs followed at most for bursts.
 const MAX_ROOTS: usize = 100_000;
+/// Root run names and tags whose answer is remembered at most.
+const MEMO: usize = 4096;
 
 #[derive(Default)]
 struct Priced {
@@ -36,6 +38,9 @@ pub struct BatchApi {
     keywords: Vec<String>,
     /// [`first_bytes`] of `keywords`.
     first: [bool; 256],
+    /// The answer for root run names and tags already asked (a ledger has few of them), at
+    /// most [`MEMO`].
+    memo: FastMap<Box<str>, bool>,
     groups: FastMap<(ModelKey, &'static str), BatchGroup>,
     /// Calls of each root run with a parent-child burst shape, not named as batch work:
     /// counted in when the root reaches [`BURST_CALLS`].
@@ -49,6 +54,7 @@ impl BatchApi {
         BatchApi {
             first: first_bytes(&keywords),
             keywords,
+            memo: FastMap::default(),
             groups: FastMap::default(),
             roots: FastMap::default(),
         }
@@ -57,12 +63,26 @@ impl BatchApi {
     /// Whether the root run's name, a tag or a captured metadata value names batch work: a
     /// keyword starting one of its words (`nightly-digest`, `BatchSummarize`, `evaluation`;
     /// not `retrieval` for `eval`, nor `acronym` for `cron`).
-    fn named_batch(&self, c: &Call<'_>) -> bool {
-        let has = |s: &str| names_keyword_with(s, &self.keywords, &self.first);
+    fn named_batch(&mut self, c: &Call<'_>) -> bool {
         let r = c.r;
-        r.root_run_name.as_deref().is_some_and(has)
-            || r.tags.iter().any(|t| has(t))
-            || r.attribution.iter().any(|(_, v)| has(v))
+        r.root_run_name.as_deref().is_some_and(|n| self.names(n))
+            || r.tags.iter().any(|t| self.names(t))
+            || r.attribution
+                .iter()
+                .any(|(_, v)| names_keyword_with(v, &self.keywords, &self.first))
+    }
+
+    /// [`names_keyword`] of a root run name or tag, remembered.
+    fn names(&mut self, text: &str) -> bool {
+        if let Some(&hit) = self.memo.get(text) {
+            return hit;
+        }
+        let hit = names_keyword_with(text, &self.keywords, &self.first);
+        if self.memo.len() >= MEMO {
+            self.memo.clear();
+        }
+        self.memo.insert(text.into(), hit);
+        hit
     }
 }
 
