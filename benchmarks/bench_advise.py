@@ -8,6 +8,9 @@ a third without an output cap, a tenth named as nightly work. Costs are the cata
 
 Run: python benchmarks/bench_advise.py [--calls N] [--repeat R] [--ledger PATH]
 Build the extension with `maturin develop --release` first (`make bench`).
+
+Each case prints its wall time and its CPU time (user + system, every thread: the advisor reads
+on a thread of its own, so its CPU time can exceed its wall time), each beside the report's.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import random
+import resource
 import sqlite3
 import statistics
 import subprocess
@@ -97,13 +102,18 @@ def build(path: Path, n: int) -> None:
     print(f"\r  wrote {n:,} calls in {time.perf_counter() - t0:.1f} s to {path}", file=sys.stderr)
 
 
-def timed(f: Callable[[], Any], repeat: int) -> tuple[float, Any]:
-    times, out = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = f()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process's threads and of its finished children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed(f: Callable[[], Any]) -> tuple[float, float, Any]:
+    """Wall and CPU seconds of one run of `f` (CPU: every thread's, and a subprocess's)."""
+    c0, t0 = cpu_seconds(), time.perf_counter()
+    out = f()
+    return time.perf_counter() - t0, cpu_seconds() - c0, out
 
 
 def main() -> None:
@@ -131,17 +141,27 @@ def main() -> None:
             ("`llmledger report --by model`", cli("report", "--by", "model")),
             ("`llmledger advise`", cli("advise")),
         ]
-        res = {name: timed(f, args.repeat) for name, f in cases}
-        print(f"{n:,}-call SQLite ledger, median of {args.repeat}")
-        print(f"{'':<42} {'seconds':>8} {'x report':>9}")
-        for name, (s, _) in res.items():
-            ref = res[
+        # The repeats take turns, so a slow spell of the shared machine weighs on all cases.
+        runs: dict[str, list[tuple[float, float, Any]]] = {name: [] for name, _ in cases}
+        for _ in range(args.repeat):
+            for name, f in cases:
+                runs[name].append(timed(f))
+        wall = {k: statistics.median(r[0] for r in v) for k, v in runs.items()}
+        cpu = {k: statistics.median(r[1] for r in v) for k, v in runs.items()}
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        print(f"{n:,}-call SQLite ledger, median of {args.repeat} (load average {load})")
+        print(f"{'':<42} {'wall s':>7} {'x report':>9} {'CPU s':>7} {'x report':>9}")
+        for name in runs:
+            ref = (
                 "`llmledger report --by model`"
                 if name.startswith("`")
                 else "ledger_report(by=['model']) in process"
-            ][0]
-            print(f"{name:<42} {s:>8.2f} {s / ref:>9.2f}")
-        advice = res["ledger_advise() in process"][1]
+            )
+            print(
+                f"{name:<42} {wall[name]:>7.2f} {wall[name] / wall[ref]:>9.2f}"
+                f" {cpu[name]:>7.2f} {cpu[name] / cpu[ref]:>9.2f}"
+            )
+        advice = runs["ledger_advise() in process"][-1][2]
         print(
             "\nfindings:", ", ".join(f"{f['rule']} ${f['saving_usd']}" for f in advice["findings"])
         )

@@ -107,17 +107,84 @@ impl Fingerprint {
 
     /// The marks of [`Fingerprint::prefixes_text`]; `None` when malformed.
     pub fn parse_prefixes(text: &str) -> Option<Vec<PrefixMark>> {
-        text.split_ascii_whitespace()
-            .map(|m| {
-                let (h, b) = m.split_once(':')?;
-                Some(PrefixMark {
-                    hash: u64::from_str_radix(h, 16).ok()?,
-                    bytes: b.parse().ok()?,
-                })
-            })
-            .collect()
+        parse_marks_as_written(text.as_bytes()).or_else(|| parse_marks(text))
     }
+}
 
+/// Each byte's value as a hex digit, 16 for bytes that are none: a table, not branches
+/// (hashes' digits are random, so a branch per digit is mispredicted a third of the time).
+// `From` is not const: the widening `as` casts are exact.
+#[allow(clippy::cast_lossless)]
+const HEX: [u8; 256] = {
+    let mut t = [16u8; 256];
+    let mut i = 0u8;
+    while i < 10 {
+        t[(b'0' + i) as usize] = i;
+        i += 1;
+    }
+    let mut i = 0u8;
+    while i < 6 {
+        t[(b'a' + i) as usize] = 10 + i;
+        t[(b'A' + i) as usize] = 10 + i;
+        i += 1;
+    }
+    t
+};
+
+/// The value of an ASCII hex digit.
+fn hex_digit(c: u8) -> Option<u64> {
+    let d = HEX[usize::from(c)];
+    (d < 16).then_some(u64::from(d))
+}
+
+/// [`Fingerprint::parse_prefixes`] of text exactly as [`Fingerprint::prefixes_text`] writes
+/// it (`hex:bytes`, one space apart), in one pass; `None` for anything else, which
+/// [`parse_marks`] then reads (or refuses).
+fn parse_marks_as_written(text: &[u8]) -> Option<Vec<PrefixMark>> {
+    // Marks are at least 4 bytes apart (`h:1 `): room for all of them, one allocation.
+    let mut marks = Vec::with_capacity(text.len() / 20 + 1);
+    let mut i = 0;
+    loop {
+        let (mut hash, from) = (0u64, i);
+        while let Some(d) = text.get(i).copied().and_then(hex_digit) {
+            hash = hash << 4 | d;
+            i += 1;
+        }
+        if i == from || i - from > 16 || text.get(i) != Some(&b':') {
+            return None;
+        }
+        i += 1;
+        let (mut bytes, from) = (0u64, i);
+        while let Some(&c) = text.get(i).filter(|c| c.is_ascii_digit()) {
+            bytes = bytes.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+            i += 1;
+        }
+        if i == from {
+            return None;
+        }
+        marks.push(PrefixMark { hash, bytes });
+        match text.get(i) {
+            None => return Some(marks),
+            Some(b' ') if i + 1 < text.len() => i += 1,
+            Some(_) => return None,
+        }
+    }
+}
+
+/// [`Fingerprint::parse_prefixes`] of any text: marks split at ASCII whitespace.
+fn parse_marks(text: &str) -> Option<Vec<PrefixMark>> {
+    text.split_ascii_whitespace()
+        .map(|m| {
+            let (h, b) = m.split_once(':')?;
+            Some(PrefixMark {
+                hash: u64::from_str_radix(h, 16).ok()?,
+                bytes: b.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+impl Fingerprint {
     /// The request hash as 16 hex digits.
     pub fn request_text(&self) -> String {
         format!("{:016x}", self.request)
@@ -125,6 +192,19 @@ impl Fingerprint {
 
     /// A request hash from 16 hex digits.
     pub fn parse_request(text: &str) -> Option<u64> {
+        let b = text.as_bytes();
+        if b.len() == 16 {
+            // As written: no sign, no spaces. Digits or'd together: one test for them all.
+            let (mut h, mut bad) = (0u64, 0u8);
+            for c in b {
+                let d = HEX[usize::from(*c)];
+                bad |= d & 16;
+                h = h << 4 | u64::from(d & 15);
+            }
+            if bad == 0 {
+                return Some(h);
+            }
+        }
         u64::from_str_radix(text.trim(), 16).ok()
     }
 }
@@ -301,6 +381,70 @@ mod tests {
         "5efbf3f014fcfb9a 230 3d6f2a3f69d9dbf5:11 66508045c1e055b1:22 5b26061183ac76b9:33 675b2a55d9668efa:44 daf9e787e6d8395c:99 91ca24c03038b7f4:110 b0d1715434c628df:122 eb605343a02f8401:134 06887c76d7a0f7b8:146 e7886ee74c1fc25d:158 2b7ff965da7a7b7c:170 a427f8961de9cac4:182 758e8e93b3f7119f:194 da5a9b94985e8d03:206 45e901e6dded8302:218 d1bdce7a2654404c:230",
         "c3dddbba6adeca14 3 9abab9de3f625089:1 43380fd871a3d059:3",
     ];
+
+    #[test]
+    fn marks_as_written_parse_as_any_marks_do() {
+        // The one-pass reader answers as the general one wherever it answers at all, and
+        // leaves the rest (other spacing, signs, long hex, overflow, junk) to it.
+        for text in [
+            "",
+            "0000000000000007:10",
+            "f2a74de452e6b438:6000 8A6A63EC24EDE6A4:6400",
+            "7:1 8:2 9:3",
+            "7:1  8:2",
+            " 7:1",
+            "7:1 ",
+            "7:1\t8:2",
+            "+7:1",
+            "7:+1",
+            "00000000000000007:1",
+            "ffffffffffffffff:18446744073709551615",
+            "ffffffffffffffff:18446744073709551616",
+            "1ffffffffffffffff:1",
+            "7:",
+            ":1",
+            "7",
+            "7:1:2",
+            "g:1",
+            "7:1x",
+            "é:1",
+        ] {
+            let general = parse_marks(text);
+            if let Some(fast) = parse_marks_as_written(text.as_bytes()) {
+                assert_eq!(Some(fast), general, "{text:?}");
+            }
+            assert_eq!(Fingerprint::parse_prefixes(text), general, "{text:?}");
+        }
+        for text in [
+            "6b4cb2424a23d596",
+            "6B4CB2424A23D596",
+            "ffffffffffffffff",
+            "+b4cb2424a23d596",
+            " 6b4cb2424a23d5 ",
+            "6b4cb2424a23d59g",
+            "000000000000000000ff",
+            "ff",
+            "",
+        ] {
+            assert_eq!(
+                Fingerprint::parse_request(text),
+                u64::from_str_radix(text.trim(), 16).ok(),
+                "{text:?}"
+            );
+        }
+        for f in pinned_prompts_marks() {
+            assert_eq!(parse_marks_as_written(f.as_bytes()), parse_marks(&f));
+            assert!(parse_marks_as_written(f.as_bytes()).is_some(), "{f}");
+        }
+    }
+
+    /// The marks of [`PINNED`], as the ledger stores them.
+    fn pinned_prompts_marks() -> Vec<String> {
+        PINNED
+            .iter()
+            .map(|p| p.splitn(3, ' ').nth(2).unwrap().to_string())
+            .collect()
+    }
 
     fn chat(msgs: &[(&str, &str)]) -> Prompt {
         Prompt::Chat {

@@ -60,6 +60,36 @@ fn cost_of_general(tokens: u64, price_per_million: Decimal) -> Option<Decimal> {
 /// overflow too.
 pub const MAX_CALL_COST: Decimal = Decimal::from_parts(0xA4C6_8000, 0x0003_8D7E, 0, false, 0);
 
+/// `Decimal::from_str` of an amount as the ledger stores it (digits, then maybe a point and
+/// digits: at most 18 digits in all), in one pass; `None` for any other text, which
+/// `from_str` then reads. The same value and scale.
+pub fn parse_stored(text: &str) -> Option<Decimal> {
+    let b = text.as_bytes();
+    if b.is_empty() || b.len() > 19 {
+        return None;
+    }
+    let (mut m, mut scale, mut point) = (0i64, 0u32, false);
+    for (i, c) in b.iter().enumerate() {
+        match c {
+            b'0'..=b'9' => {
+                m = m * 10 + i64::from(c - b'0');
+                scale += u32::from(point);
+            }
+            b'.' if !point && i > 0 && i + 1 < b.len() => point = true,
+            _ => return None,
+        }
+    }
+    // At most 18 digits: below 10^18, no overflow.
+    (b.len() - usize::from(point) <= 18).then(|| Decimal::new(m, scale))
+}
+
+/// `*d <= MAX_CALL_COST`, without the general comparison for the usual amount: one whose
+/// mantissa is at most 10^15 is at most 10^15 whatever its scale.
+#[inline]
+pub fn within_call_cost(d: &Decimal) -> bool {
+    d.mantissa() <= 1_000_000_000_000_000 || *d <= MAX_CALL_COST
+}
+
 /// `amount`, if it can be (a part of) one call's cost: from zero to [`MAX_CALL_COST`]. The
 /// error says why not (a ledger line with a negative or absurd amount).
 pub fn call_cost(amount: Decimal) -> Result<Decimal, String> {
@@ -197,6 +227,51 @@ mod tests {
 
     fn d(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn stored_amounts_parse_as_from_str_parses_them() {
+        for t in [
+            "0",
+            "0.0",
+            "5",
+            "0.000465",
+            "1.50",
+            "000.10",
+            "123456789012345678",
+            "12345678901234567.8",
+            "0.123456789012345678",
+            "1234567890123456789",
+            "1.",
+            ".5",
+            "-1",
+            "+1",
+            "1e5",
+            "1..2",
+            "1.2.3",
+            " 1",
+            "",
+            "0.00000000000000000001",
+        ] {
+            let want = Decimal::from_str(t).ok();
+            match parse_stored(t) {
+                Some(got) => {
+                    let want = want.unwrap();
+                    assert_eq!(got, want, "{t}");
+                    assert_eq!(got.scale(), want.scale(), "{t}");
+                    assert_eq!(format!("{got:?}"), format!("{want:?}"), "{t}");
+                }
+                None => assert!(
+                    t.len() > 18
+                        || t.starts_with(['-', '+', '.', ' '])
+                        || t.contains(['e', ' '])
+                        || t.ends_with('.')
+                        || t.matches('.').count() > 1
+                        || t.is_empty(),
+                    "{t} left to from_str"
+                ),
+            }
+        }
     }
 
     #[test]

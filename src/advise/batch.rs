@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::{model_key, usd, Call, FastMap, Finding, ModelKey, Narrow, Rule};
+use super::{usd, Call, FastMap, Finding, ModelKey, Narrow, Rule};
 use crate::money::{self, Decimal};
 
 /// Calls of one root run (a chain or graph invocation) from which on they are a burst that
@@ -12,6 +12,8 @@ use crate::money::{self, Decimal};
 pub const BURST_CALLS: u64 = 10;
 /// Root runs followed at most for bursts.
 const MAX_ROOTS: usize = 100_000;
+/// Root run names and tags whose answer is remembered at most.
+const MEMO: usize = 4096;
 
 #[derive(Default)]
 struct Priced {
@@ -34,6 +36,11 @@ struct BatchGroup {
 /// `batch_api`.
 pub struct BatchApi {
     keywords: Vec<String>,
+    /// [`first_bytes`] of `keywords`.
+    first: [bool; 256],
+    /// The answer for root run names and tags already asked (a ledger has few of them), at
+    /// most [`MEMO`].
+    memo: FastMap<Box<str>, bool>,
     groups: FastMap<(ModelKey, &'static str), BatchGroup>,
     /// Calls of each root run with a parent-child burst shape, not named as batch work:
     /// counted in when the root reaches [`BURST_CALLS`].
@@ -43,8 +50,11 @@ pub struct BatchApi {
 impl BatchApi {
     /// The rule, with the words that mark batch work.
     pub fn new(keywords: &[String]) -> Self {
+        let keywords: Vec<String> = keywords.iter().map(|k| k.to_ascii_lowercase()).collect();
         BatchApi {
-            keywords: keywords.iter().map(|k| k.to_ascii_lowercase()).collect(),
+            first: first_bytes(&keywords),
+            keywords,
+            memo: FastMap::default(),
             groups: FastMap::default(),
             roots: FastMap::default(),
         }
@@ -53,19 +63,91 @@ impl BatchApi {
     /// Whether the root run's name, a tag or a captured metadata value names batch work: a
     /// keyword starting one of its words (`nightly-digest`, `BatchSummarize`, `evaluation`;
     /// not `retrieval` for `eval`, nor `acronym` for `cron`).
-    fn named_batch(&self, c: &Call<'_>) -> bool {
-        let has = |s: &str| names_keyword(s, &self.keywords);
+    fn named_batch(&mut self, c: &Call<'_>) -> bool {
         let r = c.r;
-        r.root_run_name.as_deref().is_some_and(has)
-            || r.tags.iter().any(|t| has(t))
-            || r.attribution.iter().any(|(_, v)| has(v))
+        r.root_run_name.as_deref().is_some_and(|n| self.names(n))
+            || r.tags.iter().any(|t| self.names(t))
+            || r.attribution
+                .iter()
+                .any(|(_, v)| names_keyword_with(v, &self.keywords, &self.first))
+    }
+
+    /// [`names_keyword`] of a root run name or tag, remembered.
+    fn names(&mut self, text: &str) -> bool {
+        if let Some(&hit) = self.memo.get(text) {
+            return hit;
+        }
+        let hit = names_keyword_with(text, &self.keywords, &self.first);
+        if self.memo.len() >= MEMO {
+            self.memo.clear();
+        }
+        self.memo.insert(text.into(), hit);
+        hit
     }
 }
 
 /// Whether a word of `text` starts with one of `keywords` (lower-case). Words are split at
 /// every character that is not a letter or digit, and before an upper-case letter that
 /// follows a lower-case one (`nightlyDigest`).
+#[cfg(test)]
 pub fn names_keyword(text: &str, keywords: &[String]) -> bool {
+    names_keyword_with(text, keywords, &first_bytes(keywords))
+}
+
+/// [`names_keyword`], with `first`: [`first_bytes`] of `keywords`, worked out once.
+fn names_keyword_with(text: &str, keywords: &[String], first: &[bool; 256]) -> bool {
+    if text.is_ascii() {
+        names_keyword_ascii(text.as_bytes(), keywords, first)
+    } else {
+        names_keyword_unicode(text, keywords)
+    }
+}
+
+/// The bytes a word must start with to start with one of `keywords`: every byte when one
+/// is empty (it starts every word).
+fn first_bytes(keywords: &[String]) -> [bool; 256] {
+    let mut first = [false; 256];
+    for k in keywords {
+        match k.as_bytes().first() {
+            Some(b) => first[usize::from(*b)] = true,
+            None => first = [true; 256],
+        }
+    }
+    first
+}
+
+/// [`names_keyword`] of ASCII text, on its bytes: the same words (ASCII letters and digits
+/// are the alphanumerics, ASCII case the case), compared in place instead of collected;
+/// `first` is [`first_bytes`] of `keywords`.
+fn names_keyword_ascii(text: &[u8], keywords: &[String], first: &[bool; 256]) -> bool {
+    let starts = |word: &[u8]| {
+        word.first()
+            .is_some_and(|c| first[usize::from(c.to_ascii_lowercase())])
+            && keywords.iter().any(|k| {
+                k.len() <= word.len()
+                    && word
+                        .iter()
+                        .zip(k.as_bytes())
+                        .all(|(c, k)| c.to_ascii_lowercase() == *k)
+            })
+    };
+    let mut start = 0;
+    let mut prev_lower = false;
+    for (i, &c) in text.iter().enumerate() {
+        let alnum = c.is_ascii_alphanumeric();
+        if !alnum || (c.is_ascii_uppercase() && prev_lower) {
+            if starts(&text[start..i]) {
+                return true;
+            }
+            start = if alnum { i } else { i + 1 };
+        }
+        prev_lower = c.is_ascii_lowercase();
+    }
+    starts(&text[start..])
+}
+
+/// [`names_keyword`] of any text.
+fn names_keyword_unicode(text: &str, keywords: &[String]) -> bool {
     let mut word = String::new();
     let mut prev_lower = false;
     let check = |word: &mut String| {
@@ -96,6 +178,19 @@ impl Rule for BatchApi {
         {
             return;
         }
+        // Which calls could count is cheaper to ask than what they would cost: priced last.
+        let Some(e) = &c.entry else { return };
+        let variants = &e.version_at(c.date).variants;
+        if !variants.contains_key("batch") && !variants.contains_key("flex") {
+            return;
+        }
+        let named = self.named_batch(c);
+        if !named
+            && (r.parent_run_id.is_none()
+                || (!self.roots.contains_key(&r.root_run_id) && self.roots.len() >= MAX_ROOTS))
+        {
+            return;
+        }
         let (then, variant) = match c.price_variant(&r.usage, "batch") {
             Some(p) => (p, "batch"),
             None => match c.price_variant(&r.usage, "flex") {
@@ -103,8 +198,8 @@ impl Rule for BatchApi {
                 None => return,
             },
         };
-        if self.named_batch(c) {
-            let g = self.groups.entry((model_key(r), variant)).or_default();
+        if named {
+            let g = self.groups.entry((c.key(), variant)).or_default();
             g.calls += 1;
             g.now += now;
             g.then += then;
@@ -113,16 +208,10 @@ impl Rule for BatchApi {
             g.narrow.add(r);
             return;
         }
-        if r.parent_run_id.is_none() {
-            return;
-        }
-        if !self.roots.contains_key(&r.root_run_id) && self.roots.len() >= MAX_ROOTS {
-            return;
-        }
         let e = self
             .roots
             .entry(r.root_run_id)
-            .or_insert_with(|| (model_key(r), variant, Priced::default(), Narrow::default()));
+            .or_insert_with(|| (c.key(), variant, Priced::default(), Narrow::default()));
         e.2.calls += 1;
         e.2.now += now;
         e.2.then += then;
@@ -188,5 +277,48 @@ impl Rule for BatchApi {
             });
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ascii_words_are_the_unicode_words() {
+        // Random ASCII names against keyword lists that include odd ones (empty, upper-case,
+        // with a separator, non-ASCII): the byte scan answers as the char scan does.
+        let alphabet = b"abtchBATCHnightlyNIGHTLYevalEVAL09_- ./:";
+        let lists: Vec<Vec<String>> = [
+            &["batch", "nightly", "eval"][..],
+            &[""],
+            &["Batch", "EVAL"],
+            &["b-a", "h1"],
+            &["über", "cron"],
+            &[],
+        ]
+        .iter()
+        .map(|l| l.iter().map(|k| (*k).to_string()).collect())
+        .collect();
+        let mut state = 7u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            usize::try_from(state >> 33).unwrap()
+        };
+        for _ in 0..20_000 {
+            let len = next() % 24;
+            let text: String = (0..len)
+                .map(|_| char::from(alphabet[next() % alphabet.len()]))
+                .collect();
+            for k in &lists {
+                assert_eq!(
+                    names_keyword_ascii(text.as_bytes(), k, &first_bytes(k)),
+                    names_keyword_unicode(&text, k),
+                    "{text:?} {k:?}"
+                );
+            }
+        }
     }
 }

@@ -1,24 +1,60 @@
 //! `prompt_caching` (repeated prompt prefixes billed at the full input price) and
 //! `cache_writes_unread` (cache writes no call read within their lifetime).
 
+use std::collections::hash_map::Entry;
+
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use super::data::{data, CacheRule};
-use super::{entry_id, model_key, price_text, usd, Call, FastMap, Finding, ModelKey, Narrow, Rule};
+use super::{entry_id, price_text, usd, Call, FastMap, Finding, ModelKey, Narrow, Rule};
 use crate::money::Decimal;
 use crate::usage::Usage;
 
 /// Prefixes remembered at most per rule; past it, those unseen for a lifetime are dropped.
 const MAX_PREFIXES: usize = 200_000;
+/// Over calls in time order, the prefixes remembered before the first sweep (then twice as
+/// many as the last sweep kept).
+const MIN_SWEEP: usize = 1024;
 
 /// A prefix of some model's prompts: when it was last sent, and the first call's premium.
 struct Prefix {
     last: DateTime<Utc>,
     /// What writing it to the cache would have added to the first call of its run.
-    premium: Decimal,
+    premium: Premium,
     /// Whether a repeat already counted that premium.
     charged: bool,
+}
+
+/// The first call of a prefix's run, to price its cache-write premium when a repeat first
+/// counts it: most prefixes (a prompt's own end) are never repeated, and pricing them all
+/// would cost a pricing per call.
+struct Premium {
+    /// The call's usage with the prefix's tokens written to the cache.
+    written: Usage,
+    /// Its cost as recorded.
+    full: Decimal,
+    date: chrono::NaiveDate,
+    tier: Option<&'static str>,
+}
+
+impl Premium {
+    /// What `Call::price` of the written usage adds to the call's cost (zero if nothing,
+    /// or if the catalog cannot price it), at `entry` (the call's, the prefix's key's).
+    fn price(&self, entry: &crate::catalog::Entry) -> Decimal {
+        entry
+            .cost_total(&self.written, self.date, self.tier)
+            .map_or(Decimal::ZERO, |w| (w - self.full).max(Decimal::ZERO))
+    }
+}
+
+/// `catalog::tier_variant` of a record's service tier, as a name that lives on its own.
+fn tier_name(tier: Option<&str>) -> Option<&'static str> {
+    match crate::catalog::tier_variant(tier)? {
+        "flex" => Some("flex"),
+        "priority" => Some("priority"),
+        _ => Some("batch"),
+    }
 }
 
 #[derive(Default)]
@@ -35,12 +71,19 @@ struct CachingGroup {
 }
 
 /// `prompt_caching`.
-#[derive(Default)]
 pub struct PromptCaching {
+    /// Sweep when more prefixes than this are remembered.
+    limit: usize,
+    /// Calls come in time order: a prefix unseen for longer than the longest lifetime is
+    /// never a hit again, so sweeping often changes nothing but the memory the rule holds
+    /// (and how much of it each call touches).
+    ordered: bool,
     prefixes: FastMap<(usize, u64), Prefix>,
     groups: FastMap<ModelKey, CachingGroup>,
     /// The cache rule per entry, looked up once.
     rules: FastMap<usize, Option<&'static CacheRule>>,
+    /// The current call's marks (hash, tokens): one buffer for every call.
+    marks: Vec<(u64, u64)>,
 }
 
 /// The tokens of a prefix of `bytes` of a prompt of `total` bytes and `input` tokens: its
@@ -53,13 +96,42 @@ pub fn prefix_tokens(input: u64, bytes: u64, total: u64) -> u64 {
 }
 
 impl PromptCaching {
-    fn sweep(&mut self, now: DateTime<Utc>) {
-        if self.prefixes.len() > MAX_PREFIXES {
-            // Lifetimes are at most an hour: anything older is of no use.
-            self.prefixes
-                .retain(|_, p| now - p.last <= Duration::hours(1));
+    /// The rule; `ordered`: the calls will come in time order (see [`PromptCaching::ordered`]).
+    pub fn new(ordered: bool) -> Self {
+        PromptCaching {
+            limit: if ordered { MIN_SWEEP } else { MAX_PREFIXES },
+            ordered,
+            prefixes: FastMap::default(),
+            groups: FastMap::default(),
+            rules: FastMap::default(),
+            marks: Vec::new(),
         }
     }
+
+    fn sweep(&mut self, now: DateTime<Utc>) {
+        if self.prefixes.len() > self.limit {
+            // Lifetimes are at most an hour: anything older is of no use.
+            let horizon = if self.ordered {
+                Duration::seconds(longest_lifetime_s().max(3600))
+            } else {
+                Duration::hours(1)
+            };
+            self.prefixes.retain(|_, p| now - p.last <= horizon);
+            if self.ordered {
+                self.limit = MIN_SWEEP.max(2 * self.prefixes.len());
+            }
+        }
+    }
+}
+
+/// The longest cache lifetime of any rule in the advisor's data.
+fn longest_lifetime_s() -> i64 {
+    data()
+        .prompt_cache
+        .iter()
+        .map(|r| r.lifetime_s)
+        .max()
+        .unwrap_or(0)
 }
 
 impl Rule for PromptCaching {
@@ -85,17 +157,19 @@ impl Rule for PromptCaching {
         };
         let lifetime = Duration::seconds(rule.lifetime_s);
         let key = entry_id(e);
-        let marks: Vec<(u64, u64)> = fp
-            .prefixes
-            .iter()
-            .map(|m| {
-                (
-                    m.hash,
-                    prefix_tokens(r.usage.input, m.bytes, fp.prompt_bytes),
-                )
-            })
-            .filter(|(_, t)| *t >= rule.min_tokens)
-            .collect();
+        let mut marks = std::mem::take(&mut self.marks);
+        marks.clear();
+        marks.extend(
+            fp.prefixes
+                .iter()
+                .map(|m| {
+                    (
+                        m.hash,
+                        prefix_tokens(r.usage.input, m.bytes, fp.prompt_bytes),
+                    )
+                })
+                .filter(|(_, t)| *t >= rule.min_tokens),
+        );
         // The longest prefix sent within its lifetime is what the cache would have served.
         let hit = marks.iter().rev().find(|(hash, _)| {
             self.prefixes
@@ -108,11 +182,11 @@ impl Rule for PromptCaching {
                 ..r.usage
             };
             if let Some(saved) = c.price(&cached).map(|cached_cost| full - cached_cost) {
-                let g = self.groups.entry(model_key(r)).or_default();
+                let g = self.groups.entry(c.key()).or_default();
                 let prefix = self.prefixes.get_mut(&(key, hash)).expect("found above");
                 if !prefix.charged {
                     prefix.charged = true;
-                    g.premium += prefix.premium;
+                    g.premium += prefix.premium.price(e);
                 }
                 g.calls += 1;
                 g.saving += saved;
@@ -126,34 +200,36 @@ impl Rule for PromptCaching {
                 }
             }
         }
-        for (hash, tokens) in marks {
-            let fresh = |this: &Self| {
-                this.prefixes
-                    .get(&(key, hash))
-                    .is_some_and(|prefix| r.time - prefix.last <= lifetime)
-            };
-            if fresh(self) {
-                if let Some(prefix) = self.prefixes.get_mut(&(key, hash)) {
-                    prefix.last = r.time;
+        for &(hash, tokens) in &marks {
+            let fresh = |p: &Prefix| r.time - p.last <= lifetime;
+            match self.prefixes.entry((key, hash)) {
+                Entry::Occupied(mut o) if fresh(o.get()) => o.get_mut().last = r.time,
+                slot => {
+                    let prefix = Prefix {
+                        last: r.time,
+                        premium: Premium {
+                            written: Usage {
+                                cache_write: tokens,
+                                ..r.usage
+                            },
+                            full,
+                            date: c.date,
+                            tier: tier_name(r.service_tier.as_deref()),
+                        },
+                        charged: false,
+                    };
+                    match slot {
+                        Entry::Occupied(mut o) => {
+                            o.insert(prefix);
+                        }
+                        Entry::Vacant(v) => {
+                            v.insert(prefix);
+                        }
+                    }
                 }
-                continue;
             }
-            let written = Usage {
-                cache_write: tokens,
-                ..r.usage
-            };
-            let premium = c
-                .price(&written)
-                .map_or(Decimal::ZERO, |w| (w - full).max(Decimal::ZERO));
-            self.prefixes.insert(
-                (key, hash),
-                Prefix {
-                    last: r.time,
-                    premium,
-                    charged: false,
-                },
-            );
         }
+        self.marks = marks;
         self.sweep(r.time);
     }
 
@@ -289,7 +365,7 @@ impl Rule for UnreadWrites {
                 return;
             };
             let one_hour = r.usage.cache_write_1h > 0;
-            let group = model_key(r);
+            let group = c.key();
             self.narrows.entry(group.clone()).or_default().add(r);
             self.pending.entry(key).or_default().push(Write {
                 time: r.time,

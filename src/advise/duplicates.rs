@@ -4,13 +4,16 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
-use super::{model_key, usd, Call, FastMap, Finding, ModelKey, Narrow, Rule};
+use super::{usd, Call, FastMap, Finding, ModelKey, Narrow, Rule};
 use crate::money::{self, Decimal};
 
 /// Repeats within this many seconds of the last identical request count.
 pub const WINDOW_S: i64 = 3600;
 /// Request hashes remembered at most before those older than the window are dropped.
 const MAX_REQUESTS: usize = 500_000;
+/// Over calls in time order, the hashes remembered before the first prune (then twice as
+/// many as the last prune kept).
+const MIN_PRUNE: usize = 1024;
 
 #[derive(Default)]
 struct DupGroup {
@@ -21,11 +24,27 @@ struct DupGroup {
 }
 
 /// `duplicate_requests`.
-#[derive(Default)]
 pub struct Duplicates {
+    /// Prune when more hashes than this are remembered.
+    limit: usize,
+    /// Calls come in time order: a hash last seen longer than the window ago is never a
+    /// repeat's again, so pruning often changes nothing but the memory the rule holds.
+    ordered: bool,
     /// Request hash -> (last time, whether it was repeated yet).
     seen: FastMap<u64, (DateTime<Utc>, bool)>,
     groups: FastMap<ModelKey, DupGroup>,
+}
+
+impl Duplicates {
+    /// The rule; `ordered`: the calls will come in time order.
+    pub fn new(ordered: bool) -> Self {
+        Duplicates {
+            limit: if ordered { MIN_PRUNE } else { MAX_REQUESTS },
+            ordered,
+            seen: FastMap::default(),
+            groups: FastMap::default(),
+        }
+    }
 }
 
 impl Rule for Duplicates {
@@ -40,7 +59,7 @@ impl Rule for Duplicates {
         let window = Duration::seconds(WINDOW_S);
         match self.seen.get_mut(&f.request) {
             Some((last, repeated)) if r.time - *last <= window => {
-                let g = self.groups.entry(model_key(r)).or_default();
+                let g = self.groups.entry(c.key()).or_default();
                 g.repeats += 1;
                 if !*repeated {
                     g.distinct += 1;
@@ -54,8 +73,11 @@ impl Rule for Duplicates {
                 self.seen.insert(f.request, (r.time, false));
             }
         }
-        if self.seen.len() > MAX_REQUESTS {
+        if self.seen.len() > self.limit {
             self.seen.retain(|_, (t, _)| r.time - *t <= window);
+            if self.ordered {
+                self.limit = MIN_PRUNE.max(2 * self.seen.len());
+            }
         }
     }
 

@@ -15,10 +15,13 @@ mod batch;
 mod caching;
 pub mod data;
 mod duplicates;
+mod ledger;
 pub mod live;
 mod models;
 mod output;
 mod usage;
+
+pub use ledger::advise_ledger;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -152,37 +155,40 @@ pub struct Call<'a> {
     /// The record.
     pub r: &'a CallRecord,
     /// The entry its model resolves to.
-    pub entry: Option<Arc<Entry>>,
+    pub entry: Option<&'a Arc<Entry>>,
     /// Its day (price versions are by day).
     pub date: NaiveDate,
     /// Its usage priced as the tracker prices it; `None`: unknown.
     pub cost: Option<Decimal>,
+    /// Its group key ([`model_key`]), in the advisor's own names.
+    key: &'a ModelKey,
     catalog: &'a Catalog,
 }
 
 impl Call<'_> {
+    /// The group key of the call: [`model_key`] of its record.
+    pub fn key(&self) -> ModelKey {
+        self.key.clone()
+    }
+
     /// `usage` priced as this call was (same entry, day, service tier).
     pub fn price(&self, usage: &Usage) -> Option<Decimal> {
-        let e = self.entry.as_ref()?;
-        e.cost(
+        let e = self.entry?;
+        e.cost_total(
             usage,
             self.date,
             tier_variant(self.r.service_tier.as_deref()),
         )
-        .ok()
-        .map(|p| p.cost.total)
     }
 
     /// `usage` priced at billing mode `variant` (`batch`, `flex`) of this call's entry, when
     /// the entry has that mode's prices.
     pub fn price_variant(&self, usage: &Usage, variant: &str) -> Option<Decimal> {
-        let e = self.entry.as_ref()?;
+        let e = self.entry?;
         if !e.version_at(self.date).variants.contains_key(variant) {
             return None;
         }
-        e.cost(usage, self.date, Some(variant))
-            .ok()
-            .map(|p| p.cost.total)
+        e.cost_total(usage, self.date, Some(variant))
     }
 
     /// The entry `model` resolves to at `provider` (a catalog provider key: this call's
@@ -194,19 +200,16 @@ impl Call<'_> {
     /// This call's usage priced at `entry` (same day and tier): what `Catalog::price_call`
     /// gives for the model `entry` was resolved from.
     pub fn price_at(&self, entry: &Entry) -> Option<Decimal> {
-        entry
-            .cost(
-                &self.r.usage,
-                self.date,
-                tier_variant(self.r.service_tier.as_deref()),
-            )
-            .ok()
-            .map(|p| p.cost.total)
+        entry.cost_total(
+            &self.r.usage,
+            self.date,
+            tier_variant(self.r.service_tier.as_deref()),
+        )
     }
 
     /// The entry's provider key (`openai`, ...).
     pub fn provider_key(&self) -> Option<&str> {
-        self.entry.as_ref()?.provider.as_deref()
+        self.entry?.provider.as_deref()
     }
 
     /// Whether the call succeeded and was billed (not an error, not a replay from
@@ -301,6 +304,74 @@ pub fn model_key(r: &CallRecord) -> ModelKey {
     )
 }
 
+/// A model and provider the advisor met: its group key and its catalog entry.
+struct Known {
+    /// As the records name them.
+    model: Option<Arc<str>>,
+    provider: Option<Arc<str>>,
+    /// [`model_key`] of its records.
+    key: ModelKey,
+    /// What the model resolves to at the provider.
+    entry: Option<Arc<Entry>>,
+}
+
+/// The models and providers met so far, each resolved once. Every record would otherwise
+/// resolve its model in the catalog and share the entry (an atomic count each time), and its
+/// group key would share the names of the thread that read the record, their counts passed
+/// back and forth between the two threads' caches.
+#[derive(Default)]
+struct Models {
+    known: Vec<Known>,
+    /// Places in `known` by model (`None`: records naming none).
+    by_model: FastMap<Arc<str>, Vec<usize>>,
+    no_model: Vec<usize>,
+    /// The last record's place: records often repeat the one before's.
+    last: usize,
+}
+
+impl Models {
+    /// The place in `known` of `r`'s model and provider.
+    fn place(&mut self, r: &CallRecord, catalog: &Catalog) -> usize {
+        let (model, provider) = (r.model.as_deref(), r.provider.as_deref());
+        let is = |k: &Known| k.model.as_deref() == model && k.provider.as_deref() == provider;
+        if self.known.get(self.last).is_some_and(is) {
+            return self.last;
+        }
+        let places = match model {
+            Some(m) => self.by_model.get(m),
+            None => Some(&self.no_model),
+        };
+        let found = places.and_then(|p| p.iter().copied().find(|&i| is(&self.known[i])));
+        let i = found.unwrap_or_else(|| {
+            let name = |s: &str| -> Arc<str> { Arc::from(s) };
+            let model = model.map(name);
+            let provider = provider.map(name);
+            let entry = model
+                .as_deref()
+                .and_then(|m| catalog.resolve(m, provider.as_deref()))
+                .map(|res| res.entry);
+            let key = (
+                model.clone().unwrap_or_else(|| Arc::from("?")),
+                provider.clone(),
+            );
+            let i = self.known.len();
+            match &model {
+                Some(m) => self.by_model.entry(m.clone()).or_default().push(i),
+                None => self.no_model.push(i),
+            }
+            self.known.push(Known {
+                model,
+                provider,
+                key,
+                entry,
+            });
+            i
+        });
+        self.last = i;
+        i
+    }
+}
+
 /// A price per 1M tokens as evidence text (`None`: not in the catalog).
 pub fn price_text(p: Option<Decimal>) -> Value {
     p.map_or(Value::Null, |p| Value::String(money::format(p)))
@@ -322,37 +393,68 @@ trait Rule {
 /// Streams records through every rule.
 pub struct Advisor {
     catalog: Arc<Catalog>,
+    models: Models,
     options: Options,
     rules: Vec<Box<dyn Rule + Send>>,
     calls: u64,
     spend: Decimal,
     first: Option<DateTime<Utc>>,
     last: Option<DateTime<Utc>>,
+    /// A call came before one added earlier (see [`Advisor::time_ordered`]).
+    disordered: bool,
+    ordered: bool,
 }
 
 impl Advisor {
     /// An advisor pricing with `catalog`.
     pub fn new(catalog: Arc<Catalog>, options: Options) -> Self {
+        Self::with_order(catalog, options, false)
+    }
+
+    /// An advisor for calls that come in time order (as SQLite and PostgreSQL ledgers are
+    /// read): the rules that remember recent calls forget the ones too old to matter as soon
+    /// as they like, where [`Advisor::new`] waits until it holds hundreds of thousands (a
+    /// ledger read in file order may go back in time). The advice is the same as
+    /// [`Advisor::new`]'s as long as the calls are in order; [`Advisor::disordered`] says
+    /// whether one was not, and then only [`Advisor::new`]'s advice is the one to give.
+    pub fn time_ordered(catalog: Arc<Catalog>, options: Options) -> Self {
+        Self::with_order(catalog, options, true)
+    }
+
+    /// Whether a call came before one added earlier.
+    pub fn disordered(&self) -> bool {
+        self.disordered
+    }
+
+    /// Whether it was made by [`Advisor::time_ordered`].
+    pub fn is_time_ordered(&self) -> bool {
+        self.ordered
+    }
+
+    fn with_order(catalog: Arc<Catalog>, options: Options, ordered: bool) -> Self {
         let rules: Vec<Box<dyn Rule + Send>> = vec![
-            Box::new(caching::PromptCaching::default()),
+            Box::new(caching::PromptCaching::new(ordered)),
             Box::new(caching::UnreadWrites::default()),
             Box::new(models::CheaperModel::default()),
             Box::new(models::NewerModel::default()),
             Box::new(batch::BatchApi::new(&options.batch_keywords)),
             Box::new(output::UncappedOutput::default()),
             Box::new(output::LongPrompt::default()),
-            Box::new(duplicates::Duplicates::default()),
+            Box::new(duplicates::Duplicates::new(ordered)),
             Box::new(usage::Estimated::default()),
             Box::new(usage::Unpriced::default()),
         ];
         Advisor {
             catalog,
+            models: Models::default(),
             options,
             rules,
             calls: 0,
             spend: Decimal::ZERO,
             first: None,
             last: None,
+            disordered: false,
+            ordered,
         }
     }
 
@@ -365,19 +467,19 @@ impl Advisor {
         if self.first.is_none_or(|f| r.time < f) {
             self.first = Some(r.time);
         }
-        if self.last.is_none_or(|l| r.time > l) {
-            self.last = Some(r.time);
+        match self.last {
+            Some(l) if r.time < l => self.disordered = true,
+            Some(l) if r.time == l => {}
+            _ => self.last = Some(r.time),
         }
-        let entry = r
-            .model
-            .as_deref()
-            .and_then(|m| self.catalog.resolve(m, r.provider.as_deref()))
-            .map(|res| res.entry);
+        let place = self.models.place(r, &self.catalog);
+        let known = &self.models.known[place];
         let mut call = Call {
             r,
-            entry,
+            entry: known.entry.as_ref(),
             date: r.time.date_naive(),
             cost: None,
+            key: &known.key,
             catalog: &self.catalog,
         };
         call.cost = call.price(&r.usage);
@@ -427,74 +529,6 @@ impl Advisor {
     }
 }
 
-/// The advice over the calls of the ledger at `location` in `range`, read through the
-/// ledger's reader (any backend). Returns it with the problems met reading (bad JSONL lines).
-///
-/// Reading and advising run side by side: a reader thread decodes batches of records (only
-/// the columns the rules read) while this thread hands the previous batch to the rules.
-pub fn advise_ledger(
-    location: &crate::store::Location,
-    range: &crate::store::TimeRange,
-    catalog: Arc<Catalog>,
-    options: Options,
-    progress: &mut dyn FnMut(u64),
-) -> crate::error::Result<(Advice, Vec<String>)> {
-    /// Records per batch sent from the reader thread.
-    const BATCH: usize = 2048;
-    enum Msg {
-        Batch(Vec<CallRecord>),
-        Progress(u64),
-    }
-    let mut advisor = Advisor::new(catalog, options);
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(4);
-    let read = std::thread::scope(|s| {
-        let reader = s.spawn(move || {
-            let mut warnings = Vec::new();
-            let mut batch = Vec::with_capacity(BATCH);
-            let mut open = true;
-            let progress_tx = tx.clone();
-            let done = crate::store::read::for_each_columns(
-                location,
-                range,
-                crate::store::reader::Columns::Advise,
-                &mut warnings,
-                &mut |n| {
-                    let _ = progress_tx.send(Msg::Progress(n));
-                },
-                &mut |r| {
-                    batch.push(r);
-                    if batch.len() >= BATCH {
-                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                        // The advisor hung up only if it panicked: stop reading.
-                        open = tx.send(Msg::Batch(full)).is_ok();
-                    }
-                    open
-                },
-            );
-            if !batch.is_empty() {
-                let _ = tx.send(Msg::Batch(batch));
-            }
-            done.map(|()| warnings)
-        });
-        for msg in rx {
-            match msg {
-                Msg::Batch(records) => {
-                    for r in &records {
-                        advisor.add(r);
-                    }
-                }
-                Msg::Progress(n) => progress(n),
-            }
-        }
-        reader.join()
-    });
-    let warnings = match read {
-        Ok(result) => result?,
-        Err(panic) => std::panic::resume_unwind(panic),
-    };
-    Ok((advisor.finish(), warnings))
-}
-
 /// The advice over `records` (a tracker's in-memory calls).
 pub fn advise_records<'a>(
     records: impl IntoIterator<Item = &'a CallRecord>,
@@ -508,5 +542,7 @@ pub fn advise_records<'a>(
     advisor.finish()
 }
 
+#[cfg(test)]
+mod golden;
 #[cfg(test)]
 mod tests;

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::data::data;
-use super::{entry_id, model_key, price_text, usd, Call, FastMap, Finding, ModelKey, Narrow, Rule};
+use super::{entry_id, price_text, usd, Call, FastMap, Finding, ModelKey, Narrow, Rule};
 use crate::catalog::Entry;
 use crate::money::{self, Decimal};
 
@@ -45,7 +45,7 @@ impl Switch {
                 let b = &e.version_at(c.date).standard.base;
                 (Some(b.input), Some(b.output))
             };
-            self.from_prices = c.entry.as_deref().map_or((None, None), p);
+            self.from_prices = c.entry.map_or((None, None), |e| p(e));
             self.to_prices = p(to);
             self.to_entry = Some(to.key().clone());
         }
@@ -111,7 +111,7 @@ impl Switches {
         let Some(then) = c.price_at(&to_entry) else {
             return;
         };
-        let g = self.groups.entry((model_key(c.r), to)).or_default();
+        let g = self.groups.entry((c.key(), to)).or_default();
         if g.source.is_empty() {
             g.source = source.to_string();
             g.checked = checked.to_string();

@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
-use super::{model_key, usd, Call, FastMap, Finding, ModelKey, Narrow, Rule};
+use super::{usd, Call, FastMap, Finding, ModelKey, Narrow, Rule};
 use crate::catalog::{tier_variant, Entry};
 use crate::money::{self, Decimal};
 use crate::usage::Usage;
@@ -68,7 +68,7 @@ impl Rule for UncappedOutput {
         if !c.billed() {
             return;
         }
-        let g = self.groups.entry(model_key(r)).or_default();
+        let g = self.groups.entry(c.key()).or_default();
         g.outputs.push(r.usage.output);
         if r.usage.output > LONG_OUTPUT {
             g.narrow.add(r);
@@ -78,7 +78,7 @@ impl Rule for UncappedOutput {
                 usage: r.usage,
                 date: c.date,
                 tier: r.service_tier.clone(),
-                entry: e.clone(),
+                entry: std::sync::Arc::clone(e),
                 cost,
             });
         }
@@ -105,13 +105,13 @@ impl Rule for UncappedOutput {
                     output_audio: l.usage.output_audio.min(cap),
                     ..l.usage
                 };
-                let Ok(p) = l
+                let Some(p) = l
                     .entry
-                    .cost(&capped, l.date, tier_variant(l.tier.as_deref()))
+                    .cost_total(&capped, l.date, tier_variant(l.tier.as_deref()))
                 else {
                     continue;
                 };
-                saving += l.cost - p.cost.total;
+                saving += l.cost - p;
                 cut_calls += 1;
                 beyond += l.usage.output - cap;
             }
@@ -177,7 +177,7 @@ impl Rule for LongPrompt {
         if r.usage.input <= LONG_PROMPT || !c.billed() {
             return;
         }
-        let g = self.groups.entry(model_key(r)).or_default();
+        let g = self.groups.entry(c.key()).or_default();
         g.calls += 1;
         g.input_tokens += r.usage.input;
         g.input_cost += cost.input + cost.cache_read + cost.cache_write;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::{model_key, usd, Call, Finding, ModelKey, Narrow, Rule};
+use super::{usd, Call, Finding, ModelKey, Narrow, Rule};
 use crate::money::Decimal;
 use crate::usage::{Usage, UsageSource};
 
@@ -32,7 +32,7 @@ impl Rule for Estimated {
         if r.usage_source != UsageSource::Estimated || r.error.is_some() {
             return;
         }
-        let g = self.groups.entry(model_key(r)).or_default();
+        let g = self.groups.entry(c.key()).or_default();
         g.calls += 1;
         g.streamed += u64::from(r.chunks > 0);
         g.cost += r.cost.as_ref().map_or(Decimal::ZERO, |c| c.total);
@@ -99,7 +99,7 @@ impl Rule for Unpriced {
         if r.cost.is_some() || r.error.is_some() || r.usage.is_empty() {
             return;
         }
-        let g = self.groups.entry(model_key(r)).or_default();
+        let g = self.groups.entry(c.key()).or_default();
         g.calls += 1;
         g.usage.add(&r.usage);
         g.narrow.add(r);

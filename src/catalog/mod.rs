@@ -155,6 +155,33 @@ impl Entry {
         self.cost_at(usage, noon(date), variant)
     }
 
+    /// The total of [`Entry::cost`] (`None` where it errs), without what a record keeps of
+    /// how it was priced (variant name, window, warnings, fallback notes): the advisor prices
+    /// every call several times and needs only the amount.
+    pub fn cost_total(
+        &self,
+        usage: &Usage,
+        date: NaiveDate,
+        variant: Option<&str>,
+    ) -> Option<crate::money::Decimal> {
+        let at = noon(date);
+        let version = self.version_at(date);
+        let tiered = match variant {
+            None | Some("default" | "standard" | "auto") => standard_prices(version, at).0,
+            // A variant the entry lacks: standard prices, as `cost_at` (with its warning).
+            Some(v) => version.variants.get(v).unwrap_or(&version.standard),
+        };
+        let (set, _) = tiered.select(usage.input);
+        if usage.cache_read > 0 && set.cache_read.is_none() {
+            if let Some((share, _)) = price::host_cache_read_rule(self.provider.as_deref()) {
+                let mut ruled = set.clone();
+                ruled.cache_read = Some(set.input * share);
+                return ruled.cost(usage).ok().map(|c| c.total);
+            }
+        }
+        set.cost(usage).ok().map(|c| c.total)
+    }
+
     /// Prices `usage` of a call made at `at` (UTC), under `variant` if given: the price
     /// version of its day and, for standard prices, the time-of-day window it falls in.
     pub fn cost_at(
@@ -168,15 +195,9 @@ impl Entry {
         let mut window = None;
         let (tiered, used_variant) = match variant {
             None | Some("default" | "standard" | "auto") => {
-                if version.windows.is_empty() {
-                    (&version.standard, None)
-                } else {
-                    #[allow(clippy::cast_possible_truncation)] // below 1440
-                    let minute = (at.hour() * 60 + at.minute()) as u16;
-                    let (t, w) = version.standard_at(minute);
-                    window = w.map(TimeWindow::describe);
-                    (t, None)
-                }
+                let (t, w) = standard_prices(version, at);
+                window = w.map(TimeWindow::describe);
+                (t, None)
             }
             Some(v) => self.variant_prices(version, v, &mut warnings),
         };
@@ -216,6 +237,18 @@ impl Entry {
             }
         }
         (set.cost(usage), set.fallbacks(usage))
+    }
+}
+
+/// The standard prices of `version` in force at `at`: its time-of-day window's, if it has
+/// windows and `at` falls in one, and that window.
+fn standard_prices(version: &PriceVersion, at: DateTime<Utc>) -> (&Tiered, Option<&TimeWindow>) {
+    if version.windows.is_empty() {
+        (&version.standard, None)
+    } else {
+        #[allow(clippy::cast_possible_truncation)] // below 1440
+        let minute = (at.hour() * 60 + at.minute()) as u16;
+        version.standard_at(minute)
     }
 }
 

@@ -303,7 +303,7 @@ impl PriceSet {
             c.audio = self.audio_cost(usage)?;
         }
         c.total = money::sum(&c.parts())
-            .filter(|t| *t <= money::MAX_CALL_COST)
+            .filter(money::within_call_cost)
             .ok_or_else(too_costly)?;
         Ok(c)
     }

@@ -745,3 +745,85 @@ fn cache_counts_whose_sum_overflows_do_not_panic() {
         assert!(p.cost.total <= crate::money::MAX_CALL_COST);
     }
 }
+
+#[test]
+fn cost_total_is_the_total_of_cost_for_every_entry_day_tier_and_usage() {
+    // The advisor's lean pricing must bill exactly what `cost` bills: every bundled entry, on
+    // each of its price versions' days and before the first, under every variant name a
+    // record can carry (one no entry has), for usages that take each path (cache reads with
+    // and without a price or a host rule, 5-minute and 1-hour writes, reasoning, audio, long
+    // context, overflow).
+    let c = Catalog::bundled().unwrap();
+    let usages = [
+        Usage {
+            input: 1200,
+            output: 300,
+            ..Usage::default()
+        },
+        Usage {
+            input: 9000,
+            cache_read: 6000,
+            output: 50,
+            reasoning: 20,
+            ..Usage::default()
+        },
+        Usage {
+            input: 9000,
+            cache_write: 4000,
+            cache_write_1h: 1000,
+            output: 700,
+            ..Usage::default()
+        },
+        Usage {
+            input: 300_000,
+            cache_read: 100_000,
+            cache_write: 50_000,
+            output: 4000,
+            reasoning: 3000,
+            ..Usage::default()
+        },
+        Usage {
+            input: 500,
+            input_audio: 200,
+            output: 100,
+            output_audio: 40,
+            ..Usage::default()
+        },
+        Usage {
+            input: u64::MAX,
+            output: u64::MAX,
+            ..Usage::default()
+        },
+        Usage::default(),
+    ];
+    let variants = [
+        None,
+        Some("default"),
+        Some("auto"),
+        Some("batch"),
+        Some("flex"),
+        Some("priority"),
+        Some("no-such-tier"),
+    ];
+    let mut priced = 0u32;
+    for e in c.entries() {
+        let mut days: Vec<NaiveDate> = e.versions.iter().filter_map(|v| v.from).collect();
+        days.push(date("2020-01-01"));
+        days.push(date("2026-11-23"));
+        for day in days {
+            for u in &usages {
+                for v in variants {
+                    let want = e.cost(u, day, v).ok().map(|p| p.cost.total);
+                    assert_eq!(
+                        e.cost_total(u, day, v),
+                        want,
+                        "{} {day} {v:?} {u:?}",
+                        e.key()
+                    );
+                    priced += u32::from(want.is_some());
+                }
+            }
+        }
+    }
+    assert!(priced > 10_000, "{priced}");
+}

@@ -11,6 +11,7 @@
 //! imports, and records streamed in batches, over either format. Where a ledger is, and so
 //! which backend reads it, is decided in one place: [`Location`].
 
+mod advise_row;
 pub mod follow;
 pub mod jsonl;
 pub mod key;

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use crate::error::Result;
 use crate::ledger::CallRecord;
 
+use super::advise_row::AdviseRows;
 use super::jsonl::JsonlReader;
 use super::location::Location;
 use super::postgres::{PgLedger, PgUrl};
@@ -47,7 +48,7 @@ pub enum Columns {
 
 /// The SQLite columns [`Columns::Advise`] reads, in [`SELECT`]'s positions (`read_row` reads
 /// both): NULL where the advisor needs nothing, so SQLite neither copies nor decodes them.
-const SELECT_ADVISE: &str =
+pub(super) const SELECT_ADVISE: &str =
     "SELECT time, run_id, parent_run_id, root_run_id, root_run_name, model, \
     provider, attribution, tags, input_tokens, cache_read_tokens, cache_write_tokens, \
     cache_write_1h_tokens, output_tokens, reasoning_tokens, input_audio_tokens, \
@@ -184,6 +185,8 @@ struct SqliteReader {
     done: bool,
     /// [`SELECT`] or [`SELECT_ADVISE`].
     select: &'static str,
+    /// With [`SELECT_ADVISE`]: its decoder (rows read in place).
+    advise: Option<AdviseRows>,
 }
 
 impl SqliteReader {
@@ -204,6 +207,7 @@ impl SqliteReader {
                 Columns::All => SELECT,
                 Columns::Advise => SELECT_ADVISE,
             },
+            advise: (columns == Columns::Advise).then(AdviseRows::default),
         })
     }
 
@@ -217,13 +221,19 @@ impl RecordReader for SqliteReader {
         if self.done {
             return Ok(());
         }
-        let (cond, mut args) = range_condition_from(&self.range, 0);
+        let (cond, range_args) = range_condition_from(&self.range, 0);
+        let mut args: Vec<rusqlite::types::Value> = range_args
+            .into_iter()
+            .map(rusqlite::types::Value::Text)
+            .collect();
         let mut conds = vec![format!("c.id <= {}", self.last_id)];
         if let Some((time, id)) = &self.after {
-            args.push(time.clone());
-            let t = args.len();
-            // `c.time >= ?` alone bounds the index scan; the rest skips what was read.
-            conds.push(format!("c.time >= ?{t} AND (c.time > ?{t} OR c.id > {id})"));
+            args.push(rusqlite::types::Value::Text(time.clone()));
+            args.push(rusqlite::types::Value::Integer(*id));
+            let (t, i) = (args.len() - 1, args.len());
+            // `c.time >= ?` alone bounds the index scan; the rest skips what was read. The
+            // id is a parameter, so every page is the one cached statement.
+            conds.push(format!("c.time >= ?{t} AND (c.time > ?{t} OR c.id > ?{i})"));
         }
         let glue = if cond.is_empty() { " WHERE " } else { " AND " };
         let sql = format!(
@@ -238,20 +248,37 @@ impl RecordReader for SqliteReader {
             .query(rusqlite::params_from_iter(args.iter()))
             .map_err(e)?;
         let mut n = 0usize;
-        let mut last = None;
+        // The last row's time as stored, in one buffer (not a String per row).
+        let mut last_time = String::new();
+        let mut last_id = None;
         while let Some(row) = rows.next().map_err(e)? {
-            let time: String = row.get(0).map_err(e)?;
+            let time = match row.get_ref(0).map_err(e)? {
+                rusqlite::types::ValueRef::Text(t) => std::str::from_utf8(t).ok(),
+                _ => None,
+            };
+            match time {
+                Some(t) => {
+                    last_time.clear();
+                    last_time.push_str(t);
+                }
+                // What `get` says of a time that is not text.
+                None => last_time = row.get(0).map_err(e)?,
+            }
             let id: i64 = row.get(SELECT_ID).map_err(e)?;
-            out.push(read_row(row).map_err(|m| SqliteLedger::err(&path, m))?);
-            last = Some((time, id));
+            let record = match &mut self.advise {
+                Some(rows) => rows.read(row),
+                None => read_row(row),
+            };
+            out.push(record.map_err(|m| SqliteLedger::err(&path, m))?);
+            last_id = Some(id);
             n += 1;
         }
         self.read += n as u64;
         if n < max {
             self.done = true;
         }
-        if last.is_some() {
-            self.after = last;
+        if let Some(id) = last_id {
+            self.after = Some((last_time, id));
         }
         Ok(())
     }

@@ -109,22 +109,37 @@ impl RequestColumns {
 
     /// The facts back; fingerprints that do not parse are dropped (they only inform advice).
     pub fn facts(self) -> RequestFacts {
-        let fingerprint = match (self.request_hash, self.prompt_prefixes) {
-            (Some(h), Some(p)) => Fingerprint::parse_request(&h)
-                .zip(Fingerprint::parse_prefixes(&p))
-                .map(|(request, prefixes)| {
-                    Arc::new(Fingerprint {
-                        request,
-                        prefixes,
-                        prompt_bytes: self.prompt_bytes.unwrap_or(0),
-                    })
-                }),
-            _ => None,
-        };
-        RequestFacts {
-            max_tokens: self.max_tokens,
-            fingerprint,
-        }
+        request_facts(
+            self.max_tokens,
+            self.request_hash.as_deref(),
+            self.prompt_prefixes.as_deref(),
+            self.prompt_bytes,
+        )
+    }
+}
+
+/// [`RequestColumns::facts`] of the stored values, read in place.
+pub fn request_facts(
+    max_tokens: Option<u64>,
+    request_hash: Option<&str>,
+    prompt_prefixes: Option<&str>,
+    prompt_bytes: Option<u64>,
+) -> RequestFacts {
+    let fingerprint = match (request_hash, prompt_prefixes) {
+        (Some(h), Some(p)) => Fingerprint::parse_request(h)
+            .zip(Fingerprint::parse_prefixes(p))
+            .map(|(request, prefixes)| {
+                Arc::new(Fingerprint {
+                    request,
+                    prefixes,
+                    prompt_bytes: prompt_bytes.unwrap_or(0),
+                })
+            }),
+        _ => None,
+    };
+    RequestFacts {
+        max_tokens,
+        fingerprint,
     }
 }
 
