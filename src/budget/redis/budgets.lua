@@ -6,10 +6,16 @@
 -- (dollars, pico) pairs, so no amount ever passes through a float (Lua's numbers are
 -- doubles: exact only up to 2^53).
 --
+-- Each redis.call costs several microseconds of Redis's one thread, more than the Lua around
+-- it, so the operations a call makes (reserve, settle) read each counter with one HMGET and
+-- write it with one HSET, and keys that differ are asked together (EXISTS, MGET). A call's
+-- reserve is 5 + 2 per budget redis.calls, its settle 6 + 2 per budget.
+--
 -- Keys (P = '{prefix}:'):
 --   P..'leases'            ZSET run id -> lease expiry (ms, Redis clock): live reservations
 --   P..'r:'..run           HASH amt, keys (counter keys, one a line), st ('r' held, 'd' done)
---   P..'w:'..budget..':'..window..':'..value   HASH spent, reserved, fired, blocked, lo, s:N
+--   P..'w:'..budget..':'..window..':'..value   HASH spent, reserved, fired, blocked, lo, s:N,
+--                          x (rolling windows: when its expiry was last pushed, ms)
 --   P..'m:'..budget..':'..window  STRING: the window was seeded from the ledger (the time)
 --   P..'v:'..budget..':'..window  SET of the window's counter keys (for state and reset)
 --
@@ -58,23 +64,40 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- Runs `cmd key f1 f2 ...` over `fields` in chunks (Lua's unpack has a stack limit);
+-- returns the replies one after another.
+local function chunked(cmd, key, fields)
+  local out = {}
+  for i = 1, #fields, 512 do
+    local r = redis.call(cmd, key, unpack(fields, i, math.min(i + 511, #fields)))
+    if type(r) == 'table' then
+      for _, v in ipairs(r) do out[#out + 1] = v end
+    end
+  end
+  return out
+end
+
 local op, prefix = ARGV[1], ARGV[2]
 local leases = KEYS[1]
 
+-- Gives `amt` back to each counter of `keys` (one a line) that still exists.
+local function give_back(keys, amt)
+  for k in string.gmatch(keys or '', '[^\n]+') do
+    local r = redis.call('HGET', k, 'reserved')
+    if r then redis.call('HSET', k, 'reserved', S(sub(P(r), amt))) end
+  end
+end
+
 -- Expired reservations give their amount back: a process that died holding them blocks
--- nothing past its lease. Done inside every operation, a few at a time (no sweeper).
+-- nothing past its lease. Done inside the operations that decide or report (reserve, grow,
+-- state), a few at a time (no sweeper).
 local function reclaim(now)
   local expired = redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, 64)
   for _, run in ipairs(expired) do
     local rk = prefix .. 'r:' .. run
     local f = redis.call('HMGET', rk, 'amt', 'keys', 'st')
     if f[1] and f[3] == 'r' then
-      local amt = P(f[1])
-      for k in string.gmatch(f[2] or '', '[^\n]+') do
-        if redis.call('EXISTS', k) == 1 then
-          redis.call('HSET', k, 'reserved', S(sub(P(redis.call('HGET', k, 'reserved')), amt)))
-        end
-      end
+      give_back(f[2], P(f[1]))
       redis.call('DEL', rk)
     end
     redis.call('ZREM', leases, run)
@@ -90,6 +113,33 @@ local function part(i)
   }
 end
 
+local function parts(n)
+  local ps = {}
+  for i = 1, n do ps[i] = part(i) end
+  return ps
+end
+
+-- A counter as one HMGET reads it (`extra`: one more field, its value in c.extra). A counter
+-- exists when it has a spend or a reservation: every writer sets both.
+local function read(p, extra)
+  local f
+  if extra then
+    f = redis.call('HMGET', p.key, 'spent', 'lo', 'reserved', 'fired', 'x', extra)
+  else
+    f = redis.call('HMGET', p.key, 'spent', 'lo', 'reserved', 'fired', 'x')
+  end
+  return {
+    exists = (f[1] or f[3]) and true or false, spent = P(f[1]), lo = tonumber(f[2] or ''),
+    reserved = P(f[3]), fired = tonumber(f[4] or '0') or 0, x = tonumber(f[5] or ''),
+    extra = f[6],
+  }
+end
+
+local function lo_text(c)
+  if c.lo then return string.format('%d', c.lo) end
+  return ''
+end
+
 -- How many thresholds `spent` has reached.
 local function reached(thr, spent)
   local n = 0
@@ -100,40 +150,65 @@ local function reached(thr, spent)
   return n
 end
 
--- Drops a rolling window's slots that have left it; returns the spend in it.
-local function roll(p, now)
-  local k = p.key
-  local f = redis.call('HMGET', k, 'spent', 'lo')
-  local spent = P(f[1])
-  if p.kind ~= 'r' then return spent end
-  local lo = tonumber(f[2] or '')
+-- Drops a rolling window's slots that have left it, from the counter as read (c.spent and
+-- c.lo change; c.rolled says the caller must write them).
+local function roll(p, c, now)
+  if p.kind ~= 'r' or not c.lo then return end
   local cut = math.floor((now - p.a) / p.b)
-  if not lo or lo >= cut then return spent end
-  if cut - lo > 1024 then
-    for _, f in ipairs(redis.call('HKEYS', k)) do
+  if c.lo >= cut then return end
+  local fields = {}
+  if cut - c.lo > 1024 then
+    for _, f in ipairs(redis.call('HKEYS', p.key)) do
       if string.sub(f, 1, 2) == 's:' and tonumber(string.sub(f, 3)) < cut then
-        spent = sub(spent, P(redis.call('HGET', k, f)))
-        redis.call('HDEL', k, f)
+        fields[#fields + 1] = f
       end
     end
   else
-    for i = lo, cut - 1 do
-      local v = redis.call('HGET', k, 's:' .. i)
-      if v then
-        spent = sub(spent, P(v))
-        redis.call('HDEL', k, 's:' .. i)
+    for i = c.lo, cut - 1 do fields[#fields + 1] = 's:' .. i end
+  end
+  if #fields > 0 then
+    local v = chunked('HMGET', p.key, fields)
+    local gone = {}
+    for j, f in ipairs(fields) do
+      if v[j] then
+        c.spent = sub(c.spent, P(v[j]))
+        gone[#gone + 1] = f
       end
     end
+    if #gone > 0 then chunked('HDEL', p.key, gone) end
   end
-  redis.call('HSET', k, 'spent', S(spent), 'lo', cut)
-  return spent
+  c.lo = cut
+  c.rolled = true
 end
 
--- Keeps a counter (and its window's marker and values set) until its window has ended.
-local function keep(p, grace, new)
+-- The fields a write of counter c carries besides its own: a new counter's zeros, a roll's
+-- spend and low slot, and for a rolling window the time its expiry is pushed (when due).
+-- Returns whether the keys' expiry must be set after the write (see expire).
+local function common(p, c, f, now, grace)
+  if not c.exists and not c.fired_set then
+    f[#f + 1] = 'fired'
+    f[#f + 1] = '0'
+  end
+  if c.rolled then
+    f[#f + 1] = 'lo'
+    f[#f + 1] = c.lo
+  end
+  if p.kind == 'c' then return not c.exists end
+  -- A rolling window's keys are kept until `grace` past its last spend's window; pushing
+  -- their expiry on every call would cost three redis.calls, so it is pushed when half the
+  -- grace has gone by since the last push (they always outlive the window by half of it).
+  if p.kind == 'r' and (not c.exists or not c.x or now - c.x >= grace / 2) then
+    f[#f + 1] = 'x'
+    f[#f + 1] = now
+    return true
+  end
+  return false
+end
+
+-- Sets the expiry of a counter, its window's values set and marker, after the write that
+-- created or touched them: a calendar window's end is fixed, a rolling window's follows it.
+local function expire(p, grace)
   if p.kind == 'c' then
-    -- A calendar window's end is fixed: its keys get their expiry when created.
-    if not new then return end
     redis.call('PEXPIREAT', p.key, p.b + grace)
     redis.call('PEXPIREAT', p.vals, p.b + grace)
   elseif p.kind == 'r' then
@@ -143,13 +218,13 @@ local function keep(p, grace, new)
   end
 end
 
-local function created(p)
-  if redis.call('EXISTS', p.key) == 0 then
-    redis.call('HSET', p.key, 'spent', '0', 'reserved', '0', 'fired', '0')
-    redis.call('SADD', p.vals, p.key)
-    return true
-  end
-  return false
+-- Writes counter c with the fields `f` (and what `common` adds); a new one joins its
+-- window's values set.
+local function write(p, c, f, now, grace)
+  local due = common(p, c, f, now, grace)
+  redis.call('HSET', p.key, unpack(f))
+  if not c.exists then redis.call('SADD', p.vals, p.key) end
+  if due then expire(p, grace) end
 end
 
 -- Whether a refusal now should alert: once per window (rolling: per window length).
@@ -164,65 +239,76 @@ local function block_alert_due(p, now)
 end
 
 -- Checks that the caller computed every calendar window at Redis's time, and that no
--- window still waits to be seeded from the ledger. nil when all is well.
-local function checks(n, now, with_clock)
-  for i = 1, n do
-    local p = part(i)
-    if with_clock and p.kind == 'c' and (now < p.a or now >= p.b) then
-      return {'clock', tostring(now)}
-    end
-    if ARGV[7] == '1' and p.kind ~= 'l' and redis.call('EXISTS', p.marker) == 0 then
-      return {'seed', tostring(i - 1), tostring(now)}
-    end
+-- window still waits to be seeded from the ledger (`marks`: the markers' values, when read
+-- already). nil when all is well; else the first part (in order) that is not.
+local function checks(ps, now, with_clock, marks)
+  local clock, want = nil, {}
+  for i, p in ipairs(ps) do
+    if not clock and with_clock and p.kind == 'c' and (now < p.a or now >= p.b) then clock = i end
+    if ARGV[7] == '1' and p.kind ~= 'l' then want[#want + 1] = i end
   end
-  return nil
-end
-
-local function release_held(rk)
-  local f = redis.call('HMGET', rk, 'amt', 'keys', 'st')
-  if f[1] and f[3] == 'r' then
-    local amt = P(f[1])
-    for k in string.gmatch(f[2] or '', '[^\n]+') do
-      if redis.call('EXISTS', k) == 1 then
-        redis.call('HSET', k, 'reserved', S(sub(P(redis.call('HGET', k, 'reserved')), amt)))
+  local seed = nil
+  if #want > 0 then
+    if marks then
+      for _, i in ipairs(want) do
+        if not marks[i] then seed = i break end
+      end
+    else
+      local ks = {}
+      for j, i in ipairs(want) do ks[j] = ps[i].marker end
+      if redis.call('EXISTS', unpack(ks)) ~= #ks then
+        for j, i in ipairs(want) do
+          if redis.call('EXISTS', ks[j]) == 0 then seed = i break end
+        end
       end
     end
   end
-  redis.call('ZREM', leases, ARGV[3])
+  if seed and (not clock or seed < clock) then
+    return {'seed', tostring(seed - 1), tostring(now)}
+  end
+  if clock then return {'clock', tostring(now)} end
+  return nil
 end
 
 local now = now_ms()
-reclaim(now)
 local rk = KEYS[2]
 local n = tonumber(ARGV[8])
 local grace = tonumber(ARGV[6])
 
 if op == 'reserve' then
-  local st = redis.call('HGET', rk, 'st')
-  if st then return {'ok', 'again'} end
-  local bad = checks(n, now, true)
+  reclaim(now)
+  if redis.call('HGET', rk, 'st') then return {'ok', 'again'} end
+  local ps = parts(n)
+  local bad = checks(ps, now, true, nil)
   if bad then return bad end
   local amt = P(ARGV[4])
-  local ps, res, new = {}, {}, {}
-  for i = 1, n do
-    local p = part(i)
-    ps[i] = p
-    new[i] = created(p)
-    local spent = roll(p, now)
-    local reserved = P(redis.call('HGET', p.key, 'reserved'))
-    res[i] = reserved
-    if p.blocks > 0 and gt(add(add(spent, reserved), amt), p.limit) then
+  local cs = {}
+  for i, p in ipairs(ps) do
+    local c = read(p)
+    cs[i] = c
+    roll(p, c, now)
+    if p.blocks > 0 and gt(add(add(c.spent, c.reserved), amt), p.limit) then
+      -- Refused: the counters read so far are written as they are now (rolled, created).
+      for j = 1, i do
+        local cj = cs[j]
+        if cj.rolled or not cj.exists then
+          write(ps[j], cj, {'spent', S(cj.spent), 'reserved', S(cj.reserved)}, now, grace)
+        end
+      end
       local due = block_alert_due(p, now)
-      for j = 1, i do keep(ps[j], grace, new[j]) end
-      return {'refused', tostring(i - 1), S(spent), S(reserved), tostring(due),
-        redis.call('HGET', p.key, 'lo') or '', tostring(now)}
+      return {'refused', tostring(i - 1), S(c.spent), S(c.reserved), tostring(due), lo_text(c),
+        tostring(now)}
     end
   end
   local keys = {}
-  for i = 1, n do
-    local p = ps[i]
-    redis.call('HSET', p.key, 'reserved', S(add(res[i], amt)))
-    keep(p, grace, new[i])
+  for i, p in ipairs(ps) do
+    local c = cs[i]
+    local f = {'reserved', S(add(c.reserved, amt))}
+    if c.rolled or not c.exists then
+      f[#f + 1] = 'spent'
+      f[#f + 1] = S(c.spent)
+    end
+    write(p, c, f, now, grace)
     keys[#keys + 1] = p.key
   end
   -- No expiry while held: the lease (and the reclaim that follows it) is its end, so its
@@ -234,19 +320,25 @@ end
 
 if op == 'grow' then
   -- The parts are the reservation's own counters (the windows it was reserved in).
+  reclaim(now)
   local f = redis.call('HMGET', rk, 'amt', 'st')
   if f[2] ~= 'r' then return {'gone'} end
   local delta = P(ARGV[4])
   local over = nil
-  for i = 1, n do
-    local p = part(i)
-    if redis.call('EXISTS', p.key) == 1 then
-      local spent = roll(p, now)
-      local reserved = add(P(redis.call('HGET', p.key, 'reserved')), delta)
-      redis.call('HSET', p.key, 'reserved', S(reserved))
-      if not over and p.blocks == 2 and gt(add(spent, reserved), p.limit) then
-        over = {'over', tostring(i - 1), S(spent), S(sub(reserved, delta)),
-          tostring(block_alert_due(p, now)), redis.call('HGET', p.key, 'lo') or '', tostring(now)}
+  for i, p in ipairs(parts(n)) do
+    local c = read(p)
+    if c.exists then
+      roll(p, c, now)
+      local reserved = add(c.reserved, delta)
+      local w = {'reserved', S(reserved)}
+      if c.rolled then
+        w[#w + 1] = 'spent'
+        w[#w + 1] = S(c.spent)
+      end
+      write(p, c, w, now, grace)
+      if not over and p.blocks == 2 and gt(add(c.spent, reserved), p.limit) then
+        over = {'over', tostring(i - 1), S(c.spent), S(c.reserved),
+          tostring(block_alert_due(p, now)), lo_text(c), tostring(now)}
       end
     end
   end
@@ -257,52 +349,88 @@ end
 
 if op == 'settle' then
   -- Settling twice, or after a release, changes nothing.
-  if redis.call('HGET', rk, 'st') == 'd' then return {'done'} end
+  local h = redis.call('HMGET', rk, 'st', 'amt', 'keys')
+  if h[1] == 'd' then return {'done'} end
   local spend = ARGV[4] ~= ''
   local at = now
   if ARGV[9] ~= '' then at = tonumber(ARGV[9]) end
-  if spend then
-    local bad = checks(n, now, ARGV[9] == '')
+  local ps = parts(n)
+  local marks = {}
+  if spend and n > 0 then
+    local mk = {}
+    for i, p in ipairs(ps) do mk[i] = p.marker end
+    marks = redis.call('MGET', unpack(mk))
+    local bad = checks(ps, now, ARGV[9] == '', marks)
     if bad then return bad end
   end
-  release_held(rk)
+  -- The reservation's amount goes back to each counter it was held in: in the write below
+  -- for the counters this settlement spends in, one by one for the others.
+  local held, order, hamt = {}, {}, nil
+  if h[2] and h[1] == 'r' then
+    hamt = P(h[2])
+    for k in string.gmatch(h[3] or '', '[^\n]+') do
+      held[k] = true
+      order[#order + 1] = k
+    end
+  end
+  redis.call('ZREM', leases, ARGV[3])
   local out = {'ok'}
   if spend then
     local amt = P(ARGV[4])
     local rec = tonumber(ARGV[10])
-    for i = 1, n do
-      local p = part(i)
+    for i, p in ipairs(ps) do
       -- A window seeded from the ledger after this call ended already counts it.
-      local seeded = tonumber(redis.call('GET', p.marker) or '')
+      local seeded = tonumber(marks[i] or '')
       if not (seeded and rec < seeded) then
-        local new = created(p)
-        local before = roll(p, at)
-        local spent = add(before, amt)
-        redis.call('HSET', p.key, 'spent', S(spent))
+        local slot, sf = nil, nil
         if p.kind == 'r' then
-          local slot = math.floor(at / p.b)
-          local f = 's:' .. slot
-          redis.call('HSET', p.key, f, S(add(P(redis.call('HGET', p.key, f)), amt)))
-          local lo = tonumber(redis.call('HGET', p.key, 'lo') or '')
-          if not lo or slot < lo then redis.call('HSET', p.key, 'lo', slot) end
+          slot = math.floor(at / p.b)
+          sf = 's:' .. slot
         end
-        local stored = tonumber(redis.call('HGET', p.key, 'fired') or '0')
-        local fired = stored
+        local c = read(p, sf)
+        roll(p, c, at)
+        if held[p.key] then
+          held[p.key] = nil
+          if c.exists then c.reserved = sub(c.reserved, hamt) end
+        end
+        local before = c.spent
+        local spent = add(before, amt)
+        local f = {'spent', S(spent), 'reserved', S(c.reserved)}
+        if p.kind == 'r' then
+          f[#f + 1] = sf
+          f[#f + 1] = S(add(P(c.extra), amt))
+          if not c.lo or slot < c.lo then
+            c.lo = slot
+            c.rolled = true
+          end
+        end
+        local fired = c.fired
         if p.kind == 'r' then fired = math.min(fired, reached(p.thr, before)) end
         local r = reached(p.thr, spent)
-        if math.max(r, fired) ~= stored then redis.call('HSET', p.key, 'fired', math.max(r, fired)) end
+        if not c.exists or math.max(r, fired) ~= c.fired then
+          f[#f + 1] = 'fired'
+          f[#f + 1] = math.max(r, fired)
+          c.fired_set = true
+        end
+        write(p, c, f, now, grace)
         if r > fired then
           out[#out + 1] = tostring(i - 1)
           out[#out + 1] = tostring(r)
           out[#out + 1] = S(spent)
-          out[#out + 1] = redis.call('HGET', p.key, 'reserved')
+          out[#out + 1] = S(c.reserved)
         end
-        keep(p, grace, new)
       end
     end
   end
-  redis.call('DEL', rk)
-  redis.call('HSET', rk, 'st', 'd')
+  for _, k in ipairs(order) do
+    if held[k] then give_back(k, hamt) end
+  end
+  -- The done marker: the reservation's fields emptied (not deleted and written again).
+  if h[1] then
+    redis.call('HSET', rk, 'st', 'd', 'amt', '', 'keys', '')
+  else
+    redis.call('HSET', rk, 'st', 'd')
+  end
   redis.call('PEXPIRE', rk, tonumber(ARGV[11]))
   return out
 end
@@ -354,16 +482,18 @@ end
 if op == 'state' then
   -- KEYS 3: the window's values set. ARGV 12..14: kind, a, b. Returns key, spent,
   -- reserved, lo for each counter of the window.
-  local p = {kind = ARGV[12], a = tonumber(ARGV[13]), b = tonumber(ARGV[14])}
+  reclaim(now)
   local out = {tostring(now)}
   for _, k in ipairs(redis.call('SMEMBERS', KEYS[3])) do
-    if redis.call('EXISTS', k) == 1 then
-      p.key = k
-      local spent = roll(p, now)
+    local p = {kind = ARGV[12], a = tonumber(ARGV[13]), b = tonumber(ARGV[14]), key = k}
+    local c = read(p)
+    if c.exists then
+      roll(p, c, now)
+      if c.rolled then redis.call('HSET', k, 'spent', S(c.spent), 'lo', c.lo) end
       out[#out + 1] = k
-      out[#out + 1] = S(spent)
-      out[#out + 1] = redis.call('HGET', k, 'reserved') or '0'
-      out[#out + 1] = redis.call('HGET', k, 'lo') or ''
+      out[#out + 1] = S(c.spent)
+      out[#out + 1] = S(c.reserved)
+      out[#out + 1] = lo_text(c)
     else
       redis.call('SREM', KEYS[3], k)
     end
