@@ -217,8 +217,9 @@ def _assert_ernie_record(rec: dict[str, Any]) -> None:
     assert rec["provider"] == "qianfanchatendpoint"
     assert rec["usage_source"] == "provider"
     assert (rec["input_tokens"], rec["output_tokens"]) == (2_000, 300)
-    # Baidu publishes ERNIE-4.0-8K's price in CNY only (qianfan's own SDK carries
-    # 0.03 / 0.09 CNY per 1k): no USD price, so the call stays unpriced, never borrowed.
+    # No USD price for ERNIE-4.0-8K from Baidu was found (Qianfan bills in CNY; the qianfan
+    # 0.4.12.3 SDK's own model table gives 0.12 / 0.12 per 1k tokens with no currency):
+    # the call stays unpriced, never borrowed from another host.
     assert rec["cost"] is None
     assert rec["price_entry"] is None
 
@@ -250,5 +251,22 @@ def test_qianfan_stream_through_the_qianfan_sdk(
     t = CostTracker()
     text = "".join(str(c.content) for c in llm.stream("你好", config={"callbacks": [t]}))
     assert text == "你好"
+    (rec,) = t.records()
+    _assert_ernie_record(rec)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="`streaming=True` with invoke: langchain-core runs the class's _stream and adds "
+    "the chunks up itself (the class's own _generate, which keeps the last chunk's usage, "
+    "is not reached), so the same double count as `.stream()`.",
+)
+def test_qianfan_streaming_invoke_counts_the_call_once(
+    server: _Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    llm = _qianfan(server, monkeypatch, "ak-streaming-invoke", streaming=True)
+    t = CostTracker()
+    assert llm.invoke("你好", config={"callbacks": [t]}).content == "你好"
+    assert server.requests[-1][1]["stream"] is True
     (rec,) = t.records()
     _assert_ernie_record(rec)
