@@ -5,10 +5,9 @@ server on 127.0.0.1 speaking the OpenAI-compatible chat-completion JSON these pl
 document), invoked through LangChain with a tracker. Expected costs are written from each
 host's published prices as the catalog carries them.
 
-Not driven here (their vendor SDKs are the transport): langchain-community's `ChatTongyi`
-(the `dashscope` SDK, which pulls in fastapi, uvicorn and cryptography) and
-`QianfanChatEndpoint` (the `qianfan` SDK, which also fetches an IAM access token). Their
-usage shapes are tested in `test_chinese_providers.py`."""
+langchain-community's `ChatTongyi` (the `dashscope` SDK) and `QianfanChatEndpoint` (the
+`qianfan` SDK and its OAuth token step) are driven through their SDKs in
+`test_provider_sdks.py`."""
 
 from __future__ import annotations
 
