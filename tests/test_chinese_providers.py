@@ -177,10 +177,9 @@ class TongyiShaped(UsageFakeChatModel):
         return ChatResult(generations=[gen], llm_output={"model_name": self.model})
 
 
-def test_tongyi_native_usage_with_cached_tokens() -> None:
-    t = CostTracker()
-    TongyiShaped(model="qwen-plus", provider="tongyi").invoke("x", config={"callbacks": [t]})
-    (rec,) = t.records()
+def assert_qwen_plus_cached(rec: dict[str, Any]) -> None:
+    """A qwen-plus call of 10,000 input tokens (8,000 cached) and 1,000 output, as
+    DashScope reports it, priced by the catalog (also used by test_provider_sdks)."""
     assert rec["price_entry"] == "dashscope/qwen-plus"
     assert (rec["input_tokens"], rec["cache_read_tokens"], rec["output_tokens"]) == (
         10_000,
@@ -191,6 +190,13 @@ def test_tongyi_native_usage_with_cached_tokens() -> None:
     # output, no cached price in the catalog: cached tokens at the input price, flagged.
     assert rec["cost"] == (10_000 * Decimal("0.4") + 1_000 * Decimal("1.2")) / M
     assert rec["price_notes"] == "cache_read_tokens at the input price: no cache_read price"
+
+
+def test_tongyi_native_usage_with_cached_tokens() -> None:
+    t = CostTracker()
+    TongyiShaped(model="qwen-plus", provider="tongyi").invoke("x", config={"callbacks": [t]})
+    (rec,) = t.records()
+    assert_qwen_plus_cached(rec)
 
 
 def test_chat_qwen_reports_openai_and_finds_dashscope() -> None:
