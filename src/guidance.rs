@@ -105,6 +105,17 @@ impl KeyWatch {
         self.checks_left.load(Ordering::Relaxed) > 0
     }
 
+    /// Whether `captured` (a call's attribution) lacks one of the watched keys: only then is
+    /// the call worth a [`KeyWatch::check`].
+    pub fn lacks_some(&self, captured: &[(Arc<str>, String)]) -> bool {
+        let keys = self.keys.lock();
+        let present = captured
+            .iter()
+            .filter(|(k, _)| keys.iter().any(|(w, _)| w == k))
+            .count();
+        present < keys.len()
+    }
+
     /// One call's check: `captured` are the pairs its metadata gave, `metadata_keys` every key
     /// of its metadata. Returns the warnings for keys it lacks next to a near key.
     pub fn check(&self, captured: &[(Arc<str>, String)], metadata_keys: &[String]) -> Vec<String> {
@@ -160,6 +171,18 @@ mod tests {
         let seen = [(Arc::from("session_id"), "s".to_string())];
         assert!(w.check(&seen, &md(&["session_id"])).is_empty());
         assert!(!w.active());
+    }
+
+    #[test]
+    fn only_a_call_without_a_watched_key_is_checked() {
+        let w = KeyWatch::new(&[Arc::from("user_id"), Arc::from("session_id")]);
+        let pair = |k: &str| (Arc::from(k), "v".to_string());
+        assert!(w.lacks_some(&[]));
+        assert!(w.lacks_some(&[pair("user_id")]));
+        // A captured key the watch does not watch (LangGraph's node) counts for nothing.
+        assert!(w.lacks_some(&[pair("user_id"), pair("node")]));
+        assert!(!w.lacks_some(&[pair("user_id"), pair("session_id")]));
+        assert!(!w.lacks_some(&[pair("session_id"), pair("node"), pair("user_id")]));
     }
 
     #[test]

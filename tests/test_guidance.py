@@ -270,6 +270,18 @@ def test_summary_of_an_uncaptured_key_suggests_the_captured_one() -> None:
         CostTracker().summary(by="user")
 
 
+def test_langgraphs_node_is_no_key_a_near_metadata_key_is_warned_about(ledger_log: Any) -> None:
+    # Regression: `node` (LangGraph's node path, captured by every tracker from LangGraph's
+    # own metadata) was watched like a key the application sends, so a call whose metadata had
+    # a key one letter from it ("mode", "code") was warned about a missing 'node'.
+    t = CostTracker()
+    llm = UsageFakeChatModel(model="gpt-4o-mini")
+    md = {"user_id": "u", "session_id": "s", "mode": "fast", "code": "x1"}
+    llm.invoke("hi", config={"callbacks": [t], "metadata": md})
+    assert _messages(ledger_log, "a call's metadata has no") == []
+    assert t.records()[-1]["attribution"]["user_id"] == "u"
+
+
 def test_a_captured_key_sent_under_a_near_name_is_warned_once(ledger_log: Any) -> None:
     t = CostTracker(budgets=[Budget.daily(1, per="user_id")])
     llm = UsageFakeChatModel(model="gpt-4o-mini")

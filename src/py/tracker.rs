@@ -320,7 +320,7 @@ impl PyTracker {
             let keys = &self.core.config().attribute;
             let captured = extract::attribution(md, keys, &self.attribute_keys, &mut info.warnings);
             info.attribution.extend(captured);
-            if self.key_watch.active() && info.attribution.len() < self.attribute_keys.len() {
+            if self.key_watch.active() && self.key_watch.lacks_some(&info.attribution) {
                 let keys: Vec<String> = md.keys().iter().filter_map(|k| k.extract().ok()).collect();
                 log_warnings(py, &self.key_watch.check(&info.attribution, &keys));
             }
@@ -522,7 +522,14 @@ impl PyTracker {
             .iter()
             .map(|k| PyString::new(py, k).unbind())
             .collect();
-        let key_watch = crate::guidance::KeyWatch::new(&attribute);
+        // LangGraph's node is captured from LangGraph's own metadata, never sent by the
+        // application: not a key whose near misses are worth a warning.
+        let watched: Vec<Arc<str>> = attribute
+            .iter()
+            .filter(|k| k.as_ref() != extract::NODE_KEY)
+            .cloned()
+            .collect();
+        let key_watch = crate::guidance::KeyWatch::new(&watched);
         let catalog = catalog_with(prices)?;
         let mut core = Tracker::new(TrackerConfig {
             attribute,
