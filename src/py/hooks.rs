@@ -13,8 +13,9 @@
 //! Each function's `self` is the `llmledger._core.Tracker` it was bound to by [`bind_hook`].
 //!
 //! This is the crate's only `unsafe` code (the crate denies it elsewhere): CPython's argument
-//! array, the GIL token CPython's call implies, and the function objects' static definitions.
-//! Every block states what makes it sound.
+//! array, the GIL token CPython's call implies, the function objects' static definitions, and
+//! [`instance_dict`] (what the hooks read a LangChain message's fields from). Every block
+//! states what makes it sound.
 #![allow(unsafe_code)]
 
 use std::panic::AssertUnwindSafe;
@@ -23,7 +24,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyString, PyTuple};
+use pyo3::types::{PyDict, PyString, PyTuple};
 
 use super::errors::BudgetExceededError;
 use super::tracker::{PyTracker, Start};
@@ -159,6 +160,26 @@ unsafe fn parse<'a, 'py>(
         }
     }
     Ok(out)
+}
+
+/// The instance `__dict__` of `obj` (CPython's `PyObject_GenericGetDict`: what `obj.__dict__`
+/// gives for a class that keeps the standard `__dict__` descriptor), without the attribute
+/// look-up through the class (`__getattribute__`, `__getattr__`, the MRO) that `obj.__dict__`
+/// costs; `None` for an object without one. The caller checks that the class allows reading
+/// its fields there (`tokens::fields`).
+pub(crate) fn instance_dict<'py>(obj: &Bound<'py, PyAny>) -> Option<Bound<'py, PyDict>> {
+    let py = obj.py();
+    // SAFETY: `obj` is a live object and the thread is attached (a `Bound`); the function
+    // returns a new reference, or null with an exception set.
+    let dict = unsafe { ffi::PyObject_GenericGetDict(obj.as_ptr(), std::ptr::null_mut()) };
+    // SAFETY: `dict` is an owned reference or null.
+    match unsafe { Bound::from_owned_ptr_or_opt(py, dict) } {
+        Some(d) => d.cast_into::<PyDict>().ok(),
+        None => {
+            drop(PyErr::take(py));
+            None
+        }
+    }
 }
 
 /// A hook's work once its arguments are read.

@@ -10,6 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 use serde_json::Value;
 
+use super::fields::Fields;
 use super::json::json_of;
 use crate::py::extract::text_of;
 use crate::tokens::{ChatMessage, MessageKey, MessageSink};
@@ -141,9 +142,8 @@ fn role_for(ty: &str) -> &str {
 }
 
 /// Tool calls of a LangChain `AIMessage` (`tool_calls`: name and args dict).
-fn langchain_tool_calls(msg: &Bound<'_, PyAny>, sink: &mut impl PySink) {
-    let py = msg.py();
-    let Ok(Some(tcs)) = msg.getattr_opt(intern!(py, "tool_calls")) else {
+fn langchain_tool_calls(msg: &Fields<'_, '_>, py: Python<'_>, sink: &mut impl PySink) {
+    let Ok(Some(tcs)) = msg.get(intern!(py, "tool_calls")) else {
         return;
     };
     let Ok(tcs) = tcs.try_iter() else { return };
@@ -209,8 +209,9 @@ pub fn read_message(m: &Bound<'_, PyAny>, sink: &mut impl PySink) -> PyResult<()
         }
     }
     // The type is borrowed, not copied (this runs for every message of a fingerprinted or
-    // budgeted start).
-    let ty_value = m.getattr_opt(intern!(py, "type"))?;
+    // budgeted start), and the fields are read from the instance `__dict__` where they can be.
+    let fields = Fields::of(m);
+    let ty_value = fields.get(intern!(py, "type"))?;
     let ty: Option<Cow<'_, str>> = match &ty_value {
         Some(t) => match t.cast::<PyString>() {
             Ok(s) => s.to_str().ok().map(Cow::Borrowed),
@@ -228,28 +229,30 @@ pub fn read_message(m: &Bound<'_, PyAny>, sink: &mut impl PySink) -> PyResult<()
         ))
     })?;
     let role = if ty == "chat" || ty == "ChatMessageChunk" {
-        m.getattr(intern!(py, "role"))
+        fields
+            .get(intern!(py, "role"))
             .ok()
+            .flatten()
             .and_then(|r| text_of(&r))
             .map_or(Cow::Borrowed("user"), Cow::Owned)
     } else {
         Cow::Borrowed(role_for(&ty))
     };
     sink.role(&role);
-    if let Some(n) = m.getattr_opt(intern!(py, "name"))? {
+    if let Some(n) = fields.get(intern!(py, "name"))? {
         with_text(&n, |n| {
             if !n.is_empty() {
                 sink.name(n);
             }
         });
     }
-    if let Some(c) = m.getattr_opt(intern!(py, "content"))? {
+    if let Some(c) = fields.get(intern!(py, "content"))? {
         read_content(&c, sink);
     }
     // Anthropic messages carry their calls both as tool_use blocks and as tool_calls. Only
     // assistant messages have `tool_calls` (a missing attribute costs an exception).
     if !sink.has_tool_calls() && role == "assistant" {
-        langchain_tool_calls(m, sink);
+        langchain_tool_calls(&fields, py, sink);
     }
     Ok(())
 }
