@@ -5,8 +5,9 @@
    (`token_memo(max_messages=0)`: every message tokenized on every call, as before the memo).
 2. The same on a repeated 100,000-token system prompt (a RAG app): the first call, then the
    median of the next ones.
-3. A start + end pair without budgets, 1 and 2 threads sharing one handler, with request
-   fingerprints on (the default) and off, against `OpenAICallbackHandler`'s pair; LangChain's fallback for a handler without
+3. A start + end pair without budgets, 1 and 2 threads sharing one handler: `CostTracker()`
+   (no ledger: request fingerprints off by default) and with fingerprints on (as a tracker
+   with a ledger has them), against `OpenAICallbackHandler`'s pair; LangChain's fallback for a handler without
    `on_chat_model_start` (NotImplementedError, then `on_llm_start` with each message list
    flattened by `get_buffer_string`) is part of its figure, as in a real call.
 4. `count_tokens` on 4 KB texts, one thread, against Python tiktoken.
@@ -75,11 +76,13 @@ def with_memo(on: bool, default: int) -> None:
     token_memo(max_messages=default if on else 0)
 
 
-def chat_app(turns: int, turn_bytes: int, memo: bool, default: int) -> tuple[float, int]:
+def chat_app(
+    turns: int, turn_bytes: int, memo: bool, default: int, fingerprints: bool | None = None
+) -> tuple[float, int]:
     """Median ms of a budgeted `on_chat_model_start` over a conversation's calls, and the
-    last call's prompt tokens."""
+    last call's prompt tokens. `fingerprints=True`: as a tracker with a ledger starts."""
     with_memo(memo, default)
-    t = CostTracker(budgets=[Budget.daily(1_000_000)])
+    t = CostTracker(budgets=[Budget.daily(1_000_000)], fingerprints=fingerprints)
     msgs = conversation(turns, turn_bytes)
     result = realistic_result()
     times = []
@@ -163,9 +166,10 @@ def pair(make: Callable[[], Any], messages: list[BaseMessage], events: int, thre
     return statistics.median(timed) / BATCH * 1e9
 
 
-def unfingerprinted() -> CostTracker:
-    """A tracker without request fingerprints (`fingerprints=False`; on by default)."""
-    return CostTracker(fingerprints=False)
+def fingerprinted() -> CostTracker:
+    """A tracker with request fingerprints, as one with a ledger (`store=`) or `advise=True`
+    has them by default (`CostTracker()` alone has them off)."""
+    return CostTracker(fingerprints=True)
 
 
 def count_4k(texts: list[str], ours: bool) -> float:
@@ -211,6 +215,9 @@ def main() -> None:
             label = "memo" if memo else "no memo"
             ms, chat_tokens = chat_app(args.turns, args.turn_bytes, memo, default)
             keep(f"chat {label}", ms)
+            if memo:
+                ms, _ = chat_app(args.turns, args.turn_bytes, memo, default, fingerprints=True)
+                keep("chat memo fp", ms)
             first, after = rag_app(args.rag_calls, args.system_bytes, memo, default)
             keep(f"rag first {label}", first)
             keep(f"rag after {label}", after)
@@ -218,8 +225,8 @@ def main() -> None:
         for threads in (1, 2):
             keep(f"pair ours {threads}", pair(CostTracker, small_talk, args.events, threads))
             keep(
-                f"pair ours nofp {threads}",
-                pair(unfingerprinted, small_talk, args.events, threads),
+                f"pair ours fp {threads}",
+                pair(fingerprinted, small_talk, args.events, threads),
             )
             keep(
                 f"pair openai {threads}",
@@ -237,6 +244,7 @@ def main() -> None:
     print(
         f"   with the memo {on:8.3f}   without {off:8.3f}   ratio {off / on:6.1f}x  (target <= 0.15)"
     )
+    print(f"   with the memo and fingerprints (as with a ledger) {best['chat memo fp']:8.3f}")
     print(f"2. budgeted on_chat_model_start, repeated {system_tokens}-token system prompt, ms")
     for key, what in (("first", "first call"), ("after", "median after")):
         on, off = best[f"rag {key} memo"], best[f"rag {key} no memo"]
@@ -247,7 +255,7 @@ def main() -> None:
     print("3. start + end pair without budgets, ns per pair (4-message chat prompt)")
     for threads in (1, 2):
         theirs = best[f"pair openai {threads}"]
-        for key, what in (("ours", "fingerprints on "), ("ours nofp", "fingerprints off")):
+        for key, what in (("ours", "CostTracker()   "), ("ours fp", "fingerprints on ")):
             ours = best[f"pair {key} {threads}"]
             print(
                 f"   {threads} thread(s), {what}: CostTracker {ours:8.0f}   "

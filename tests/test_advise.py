@@ -180,7 +180,7 @@ def test_batch_api_for_calls_named_as_nightly_work(fake_provider: FakeProvider) 
 
 
 def test_uncapped_output(fake_provider: FakeProvider) -> None:
-    t = CostTracker()
+    t = CostTracker(fingerprints=True)
     for _ in range(9):
         fake_provider.queue_openai(usage=openai_usage(200, 600))
     fake_provider.queue_openai(usage=openai_usage(200, 3000))
@@ -428,3 +428,34 @@ def test_advise_over_postgres_equals_sqlite(
         "cheaper_model", "newer_model", "duplicate_requests"
     }  # fmt: skip
     assert ledger_advise(postgres_url, min_saving="0") == want
+
+
+def test_fingerprints_are_on_where_something_reads_them(
+    tmp_path: Path, fake_provider: FakeProvider, ledger_log: pytest.LogCaptureFixture
+) -> None:
+    # Default: on with a ledger or live hints, off otherwise; True / False force them.
+    cases: list[tuple[dict[str, Any], bool]] = [
+        ({}, False),
+        ({"store": tmp_path / "a.db"}, True),
+        ({"store": tmp_path / "b.jsonl"}, True),
+        ({"advise": True}, True),
+        ({"fingerprints": True}, True),
+        ({"fingerprints": False, "store": tmp_path / "c.db"}, False),
+        ({"fingerprints": False, "advise": True}, False),
+    ]
+    fake_provider.set_openai(usage=openai_usage(200, 600))
+    for kw, on in cases:
+        t = CostTracker(**kw)
+        openai(fake_provider).invoke("hello there", config={"callbacks": [t]})
+        [r] = t.records()
+        assert (r["request_hash"] is not None) is on, kw
+        assert (r["prompt_bytes"] == len("hello there")) is on, kw
+        t.close()
+    # A tracker without them says, when asked for advice, which rules cannot run.
+    ledger_log.clear()
+    t = CostTracker()
+    openai(fake_provider).invoke("hello there", config={"callbacks": [t]})
+    assert t.advise() == []
+    [warning] = [r.getMessage() for r in ledger_log.records if "fingerprints" in r.getMessage()]
+    assert "prompt_caching, duplicate_requests, uncapped_output" in warning
+    assert "CostTracker(fingerprints=True)" in warning

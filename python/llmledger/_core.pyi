@@ -217,7 +217,7 @@ class Tracker:
         prices: _Prices = None,
         max_records: int | None = None,
         estimate: bool = True,
-        fingerprints: bool = True,
+        fingerprints: bool | None = None,
         advise: bool = False,
         store: str | os.PathLike[str] | None = None,
         durability: str | None = None,

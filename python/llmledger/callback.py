@@ -223,8 +223,11 @@ class CostTracker(_LangChainHooks):
             `False` records such calls as unpriced instead.
         fingerprints: record, per call, keyed hashes of its prompt's prefixes and of the whole
             request (model, prompt, sampling parameters), never the text, and its output cap:
-            what `advise()` needs to find repeated prefixes and duplicate requests. The key
-            is the ledger's (`<ledger>.key`, owner-only) or, without a ledger, the tracker's.
+            what `advise()` needs to find repeated prefixes, duplicate requests and uncapped
+            outputs. The key is the ledger's (`<ledger>.key`, owner-only) or, without a
+            ledger, the tracker's. `None` (the default): on with `store=` or `advise=True`
+            (where something reads them), off otherwise (they cost a start + end pair about
+            a third of its time); `True` / `False` force them.
         advise: log a hint on the `llmledger` logger the first time an advisor rule fires
             for a scope (once each), with its saving so far: the tracker looks at its latest
             calls after calls 5, 10, 20, 50 and every 100th. See `advise()`.
@@ -298,7 +301,7 @@ class CostTracker(_LangChainHooks):
         prices: PricesArg = None,
         max_records: int | None = None,
         estimate: bool = True,
-        fingerprints: bool = True,
+        fingerprints: bool | None = None,
         advise: bool = False,
         store: StoreArg = None,
         durability: str = "batch",

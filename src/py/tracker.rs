@@ -69,6 +69,12 @@ fn error_text(error: &Bound<'_, PyAny>) -> String {
     s
 }
 
+/// What `advise()` says of a tracker whose calls carry no request fingerprints.
+const NO_FINGERPRINTS: &str = "advise(): this tracker records no request fingerprints (off by \
+    default without a ledger), so the rules that need them (prompt_caching, duplicate_requests, \
+    uncapped_output) find nothing in its calls: CostTracker(fingerprints=True), or store=, \
+    records them";
+
 /// The fingerprint secret: the ledger's (its owner-only key file), or for a tracker without
 /// a ledger (or whose key file cannot be read) a fresh one for this tracker, with a warning.
 fn fingerprint_key(py: Python<'_>, store: Option<&crate::store::Store>) -> crate::fingerprint::Key {
@@ -467,7 +473,7 @@ impl PyTracker {
 #[pymethods]
 impl PyTracker {
     #[new]
-    #[pyo3(signature = (*, attribute=None, prices=None, max_records=None, estimate=true, fingerprints=true, advise=false, store=None, durability=None, budgets=None, on_alert=None, alert_webhook=None, clock=None, log_alerts=true, on_record=None, budget_store=None, budget_prefix=None, budget_lease=None, budget_timeout=None, budget_backend_error=None, metrics=None))]
+    #[pyo3(signature = (*, attribute=None, prices=None, max_records=None, estimate=true, fingerprints=None, advise=false, store=None, durability=None, budgets=None, on_alert=None, alert_webhook=None, clock=None, log_alerts=true, on_record=None, budget_store=None, budget_prefix=None, budget_lease=None, budget_timeout=None, budget_backend_error=None, metrics=None))]
     // Python's keyword arguments, one per option.
     #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
     fn new(
@@ -476,7 +482,7 @@ impl PyTracker {
         prices: Option<&Bound<'_, PyAny>>,
         max_records: Option<usize>,
         estimate: bool,
-        fingerprints: bool,
+        fingerprints: Option<bool>,
         advise: bool,
         store: Option<&Bound<'_, PyAny>>,
         durability: Option<&str>,
@@ -538,7 +544,9 @@ impl PyTracker {
             estimate,
         });
         let store = super::ledger::open_store(py, store, durability)?;
-        if fingerprints {
+        // By default, only where something reads them: a ledger (`llmledger advise`, the
+        // advisor over it) or the live hints. They cost a start about a third of its time.
+        if fingerprints.unwrap_or(store.is_some() || advise) {
             core = core.with_fingerprints(fingerprint_key(py, store.as_deref()));
         }
         if let Some(s) = store {
@@ -639,6 +647,9 @@ impl PyTracker {
         batch_keywords: Option<Vec<String>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let options = super::advise::options(min_saving, batch_keywords)?;
+        if self.core.store().is_none() && self.core.fingerprint_key().is_none() {
+            log_warnings(py, &[NO_FINGERPRINTS.to_string()]);
+        }
         let advice = super::advise::tracker_advice(py, &self.core, since, options)?;
         super::advise::advice_object(py, &advice)?.get_item("findings")
     }
