@@ -173,13 +173,11 @@ pub(crate) fn instance_dict<'py>(obj: &Bound<'py, PyAny>) -> Option<Bound<'py, P
     // returns a new reference, or null with an exception set.
     let dict = unsafe { ffi::PyObject_GenericGetDict(obj.as_ptr(), std::ptr::null_mut()) };
     // SAFETY: `dict` is an owned reference or null.
-    match unsafe { Bound::from_owned_ptr_or_opt(py, dict) } {
-        Some(d) => d.cast_into::<PyDict>().ok(),
-        None => {
-            drop(PyErr::take(py));
-            None
-        }
+    let dict = unsafe { Bound::from_owned_ptr_or_opt(py, dict) };
+    if dict.is_none() {
+        drop(PyErr::take(py));
     }
+    dict.and_then(|d| d.cast_into::<PyDict>().ok())
 }
 
 /// A hook's work once its arguments are read.
