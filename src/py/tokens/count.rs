@@ -10,11 +10,11 @@ use super::DETACH_MIN_BYTES;
 use crate::tokens::{self, memo, ChatMessage, Counter, Encoding, MessageCount, MessageKey};
 
 /// A start hook's prompt, held by reference (no text copied) until it is counted: the chat
-/// messages (`list[list[BaseMessage]]`) or the prompts (`list[str]`), and the tool
-/// definitions from the invocation params.
+/// messages (`list[list[BaseMessage]]`) or the prompts (`list[str]`), and the invocation
+/// params, whose tool definitions are looked up only if the prompt is counted.
 pub struct PromptRef {
     inputs: Py<PyAny>,
-    tools: Option<Py<PyAny>>,
+    invocation_params: Option<Py<PyAny>>,
 }
 
 impl PromptRef {
@@ -29,25 +29,22 @@ impl PromptRef {
         }
         Some(PromptRef {
             inputs: inputs.clone().unbind(),
-            tools: tools_param(invocation_params).map(Bound::unbind),
+            invocation_params: invocation_params.map(|p| p.clone().unbind()),
         })
     }
 
     /// Its tokens for the model `counter` counts for (see [`count_prompt`]).
     pub fn count(&self, py: Python<'_>, counter: &Counter) -> Option<u64> {
-        count_prompt(
-            py,
-            self.inputs.bind(py),
-            self.tools.as_ref().map(|t| t.bind(py)),
-            counter,
-        )
+        let params = self.invocation_params.as_ref().map(|p| p.bind(py));
+        let tools = tools_param(params);
+        count_prompt(py, self.inputs.bind(py), tools.as_ref(), counter)
     }
 
     /// The Python objects it holds, for the garbage collector.
     pub fn traverse(&self, visit: &pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
         visit.call(&self.inputs)?;
-        if let Some(t) = &self.tools {
-            visit.call(t)?;
+        if let Some(p) = &self.invocation_params {
+            visit.call(p)?;
         }
         Ok(())
     }
