@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -72,14 +72,15 @@ def track_costs(
     alert_webhook: str | None = None,
     log_alerts: bool = True,
     on_record: Callable[[dict[str, Any]], object] | None = None,
+    local_endpoints: Iterable[str] | None = None,
 ) -> Iterator[CostTracker]:
     """Tracks every LangChain LLM call made inside the block (threads of `batch`, asyncio
     tasks and LangGraph graphs included) and yields the `CostTracker`.
 
     Nested blocks each count what ran inside them; the outer block counts it too. Tracking
     stops at the block's end, also when the block raises. `budgets`, `on_alert`,
-    `alert_webhook`, `log_alerts` and `on_record` are as for `CostTracker`: a call a budget refuses raises
-    `BudgetExceededError` inside the block.
+    `alert_webhook`, `log_alerts`, `on_record` and `local_endpoints` are as for `CostTracker`:
+    a call a budget refuses raises `BudgetExceededError` inside the block.
 
     Example:
         >>> from llmledger import track_costs
@@ -97,6 +98,7 @@ def track_costs(
         alert_webhook=alert_webhook,
         log_alerts=log_alerts,
         on_record=on_record,
+        local_endpoints=local_endpoints,
     )
     outer = _active.get()
     if outer is None:
