@@ -194,8 +194,9 @@ struct RunContext {
     completion: bool,
     /// See [`StartInfo::cumulative_chunks`].
     cumulative_chunks: bool,
-    /// The latest usage a chunk of a `cumulative_chunks` run carried.
-    chunk_usage: Option<Usage>,
+    /// The latest usage a chunk of a `cumulative_chunks` run carried (boxed: every run
+    /// carries the field, few ever fill it).
+    chunk_usage: Option<Box<Usage>>,
     /// The user's local endpoint its base URL lies under (normalised), if any.
     local_endpoint: Option<Arc<str>>,
 }
@@ -670,7 +671,10 @@ impl Tracker {
     pub fn chunk_usage(&self, run_id: u128, usage: Usage) {
         if let Some(ctx) = self.runs.lock().get_mut(&run_id) {
             if ctx.cumulative_chunks {
-                ctx.chunk_usage = Some(usage);
+                match &mut ctx.chunk_usage {
+                    Some(kept) => **kept = usage,
+                    None => ctx.chunk_usage = Some(Box::new(usage)),
+                }
             }
         }
     }

@@ -903,8 +903,6 @@ impl PyTracker {
     }
 }
 
-/// The metadata keys a tracker captures: the ones asked for (`user_id`, `session_id` by
-/// default), LangGraph's node, and every key a budget or a metrics label is per.
 /// `local_endpoints=`: a list (or any iterable) of base URL strings, normalised; a string
 /// alone is one URL. A malformed entry is a `ValueError` naming it, a non-string a
 /// `TypeError`.
@@ -933,6 +931,8 @@ fn local_endpoint_list(
         .map_err(pyo3::exceptions::PyValueError::new_err)
 }
 
+/// The metadata keys a tracker captures: the ones asked for (`user_id`, `session_id` by
+/// default), LangGraph's node, and every key a budget or a metrics label is per.
 fn captured_keys(
     attribute: Option<Vec<String>>,
     budgets: Option<&Budgets>,

@@ -35,7 +35,7 @@ struct Run {
     operation: Operation,
     /// The last running-total usage a stream chunk carried (see
     /// [`super::StartInfo::cumulative_chunks`]).
-    chunk_usage: Option<Usage>,
+    chunk_usage: Option<Box<Usage>>,
     /// The user's local endpoint the call went to (see [`crate::local_endpoints`]).
     local_endpoint: Option<Arc<str>>,
 }
@@ -92,7 +92,7 @@ impl Tracker {
             None => self.run_without_start(&end, end_tags),
         };
         if let Some(u) = run.chunk_usage.take() {
-            last_chunk_usage(&mut end, u);
+            last_chunk_usage(&mut end, *u);
         }
         let mut warnings = std::mem::take(&mut end.warnings);
         // The model the response names (often a dated snapshot of the one asked for).
