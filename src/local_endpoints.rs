@@ -112,6 +112,19 @@ fn split_port(authority: &str) -> Result<(&str, Option<&str>), &'static str> {
     Ok((host, port))
 }
 
+/// `url` with any `user:password@` before the host replaced by `***@`, for an error message
+/// (a log must not keep a password).
+fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://***{}", &rest[at..]),
+        None => url.to_string(),
+    }
+}
+
 impl LocalEndpoints {
     /// The endpoints `urls` name; an error names the first malformed one and what is wrong.
     ///
@@ -123,8 +136,9 @@ impl LocalEndpoints {
             let u = u.as_ref();
             let e = parse(u).map_err(|why| {
                 format!(
-                    "local_endpoints: {u:?} is not a base URL: {why} (e.g. \
-                     \"http://localhost:8000/v1\")"
+                    "local_endpoints: {:?} is not a base URL: {why} (e.g. \
+                     \"http://localhost:8000/v1\")",
+                    redacted(u)
                 )
             })?;
             if !list.contains(&e) {
@@ -255,7 +269,17 @@ mod tests {
         ] {
             let err = LocalEndpoints::new(&[bad]).unwrap_err();
             assert!(err.contains(why), "{bad}: {err}");
-            assert!(err.contains(&format!("{bad:?}")), "{bad}: {err}");
+            assert!(
+                err.contains(&format!("{:?}", redacted(bad))),
+                "{bad}: {err}"
+            );
         }
+    }
+
+    #[test]
+    fn an_error_never_repeats_a_password() {
+        let err = LocalEndpoints::new(&["http://user:s3cret@h:1/v1"]).unwrap_err();
+        assert!(!err.contains("s3cret") && !err.contains("user:"), "{err}");
+        assert!(err.contains("\"http://***@h:1/v1\""), "{err}");
     }
 }

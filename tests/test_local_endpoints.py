@@ -14,8 +14,13 @@ nothing of the host."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import uuid
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -191,8 +196,10 @@ def test_track_costs_forwards_local_endpoints(fake_provider: FakeProvider) -> No
 def test_a_malformed_entry_is_refused_by_name(entry: str, why: str) -> None:
     with pytest.raises(ValueError, match="local_endpoints") as e:
         CostTracker(local_endpoints=["http://localhost:8000/v1", entry])
-    assert repr(entry).replace("'", '"') in str(e.value)
+    shown = entry.replace("user:secret@", "***@")
+    assert repr(shown).replace("'", '"') in str(e.value)
     assert why in str(e.value)
+    assert "secret" not in str(e.value)
 
 
 def test_local_endpoints_must_be_strings() -> None:
@@ -222,3 +229,31 @@ def test_the_openai_sdks_environment_base_url_is_seen(
         "hi", config={"callbacks": [t]}
     )
     assert_local(t.records()[0], fake_provider.openai_base_url)
+
+
+def test_the_zero_code_tracker_takes_local_endpoints_from_the_environment(
+    fake_provider: FakeProvider, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "zero-code.jsonl"
+    code = f"""
+import llmledger
+from langchain_openai import ChatOpenAI
+llm = ChatOpenAI(model="gpt-4o", base_url={fake_provider.openai_base_url!r}, api_key="t",
+                 max_retries=0)
+llm.invoke("no callbacks passed")
+print(llmledger.ledger_tracker().totals()["local_calls"])
+"""
+    fake_provider.set_openai(usage=openai_usage(100, 20))
+    env = {
+        **os.environ,
+        "LLMLEDGER_LEDGER": str(ledger),
+        "LLMLEDGER_DURABILITY": "sync",
+        "LLMLEDGER_LOCAL_ENDPOINTS": f"http://gpu-box.lan:1234, {fake_provider.openai_base_url}",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1"]
+    (rec,) = [json.loads(line) for line in ledger.read_text().splitlines()]
+    assert rec["price_entry"] == f"local:{fake_provider.openai_base_url}"

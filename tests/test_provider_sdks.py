@@ -44,9 +44,9 @@ DASHSCOPE_USAGE = {
 }
 # Qianfan ERNIE chat usage (Qianfan API reference, ERNIE-4.0-8K).
 QIANFAN_USAGE = {"prompt_tokens": 2_000, "completion_tokens": 300, "total_tokens": 2_300}
-# Streamed, each chunk's usage is the answer's so far (the API reference's stream example:
-# prompt_tokens on every chunk, completion_tokens growing to the whole answer's on the last,
-# `is_end: true`, chunk).
+# Streamed, each chunk's usage is the answer's running total, not a delta: prompt_tokens on
+# every chunk, completion_tokens growing to the whole answer's on the last (`is_end: true`)
+# chunk. The in-between figures are illustrative; the last chunk's are the call's.
 QIANFAN_STREAM_USAGE = [
     {"prompt_tokens": 2_000, "completion_tokens": 150, "total_tokens": 2_150},
     QIANFAN_USAGE,

@@ -2,7 +2,8 @@
 
 Also zero-code adoption: when the environment has `LLMLEDGER_LEDGER=costs.db` (or a `.jsonl`
 path) as llmledger is imported, every LangChain run in the process is tracked into that ledger
-(`LLMLEDGER_DURABILITY=sync` for per-call commits). `ledger_tracker()` returns that tracker.
+(`LLMLEDGER_DURABILITY=sync` for per-call commits; `LLMLEDGER_LOCAL_ENDPOINTS` lists
+`local_endpoints`, separated by commas or spaces). `ledger_tracker()` returns that tracker.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = ["ledger_tracker", "track_costs"]
 
 LEDGER_ENV = "LLMLEDGER_LEDGER"
 DURABILITY_ENV = "LLMLEDGER_DURABILITY"
+LOCAL_ENDPOINTS_ENV = "LLMLEDGER_LOCAL_ENDPOINTS"
 
 
 class _Fanout(BaseCallbackHandler):
@@ -124,6 +126,7 @@ def _ledger_from_env() -> CostTracker | None:
             store=path,
             durability=os.environ.get(DURABILITY_ENV, "").strip() or "batch",
             max_records=0,
+            local_endpoints=os.environ.get(LOCAL_ENDPOINTS_ENV, "").replace(",", " ").split(),
         )
     except Exception as e:  # never break the application over its ledger
         # The value is not repeated: a postgresql:// URL may hold a password (the core's
