@@ -296,3 +296,25 @@ def test_qianfan_astream_counts_the_call_once_without_estimates(
     assert asyncio.run(main()) == "你好"
     (rec,) = t.records()
     _assert_ernie_stream_record(rec)
+
+
+class _HouseQianfan(QianfanChatEndpoint):
+    """An application's own subclass: another class name and `ls_provider`
+    (`_houseqianfan`), the same `_llm_type`."""
+
+
+def test_a_qianfan_subclass_stream_counts_the_call_once(
+    server: _Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(qianfan.get_config(), "BASE_URL", _base(server))
+    llm = _HouseQianfan(
+        model="ERNIE-4.0-8K",
+        api_key="ak-subclass",
+        secret_key="sk-test",
+        init_kwargs={"base_url": _base(server)},
+    )
+    t = CostTracker()
+    assert "".join(str(c.content) for c in llm.stream("你好", config={"callbacks": [t]})) == "你好"
+    (rec,) = t.records()
+    assert (rec["input_tokens"], rec["output_tokens"]) == (2_000, 300)
+    assert rec["usage_notes"] == LAST_CHUNK_NOTE

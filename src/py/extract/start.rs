@@ -186,6 +186,8 @@ pub fn start_info(
             .or_else(|| dict_get(ip, intern!(py, "model_id")))
             .and_then(|m| name_of(&m));
         info.service_tier = dict_get(ip, intern!(py, "service_tier")).and_then(|t| text_of(&t));
+        info.cumulative_chunks = dict_get(ip, intern!(py, "_type"))
+            .is_some_and(|t| t.cast::<PyString>().is_ok_and(|t| t == CUMULATIVE_LLM_TYPE));
     }
     info.name = name.and_then(text_of);
     if info.name.is_none() {
@@ -203,17 +205,22 @@ pub fn start_info(
     }
     let class = serialized.and_then(serialized_class);
     local_client(class.as_deref(), &mut info);
-    info.cumulative_chunks = cumulative_chunks(info.provider.as_deref(), class.as_deref());
+    info.cumulative_chunks |= cumulative_chunks(info.provider.as_deref(), class.as_deref());
     info
 }
 
+/// The `_llm_type` (invocation params' `_type`) of `QianfanChatEndpoint`, which its
+/// subclasses inherit (their class name and `ls_provider` differ).
+const CUMULATIVE_LLM_TYPE: &str = "baidu-qianfan-chat";
+
 /// Whether an integration's stream chunks each carry the call's usage so far (a running
-/// total), which LangChain then adds up: recognised by `ls_provider` or the client class.
+/// total), which LangChain then adds up: recognised by `ls_provider` or the client class
+/// (or, in `start_info`, by the invocation params' `_type`, [`CUMULATIVE_LLM_TYPE`]).
 /// Only langchain-community's `QianfanChatEndpoint` (`ls_provider` `qianfanchatendpoint`):
-/// it gives every chunk the `usage` of Qianfan's streamed answer, which the Qianfan API
-/// documents as the whole answer's so far. Every other integration's chunks carry deltas
-/// (OpenAI's and Anthropic's usage chunks), or usage only on the last chunk.
-pub fn cumulative_chunks(provider: Option<&str>, class: Option<&str>) -> bool {
+/// it gives every chunk the `usage` of Qianfan's streamed answer, the answer's running
+/// total. Every other integration's chunks carry deltas (OpenAI's and Anthropic's usage
+/// chunks), or usage only on the last chunk.
+fn cumulative_chunks(provider: Option<&str>, class: Option<&str>) -> bool {
     let is =
         |name: Option<&str>| name.is_some_and(|n| n.eq_ignore_ascii_case("qianfanchatendpoint"));
     is(provider) || is(class)
