@@ -21,6 +21,7 @@ pub mod fork;
 pub mod guidance;
 pub mod ids;
 pub mod ledger;
+pub mod local_endpoints;
 pub mod metrics;
 pub mod money;
 pub mod report;

@@ -23,6 +23,7 @@ use crate::catalog::{Catalog, Entry};
 use crate::fingerprint;
 use crate::ids::RunMap;
 use crate::ledger::{CallRecord, Dimension, Ledger, RequestFacts, SummaryRow, Totals};
+use crate::local_endpoints::LocalEndpoints;
 use crate::metrics::Metrics;
 use crate::money::Decimal;
 use crate::store::Store;
@@ -91,6 +92,13 @@ pub struct StartInfo {
     /// A completion model's call on text prompts (`on_llm_start`), not a chat model's: the
     /// metrics' `gen_ai.operation.name`.
     pub completion: bool,
+    /// The integration's stream chunks each carry the call's usage so far (a running total,
+    /// not a delta), which LangChain adds up at the end: the last chunk's usage is the call's
+    /// (see [`Tracker::token`] and [`Tracker::chunk_usage`]).
+    pub cumulative_chunks: bool,
+    /// The client's base URL (`ChatOpenAI(base_url=...)`), read only when the tracker has
+    /// local endpoints ([`Tracker::with_local_endpoints`]).
+    pub base_url: Option<String>,
     /// The request fingerprint, when the caller computed it (the binding hashes the Python
     /// strings' own text, no copy); else it is computed from `prompt`.
     pub fingerprint: Option<Arc<fingerprint::Fingerprint>>,
@@ -102,6 +110,11 @@ pub struct StartInfo {
 /// What a start hook made of a run: `Err` when a blocking budget refused it (the binding
 /// raises `BudgetExceededError`, and no request is sent).
 pub type StartResult = Result<(), Box<BudgetExceeded>>;
+
+/// What a streamed chunk made of a run: `Ok(true)` when the run's chunks carry running-total
+/// usage (the caller then hands the chunk's usage to [`Tracker::chunk_usage`]); `Err` when a
+/// blocking `cut_streams` budget stops the stream.
+pub type TokenResult = Result<bool, Box<BudgetExceeded>>;
 
 /// What recording a finished run produced, for the binding to pass on.
 #[derive(Debug, Default)]
@@ -179,6 +192,13 @@ struct RunContext {
     request: RequestFacts,
     /// A completion model's call (see [`StartInfo::completion`]).
     completion: bool,
+    /// See [`StartInfo::cumulative_chunks`].
+    cumulative_chunks: bool,
+    /// The latest usage a chunk of a `cumulative_chunks` run carried (boxed: every run
+    /// carries the field, few ever fill it).
+    chunk_usage: Option<Box<Usage>>,
+    /// The user's local endpoint its base URL lies under (normalised), if any.
+    local_endpoint: Option<Arc<str>>,
 }
 
 /// A run's prompt as its start left it: the text (to count if usage must be estimated), or
@@ -219,6 +239,8 @@ pub struct Tracker {
     fingerprint_key: Option<fingerprint::Key>,
     /// Monitoring aggregates every finished (or refused) call is also counted in.
     metrics: Vec<Arc<Metrics>>,
+    /// Base URLs whose calls are served by the user's own hardware (`local_endpoints=`).
+    local_endpoints: LocalEndpoints,
 }
 
 /// Models already warned about as unpriced, process-wide: one warning per model.
@@ -244,7 +266,22 @@ impl Tracker {
             return_records: false,
             fingerprint_key: None,
             metrics: Vec::new(),
+            local_endpoints: LocalEndpoints::default(),
         }
+    }
+
+    /// This tracker, recording calls to `endpoints` as local (cost 0, `price_entry`
+    /// `local:<endpoint>`) unless the user's prices name their model (see
+    /// [`crate::local_endpoints`]).
+    #[must_use]
+    pub fn with_local_endpoints(mut self, endpoints: LocalEndpoints) -> Self {
+        self.local_endpoints = endpoints;
+        self
+    }
+
+    /// The user's local endpoints (the binding reads a start's base URL only if there are).
+    pub fn local_endpoints(&self) -> &LocalEndpoints {
+        &self.local_endpoints
     }
 
     /// Records request fingerprints (and output caps) keyed with `key` (see
@@ -455,6 +492,10 @@ impl Tracker {
             None => (info.run_id, info.name.as_deref().map(Arc::from)),
         };
         let request = self.request_facts(&mut info);
+        let local_endpoint = info
+            .base_url
+            .take()
+            .and_then(|u| self.local_endpoints.matching(&u));
         let mut prompt_tokens = None;
         let mut reservation = None;
         let mut priced_by = None;
@@ -475,6 +516,11 @@ impl Tracker {
                 info.max_output,
                 now,
             );
+            // A local endpoint's call costs nothing, unless the user priced its model.
+            let (estimate, entry) = match entry {
+                Some(e) if local_endpoint.is_some() && !e.is_override => (Decimal::ZERO, None),
+                e => (estimate, e),
+            };
             let scope = CallScope {
                 model,
                 provider: info.provider.as_deref(),
@@ -520,6 +566,9 @@ impl Tracker {
             priced_by,
             request,
             completion: info.completion,
+            cumulative_chunks: info.cumulative_chunks,
+            chunk_usage: None,
+            local_endpoint,
         };
         // Reservations to give back, released after the runs' lock (a shared budget store is
         // a network request).
@@ -570,13 +619,16 @@ impl Tracker {
     /// a stream that reports no usage or fails half way). When a budget cuts streams, the
     /// chunk's tokens grow the run's reservation; `Err` means a blocking `cut_streams` budget
     /// is now over its limit and the binding must stop the stream (the reservation then holds
-    /// what was generated, charged when the run ends).
-    pub fn token(&self, run_id: u128, text: &str) -> StartResult {
+    /// what was generated, charged when the run ends). `Ok(true)`: the run's chunks carry
+    /// running-total usage, to be handed over with [`Tracker::chunk_usage`] (the flag comes
+    /// back from the lookup this chunk needs anyway, so other runs pay nothing for it).
+    pub fn token(&self, run_id: u128, text: &str) -> TokenResult {
         let mut runs = self.runs.lock();
         let Some(ctx) = runs.get_mut(&run_id) else {
-            return Ok(());
+            return Ok(false);
         };
         ctx.chunks = ctx.chunks.saturating_add(1);
+        let cumulative = ctx.cumulative_chunks;
         if let (Some((entry, counter)), Some(id)) = (&ctx.priced_by, ctx.reservation) {
             // A budget cuts streams: count each chunk as it comes (with the counter found at
             // start, not looked up per chunk) and price the stream so far.
@@ -592,15 +644,15 @@ impl Tracker {
             drop(runs);
             let now = self.now();
             let Ok(so_far) = entry.cost_at(&usage, now, price_variant(tier.as_deref())) else {
-                return Ok(());
+                return Ok(cumulative);
             };
             if let Some(b) = &self.budgets {
                 b.reserve_at_least(id, so_far.cost.total, now)?;
             }
-            return Ok(());
+            return Ok(cumulative);
         }
         if !self.config.estimate {
-            return Ok(());
+            return Ok(cumulative);
         }
         ctx.streamed.push_str(text);
         if ctx.streamed.len() >= STREAM_TEXT_COUNT_AT {
@@ -610,7 +662,21 @@ impl Tracker {
             ctx.streamed_tokens += counter.count(&ctx.streamed);
             ctx.streamed.clear();
         }
-        Ok(())
+        Ok(cumulative)
+    }
+
+    /// The usage a stream chunk of `run_id` carried, for a run whose chunks carry running
+    /// totals ([`StartInfo::cumulative_chunks`]): the latest is kept, and replaces at the end
+    /// the sum LangChain made of them. Ignored for any other run.
+    pub fn chunk_usage(&self, run_id: u128, usage: Usage) {
+        if let Some(ctx) = self.runs.lock().get_mut(&run_id) {
+            if ctx.cumulative_chunks {
+                match &mut ctx.chunk_usage {
+                    Some(kept) => **kept = usage,
+                    None => ctx.chunk_usage = Some(Box::new(usage)),
+                }
+            }
+        }
     }
 
     /// Running totals.

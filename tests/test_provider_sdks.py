@@ -15,6 +15,7 @@ answer is `{"id", "result", "usage": {"prompt_tokens", ...}}`, streamed as SSE c
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Iterator
@@ -43,6 +44,13 @@ DASHSCOPE_USAGE = {
 }
 # Qianfan ERNIE chat usage (Qianfan API reference, ERNIE-4.0-8K).
 QIANFAN_USAGE = {"prompt_tokens": 2_000, "completion_tokens": 300, "total_tokens": 2_300}
+# Streamed, each chunk's usage is the answer's running total, not a delta: prompt_tokens on
+# every chunk, completion_tokens growing to the whole answer's on the last (`is_end: true`)
+# chunk. The in-between figures are illustrative; the last chunk's are the call's.
+QIANFAN_STREAM_USAGE = [
+    {"prompt_tokens": 2_000, "completion_tokens": 150, "total_tokens": 2_150},
+    QIANFAN_USAGE,
+]
 
 
 def _dashscope_body(content: str, finish: str, usage: dict[str, Any]) -> dict[str, Any]:
@@ -57,7 +65,9 @@ def _dashscope_body(content: str, finish: str, usage: dict[str, Any]) -> dict[st
     }
 
 
-def _qianfan_body(result: str, *, end: bool, sentence: int = 0) -> dict[str, Any]:
+def _qianfan_body(
+    result: str, *, end: bool, sentence: int = 0, usage: dict[str, int] = QIANFAN_USAGE
+) -> dict[str, Any]:
     return {
         "id": "as-7848zeqn1c",
         "object": "chat.completion",
@@ -67,7 +77,7 @@ def _qianfan_body(result: str, *, end: bool, sentence: int = 0) -> dict[str, Any
         "is_truncated": False,
         "result": result,
         "need_clear_history": False,
-        "usage": QIANFAN_USAGE,
+        "usage": usage,
     }
 
 
@@ -100,7 +110,11 @@ class _Handler(BaseHTTPRequestHandler):
         elif "/wenxinworkshop/chat/" in self.path:
             assert "access_token=24.test-token" in self.path
             if body.get("stream"):
-                events = [_qianfan_body("你", end=False), _qianfan_body("好", end=True, sentence=1)]
+                first, last = QIANFAN_STREAM_USAGE
+                events = [
+                    _qianfan_body("你", end=False, usage=first),
+                    _qianfan_body("好", end=True, sentence=1, usage=last),
+                ]
                 self._sse(["data: "] * 2, events)
             else:
                 self._json(_qianfan_body("你好", end=True))
@@ -229,13 +243,18 @@ def test_qianfan_invoke_through_the_qianfan_sdk_with_its_oauth_step(
     _assert_ernie_record(rec)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="QianfanChatEndpoint (langchain-community 0.4.2) gives every stream chunk the "
-    "usage_metadata of Qianfan's per-chunk usage, which is the call's running total, and "
-    "LangChain adds the chunks' usage up: 2 chunks report 4,000 / 600 tokens for a call "
-    "of 2,000 / 300. The last chunk's usage is the call's; taking it needs the hook layer.",
-)
+LAST_CHUNK_NOTE = "usage of the last stream chunk (the integration's chunks carry running totals)"
+
+
+def _assert_ernie_stream_record(rec: dict[str, Any]) -> None:
+    # QianfanChatEndpoint (langchain-community 0.4.2) gives every stream chunk the
+    # usage_metadata of Qianfan's chunk usage, the answer's running total, and LangChain adds
+    # the chunks' usage up (4,000 / 450 tokens here): the tracker keeps the last chunk's.
+    _assert_ernie_record(rec)
+    assert rec["streamed_chunks"] >= 2
+    assert rec["usage_notes"] == LAST_CHUNK_NOTE
+
+
 def test_qianfan_stream_through_the_qianfan_sdk(
     server: _Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -244,21 +263,58 @@ def test_qianfan_stream_through_the_qianfan_sdk(
     text = "".join(str(c.content) for c in llm.stream("你好", config={"callbacks": [t]}))
     assert text == "你好"
     (rec,) = t.records()
-    _assert_ernie_record(rec)
+    _assert_ernie_stream_record(rec)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`streaming=True` with invoke: langchain-core runs the class's _stream and adds "
-    "the chunks up itself (the class's own _generate, which keeps the last chunk's usage, "
-    "is not reached), so the same double count as `.stream()`.",
-)
 def test_qianfan_streaming_invoke_counts_the_call_once(
     server: _Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     llm = _qianfan(server, monkeypatch, "ak-streaming-invoke", streaming=True)
     t = CostTracker()
     assert llm.invoke("你好", config={"callbacks": [t]}).content == "你好"
+    # `streaming=True` with invoke: langchain-core runs the class's _stream and adds the
+    # chunks up itself (the class's own _generate, which keeps the last chunk's usage, is not
+    # reached): the same running totals as `.stream()`.
     assert server.requests[-1][1]["stream"] is True
     (rec,) = t.records()
-    _assert_ernie_record(rec)
+    _assert_ernie_stream_record(rec)
+
+
+def test_qianfan_astream_counts_the_call_once_without_estimates(
+    server: _Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The async stream (the SDK's aiohttp client), with estimates off: no stream text is
+    # kept, the chunks' usage is still read.
+    llm = _qianfan(server, monkeypatch, "ak-astream")
+    t = CostTracker(estimate=False)
+
+    async def main() -> str:
+        parts = [str(c.content) async for c in llm.astream("你好", config={"callbacks": [t]})]
+        await asyncio.sleep(0.05)  # let closed transports finish before the loop ends
+        return "".join(parts)
+
+    assert asyncio.run(main()) == "你好"
+    (rec,) = t.records()
+    _assert_ernie_stream_record(rec)
+
+
+class _HouseQianfan(QianfanChatEndpoint):
+    """An application's own subclass: another class name and `ls_provider`
+    (`_houseqianfan`), the same `_llm_type`."""
+
+
+def test_a_qianfan_subclass_stream_counts_the_call_once(
+    server: _Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(qianfan.get_config(), "BASE_URL", _base(server))
+    llm = _HouseQianfan(
+        model="ERNIE-4.0-8K",
+        api_key="ak-subclass",
+        secret_key="sk-test",
+        init_kwargs={"base_url": _base(server)},
+    )
+    t = CostTracker()
+    assert "".join(str(c.content) for c in llm.stream("你好", config={"callbacks": [t]})) == "你好"
+    (rec,) = t.records()
+    assert (rec["input_tokens"], rec["output_tokens"]) == (2_000, 300)
+    assert rec["usage_notes"] == LAST_CHUNK_NOTE

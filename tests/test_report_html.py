@@ -186,6 +186,8 @@ CURRENCY_FIGURES = """() => {
     calls_header: cells(document.querySelector('#table-calls thead tr')),
     calls: [...document.querySelectorAll('#table-calls tbody tr')].map(cells),
     footer: document.getElementById('footer').textContent,
+    spend_sub: document.getElementById('spend-sub').textContent,
+    avg_note: document.querySelector('[data-field=avg_cost]').nextElementSibling.textContent,
   };
 }"""
 
@@ -207,6 +209,10 @@ def test_html_report_in_cny_names_the_rate_and_converts_exactly(
         page.goto(out.as_uri())
         page.wait_for_selector("body[data-ready='1']", timeout=10_000)
         f = page.evaluate(CURRENCY_FIGURES)
+        # The spend chart's legend follows the cursor: hover the middle of its plot.
+        box = page.locator("#chart-spend .u-over").bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        legend = page.evaluate(SPEND_LEGEND)
         shot = tmp_path / "report-cny.png"
         page.screenshot(path=str(shot), full_page=True)
     print(f"screenshot: {shot}")
@@ -233,6 +239,52 @@ def test_html_report_in_cny_names_the_rate_and_converts_exactly(
         assert usd.startswith("$") and cny.startswith("CNY ")
         assert Decimal(cny[4:]) == Decimal(usd[1:]) * Decimal("7.12")
     assert len(f["roots"]) == 10 and len(f["calls"]) == 10
+    # The spend chart is in CNY too: its subtitle names the rate, its series are the core's
+    # exact conversion of the USD series, and the legend shows them in CNY.
+    assert f["spend_sub"].endswith("in CNY at 7.12 CNY per USD")
+    data = _page_data(out)
+    series = data["digest"]["series"]
+    assert len(series["converted_cost"]) == len(series["cost"]) > 1
+    for usd_row, cny_row in zip(series["cost"], series["converted_cost"], strict=True):
+        assert [Decimal(c) for c in cny_row] == [Decimal(u) * Decimal("7.12") for u in usd_row]
+    avg = data["digest"]["totals"]
+    assert Decimal(avg["converted_avg_cost"]) == Decimal(avg["avg_cost"]) * Decimal("7.12")
+    assert f["avg_note"].endswith(_in("CNY", avg["converted_avg_cost"]))
+    # Legend rows: the x value (time), then one per key, drawn last key first.
+    values = legend[1:]
+    assert len(values) == len(series["keys"])
+    assert all(v.startswith("CNY ") for v in values), legend
+    for v, row in zip(values, reversed(series["converted_cost"]), strict=True):
+        shown = {f"CNY {Decimal(c).quantize(Decimal('0.0001'))}" for c in row}
+        assert v in shown, (v, sorted(shown)[:5])
+
+
+SPEND_LEGEND = """() => [...document.querySelectorAll('#chart-spend .u-legend .u-series')]
+  .map((tr) => tr.querySelector('.u-value').textContent.trim())"""
+
+
+def _page_data(page: Path) -> dict[str, Any]:
+    text = page.read_text()
+    start = text.index('id="llmledger-data">') + len('id="llmledger-data">')
+    return json.loads(text[start : text.index("</script>", start)].replace("<\\/", "</"))
+
+
+def test_html_report_charts_in_usd_say_so(
+    ledger: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "report.html"
+    assert main(["report", str(ledger), "--format", "html", "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert "converted_cost" not in _page_data(out)["digest"]["series"]
+    with browser_page(tmp_path / "profile") as page:
+        page.goto(out.as_uri())
+        page.wait_for_selector("body[data-ready='1']", timeout=10_000)
+        box = page.locator("#chart-spend .u-over").bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        legend = page.evaluate(SPEND_LEGEND)
+        sub = page.evaluate("() => document.getElementById('spend-sub').textContent")
+    assert sub.endswith("in USD")
+    assert all(v.startswith("$") for v in legend[1:]), legend
 
 
 def test_html_report_currency_needs_a_rate(

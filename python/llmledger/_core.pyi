@@ -2,7 +2,7 @@
 
 import datetime
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeAlias, final
 
@@ -233,6 +233,7 @@ class Tracker:
         budget_timeout: float | None = None,
         budget_backend_error: str | None = None,
         metrics: Sequence[Metrics] | None = None,
+        local_endpoints: Iterable[str] | None = None,
     ) -> Tracker: ...
     def advise(
         self,

@@ -287,6 +287,16 @@ class CostTracker(_LangChainHooks):
             `llmledger.OtelMetrics(...)`, or a list of these. The core counts each call in
             its own aggregates, read when the backend collects; see docs/metrics.md. `None`
             (the default) imports nothing and costs nothing.
+        local_endpoints: base URLs of your own OpenAI-compatible servers (vLLM, LM Studio,
+            llama.cpp's server, ...), e.g. `["http://localhost:8000/v1"]`: a call whose
+            client's base URL (`ChatOpenAI(base_url=...)`, AzureChatOpenAI's
+            `azure_endpoint`, ChatAnthropic's `base_url`) lies under one is recorded as local,
+            as Ollama's are: cost 0, `price_entry` `local:<endpoint>`, counted in
+            `totals()["local_calls"]`, unless `prices=` prices its model. Matched by prefix
+            on whole path segments after normalising (scheme and host lower-cased, default
+            port and trailing slash dropped); `localhost` and `127.0.0.1` are different
+            hosts. A loopback URL is never assumed local (a LiteLLM proxy on localhost
+            forwards to paid APIs). A malformed entry raises `ValueError`.
     """
 
     # Only a deliberate budget stop may escape; the shim catches everything else itself.
@@ -317,6 +327,7 @@ class CostTracker(_LangChainHooks):
         budget_timeout: float | None = None,
         budget_backend_error: str | None = None,
         metrics: MetricsArg = None,
+        local_endpoints: Iterable[str] | None = None,
     ) -> None:
         super().__init__()
         if isinstance(attribute, str):
@@ -345,6 +356,7 @@ class CostTracker(_LangChainHooks):
                 budget_timeout=budget_timeout,
                 budget_backend_error=budget_backend_error,
                 metrics=core_metrics or None,
+                local_endpoints=local_endpoints,
             )
         except BaseException:
             for a in adapters:

@@ -2,14 +2,15 @@
 
 Also zero-code adoption: when the environment has `LLMLEDGER_LEDGER=costs.db` (or a `.jsonl`
 path) as llmledger is imported, every LangChain run in the process is tracked into that ledger
-(`LLMLEDGER_DURABILITY=sync` for per-call commits). `ledger_tracker()` returns that tracker.
+(`LLMLEDGER_DURABILITY=sync` for per-call commits; `LLMLEDGER_LOCAL_ENDPOINTS` lists
+`local_endpoints`, separated by commas or spaces). `ledger_tracker()` returns that tracker.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -24,6 +25,7 @@ __all__ = ["ledger_tracker", "track_costs"]
 
 LEDGER_ENV = "LLMLEDGER_LEDGER"
 DURABILITY_ENV = "LLMLEDGER_DURABILITY"
+LOCAL_ENDPOINTS_ENV = "LLMLEDGER_LOCAL_ENDPOINTS"
 
 
 class _Fanout(BaseCallbackHandler):
@@ -72,14 +74,15 @@ def track_costs(
     alert_webhook: str | None = None,
     log_alerts: bool = True,
     on_record: Callable[[dict[str, Any]], object] | None = None,
+    local_endpoints: Iterable[str] | None = None,
 ) -> Iterator[CostTracker]:
     """Tracks every LangChain LLM call made inside the block (threads of `batch`, asyncio
     tasks and LangGraph graphs included) and yields the `CostTracker`.
 
     Nested blocks each count what ran inside them; the outer block counts it too. Tracking
     stops at the block's end, also when the block raises. `budgets`, `on_alert`,
-    `alert_webhook`, `log_alerts` and `on_record` are as for `CostTracker`: a call a budget refuses raises
-    `BudgetExceededError` inside the block.
+    `alert_webhook`, `log_alerts`, `on_record` and `local_endpoints` are as for `CostTracker`:
+    a call a budget refuses raises `BudgetExceededError` inside the block.
 
     Example:
         >>> from llmledger import track_costs
@@ -97,6 +100,7 @@ def track_costs(
         alert_webhook=alert_webhook,
         log_alerts=log_alerts,
         on_record=on_record,
+        local_endpoints=local_endpoints,
     )
     outer = _active.get()
     if outer is None:
@@ -122,6 +126,7 @@ def _ledger_from_env() -> CostTracker | None:
             store=path,
             durability=os.environ.get(DURABILITY_ENV, "").strip() or "batch",
             max_records=0,
+            local_endpoints=os.environ.get(LOCAL_ENDPOINTS_ENV, "").replace(",", " ").split(),
         )
     except Exception as e:  # never break the application over its ledger
         # The value is not repeated: a postgresql:// URL may hold a password (the core's

@@ -49,8 +49,10 @@ def _in_currency(
     report: dict[str, Any], digest_json: str, currency: str | None, rate: Any
 ) -> tuple[dict[str, Any], str, dict[str, Any] | None]:
     """Adds `converted_cost` (the core's exact conversion) to the digest's root runs and
-    calls, and to the report's totals and rows where the core has not; the ledger's USD
-    amounts are kept as they are."""
+    calls, and to the report's totals and rows where the core has not; the spend chart's
+    series (`series["converted_cost"]`, the same shape as `series["cost"]`) and the average
+    call's cost (`totals["converted_avg_cost"]`) too. The ledger's USD amounts are kept as
+    they are."""
     if currency is None and rate is None:
         return report, digest_json, None
     if currency is None or rate is None:
@@ -62,6 +64,12 @@ def _in_currency(
     view = _core.currency_view([i.get("cost") for i in items], currency, rate)
     for item, amount in zip(items, view["amounts"], strict=True):
         item.setdefault("converted_cost", amount)
+    # The charts: every bucket's amount converted by the core, one call for all of them.
+    series = digest["series"]
+    flat = [a for row in series["cost"] for a in row] + [digest["totals"].get("avg_cost")]
+    amounts = iter(_core.currency_view(flat, currency, rate)["amounts"])
+    series["converted_cost"] = [[next(amounts) for _ in row] for row in series["cost"]]
+    digest["totals"]["converted_avg_cost"] = next(amounts)
     meta = {"code": view["code"], "rate": view["rate"], "label": view["label"]}
     return report, json.dumps(digest, default=_json_default), meta
 

@@ -333,6 +333,9 @@ impl PyTracker {
         }
         log_warnings(py, &std::mem::take(&mut info.warnings));
         info.completion = call.completion;
+        if !self.core.local_endpoints().is_empty() {
+            info.base_url = extract::base_url(call.serialized, call.invocation_params);
+        }
         let held = self.prompt_at_start(py, call, &mut info);
         if let Some(key) = self.core.fingerprint_key() {
             // The request fingerprint hashes the Python strings' own text (no copy), here
@@ -393,6 +396,14 @@ impl PyTracker {
             }
             _ => self.core.token(run_id, ""),
         };
+        let result = result.map(|cumulative| {
+            // Only a run whose chunks carry running totals (Qianfan's) reads the chunk's usage.
+            if cumulative {
+                if let Some(u) = chunk.and_then(extract::chunk_usage) {
+                    self.core.chunk_usage(run_id, u);
+                }
+            }
+        });
         self.refused(py, run_id, result)
     }
 
@@ -473,7 +484,7 @@ impl PyTracker {
 #[pymethods]
 impl PyTracker {
     #[new]
-    #[pyo3(signature = (*, attribute=None, prices=None, max_records=None, estimate=true, fingerprints=None, advise=false, store=None, durability=None, budgets=None, on_alert=None, alert_webhook=None, clock=None, log_alerts=true, on_record=None, budget_store=None, budget_prefix=None, budget_lease=None, budget_timeout=None, budget_backend_error=None, metrics=None))]
+    #[pyo3(signature = (*, attribute=None, prices=None, max_records=None, estimate=true, fingerprints=None, advise=false, store=None, durability=None, budgets=None, on_alert=None, alert_webhook=None, clock=None, log_alerts=true, on_record=None, budget_store=None, budget_prefix=None, budget_lease=None, budget_timeout=None, budget_backend_error=None, metrics=None, local_endpoints=None))]
     // Python's keyword arguments, one per option.
     #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
     fn new(
@@ -498,7 +509,9 @@ impl PyTracker {
         budget_timeout: Option<f64>,
         budget_backend_error: Option<&str>,
         metrics: Option<Vec<PyRef<'_, PyMetrics>>>,
+        local_endpoints: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
+        let local_endpoints = local_endpoint_list(local_endpoints)?;
         let shared = budget::shared_settings(
             budget_store,
             budget_prefix,
@@ -544,6 +557,9 @@ impl PyTracker {
             estimate,
         });
         let store = super::ledger::open_store(py, store, durability)?;
+        if !local_endpoints.is_empty() {
+            core = core.with_local_endpoints(local_endpoints);
+        }
         // By default, only where something reads them: a ledger (`llmledger advise`, the
         // advisor over it) or the live hints. They cost a start about a third of its time.
         if fingerprints.unwrap_or(store.is_some() || advise) {
@@ -903,6 +919,34 @@ impl PyTracker {
     ) -> PyResult<Option<Bound<'py, PyDict>>> {
         price_dict(py, &self.core.config().catalog, model, provider)
     }
+}
+
+/// `local_endpoints=`: a list (or any iterable) of base URL strings, normalised; a string
+/// alone is one URL. A malformed entry is a `ValueError` naming it, a non-string a
+/// `TypeError`.
+fn local_endpoint_list(
+    v: Option<&Bound<'_, PyAny>>,
+) -> PyResult<crate::local_endpoints::LocalEndpoints> {
+    let mut urls: Vec<String> = Vec::new();
+    if let Some(v) = v.filter(|v| !v.is_none()) {
+        let not_str = || {
+            pyo3::exceptions::PyTypeError::new_err(
+                "local_endpoints= must be a list of base URL strings, e.g. \
+                 [\"http://localhost:8000/v1\"]",
+            )
+        };
+        if let Ok(s) = v.cast::<PyString>() {
+            urls.push(s.to_str()?.to_string());
+        } else {
+            for item in v.try_iter().map_err(|_| not_str())? {
+                let item = item?;
+                let s = item.cast::<PyString>().map_err(|_| not_str())?;
+                urls.push(s.to_str()?.to_string());
+            }
+        }
+    }
+    crate::local_endpoints::LocalEndpoints::new(&urls)
+        .map_err(pyo3::exceptions::PyValueError::new_err)
 }
 
 /// The metadata keys a tracker captures: the ones asked for (`user_id`, `session_id` by

@@ -33,6 +33,11 @@ struct Run {
     request: RequestFacts,
     /// What kind of request it was (chat unless the start said otherwise).
     operation: Operation,
+    /// The last running-total usage a stream chunk carried (see
+    /// [`super::StartInfo::cumulative_chunks`]).
+    chunk_usage: Option<Box<Usage>>,
+    /// The user's local endpoint the call went to (see [`crate::local_endpoints`]).
+    local_endpoint: Option<Arc<str>>,
 }
 
 /// The text a run's start and stream left: its prompt (or the prompt's count) and the
@@ -82,10 +87,13 @@ impl Tracker {
         let ctx = self.runs.lock().remove(&end.run_id);
         // One clock read gives the latency and the record's time.
         let ended = Instant::now();
-        let run = match ctx {
+        let mut run = match ctx {
             Some(c) => self.run_of(c, ended, end.prompt_tokens),
             None => self.run_without_start(&end, end_tags),
         };
+        if let Some(u) = run.chunk_usage.take() {
+            last_chunk_usage(&mut end, *u);
+        }
         let mut warnings = std::mem::take(&mut end.warnings);
         // The model the response names (often a dated snapshot of the one asked for).
         let model = match end.model.take() {
@@ -119,7 +127,12 @@ impl Tracker {
             price_notes: None,
             request: run.request,
         };
-        self.price(&mut record, usage.unknown, &mut warnings);
+        self.price(
+            &mut record,
+            run.local_endpoint.as_deref(),
+            usage.unknown,
+            &mut warnings,
+        );
         if record.usage_source == UsageSource::Estimated && record.chunks > 0 {
             // A stream that reported no usage: once per model, how to get exact usage.
             if let (Some(m), None) = (record.model.as_deref(), &record.error) {
@@ -169,6 +182,8 @@ impl Tracker {
             } else {
                 Operation::Chat
             },
+            chunk_usage: c.chunk_usage,
+            local_endpoint: c.local_endpoint,
         }
     }
 
@@ -193,6 +208,8 @@ impl Tracker {
             seen: None,
             request: RequestFacts::default(),
             operation: Operation::Chat,
+            chunk_usage: None,
+            local_endpoint: None,
         }
     }
 
@@ -299,7 +316,14 @@ impl Tracker {
 
     /// Prices `record` by its model and usage: sets its cost (`None` when unknown, with the
     /// reason), the catalog entry and version. `unknown` counts make the cost unknown.
-    fn price(&self, record: &mut CallRecord, unknown: Fields, warnings: &mut Vec<String>) {
+    /// `local_endpoint`: the user's local endpoint the call went to, if any.
+    fn price(
+        &self,
+        record: &mut CallRecord,
+        local_endpoint: Option<&str>,
+        unknown: Fields,
+        warnings: &mut Vec<String>,
+    ) {
         match record.usage_source {
             UsageSource::Cache => {
                 record.cost = Some(crate::catalog::CostBreakdown::default());
@@ -313,7 +337,7 @@ impl Tracker {
             }
             UsageSource::Provider | UsageSource::Estimated => {}
         }
-        if let Some(rt) = self.local_runtime_of(record) {
+        if let Some(rt) = self.local_runtime_of(record, local_endpoint) {
             // A model served by the user's own runtime: no API fee, whatever its name.
             record.cost = Some(crate::catalog::CostBreakdown::default());
             record.unpriced_reason = None;
@@ -360,13 +384,20 @@ impl Tracker {
         }
     }
 
-    /// The local runtime (`ollama`, `vllm`, ...) that served `record`'s call, when its
-    /// provider is one and the user's `prices=` give its model no price of its own.
-    fn local_runtime_of(&self, record: &CallRecord) -> Option<&'static str> {
+    /// The local runtime (`ollama`, `vllm`, ...) or the user's local endpoint
+    /// (`http://localhost:8000/v1`) that served `record`'s call, when its provider is a local
+    /// runtime or it went to a local endpoint, and the user's `prices=` give its model no
+    /// price of its own.
+    fn local_runtime_of<'a>(
+        &self,
+        record: &CallRecord,
+        local_endpoint: Option<&'a str>,
+    ) -> Option<&'a str> {
         let rt = record
             .provider
             .as_deref()
-            .and_then(crate::catalog::local_runtime)?;
+            .and_then(crate::catalog::local_runtime)
+            .or(local_endpoint)?;
         let user_priced = record.model.as_deref().is_some_and(|m| {
             self.config
                 .catalog
@@ -461,7 +492,26 @@ fn unknown_warning(unknown: Fields, estimate: bool) -> String {
     )
 }
 
-/// The `price_entry` of a call served by local runtime `rt`: `local:ollama`. Totals count
+/// A stream whose chunks each carried the call's running total: LangChain's end adds them
+/// up (two chunks of 2,000 input tokens report 4,000), so the last chunk's usage replaces
+/// what the end says, and the record's `usage_notes` says so. An LLM-cache replay keeps its
+/// stored usage.
+#[cold]
+fn last_chunk_usage(end: &mut EndInfo, usage: Usage) {
+    if end.llm_cache_hit {
+        return;
+    }
+    end.usage = Some(usage);
+    end.malformed = Fields::default();
+    end.usage_notes = Some(LAST_CHUNK_NOTE.to_string());
+}
+
+/// The `usage_notes` of a stream priced by its last chunk's running-total usage.
+pub const LAST_CHUNK_NOTE: &str =
+    "usage of the last stream chunk (the integration's chunks carry running totals)";
+
+/// The `price_entry` of a call served by local runtime `rt` (or a local endpoint):
+/// `local:ollama`, `local:http://localhost:8000/v1`. Totals count
 /// these calls apart ([`crate::ledger::Totals::local_calls`]).
 pub fn local_entry(rt: &str) -> String {
     format!("{}{rt}", crate::ledger::LOCAL_PREFIX)
@@ -541,5 +591,82 @@ mod tests {
             (totals.unpriced_calls, totals.malformed_usage_calls),
             (1, 1)
         );
+    }
+
+    fn io(input: u64, output: u64) -> Usage {
+        Usage {
+            input,
+            output,
+            ..Usage::default()
+        }
+    }
+
+    /// A stream of two chunks, each with usage `chunks`, ended with LangChain's sum of them.
+    fn streamed(t: &Tracker, run: u128, cumulative: bool, chunks: [Usage; 2]) -> CallRecord {
+        t.start(StartInfo {
+            run_id: run,
+            model: Some("gpt-4o".into()),
+            cumulative_chunks: cumulative,
+            ..StartInfo::default()
+        })
+        .unwrap();
+        let mut sum = Usage::default();
+        for u in chunks {
+            assert_eq!(t.token(run, "x"), Ok(cumulative));
+            sum.add(&u);
+            t.chunk_usage(run, u);
+        }
+        t.end(
+            EndInfo {
+                run_id: run,
+                usage: Some(sum),
+                ..EndInfo::default()
+            },
+            Vec::new,
+        );
+        t.records().pop().unwrap()
+    }
+
+    #[test]
+    fn running_total_chunks_count_the_last_chunk_once() {
+        let t = tracker(true);
+        let r = streamed(&t, 1, true, [io(2_000, 150), io(2_000, 300)]);
+        assert_eq!((r.usage.input, r.usage.output), (2_000, 300));
+        assert_eq!(r.usage_notes.as_deref(), Some(LAST_CHUNK_NOTE));
+        assert_eq!(r.usage_source, UsageSource::Provider);
+    }
+
+    #[test]
+    fn delta_chunks_keep_the_sum() {
+        // Any other run: the chunk usage handed over is ignored, the end's sum stands.
+        let t = tracker(true);
+        let r = streamed(&t, 1, false, [io(0, 150), io(2_000, 150)]);
+        assert_eq!((r.usage.input, r.usage.output), (2_000, 300));
+        assert_eq!(r.usage_notes, None);
+    }
+
+    #[test]
+    fn a_failed_running_total_stream_is_billed_its_last_chunk() {
+        let t = tracker(true);
+        t.start(StartInfo {
+            run_id: 1,
+            model: Some("gpt-4o".into()),
+            cumulative_chunks: true,
+            ..StartInfo::default()
+        })
+        .unwrap();
+        assert_eq!(t.token(1, "x"), Ok(true));
+        t.chunk_usage(1, io(2_000, 150));
+        t.end(
+            EndInfo {
+                run_id: 1,
+                error: Some("ConnectionError: reset".into()),
+                ..EndInfo::default()
+            },
+            Vec::new,
+        );
+        let r = t.records().pop().unwrap();
+        assert_eq!((r.usage.input, r.usage.output), (2_000, 150));
+        assert!(r.cost.is_some());
     }
 }

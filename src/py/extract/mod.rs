@@ -22,7 +22,9 @@ mod usage;
 
 use count::Reader;
 pub use request::request_params;
-pub use start::{attribution, max_output, serialized_name, start_info, tag_list, NODE_KEY};
+pub use start::{
+    attribution, base_url, max_output, serialized_name, start_info, tag_list, NODE_KEY,
+};
 use usage::{read_raw_usage, read_usage_metadata, Read};
 
 /// `ChatGeneration` and `ChatGenerationChunk` (each `None` if it cannot be imported), imported
@@ -351,6 +353,24 @@ fn fill_details(
         take(&mut u.output_audio, raw.output_audio, Field::OutputAudio);
     }
     (!taken.is_empty()).then(|| format!("{} from {place}", taken.join(",")))
+}
+
+/// The usage a stream chunk (`on_llm_new_token`'s `chunk`, a `ChatGenerationChunk`) carries
+/// in its message's `usage_metadata`, when it is there and well-formed (a malformed one is
+/// left to the end, which reports it). Read only for runs whose chunks carry running totals
+/// ([`crate::tracker::StartInfo::cumulative_chunks`]).
+pub fn chunk_usage(chunk: &Bound<'_, PyAny>) -> Option<Usage> {
+    let py = chunk.py();
+    let msg = chunk.getattr_opt(intern!(py, "message")).ok()??;
+    let um = msg.getattr_opt(intern!(py, "usage_metadata")).ok()??;
+    let um = as_dict(&um)?;
+    let mut warnings = Vec::new();
+    let mut r = Reader {
+        warnings: &mut warnings,
+        bad: Fields::default(),
+    };
+    let read = read_usage_metadata(um, &mut r);
+    (r.bad.is_empty() && !read.cache_hit).then_some(read.usage)
 }
 
 /// Reads an `LLMResult` (`on_llm_end`, or the partial `response` of `on_llm_error`): its

@@ -186,6 +186,8 @@ pub fn start_info(
             .or_else(|| dict_get(ip, intern!(py, "model_id")))
             .and_then(|m| name_of(&m));
         info.service_tier = dict_get(ip, intern!(py, "service_tier")).and_then(|t| text_of(&t));
+        info.cumulative_chunks = dict_get(ip, intern!(py, "_type"))
+            .is_some_and(|t| t.cast::<PyString>().is_ok_and(|t| t == CUMULATIVE_LLM_TYPE));
     }
     info.name = name.and_then(text_of);
     if info.name.is_none() {
@@ -201,14 +203,33 @@ pub fn start_info(
             info.attribution.push((Arc::from(NODE_KEY), node));
         }
     }
-    local_client(serialized, &mut info);
+    let class = serialized.and_then(serialized_class);
+    local_client(class.as_deref(), &mut info);
+    info.cumulative_chunks |= cumulative_chunks(info.provider.as_deref(), class.as_deref());
     info
+}
+
+/// The `_llm_type` (invocation params' `_type`) of `QianfanChatEndpoint`, which its
+/// subclasses inherit (their class name and `ls_provider` differ).
+const CUMULATIVE_LLM_TYPE: &str = "baidu-qianfan-chat";
+
+/// Whether an integration's stream chunks each carry the call's usage so far (a running
+/// total), which LangChain then adds up: recognised by `ls_provider` or the client class
+/// (or, in `start_info`, by the invocation params' `_type`, [`CUMULATIVE_LLM_TYPE`]).
+/// Only langchain-community's `QianfanChatEndpoint` (`ls_provider` `qianfanchatendpoint`):
+/// it gives every chunk the `usage` of Qianfan's streamed answer, the answer's running
+/// total. Every other integration's chunks carry deltas (OpenAI's and Anthropic's usage
+/// chunks), or usage only on the last chunk.
+fn cumulative_chunks(provider: Option<&str>, class: Option<&str>) -> bool {
+    let is =
+        |name: Option<&str>| name.is_some_and(|n| n.eq_ignore_ascii_case("qianfanchatendpoint"));
+    is(provider) || is(class)
 }
 
 /// A client class of a local runtime (`ChatOllama`, `ChatLlamaCpp`, `VLLM`, ...) makes the
 /// run's provider that runtime, unless `ls_provider` already names one: its calls cost no API
 /// fee (see `Tracker::end`'s `price`), whatever the model is called.
-fn local_client(serialized: Option<&Bound<'_, PyAny>>, info: &mut StartInfo) {
+fn local_client(class: Option<&str>, info: &mut StartInfo) {
     if info
         .provider
         .as_deref()
@@ -217,8 +238,7 @@ fn local_client(serialized: Option<&Bound<'_, PyAny>>, info: &mut StartInfo) {
     {
         return;
     }
-    let class = serialized.and_then(serialized_class);
-    if let Some(rt) = class.as_deref().and_then(crate::catalog::local_runtime) {
+    if let Some(rt) = class.and_then(crate::catalog::local_runtime) {
         info.provider = Some(Arc::from(rt));
     }
 }
@@ -231,6 +251,57 @@ fn serialized_class(s: &Bound<'_, PyAny>) -> Option<String> {
         .and_then(|id| id.cast_into::<PyList>().ok())
         .and_then(|l| l.iter().last())
         .and_then(|n| text_of(&n))
+}
+
+/// Where a client's base URL is in its `serialized` dict's `kwargs` (set only when the user
+/// gave it): `openai_api_base` (ChatOpenAI's and AzureChatOpenAI's `base_url`),
+/// `azure_endpoint` (AzureChatOpenAI), `anthropic_api_url` (ChatAnthropic's `base_url`),
+/// `base_url` and `api_base` (other clients).
+const BASE_URL_KWARGS: [&str; 5] = [
+    "openai_api_base",
+    "base_url",
+    "api_base",
+    "azure_endpoint",
+    "anthropic_api_url",
+];
+
+/// The client's base URL: from `serialized["kwargs"]` (see [`BASE_URL_KWARGS`]), else the
+/// invocation params' `base_url` / `api_base`, else, for an OpenAI client class (`ChatOpenAI`,
+/// `AzureChatOpenAI`, ...; none of these set), the `OPENAI_BASE_URL` environment variable the
+/// openai SDK falls back to. Read only when the tracker has local endpoints.
+pub fn base_url(
+    serialized: Option<&Bound<'_, PyAny>>,
+    invocation_params: Option<&Bound<'_, PyAny>>,
+) -> Option<String> {
+    let py = serialized.or(invocation_params)?.py();
+    let kwargs = serialized
+        .and_then(|s| as_dict(s))
+        .and_then(|d| dict_get(d, intern!(py, "kwargs")));
+    let first_text = |d: &Bound<'_, PyDict>, keys: &[&str]| {
+        keys.iter().find_map(|k| {
+            dict_get(d, &PyString::new(py, k))
+                .and_then(|v| v.cast_into::<PyString>().ok())
+                .map(|v| v.to_string_lossy().into_owned())
+        })
+    };
+    kwargs
+        .as_ref()
+        .and_then(|k| as_dict(k))
+        .and_then(|k| first_text(k, &BASE_URL_KWARGS))
+        .or_else(|| {
+            invocation_params
+                .and_then(|p| as_dict(p))
+                .and_then(|p| first_text(p, &["base_url", "api_base", "openai_api_base"]))
+        })
+        .or_else(|| {
+            let class = serialized.and_then(serialized_class)?;
+            if !class.ends_with("OpenAI") {
+                return None;
+            }
+            std::env::var("OPENAI_BASE_URL")
+                .ok()
+                .filter(|u| !u.is_empty())
+        })
 }
 
 /// The attribution key of a LangGraph call's node path.
