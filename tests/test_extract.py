@@ -281,3 +281,25 @@ def test_error_with_partial_response_usage_is_priced() -> None:
     assert rec["cost"] == cost("gpt-4o", input_tokens=100, output_tokens=20)
     assert t.total_cost == rec["cost"] and t.failed_requests == 1
     assert isinstance(rec["cost"], Decimal)
+
+
+class _OverridingMessage(AIMessage):
+    """An AIMessage whose `__getattribute__` gives another usage than its `__dict__` holds."""
+
+    def __getattribute__(self, name: str) -> Any:
+        if name == "usage_metadata":
+            return {"input_tokens": 7, "output_tokens": 3, "total_tokens": 10}
+        return super().__getattribute__(name)
+
+
+def test_the_end_reads_the_fields_getattr_gives() -> None:
+    # The end reads the response, its generations and messages from their instance __dict__
+    # only where their class gives the same through getattr (src/py/attrs.rs).
+    t = CostTracker()
+    plain = end(t, chat_result(UM))
+    assert (plain["input_tokens"], plain["output_tokens"]) == (100, 20)
+    msg = _OverridingMessage(content="x", response_metadata={"model_name": "gpt-4o"})
+    msg.__dict__["usage_metadata"] = UM
+    odd = end(t, LLMResult(generations=[[ChatGeneration(message=msg)]]))
+    assert (odd["input_tokens"], odd["output_tokens"]) == (7, 3)
+    assert odd["model"] == "gpt-4o"

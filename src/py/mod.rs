@@ -2,6 +2,7 @@
 //! `llmledger._core` extension module.
 
 mod advise;
+mod attrs;
 mod budget;
 mod catalog;
 mod convert;

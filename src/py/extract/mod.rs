@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyString, PyType};
 
+use crate::py::attrs::Attrs;
 use crate::shared_names::shared_name;
 use crate::tracker::EndInfo;
 use crate::usage::{Field, Fields, Usage};
@@ -222,11 +223,12 @@ fn read_prompt(gen_list: &Bound<'_, PyList>, found: &mut Found, r: &mut Reader<'
         if !is_chat_generation(&gen) {
             continue;
         }
-        let Ok(msg) = gen.getattr(intern!(py, "message")) else {
+        let Ok(Some(msg)) = Attrs::of(&gen).get(intern!(py, "message")) else {
             continue;
         };
+        let fields = Attrs::of(&msg);
         if prompt_usage.is_none() {
-            if let Ok(Some(um)) = msg.getattr_opt(intern!(py, "usage_metadata")) {
+            if let Ok(Some(um)) = fields.get(intern!(py, "usage_metadata")) {
                 if let Some(um) = as_dict(&um) {
                     prompt_usage = Some(read_usage_metadata(um, r));
                 } else if !um.is_none() {
@@ -235,7 +237,7 @@ fn read_prompt(gen_list: &Bound<'_, PyList>, found: &mut Found, r: &mut Reader<'
             }
         }
         if found.model.is_none() || found.tier.is_none() {
-            if let Ok(rm) = msg.getattr(intern!(py, "response_metadata")) {
+            if let Ok(Some(rm)) = fields.get(intern!(py, "response_metadata")) {
                 if let Some(rm) = as_dict(&rm) {
                     if found.model.is_none() {
                         found.model = model_in(rm);
@@ -382,7 +384,10 @@ pub fn end_info(response: &Bound<'_, PyAny>, info: &mut EndInfo) {
         bad: Fields::default(),
     };
     let mut found = Found::default();
-    let generations = response.getattr(intern!(py, "generations")).ok();
+    let generations = Attrs::of(response)
+        .get(intern!(py, "generations"))
+        .ok()
+        .flatten();
     if let Some(gens) = generations.as_ref().and_then(|g| g.cast::<PyList>().ok()) {
         for gen_list in gens.iter() {
             if let Ok(gen_list) = gen_list.cast_into::<PyList>() {

@@ -1,8 +1,6 @@
 //! Token counting for Python: `count_tokens`, `count_message_tokens`, `count_tokens_batch`,
 //! `token_memo`, `tokenizer_for`, and what the hooks need of a prompt or a response:
 //!
-//! - `fields`: a message object's fields, from its instance `__dict__` where that is what
-//!   `getattr` gives;
 //! - `read`: LangChain messages, OpenAI-style dicts and tool definitions into the core's
 //!   `ChatMessage` (or any `MessageSink`, borrowing the Python strings' text);
 //! - `fingerprint`: a start's request fingerprint, hashed from the Python strings' text;
@@ -11,7 +9,6 @@
 //! - `json`: Python values as the JSON text a provider is sent.
 
 mod count;
-mod fields;
 mod fingerprint;
 mod json;
 mod output;

@@ -10,8 +10,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 use serde_json::Value;
 
-use super::fields::Fields;
 use super::json::json_of;
+use crate::py::attrs::Attrs;
 use crate::py::extract::text_of;
 use crate::tokens::{ChatMessage, MessageKey, MessageSink};
 
@@ -142,7 +142,7 @@ fn role_for(ty: &str) -> &str {
 }
 
 /// Tool calls of a LangChain `AIMessage` (`tool_calls`: name and args dict).
-fn langchain_tool_calls(msg: &Fields<'_, '_>, py: Python<'_>, sink: &mut impl PySink) {
+fn langchain_tool_calls(msg: &Attrs<'_, '_>, py: Python<'_>, sink: &mut impl PySink) {
     let Ok(Some(tcs)) = msg.get(intern!(py, "tool_calls")) else {
         return;
     };
@@ -210,7 +210,7 @@ pub fn read_message(m: &Bound<'_, PyAny>, sink: &mut impl PySink) -> PyResult<()
     }
     // The type is borrowed, not copied (this runs for every message of a fingerprinted or
     // budgeted start), and the fields are read from the instance `__dict__` where they can be.
-    let fields = Fields::of(m);
+    let fields = Attrs::of(m);
     let ty_value = fields.get(intern!(py, "type"))?;
     let ty: Option<Cow<'_, str>> = match &ty_value {
         Some(t) => match t.cast::<PyString>() {

@@ -1,11 +1,13 @@
-//! A LangChain message's fields, read from its instance `__dict__` when its class allows it.
+//! The fields of LangChain's objects (messages, `LLMResult`, generations), read from their
+//! instance `__dict__` when their class allows it.
 //!
-//! LangChain's messages are pydantic models: their fields live in the instance `__dict__`, and
+//! LangChain's objects are pydantic models: their fields live in the instance `__dict__`, and
 //! `message.content` finds them there only after CPython's attribute protocol has gone through
 //! the class (pydantic's `__getattr__` hook, `__getattribute__`, a look-up of the name along the
 //! MRO), about 360 instructions a field. A start that fingerprints or counts its prompt reads
-//! three or four fields of every message, so the reader takes the instance `__dict__` once
-//! (`hooks::instance_dict`) and looks the fields up in it.
+//! three or four fields of every message, and every end reads four along the response, so the
+//! readers take an object's instance `__dict__` once (`hooks::instance_dict`) and look the
+//! fields up in it.
 //!
 //! That gives what `getattr` gives only when the class does not override `__getattribute__`,
 //! keeps the standard `__dict__` descriptor, and has no data descriptor (a property, a slot)
@@ -21,10 +23,21 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyType};
 
-/// The fields the readers take from a message object.
-const FIELDS: [&str; 5] = ["type", "role", "name", "content", "tool_calls"];
+/// The fields the readers take through [`Attrs`]: a message's, a generation's, a response's.
+const FIELDS: [&str; 9] = [
+    "type",
+    "role",
+    "name",
+    "content",
+    "tool_calls",
+    "usage_metadata",
+    "response_metadata",
+    "message",
+    "generations",
+];
 
-/// Classes remembered at most (LangChain has about a dozen message classes).
+/// Classes remembered at most (LangChain has about a dozen message classes, and a few
+/// result and generation classes).
 pub const MAX_CLASSES: usize = 64;
 
 /// The classes checked: each, held, with whether its fields may be read from the `__dict__`.
@@ -95,22 +108,22 @@ fn plain(ty: &Bound<'_, PyType>) -> bool {
     plain
 }
 
-/// A message object's fields: from its `__dict__` where that gives what `getattr` would,
-/// else through `getattr`.
-pub struct Fields<'a, 'py> {
+/// An object's fields: from its `__dict__` where that gives what `getattr` would, else
+/// through `getattr`.
+pub struct Attrs<'a, 'py> {
     obj: &'a Bound<'py, PyAny>,
     dict: Option<Bound<'py, PyDict>>,
 }
 
-impl<'a, 'py> Fields<'a, 'py> {
+impl<'a, 'py> Attrs<'a, 'py> {
     /// The fields of `obj`.
     pub fn of(obj: &'a Bound<'py, PyAny>) -> Self {
         let dict = if plain(&obj.get_type()) {
-            crate::py::hooks::instance_dict(obj)
+            super::hooks::instance_dict(obj)
         } else {
             None
         };
-        Fields { obj, dict }
+        Attrs { obj, dict }
     }
 
     /// The field `name` (one of [`FIELDS`], interned), `None` when the object has none.
