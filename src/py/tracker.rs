@@ -541,14 +541,7 @@ impl PyTracker {
             .iter()
             .map(|k| PyString::new(py, k).unbind())
             .collect();
-        // LangGraph's node is captured from LangGraph's own metadata, never sent by the
-        // application: not a key whose near misses are worth a warning.
-        let watched: Vec<Arc<str>> = attribute
-            .iter()
-            .filter(|k| k.as_ref() != extract::NODE_KEY)
-            .cloned()
-            .collect();
-        let key_watch = crate::guidance::KeyWatch::new(&watched);
+        let key_watch = key_watch(&attribute);
         let catalog = catalog_with(prices)?;
         let mut core = Tracker::new(TrackerConfig {
             attribute,
@@ -947,6 +940,18 @@ fn local_endpoint_list(
     }
     crate::local_endpoints::LocalEndpoints::new(&urls)
         .map_err(pyo3::exceptions::PyValueError::new_err)
+}
+
+/// The watch over a tracker's first calls for captured keys sent under a near name. LangGraph's
+/// node is captured from LangGraph's own metadata, never sent by the application: not a key
+/// whose near misses are worth a warning.
+fn key_watch(attribute: &[Arc<str>]) -> crate::guidance::KeyWatch {
+    let watched: Vec<Arc<str>> = attribute
+        .iter()
+        .filter(|k| k.as_ref() != extract::NODE_KEY)
+        .cloned()
+        .collect();
+    crate::guidance::KeyWatch::new(&watched)
 }
 
 /// The metadata keys a tracker captures: the ones asked for (`user_id`, `session_id` by
