@@ -104,12 +104,13 @@ local function reclaim(now)
   end
 end
 
--- Part i of operation o: its spec from ARGV past o.ao, its keys from KEYS past o.ko.
+-- Part i of operation o: its spec from ARGV past o.ao, its keys from KEYS past o.ko. The
+-- limit (pico) and blocks ('0', '1', '2') stay text until used (a settlement never does).
 local function part(o, i)
   local a, k = o.ao + (i - 1) * 6, o.ko + (i - 1) * 3
   return {
     kind = ARGV[a + 1], a = tonumber(ARGV[a + 2]), b = tonumber(ARGV[a + 3]),
-    limit = P(ARGV[a + 4]), blocks = tonumber(ARGV[a + 5]), thr = ARGV[a + 6],
+    limit = ARGV[a + 4], blocks = ARGV[a + 5], thr = ARGV[a + 6],
     key = KEYS[k + 1], marker = KEYS[k + 2], vals = KEYS[k + 3],
   }
 end
@@ -120,20 +121,37 @@ local function parts(o)
   return ps
 end
 
--- A counter as one HMGET reads it (`extra`: one more field, its value in c.extra). A counter
--- exists when it has a spend or a reservation: every writer sets both.
-local function read(p, extra)
+-- A counter as one HMGET reads it (`settling`: with its thresholds fired; `extra`: one more
+-- field, its value in c.extra). A counter exists when it has a spend or a reservation: every
+-- writer sets both. Only a rolling window's counter has `lo` and `x`; each field asked for
+-- and each number read costs Redis's thread (a reply string, a strtod), so only those used.
+local function read(p, settling, extra)
   local f
-  if extra then
-    f = redis.call('HMGET', p.key, 'spent', 'lo', 'reserved', 'fired', 'x', extra)
+  if p.kind == 'r' then
+    if extra then
+      f = redis.call('HMGET', p.key, 'spent', 'reserved', 'lo', 'x', 'fired', extra)
+    elseif settling then
+      f = redis.call('HMGET', p.key, 'spent', 'reserved', 'lo', 'x', 'fired')
+    else
+      f = redis.call('HMGET', p.key, 'spent', 'reserved', 'lo', 'x')
+    end
+  elseif settling then
+    f = redis.call('HMGET', p.key, 'spent', 'reserved', 'fired')
   else
-    f = redis.call('HMGET', p.key, 'spent', 'lo', 'reserved', 'fired', 'x')
+    f = redis.call('HMGET', p.key, 'spent', 'reserved')
   end
-  return {
-    exists = (f[1] or f[3]) and true or false, spent = P(f[1]), lo = tonumber(f[2] or ''),
-    reserved = P(f[3]), fired = tonumber(f[4] or '0') or 0, x = tonumber(f[5] or ''),
-    extra = f[6],
-  }
+  local c = {exists = (f[1] or f[2]) and true or false, spent = P(f[1]), reserved = P(f[2])}
+  local fired
+  if p.kind == 'r' then
+    c.lo = f[3] and tonumber(f[3])
+    c.x = f[4] and tonumber(f[4])
+    fired = f[5]
+    c.extra = f[6]
+  else
+    fired = f[3]
+  end
+  if not fired or fired == '0' then c.fired = 0 else c.fired = tonumber(fired) or 0 end
+  return c
 end
 
 local function lo_text(c)
@@ -296,7 +314,7 @@ local function reserve(o)
     local c = read(p)
     cs[i] = c
     roll(p, c, now)
-    if p.blocks > 0 and gt(add(add(c.spent, c.reserved), amt), p.limit) then
+    if p.blocks ~= '0' and gt(add(add(c.spent, c.reserved), amt), P(p.limit)) then
       -- Refused: the counters read so far are written as they are now (rolled, created).
       for j = 1, i do
         local cj = cs[j]
@@ -346,7 +364,7 @@ local function grow(o)
         w[#w + 1] = S(c.spent)
       end
       write(p, c, w, now, grace)
-      if not over and p.blocks == 2 and gt(add(c.spent, reserved), p.limit) then
+      if not over and p.blocks == '2' and gt(add(c.spent, reserved), P(p.limit)) then
         over = {'over', tostring(i - 1), S(c.spent), S(c.reserved),
           tostring(block_alert_due(p, now)), lo_text(c), tostring(now)}
       end
@@ -398,7 +416,7 @@ local function settle(o)
           slot = math.floor(at / p.b)
           sf = 's:' .. slot
         end
-        local c = read(p, sf)
+        local c = read(p, true, sf)
         roll(p, c, at)
         if held[p.key] then
           held[p.key] = nil
