@@ -31,10 +31,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import redis  # noqa: E402
 from bench_budgets import KW, MESSAGES  # noqa: E402
 from bench_on_llm_end import realistic_result  # noqa: E402
-
-import redis  # noqa: E402
 from llmledger import Budget, CostTracker  # noqa: E402
 
 
@@ -102,7 +101,9 @@ def main() -> None:
     line = f"{a.calls} calls: {runs / a.calls:.2f} script runs per call"
     if not a.no_callgrind:
         if not dumps:
-            raise SystemExit("no callgrind dump appeared under /tmp (--callgrind-out-file=/tmp/….cg)")
+            raise SystemExit(
+                "no callgrind dump appeared under /tmp (--callgrind-out-file=/tmp/….cg)"
+            )
         ir = total_ir(dumps[-1])
         line += f", {ir / a.calls:,.0f} instructions per call ({dumps[-1]})"
     print(line)

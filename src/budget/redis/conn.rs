@@ -145,7 +145,10 @@ impl Conn {
 
     /// Runs one script call (loading the script first if Redis has forgotten it): its reply
     /// (one operation's words, or a batch's replies).
-    pub(super) fn invoke<T: FromRedisValue>(&mut self, inv: &ScriptInvocation<'_>) -> RedisResult<T> {
+    pub(super) fn invoke<T: FromRedisValue>(
+        &mut self,
+        inv: &ScriptInvocation<'_>,
+    ) -> RedisResult<T> {
         inv.invoke(self.like())
     }
 

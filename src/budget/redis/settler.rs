@@ -228,8 +228,10 @@ impl Inner {
             calls.push((keys, args));
             sent.push((p, windows));
         }
-        let mut ops: Vec<(&[String], &[String])> =
-            calls.iter().map(|(k, a)| (k.as_slice(), a.as_slice())).collect();
+        let mut ops: Vec<(&[String], &[String])> = calls
+            .iter()
+            .map(|(k, a)| (k.as_slice(), a.as_slice()))
+            .collect();
         if let Some(op) = extra {
             ops.push(op);
         }
