@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Checks a change to the Redis budget script (src/budget/redis/budgets.lua) against an
 earlier version of it: both run the same random operations (reserve, settle, release, grow,
-state, seed; calendar, rolling and lifetime windows; refusals, thresholds, windows to seed,
+state, seed, and batches of settlements and a reservation in one run, which the reference
+runs one by one; calendar, rolling and lifetime windows; refusals, thresholds, windows to seed,
 wrong clocks, expired leases) on a fake clock, each under its own key prefix, and after every
 operation their replies and everything they keep in Redis must agree.
 
@@ -97,6 +98,30 @@ def run(r: redis.Redis, old: str, new: str, seed: int, steps: int) -> bool:
     runs = 0
     rec = now
 
+    def spec(p: str, parts: list[Any]) -> tuple[list[str], list[Any]]:
+        keys: list[str] = []
+        argv: list[Any] = []
+        for (name, kind, a, b), value in parts:
+            window = "w0" if kind == "c" else name
+            argv += [kind, a, b, limits[name], blocks[name], thresholds[name]]
+            keys += [
+                f"{p}w:{name}:{window}:={value}",
+                f"{p}m:{name}:{window}",
+                f"{p}v:{name}:{window}",
+            ]
+        return keys, argv
+
+    def send(side: Side, op: str, keys: list[str], argv: list[Any]) -> Any:
+        p = side.prefix
+        r.set(p + "leases:clock", now)
+        try:
+            out = r.evalsha(side.sha, len(keys), *keys, *argv)
+        except redis.ResponseError as e:
+            out = "ERR " + str(e).split("script:")[0]
+        if op == "state" and isinstance(out, list):
+            out = [out[0], *sorted(out[i : i + 4] for i in range(1, len(out), 4))]
+        return repr(out).replace(p, "@")
+
     def call(
         side: Side,
         op: str,
@@ -108,25 +133,25 @@ def run(r: redis.Redis, old: str, new: str, seed: int, steps: int) -> bool:
         more_args: tuple[Any, ...] = (),
     ) -> Any:
         p = side.prefix
-        r.set(p + "leases:clock", now)
         keys = [p + "leases", p + "r:" + run_id]
         argv: list[Any] = [op, p, run_id, amount, 4000, 9000, seeding, len(parts), at, rec, 10**9]
-        for (name, kind, a, b), value in parts:
-            window = "w0" if kind == "c" else name
-            argv += [kind, a, b, limits[name], blocks[name], thresholds[name]]
-            keys += [
-                f"{p}w:{name}:{window}:={value}",
-                f"{p}m:{name}:{window}",
-                f"{p}v:{name}:{window}",
-            ]
-        keys += [k.replace("@", p) for k in more_keys]
-        try:
-            out = r.evalsha(side.sha, len(keys), *keys, *argv, *more_args)
-        except redis.ResponseError as e:
-            out = "ERR " + str(e).split("script:")[0]
-        if op == "state" and isinstance(out, list):
-            out = [out[0], *sorted(out[i : i + 4] for i in range(1, len(out), 4))]
-        return repr(out).replace(p, "@")
+        k, a = spec(p, parts)
+        keys += k + [k.replace("@", p) for k in more_keys]
+        return send(side, op, keys, argv + a + list(more_args))
+
+    def batch(side: Side, ops: list[tuple[Any, ...]], whole: bool) -> Any:
+        """The operations (settle, reserve) one after another, or (whole) as one batch run."""
+        if not whole:
+            return repr([eval(call(side, *o)) for o in ops])  # noqa: S307 (our own reprs)
+        p = side.prefix
+        keys = [p + "leases"]
+        argv: list[Any] = ["batch", p, 4000, 9000, seeding, 10**9, len(ops)]
+        specs: list[Any] = []
+        for op, run_id, amount, parts, *at in ops:
+            k, a = spec(p, parts)
+            keys += [p + "r:" + run_id, *k]
+            specs += [op, run_id, amount, len(parts), at[0] if at else "", rec, *a]
+        return send(side, "batch", keys, argv + specs)
 
     def reclaim(side: Side) -> None:
         call(side, "grow", "no-such-run", "1", [])
@@ -145,6 +170,8 @@ def run(r: redis.Redis, old: str, new: str, seed: int, steps: int) -> bool:
                 "state",
                 "seed",
                 "resettle",
+                "batch",
+                "batch",
             ]
         )
         value = rnd.choice(["u1", "u2"])
@@ -175,6 +202,27 @@ def run(r: redis.Redis, old: str, new: str, seed: int, steps: int) -> bool:
                 args = ("settle", run_id, str(rnd.choice([0, 1000, 2500, 9000])), ps, at)
                 if op == "settle":
                     held.pop(run_id)
+        elif op == "batch":
+            # A process's queued settlements (and releases, and settlements again) and, most
+            # often, its next reservation: in one run on the changed side, one by one on the
+            # reference side.
+            ops: list[tuple[Any, ...]] = []
+            for run_id in rnd.sample(sorted(held), min(len(held), rnd.randrange(4))):
+                ps = held[run_id] if rnd.random() < 0.8 else parts
+                kind = rnd.random()
+                at = "" if rnd.random() < 0.7 else str(now - rnd.choice([0, 2000, 9000]))
+                if kind < 0.2:
+                    ops.append(("settle", run_id, "", ps))
+                else:
+                    ops.append(("settle", run_id, str(rnd.choice([0, 1000, 2500, 9000])), ps, at))
+                if kind < 0.9:
+                    held.pop(run_id)
+            if rnd.random() < 0.8 or not ops:
+                runs += 1
+                run_id = f"run{runs}"
+                held[run_id] = parts
+                ops.append(("reserve", run_id, str(rnd.choice([1000, 3000, 7000])), parts))
+            args = ("batch", ops)
         elif op == "state":
             b = rnd.choice(budgets)
             window = "w0" if b[1] == "c" else b[0]
@@ -193,9 +241,12 @@ def run(r: redis.Redis, old: str, new: str, seed: int, steps: int) -> bool:
                 (b[1], b[2], b[3], thresholds[b[0]], now, spend),
             )
         outs = []
-        for side in sides:
+        for j, side in enumerate(sides):
             reclaim(side)
-            outs.append(call(side, *args))
+            if args[0] == "batch":
+                outs.append(batch(side, args[1], whole=j == 1))
+            else:
+                outs.append(call(side, *args))
             reclaim(side)
         snaps = [s.snapshot() for s in sides]
         if outs[0] != outs[1] or snaps[0] != snaps[1]:

@@ -159,6 +159,43 @@ def test_settling_twice_or_after_a_release_changes_nothing(
     assert t.internal_errors == 0
 
 
+def test_queued_settlements_and_the_next_reservation_take_one_script_run(
+    own_redis: OwnRedis,
+) -> None:
+    # Eight calls end back to back, then a ninth starts: their settlements travel as one script
+    # run, beside the reservation or inside it (the settler thread may take some first, in
+    # one run per batch), not as nine runs; and every one is applied exactly.
+    t = tracker(own_redis.url, "batch", [Budget.daily(1), Budget.monthly(1, per="user_id")])
+    r = own_redis.client()
+    call(t)  # loads the script (a fresh Redis answers the first one with NOSCRIPT)
+    t.flush()
+    usage = {"input_tokens": 3, "output_tokens": OUT, "total_tokens": OUT + 3}
+    response = LLMResult(
+        generations=[[ChatGeneration(message=AIMessage("x", usage_metadata=usage))]],
+        llm_output={"model_name": "shared-model"},
+    )
+    start = {
+        "metadata": {"user_id": "alice"},
+        "invocation_params": {"model": "shared-model", "max_tokens": OUT},
+    }
+    runs = [uuid.uuid4() for _ in range(9)]
+    for run in runs[:8]:
+        t.on_chat_model_start({}, [[]], run_id=run, **start)
+    r.config_resetstat()
+    for run in runs[:8]:
+        t.on_llm_end(response, run_id=run)
+    t.on_chat_model_start({}, [[]], run_id=runs[8], **start)
+    t.flush()
+    stats = r.info("commandstats")["cmdstat_evalsha"]
+    assert stats["failed_calls"] == 0
+    assert stats["calls"] <= 4, stats  # one a settlement and one the reservation: 9
+    for b in t.budgets():
+        assert b["spent"] == PER_CALL * 9 and b["reserved"] == PER_CALL, b
+    t.on_llm_end(response, run_id=runs[8])
+    assert all(b["spent"] == PER_CALL * 10 and b["reserved"] == 0 for b in t.budgets())
+    assert t.internal_errors == 0 and t.open_reservations == 0
+
+
 # A child holding reservations forever: each call's model sleeps.
 HOLDER = r"""
 import os, sys, threading, time

@@ -9,7 +9,11 @@
 -- Each redis.call costs several microseconds of Redis's one thread, more than the Lua around
 -- it, so the operations a call makes (reserve, settle) read each counter with one HMGET and
 -- write it with one HSET, and keys that differ are asked together (EXISTS, MGET). A call's
--- reserve is 5 + 2 per budget redis.calls, its settle 6 + 2 per budget.
+-- reserve is 5 + 2 per budget redis.calls, its settle 6 + 2 per budget. Lua's own work costs
+-- as much (measured by callgrind on redis-server: each argument about 0.9k instructions, each
+-- tonumber 2k, each table 1k+, each HMGET field returned 2.5k), so the settlements a process has
+-- queued and its next reservation go as one run ('batch', below: the script's fixed cost and
+-- TIME once), and numbers are parsed only when used.
 --
 -- Keys (P = '{prefix}:'):
 --   P..'leases'            ZSET run id -> lease expiry (ms, Redis clock): live reservations
@@ -104,35 +108,54 @@ local function reclaim(now)
   end
 end
 
-local function part(i)
-  local o = 11 + (i - 1) * 6
+-- Part i of operation o: its spec from ARGV past o.ao, its keys from KEYS past o.ko. The
+-- limit (pico) and blocks ('0', '1', '2') stay text until used (a settlement never does).
+local function part(o, i)
+  local a, k = o.ao + (i - 1) * 6, o.ko + (i - 1) * 3
   return {
-    kind = ARGV[o + 1], a = tonumber(ARGV[o + 2]), b = tonumber(ARGV[o + 3]),
-    limit = P(ARGV[o + 4]), blocks = tonumber(ARGV[o + 5]), thr = ARGV[o + 6],
-    key = KEYS[3 + (i - 1) * 3], marker = KEYS[4 + (i - 1) * 3], vals = KEYS[5 + (i - 1) * 3],
+    kind = ARGV[a + 1], a = tonumber(ARGV[a + 2]), b = tonumber(ARGV[a + 3]),
+    limit = ARGV[a + 4], blocks = ARGV[a + 5], thr = ARGV[a + 6],
+    key = KEYS[k + 1], marker = KEYS[k + 2], vals = KEYS[k + 3],
   }
 end
 
-local function parts(n)
+local function parts(o)
   local ps = {}
-  for i = 1, n do ps[i] = part(i) end
+  for i = 1, o.n do ps[i] = part(o, i) end
   return ps
 end
 
--- A counter as one HMGET reads it (`extra`: one more field, its value in c.extra). A counter
--- exists when it has a spend or a reservation: every writer sets both.
-local function read(p, extra)
+-- A counter as one HMGET reads it (`settling`: with its thresholds fired; `extra`: one more
+-- field, its value in c.extra). A counter exists when it has a spend or a reservation: every
+-- writer sets both. Only a rolling window's counter has `lo` and `x`; each field asked for
+-- and each number read costs Redis's thread (a reply string, a strtod), so only those used.
+local function read(p, settling, extra)
   local f
-  if extra then
-    f = redis.call('HMGET', p.key, 'spent', 'lo', 'reserved', 'fired', 'x', extra)
+  if p.kind == 'r' then
+    if extra then
+      f = redis.call('HMGET', p.key, 'spent', 'reserved', 'lo', 'x', 'fired', extra)
+    elseif settling then
+      f = redis.call('HMGET', p.key, 'spent', 'reserved', 'lo', 'x', 'fired')
+    else
+      f = redis.call('HMGET', p.key, 'spent', 'reserved', 'lo', 'x')
+    end
+  elseif settling then
+    f = redis.call('HMGET', p.key, 'spent', 'reserved', 'fired')
   else
-    f = redis.call('HMGET', p.key, 'spent', 'lo', 'reserved', 'fired', 'x')
+    f = redis.call('HMGET', p.key, 'spent', 'reserved')
   end
-  return {
-    exists = (f[1] or f[3]) and true or false, spent = P(f[1]), lo = tonumber(f[2] or ''),
-    reserved = P(f[3]), fired = tonumber(f[4] or '0') or 0, x = tonumber(f[5] or ''),
-    extra = f[6],
-  }
+  local c = {exists = (f[1] or f[2]) and true or false, spent = P(f[1]), reserved = P(f[2])}
+  local fired
+  if p.kind == 'r' then
+    c.lo = f[3] and tonumber(f[3])
+    c.x = f[4] and tonumber(f[4])
+    fired = f[5]
+    c.extra = f[6]
+  else
+    fired = f[3]
+  end
+  if not fired or fired == '0' then c.fired = 0 else c.fired = tonumber(fired) or 0 end
+  return c
 end
 
 local function lo_text(c)
@@ -241,11 +264,11 @@ end
 -- Checks that the caller computed every calendar window at Redis's time, and that no
 -- window still waits to be seeded from the ledger (`marks`: the markers' values, when read
 -- already). nil when all is well; else the first part (in order) that is not.
-local function checks(ps, now, with_clock, marks)
+local function checks(o, ps, now, with_clock, marks)
   local clock, want = nil, {}
   for i, p in ipairs(ps) do
     if not clock and with_clock and p.kind == 'c' and (now < p.a or now >= p.b) then clock = i end
-    if ARGV[7] == '1' and p.kind ~= 'l' then want[#want + 1] = i end
+    if o.seed == '1' and p.kind ~= 'l' then want[#want + 1] = i end
   end
   local seed = nil
   if #want > 0 then
@@ -271,23 +294,31 @@ local function checks(ps, now, with_clock, marks)
 end
 
 local now = now_ms()
-local rk = KEYS[2]
-local n = tonumber(ARGV[8])
-local grace = tonumber(ARGV[6])
+local grace
 
-if op == 'reserve' then
+-- An operation's own arguments: run id, amount, lease (ms), seed flag, parts, at, record
+-- time, done ttl, its reservation key, and where its parts' specs (ao) and keys (ko) start.
+local function single()
+  return {
+    run = ARGV[3], amount = ARGV[4], lease = ARGV[5], seed = ARGV[7], n = tonumber(ARGV[8]),
+    at = ARGV[9], rec = ARGV[10], ttl = ARGV[11], rk = KEYS[2], ao = 11, ko = 2,
+  }
+end
+
+local function reserve(o)
+  local rk = o.rk
   reclaim(now)
   if redis.call('HGET', rk, 'st') then return {'ok', 'again'} end
-  local ps = parts(n)
-  local bad = checks(ps, now, true, nil)
+  local ps = parts(o)
+  local bad = checks(o, ps, now, true, nil)
   if bad then return bad end
-  local amt = P(ARGV[4])
+  local amt = P(o.amount)
   local cs = {}
   for i, p in ipairs(ps) do
     local c = read(p)
     cs[i] = c
     roll(p, c, now)
-    if p.blocks > 0 and gt(add(add(c.spent, c.reserved), amt), p.limit) then
+    if p.blocks ~= '0' and gt(add(add(c.spent, c.reserved), amt), P(p.limit)) then
       -- Refused: the counters read so far are written as they are now (rolled, created).
       for j = 1, i do
         local cj = cs[j]
@@ -313,19 +344,20 @@ if op == 'reserve' then
   end
   -- No expiry while held: the lease (and the reclaim that follows it) is its end, so its
   -- amount is always given back.
-  redis.call('HSET', rk, 'amt', ARGV[4], 'keys', table.concat(keys, '\n'), 'st', 'r')
-  redis.call('ZADD', leases, now + tonumber(ARGV[5]), ARGV[3])
+  redis.call('HSET', rk, 'amt', o.amount, 'keys', table.concat(keys, '\n'), 'st', 'r')
+  redis.call('ZADD', leases, now + tonumber(o.lease), o.run)
   return {'ok', tostring(now)}
 end
 
-if op == 'grow' then
+local function grow(o)
+  local rk = o.rk
   -- The parts are the reservation's own counters (the windows it was reserved in).
   reclaim(now)
   local f = redis.call('HMGET', rk, 'amt', 'st')
   if f[2] ~= 'r' then return {'gone'} end
-  local delta = P(ARGV[4])
+  local delta = P(o.amount)
   local over = nil
-  for i, p in ipairs(parts(n)) do
+  for i, p in ipairs(parts(o)) do
     local c = read(p)
     if c.exists then
       roll(p, c, now)
@@ -336,31 +368,32 @@ if op == 'grow' then
         w[#w + 1] = S(c.spent)
       end
       write(p, c, w, now, grace)
-      if not over and p.blocks == 2 and gt(add(c.spent, reserved), p.limit) then
+      if not over and p.blocks == '2' and gt(add(c.spent, reserved), P(p.limit)) then
         over = {'over', tostring(i - 1), S(c.spent), S(c.reserved),
           tostring(block_alert_due(p, now)), lo_text(c), tostring(now)}
       end
     end
   end
   redis.call('HSET', rk, 'amt', S(add(P(f[1]), delta)))
-  redis.call('ZADD', leases, now + tonumber(ARGV[5]), ARGV[3])
+  redis.call('ZADD', leases, now + tonumber(o.lease), o.run)
   return over or {'ok'}
 end
 
-if op == 'settle' then
+local function settle(o)
+  local rk = o.rk
   -- Settling twice, or after a release, changes nothing.
   local h = redis.call('HMGET', rk, 'st', 'amt', 'keys')
   if h[1] == 'd' then return {'done'} end
-  local spend = ARGV[4] ~= ''
+  local spend = o.amount ~= ''
   local at = now
-  if ARGV[9] ~= '' then at = tonumber(ARGV[9]) end
-  local ps = parts(n)
+  if o.at ~= '' then at = tonumber(o.at) end
+  local ps = parts(o)
   local marks = {}
-  if spend and n > 0 then
+  if spend and o.n > 0 then
     local mk = {}
     for i, p in ipairs(ps) do mk[i] = p.marker end
     marks = redis.call('MGET', unpack(mk))
-    local bad = checks(ps, now, ARGV[9] == '', marks)
+    local bad = checks(o, ps, now, o.at == '', marks)
     if bad then return bad end
   end
   -- The reservation's amount goes back to each counter it was held in: in the write below
@@ -373,11 +406,11 @@ if op == 'settle' then
       order[#order + 1] = k
     end
   end
-  redis.call('ZREM', leases, ARGV[3])
+  redis.call('ZREM', leases, o.run)
   local out = {'ok'}
   if spend then
-    local amt = P(ARGV[4])
-    local rec = tonumber(ARGV[10])
+    local amt = P(o.amount)
+    local rec = tonumber(o.rec)
     for i, p in ipairs(ps) do
       -- A window seeded from the ledger after this call ended already counts it.
       local seeded = tonumber(marks[i] or '')
@@ -387,7 +420,7 @@ if op == 'settle' then
           slot = math.floor(at / p.b)
           sf = 's:' .. slot
         end
-        local c = read(p, sf)
+        local c = read(p, true, sf)
         roll(p, c, at)
         if held[p.key] then
           held[p.key] = nil
@@ -431,9 +464,49 @@ if op == 'settle' then
   else
     redis.call('HSET', rk, 'st', 'd')
   end
-  redis.call('PEXPIRE', rk, tonumber(ARGV[11]))
+  redis.call('PEXPIRE', rk, tonumber(o.ttl))
   return out
 end
+
+
+-- Several operations in one run (ARGV 1 'batch'): the settlements a process has queued, and
+-- its next reservation, cost one script run instead of one each. ARGV 2 prefix, 3 lease
+-- (ms), 4 grace (ms), 5 seed, 6 done ttl (ms), 7 operations; then per operation: op
+-- ('settle' or 'reserve'), run id, amount, parts, at, record time, and 6 per part (as for
+-- one operation). KEYS 1 leases, then per operation: its reservation, and 3 per part.
+-- Returns each operation's reply, in order; each is what the operation alone returns (a
+-- settlement that must be seeded or told the clock first changes nothing, as alone).
+local function batch()
+  local out = {}
+  local a, k = 8, 2
+  for j = 1, tonumber(ARGV[7]) do
+    local o = {
+      run = ARGV[a + 1], amount = ARGV[a + 2], lease = ARGV[3], seed = ARGV[5],
+      n = tonumber(ARGV[a + 3]), at = ARGV[a + 4], rec = ARGV[a + 5], ttl = ARGV[6],
+      rk = KEYS[k], ao = a + 5, ko = k,
+    }
+    local sub = ARGV[a]
+    if sub == 'settle' then
+      out[j] = settle(o)
+    elseif sub == 'reserve' then
+      out[j] = reserve(o)
+    else
+      return redis.error_reply('llmledger: unknown budget operation in a batch ' .. tostring(sub))
+    end
+    a = a + 6 + 6 * o.n
+    k = k + 1 + 3 * o.n
+  end
+  return out
+end
+
+if op == 'batch' then
+  grace = tonumber(ARGV[4])
+  return batch()
+end
+grace = tonumber(ARGV[6])
+if op == 'reserve' then return reserve(single()) end
+if op == 'grow' then return grow(single()) end
+if op == 'settle' then return settle(single()) end
 
 if op == 'seed' then
   -- ARGV 12: seeded-at time (ms); 13..: per counter, its spend ('amt' or, rolling,

@@ -10,11 +10,12 @@
 use std::time::Duration;
 
 use redis::cluster::{ClusterClient, ClusterConnection};
-use redis::{ConnectionLike, ErrorKind, RedisResult, Script, ScriptInvocation, ServerErrorKind};
+use redis::{
+    ConnectionLike, ErrorKind, FromRedisValue, RedisResult, Script, ScriptInvocation,
+    ServerErrorKind,
+};
 
 use crate::error::{Error, Result};
-
-use super::Reply;
 
 /// A cluster client's retries of one request (redirections, a failover in progress): few and
 /// short, so a call waits about as long as for one server, not the crate's 16 retries of up to
@@ -142,8 +143,12 @@ impl Conn {
         }
     }
 
-    /// Runs one script call (loading the script first if Redis has forgotten it).
-    pub(super) fn invoke(&mut self, inv: &ScriptInvocation<'_>) -> RedisResult<Reply> {
+    /// Runs one script call (loading the script first if Redis has forgotten it): its reply
+    /// (one operation's words, or a batch's replies).
+    pub(super) fn invoke<T: FromRedisValue>(
+        &mut self,
+        inv: &ScriptInvocation<'_>,
+    ) -> RedisResult<T> {
         inv.invoke(self.like())
     }
 
@@ -152,11 +157,11 @@ impl Conn {
     /// server; on a cluster the script is loaded on every primary and the pipeline sent once
     /// more (every operation of the script is idempotent by run id, so a call that did run is
     /// not counted twice).
-    pub(super) fn pipeline(
+    pub(super) fn pipeline<T: FromRedisValue>(
         &mut self,
         calls: &[ScriptInvocation<'_>],
         script: &Script,
-    ) -> RedisResult<Vec<RedisResult<Reply>>> {
+    ) -> RedisResult<Vec<RedisResult<T>>> {
         match self {
             Conn::Server(c) => {
                 let mut pipe = redis::pipe();
@@ -171,7 +176,7 @@ impl Conn {
                 for inv in calls {
                     pipe.invoke_script(inv);
                 }
-                let replies: RedisResult<Vec<Reply>> = match pipe.query(c) {
+                let replies: RedisResult<Vec<T>> = match pipe.query(c) {
                     Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
                         script.load(c.as_mut())?;
                         pipe.query(c)

@@ -351,6 +351,38 @@ impl Inner {
         inv
     }
 
+    /// One script run of the operations `ops` (each the keys and arguments it would be run
+    /// with alone; all of this tracker, so sharing the prefix, lease, grace, seed flag and done
+    /// ttl): the script's `batch`, replying with each operation's reply in order.
+    fn batch_invocation(&self, ops: &[(&[String], &[String])]) -> redis::ScriptInvocation<'_> {
+        let mut inv = self.script.prepare_invoke();
+        let Some((keys, head)) = ops.first() else {
+            return inv;
+        };
+        inv.key(&keys[0]);
+        inv.arg("batch");
+        for i in [1, 4, 5, 6, 10] {
+            inv.arg(&head[i]);
+        }
+        inv.arg(ops.len());
+        for (keys, args) in ops {
+            for k in &keys[1..] {
+                inv.key(k);
+            }
+            inv.arg(&args[0]);
+            for a in &args[2..4] {
+                inv.arg(a);
+            }
+            for a in &args[7..10] {
+                inv.arg(a);
+            }
+            for a in &args[11..] {
+                inv.arg(a);
+            }
+        }
+        inv
+    }
+
     /// Runs `f` on a pooled connection (given back when it succeeded), or says why it could
     /// not; keeps the reachable / unreachable state and its messages.
     fn exec<T>(

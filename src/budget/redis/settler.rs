@@ -23,6 +23,9 @@ use super::{ms, Failure, Inner, Pending, RedisSettings, Reply};
 
 /// How long the settler waits after a settlement is queued before sending it.
 const LINGER: StdDuration = StdDuration::from_millis(1);
+/// Operations per script run of a batch: one run holds Redis's one thread, so a long queue
+/// (an outage's replay, a burst of calls ending) goes as several runs in one pipeline.
+const BATCH: usize = 64;
 
 #[derive(Default)]
 struct Queue {
@@ -193,8 +196,9 @@ impl Inner {
         self.outbox.take_alerts()
     }
 
-    /// Sends the settlements `batch` (taken from the outbox) in one pipeline, followed by the
-    /// script call `extra` (a reservation) whose reply is returned. A settlement the script
+    /// Sends the settlements `batch` (taken from the outbox) and then the script call `extra`
+    /// (a reservation) whose reply is returned, as one script run (`batch`: a run per
+    /// [`BATCH`] operations, in one pipeline). A settlement the script
     /// sends back (a window to seed, a clock correction, the script forgotten by a restarted
     /// Redis) is settled again on its own; Redis unreachable: they wait for the outage replay.
     pub(super) fn send_batch(
@@ -224,12 +228,20 @@ impl Inner {
             calls.push((keys, args));
             sent.push((p, windows));
         }
-        let mut invocations: Vec<redis::ScriptInvocation<'_>> =
-            calls.iter().map(|(k, a)| self.invocation(k, a)).collect();
-        if let Some((k, a)) = extra {
-            invocations.push(self.invocation(k, a));
+        let mut ops: Vec<(&[String], &[String])> = calls
+            .iter()
+            .map(|(k, a)| (k.as_slice(), a.as_slice()))
+            .collect();
+        if let Some(op) = extra {
+            ops.push(op);
         }
-        let results = match self.exec(|c| c.pipeline(&invocations, &self.script)) {
+        // One script run per BATCH operations (a settlement's own reply, or a run's error,
+        // per operation).
+        let invocations: Vec<redis::ScriptInvocation<'_>> = ops
+            .chunks(BATCH)
+            .map(|chunk| self.batch_invocation(chunk))
+            .collect();
+        let runs = match self.exec(|c| c.pipeline::<Vec<Reply>>(&invocations, &self.script)) {
             Ok(r) => r,
             Err(f) => {
                 for (p, _) in sent {
@@ -240,12 +252,15 @@ impl Inner {
                 return Err(f);
             }
         };
+        let mut results = ops.chunks(BATCH).zip(runs).flat_map(|(chunk, run)| {
+            let mut replies = run.map(Vec::into_iter).ok();
+            (0..chunk.len()).map(move |_| replies.as_mut().and_then(Iterator::next))
+        });
         // Redis answers: settlements queued during an outage go first.
         self.replay();
-        let mut results = results.into_iter();
         for (p, windows) in sent {
-            let alerts = match results.next() {
-                Some(Ok(reply))
+            let alerts = match results.next().flatten() {
+                Some(reply)
                     if !matches!(reply.first().map(String::as_str), Some("clock" | "seed")) =>
                 {
                     self.alerts(&p.parts, &windows, &reply)
@@ -256,8 +271,8 @@ impl Inner {
         }
         match extra {
             None => Ok(Vec::new()),
-            Some((k, a)) => match results.next() {
-                Some(Ok(reply)) => Ok(reply),
+            Some((k, a)) => match results.next().flatten() {
+                Some(reply) if !reply.is_empty() => Ok(reply),
                 _ => self.run(k, a),
             },
         }
