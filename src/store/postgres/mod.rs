@@ -27,6 +27,7 @@ pub mod url;
 
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::time::Duration;
 
 use postgres::Client;
 
@@ -176,6 +177,12 @@ fn stored_version(client: &mut Client) -> std::result::Result<i32, postgres::Err
         .get(0))
 }
 
+/// How long a writer's statement waits for a lock on the ledger's tables before it fails and
+/// its batch is spooled (see [`PgLedger::open_writer`]).
+pub const WRITER_LOCK_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a writer's statement may run (a batch of 4,096 records takes well under a second).
+pub const WRITER_STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl PgLedger {
     /// Connects, creating or migrating the tables. A connection failure keeps its
     /// [`ConnectError`] (the sink tells an unreachable server from a refusal).
@@ -187,6 +194,28 @@ impl PgLedger {
             staging: false,
         };
         ledger.migrate()?;
+        Ok(ledger)
+    }
+
+    /// [`PgLedger::open`] for the writer: its session then bounds how long a statement may
+    /// wait for a lock ([`WRITER_LOCK_TIMEOUT`]) or run ([`WRITER_STATEMENT_TIMEOUT`]), unless
+    /// the URL's `options` set them. A batch held up by a lock on the ledger's tables (a
+    /// migration, `LOCK TABLE`, `VACUUM FULL`) or by a stuck server process then fails in
+    /// bounded time and is spooled, instead of holding up the writer (and, with
+    /// `durability="sync"`, the calls) for as long as the wait lasts. Migrations (which wait
+    /// for each other on an advisory lock) run before the bound is set.
+    pub fn open_writer(url: &PgUrl) -> std::result::Result<Self, OpenError> {
+        let mut ledger = PgLedger::open(url)?;
+        let bound = |name: &str, d: Duration| {
+            format!(
+                "SELECT set_config('{name}', '{}ms', false) WHERE current_setting('{name}') = '0';",
+                d.as_millis()
+            )
+        };
+        let sql = bound("lock_timeout", WRITER_LOCK_TIMEOUT)
+            + &bound("statement_timeout", WRITER_STATEMENT_TIMEOUT);
+        // A session that cannot run this is broken: the first batch finds out and is spooled.
+        let _ = ledger.client.batch_execute(&sql);
         Ok(ledger)
     }
 

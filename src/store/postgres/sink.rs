@@ -165,7 +165,7 @@ impl PgSink {
             down_since: None,
             dead: None,
         };
-        match PgLedger::open(url) {
+        match PgLedger::open_writer(url) {
             Ok(db) => sink.db = Some(db),
             Err(OpenError::Connect(e)) if !e.refused() => {
                 sink.went_down(&e.to_string(), shared);
@@ -448,7 +448,7 @@ impl PgSink {
             return;
         }
         if self.db.is_none() {
-            match PgLedger::open(&self.url) {
+            match PgLedger::open_writer(&self.url) {
                 Ok(db) => self.db = Some(db),
                 Err(OpenError::Connect(e)) => return self.went_down(&e.to_string(), shared),
                 Err(OpenError::Other(e)) => return self.went_down(&e.to_string(), shared),

@@ -53,6 +53,11 @@ impl Drop for TestDb {
     }
 }
 
+/// The test database's URL, as text.
+fn url_text(t: &TestDb) -> String {
+    format!("{}/{}", t.admin.rsplit_once('/').unwrap().0, t.name)
+}
+
 fn rand_u64() -> u64 {
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -457,4 +462,75 @@ fn sslmode_decides_whether_the_session_is_encrypted() {
             "{e}"
         );
     }
+}
+
+/// A batch held up by a lock on the ledger's table (a migration, `LOCK TABLE`) fails after
+/// the writer's lock timeout and is spooled, instead of waiting as long as the lock is held
+/// (with `durability="sync"` the calls would wait too); the spool lands once the lock is gone.
+/// The server's own bound set in the URL's `options` is kept.
+#[test]
+fn a_batch_held_up_by_a_lock_is_spooled_in_bounded_time() {
+    use crate::store::{Location, Shared};
+    let Some(t) = TestDb::new() else { return };
+    let dir = std::env::temp_dir().join(format!("llmledger-lock-{:016x}", rand_u64()));
+    let shared = Shared::new(&Location::Postgres(t.url.clone()));
+    let mut sink = PgSink::open_in(&t.url, &shared, dir.clone()).unwrap();
+    assert_eq!(sink.write(&records(1, 5), &shared).unwrap(), 5);
+    // The lock is held by another session until released, for 15 s at most (so that without
+    // the bound the write below takes that long and the test fails instead of hanging).
+    let (held_tx, held) = std::sync::mpsc::channel();
+    let (release, release_rx) = std::sync::mpsc::channel::<()>();
+    let text = url_text(&t);
+    let locker = std::thread::spawn(move || {
+        let mut c = Client::connect(&text, NoTls).unwrap();
+        let mut tx = c.transaction().unwrap();
+        tx.batch_execute("LOCK TABLE llmledger_calls IN ACCESS EXCLUSIVE MODE")
+            .unwrap();
+        held_tx.send(()).unwrap();
+        let _ = release_rx.recv_timeout(std::time::Duration::from_secs(15));
+        tx.rollback().unwrap();
+    });
+    held.recv().unwrap();
+    let started = Instant::now();
+    assert_eq!(sink.write(&records(10, 3), &shared).unwrap(), 3);
+    let waited = started.elapsed();
+    assert!(
+        waited >= WRITER_LOCK_TIMEOUT && waited < WRITER_LOCK_TIMEOUT * 3,
+        "waited {waited:?}"
+    );
+    assert!(sink.pending(), "the held-up batch is spooled");
+    let msgs = shared.messages.lock().join("\n");
+    assert!(msgs.contains("lock timeout"), "{msgs}");
+    release.send(()).unwrap();
+    locker.join().unwrap();
+    sink.finish(&shared);
+    assert!(!sink.pending(), "the spool landed");
+    let ids: Vec<u128> = read_all(&t.url).iter().map(|r| r.run_id).collect();
+    assert_eq!(ids.len(), 8, "{ids:?}");
+    drop(sink);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_writer_keeps_a_bound_the_url_sets() {
+    let Some(t) = TestDb::new() else { return };
+    let url = PgUrl::parse(&format!(
+        "{}?options=-c%20statement_timeout%3D1234",
+        url_text(&t)
+    ))
+    .unwrap();
+    let mut db = PgLedger::open_writer(&url).unwrap();
+    let get = |db: &mut PgLedger, name: &str| -> String {
+        db.client
+            .query_one(&format!("SHOW {name}"), &[])
+            .unwrap()
+            .get(0)
+    };
+    assert_eq!(get(&mut db, "statement_timeout"), "1234ms");
+    assert_eq!(get(&mut db, "lock_timeout"), "3s");
+    let mut plain = PgLedger::open_writer(&t.url).unwrap();
+    assert_eq!(get(&mut plain, "statement_timeout"), "10s");
+    // A reader is not bounded (reports run long queries).
+    let mut reader = PgLedger::open_read(&t.url).unwrap();
+    assert_eq!(get(&mut reader, "statement_timeout"), "0");
 }
