@@ -10,10 +10,21 @@
 //! `<database key>.<pid>.jsonl`. A process holds a lock on its own spool; at start it adopts
 //! (and sends) the spools of the same database that no live process holds, so what a
 //! process that died during an outage spooled is not lost either.
+//!
+//! The connection lives on a thread of its own ([`Conn`]): a request (connecting, a batch)
+//! not answered within [`REPLY_DEADLINE`] is given up and the connection abandoned, so a
+//! server that stops answering while its host still acknowledges TCP (a stopped process, a
+//! proxy that stops forwarding: neither the server's timeouts nor TCP's fire then) holds up
+//! that thread only, not the writer, `flush()`, `close()` or a `durability="sync"` call. The
+//! batch is spooled; should the abandoned connection commit it after all, its run ids are
+//! skipped when the spool is sent. One abandoned connection at a time: the sink reconnects
+//! once it has ended (the server answered or the connection broke).
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::error::Result;
@@ -23,6 +34,102 @@ use crate::store::private::{open_private, private_dir};
 use crate::store::{Shared, TimeRange};
 
 use super::{describe, OpenError, PgLedger, PgUrl};
+
+/// How long the writer waits for its connection to answer one request (connecting, a batch)
+/// before it gives the request up: longer than the server's own bound on the writer's
+/// statements ([`super::WRITER_STATEMENT_TIMEOUT`]), so that a server that is up answers
+/// first.
+pub const REPLY_DEADLINE: Duration = Duration::from_secs(15);
+
+/// A request run on the connection's thread.
+type Job = Box<dyn FnOnce(&mut PgLedger) + Send>;
+
+/// The writer's connection, on a thread of its own (see the module).
+struct Conn {
+    jobs: Option<mpsc::Sender<Job>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// What became of a connection attempt.
+enum Opened {
+    Ready(Conn),
+    Failed(OpenError),
+    /// No answer in time: the thread, still trying.
+    Stalled(JoinHandle<()>),
+}
+
+impl Conn {
+    /// Connects (creating or migrating the tables) on a new thread, waiting `deadline` at most.
+    fn open(url: &PgUrl, deadline: Duration) -> Opened {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let (opened_tx, opened) = mpsc::sync_channel(1);
+        let target = url.clone();
+        let spawned = std::thread::Builder::new()
+            .name("llmledger-pg".into())
+            .spawn(move || {
+                let mut db = match PgLedger::open_writer(&target) {
+                    Ok(db) => db,
+                    Err(e) => {
+                        let _ = opened_tx.send(Err(e));
+                        return;
+                    }
+                };
+                if opened_tx.send(Ok(())).is_err() {
+                    return;
+                }
+                for job in queue {
+                    job(&mut db);
+                }
+            });
+        let thread = match spawned {
+            Ok(t) => t,
+            Err(e) => return Opened::Failed(OpenError::Other(url.err(format!("a thread: {e}")))),
+        };
+        match opened.recv_timeout(deadline) {
+            Ok(Ok(())) => Opened::Ready(Conn {
+                jobs: Some(jobs),
+                thread: Some(thread),
+            }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Opened::Failed(e)
+            }
+            Err(_) => Opened::Stalled(thread),
+        }
+    }
+
+    /// Runs `f` on the connection; `None` when no answer came within `deadline` (or the
+    /// thread is gone): the connection is then to be abandoned.
+    fn ask<T: Send + 'static>(
+        &self,
+        deadline: Duration,
+        f: impl FnOnce(&mut PgLedger) -> T + Send + 'static,
+    ) -> Option<T> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let job: Job = Box::new(move |db| {
+            let _ = tx.send(f(db));
+        });
+        self.jobs.as_ref()?.send(job).ok()?;
+        rx.recv_timeout(deadline).ok()
+    }
+
+    /// Gives the connection up without waiting for it: its thread, which ends when its
+    /// request does (the server answers or the connection breaks).
+    fn abandon(mut self) -> Option<JoinHandle<()>> {
+        self.jobs = None;
+        self.thread.take()
+    }
+}
+
+impl Drop for Conn {
+    /// Closes the connection: its thread ends after the request it runs, if any.
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
 
 /// The first pause between reconnection attempts; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
@@ -121,7 +228,11 @@ struct Spool {
 /// A PostgreSQL ledger's writing side: its connection when there is one, and its spools.
 pub struct PgSink {
     url: PgUrl,
-    db: Option<PgLedger>,
+    db: Option<Conn>,
+    /// A connection given up (see the module), until its thread ends.
+    abandoned: Option<JoinHandle<()>>,
+    /// How long a request may go unanswered ([`REPLY_DEADLINE`]).
+    deadline: Duration,
     dir: PathBuf,
     key: String,
     own: Option<Spool>,
@@ -153,9 +264,21 @@ impl PgSink {
 
     /// [`PgSink::open`] with its spools in `dir`.
     pub fn open_in(url: &PgUrl, shared: &Shared, dir: PathBuf) -> Result<PgSink> {
+        PgSink::open_with(url, shared, dir, REPLY_DEADLINE)
+    }
+
+    /// [`PgSink::open_in`], waiting `deadline` at most for each answer of the server.
+    pub fn open_with(
+        url: &PgUrl,
+        shared: &Shared,
+        dir: PathBuf,
+        deadline: Duration,
+    ) -> Result<PgSink> {
         let mut sink = PgSink {
             url: url.clone(),
             db: None,
+            abandoned: None,
+            deadline,
             dir,
             key: database_key(url),
             own: None,
@@ -165,13 +288,18 @@ impl PgSink {
             down_since: None,
             dead: None,
         };
-        match PgLedger::open_writer(url) {
-            Ok(db) => sink.db = Some(db),
-            Err(OpenError::Connect(e)) if !e.refused() => {
+        match Conn::open(url, deadline) {
+            Opened::Ready(db) => sink.db = Some(db),
+            Opened::Failed(OpenError::Connect(e)) if !e.refused() => {
                 sink.went_down(&e.to_string(), shared);
             }
-            Err(OpenError::Connect(e)) => return Err(url.err(e)),
-            Err(OpenError::Other(e)) => return Err(e),
+            Opened::Failed(OpenError::Connect(e)) => return Err(url.err(e)),
+            Opened::Failed(OpenError::Other(e)) => return Err(e),
+            Opened::Stalled(thread) => {
+                sink.abandoned = Some(thread);
+                let why = sink.no_answer("connecting");
+                sink.went_down(&why, shared);
+            }
         }
         sink.adopt_orphans(shared);
         if sink.db.is_some() && sink.pending() {
@@ -236,6 +364,25 @@ impl PgSink {
             });
         }
         shared.spooled.store(self.spooled(), Ordering::Relaxed);
+    }
+
+    /// Why a request was given up.
+    fn no_answer(&self, what: &str) -> String {
+        format!(
+            "no answer within {} s while {what}: the connection is given up",
+            self.deadline.as_secs_f64()
+        )
+    }
+
+    /// The request on the connection went unanswered: the connection is given up (its thread
+    /// kept until it ends), and the sink goes down.
+    fn stalled(&mut self, what: &str, shared: &Shared) -> String {
+        if let Some(conn) = self.db.take() {
+            self.abandoned = conn.abandon();
+        }
+        let why = self.no_answer(what);
+        self.went_down(&why, shared);
+        why
     }
 
     /// The connection failed: spool from now on, and say so once per outage.
@@ -371,14 +518,21 @@ impl PgSink {
             if batch.is_empty() {
                 return Ok((sent, added));
             }
-            let Some(db) = self.db.as_mut() else {
+            let Some(db) = self.db.as_ref() else {
                 return Err("not connected".into());
             };
-            let mut refused = Vec::new();
-            let landed = land(db, &batch, &mut refused).map_err(|e| describe(&e));
+            let n = batch.len() as u64;
+            let records = std::mem::take(&mut batch);
+            let Some((landed, refused)) = db.ask(self.deadline, move |db| {
+                let mut refused = Vec::new();
+                let landed = land(db, &records, &mut refused).map_err(|e| describe(&e));
+                (landed, refused)
+            }) else {
+                return Err(self.stalled("sending a spool", shared));
+            };
             self.dead_letter(&refused, shared);
             added += landed? as u64;
-            sent += batch.len() as u64;
+            sent += n;
         }
     }
 
@@ -447,11 +601,26 @@ impl PgSink {
         if !force && Instant::now() < self.next_try {
             return;
         }
+        // A connection given up still waits for its answer: no second one meanwhile.
+        if self.abandoned.as_ref().is_some_and(|t| !t.is_finished()) {
+            self.next_try = Instant::now() + self.backoff;
+            return;
+        }
+        self.abandoned = None;
         if self.db.is_none() {
-            match PgLedger::open_writer(&self.url) {
-                Ok(db) => self.db = Some(db),
-                Err(OpenError::Connect(e)) => return self.went_down(&e.to_string(), shared),
-                Err(OpenError::Other(e)) => return self.went_down(&e.to_string(), shared),
+            match Conn::open(&self.url, self.deadline) {
+                Opened::Ready(db) => self.db = Some(db),
+                Opened::Failed(OpenError::Connect(e)) => {
+                    return self.went_down(&e.to_string(), shared)
+                }
+                Opened::Failed(OpenError::Other(e)) => {
+                    return self.went_down(&e.to_string(), shared)
+                }
+                Opened::Stalled(thread) => {
+                    self.abandoned = Some(thread);
+                    let why = self.no_answer("connecting");
+                    return self.went_down(&why, shared);
+                }
             }
         }
         self.replay(shared);
@@ -462,15 +631,23 @@ impl PgSink {
     pub fn write(&mut self, records: &[CallRecord], shared: &Shared) -> Result<usize> {
         self.recover(shared, false);
         if !self.pending() {
-            if let Some(db) = self.db.as_mut() {
-                let mut refused = Vec::new();
-                let landed = land(db, records, &mut refused);
-                self.dead_letter(&refused, shared);
-                match landed {
-                    Ok(_) => return Ok(records.len()),
-                    Err(e) => {
-                        let why = describe(&e);
-                        self.went_down(&why, shared);
+            if let Some(db) = self.db.as_ref() {
+                let batch = records.to_vec();
+                let answer = db.ask(self.deadline, move |db| {
+                    let mut refused = Vec::new();
+                    let landed = land(db, &batch, &mut refused).map_err(|e| describe(&e));
+                    (landed, refused)
+                });
+                match answer {
+                    Some((landed, refused)) => {
+                        self.dead_letter(&refused, shared);
+                        match landed {
+                            Ok(_) => return Ok(records.len()),
+                            Err(why) => self.went_down(&why, shared),
+                        }
+                    }
+                    None => {
+                        self.stalled("writing a batch", shared);
                     }
                 }
             }

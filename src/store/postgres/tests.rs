@@ -534,3 +534,112 @@ fn the_writer_keeps_a_bound_the_url_sets() {
     let mut reader = PgLedger::open_read(&t.url).unwrap();
     assert_eq!(get(&mut reader, "statement_timeout"), "0");
 }
+
+/// A TCP proxy in front of the test server that stops forwarding, both ways, while `stall`
+/// is set: a server whose host still acknowledges TCP but which never answers (a stopped
+/// process, a proxy that hangs), where neither the server's timeouts nor TCP's fire.
+struct StallProxy {
+    port: u16,
+    stall: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+fn stall_proxy(upstream: String) -> StallProxy {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let stall = Arc::new(AtomicBool::new(false));
+    let flag = stall.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(&upstream) else {
+                continue;
+            };
+            let pairs = [
+                (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                (server, client),
+            ];
+            for (mut from, mut to) in pairs {
+                let flag = flag.clone();
+                std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 65536];
+                    while let Ok(n) = from.read(&mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        while flag.load(Ordering::Relaxed) {
+                            std::thread::sleep(std::time::Duration::from_millis(10));
+                        }
+                        if to.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        }
+    });
+    StallProxy { port, stall }
+}
+
+/// A server that stops answering (behind a proxy that stops forwarding): the batch waiting
+/// for it is given up after the deadline and spooled, later batches are spooled at once,
+/// and once the server answers again everything lands exactly once (the given-up batch may
+/// have been committed by the abandoned connection: its run ids are skipped).
+#[test]
+fn a_server_that_stops_answering_holds_up_no_write() {
+    use crate::store::{Location, Shared};
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+    let Some(t) = TestDb::new() else { return };
+    let text = url_text(&t);
+    let (scheme_user, rest) = text.split_once('@').unwrap();
+    let (upstream, db) = rest.split_once('/').unwrap();
+    let proxy = stall_proxy(upstream.to_string());
+    let url = PgUrl::parse(&format!("{scheme_user}@127.0.0.1:{}/{db}", proxy.port)).unwrap();
+    let dir = std::env::temp_dir().join(format!("llmledger-stall-{:016x}", rand_u64()));
+    let shared = Shared::new(&Location::Postgres(url.clone()));
+    let deadline = Duration::from_secs(2);
+    let mut sink = PgSink::open_with(&url, &shared, dir.clone(), deadline).unwrap();
+    assert_eq!(sink.write(&records(1, 5), &shared).unwrap(), 5);
+    assert!(!sink.pending());
+
+    proxy.stall.store(true, Ordering::Relaxed);
+    // Without the deadline the write below would wait for ever: the stall ends by itself
+    // after 20 s, so that the test then fails instead of hanging.
+    let flag = proxy.stall.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(20));
+        flag.store(false, Ordering::Relaxed);
+    });
+    let started = Instant::now();
+    assert_eq!(sink.write(&records(10, 3), &shared).unwrap(), 3);
+    let waited = started.elapsed();
+    assert!(
+        waited >= deadline && waited < deadline * 3,
+        "waited {waited:?}"
+    );
+    assert!(sink.pending(), "the unanswered batch is spooled");
+    let msgs = shared.messages.lock().join("\n");
+    assert!(msgs.contains("no answer within 2 s"), "{msgs}");
+    // While the given-up connection waits, later batches go to the spool at once.
+    let started = Instant::now();
+    assert_eq!(sink.write(&records(20, 2), &shared).unwrap(), 2);
+    sink.retry(&shared);
+    assert!(started.elapsed() < deadline, "{:?}", started.elapsed());
+
+    proxy.stall.store(false, Ordering::Relaxed);
+    let until = Instant::now() + Duration::from_secs(20);
+    while sink.pending() && Instant::now() < until {
+        sink.finish(&shared);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!sink.pending(), "the spool landed once the server answered");
+    let mut ids: Vec<u128> = read_all(&t.url).iter().map(|r| r.run_id).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, vec![1, 2, 3, 4, 5, 10, 11, 12, 20, 21]);
+    drop(sink);
+    let _ = std::fs::remove_dir_all(&dir);
+}
