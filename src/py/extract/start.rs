@@ -29,6 +29,10 @@ static WARNED_TAGS: AtomicBool = AtomicBool::new(false);
 
 /// `text`, cut at [`MAX_VALUE_CHARS`] characters and marked; `None` when it fits.
 fn cut(text: &str) -> Option<String> {
+    // No more bytes than the limit has characters: nothing to cut (no walk over the chars).
+    if text.len() <= MAX_VALUE_CHARS {
+        return None;
+    }
     let (at, _) = text.char_indices().nth(MAX_VALUE_CHARS)?;
     let rest = text[at..].chars().count();
     Some(format!("{}…[+{rest} chars]", &text[..at]))
