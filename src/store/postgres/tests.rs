@@ -464,6 +464,23 @@ fn sslmode_decides_whether_the_session_is_encrypted() {
     }
 }
 
+/// Writes records 10-12 while the server holds them up: the write returns after `bound` (and
+/// well before three times it), its batch spooled, the logger saying `says`.
+fn held_up_write(
+    sink: &mut PgSink,
+    shared: &crate::store::Shared,
+    bound: std::time::Duration,
+    says: &str,
+) {
+    let started = Instant::now();
+    assert_eq!(sink.write(&records(10, 3), shared).unwrap(), 3);
+    let waited = started.elapsed();
+    assert!(waited >= bound && waited < bound * 3, "waited {waited:?}");
+    assert!(sink.pending(), "the held-up batch is spooled");
+    let msgs = shared.messages.lock().join("\n");
+    assert!(msgs.contains(says), "{msgs}");
+}
+
 /// A batch held up by a lock on the ledger's table (a migration, `LOCK TABLE`) fails after
 /// the writer's lock timeout and is spooled, instead of waiting as long as the lock is held
 /// (with `durability="sync"` the calls would wait too); the spool lands once the lock is gone.
@@ -491,16 +508,7 @@ fn a_batch_held_up_by_a_lock_is_spooled_in_bounded_time() {
         tx.rollback().unwrap();
     });
     held.recv().unwrap();
-    let started = Instant::now();
-    assert_eq!(sink.write(&records(10, 3), &shared).unwrap(), 3);
-    let waited = started.elapsed();
-    assert!(
-        waited >= WRITER_LOCK_TIMEOUT && waited < WRITER_LOCK_TIMEOUT * 3,
-        "waited {waited:?}"
-    );
-    assert!(sink.pending(), "the held-up batch is spooled");
-    let msgs = shared.messages.lock().join("\n");
-    assert!(msgs.contains("lock timeout"), "{msgs}");
+    held_up_write(&mut sink, &shared, WRITER_LOCK_TIMEOUT, "lock timeout");
     release.send(()).unwrap();
     locker.join().unwrap();
     sink.finish(&shared);
@@ -614,16 +622,7 @@ fn a_server_that_stops_answering_holds_up_no_write() {
         std::thread::sleep(Duration::from_secs(20));
         flag.store(false, Ordering::Relaxed);
     });
-    let started = Instant::now();
-    assert_eq!(sink.write(&records(10, 3), &shared).unwrap(), 3);
-    let waited = started.elapsed();
-    assert!(
-        waited >= deadline && waited < deadline * 3,
-        "waited {waited:?}"
-    );
-    assert!(sink.pending(), "the unanswered batch is spooled");
-    let msgs = shared.messages.lock().join("\n");
-    assert!(msgs.contains("no answer within 2 s"), "{msgs}");
+    held_up_write(&mut sink, &shared, deadline, "no answer within 2 s");
     // While the given-up connection waits, later batches go to the spool at once.
     let started = Instant::now();
     assert_eq!(sink.write(&records(20, 2), &shared).unwrap(), 2);
