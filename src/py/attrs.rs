@@ -6,8 +6,8 @@
 //! the class (pydantic's `__getattr__` hook, `__getattribute__`, a look-up of the name along the
 //! MRO), about 360 instructions a field. A start that fingerprints or counts its prompt reads
 //! three or four fields of every message, and every end reads four along the response, so the
-//! readers take an object's instance `__dict__` once (`hooks::instance_dict`) and look the
-//! fields up in it.
+//! readers take an object's instance `__dict__` once ([`install`]ed: `hooks::instance_dict`)
+//! and look the fields up in it.
 //!
 //! That gives what `getattr` gives only when the class does not override `__getattribute__`,
 //! keeps the standard `__dict__` descriptor, and has no data descriptor (a property, a slot)
@@ -17,11 +17,24 @@
 //! fails the check, or one beyond those remembered is read with `getattr` as before. A class
 //! changed after its check (a property added to it at run time) is not seen.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyType};
+
+/// How an object's instance `__dict__` is read without the attribute protocol.
+type DictOf = for<'py> fn(&Bound<'py, PyAny>) -> Option<Bound<'py, PyDict>>;
+
+/// The reader of instance `__dict__`s: `hooks::instance_dict`, handed over by the module's
+/// initialisation (the crate's `unsafe` code stays in `hooks.rs`, which this room does not
+/// import). Until then (Rust unit tests) every field is read through `getattr`.
+static INSTANCE_DICT: OnceLock<DictOf> = OnceLock::new();
+
+/// Installs the reader of instance `__dict__`s (once, at the module's initialisation).
+pub fn install(dict_of: DictOf) {
+    let _ = INSTANCE_DICT.set(dict_of);
+}
 
 /// The fields the readers take through [`Attrs`]: a message's, a generation's, a response's.
 const FIELDS: [&str; 9] = [
@@ -118,10 +131,9 @@ pub struct Attrs<'a, 'py> {
 impl<'a, 'py> Attrs<'a, 'py> {
     /// The fields of `obj`.
     pub fn of(obj: &'a Bound<'py, PyAny>) -> Self {
-        let dict = if plain(&obj.get_type()) {
-            super::hooks::instance_dict(obj)
-        } else {
-            None
+        let dict = match INSTANCE_DICT.get() {
+            Some(dict_of) if plain(&obj.get_type()) => dict_of(obj),
+            _ => None,
         };
         Attrs { obj, dict }
     }

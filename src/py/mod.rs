@@ -30,6 +30,9 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // rustls's process default (ring) before any TLS: the redis crate's rediss:// connections
     // build their configuration from it.
     crate::tls::install_default_provider();
+    // The readers of LangChain's objects take their instance `__dict__` through the hooks'
+    // unsafe code (see `attrs`).
+    attrs::install(hooks::instance_dict);
     m.add_class::<tracker::PyTracker>()?;
     m.add_class::<budget::PyBudget>()?;
     m.add_class::<budget::PyBudgetAlert>()?;

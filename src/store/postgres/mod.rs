@@ -19,6 +19,7 @@
 //! database ([`scan`]).
 
 mod columns;
+mod describe;
 mod passfile;
 mod scan;
 pub mod sink;
@@ -38,9 +39,10 @@ use super::record::parse_json_line;
 use super::TimeRange;
 use columns::{Row, COLUMNS};
 
+pub use describe::describe;
 pub use sink::PgSink;
 pub use tls::{ConnectError, SslMode};
-pub use url::{describe, PgUrl};
+pub use url::PgUrl;
 
 /// Schema steps, in order: step `i` brings a database from version `i` to `i + 1`. Steps only
 /// add (tables, columns, indexes): nothing stored is ever rewritten.

@@ -10,7 +10,7 @@ use postgres::config::{Host, SslMode as WireMode, SslNegotiation};
 use postgres::{Client, Config};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::url::describe;
+use super::describe::describe;
 use crate::tls::{self as shared, Check, ClientAuth, Roots};
 
 /// The URL parameters this module reads (the rest go to the `postgres` client).
