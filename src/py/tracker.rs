@@ -71,7 +71,7 @@ fn error_text(error: &Bound<'_, PyAny>) -> String {
 
 /// What `advise()` says of a tracker whose calls carry no request fingerprints.
 const NO_FINGERPRINTS: &str = "advise(): this tracker records no request fingerprints (off by \
-    default without a ledger), so the rules that need them (prompt_caching, duplicate_requests, \
+    default without a ledger, or turned off), so the rules that need them (prompt_caching, duplicate_requests, \
     uncapped_output) find nothing in its calls: CostTracker(fingerprints=True), or store=, \
     records them";
 
