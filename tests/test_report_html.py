@@ -295,3 +295,40 @@ def test_html_report_currency_needs_a_rate(
     assert main(args) != 0
     assert "currency and rate go together" in capsys.readouterr().err
     assert not out.exists()
+
+
+CHART_SCALES = """() => window.llmledgerCharts.map((u) => ({
+  x: [u.scales.x.min, u.scales.x.max], y: [u.scales.y.min, u.scales.y.max],
+}))"""
+
+
+def test_html_report_charts_of_one_hour_start_at_zero_and_span_the_hour(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Regression: with every call in one hour, the spend chart's y axis ran from just under
+    # the bucket's total to just over it (a stacked bar cut above 0: a 3% model drawn as
+    # most of the bar), and the tokens chart's time axis spanned years.
+    from llmledger import CostTracker
+    from llmledger.testing import UsageFakeChatModel
+
+    db = tmp_path / "hour.db"
+    t = CostTracker(store=db)
+    for i in range(12):
+        model = "gpt-4o-mini" if i % 3 == 0 else "gpt-4o"
+        UsageFakeChatModel(model=model).invoke(f"hello {i}", config={"callbacks": [t]})
+    t.close()
+    out = tmp_path / "hour.html"
+    assert main(["report", str(db), "--by", "model", "--format", "html", "-o", str(out)]) == 0
+    capsys.readouterr()
+    bucket = float(_page_data(out)["digest"]["series"]["t"][0])
+    with browser_page(tmp_path / "profile") as page:
+        page.goto(out.as_uri())
+        page.wait_for_selector("body[data-ready='1']", timeout=10_000)
+        scales = page.evaluate(CHART_SCALES)
+        shot = tmp_path / "hour.png"
+        page.screenshot(path=str(shot), full_page=True)
+    print(f"screenshot: {shot}")
+    assert len(scales) == 2
+    for s in scales:
+        assert s["x"] == [bucket - 1800, bucket + 1800], s
+        assert s["y"][0] == 0 and s["y"][1] > 0, s
