@@ -123,6 +123,33 @@ def test_no_prompt_or_completion_text_is_stored(tmp_path: Path) -> None:
         assert b"SECRET" not in path.read_bytes()
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="Unix file modes")
+def test_a_new_ledger_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    # Regression: SQLite and JSONL ledgers were created with the process's umask (0644 under
+    # the usual 022): anyone on the host could read who spent what. The key file beside them
+    # was already 0600.
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        for name in ["o.db", "o.jsonl"]:
+            path = tmp_path / name
+            t = CostTracker(store=path)
+            UsageFakeChatModel(model="gpt-4o-mini").invoke("hi", config={"callbacks": [t]})
+            # The ledger, its key, SQLite's -wal and -shm (while open: closing removes them).
+            modes = {
+                p.name: stat.S_IMODE(p.stat().st_mode)
+                for p in tmp_path.iterdir()
+                if p.name.startswith(name)
+            }
+            t.close()
+            assert name in modes and len(modes) >= 2, modes
+            assert set(modes.values()) == {0o600}, {k: oct(v) for k, v in modes.items()}
+    finally:
+        os.umask(old)
+
+
 def test_sync_commits_before_the_call_returns(tmp_path: Path, llm: UsageFakeChatModel) -> None:
     path = tmp_path / "sync.db"
     t = CostTracker(store=path, durability="sync")

@@ -4,7 +4,7 @@
 //! number and skipped, and a torn last line left by a crash is closed with a newline before the
 //! next append so it cannot swallow the next record.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -33,12 +33,8 @@ fn err(path: &Path, message: impl std::fmt::Display) -> Error {
 impl JsonlLedger {
     /// Opens (creating) `path` for appending. `sync`: every write is flushed to the disk.
     pub fn open(path: &Path, sync: bool) -> Result<Self> {
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            .open(path)
-            .map_err(|e| err(path, e))?;
+        // A new ledger is readable by its owner only (it names users and what they spent).
+        let mut file = super::private::open_private(path).map_err(|e| err(path, e))?;
         // A crash mid-write can leave a last line without its newline: end it, so the next
         // record starts on a line of its own (the torn line is reported when read).
         let len = file.metadata().map_err(|e| err(path, e))?.len();

@@ -257,6 +257,11 @@ impl SqliteLedger {
     /// the disk (`synchronous = FULL`); otherwise WAL's `NORMAL` (a commit survives a crash of
     /// the process, not of the machine).
     pub fn open(path: &Path, sync: bool) -> Result<Self> {
+        // A new ledger is created readable by its owner only (it names users and what they
+        // spent); SQLite gives its -wal and -shm files the database file's mode.
+        if !path.exists() {
+            drop(super::private::open_private(path).map_err(|e| Self::err(path, e))?);
+        }
         let conn = Self::connect(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
