@@ -35,7 +35,10 @@ pub fn fingerprint_key(location: &Location) -> Result<Key> {
         Location::Postgres(url) => return super::postgres::fingerprint_key(url),
     };
     let kp = key_path(path);
-    for _ in 0..3 {
+    // An empty file is one an older llmledger is writing right now (this one never shows a
+    // partial file): wait for it a little, then say so.
+    let mut empty_reads = 0;
+    loop {
         match std::fs::read_to_string(&kp) {
             Ok(text) => {
                 if let Some(k) = Key::from_hex(&text) {
@@ -47,7 +50,14 @@ pub fn fingerprint_key(location: &Location) -> Result<Key> {
                         "is not an llmledger fingerprint key (32 hex digits)",
                     ));
                 }
-                // Empty: another process is writing it right now.
+                empty_reads += 1;
+                if empty_reads > 200 {
+                    return Err(err(
+                        &kp,
+                        "is empty (a process died while creating it?); remove it to have a \
+                         new key made",
+                    ));
+                }
                 std::thread::sleep(std::time::Duration::from_millis(5));
                 continue;
             }
@@ -55,19 +65,44 @@ pub fn fingerprint_key(location: &Location) -> Result<Key> {
             Err(e) => return Err(err(&kp, e)),
         }
         let key = Key::random().map_err(|e| err(&kp, e))?;
-        match super::private::create_private(&kp) {
+        if create_whole(&kp, &key)? {
+            return Ok(key);
+        }
+        // Another process created it first: read theirs.
+    }
+}
+
+/// Creates the key file `kp` holding `key`, all at once: the key is written and synced to a
+/// file of its own, which is then linked in as `kp` only if `kp` does not exist, so no
+/// process ever reads a half-written key. False: another process's file was there first.
+fn create_whole(kp: &Path, key: &Key) -> Result<bool> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let mut name = kp.as_os_str().to_owned();
+    name.push(format!(".{}-{nanos}.tmp", std::process::id()));
+    let tmp = PathBuf::from(name);
+    let written = super::private::create_private(&tmp).and_then(|mut f| {
+        f.write_all(key.to_hex().as_bytes())?;
+        f.sync_all()
+    });
+    let linked = written.and_then(|()| std::fs::hard_link(&tmp, kp));
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        // A file system without hard links: create the file in place.
+        Err(_) => match super::private::create_private(kp) {
             Ok(mut f) => {
                 f.write_all(key.to_hex().as_bytes())
                     .and_then(|()| f.sync_all())
-                    .map_err(|e| err(&kp, e))?;
-                return Ok(key);
+                    .map_err(|e| err(kp, e))?;
+                Ok(true)
             }
-            // Another process created it first: read theirs.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(err(&kp, e)),
-        }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(err(kp, e)),
+        },
     }
-    Err(err(&kp, "could not be read or created"))
 }
 
 #[cfg(test)]
@@ -95,6 +130,36 @@ mod tests {
         }
         std::fs::write(key_path(&ledger), "nonsense").unwrap();
         assert!(fingerprint_key(&loc).is_err());
+        std::fs::write(key_path(&ledger), "").unwrap();
+        let e = fingerprint_key(&loc).unwrap_err().to_string();
+        assert!(e.contains("is empty") && e.contains("remove it"), "{e}");
+        assert!(fingerprint_key(&loc).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn writers_creating_the_key_at_once_all_get_the_same_key() {
+        for i in 0..30 {
+            let dir =
+                std::env::temp_dir().join(format!("llmledger-key-race-{}-{i}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let loc = Location::file(&dir.join("costs.db"));
+            let start = std::sync::Barrier::new(4);
+            let keys: Vec<Key> = std::thread::scope(|s| {
+                let got: Vec<_> = (0..4)
+                    .map(|_| {
+                        s.spawn(|| {
+                            start.wait();
+                            fingerprint_key(&loc).unwrap()
+                        })
+                    })
+                    .collect();
+                got.into_iter().map(|g| g.join().unwrap()).collect()
+            });
+            assert!(keys.iter().all(|k| *k == keys[0]));
+            // Only the ledger's key file is left: no temporary file behind.
+            assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
     }
 }

@@ -192,22 +192,17 @@ impl SqliteLedger {
     /// are not llmledger ledgers or that a newer llmledger wrote.
     fn stored_version(conn: &Connection, path: &Path) -> Result<u32> {
         let e = |m: rusqlite::Error| Self::err(path, m);
-        let has_meta: bool = conn
+        // One statement, so one snapshot: read as two, another process's migration could
+        // commit in between (no 'meta' table, then its tables) and a new ledger be refused.
+        let (has_meta, tables): (i64, i64) = conn
             .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+                "SELECT count(CASE WHEN name = 'meta' THEN 1 END), count(*) \
+                 FROM sqlite_master WHERE type = 'table'",
                 [],
-                |r| r.get::<_, i64>(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
-            .map_err(e)?
-            > 0;
-        if !has_meta {
-            let tables: i64 = conn
-                .query_row(
-                    "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
-                    [],
-                    |r| r.get(0),
-                )
-                .map_err(e)?;
+            .map_err(e)?;
+        if has_meta == 0 {
             if tables > 0 {
                 return Err(Self::err(
                     path,

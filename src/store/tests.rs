@@ -507,6 +507,33 @@ fn two_stores_share_one_sqlite_ledger() {
 }
 
 #[test]
+fn processes_creating_one_ledger_at_once_all_open_it() {
+    // Regression: a second opener read `sqlite_master` twice outside a transaction, so the
+    // creator's migration could commit in between (no 'meta' table, then tables) and the new
+    // ledger was refused as "not an llmledger ledger" (seen in CI as two processes starting
+    // on one new file).
+    for _ in 0..60 {
+        let path = tmp("created-at-once.db");
+        let start = std::sync::Barrier::new(4);
+        std::thread::scope(|s| {
+            let opened: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        start.wait();
+                        sqlite::SqliteLedger::open(&path, false).map(|_| ())
+                    })
+                })
+                .collect();
+            for o in opened {
+                o.join().unwrap().unwrap();
+            }
+        });
+        let ledger = sqlite::SqliteLedger::open_read(&path).unwrap();
+        assert_eq!(ledger.schema_version().unwrap(), sqlite::SCHEMA_VERSION);
+    }
+}
+
+#[test]
 fn import_is_idempotent_and_export_round_trips() {
     let src = tmp("src.jsonl");
     Sink::open(&src, Format::Jsonl, false)
