@@ -502,12 +502,12 @@ def litellm_entry(key: str, v: dict[str, Any], version: str) -> dict[str, Any] |
     lp = v.get("litellm_provider")
     if lp not in LITELLM_PROVIDERS or v.get("mode") not in LITELLM_MODES:
         return None
-    if "tiered_pricing" in v:
-        return None  # range-priced: not expressible as a cliff
     provider, prefixes = LITELLM_PROVIDERS[lp]
     mid = litellm_id(key, provider, prefixes)
     if mid is None:
         return None
+    if "tiered_pricing" in v:
+        return litellm_range_entry(v, mid, provider, version)
     # (variant, above) -> field -> price
     parts: dict[tuple[str | None, int | None], dict[str, Decimal]] = {}
     for k, raw in v.items():
@@ -558,13 +558,72 @@ def litellm_entry(key: str, v: dict[str, Any], version: str) -> dict[str, Any] |
         "source": f"litellm {version}",
         "checked": CHECKED,
     }
+    litellm_limits(e, v)
+    e["prices"] = [version_prices]
+    return e
+
+
+def litellm_limits(e: dict[str, Any], v: dict[str, Any]) -> None:
     ctx = v.get("max_input_tokens")
     if isinstance(ctx, int) and ctx > 0:
         e["context_window"] = ctx
     out = token_count(v.get("max_output_tokens"))
     if out is not None:
         e["max_output_tokens"] = out
-    e["prices"] = [version_prices]
+
+
+def litellm_range_entry(
+    v: dict[str, Any], mid: str, provider: str, version: str
+) -> dict[str, Any] | None:
+    """An entry from LiteLLM's `tiered_pricing` (DashScope's and Volcengine's models): ranges of
+    a request's input tokens, `[start, end]`, each with a full price set. LiteLLM bills them all
+    or nothing (litellm_core_utils/llm_cost_calc/tiered_pricing.py: the range with
+    `start < input_tokens <= end` prices every token of the request, above the last range the
+    last one), which is the catalog's cliff tier: the first range, starting at 0, is the base
+    and each later range a tier `above` its start. A table that is not contiguous from 0, or
+    prices anything else (per query), is skipped."""
+    ranges = []
+    for t in v["tiered_pricing"]:
+        r = t.get("range")
+        if not (
+            isinstance(r, list) and len(r) == 2 and all(isinstance(x, (int, float)) for x in r)
+        ):
+            return None
+        fields = {}
+        for k, raw in t.items():
+            if k == "range":
+                continue
+            if k not in LITELLM_BASES or not isinstance(raw, (int, float)) or isinstance(raw, bool):
+                return None
+            fields[LITELLM_BASES[k]] = (Decimal(repr(float(raw))) * MILLION).normalize()
+        ranges.append((Decimal(repr(float(r[0]))), Decimal(repr(float(r[1]))), fields))
+    ranges.sort(key=lambda x: x[0])
+    if not ranges or ranges[0][0] != 0:
+        return None
+    if any(a[1] != b[0] for a, b in zip(ranges, ranges[1:], strict=False)):
+        return None
+    base = litellm_set(ranges[0][2], mid)
+    if base is None:
+        return None
+    tiers = []
+    for start, _, fields in ranges[1:]:
+        ts = litellm_set(fields, mid)
+        if ts is None or start != start.to_integral_value():
+            return None
+        tiers.append({"above": int(start), **ts})
+    if tiers:
+        base["tiers"] = tiers
+    if provider in LITELLM_ZERO_IS_UNKNOWN and Decimal(base["input"]) == 0:
+        return None
+    e: dict[str, Any] = {
+        "id": mid,
+        "provider": provider,
+        "aliases": [],
+        "source": f"litellm {version}",
+        "checked": CHECKED,
+    }
+    litellm_limits(e, v)
+    e["prices"] = [base]
     return e
 
 

@@ -152,6 +152,38 @@ def test_unlisted_models_stay_unknown(ls_provider: str, model: str) -> None:
     assert price(model, ls_provider) is None
 
 
+@pytest.mark.parametrize(
+    ("input_tokens", "prices"),
+    [
+        # Model Studio (international) qwen3-max, via LiteLLM 1.109.1's tiered_pricing: the
+        # request's input tokens choose one tier for all its tokens, 0 < n <= 32K: $1.2 input
+        # / $6 output per 1M; 32K < n <= 128K: $2.4 / $12; above 128K: $3 / $15.
+        (10_000, ("1.2", "6")),
+        (32_000, ("1.2", "6")),
+        (32_001, ("2.4", "12")),
+        (128_000, ("2.4", "12")),
+        (200_000, ("3", "15")),
+    ],
+)
+def test_qwen3_max_priced_by_the_requests_input_tier(
+    input_tokens: int, prices: tuple[str, str]
+) -> None:
+    usage = {
+        "input_tokens": input_tokens,
+        "output_tokens": 1_000,
+        "total_tokens": input_tokens + 1_000,
+    }
+    t = CostTracker()
+    UsageFakeChatModel(model="qwen3-max", provider="tongyi", usage=usage).invoke(
+        "x", config={"callbacks": [t]}
+    )
+    (rec,) = t.records()
+    inp, out = map(Decimal, prices)
+    assert rec["price_entry"] == "dashscope/qwen3-max"
+    assert rec["cost"] == (input_tokens * inp + 1_000 * out) / M
+    assert rec["price_notes"] is None
+
+
 class TongyiShaped(UsageFakeChatModel):
     """What langchain-community 0.4.2's `ChatTongyi` hands LangChain: no `usage_metadata`,
     DashScope's native usage in `generation_info["token_usage"]`, `llm_output` with the model
