@@ -152,6 +152,24 @@ def test_unlisted_models_stay_unknown(ls_provider: str, model: str) -> None:
     assert price(model, ls_provider) is None
 
 
+def test_qwen3_max_cached_tokens_at_the_tiers_implicit_cache_price() -> None:
+    # 40,000 input tokens (the 32K-128K tier, $2.4 input), 30,000 of them implicit-cache hits
+    # at 20% of that tier's input price.
+    usage = {
+        "input_tokens": 40_000,
+        "output_tokens": 1_000,
+        "total_tokens": 41_000,
+        "input_token_details": {"cache_read": 30_000},
+    }
+    t = CostTracker()
+    UsageFakeChatModel(model="qwen3-max", provider="tongyi", usage=usage).invoke(
+        "x", config={"callbacks": [t]}
+    )
+    (rec,) = t.records()
+    want = (10_000 * Decimal("2.4") + 30_000 * Decimal("0.48") + 1_000 * Decimal("12")) / M
+    assert rec["cost"] == want == Decimal("0.0504")
+
+
 @pytest.mark.parametrize(
     ("input_tokens", "prices"),
     [
@@ -219,9 +237,14 @@ def assert_qwen_plus_cached(rec: dict[str, Any]) -> None:
         1_000,
     )
     # LiteLLM 1.109.1's DashScope (international) qwen-plus: $0.40 / 1M input, $1.20 / 1M
-    # output, no cached price in the catalog: cached tokens at the input price, flagged.
-    assert rec["cost"] == (10_000 * Decimal("0.4") + 1_000 * Decimal("1.2")) / M
-    assert rec["price_notes"] == "cache_read_tokens at the input price: no cache_read price"
+    # output, no cached price in the catalog: cached tokens at Model Studio's documented
+    # implicit-cache price, 20% of the input price (context-cache page, checked 2026-12-03),
+    # flagged.
+    want = (2_000 * Decimal("0.4") + 8_000 * Decimal("0.08") + 1_000 * Decimal("1.2")) / M
+    assert rec["cost"] == want == Decimal("0.00264")
+    assert rec["price_notes"].startswith(
+        "cache_read_tokens at 20% of the input price: Model Studio's documented implicit-cache"
+    )
 
 
 def test_tongyi_native_usage_with_cached_tokens() -> None:
@@ -257,11 +280,16 @@ def test_dashscope_qwen_doc_turbo_at_its_hand_checked_price() -> None:
         "x", config={"callbacks": [t]}
     )
     (rec,) = t.records()
+    # The request created cache, so it used Model Studio's explicit cache: its hits at 10% of
+    # the input price (context-cache page, checked 2026-12-03), 0.0087 (the page rounds to
+    # $0.009).
     want = (
         5_000 * Decimal("0.087")
         + 2_000 * Decimal("0.109")
-        + 3_000 * Decimal("0.087")
+        + 3_000 * Decimal("0.0087")
         + 1_000 * Decimal("0.144")
     ) / M
     assert rec["cost"] == want
-    assert rec["price_notes"] == "cache_read_tokens at the input price: no cache_read price"
+    assert rec["price_notes"].startswith(
+        "cache_read_tokens at 10% of the input price: Model Studio's documented explicit-cache"
+    )

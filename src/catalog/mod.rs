@@ -173,7 +173,7 @@ impl Entry {
         };
         let (set, _) = tiered.select(usage.input);
         if usage.cache_read > 0 && set.cache_read.is_none() {
-            if let Some((share, _)) = price::host_cache_read_rule(self.provider.as_deref()) {
+            if let Some((share, _)) = price::host_cache_read_rule(self.provider.as_deref(), usage) {
                 let mut ruled = set.clone();
                 ruled.cache_read = Some(set.input * share);
                 return ruled.cost(usage).ok().map(|c| c.total);
@@ -228,7 +228,9 @@ impl Entry {
         usage: &Usage,
     ) -> (std::result::Result<CostBreakdown, String>, Vec<String>) {
         if set.cache_read.is_none() && usage.cache_read > 0 {
-            if let Some((share, note)) = price::host_cache_read_rule(self.provider.as_deref()) {
+            if let Some((share, note)) =
+                price::host_cache_read_rule(self.provider.as_deref(), usage)
+            {
                 let mut ruled = set.clone();
                 ruled.cache_read = Some(set.input * share);
                 let mut notes = ruled.fallbacks(usage);

@@ -180,14 +180,41 @@ pub struct Priced {
 /// (<https://docs.fireworks.ai/guides/prompt-caching>, checked 2026-12-02).
 pub const FIREWORKS_CACHE_READ_SHARE: &str = "0.5";
 
+/// Alibaba Cloud Model Studio's (DashScope's) documented prices for cached input tokens, as
+/// shares of the model's (tier's) standard input price: "The portion of the input served from
+/// the cache is billed at 20% of the standard input token price" (implicit cache), explicit
+/// cache hits "10% of that price"; the two modes are "mutually exclusive" per request
+/// (<https://www.alibabacloud.com/help/en/model-studio/context-cache>, checked 2026-12-03).
+pub const DASHSCOPE_IMPLICIT_CACHE_READ_SHARE: &str = "0.2";
+/// See [`DASHSCOPE_IMPLICIT_CACHE_READ_SHARE`].
+pub const DASHSCOPE_EXPLICIT_CACHE_READ_SHARE: &str = "0.1";
+
 /// The share of the input price a host documents for cached input tokens when the
-/// model's own price is not listed: `(share, note)`.
-pub fn host_cache_read_rule(provider: Option<&str>) -> Option<(Decimal, &'static str)> {
+/// model's own price is not listed: `(share, note)`. DashScope's depends on the request's
+/// cache mode: a request that also creates cache (`cache_write`) used the explicit cache,
+/// whose hits cost less; any other is taken as implicit (its usage does not say which
+/// mode a hit came from, and the note says the share assumed).
+pub fn host_cache_read_rule(
+    provider: Option<&str>,
+    usage: &Usage,
+) -> Option<(Decimal, &'static str)> {
     match provider {
         Some("fireworks") => Some((
             FIREWORKS_CACHE_READ_SHARE.parse().ok()?,
             "cache_read_tokens at 50% of the input price: Fireworks' documented default \
              discount for cached tokens, not this model's own price",
+        )),
+        Some("dashscope") if usage.cache_write > 0 => Some((
+            DASHSCOPE_EXPLICIT_CACHE_READ_SHARE.parse().ok()?,
+            "cache_read_tokens at 10% of the input price: Model Studio's documented \
+             explicit-cache hit price (the request created cache, so it used the explicit \
+             cache), not this model's own price",
+        )),
+        Some("dashscope") => Some((
+            DASHSCOPE_IMPLICIT_CACHE_READ_SHARE.parse().ok()?,
+            "cache_read_tokens at 20% of the input price: Model Studio's documented \
+             implicit-cache hit price (an explicit-cache hit without cache creation in the \
+             same request is billed 10%), not this model's own price",
         )),
         _ => None,
     }
