@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -241,7 +242,7 @@ def test_html_report_in_cny_names_the_rate_and_converts_exactly(
     assert len(f["roots"]) == 10 and len(f["calls"]) == 10
     # The spend chart is in CNY too: its subtitle names the rate, its series are the core's
     # exact conversion of the USD series, and the legend shows them in CNY.
-    assert f["spend_sub"].endswith("in CNY at 7.12 CNY per USD")
+    assert "in CNY at 7.12 CNY per USD" in f["spend_sub"]
     data = _page_data(out)
     series = data["digest"]["series"]
     assert len(series["converted_cost"]) == len(series["cost"]) > 1
@@ -259,7 +260,9 @@ def test_html_report_in_cny_names_the_rate_and_converts_exactly(
         assert v in shown, (v, sorted(shown)[:5])
 
 
+# The legend's values of the spend bars (the unpriced-calls markers, when drawn, apart).
 SPEND_LEGEND = """() => [...document.querySelectorAll('#chart-spend .u-legend .u-series')]
+  .filter((tr) => !tr.querySelector('.u-label').textContent.startsWith('unpriced'))
   .map((tr) => tr.querySelector('.u-value').textContent.trim())"""
 
 
@@ -283,7 +286,7 @@ def test_html_report_charts_in_usd_say_so(
         page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         legend = page.evaluate(SPEND_LEGEND)
         sub = page.evaluate("() => document.getElementById('spend-sub').textContent")
-    assert sub.endswith("in USD")
+    assert "in USD" in sub
     assert all(v.startswith("$") for v in legend[1:]), legend
 
 
@@ -332,3 +335,76 @@ def test_html_report_charts_of_one_hour_start_at_zero_and_span_the_hour(
     for s in scales:
         assert s["x"] == [bucket - 1800, bucket + 1800], s
         assert s["y"][0] == 0 and s["y"][1] > 0, s
+
+
+UNPRICED_MARKERS = """() => {
+  const u = window.llmledgerCharts[0];
+  const i = u.series.findIndex((s) => s.label.startsWith('unpriced'));
+  return i < 0 ? null : { data: u.data[i], scale: [u.scales.n.min, u.scales.n.max],
+    sub: document.getElementById('spend-sub').textContent };
+}"""
+
+
+def test_html_report_marks_buckets_of_unpriced_calls(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Regression: an hour of only unpriced calls drew as an empty bar, as if it cost nothing.
+    import datetime as dt
+
+    from llmledger import CostTracker
+    from llmledger.testing import UsageFakeChatModel
+
+    now = [dt.datetime(2026, 12, 1, 10, 5, tzinfo=dt.UTC)]
+    db = tmp_path / "unpriced.db"
+    t = CostTracker(store=db, clock=lambda: now[0])
+    for i in range(4):
+        UsageFakeChatModel(model="gpt-4o").invoke(f"hello {i}", config={"callbacks": [t]})
+    now[0] = dt.datetime(2026, 12, 1, 11, 5, tzinfo=dt.UTC)
+    for i in range(3):
+        UsageFakeChatModel(model="acme-model-not-in-any-catalog").invoke(
+            f"hi {i}", config={"callbacks": [t]}
+        )
+    t.close()
+    out = tmp_path / "unpriced.html"
+    assert main(["report", str(db), "--by", "model", "--format", "html", "-o", str(out)]) == 0
+    capsys.readouterr()
+    series = _page_data(out)["digest"]["series"]
+    assert series["unpriced"] == [0, 3]
+    assert all(Decimal(row[1]) == 0 for row in series["cost"])  # the bars say $0 there
+    with browser_page(tmp_path / "profile") as page:
+        page.goto(out.as_uri())
+        page.wait_for_selector("body[data-ready='1']", timeout=10_000)
+        m = page.evaluate(UNPRICED_MARKERS)
+        roots = page.evaluate(
+            "() => [...document.querySelectorAll('#table-roots tbody tr')]"
+            ".map((tr) => tr.children[0].textContent.trim())"
+        )
+        shot = tmp_path / "unpriced.png"
+        page.screenshot(path=str(shot), full_page=True)
+    print(f"screenshot: {shot}")
+    assert m is not None, "no unpriced-calls markers"
+    assert m["data"] == [None, 3]
+    assert m["scale"][0] == 0 and m["scale"][1] > 3
+    assert "3 unpriced calls (right axis), not in the bars" in m["sub"]
+    # Regression: root runs were named by their run id's first 8 digits, which LangChain's
+    # UUIDv7 ids share within a minute: seven runs, one name.
+    assert len(roots) == 7 and len(set(roots)) == 7, roots
+
+
+def test_html_report_without_unpriced_calls_draws_no_markers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from llmledger import CostTracker
+    from llmledger.testing import UsageFakeChatModel
+
+    db = tmp_path / "priced.db"
+    t = CostTracker(store=db)
+    UsageFakeChatModel(model="gpt-4o").invoke("hello", config={"callbacks": [t]})
+    t.close()
+    out = tmp_path / "priced.html"
+    assert main(["report", str(db), "--format", "html", "-o", str(out)]) == 0
+    capsys.readouterr()
+    with browser_page(tmp_path / "profile") as page:
+        page.goto(out.as_uri())
+        page.wait_for_selector("body[data-ready='1']", timeout=10_000)
+        assert page.evaluate(UNPRICED_MARKERS) is None

@@ -233,3 +233,24 @@ def test_live_in_cny() -> None:
             llm.invoke("hello there", config={"callbacks": [tracker]})
     last = out.getvalue().splitlines()[-1]
     assert f" cost_cny={_cny(str(tracker.total_cost))} (7.12 CNY per USD) " in last
+
+
+def test_root_runs_of_one_minute_get_distinct_names() -> None:
+    # Regression: a root run was named by its run id's first 8 digits, which LangChain's
+    # UUIDv7 run ids share within a minute (they begin with the time): five runs, one name.
+    from llmledger.watch import Dashboard
+    from rich.console import Console
+
+    tracker = CostTracker()
+    llm = UsageFakeChatModel(model="gpt-4o-mini", responses=["a b"] * 5)
+    for _ in range(5):
+        llm.invoke("x", config={"callbacks": [tracker]})
+    f = _core.LedgerFollower.of_tracker(tracker._core)
+    f.poll()
+    roots = json.loads(f.view())["roots"]
+    assert len(roots) == 5
+    console = Console(width=100, record=True)
+    console.print(Dashboard("t", 0.0).top_table("Top by root run", roots, 0, names=True))
+    text = console.export_text()
+    shown = {r["key"][-8:] for r in roots}
+    assert len(shown) == 5 and all(k in text for k in shown), text

@@ -186,7 +186,9 @@ class Dashboard:
         for r in rows:
             key = r["key"] if r["key"] is not None else "-"
             if names:
-                key = f"{r.get('name') or ''} {key[:8]}".strip()
+                # The run id's last 8 digits: LangChain's run ids are UUIDv7, whose first 8
+                # are the time and alike for every run in the same minute.
+                key = f"{r.get('name') or ''} {key[-8:]}".strip()
             cells: list[Any] = [key, f"{r['calls']:,}", _cost(r)]
             if self.money:
                 cells.append(_cost_in(r))

@@ -16,11 +16,13 @@ pub(super) struct HourCell {
     by_key: Groups<Decimal>,
     usage: Usage,
     calls: u64,
+    unpriced: u64,
 }
 
 impl HourCell {
     pub(super) fn add(&mut self, r: &CallRecord, stack: &Dimension) {
         let cost = r.cost.as_ref().map_or(Decimal::ZERO, |c| c.total);
+        self.unpriced += u64::from(r.cost.is_none());
         each_value(r, stack, &mut |k| *self.by_key.get(k) += cost);
         if r.usage_source != UsageSource::Cache {
             self.usage.add(&r.usage);
@@ -34,6 +36,7 @@ impl HourCell {
         }
         self.usage.add(&other.usage);
         self.calls += other.calls;
+        self.unpriced += other.unpriced;
     }
 }
 
@@ -50,6 +53,9 @@ pub struct SeriesView {
     pub cost: Vec<Vec<Decimal>>,
     /// Calls per bucket.
     pub calls: Vec<u64>,
+    /// Calls per bucket whose cost is unknown (not in `cost`: a bucket of only unpriced
+    /// calls has a cost of 0 there, and this says it is not free).
+    pub unpriced: Vec<u64>,
     /// Input tokens (cached included) per bucket.
     pub input: Vec<u64>,
     /// Cached input tokens per bucket.
@@ -123,6 +129,7 @@ pub(super) fn view(hours: &BTreeMap<i64, HourCell>) -> SeriesView {
             out.cost[row][i] += *v;
         }
         out.calls.push(cell.calls);
+        out.unpriced.push(cell.unpriced);
         out.input.push(cell.usage.input);
         out.cache_read.push(cell.usage.cache_read);
         out.cache_write.push(cell.usage.cache_write);

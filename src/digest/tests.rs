@@ -104,6 +104,14 @@ fn series_stacks_by_the_first_dimension_and_rolls_up_to_days() {
     assert_eq!(s.cost[0][2].to_string(), "1");
     assert_eq!(s.cost[1][0].to_string(), "0.25");
     assert_eq!(s.cache_read, vec![80, 0, 40]);
+    assert_eq!(s.unpriced, vec![0, 0, 0]);
+    // An hour of only unpriced calls costs 0 in `cost`, and `unpriced` says it is not free.
+    let mut unknown = record(3600, "0");
+    unknown.cost = None;
+    d.add(unknown);
+    let s = d.view(Utc::now()).series;
+    assert_eq!(s.cost[0][1].to_string(), "0");
+    assert_eq!((s.calls[1], s.unpriced), (1, vec![0, 1, 0]));
     d.add(record(5 * 86_400, "2"));
     let s = d.view(Utc::now()).series;
     assert_eq!((s.bucket, s.t.len()), ("day", 6));
