@@ -551,6 +551,13 @@ def litellm_entry(key: str, v: dict[str, Any], version: str) -> dict[str, Any] |
     version_prices = dict(std)
     if variants:
         version_prices["variants"] = variants
+    return litellm_made(mid, provider, version, v, version_prices)
+
+
+def litellm_made(
+    mid: str, provider: str, version: str, v: dict[str, Any], prices: dict[str, Any]
+) -> dict[str, Any]:
+    """The catalog entry of LiteLLM's `v`, priced `prices` (one version)."""
     e: dict[str, Any] = {
         "id": mid,
         "provider": provider,
@@ -558,18 +565,14 @@ def litellm_entry(key: str, v: dict[str, Any], version: str) -> dict[str, Any] |
         "source": f"litellm {version}",
         "checked": CHECKED,
     }
-    litellm_limits(e, v)
-    e["prices"] = [version_prices]
-    return e
-
-
-def litellm_limits(e: dict[str, Any], v: dict[str, Any]) -> None:
     ctx = v.get("max_input_tokens")
     if isinstance(ctx, int) and ctx > 0:
         e["context_window"] = ctx
     out = token_count(v.get("max_output_tokens"))
     if out is not None:
         e["max_output_tokens"] = out
+    e["prices"] = [prices]
+    return e
 
 
 def litellm_range_entry(
@@ -615,16 +618,7 @@ def litellm_range_entry(
         base["tiers"] = tiers
     if provider in LITELLM_ZERO_IS_UNKNOWN and Decimal(base["input"]) == 0:
         return None
-    e: dict[str, Any] = {
-        "id": mid,
-        "provider": provider,
-        "aliases": [],
-        "source": f"litellm {version}",
-        "checked": CHECKED,
-    }
-    litellm_limits(e, v)
-    e["prices"] = [base]
-    return e
+    return litellm_made(mid, provider, version, v, base)
 
 
 def read_litellm(path: Path | None, version: str | None) -> tuple[dict[str, Any], str]:

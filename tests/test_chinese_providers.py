@@ -19,6 +19,18 @@ from llmledger import CostTracker, price
 from llmledger.testing import UsageFakeChatModel
 
 M = Decimal(1_000_000)
+
+
+def one_call(model: str, ls_provider: str, usage: dict[str, Any]) -> dict[str, Any]:
+    """The record of one call of `model` at `ls_provider` that reports `usage`."""
+    t = CostTracker()
+    UsageFakeChatModel(model=model, provider=ls_provider, usage=usage).invoke(
+        "x", config={"callbacks": [t]}
+    )
+    (rec,) = t.records()
+    return rec
+
+
 # DeepSeek's usage object (api-docs.deepseek.com, "Create Chat Completion"): cache hits are
 # prompt_cache_hit_tokens (also prompt_tokens_details.cached_tokens), both parts of
 # prompt_tokens.
@@ -119,24 +131,6 @@ def test_each_platforms_ls_provider_finds_its_own_entry(
     assert (rec["price_entry"], rec["cost"]) == (key, want)
 
 
-def test_moonshot_kimi_k2_at_its_published_price() -> None:
-    # platform.kimi.ai pricing (genai-prices 0.2.3): kimi-k2-0905-preview $0.60 input,
-    # $0.15 cache hit, $2.50 output per 1M.
-    usage = {
-        "input_tokens": 10_000,
-        "output_tokens": 1_000,
-        "total_tokens": 11_000,
-        "input_token_details": {"cache_read": 8_000},
-    }
-    t = CostTracker()
-    UsageFakeChatModel(model="kimi-k2-0905-preview", provider="moonshot", usage=usage).invoke(
-        "x", config={"callbacks": [t]}
-    )
-    (rec,) = t.records()
-    want = (2_000 * Decimal("0.6") + 8_000 * Decimal("0.15") + 1_000 * Decimal("2.5")) / M
-    assert rec["cost"] == want == Decimal("0.0049")
-
-
 @pytest.mark.parametrize(
     ("ls_provider", "model"),
     [
@@ -152,22 +146,35 @@ def test_unlisted_models_stay_unknown(ls_provider: str, model: str) -> None:
     assert price(model, ls_provider) is None
 
 
-def test_qwen3_max_cached_tokens_at_the_tiers_implicit_cache_price() -> None:
-    # 40,000 input tokens (the 32K-128K tier, $2.4 input), 30,000 of them implicit-cache hits
-    # at 20% of that tier's input price.
+@pytest.mark.parametrize(
+    ("model", "ls_provider", "tokens", "prices", "want"),
+    [
+        # platform.kimi.ai pricing (genai-prices 0.2.3): kimi-k2-0905-preview $0.60 input,
+        # $0.15 cache hit, $2.50 output per 1M.
+        ("kimi-k2-0905-preview", "moonshot", (10_000, 8_000), ("0.6", "0.15", "2.5"), "0.0049"),
+        # qwen3-max: 40,000 input tokens are its 32K-128K tier ($2.4 input, $12 output), the
+        # 30,000 implicit-cache hits at 20% of that tier's input price (Model Studio).
+        ("qwen3-max", "tongyi", (40_000, 30_000), ("2.4", "0.48", "12"), "0.0504"),
+    ],
+)
+def test_cached_tokens_at_the_published_price(
+    model: str,
+    ls_provider: str,
+    tokens: tuple[int, int],
+    prices: tuple[str, str, str],
+    want: str,
+) -> None:
+    inp, cached = tokens
     usage = {
-        "input_tokens": 40_000,
+        "input_tokens": inp,
         "output_tokens": 1_000,
-        "total_tokens": 41_000,
-        "input_token_details": {"cache_read": 30_000},
+        "total_tokens": inp + 1_000,
+        "input_token_details": {"cache_read": cached},
     }
-    t = CostTracker()
-    UsageFakeChatModel(model="qwen3-max", provider="tongyi", usage=usage).invoke(
-        "x", config={"callbacks": [t]}
-    )
-    (rec,) = t.records()
-    want = (10_000 * Decimal("2.4") + 30_000 * Decimal("0.48") + 1_000 * Decimal("12")) / M
-    assert rec["cost"] == want == Decimal("0.0504")
+    rec = one_call(model, ls_provider, usage)
+    p_in, p_cached, p_out = map(Decimal, prices)
+    expected = ((inp - cached) * p_in + cached * p_cached + 1_000 * p_out) / M
+    assert rec["cost"] == expected == Decimal(want)
 
 
 @pytest.mark.parametrize(
@@ -191,11 +198,7 @@ def test_qwen3_max_priced_by_the_requests_input_tier(
         "output_tokens": 1_000,
         "total_tokens": input_tokens + 1_000,
     }
-    t = CostTracker()
-    UsageFakeChatModel(model="qwen3-max", provider="tongyi", usage=usage).invoke(
-        "x", config={"callbacks": [t]}
-    )
-    (rec,) = t.records()
+    rec = one_call("qwen3-max", "tongyi", usage)
     inp, out = map(Decimal, prices)
     assert rec["price_entry"] == "dashscope/qwen3-max"
     assert rec["cost"] == (input_tokens * inp + 1_000 * out) / M
@@ -275,11 +278,7 @@ def test_dashscope_qwen_doc_turbo_at_its_hand_checked_price() -> None:
         "total_tokens": 11_000,
         "input_token_details": {"cache_creation": 2_000, "cache_read": 3_000},
     }
-    t = CostTracker()
-    UsageFakeChatModel(model="qwen-doc-turbo", provider="tongyi", usage=usage).invoke(
-        "x", config={"callbacks": [t]}
-    )
-    (rec,) = t.records()
+    rec = one_call("qwen-doc-turbo", "tongyi", usage)
     # The request created cache, so it used Model Studio's explicit cache: its hits at 10% of
     # the input price (context-cache page, checked 2026-12-03), 0.0087 (the page rounds to
     # $0.009).
