@@ -16,7 +16,7 @@ use std::sync::{Arc, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 
 use crate::budget::Alert;
 use crate::error::{Error, Result};
@@ -71,19 +71,31 @@ struct Counters {
 }
 
 /// Alerts queued or being posted, to wait on in `flush`.
+///
+/// std's Mutex and Condvar, not parking_lot's: a thread waiting in `flush` when the process
+/// forks stays in parking_lot's process-wide table of parked threads, and the child's own
+/// waits walk that table (the settler's crash in a forked child, `budget::redis::settler`).
+/// std's futex-based primitives keep no such table.
 #[derive(Default)]
 struct Pending {
-    count: Mutex<usize>,
-    done: Condvar,
+    count: std::sync::Mutex<usize>,
+    done: std::sync::Condvar,
 }
 
 impl Pending {
+    fn count(&self) -> std::sync::MutexGuard<'_, usize> {
+        // A count is valid whatever panicked while holding it.
+        self.count
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn add(&self) {
-        *self.count.lock() += 1;
+        *self.count() += 1;
     }
 
     fn finish(&self) {
-        let mut n = self.count.lock();
+        let mut n = self.count();
         *n = n.saturating_sub(1);
         if *n == 0 {
             self.done.notify_all();
@@ -93,11 +105,16 @@ impl Pending {
     /// Waits until nothing is pending or `timeout` passes; true if nothing is pending.
     fn wait(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
-        let mut n = self.count.lock();
+        let mut n = self.count();
         while *n > 0 {
-            if self.done.wait_until(&mut n, deadline).timed_out() {
-                return *n == 0;
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
             }
+            n = match self.done.wait_timeout(n, left) {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            };
         }
         true
     }

@@ -159,3 +159,63 @@ print(json.dumps(t.alert_info()))
     values, info = (json.loads(line) for line in out.splitlines())
     assert values == ["child", "parent"]
     assert info["sent"] == 1 and info["dropped"] == 0
+
+
+def test_children_forked_while_the_parent_waits_on_its_webhook_send_their_alerts() -> None:
+    # A thread of the parent is waiting in flush() for an alert its slow webhook has not
+    # answered yet when the main thread forks. The webhook's wait once used parking_lot's
+    # Condvar, whose process-wide table of parked threads the child inherits with the parent's
+    # waiter in it (the hazard that crashed the Redis settler in children); each child here
+    # sends and flushes an alert of its own, and must exit cleanly with the alert delivered.
+    out = run(
+        """
+import json, multiprocessing, threading, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from llmledger import Budget
+
+received = multiprocessing.get_context("fork").Queue()
+
+class Hook(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if body["value"] == "parent":
+            time.sleep(1.5)
+        received.put(body["value"])
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+t = CostTracker(
+    budgets=[Budget.daily("0.000001", per="user_id", action="alert", alert_at=[1])],
+    alert_webhook=f"http://127.0.0.1:{server.server_port}/hook",
+)
+
+def child(i):
+    calls(t, 1, f"child{i}")
+    t.flush()
+
+calls(t, 1, "parent")
+waiter = threading.Thread(target=t.flush)
+waiter.start()
+time.sleep(0.2)  # the waiter is parked on the slow alert
+ctx = multiprocessing.get_context("fork")
+codes = []
+for i in range(8):
+    p = ctx.Process(target=child, args=(i,))
+    p.start()
+    p.join(60)
+    codes.append(p.exitcode)
+waiter.join()
+got = sorted(received.get(timeout=10) for _ in range(9))
+server.shutdown()
+print(json.dumps(codes))
+print(json.dumps(got))
+"""
+    )
+    codes, got = (json.loads(line) for line in out.splitlines())
+    assert codes == [0] * 8
+    assert got == sorted([*(f"child{i}" for i in range(8)), "parent"])
