@@ -121,18 +121,22 @@ t.close()
     assert users(path) == {"parent": 10, "exits": 30, "flushes": 30}
 
 
-def test_an_alert_sent_from_a_forked_child_reaches_the_webhook(tmp_path: Path) -> None:
-    out = run(
-        """
-import json, multiprocessing, threading
+# A webhook server in the parent (children post to it too) and a tracker alerting on the
+# first call of each user; alerts of the users in SLOW are answered after 1.5 s.
+WEBHOOK = """
+import json, multiprocessing, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from llmledger import Budget
 
 received = []
+SLOW = set()
 
 class Hook(BaseHTTPRequestHandler):
     def do_POST(self):
-        received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if body["value"] in SLOW:
+            time.sleep(1.5)
+        received.append(body)
         self.send_response(200)
         self.end_headers()
 
@@ -145,6 +149,13 @@ t = CostTracker(
     budgets=[Budget.daily("0.000001", per="user_id", action="alert", alert_at=[1])],
     alert_webhook=f"http://127.0.0.1:{server.server_port}/hook",
 )
+"""
+
+
+def test_an_alert_sent_from_a_forked_child_reaches_the_webhook(tmp_path: Path) -> None:
+    out = run(
+        WEBHOOK
+        + """
 calls(t, 1, "parent")
 t.flush()
 p = multiprocessing.get_context("fork").Process(target=calls, args=(t, 1, "child"))
@@ -168,31 +179,9 @@ def test_children_forked_while_the_parent_waits_on_its_webhook_send_their_alerts
     # waiter in it (the hazard that crashed the Redis settler in children); each child here
     # sends and flushes an alert of its own, and must exit cleanly with the alert delivered.
     out = run(
-        """
-import json, multiprocessing, threading, time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from llmledger import Budget
-
-received = multiprocessing.get_context("fork").Queue()
-
-class Hook(BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        if body["value"] == "parent":
-            time.sleep(1.5)
-        received.put(body["value"])
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-threading.Thread(target=server.serve_forever, daemon=True).start()
-t = CostTracker(
-    budgets=[Budget.daily("0.000001", per="user_id", action="alert", alert_at=[1])],
-    alert_webhook=f"http://127.0.0.1:{server.server_port}/hook",
-)
+        WEBHOOK
+        + """
+SLOW.add("parent")
 
 def child(i):
     calls(t, 1, f"child{i}")
@@ -210,7 +199,7 @@ for i in range(8):
     p.join(60)
     codes.append(p.exitcode)
 waiter.join()
-got = sorted(received.get(timeout=10) for _ in range(9))
+got = sorted(r["value"] for r in received)
 server.shutdown()
 print(json.dumps(codes))
 print(json.dumps(got))
